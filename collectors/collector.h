@@ -1,0 +1,109 @@
+// The one boundary between the program (a trace) and a collector.
+//
+// Every collector - the built-in models, the mutants, users' plug-ins, real runtimes - sits behind
+// `Collector`. The harness plays the mutator: it allocates objects, adds and drops references and
+// external references, and asks for collections. The collector owns its heap (a real allocation
+// per object, so that a premature free is a genuine use-after-free) and reports every free, by
+// object, the moment it happens.
+//
+// What the checker may demand of a collector depends on what it promises: that promise is data
+// (`Capabilities`), never a test of the collector's name.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <vector>
+
+#include "oracle/op.h"
+
+namespace cyclefuzz {
+
+/// What `ObjectView::count` means for a collector.
+enum class CountMeaning : std::uint8_t {
+  None,        // the collector keeps no count the checker can compare
+  References,  // a reference count: external references plus references from objects not freed
+  External,    // the number of external references only (a tracing collector's roots)
+};
+
+struct Capabilities {
+  /// Frees an object as soon as nothing refers to it, without waiting for `collect`; then every
+  /// unreachable object that no garbage cycle holds must be gone after each operation.
+  bool reference_counting = false;
+  /// How many generations: `collect(g)` is a full collection iff g >= generations - 1.
+  int generations = 1;
+  /// May run collections on its own during any operation.
+  bool automatic_collection = false;
+  /// What `ObjectView::count` holds.
+  CountMeaning count = CountMeaning::None;
+
+  bool is_full_collection(int generation) const { return generation >= generations - 1; }
+};
+
+/// A collector's own record of one object, as CPython exposes it through tp_traverse and
+/// ob_refcnt: the checker compares it with the oracle after operations.
+struct ObjectView {
+  std::vector<ObjectId> references;  // one entry per reference held, in any order
+  std::uint64_t count = 0;           // see Capabilities::count
+  int generation = 0;                // the generation holding the object (0 without generations)
+};
+
+/// Receives each free as it happens.
+class FreeListener {
+ public:
+  virtual ~FreeListener() = default;
+  virtual void freed(ObjectId id) = 0;
+};
+
+/// Thrown by `check_invariants()` when a collector's own structures are inconsistent.
+class BrokenInvariant : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+/// Settings a run may give a collector.
+struct CollectorOptions {
+  /// Automatic collection thresholds per generation, as gc.set_threshold() (0 disables).
+  std::uint32_t thresholds[3] = {700, 10, 10};
+};
+
+class Collector {
+ public:
+  explicit Collector(FreeListener& listener) : listener_(listener) {}
+  virtual ~Collector() = default;
+  Collector(const Collector&) = delete;
+  Collector& operator=(const Collector&) = delete;
+
+  virtual const Capabilities& capabilities() const = 0;
+
+  // ---- the mutator's operations (the harness only asks for valid ones) ---------------------
+  virtual void allocate(ObjectId id) = 0;  // the mutator holds one external reference to it
+  virtual void link(ObjectId from, ObjectId to) = 0;
+  virtual void unlink(ObjectId from, ObjectId to) = 0;
+  virtual void root(ObjectId id) = 0;
+  virtual void unroot(ObjectId id) = 0;
+  /// Collects generations 0..generation; returns the number of objects it found unreachable,
+  /// which is the number it freed during the call.
+  virtual std::size_t collect(int generation) = 0;
+
+  // ---- what the checker may look at ---------------------------------------------------------
+  /// The collector's record of an object it has not freed.
+  virtual void inspect(ObjectId id, ObjectView& view) const = 0;
+  /// How many collections have run, automatic ones included.
+  virtual std::uint64_t collections() const = 0;
+  /// Walks the collector's own structures; throws BrokenInvariant if they are inconsistent.
+  virtual void check_invariants() const = 0;
+
+ protected:
+  void report_free(ObjectId id) { listener_.freed(id); }
+
+ private:
+  FreeListener& listener_;
+};
+
+/// The one function that applies an op to a collector. Returns what `collect` returned, for a
+/// collect op.
+std::optional<std::size_t> apply(Collector& collector, const Op& op);
+
+}  // namespace cyclefuzz

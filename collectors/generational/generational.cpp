@@ -1,0 +1,282 @@
+#include "collectors/generational/generational.h"
+
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+
+namespace cyclefuzz {
+
+Generational::Generational(FreeListener& listener, const CollectorOptions& options)
+    : Collector(listener) {
+  std::copy(std::begin(options.thresholds), std::end(options.thresholds), thresholds_.begin());
+}
+
+const Capabilities& Generational::capabilities() const {
+  static const Capabilities kCapabilities{.reference_counting = true,
+                                          .generations = kGenerations,
+                                          .automatic_collection = true,
+                                          .count = CountMeaning::References};
+  return kCapabilities;
+}
+
+Generational::~Generational() {
+  for (auto& generation : generations_) generation.for_each([](Cell* c) { delete c; });
+}
+
+// ================================================================================================
+// The mutator's operations
+// ================================================================================================
+
+// As _PyObject_GC_Link: count the allocation, collect if a threshold is passed, then track the
+// new object in the youngest generation.
+void Generational::allocate(ObjectId id) {
+  ++counts_[0];
+  if (thresholds_[0] > 0 && counts_[0] > thresholds_[0] && !collecting_) {
+    collecting_ = true;
+    collect_generations();
+    collecting_ = false;
+  }
+  if (handles_.size() <= id) handles_.resize(id + 1, nullptr);
+  auto* cell = new Cell;
+  cell->id = id;
+  handles_[id] = cell;
+  generations_[0].push_back(cell);
+}
+
+void Generational::link(ObjectId from, ObjectId to) {
+  Cell* target = handles_[to];
+  handles_[from]->references.push_back(target);
+  ++target->count;
+}
+
+void Generational::unlink(ObjectId from, ObjectId to) {
+  Cell* target = handles_[to];
+  auto& refs = handles_[from]->references;
+  refs.erase(std::find(refs.begin(), refs.end(), target));
+  decref(target);
+}
+
+void Generational::root(ObjectId id) {
+  ++handles_[id]->external;
+  ++handles_[id]->count;
+}
+
+void Generational::unroot(ObjectId id) {
+  --handles_[id]->external;
+  decref(handles_[id]);
+}
+
+// ================================================================================================
+// Reference counting
+// ================================================================================================
+
+void Generational::decref(Cell* s) {
+  if (--s->count == 0) release(s);
+}
+
+// Frees `s` and, transitively, everything whose count its death drops to zero; each deallocation
+// takes one off the youngest generation's count, as PyObject_GC_Del does.
+void Generational::release(Cell* s) {
+  std::vector<Cell*> dying{s};
+  while (!dying.empty()) {
+    Cell* d = dying.back();
+    dying.pop_back();
+    for (Cell* t : d->references) {
+      if (--t->count == 0) dying.push_back(t);
+    }
+    list_of(d).remove(d);
+    if (counts_[0] > 0) --counts_[0];
+    report_free(d->id);
+    delete d;
+    ++freed_;
+  }
+}
+
+IntrusiveList<Generational::Cell>& Generational::list_of(Cell* s) {
+  return s->unreachable ? *unreachable_ : generations_[s->generation];
+}
+
+// ================================================================================================
+// Collection: read `collect_generation` first.
+// ================================================================================================
+
+// As gc.collect(g): an explicit collection always runs, whatever the thresholds.
+std::size_t Generational::collect(int generation) {
+  collecting_ = true;
+  const std::size_t found = collect_generation(std::min(generation, kGenerations - 1));
+  collecting_ = false;
+  return found;
+}
+
+// Automatic collection: the oldest generation whose count exceeds its threshold, unless that is
+// a full collection that the long-lived rule holds back.
+void Generational::collect_generations() {
+  for (int g = kGenerations - 1; g >= 0; --g) {
+    if (counts_[g] <= thresholds_[g]) continue;
+    if (g == kGenerations - 1 && long_lived_pending_ < long_lived_total_ / 4) continue;
+    collect_generation(g);
+    return;
+  }
+}
+
+// Pre: the invariants; `collecting_` is set. Post: every object of generations 0..g that only
+// garbage refers to is freed (and whatever only such objects held); survivors of generations
+// 0..g are in generation g + 1 (or stay in the oldest); returns the number of objects freed.
+std::size_t Generational::collect_generation(int g) {
+  ++collections_;
+  const std::size_t freed_before = freed_;
+  if (g + 1 < kGenerations) ++counts_[g + 1];
+  for (int i = 0; i <= g; ++i) counts_[i] = 0;
+
+  IntrusiveList<Cell>& young = generations_[g];
+  for (int i = 0; i < g; ++i) {
+    generations_[i].for_each([&](Cell* c) { c->generation = g; });
+    young.splice_back(generations_[i]);
+  }
+  update_refs(young);
+  subtract_refs(young, g);
+  IntrusiveList<Cell> unreachable;
+  move_unreachable(young, unreachable, g);
+  promote_survivors(g);
+  delete_garbage(unreachable, g);
+  return freed_ - freed_before;
+}
+
+// Post: gc_refs is each young object's reference count.
+void Generational::update_refs(IntrusiveList<Cell>& young) {
+  young.for_each([](Cell* c) { c->gc_refs = c->count; });
+}
+
+// Post: gc_refs counts only the references from outside the young set (older objects and the
+// mutator): if it is zero, only young objects keep the object alive.
+void Generational::subtract_refs(IntrusiveList<Cell>& young, int g) {
+  young.for_each([&](Cell* c) {
+    for (Cell* t : c->references) {
+      if (t->generation == g) --t->gc_refs;
+    }
+  });
+}
+
+// Post: the young objects reachable from one with gc_refs > 0 stay in `young`; the rest is moved
+// to `unreachable`.
+void Generational::move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable,
+                                    int g) {
+  std::vector<Cell*> stack;
+  young.for_each([&](Cell* c) {
+    if (c->gc_refs > 0) {
+      c->reached = true;
+      stack.push_back(c);
+    }
+  });
+  while (!stack.empty()) {
+    Cell* c = stack.back();
+    stack.pop_back();
+    for (Cell* t : c->references) {
+      if (t->generation == g && !t->reached) {
+        t->reached = true;
+        stack.push_back(t);
+      }
+    }
+  }
+  young.for_each([&](Cell* c) {
+    if (c->reached) {
+      c->reached = false;
+      return;
+    }
+    young.remove(c);
+    c->unreachable = true;
+    unreachable.push_back(c);
+  });
+}
+
+// Post: survivors of a young collection are one generation older; a full collection resets the
+// long-lived bookkeeping.
+void Generational::promote_survivors(int g) {
+  if (g + 1 < kGenerations) {
+    if (g + 1 == kGenerations - 1) long_lived_pending_ += generations_[g].size();
+    generations_[g].for_each([&](Cell* c) { c->generation = g + 1; });
+    generations_[g + 1].splice_back(generations_[g]);
+  } else {
+    long_lived_pending_ = 0;
+    long_lived_total_ = generations_[g].size();
+  }
+}
+
+// As CPython's delete_garbage: clear each unreachable object's references (tp_clear), holding the
+// object meanwhile; reference counting then frees the garbage. An object that survives its own
+// clearing (another unreachable object still refers to it) moves to the next generation, where
+// the clearing of that other object frees it.
+// Post: `unreachable` is empty.
+void Generational::delete_garbage(IntrusiveList<Cell>& unreachable, int g) {
+  unreachable_ = &unreachable;
+  const int older = std::min(g + 1, kGenerations - 1);
+  while (!unreachable.empty()) {
+    Cell* u = unreachable.front();
+    ++u->count;
+    std::vector<Cell*> references;
+    references.swap(u->references);
+    for (Cell* t : references) decref(t);
+    if (u->count == 1) {
+      decref(u);
+    } else {
+      --u->count;
+      unreachable.remove(u);
+      u->unreachable = false;
+      u->generation = older;
+      generations_[older].push_back(u);
+    }
+  }
+  unreachable_ = nullptr;
+}
+
+// ================================================================================================
+// Inspection
+// ================================================================================================
+
+void Generational::inspect(ObjectId id, ObjectView& view) const {
+  const Cell* cell = handles_[id];
+  view.references.clear();
+  for (const Cell* r : cell->references) view.references.push_back(r->id);
+  view.count = cell->count;
+  view.generation = cell->generation;
+}
+
+// Restates the invariants as code.
+void Generational::check_invariants() const {
+  std::unordered_map<const Cell*, std::uint64_t> referrers;
+  for (int g = 0; g < kGenerations; ++g) {
+    generations_[g].for_each([&](const Cell* c) {
+      const std::string name = "generational: object " + std::to_string(c->id);
+      if (c->generation != g) {
+        throw BrokenInvariant(name + " is in generation " + std::to_string(g) +
+                              "'s list but says it is in " + std::to_string(c->generation));
+      }
+      if (c->unreachable || c->reached) {
+        throw BrokenInvariant(name + " carries collection state outside a collection");
+      }
+      if (c->id >= handles_.size() || handles_[c->id] != c) {
+        throw BrokenInvariant(name + " is not the handle for its id");
+      }
+      referrers.emplace(c, 0);
+    });
+  }
+  for (const auto& [cell, unused] : referrers) {
+    for (const Cell* r : cell->references) {
+      const auto it = referrers.find(r);
+      if (it == referrers.end()) {
+        throw BrokenInvariant("generational: object " + std::to_string(cell->id) +
+                              " refers to a cell in no generation");
+      }
+      ++it->second;
+    }
+  }
+  for (const auto& [c, internal] : referrers) {
+    if (c->count != c->external + internal || c->count == 0) {
+      throw BrokenInvariant("generational: object " + std::to_string(c->id) + " has count " +
+                            std::to_string(c->count) + " but " + std::to_string(c->external) +
+                            " external and " + std::to_string(internal) + " internal references");
+    }
+  }
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,95 @@
+// Reference counting plus a generational cycle collector, after CPython's `gc` module
+// (Modules/gcmodule.c; the scheme of CPython 3.11).
+//
+// Invariants (between operations):
+//   * an object's count is its external references plus the references held by objects not
+//     freed; an object whose count reaches zero is freed at once;
+//   * every object is in exactly one of three generation lists, and its `generation` says which;
+//   * counts_[0] is allocations minus deallocations since the last collection of generation 0
+//     (never below 0); counts_[g] for g > 0 is the number of collections of generation g - 1 since
+//     the last collection of generation g.
+//
+// A collection of generation g (read `collect_generation` first):
+//   1. the younger generations are merged into g: the "young" set;
+//   2. gc_refs := count for each young object, minus one for each reference from a young object:
+//      what is left counts references from outside the young set (older objects, the mutator);
+//   3. objects with gc_refs > 0, and all young objects they reach, are reachable; the rest is
+//      moved to the unreachable set;
+//   4. survivors are promoted to generation g + 1 (the oldest generation stays put);
+//   5. the unreachable objects' references are cleared (as tp_clear does), which frees them and
+//      whatever only they held, by reference counting.
+// Automatic collection follows the allocation counts and the thresholds (default 700, 10, 10):
+// after an allocation pushes counts_[0] past its threshold, the oldest generation whose count
+// exceeds its threshold is collected, except that a full collection is held back until the
+// objects promoted into the oldest generation since the last full one reach a quarter of those
+// that survived it (CPython's long_lived_pending < long_lived_total / 4 rule).
+#pragma once
+
+#include <array>
+#include <vector>
+
+#include "collectors/collector.h"
+#include "collectors/intrusive_list.h"
+
+namespace cyclefuzz {
+
+class Generational : public Collector {
+ public:
+  static constexpr int kGenerations = 3;
+
+  Generational(FreeListener& listener, const CollectorOptions& options);
+  ~Generational() override;
+
+  const Capabilities& capabilities() const override;
+  void allocate(ObjectId id) override;
+  void link(ObjectId from, ObjectId to) override;
+  void unlink(ObjectId from, ObjectId to) override;
+  void root(ObjectId id) override;
+  void unroot(ObjectId id) override;
+  std::size_t collect(int generation) override;
+  void inspect(ObjectId id, ObjectView& view) const override;
+  std::uint64_t collections() const override { return collections_; }
+  void check_invariants() const override;
+
+  /// gc.get_count(): the allocation and collection counts that drive automatic collection.
+  const std::array<std::uint64_t, kGenerations>& get_count() const { return counts_; }
+
+ protected:
+  struct Cell : ListLinks {
+    ObjectId id = 0;
+    std::uint32_t count = 1;     // reference count, external references included
+    std::uint32_t external = 1;  // external references, for check_invariants only
+    int generation = 0;
+    std::int64_t gc_refs = 0;  // scratch, during a collection only
+    bool reached = false;      // scratch, during a collection only
+    bool unreachable = false;  // in the unreachable set, during a collection only
+    std::vector<Cell*> references;
+  };
+
+  // ---- reference counting -------------------------------------------------------------------
+  void decref(Cell* s);
+  void release(Cell* s);
+
+  // ---- collection ---------------------------------------------------------------------------
+  void collect_generations();  // automatic: which generation, if any
+  std::size_t collect_generation(int generation);
+  void update_refs(IntrusiveList<Cell>& young);
+  void subtract_refs(IntrusiveList<Cell>& young, int generation);
+  void move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable, int generation);
+  void promote_survivors(int generation);
+  void delete_garbage(IntrusiveList<Cell>& unreachable, int generation);
+  IntrusiveList<Cell>& list_of(Cell* s);
+
+  std::vector<Cell*> handles_;  // the mutator's pointers, by object id
+  std::array<IntrusiveList<Cell>, kGenerations> generations_;
+  std::array<std::uint64_t, kGenerations> counts_{};
+  std::array<std::uint32_t, kGenerations> thresholds_{};
+  std::size_t long_lived_total_ = 0;    // survivors of the last full collection
+  std::size_t long_lived_pending_ = 0;  // promoted into the oldest generation since
+  IntrusiveList<Cell>* unreachable_ = nullptr;  // the unreachable set, while it is deleted
+  bool collecting_ = false;
+  std::uint64_t collections_ = 0;
+  std::size_t freed_ = 0;  // frees so far, to count those of one collection
+};
+
+}  // namespace cyclefuzz

@@ -1,0 +1,124 @@
+#include "collectors/mark_sweep/mark_sweep.h"
+
+#include <algorithm>
+#include <string>
+#include <unordered_set>
+
+namespace cyclefuzz {
+
+const Capabilities& MarkSweep::capabilities() const {
+  static const Capabilities kCapabilities{.reference_counting = false,
+                                          .generations = 1,
+                                          .automatic_collection = false,
+                                          .count = CountMeaning::External};
+  return kCapabilities;
+}
+
+MarkSweep::~MarkSweep() {
+  heap_.for_each([](Cell* c) { delete c; });
+}
+
+// ================================================================================================
+// The mutator's operations: bookkeeping only, nothing is freed here.
+// ================================================================================================
+
+void MarkSweep::allocate(ObjectId id) {
+  if (handles_.size() <= id) handles_.resize(id + 1, nullptr);
+  auto* cell = new Cell;
+  cell->id = id;
+  handles_[id] = cell;
+  heap_.push_back(cell);
+}
+
+void MarkSweep::link(ObjectId from, ObjectId to) {
+  handles_[from]->references.push_back(handles_[to]);
+}
+
+void MarkSweep::unlink(ObjectId from, ObjectId to) {
+  auto& refs = handles_[from]->references;
+  refs.erase(std::find(refs.begin(), refs.end(), handles_[to]));
+}
+
+void MarkSweep::root(ObjectId id) { ++handles_[id]->external; }
+
+void MarkSweep::unroot(ObjectId id) { --handles_[id]->external; }
+
+// ================================================================================================
+// Collection: mark from the roots, sweep the unmarked.
+// ================================================================================================
+
+std::size_t MarkSweep::collect(int /*generation: every collection is full*/) {
+  ++collections_;
+  mark();
+  return sweep();
+}
+
+// Pre: no cell is marked. Post: exactly the cells reachable from a cell with external references
+// are marked. An explicit stack, since a heap may be a chain of a million objects.
+void MarkSweep::mark() {
+  std::vector<Cell*> stack;
+  heap_.for_each([&](Cell* c) {
+    if (c->external > 0 && !c->marked) {
+      c->marked = true;
+      stack.push_back(c);
+    }
+  });
+  while (!stack.empty()) {
+    Cell* c = stack.back();
+    stack.pop_back();
+    for (Cell* r : c->references) {
+      if (!r->marked) {
+        r->marked = true;
+        stack.push_back(r);
+      }
+    }
+  }
+}
+
+// Pre: marks as `mark` left them. Post: unmarked cells are freed, marks are cleared.
+std::size_t MarkSweep::sweep() {
+  std::size_t freed = 0;
+  heap_.for_each([&](Cell* c) {
+    if (c->marked) {
+      c->marked = false;
+      return;
+    }
+    heap_.remove(c);
+    report_free(c->id);
+    delete c;
+    ++freed;
+  });
+  return freed;
+}
+
+// ================================================================================================
+// Inspection
+// ================================================================================================
+
+void MarkSweep::inspect(ObjectId id, ObjectView& view) const {
+  const Cell* cell = handles_[id];
+  view.references.clear();
+  for (const Cell* r : cell->references) view.references.push_back(r->id);
+  view.count = cell->external;
+  view.generation = 0;
+}
+
+// Restates the invariant as code: every cell in the heap is unmarked and is the mutator's handle
+// for its id, and every reference leads to a cell in the heap (a sweep never leaves a survivor
+// pointing at a freed cell).
+void MarkSweep::check_invariants() const {
+  std::unordered_set<const Cell*> in_heap;
+  heap_.for_each([&](const Cell* c) { in_heap.insert(c); });
+  heap_.for_each([&](const Cell* c) {
+    const std::string name = "mark-sweep: object " + std::to_string(c->id);
+    if (c->marked) throw BrokenInvariant(name + " is still marked outside a collection");
+    if (c->id >= handles_.size() || handles_[c->id] != c) {
+      throw BrokenInvariant(name + " is in the heap but not the handle for its id");
+    }
+    for (const Cell* r : c->references) {
+      if (in_heap.count(r) == 0) throw BrokenInvariant(name + " refers to a freed cell");
+    }
+  });
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,50 @@
+// Naive mark-sweep: the simplest correct collector, and the baseline the others are compared to.
+//
+// Invariant (between operations): nothing is ever freed outside `collect`; every object ever
+// allocated and not yet swept is in `heap_`, unmarked.
+//
+// A collection marks everything reachable from objects with external references (the roots) and
+// sweeps the rest. There are no reference counts, so garbage - cyclic or not - waits for the next
+// collection, and every collection is a full one.
+#pragma once
+
+#include <vector>
+
+#include "collectors/collector.h"
+#include "collectors/intrusive_list.h"
+
+namespace cyclefuzz {
+
+class MarkSweep : public Collector {
+ public:
+  using Collector::Collector;
+  ~MarkSweep() override;
+
+  const Capabilities& capabilities() const override;
+  void allocate(ObjectId id) override;
+  void link(ObjectId from, ObjectId to) override;
+  void unlink(ObjectId from, ObjectId to) override;
+  void root(ObjectId id) override;
+  void unroot(ObjectId id) override;
+  std::size_t collect(int generation) override;
+  void inspect(ObjectId id, ObjectView& view) const override;
+  std::uint64_t collections() const override { return collections_; }
+  void check_invariants() const override;
+
+ private:
+  struct Cell : ListLinks {
+    ObjectId id = 0;
+    std::uint32_t external = 1;  // references the mutator holds: the roots
+    bool marked = false;
+    std::vector<Cell*> references;
+  };
+
+  void mark();
+  std::size_t sweep();
+
+  std::vector<Cell*> handles_;  // the mutator's pointers, by object id
+  IntrusiveList<Cell> heap_;    // every cell not yet swept, in allocation order
+  std::uint64_t collections_ = 0;
+};
+
+}  // namespace cyclefuzz

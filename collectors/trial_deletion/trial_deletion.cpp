@@ -1,0 +1,297 @@
+#include "collectors/trial_deletion/trial_deletion.h"
+
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+
+namespace cyclefuzz {
+
+const Capabilities& TrialDeletion::capabilities() const {
+  static const Capabilities kCapabilities{.reference_counting = true,
+                                          .generations = 1,
+                                          .automatic_collection = false,
+                                          .count = CountMeaning::References};
+  return kCapabilities;
+}
+
+TrialDeletion::~TrialDeletion() {
+  cells_.for_each([](Cell* c) { delete c; });
+}
+
+// ================================================================================================
+// The mutator's operations
+// ================================================================================================
+
+void TrialDeletion::allocate(ObjectId id) {
+  if (handles_.size() <= id) handles_.resize(id + 1, nullptr);
+  auto* cell = new Cell;
+  cell->id = id;
+  handles_[id] = cell;
+  cells_.push_back(cell);
+}
+
+void TrialDeletion::link(ObjectId from, ObjectId to) {
+  Cell* target = handles_[to];
+  handles_[from]->references.push_back(target);
+  increment(target);
+}
+
+void TrialDeletion::unlink(ObjectId from, ObjectId to) {
+  Cell* target = handles_[to];
+  auto& refs = handles_[from]->references;
+  refs.erase(std::find(refs.begin(), refs.end(), target));
+  decrement(target);
+}
+
+void TrialDeletion::root(ObjectId id) {
+  ++handles_[id]->external;
+  increment(handles_[id]);
+}
+
+void TrialDeletion::unroot(ObjectId id) {
+  --handles_[id]->external;
+  decrement(handles_[id]);
+}
+
+// ================================================================================================
+// Reference counting (the paper's Increment, Decrement, Release, PossibleRoot)
+// ================================================================================================
+
+void TrialDeletion::increment(Cell* s) {
+  ++s->count;
+  s->color = Color::Black;
+}
+
+void TrialDeletion::decrement(Cell* s) {
+  if (--s->count == 0) {
+    release(s);
+  } else {
+    possible_root(s);
+  }
+}
+
+// Frees `s` and, transitively, everything whose count its death drops to zero. Unlike the paper,
+// a buffered object is freed at once and leaves the buffer: keeping it allocated until the next
+// collection would hold acyclic garbage, which reference counting promises never to do.
+void TrialDeletion::release(Cell* s) {
+  std::vector<Cell*> dying{s};
+  while (!dying.empty()) {
+    Cell* d = dying.back();
+    dying.pop_back();
+    for (Cell* t : d->references) {
+      if (--t->count == 0) {
+        dying.push_back(t);
+      } else {
+        possible_root(t);
+      }
+    }
+    d->color = Color::Black;
+    if (d->buffered) unbuffer(d);
+    free_cell(d);
+  }
+}
+
+// A decrement to a non-zero count may have cut the last outside reference into a cycle.
+void TrialDeletion::possible_root(Cell* s) {
+  if (s->color != Color::Purple) {
+    s->color = Color::Purple;
+    if (!s->buffered) buffer(s);
+  }
+}
+
+// ================================================================================================
+// The candidate buffer
+// ================================================================================================
+
+void TrialDeletion::buffer(Cell* s) {
+  s->buffered = true;
+  s->buffer_index = static_cast<std::uint32_t>(roots_.size());
+  roots_.push_back(s);
+}
+
+void TrialDeletion::unbuffer(Cell* s) {
+  Cell* last = roots_.back();
+  roots_[s->buffer_index] = last;
+  last->buffer_index = s->buffer_index;
+  roots_.pop_back();
+  s->buffered = false;
+}
+
+// ================================================================================================
+// Cycle collection: read `collect` first.
+// ================================================================================================
+
+// The paper's CollectCycles.
+// Pre: the invariants above. Post: every garbage cycle below a candidate, and everything only such
+// cycles hold, is freed; the buffer is empty; every remaining object is black and its count is
+// what it was, minus the references of the freed objects.
+std::size_t TrialDeletion::collect(int /*generation: every collection is full*/) {
+  ++collections_;
+  mark_roots();
+  scan_roots();
+  return collect_roots();
+}
+
+// Post: stale (black) entries have left the buffer; below each purple candidate, every object is
+// gray and its count no longer includes references from gray objects.
+void TrialDeletion::mark_roots() {
+  std::vector<Cell*> candidates;
+  candidates.swap(roots_);
+  for (Cell* s : candidates) {
+    if (s->color == Color::Purple) {
+      mark_gray(s);
+      s->buffer_index = static_cast<std::uint32_t>(roots_.size());
+      roots_.push_back(s);
+    } else {
+      s->buffered = false;  // a black object's count reached zero only if it was freed already
+    }
+  }
+}
+
+// Post: every gray object is black (a reference from outside the gray subgraph still counts, so
+// it and all it reaches are live: counts restored) or white (garbage).
+void TrialDeletion::scan_roots() {
+  for (Cell* s : roots_) scan(s);
+}
+
+// Post: the buffer is empty and every white object is freed.
+//
+// Unlike the paper, nothing is freed until every white object has been found: the paper lets
+// CollectWhite read the colour of an object it freed a moment ago (freed objects stay "black"
+// there), which with a real free is a use-after-free.
+std::size_t TrialDeletion::collect_roots() {
+  std::vector<Cell*> candidates;
+  candidates.swap(roots_);
+  for (Cell* s : candidates) s->buffered = false;
+  std::vector<Cell*> garbage;
+  for (Cell* s : candidates) collect_white(s, garbage);
+  for (Cell* g : garbage) free_cell(g);
+  return garbage.size();
+}
+
+void TrialDeletion::mark_gray(Cell* s) {
+  if (s->color == Color::Gray) return;
+  s->color = Color::Gray;
+  std::vector<Cell*> stack{s};
+  while (!stack.empty()) {
+    Cell* c = stack.back();
+    stack.pop_back();
+    for (Cell* t : c->references) {
+      --t->count;
+      if (t->color != Color::Gray) {
+        t->color = Color::Gray;
+        stack.push_back(t);
+      }
+    }
+  }
+}
+
+void TrialDeletion::scan(Cell* s) {
+  std::vector<Cell*> stack{s};
+  while (!stack.empty()) {
+    Cell* c = stack.back();
+    stack.pop_back();
+    if (c->color != Color::Gray) continue;
+    if (c->count > 0) {
+      scan_black(c);
+    } else {
+      c->color = Color::White;
+      stack.insert(stack.end(), c->references.begin(), c->references.end());
+    }
+  }
+}
+
+// Restores the counts below an externally reachable object (white objects become black again).
+void TrialDeletion::scan_black(Cell* s) {
+  s->color = Color::Black;
+  std::vector<Cell*> stack{s};
+  while (!stack.empty()) {
+    Cell* c = stack.back();
+    stack.pop_back();
+    for (Cell* t : c->references) {
+      ++t->count;
+      if (t->color != Color::Black) {
+        t->color = Color::Black;
+        stack.push_back(t);
+      }
+    }
+  }
+}
+
+// Gathers the white objects reachable from `s` through white objects into `garbage`, turning them
+// black. No count needs lowering when they are freed: every reference from a white object was
+// taken out by mark_gray and never restored.
+void TrialDeletion::collect_white(Cell* s, std::vector<Cell*>& garbage) {
+  if (s->color != Color::White) return;
+  s->color = Color::Black;
+  const std::size_t first = garbage.size();
+  garbage.push_back(s);
+  for (std::size_t i = first; i < garbage.size(); ++i) {
+    for (Cell* t : garbage[i]->references) {
+      if (t->color == Color::White) {
+        t->color = Color::Black;
+        garbage.push_back(t);
+      }
+    }
+  }
+}
+
+void TrialDeletion::free_cell(Cell* s) {
+  cells_.remove(s);
+  report_free(s->id);
+  delete s;
+}
+
+// ================================================================================================
+// Inspection
+// ================================================================================================
+
+void TrialDeletion::inspect(ObjectId id, ObjectView& view) const {
+  const Cell* cell = handles_[id];
+  view.references.clear();
+  for (const Cell* r : cell->references) view.references.push_back(r->id);
+  view.count = cell->count;
+  view.generation = 0;
+}
+
+// Restates the invariants as code.
+void TrialDeletion::check_invariants() const {
+  std::unordered_map<const Cell*, std::uint64_t> referrers;
+  cells_.for_each([&](const Cell* c) { referrers.emplace(c, 0); });
+  cells_.for_each([&](const Cell* c) {
+    for (const Cell* r : c->references) {
+      const auto it = referrers.find(r);
+      if (it == referrers.end()) {
+        throw BrokenInvariant("trial-deletion: object " + std::to_string(c->id) +
+                              " refers to a freed cell");
+      }
+      ++it->second;
+    }
+  });
+  cells_.for_each([&](const Cell* c) {
+    const std::string name = "trial-deletion: object " + std::to_string(c->id);
+    if (c->count != c->external + referrers[c]) {
+      throw BrokenInvariant(name + " has count " + std::to_string(c->count) + " but " +
+                            std::to_string(c->external) + " external and " +
+                            std::to_string(referrers[c]) + " internal references");
+    }
+    if (c->count == 0) throw BrokenInvariant(name + " has count 0 but was not freed");
+    if (c->color != Color::Black && c->color != Color::Purple) {
+      throw BrokenInvariant(name + " is gray or white outside a collection");
+    }
+    if (c->color == Color::Purple && !c->buffered) {
+      throw BrokenInvariant(name + " is purple but not in the candidate buffer");
+    }
+    if (c->buffered && (c->buffer_index >= roots_.size() || roots_[c->buffer_index] != c)) {
+      throw BrokenInvariant(name + " is marked buffered but is not where the buffer says");
+    }
+  });
+  for (std::size_t i = 0; i < roots_.size(); ++i) {
+    if (!roots_[i]->buffered || roots_[i]->buffer_index != i) {
+      throw BrokenInvariant("trial-deletion: candidate buffer entry " + std::to_string(i) +
+                            " does not know it is buffered there");
+    }
+  }
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,88 @@
+// Reference counting with synchronous cycle collection by trial deletion, after
+// D. F. Bacon and V. T. Rajan, "Concurrent Cycle Collection in Reference Counted Systems"
+// (ECOOP 2001), section 3: "Synchronous Cycle Collection".
+//
+// Invariants (between operations):
+//   * an object's count is its external references plus the references held by objects not
+//     freed; an object whose count reaches zero is freed at once (acyclic garbage never waits);
+//   * every object is black or purple; purple objects are exactly the candidates whose count was
+//     decremented to a non-zero value since they were last scanned, and every purple object is in
+//     the candidate buffer (`roots_`). A black object may also sit in the buffer (a stale entry,
+//     dropped by MarkRoots).
+//
+// `collect` is the paper's CollectCycles: MarkRoots (trial-delete the references inside the
+// subgraph below each purple candidate, colouring it gray), ScanRoots (whatever still has a count
+// is externally reachable: restore it and everything it reaches to black; the rest turns white),
+// CollectRoots (free the white objects). Every phase is iterative: a cycle of a million objects
+// must not overflow the stack.
+#pragma once
+
+#include <vector>
+
+#include "collectors/collector.h"
+#include "collectors/intrusive_list.h"
+
+namespace cyclefuzz {
+
+class TrialDeletion : public Collector {
+ public:
+  using Collector::Collector;
+  ~TrialDeletion() override;
+
+  const Capabilities& capabilities() const override;
+  void allocate(ObjectId id) override;
+  void link(ObjectId from, ObjectId to) override;
+  void unlink(ObjectId from, ObjectId to) override;
+  void root(ObjectId id) override;
+  void unroot(ObjectId id) override;
+  std::size_t collect(int generation) override;
+  void inspect(ObjectId id, ObjectView& view) const override;
+  std::uint64_t collections() const override { return collections_; }
+  void check_invariants() const override;
+
+ protected:
+  enum class Color : std::uint8_t {
+    Black,   // in use, or free
+    Gray,    // possible member of a garbage cycle (during a collection)
+    White,   // member of a garbage cycle (during a collection)
+    Purple,  // possible root of a garbage cycle
+  };
+
+  struct Cell : ListLinks {
+    ObjectId id = 0;
+    std::uint32_t count = 1;     // reference count, external references included
+    std::uint32_t external = 1;  // external references, for check_invariants only
+    Color color = Color::Black;
+    bool buffered = false;          // in roots_
+    std::uint32_t buffer_index = 0;  // its position there
+    std::vector<Cell*> references;
+  };
+
+  // ---- reference counting -------------------------------------------------------------------
+  void increment(Cell* s);
+  void decrement(Cell* s);
+  void release(Cell* s);
+  void possible_root(Cell* s);
+
+  // ---- the candidate buffer -----------------------------------------------------------------
+  void buffer(Cell* s);
+  void unbuffer(Cell* s);
+
+  // ---- cycle collection ---------------------------------------------------------------------
+  void mark_roots();
+  void scan_roots();
+  std::size_t collect_roots();
+  void mark_gray(Cell* s);
+  void scan(Cell* s);
+  void scan_black(Cell* s);
+  void collect_white(Cell* s, std::vector<Cell*>& garbage);
+
+  void free_cell(Cell* s);
+
+  std::vector<Cell*> handles_;  // the mutator's pointers, by object id
+  IntrusiveList<Cell> cells_;   // every cell not freed, for check_invariants and the destructor
+  std::vector<Cell*> roots_;    // the candidate buffer
+  std::uint64_t collections_ = 0;
+};
+
+}  // namespace cyclefuzz

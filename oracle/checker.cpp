@@ -1,0 +1,310 @@
+#include "oracle/checker.h"
+
+#include <algorithm>
+#include <exception>
+
+namespace cyclefuzz {
+
+namespace {
+
+enum class Status : std::uint8_t { Unallocated, Alive, Freed };
+
+}  // namespace
+
+const char* describe(ViolationKind kind) {
+  switch (kind) {
+    case ViolationKind::PrematureFree:
+      return "premature free";
+    case ViolationKind::Leak:
+      return "leak";
+    case ViolationKind::WrongCount:
+      return "wrong count";
+    case ViolationKind::LateFree:
+      return "late free";
+    case ViolationKind::Disagreement:
+      return "disagreement";
+    case ViolationKind::WrongBookkeeping:
+      return "wrong bookkeeping";
+    case ViolationKind::BrokenInvariant:
+      return "broken invariant";
+    case ViolationKind::DoubleFree:
+      return "double free";
+  }
+  return "?";
+}
+
+const char* slug(ViolationKind kind) {
+  switch (kind) {
+    case ViolationKind::PrematureFree:
+      return "premature-free";
+    case ViolationKind::Leak:
+      return "leak";
+    case ViolationKind::WrongCount:
+      return "wrong-count";
+    case ViolationKind::LateFree:
+      return "late-free";
+    case ViolationKind::Disagreement:
+      return "disagreement";
+    case ViolationKind::WrongBookkeeping:
+      return "wrong-bookkeeping";
+    case ViolationKind::BrokenInvariant:
+      return "broken-invariant";
+    case ViolationKind::DoubleFree:
+      return "double-free";
+  }
+  return "?";
+}
+
+/// One collector's run: the collector, what it has freed, and whether it is still trusted.
+struct Session::Lane final : FreeListener {
+  std::size_t index = 0;
+  std::string name;
+  Capabilities capabilities;
+  std::unique_ptr<Collector> collector;  // declared after the listener state it reports into
+  std::vector<Status> status;            // by object id
+  std::size_t alive = 0;
+  std::vector<ObjectId> freed_now;  // during the current op, in order
+  std::vector<ObjectId> bad_frees;  // frees of objects not alive, during the current op
+  std::vector<std::vector<ObjectId>> frees_per_op;
+  bool retired = false;
+  std::optional<std::size_t> first;  // index of its first violation
+
+  void freed(ObjectId id) override {
+    if (id >= status.size() || status[id] != Status::Alive) {
+      bad_frees.push_back(id);
+      return;
+    }
+    status[id] = Status::Freed;
+    --alive;
+    freed_now.push_back(id);
+  }
+  bool holds(ObjectId id) const { return id < status.size() && status[id] == Status::Alive; }
+};
+
+Session::Session(const std::vector<CollectorEntry>& collectors, const CollectorOptions& options,
+                 CheckOptions checks)
+    : checks_(checks) {
+  for (const CollectorEntry& entry : collectors) {
+    auto lane = std::make_unique<Lane>();
+    lane->index = lanes_.size();
+    lane->name = entry.name;
+    lane->collector = entry.make(*lane, options);
+    lane->capabilities = lane->collector->capabilities();
+    lanes_.push_back(std::move(lane));
+  }
+}
+
+Session::~Session() = default;
+
+std::size_t Session::collector_count() const { return lanes_.size(); }
+const std::string& Session::collector_name(std::size_t i) const { return lanes_[i]->name; }
+bool Session::retired(std::size_t i) const { return lanes_[i]->retired; }
+const Violation* Session::first_violation(std::size_t i) const {
+  return lanes_[i]->first ? &violations_[*lanes_[i]->first] : nullptr;
+}
+const std::vector<std::vector<ObjectId>>& Session::frees_per_op(std::size_t i) const {
+  return lanes_[i]->frees_per_op;
+}
+
+void Session::run(const Trace& trace) {
+  for (const Op& op : trace.ops) {
+    if (std::all_of(lanes_.begin(), lanes_.end(), [](const auto& l) { return l->retired; })) {
+      return;
+    }
+    step(op);
+  }
+}
+
+// ================================================================================================
+// One op: read this to understand the checker.
+// ================================================================================================
+
+void Session::step(const Op& op) {
+  const std::size_t reachable_before = oracle_.reachable_count();
+  oracle_.apply(op);
+  for (auto& lane_ptr : lanes_) {
+    Lane& lane = *lane_ptr;
+    if (checks_.record_frees) lane.frees_per_op.emplace_back();
+    if (lane.retired) continue;
+    // Before the op, every reachable object is alive in the lane (else it would be retired).
+    const std::size_t garbage_before = lane.alive - reachable_before;
+    const std::uint64_t collections_before = lane.collector->collections();
+    lane.freed_now.clear();
+    lane.bad_frees.clear();
+    if (op.kind == OpKind::New) {
+      if (lane.status.size() <= op.a) lane.status.resize(op.a + 1, Status::Unallocated);
+      lane.status[op.a] = Status::Alive;
+      ++lane.alive;
+    }
+    std::optional<std::size_t> collected;
+    try {
+      collected = apply(*lane.collector, op);
+    } catch (const std::exception& e) {
+      report(lane, {ViolationKind::BrokenInvariant, lane.index, 0, ops_run_, {}, {}, {},
+                    std::string("the collector threw: ") + e.what()});
+      continue;
+    }
+    if (checks_.record_frees) lane.frees_per_op.back() = lane.freed_now;
+    check_lane(lane, op, collected, garbage_before,
+               lane.collector->collections() != collections_before);
+  }
+  if (op.kind == OpKind::Collect) check_agreement(op);
+  ++ops_run_;
+}
+
+// Pre: the oracle and the lane's collector have both applied `op`; `garbage_before` is how many
+// unreachable objects the lane held before it.
+void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
+                         std::size_t garbage_before, bool collected_itself) {
+  const AlivePredicate holds = [&lane](ObjectId x) { return lane.holds(x); };
+
+  // Frees of objects that were not alive.
+  if (!lane.bad_frees.empty()) {
+    report(lane, {ViolationKind::DoubleFree, lane.index, 0, ops_run_, lane.bad_frees, {}, {},
+                  "freed an object that was already freed or never allocated"});
+  }
+
+  // Premature free: cheap when nothing is wrong, since the oracle keeps reachability up to date.
+  std::vector<ObjectId> premature;
+  for (ObjectId x : lane.freed_now) {
+    if (oracle_.reachable_from_roots(x)) premature.push_back(x);
+  }
+  if (!premature.empty()) {
+    report(lane, {ViolationKind::PrematureFree, lane.index, 0, ops_run_, premature,
+                  oracle_.path_from_roots(premature.front()), {}, "freed while still reachable"});
+  }
+
+  const bool full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);
+  if (collected) {
+    std::string detail;
+    if (*collected != lane.freed_now.size()) {
+      detail = "collect returned " + std::to_string(*collected) + " but freed " +
+               std::to_string(lane.freed_now.size()) + " objects";
+    } else if (full && *collected != garbage_before) {
+      detail = "collect returned " + std::to_string(*collected) + " but " +
+               std::to_string(garbage_before) + " objects it held were unreachable";
+    }
+    if (!detail.empty()) {
+      report(lane, {ViolationKind::WrongCount, lane.index, 0, ops_run_, {}, {}, {}, detail});
+    }
+  }
+
+  // Leak: after a full collection the lane holds exactly the reachable objects.
+  if (full && lane.alive > oracle_.reachable_count() && premature.empty()) {
+    std::vector<ObjectId> leaked;
+    for (ObjectId x = 0; x < lane.status.size(); ++x) {
+      if (lane.holds(x) && !oracle_.reachable_from_roots(x)) leaked.push_back(x);
+    }
+    const auto holder = oracle_.cycle_holding(leaked.front(), holds);
+    report(lane, {ViolationKind::Leak, lane.index, 0, ops_run_, leaked, holder.path, holder.cycle,
+                  "still alive after a full collection"});
+  }
+
+  // Late free: only the objects this op made garbage, or whose referrers it freed, can have
+  // become freeable.
+  if (lane.capabilities.reference_counting) {
+    std::vector<ObjectId> candidates = oracle_.newly_unreachable();
+    for (ObjectId x : lane.freed_now) {
+      for (ObjectId r : oracle_.referents(x)) candidates.push_back(r);
+    }
+    const std::vector<ObjectId> late = oracle_.unheld_garbage(candidates, holds);
+    if (!late.empty()) {
+      report(lane, {ViolationKind::LateFree, lane.index, 0, ops_run_, late, {}, {},
+                    "unreachable, held by no garbage cycle, and still alive"});
+    }
+  }
+
+  check_bookkeeping(lane, op, op.kind == OpKind::Collect || collected_itself);
+
+  if (checks_.check_invariants && !lane.retired) {
+    try {
+      lane.collector->check_invariants();
+    } catch (const std::exception& e) {
+      report(lane, {ViolationKind::BrokenInvariant, lane.index, 0, ops_run_, {}, {}, {},
+                    e.what()});
+    }
+  }
+}
+
+// The collector's view of an object against the oracle's: its references (as a multiset) and its
+// count. After a collection anything may have changed, so every object is compared; otherwise
+// only those the op touched and the referents of what it freed.
+void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
+  if (lane.retired) return;
+  std::vector<ObjectId> objects;
+  if (everything) {
+    for (ObjectId x = 0; x < lane.status.size(); ++x) objects.push_back(x);
+  } else {
+    const int arity = object_arity(op.kind);
+    if (arity >= 1) objects.push_back(op.a);
+    if (arity >= 2) objects.push_back(op.b);
+    for (ObjectId x : lane.freed_now) {
+      for (ObjectId r : oracle_.referents(x)) objects.push_back(r);
+    }
+  }
+  ObjectView view;
+  for (ObjectId x : objects) {
+    if (!lane.holds(x)) continue;
+    lane.collector->inspect(x, view);
+    std::vector<ObjectId> expected = oracle_.referents(x);
+    std::sort(expected.begin(), expected.end());
+    std::sort(view.references.begin(), view.references.end());
+    std::string detail;
+    if (view.references != expected) {
+      detail = "its references differ from the oracle's (" +
+               std::to_string(view.references.size()) + " held, " +
+               std::to_string(expected.size()) + " expected)";
+    } else if (lane.capabilities.count != CountMeaning::None) {
+      std::uint64_t count = oracle_.external_references(x);
+      if (lane.capabilities.count == CountMeaning::References) {
+        for (auto [e, end] = boost::in_edges(x, oracle_.graph()); e != end; ++e) {
+          count += lane.holds(static_cast<ObjectId>(boost::source(*e, oracle_.graph())));
+        }
+      }
+      if (view.count != count) {
+        detail = "its count is " + std::to_string(view.count) + ", expected " +
+                 std::to_string(count);
+      }
+    }
+    if (!detail.empty()) {
+      report(lane, {ViolationKind::WrongBookkeeping, lane.index, 0, ops_run_, {x}, {}, {},
+                    detail});
+      return;
+    }
+  }
+}
+
+// Differential check, independent of the oracle: after a full collection, collectors must hold
+// the same objects.
+void Session::check_agreement(const Op& op) {
+  std::vector<Lane*> compared;
+  for (auto& lane : lanes_) {
+    const bool was_running =
+        !lane->retired || (lane->first && violations_[*lane->first].op_index == ops_run_);
+    if (was_running && lane->capabilities.is_full_collection(op.generation)) {
+      compared.push_back(lane.get());
+    }
+  }
+  for (std::size_t i = 0; i < compared.size(); ++i) {
+    for (std::size_t j = i + 1; j < compared.size(); ++j) {
+      std::vector<ObjectId> differ;
+      const std::size_t n = std::max(compared[i]->status.size(), compared[j]->status.size());
+      for (ObjectId x = 0; x < n; ++x) {
+        if (compared[i]->holds(x) != compared[j]->holds(x)) differ.push_back(x);
+      }
+      if (!differ.empty()) {
+        violations_.push_back({ViolationKind::Disagreement, compared[i]->index,
+                               compared[j]->index, ops_run_, differ, {}, {},
+                               "held by one collector and not the other"});
+      }
+    }
+  }
+}
+
+void Session::report(Lane& lane, Violation violation) {
+  if (!lane.first) lane.first = violations_.size();
+  violations_.push_back(std::move(violation));
+  lane.retired = true;
+}
+
+}  // namespace cyclefuzz

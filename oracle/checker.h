@@ -1,0 +1,117 @@
+// The differential checker: runs one op stream on the oracle and on several collectors, and checks
+// every collector against the oracle after every op.
+//
+// Checks, and when each applies (a collector's Capabilities decide):
+//   premature free     always: an object freed by this op is still reachable
+//   leak               after a full collection: an unreachable object is still alive
+//   wrong count        after `collect`: it returned a number other than the frees it made; after a
+//                      full one, other than the unreachable objects it held before
+//   late free          reference counting: an unreachable object that no garbage cycle holds is
+//                      still alive after the op
+//   disagreement       after a full collection: two collectors hold different objects
+//   wrong bookkeeping  the collector's own view of an object (its references, its count) differs
+//                      from the oracle's; checked for the objects the op touched, or for all after
+//                      a collection
+//   broken invariant   the collector's check_invariants() failed (after every op in checked
+//                      builds), or the collector threw
+//   double free        the collector reported a free of an object it had already freed, or never
+//                      allocated
+// A collector with a violation is retired for the rest of the trace: its heap can no longer be
+// trusted (the next op might touch the freed memory).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collectors/collector.h"
+#include "collectors/registry.h"
+#include "oracle/oracle.h"
+#include "oracle/trace.h"
+
+#ifndef CYCLEFUZZ_CHECKED
+#define CYCLEFUZZ_CHECKED 0
+#endif
+
+namespace cyclefuzz {
+
+/// Whether this build checks every collector's invariants after every op by default.
+inline constexpr bool kCheckedBuild = CYCLEFUZZ_CHECKED != 0;
+
+enum class ViolationKind : std::uint8_t {
+  PrematureFree,
+  Leak,
+  WrongCount,
+  LateFree,
+  Disagreement,
+  WrongBookkeeping,
+  BrokenInvariant,
+  DoubleFree,
+};
+
+/// "premature free", "leak", ...
+const char* describe(ViolationKind kind);
+/// "premature-free", "leak", ...: for JSON and file names.
+const char* slug(ViolationKind kind);
+
+struct Violation {
+  ViolationKind kind;
+  std::size_t collector = 0;  // index of the collector in the session
+  std::size_t other = 0;      // Disagreement only: the other collector
+  std::size_t op_index = 0;   // the op after which it was found
+  std::vector<ObjectId> objects;  // the objects concerned
+  std::vector<ObjectId> path;   // PrematureFree: from a rooted object to objects[0].
+                                // Leak, LateFree: from the holding cycle to objects[0].
+  std::vector<ObjectId> cycle;  // Leak: a garbage cycle that holds objects[0], first repeated last
+  std::string detail;           // what differs, in words
+};
+
+struct CheckOptions {
+  bool check_invariants = kCheckedBuild;  // run check_invariants() after every op
+  bool record_frees = false;              // keep each collector's frees per op, for reports
+};
+
+class Session {
+ public:
+  Session(const std::vector<CollectorEntry>& collectors, const CollectorOptions& options,
+          CheckOptions checks = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  /// Applies one op to the oracle and to every collector still running, then checks them.
+  /// Pre: the op is valid (the oracle does not refuse it).
+  void step(const Op& op);
+
+  /// Steps through a whole trace; stops early once every collector is retired.
+  void run(const Trace& trace);
+
+  const std::vector<Violation>& violations() const { return violations_; }
+  std::size_t collector_count() const;
+  const std::string& collector_name(std::size_t i) const;
+  /// Whether collector i had a violation (and so was retired).
+  bool retired(std::size_t i) const;
+  /// The first violation of collector i, or nullptr when it passed.
+  const Violation* first_violation(std::size_t i) const;
+  /// Collector i's frees at op k, in the order reported (needs CheckOptions::record_frees).
+  const std::vector<std::vector<ObjectId>>& frees_per_op(std::size_t i) const;
+  std::size_t ops_run() const { return ops_run_; }
+  const Oracle& oracle() const { return oracle_; }
+
+ private:
+  struct Lane;
+  void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
+                  std::size_t garbage_before, bool collected_itself);
+  void check_bookkeeping(Lane& lane, const Op& op, bool everything);
+  void check_agreement(const Op& op);
+  void report(Lane& lane, Violation violation);
+
+  Oracle oracle_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::vector<Violation> violations_;
+  CheckOptions checks_;
+  std::size_t ops_run_ = 0;
+};
+
+}  // namespace cyclefuzz

@@ -1,0 +1,55 @@
+// Random valid ops: the one distribution behind `cyclefuzz gen`, the fuzz decoder and the
+// property generators.
+//
+// Every op is chosen from the heap as the oracle sees it, so only objects the mutator can reach
+// are touched and every sequence is a valid trace. The randomness comes from a `Choices` source:
+// a seeded generator for `cyclefuzz gen`, the fuzzer's bytes for the fuzz targets, RapidCheck for
+// the properties (which then shrinks each choice towards 0, the simplest option).
+//
+// The distribution is biased towards what breaks cycle collectors (see the README):
+//   * objects are mostly chosen among the few most recently allocated reachable ones, so links
+//     between them close small cycles quickly;
+//   * a third of the links point back at an object that already refers to the source: a
+//     two-cycle on purpose;
+//   * unroot is as common as new, and mostly drops the last external reference of a recent
+//     object: cycles are built, then abandoned;
+//   * collections are a tenth of the ops, half of them partial.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+
+#include "oracle/op.h"
+#include "oracle/oracle.h"
+#include "oracle/trace.h"
+
+namespace cyclefuzz {
+
+/// A source of choices for the generators.
+class Choices {
+ public:
+  virtual ~Choices() = default;
+  /// A number in [0, n), n >= 1. 0 is always the simplest option.
+  virtual std::size_t choose(std::size_t n) = 0;
+};
+
+/// Choices from a seeded pseudo-random generator: the same seed gives the same choices.
+class SeededChoices final : public Choices {
+ public:
+  explicit SeededChoices(std::uint64_t seed) : random_(seed) {}
+  std::size_t choose(std::size_t n) override {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(random_);
+  }
+
+ private:
+  std::mt19937_64 random_;
+};
+
+/// A valid op for the current heap.
+Op random_op(const Oracle& heap, Choices& choices);
+
+/// A valid trace of `ops` ops; the same for the same seed.
+Trace generate_trace(std::uint64_t seed, std::size_t ops);
+
+}  // namespace cyclefuzz

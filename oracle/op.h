@@ -1,0 +1,75 @@
+// The one vocabulary of cyclefuzz: a heap mutation.
+//
+// An `Op` comes from a text trace (trace.h), from fuzzer bytes and from the generators
+// (generator.h); every consumer sees the same type. `show(op)` prints exactly the trace line that
+// the parser reads back, so anything the harness reports can be replayed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cyclefuzz {
+
+/// Objects are numbered in allocation order: the n-th `new` of a trace creates object n.
+using ObjectId = std::uint32_t;
+
+/// Generations are 0, 1 and 2, as in CPython. `collect` with no argument means `collect 2`: a full
+/// collection. A collector without generations treats every `collect` as a full one.
+inline constexpr int kOldestGeneration = 2;
+
+enum class OpKind : std::uint8_t {
+  New,      // new a: allocate a; the mutator holds one external reference to it
+  Link,     // link a b: a gains one reference to b
+  Unlink,   // unlink a b: a drops one of its references to b
+  Root,     // root a: the mutator takes one more external reference to a
+  Unroot,   // unroot a: the mutator drops one of its external references to a
+  Collect,  // collect [g]: collect generations 0..g
+};
+
+struct Op {
+  OpKind kind = OpKind::Collect;
+  ObjectId a = 0;  // New, Root, Unroot: the object. Link, Unlink: the referrer.
+  ObjectId b = 0;  // Link, Unlink: the referent.
+  int generation = kOldestGeneration;  // Collect only.
+
+  static Op make_new(ObjectId a) { return {OpKind::New, a, 0, kOldestGeneration}; }
+  static Op link(ObjectId a, ObjectId b) { return {OpKind::Link, a, b, kOldestGeneration}; }
+  static Op unlink(ObjectId a, ObjectId b) { return {OpKind::Unlink, a, b, kOldestGeneration}; }
+  static Op root(ObjectId a) { return {OpKind::Root, a, 0, kOldestGeneration}; }
+  static Op unroot(ObjectId a) { return {OpKind::Unroot, a, 0, kOldestGeneration}; }
+  static Op collect(int generation = kOldestGeneration) {
+    return {OpKind::Collect, 0, 0, generation};
+  }
+
+  friend bool operator==(const Op&, const Op&) = default;
+};
+
+/// How many objects an op names (0, 1 or 2): `a` is named when it is at least 1, `b` when 2.
+int object_arity(OpKind kind);
+
+/// The keyword of an op in the trace language ("new", "link", ...).
+const char* keyword(OpKind kind);
+
+/// Object names, indexed by ObjectId. Objects without a name (generated traces) are shown as
+/// "o<id>", which is also what the generators name them.
+class Names {
+ public:
+  Names() = default;
+  explicit Names(std::vector<std::string> names) : names_(std::move(names)) {}
+
+  std::string operator[](ObjectId id) const;
+  void push_back(std::string name) { names_.push_back(std::move(name)); }
+  std::size_t size() const { return names_.size(); }
+
+  /// The name a generator gives object `id`.
+  static std::string generated(ObjectId id) { return "o" + std::to_string(id); }
+
+ private:
+  std::vector<std::string> names_;
+};
+
+/// The trace line for `op`, without a newline: parse(show(op)) == op.
+std::string show(const Op& op, const Names& names);
+
+}  // namespace cyclefuzz

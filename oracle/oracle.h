@@ -1,0 +1,168 @@
+// The reachability oracle: the true heap, built from the operation stream alone.
+//
+// The oracle knows nothing about any collector. It keeps the heap as a Boost.Graph graph (one
+// vertex per object ever allocated, one edge per reference: parallel edges and self-loops are
+// real edges) plus each object's count of external references, and it is the one definition of
+// "reachable" in cyclefuzz:
+//
+//     an object is reachable iff a path of references leads to it from an object that the
+//     mutator holds an external reference to.
+//
+// Invariant kept after every `apply`: `reachable_from_roots(x)` is exactly that definition. Only
+// `unlink` and `unroot` can make objects unreachable, and an unreachable object never becomes
+// reachable again (the mutator can only touch what it reaches), so the oracle maintains the
+// reachable set incrementally: a search backwards from the object that lost a reference, which
+// usually stops at the first rooted ancestor, and only when none is found a search forwards
+// through its descendants. No operation rescans the heap.
+#pragma once
+
+#include <boost/graph/adjacency_list.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "oracle/op.h"
+
+namespace cyclefuzz {
+
+/// Why the mutator may not perform an op: the rules of the trace language that need the heap.
+struct Refusal {
+  enum class Reason {
+    UnknownObject,    // the op names an object that was never allocated
+    NotFresh,         // `new` of an object id that is not the next one
+    Unreachable,      // link/unlink/root of an object the mutator cannot reach
+    MissingEdge,      // unlink a b where a holds no reference to b
+    NoReference,      // unroot a where the mutator holds no reference to a
+    BadGeneration,    // collect g with g outside 0..kOldestGeneration
+  };
+  Reason reason;
+  ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge)
+};
+
+/// The problem part of an error message, e.g. "object 'b' is unreachable".
+std::string describe(const Refusal& refusal, const Op& op, const Names& names);
+
+/// Whether a collector still holds an object; the checks ask the oracle about one collector's view.
+using AlivePredicate = std::function<bool(ObjectId)>;
+
+/// A colour map for Boost's searches that is white everywhere at the start of every search in
+/// O(1): a colour counts only if it was written in the current epoch. Searches then cost what they
+/// visit, not the size of the heap.
+class SearchColors {
+ public:
+  using value_type = boost::default_color_type;
+
+  /// Starts a new search over a graph of `vertices` vertices: every colour becomes white.
+  void begin(std::size_t vertices);
+  value_type get(std::size_t v) const {
+    return epoch_[v] == current_ ? value_type(color_[v]) : boost::white_color;
+  }
+  void put(std::size_t v, value_type c) {
+    epoch_[v] = current_;
+    color_[v] = static_cast<std::uint8_t>(c);
+  }
+  bool touched(std::size_t v) const { return epoch_[v] == current_; }
+
+ private:
+  std::vector<std::uint32_t> epoch_;
+  std::vector<std::uint8_t> color_;
+  std::uint32_t current_ = 0;
+};
+
+/// The property-map handle Boost's algorithms take by value.
+struct SearchColorMap {
+  using key_type = std::size_t;
+  using value_type = boost::default_color_type;
+  using reference = value_type;
+  using category = boost::read_write_property_map_tag;
+  SearchColors* colors = nullptr;
+};
+inline boost::default_color_type get(const SearchColorMap& m, std::size_t v) {
+  return m.colors->get(v);
+}
+inline void put(const SearchColorMap& m, std::size_t v, boost::default_color_type c) {
+  m.colors->put(v, c);
+}
+
+class Oracle {
+ public:
+  using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS>;
+
+  // ---- the mutator's rules and the one function that applies an op -------------------------
+
+  /// Why `op` breaks a rule of the trace language in the current heap, or nothing if it is valid.
+  std::optional<Refusal> refuse(const Op& op) const;
+
+  /// Performs a valid op on the true heap. Precondition: `!refuse(op)`.
+  void apply(const Op& op);
+
+  /// The objects that the last `apply` made unreachable, in no particular order.
+  const std::vector<ObjectId>& newly_unreachable() const { return newly_unreachable_; }
+
+  // ---- the heap ------------------------------------------------------------------------------
+
+  std::size_t object_count() const { return external_.size(); }
+  bool reachable_from_roots(ObjectId x) const { return reachable_[x] != 0; }
+  std::size_t reachable_count() const { return reachable_list_.size(); }
+  std::uint32_t external_references(ObjectId x) const { return external_[x]; }
+  /// How many references `from` holds to `to`.
+  std::size_t references(ObjectId from, ObjectId to) const;
+  /// The targets of `from`'s references, one entry per reference.
+  std::vector<ObjectId> referents(ObjectId from) const;
+  const Graph& graph() const { return graph_; }
+
+  /// Reachable objects and objects with external references, each in no particular order; for
+  /// choosing one at random in O(1).
+  const std::vector<ObjectId>& reachable_objects() const { return reachable_list_; }
+  const std::vector<ObjectId>& rooted_objects() const { return rooted_list_; }
+
+  // ---- questions the checks ask about one collector's view ----------------------------------
+
+  /// Reference counting frees an unreachable object as soon as no cycle holds it. Among the
+  /// unreachable objects that `alive` says a collector still holds, returns those that no cycle
+  /// of such objects holds (directly or through a chain of them). Only the ancestors of
+  /// `candidates` are searched, so the cost is theirs, not the heap's.
+  std::vector<ObjectId> unheld_garbage(std::span<const ObjectId> candidates,
+                                       const AlivePredicate& alive) const;
+
+  // ---- explanations for reports (each may cost the whole heap) ------------------------------
+
+  /// A shortest path of references from a rooted object to `x`, both included; empty if `x` is
+  /// unreachable.
+  std::vector<ObjectId> path_from_roots(ObjectId x) const;
+
+  /// For an unreachable object `x` that a collector still holds: a cycle of such objects that
+  /// holds `x` (first object repeated at the end), and the path from that cycle to `x` (starting
+  /// on the cycle, ending at `x`; just `x` when `x` is on the cycle). Both empty if no cycle holds
+  /// `x`. The cycle is found with Boost's strongly connected components.
+  struct HoldingCycle {
+    std::vector<ObjectId> cycle;
+    std::vector<ObjectId> path;
+  };
+  HoldingCycle cycle_holding(ObjectId x, const AlivePredicate& alive) const;
+
+ private:
+  void forget_reachability_after_losing(ObjectId x);
+  void add_to(std::vector<ObjectId>& list, std::vector<std::uint32_t>& index, ObjectId x);
+  void remove_from(std::vector<ObjectId>& list, std::vector<std::uint32_t>& index, ObjectId x);
+  /// Ancestors of the given (unreachable, alive) objects among unreachable objects `alive`
+  /// holds, the objects themselves included, in breadth-first order.
+  std::vector<ObjectId> garbage_ancestors(std::span<const ObjectId> from,
+                                          const AlivePredicate& alive) const;
+
+  Graph graph_;
+  std::vector<std::uint32_t> external_;
+  std::vector<std::uint8_t> reachable_;
+  std::vector<ObjectId> reachable_list_, rooted_list_;
+  std::vector<std::uint32_t> reachable_index_, rooted_index_;
+  std::vector<ObjectId> newly_unreachable_;
+
+  // Scratch space for searches, reused so that a search costs what it visits.
+  mutable SearchColors colors_, members_;
+  mutable std::vector<std::uint32_t> in_degree_;
+};
+
+}  // namespace cyclefuzz

@@ -1,0 +1,175 @@
+#include "oracle/report.h"
+
+#include <algorithm>
+#include <iomanip>
+
+namespace cyclefuzz {
+
+namespace {
+
+constexpr std::size_t kObjectsShown = 10;
+
+std::string join(const std::vector<ObjectId>& objects, const Names& names, const char* between,
+                 std::size_t limit = SIZE_MAX) {
+  std::string out;
+  for (std::size_t i = 0; i < objects.size() && i < limit; ++i) {
+    if (i > 0) out += between;
+    out += names[objects[i]];
+  }
+  if (objects.size() > limit) {
+    out += " and " + std::to_string(objects.size() - limit) + " more";
+  }
+  return out;
+}
+
+std::vector<std::string> named(const std::vector<ObjectId>& objects, const Names& names) {
+  std::vector<std::string> out;
+  out.reserve(objects.size());
+  for (ObjectId x : objects) out.push_back(names[x]);
+  return out;
+}
+
+}  // namespace
+
+std::string where(const Trace& trace, std::size_t op_index) {
+  std::string text = "op " + std::to_string(op_index + 1) + " (";
+  if (const std::uint32_t line = trace.line_of(op_index)) {
+    text += "line " + std::to_string(line) + ": ";
+  }
+  return text + show(trace.ops[op_index], trace.names) + ")";
+}
+
+void print_violation(std::ostream& out, const Trace& trace, const Session& session,
+                     const Violation& v) {
+  const Names& names = trace.names;
+  const std::string& collector = session.collector_name(v.collector);
+  if (v.kind == ViolationKind::Disagreement) {
+    out << collector << " and " << session.collector_name(v.other) << " disagree after "
+        << where(trace, v.op_index) << ":\n  " << join(v.objects, names, ", ", kObjectsShown)
+        << " " << v.detail << "\n";
+    return;
+  }
+  out << collector << ": " << describe(v.kind) << " after " << where(trace, v.op_index) << "\n";
+  switch (v.kind) {
+    case ViolationKind::PrematureFree:
+      out << "  freed " << join(v.objects, names, ", ", kObjectsShown) << " " << v.detail;
+      if (!v.path.empty()) {
+        out << ": root " << names[v.path.front()] << " -> " << join(v.path, names, " -> ");
+      }
+      out << "\n";
+      break;
+    case ViolationKind::Leak:
+      out << "  " << join(v.objects, names, ", ", kObjectsShown) << " " << v.detail;
+      if (!v.cycle.empty()) {
+        out << "; held by the cycle " << join(v.cycle, names, " -> ");
+        if (v.path.size() > 1) out << " through " << join(v.path, names, " -> ");
+      } else {
+        out << "; no cycle holds " << names[v.objects.front()];
+      }
+      out << "\n";
+      break;
+    case ViolationKind::LateFree:
+    case ViolationKind::DoubleFree:
+    case ViolationKind::WrongBookkeeping:
+      out << "  " << join(v.objects, names, ", ", kObjectsShown) << ": " << v.detail << "\n";
+      break;
+    default:
+      out << "  " << v.detail << "\n";
+      break;
+  }
+}
+
+void print_trace_result(std::ostream& out, const Trace& trace, const Session& session) {
+  out << trace.source << ": " << trace.ops.size() << " ops: ";
+  std::vector<std::string> failed;
+  for (std::size_t i = 0; i < session.collector_count(); ++i) {
+    if (const Violation* v = session.first_violation(i)) {
+      failed.push_back(session.collector_name(i) + " " + describe(v->kind));
+    }
+  }
+  if (failed.empty()) {
+    out << "pass\n";
+    return;
+  }
+  for (std::size_t i = 0; i < failed.size(); ++i) out << (i ? ", " : "") << failed[i];
+  out << "\n";
+  for (const Violation& v : session.violations()) {
+    out << "  ";
+    print_violation(out, trace, session, v);
+  }
+}
+
+void VerdictTable::add(const Session& session) {
+  for (std::size_t i = 0; i < session.collector_count(); ++i) {
+    const std::string& name = session.collector_name(i);
+    if (rows_.count(name) == 0) order_.push_back(name);
+    Row& row = rows_[name];
+    ++row.traces;
+    if (const Violation* v = session.first_violation(i)) {
+      ++row.failures[describe(v->kind)];
+    } else {
+      ++row.passed;
+    }
+  }
+}
+
+void VerdictTable::print(std::ostream& out) const {
+  std::size_t width = 9;
+  for (const std::string& name : order_) width = std::max(width, name.size());
+  out << std::left << std::setw(static_cast<int>(width + 2)) << "collector" << std::right
+      << std::setw(7) << "traces" << std::setw(7) << "pass" << "  verdict\n";
+  for (const std::string& name : order_) {
+    const Row& row = rows_.at(name);
+    out << std::left << std::setw(static_cast<int>(width + 2)) << name << std::right
+        << std::setw(7) << row.traces << std::setw(7) << row.passed << "  ";
+    if (row.failures.empty()) {
+      out << "pass";
+    } else {
+      bool first = true;
+      for (const auto& [kind, count] : row.failures) {
+        out << (first ? "" : ", ") << kind << " x" << count;
+        first = false;
+      }
+    }
+    out << "\n";
+  }
+}
+
+nlohmann::json trace_report(const Trace& trace, const Session& session, bool with_frees) {
+  using nlohmann::json;
+  const Names& names = trace.names;
+  json collectors = json::array();
+  for (std::size_t i = 0; i < session.collector_count(); ++i) {
+    const Violation* v = session.first_violation(i);
+    json c = {{"name", session.collector_name(i)}, {"verdict", v ? slug(v->kind) : "pass"}};
+    if (with_frees) {
+      json frees = json::array();
+      for (const auto& op_frees : session.frees_per_op(i)) frees.push_back(named(op_frees, names));
+      c["frees"] = std::move(frees);
+    }
+    collectors.push_back(std::move(c));
+  }
+  json violations = json::array();
+  for (const Violation& v : session.violations()) {
+    json j = {{"kind", slug(v.kind)},
+              {"collector", session.collector_name(v.collector)},
+              {"op", v.op_index + 1},
+              {"operation", show(trace.ops[v.op_index], names)},
+              {"objects", named(v.objects, names)},
+              {"path", named(v.path, names)},
+              {"cycle", named(v.cycle, names)},
+              {"detail", v.detail}};
+    j["line"] = trace.line_of(v.op_index) ? json(trace.line_of(v.op_index)) : json(nullptr);
+    j["other"] = v.kind == ViolationKind::Disagreement
+                     ? json(session.collector_name(v.other))
+                     : json(nullptr);
+    violations.push_back(std::move(j));
+  }
+  return {{"file", trace.source},
+          {"ops", trace.ops.size()},
+          {"ops_run", session.ops_run()},
+          {"collectors", std::move(collectors)},
+          {"violations", std::move(violations)}};
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,255 @@
+#include "oracle/trace.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "oracle/oracle.h"
+
+namespace cyclefuzz {
+
+namespace {
+
+std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+/// Where a byte sequence stops being text: the offset of the first NUL, control character (other
+/// than tab, CR, LF) or malformed UTF-8 sequence, or npos.
+std::size_t first_non_text(std::string_view line) {
+  for (std::size_t i = 0; i < line.size();) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    std::size_t continuation = 0;
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) return i;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      continuation = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      continuation = 2;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      continuation = 3;
+    } else {
+      return i;
+    }
+    if (line.size() - i <= continuation) return i;
+    for (std::size_t k = 1; k <= continuation; ++k) {
+      if ((static_cast<unsigned char>(line[i + k]) & 0xc0) != 0x80) return i;
+    }
+    i += continuation + 1;
+  }
+  return std::string_view::npos;
+}
+
+bool is_name(std::string_view s) {
+  if (s.empty() || s.size() > TraceLimits::kMaxNameLength) return false;
+  const auto letter = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  };
+  if (!letter(s[0])) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
+}
+
+std::vector<std::string_view> split_words(std::string_view line) {
+  std::vector<std::string_view> words;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+    const std::size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') ++i;
+    if (i > start) words.push_back(line.substr(start, i - start));
+  }
+  return words;
+}
+
+const char* usage(OpKind kind) {
+  switch (kind) {
+    case OpKind::New:
+      return "new NAME";
+    case OpKind::Link:
+      return "link FROM TO";
+    case OpKind::Unlink:
+      return "unlink FROM TO";
+    case OpKind::Root:
+      return "root NAME";
+    case OpKind::Unroot:
+      return "unroot NAME";
+    case OpKind::Collect:
+      return "collect [GENERATION]";
+  }
+  return "";
+}
+
+/// Reads a trace line by line, building the ops and checking each against the heap so far.
+class Parser {
+ public:
+  Parser(const std::string& source, const TraceLimits& limits) : limits_(limits) {
+    trace_.source = source;
+  }
+
+  void line(std::string_view text, std::uint32_t number) {
+    number_ = number;
+    if (text.size() > limits_.max_line_length) {
+      fail("line too long (" + std::to_string(text.size()) + " bytes, at most " +
+           std::to_string(limits_.max_line_length) + ")");
+    }
+    if (const std::size_t at = first_non_text(text); at != std::string_view::npos) {
+      fail("not text (byte " + std::to_string(static_cast<unsigned char>(text[at])) +
+           " at column " + std::to_string(at + 1) + ")");
+    }
+    if (const std::size_t hash = text.find('#'); hash != std::string_view::npos) {
+      text = text.substr(0, hash);
+    }
+    const std::vector<std::string_view> words = split_words(text);
+    if (words.empty()) return;
+    const Op op = parse_op(words);
+    if (const auto refusal = heap_.refuse(op)) fail(describe(*refusal, op, trace_.names));
+    heap_.apply(op);
+    trace_.ops.push_back(op);
+    trace_.lines.push_back(number_);
+  }
+
+  Trace finish() { return std::move(trace_); }
+
+ private:
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw InvalidTrace(trace_.source, number_, problem);
+  }
+
+  Op parse_op(const std::vector<std::string_view>& words) {
+    static const std::pair<std::string_view, OpKind> kKeywords[] = {
+        {"new", OpKind::New},   {"link", OpKind::Link},     {"unlink", OpKind::Unlink},
+        {"root", OpKind::Root}, {"unroot", OpKind::Unroot}, {"collect", OpKind::Collect}};
+    const auto* found = std::find_if(std::begin(kKeywords), std::end(kKeywords),
+                                     [&](const auto& k) { return k.first == words[0]; });
+    if (found == std::end(kKeywords)) fail("unknown operation " + in_quotes(words[0]));
+    const OpKind kind = found->second;
+    const std::size_t arguments = words.size() - 1;
+
+    if (kind == OpKind::Collect) {
+      if (arguments > 1) wrong_arguments(kind);
+      if (arguments == 0) return Op::collect();
+      int generation = -1;
+      const std::string_view g = words[1];
+      const auto [end, error] = std::from_chars(g.data(), g.data() + g.size(), generation);
+      if (error != std::errc() || end != g.data() + g.size() || generation < 0 ||
+          generation > kOldestGeneration) {
+        fail("bad generation " + in_quotes(g) + " (expected 0, 1 or " +
+             std::to_string(kOldestGeneration) + ")");
+      }
+      return Op::collect(generation);
+    }
+
+    if (arguments != static_cast<std::size_t>(object_arity(kind))) wrong_arguments(kind);
+    for (std::size_t i = 1; i < words.size(); ++i) {
+      if (!is_name(words[i])) {
+        fail("wrong arguments: " + in_quotes(words[i]) +
+             " is not a name (a letter or _, then letters, digits or _, at most " +
+             std::to_string(TraceLimits::kMaxNameLength) + " characters)");
+      }
+    }
+    if (kind == OpKind::New) {
+      const std::string name(words[1]);
+      if (ids_.count(name) != 0) fail("duplicate name " + in_quotes(name));
+      if (trace_.names.size() >= limits_.max_objects) {
+        fail("too many objects (at most " + std::to_string(limits_.max_objects) + ")");
+      }
+      const auto id = static_cast<ObjectId>(trace_.names.size());
+      ids_.emplace(name, id);
+      trace_.names.push_back(name);
+      return Op::make_new(id);
+    }
+    const ObjectId a = lookup(words[1]);
+    const ObjectId b = arguments >= 2 ? lookup(words[2]) : 0;
+    return Op{kind, a, b, kOldestGeneration};
+  }
+
+  ObjectId lookup(std::string_view name) const {
+    const auto it = ids_.find(std::string(name));
+    if (it == ids_.end()) fail("unknown object " + in_quotes(name));
+    return it->second;
+  }
+
+  [[noreturn]] void wrong_arguments(OpKind kind) const {
+    fail(std::string("wrong arguments (expected '") + usage(kind) + "')");
+  }
+
+  const TraceLimits& limits_;
+  Trace trace_;
+  Oracle heap_;
+  std::unordered_map<std::string, ObjectId> ids_;
+  std::uint32_t number_ = 0;
+};
+
+}  // namespace
+
+InvalidTrace::InvalidTrace(std::string file, std::uint32_t line, std::string problem)
+    : std::runtime_error(file + ":" + (line > 0 ? std::to_string(line) + ":" : "") + " " +
+                         problem),
+      file_(std::move(file)),
+      line_(line),
+      problem_(std::move(problem)) {}
+
+Trace parse_trace(std::string_view text, const std::string& source, const TraceLimits& limits) {
+  Parser parser(source, limits);
+  std::uint32_t number = 0;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    parser.line(text.substr(0, end), ++number);
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return parser.finish();
+}
+
+Trace load_trace(const std::filesystem::path& path, const TraceLimits& limits) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in || std::filesystem::is_directory(path)) {
+    throw InvalidTrace(path.string(), 0, "cannot read the file");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_trace(text.str(), path.string(), limits);
+}
+
+void check_trace(const Trace& trace) {
+  Oracle heap;
+  for (std::size_t i = 0; i < trace.ops.size(); ++i) {
+    if (const auto refusal = heap.refuse(trace.ops[i])) {
+      throw InvalidTrace(trace.source, static_cast<std::uint32_t>(i + 1),
+                         describe(*refusal, trace.ops[i], trace.names));
+    }
+    heap.apply(trace.ops[i]);
+  }
+}
+
+std::string to_text(const Trace& trace) {
+  std::string text;
+  for (const Op& op : trace.ops) text += show(op, trace.names) + '\n';
+  return text;
+}
+
+std::vector<std::filesystem::path> expand_trace_paths(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  for (const std::string& p : paths) {
+    std::error_code error;
+    if (fs::is_directory(p, error)) {
+      std::vector<fs::path> found;
+      for (const auto& entry : fs::recursive_directory_iterator(p)) {
+        if (entry.is_regular_file() && entry.path().extension() == ".trace") {
+          found.push_back(entry.path());
+        }
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::exists(p, error)) {
+      files.emplace_back(p);
+    } else {
+      throw InvalidTrace(p, 0, "no such file or directory");
+    }
+  }
+  return files;
+}
+
+}  // namespace cyclefuzz

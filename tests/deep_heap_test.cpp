@@ -1,0 +1,64 @@
+// Very deep heaps: freeing or marking a chain or ring of a million objects must not overflow the
+// stack, in any collector.
+#include <gtest/gtest.h>
+
+#include "tests/test_support.h"
+
+namespace cyclefuzz {
+namespace {
+
+constexpr ObjectId kLength = 1'000'000;
+
+class DeepHeap : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    collector_ = find_collector(GetParam())->make(listener_, {});
+  }
+  /// o0 -> o1 -> ... -> o(n-1), only o0 rooted; with `ring`, also o(n-1) -> o0.
+  void build(bool ring) {
+    for (ObjectId x = 0; x < kLength; ++x) collector_->allocate(x);
+    for (ObjectId x = 0; x + 1 < kLength; ++x) collector_->link(x, x + 1);
+    if (ring) collector_->link(kLength - 1, 0);
+    // Drop the external references from the end, so the chain stays reachable throughout.
+    for (ObjectId x = kLength - 1; x > 0; --x) collector_->unroot(x);
+  }
+  bool counts_references() const { return collector_->capabilities().reference_counting; }
+
+  testing::RecordingListener listener_;
+  std::unique_ptr<Collector> collector_;
+};
+
+TEST_P(DeepHeap, MarksALiveChainOfAMillion) {
+  build(false);
+  const std::size_t freed_before = listener_.frees.size();
+  EXPECT_EQ(collector_->collect(kOldestGeneration), 0u);
+  EXPECT_EQ(listener_.frees.size(), freed_before);
+}
+
+TEST_P(DeepHeap, FreesADeadChainOfAMillion) {
+  build(false);
+  collector_->unroot(0);
+  if (!counts_references()) {
+    EXPECT_EQ(collector_->collect(kOldestGeneration), kLength);
+  }
+  EXPECT_EQ(listener_.frees.size(), kLength);
+}
+
+TEST_P(DeepHeap, FreesADeadRingOfAMillion) {
+  build(true);
+  collector_->unroot(0);
+  const std::size_t freed_before = listener_.frees.size();
+  EXPECT_EQ(collector_->collect(kOldestGeneration), kLength - freed_before);
+  EXPECT_EQ(listener_.frees.size(), kLength);
+}
+
+INSTANTIATE_TEST_SUITE_P(Builtin, DeepHeap,
+                         ::testing::Values("mark-sweep", "trial-deletion", "generational"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::erase(name, '-');
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace cyclefuzz

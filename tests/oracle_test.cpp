@@ -1,0 +1,153 @@
+// The oracle: reachability checked by hand on small heaps with multi-edges, self-loops and
+// doubly rooted objects, and the questions the checks ask of it.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "oracle/oracle.h"
+#include "oracle/trace.h"
+
+namespace cyclefuzz {
+namespace {
+
+/// Applies a trace's ops to a fresh oracle.
+struct Heap {
+  explicit Heap(const std::string& text) : trace(parse_trace(text, "heap")) {
+    for (const Op& op : trace.ops) oracle.apply(op);
+  }
+  ObjectId id(const std::string& name) const {
+    for (ObjectId x = 0; x < trace.names.size(); ++x) {
+      if (trace.names[x] == name) return x;
+    }
+    throw std::out_of_range(name);
+  }
+  bool reachable(const std::string& name) const { return oracle.reachable_from_roots(id(name)); }
+  void apply(const Op& op) { oracle.apply(op); }
+  Trace trace;
+  Oracle oracle;
+};
+
+std::vector<ObjectId> sorted(std::vector<ObjectId> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+TEST(Oracle, NewObjectIsRootedAndReachable) {
+  Heap h("new a\n");
+  EXPECT_TRUE(h.reachable("a"));
+  EXPECT_EQ(h.oracle.external_references(0), 1u);
+  EXPECT_EQ(h.oracle.reachable_count(), 1u);
+}
+
+TEST(Oracle, MultiEdgeKeepsTargetReachableUntilTheLastReferenceGoes) {
+  Heap h("new a\nnew b\nlink a b\nlink a b\nunroot b\n");
+  EXPECT_EQ(h.oracle.references(0, 1), 2u);
+  h.apply(Op::unlink(0, 1));
+  EXPECT_TRUE(h.reachable("b"));
+  EXPECT_EQ(h.oracle.references(0, 1), 1u);
+  h.apply(Op::unlink(0, 1));
+  EXPECT_FALSE(h.reachable("b"));
+  EXPECT_EQ(h.oracle.newly_unreachable(), std::vector<ObjectId>{1});
+}
+
+TEST(Oracle, SelfLoopDoesNotKeepAnObjectReachable) {
+  Heap h("new a\nlink a a\nlink a a\n");
+  h.apply(Op::unroot(0));
+  EXPECT_FALSE(h.reachable("a"));
+  EXPECT_EQ(h.oracle.newly_unreachable(), std::vector<ObjectId>{0});
+}
+
+TEST(Oracle, DoublyRootedObjectStaysReachableUntilBothReferencesGo) {
+  Heap h("new a\nroot a\nnew b\nlink a b\nunroot b\n");
+  h.apply(Op::unroot(0));
+  EXPECT_TRUE(h.reachable("a"));
+  EXPECT_TRUE(h.reachable("b"));
+  EXPECT_TRUE(h.oracle.newly_unreachable().empty());
+  h.apply(Op::unroot(0));
+  EXPECT_FALSE(h.reachable("a"));
+  EXPECT_FALSE(h.reachable("b"));
+  EXPECT_EQ(sorted(h.oracle.newly_unreachable()), (std::vector<ObjectId>{0, 1}));
+}
+
+TEST(Oracle, LosingAReferenceOnlyKillsWhatNoOtherPathReaches) {
+  // a -> b -> c -> d, and e -> c; then drop a -> b: b dies, c and d live on through e.
+  Heap h(
+      "new a\nnew b\nnew c\nnew d\nnew e\n"
+      "link a b\nlink b c\nlink c d\nlink e c\n"
+      "unroot b\nunroot c\nunroot d\n");
+  h.apply(Op::unlink(0, 1));
+  EXPECT_FALSE(h.reachable("b"));
+  EXPECT_TRUE(h.reachable("c"));
+  EXPECT_TRUE(h.reachable("d"));
+  EXPECT_EQ(h.oracle.newly_unreachable(), std::vector<ObjectId>{1});
+  h.apply(Op::unroot(4));  // e goes, and c, d with it
+  EXPECT_EQ(sorted(h.oracle.newly_unreachable()), (std::vector<ObjectId>{2, 3, 4}));
+  EXPECT_EQ(h.oracle.reachable_count(), 1u);
+}
+
+TEST(Oracle, CycleReachableOnlyThroughItselfDies) {
+  // a -> b <-> c; dropping a -> b must not be saved by c -> b.
+  Heap h("new a\nnew b\nnew c\nlink a b\nlink b c\nlink c b\nunroot b\nunroot c\n");
+  h.apply(Op::unlink(0, 1));
+  EXPECT_FALSE(h.reachable("b"));
+  EXPECT_FALSE(h.reachable("c"));
+}
+
+TEST(Oracle, RefusesWhatTheMutatorCannotDo) {
+  Heap h("new a\nnew b\nunroot b\n");
+  using R = Refusal::Reason;
+  EXPECT_EQ(h.oracle.refuse(Op::link(0, 1))->reason, R::Unreachable);
+  EXPECT_EQ(h.oracle.refuse(Op::unlink(0, 0))->reason, R::MissingEdge);
+  EXPECT_EQ(h.oracle.refuse(Op::unroot(1))->reason, R::NoReference);
+  EXPECT_EQ(h.oracle.refuse(Op::root(7))->reason, R::UnknownObject);
+  EXPECT_EQ(h.oracle.refuse(Op::make_new(1))->reason, R::NotFresh);
+  EXPECT_EQ(h.oracle.refuse(Op::collect(3))->reason, R::BadGeneration);
+  EXPECT_FALSE(h.oracle.refuse(Op::make_new(2)));
+  EXPECT_FALSE(h.oracle.refuse(Op::link(0, 0)));
+}
+
+TEST(Oracle, PathFromRootsIsShortest) {
+  Heap h("new a\nnew b\nnew c\nnew d\nlink a b\nlink b c\nlink c d\nlink a d\n"
+         "unroot b\nunroot c\nunroot d\n");
+  EXPECT_EQ(h.oracle.path_from_roots(3), (std::vector<ObjectId>{0, 3}));
+  EXPECT_EQ(h.oracle.path_from_roots(2), (std::vector<ObjectId>{0, 1, 2}));
+  EXPECT_EQ(h.oracle.path_from_roots(0), (std::vector<ObjectId>{0}));
+}
+
+TEST(Oracle, UnheldGarbageIsWhatReferenceCountingWouldFree) {
+  // Garbage: the cycle a <-> b holds c; d -> e is acyclic garbage.
+  Heap h("new a\nnew b\nnew c\nnew d\nnew e\n"
+         "link a b\nlink b a\nlink b c\nlink d e\n"
+         "unroot a\nunroot b\nunroot c\nunroot e\nunroot d\n");
+  const auto everything = [](ObjectId) { return true; };
+  const std::vector<ObjectId> all = {0, 1, 2, 3, 4};
+  EXPECT_EQ(sorted(h.oracle.unheld_garbage(all, everything)), (std::vector<ObjectId>{3, 4}));
+  // Once a collector has freed the cycle, c is held by nothing.
+  const auto without_cycle = [](ObjectId x) { return x > 1; };
+  const std::vector<ObjectId> c = {2};
+  EXPECT_EQ(h.oracle.unheld_garbage(c, without_cycle), std::vector<ObjectId>{2});
+}
+
+TEST(Oracle, CycleHoldingFindsTheCycleAndThePathToTheObject) {
+  Heap h("new a\nnew b\nnew c\nnew d\nlink a b\nlink b c\nlink c a\nlink b d\n"
+         "unroot a\nunroot b\nunroot c\nunroot d\n");
+  const auto everything = [](ObjectId) { return true; };
+  const auto held = h.oracle.cycle_holding(3, everything);
+  ASSERT_EQ(held.cycle.size(), 4u);
+  EXPECT_EQ(held.cycle.front(), held.cycle.back());
+  EXPECT_EQ(sorted({held.cycle[0], held.cycle[1], held.cycle[2]}),
+            (std::vector<ObjectId>{0, 1, 2}));
+  EXPECT_EQ(held.path, (std::vector<ObjectId>{1, 3}));
+  const auto self = h.oracle.cycle_holding(0, everything);
+  EXPECT_EQ(self.path, std::vector<ObjectId>{0});
+}
+
+TEST(Oracle, CycleHoldingFindsSelfLoops) {
+  Heap h("new a\nnew b\nlink a a\nlink a b\nunroot b\nunroot a\n");
+  const auto held = h.oracle.cycle_holding(1, [](ObjectId) { return true; });
+  EXPECT_EQ(held.cycle, (std::vector<ObjectId>{0, 0}));
+  EXPECT_EQ(held.path, (std::vector<ObjectId>{0, 1}));
+}
+
+}  // namespace
+}  // namespace cyclefuzz

@@ -1,0 +1,50 @@
+// Helpers shared by the tests.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "collectors/collector.h"
+#include "collectors/registry.h"
+#include "oracle/checker.h"
+#include "oracle/trace.h"
+
+namespace cyclefuzz::testing {
+
+inline std::filesystem::path source_dir() { return CYCLEFUZZ_SOURCE_DIR; }
+
+inline Trace scenario(const std::string& name) {
+  return load_trace(source_dir() / "corpus" / "scenarios" / (name + ".trace"));
+}
+
+/// The registry entries for `names`.
+inline std::vector<CollectorEntry> entries(const std::vector<std::string>& names) {
+  std::vector<CollectorEntry> out;
+  for (const auto& name : names) out.push_back(*find_collector(name));
+  return out;
+}
+
+/// Records every free, in order.
+class RecordingListener : public FreeListener {
+ public:
+  void freed(ObjectId id) override { frees.push_back(id); }
+  std::vector<ObjectId> frees;
+};
+
+/// The names of `ids` in `trace`.
+inline std::vector<std::string> names_of(const Trace& trace, const std::vector<ObjectId>& ids) {
+  std::vector<std::string> out;
+  for (ObjectId id : ids) out.push_back(trace.names[id]);
+  return out;
+}
+
+/// The index of the op on source line `line`.
+inline std::size_t op_at_line(const Trace& trace, std::uint32_t line) {
+  for (std::size_t i = 0; i < trace.ops.size(); ++i) {
+    if (trace.line_of(i) == line) return i;
+  }
+  throw std::out_of_range("no op on line " + std::to_string(line));
+}
+
+}  // namespace cyclefuzz::testing

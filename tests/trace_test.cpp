@@ -1,0 +1,174 @@
+// The trace language: every form parses, show() reads back, every broken rule names its line.
+#include <gtest/gtest.h>
+
+#include "oracle/generator.h"
+#include "oracle/trace.h"
+
+namespace cyclefuzz {
+namespace {
+
+/// The error a text gives, as "line: problem", or "" if it parses.
+std::string error_of(const std::string& text, TraceLimits limits = {}) {
+  try {
+    parse_trace(text, "t.trace", limits);
+  } catch (const InvalidTrace& e) {
+    EXPECT_EQ(e.file(), "t.trace");
+    return std::to_string(e.line()) + ": " + e.problem();
+  }
+  return "";
+}
+
+TEST(TraceParser, ReadsEveryOperation) {
+  const Trace t = parse_trace(
+      "# a comment\n"
+      "new a\n"
+      "\n"
+      "new b_2   # trailing comment\n"
+      "link a b_2\n"
+      "  link\tb_2 a\n"
+      "root b_2\n"
+      "unroot b_2\n"
+      "unlink a b_2\n"
+      "collect\n"
+      "collect 0\n"
+      "collect 1\n"
+      "unroot a\n",
+      "t.trace");
+  const std::vector<Op> expected = {Op::make_new(0), Op::make_new(1), Op::link(0, 1),
+                                    Op::link(1, 0),  Op::root(1),     Op::unroot(1),
+                                    Op::unlink(0, 1), Op::collect(),  Op::collect(0),
+                                    Op::collect(1),  Op::unroot(0)};
+  EXPECT_EQ(t.ops, expected);
+  EXPECT_EQ(t.lines, (std::vector<std::uint32_t>{2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}));
+  EXPECT_EQ(t.names[1], "b_2");
+}
+
+TEST(TraceParser, ShowPrintsTheLineTheParserReadsBack) {
+  const Trace generated = generate_trace(7, 500);
+  const Trace reread = parse_trace(to_text(generated), "round-trip");
+  EXPECT_EQ(reread.ops, generated.ops);
+  EXPECT_EQ(show(Op::collect(kOldestGeneration), generated.names), "collect");
+  EXPECT_EQ(show(Op::collect(1), generated.names), "collect 1");
+  EXPECT_EQ(show(Op::link(0, 1), generated.names), "link o0 o1");
+}
+
+TEST(TraceParser, AcceptsCrLfLineEndsAndUtf8Comments) {
+  const Trace t = parse_trace("new a\r\n# caf\xc3\xa9\r\nunroot a\r\n", "t.trace");
+  EXPECT_EQ(t.ops.size(), 2u);
+}
+
+TEST(TraceParser, MessageIsFileLineProblem) {
+  try {
+    parse_trace("new a\nfrobnicate\n", "dir/x.trace");
+    FAIL() << "no error";
+  } catch (const InvalidTrace& e) {
+    EXPECT_STREQ(e.what(), "dir/x.trace:2: unknown operation 'frobnicate'");
+  }
+}
+
+TEST(TraceParser, RejectsUnknownOperation) {
+  EXPECT_EQ(error_of("new a\nfree a\n"), "2: unknown operation 'free'");
+}
+
+TEST(TraceParser, RejectsWrongArgumentCounts) {
+  EXPECT_EQ(error_of("new\n"), "1: wrong arguments (expected 'new NAME')");
+  EXPECT_EQ(error_of("new a\nlink a\n"), "2: wrong arguments (expected 'link FROM TO')");
+  EXPECT_EQ(error_of("new a\nroot a a\n"), "2: wrong arguments (expected 'root NAME')");
+  EXPECT_EQ(error_of("collect 1 2\n"), "1: wrong arguments (expected 'collect [GENERATION]')");
+}
+
+TEST(TraceParser, RejectsNamesThatAreNotIdentifiers) {
+  EXPECT_NE(error_of("new 1a\n").find("1: wrong arguments: '1a' is not a name"),
+            std::string::npos);
+  EXPECT_NE(error_of("new " + std::string(65, 'x') + "\n").find("is not a name"),
+            std::string::npos);
+  EXPECT_EQ(error_of("new " + std::string(64, 'x') + "\n"), "");
+}
+
+TEST(TraceParser, RejectsUnknownObject) {
+  EXPECT_EQ(error_of("new a\nlink a b\n"), "2: unknown object 'b'");
+}
+
+TEST(TraceParser, RejectsUnreachableObject) {
+  EXPECT_EQ(error_of("new a\nnew b\nunroot b\nlink a b\n"),
+            "4: object 'b' is unreachable (the mutator can only touch what it reaches)");
+  EXPECT_EQ(error_of("new a\nunroot a\nroot a\n"),
+            "3: object 'a' is unreachable (the mutator can only touch what it reaches)");
+}
+
+TEST(TraceParser, RejectsMissingEdge) {
+  EXPECT_EQ(error_of("new a\nnew b\nlink a b\nunlink a b\nunlink a b\n"),
+            "5: 'a' holds no reference to 'b'");
+}
+
+TEST(TraceParser, RejectsDroppingAReferenceNotHeld) {
+  EXPECT_EQ(error_of("new a\nnew b\nlink a b\nunroot b\nunroot b\n"),
+            "5: no external reference to 'b' to drop");
+}
+
+TEST(TraceParser, RejectsBadGeneration) {
+  EXPECT_EQ(error_of("collect 3\n"), "1: bad generation '3' (expected 0, 1 or 2)");
+  EXPECT_EQ(error_of("collect -1\n"), "1: bad generation '-1' (expected 0, 1 or 2)");
+  EXPECT_EQ(error_of("collect x\n"), "1: bad generation 'x' (expected 0, 1 or 2)");
+}
+
+TEST(TraceParser, RejectsDuplicateNameEvenAfterTheObjectDied) {
+  EXPECT_EQ(error_of("new a\nunroot a\nnew a\n"), "3: duplicate name 'a'");
+}
+
+TEST(TraceParser, RejectsLineTooLong) {
+  EXPECT_EQ(error_of("new a\n#" + std::string(1024, 'x') + "\n"),
+            "2: line too long (1025 bytes, at most 1024)");
+}
+
+TEST(TraceParser, RejectsWhatIsNotText) {
+  EXPECT_EQ(error_of(std::string("new a\nnew b\0\n", 13)), "2: not text (byte 0 at column 6)");
+  EXPECT_EQ(error_of("# \xff\xfe\n"), "1: not text (byte 255 at column 3)");
+  EXPECT_EQ(error_of("# \xc3\n"), "1: not text (byte 195 at column 3)");
+}
+
+TEST(TraceParser, RejectsTooManyObjects) {
+  TraceLimits limits;
+  limits.max_objects = 2;
+  EXPECT_EQ(error_of("new a\nnew b\nnew c\n", limits), "3: too many objects (at most 2)");
+}
+
+TEST(TraceParser, ReportsUnreadableFile) {
+  try {
+    load_trace("/nonexistent/x.trace");
+    FAIL() << "no error";
+  } catch (const InvalidTrace& e) {
+    EXPECT_EQ(e.line(), 0u);
+    EXPECT_STREQ(e.what(), "/nonexistent/x.trace: cannot read the file");
+  }
+}
+
+TEST(Generator, SameSeedSameTraceAndAlwaysValid) {
+  for (std::uint64_t seed = 0; seed < 50; ++seed) {
+    const Trace t = generate_trace(seed, 300);
+    EXPECT_EQ(t.ops, generate_trace(seed, 300).ops);
+    EXPECT_NO_THROW(check_trace(t)) << "seed " << seed;
+  }
+  EXPECT_NE(generate_trace(1, 300).ops, generate_trace(2, 300).ops);
+}
+
+TEST(Generator, BuildsAndAbandonsCycles) {
+  // Over many traces, full collections must find garbage cycles: the bias is working.
+  std::size_t cyclic_garbage = 0;
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    const Trace t = generate_trace(seed, 300);
+    Oracle heap;
+    for (const Op& op : t.ops) heap.apply(op);
+    const auto all = [](ObjectId) { return true; };
+    std::vector<ObjectId> garbage;
+    for (ObjectId x = 0; x < heap.object_count(); ++x) {
+      if (!heap.reachable_from_roots(x)) garbage.push_back(x);
+    }
+    const auto unheld = heap.unheld_garbage(garbage, all);
+    cyclic_garbage += garbage.size() - unheld.size();
+  }
+  EXPECT_GT(cyclic_garbage, 100u);
+}
+
+}  // namespace
+}  // namespace cyclefuzz

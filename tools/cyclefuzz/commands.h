@@ -1,0 +1,26 @@
+// The subcommands of the `cyclefuzz` tool. Each registers itself and its options on the CLI11
+// app; its run function returns the process exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace cyclefuzz::cli {
+
+/// Exit codes shared by every subcommand.
+enum Exit : int {
+  kPass = 0,       // nothing found
+  kViolation = 1,  // a collector broke a rule
+  kBadInput = 2,   // invalid trace, unknown collector, bad option
+};
+
+/// A subcommand: its CLI11 app, and what runs when it is chosen.
+struct Subcommand {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Subcommand add_replay(CLI::App& app);
+Subcommand add_gen(CLI::App& app);
+
+}  // namespace cyclefuzz::cli
