@@ -125,7 +125,7 @@ TEST(Checker, ReportsPrematureFreeWithThePathThatReachesTheObject) {
   print_violation(out, trace, session, v);
   EXPECT_EQ(out.str(),
             "faulty: premature free after op 3 (line 3: link a b)\n"
-            "  freed b freed while still reachable: root b -> b\n");
+            "  freed b while still reachable: root b -> b\n");
 }
 
 TEST(Checker, ReportsLeakWithTheCycleThatHoldsIt) {
