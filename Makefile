@@ -3,7 +3,7 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: all test fuzz build clean
+.PHONY: all test fuzz build properties clean
 
 all: test
 
@@ -15,6 +15,11 @@ build:
 	tools/ensure-deps build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCYCLEFUZZ_SANITIZE=ON
 	cmake --build $(BUILD) -j $(JOBS)
+
+# A long property campaign: make properties RC_PARAMS="max_success=100000 seed=42"
+RC_PARAMS ?= max_success=2000 max_size=300
+properties: build
+	cd $(BUILD)/properties && RC_PARAMS="$(RC_PARAMS)" ./cyclefuzz_properties
 
 # Placeholder until the fuzzing issue (#4) lands: the fuzz targets do not exist yet.
 fuzz:

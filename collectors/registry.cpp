@@ -2,12 +2,15 @@
 
 #include "collectors/generational/generational.h"
 #include "collectors/mark_sweep/mark_sweep.h"
+#include "collectors/mutants/mutants.h"
 #include "collectors/trial_deletion/trial_deletion.h"
 
 namespace cyclefuzz {
 
-const std::vector<CollectorEntry>& collector_catalogue() {
-  static const std::vector<CollectorEntry> kCatalogue = {
+namespace {
+
+std::vector<CollectorEntry> builtin_collectors() {
+  return {
       {"mark-sweep", "naive mark-sweep: no counts, every collection full",
        [](FreeListener& l, const CollectorOptions&) { return std::make_unique<MarkSweep>(l); },
        true},
@@ -20,6 +23,16 @@ const std::vector<CollectorEntry>& collector_catalogue() {
        },
        true},
   };
+}
+
+}  // namespace
+
+const std::vector<CollectorEntry>& collector_catalogue() {
+  static const std::vector<CollectorEntry> kCatalogue = [] {
+    std::vector<CollectorEntry> all = builtin_collectors();
+    for (const CollectorEntry& m : mutant_catalogue()) all.push_back(m);
+    return all;
+  }();
   return kCatalogue;
 }
 

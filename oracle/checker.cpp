@@ -105,6 +105,8 @@ const Violation* Session::first_violation(std::size_t i) const {
 const std::vector<std::vector<ObjectId>>& Session::frees_per_op(std::size_t i) const {
   return lanes_[i]->frees_per_op;
 }
+const Collector& Session::collector(std::size_t i) const { return *lanes_[i]->collector; }
+bool Session::holds(std::size_t i, ObjectId x) const { return lanes_[i]->holds(x); }
 
 void Session::run(const Trace& trace) {
   for (const Op& op : trace.ops) {
@@ -292,7 +294,7 @@ void Session::check_agreement(const Op& op) {
       for (ObjectId x = 0; x < n; ++x) {
         if (compared[i]->holds(x) != compared[j]->holds(x)) differ.push_back(x);
       }
-      if (!differ.empty()) {
+      if (!differ.empty() && checks_.reports(ViolationKind::Disagreement)) {
         violations_.push_back({ViolationKind::Disagreement, compared[i]->index,
                                compared[j]->index, ops_run_, differ, {}, {},
                                "held by one collector and not the other"});
@@ -302,6 +304,12 @@ void Session::check_agreement(const Op& op) {
 }
 
 void Session::report(Lane& lane, Violation violation) {
+  const bool unsafe = violation.kind == ViolationKind::PrematureFree ||
+                      violation.kind == ViolationKind::DoubleFree;
+  if (!checks_.reports(violation.kind)) {
+    lane.retired = lane.retired || unsafe;
+    return;
+  }
   if (!lane.first) lane.first = violations_.size();
   violations_.push_back(std::move(violation));
   lane.retired = true;

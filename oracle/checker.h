@@ -70,6 +70,13 @@ struct Violation {
 struct CheckOptions {
   bool check_invariants = kCheckedBuild;  // run check_invariants() after every op
   bool record_frees = false;              // keep each collector's frees per op, for reports
+  /// The kinds reported, one bit per ViolationKind (all by default). A property test enables
+  /// only its own. A premature or double free still retires the collector when not reported:
+  /// its heap is no longer safe to touch.
+  std::uint32_t reported = ~0u;
+
+  static std::uint32_t only(ViolationKind kind) { return 1u << static_cast<unsigned>(kind); }
+  bool reports(ViolationKind kind) const { return (reported & only(kind)) != 0; }
 };
 
 class Session {
@@ -97,6 +104,10 @@ class Session {
   /// Collector i's frees at op k, in the order reported (needs CheckOptions::record_frees).
   const std::vector<std::vector<ObjectId>>& frees_per_op(std::size_t i) const;
   std::size_t ops_run() const { return ops_run_; }
+  /// Collector i itself, for observers that check more than the session does.
+  const Collector& collector(std::size_t i) const;
+  /// Whether collector i still holds object x (allocated and not freed).
+  bool holds(std::size_t i, ObjectId x) const;
   const Oracle& oracle() const { return oracle_; }
 
  private:
