@@ -49,6 +49,30 @@ for c in t["collectors"]:
     assert sorted(c["frees"][6]) == ["a", "b"], c
 PY
 
+# decode / encode: a trace survives the trip through fuzzer bytes.
+expect 0 "$cyclefuzz" encode "$src/corpus/scenarios/nested-cycles.trace" -o "$tmp/n.bin"
+expect 0 "$cyclefuzz" decode "$tmp/n.bin" -o "$tmp/n.trace"
+diff <(grep -v '^#' "$tmp/n.trace" | cut -d' ' -f1) \
+     <(grep -v '^ *#' "$src/corpus/scenarios/nested-cycles.trace" | sed 's/#.*//' | awk 'NF' | awk '{print $1}') \
+  >/dev/null || fail "decode(encode(t)) lost ops"
+expect 2 "$cyclefuzz" decode "$tmp/none.bin"
+expect 2 "$cyclefuzz" encode "$tmp/bad.trace"
+
+# minimize: a failing generated trace shrinks to a few ops that still fail; a passing one is refused.
+"$cyclefuzz" gen --ops 300 --seed 1 >"$tmp/long.trace"
+expect 1 "$cyclefuzz" minimize "$tmp/long.trace" --collector mutant:scan-forgets-restore -o "$tmp/min.trace"
+[[ $(grep -vc '^#' "$tmp/min.trace") -le 10 ]] || fail "minimize left $(grep -vc '^#' "$tmp/min.trace") ops"
+expect 1 "$cyclefuzz" replay "$tmp/min.trace" --collector mutant:scan-forgets-restore
+expect 2 "$cyclefuzz" minimize "$src/corpus/scenarios/two-cycle.trace"
+
+# promote: into a corpus directory, with the comment first; refuses to overwrite.
+mkdir -p "$tmp/regressions"
+expect 0 "$cyclefuzz" promote "$tmp/min.trace" --name scan-bug --caught "ScanBlack forgot counts" --corpus "$tmp/regressions"
+[[ $(head -1 "$tmp/regressions/scan-bug.trace") == "# ScanBlack forgot counts" ]] || fail "promote header"
+expect 0 "$cyclefuzz" replay "$tmp/regressions/scan-bug.trace"
+expect 2 "$cyclefuzz" promote "$tmp/min.trace" --name scan-bug --caught x --corpus "$tmp/regressions"
+expect 2 "$cyclefuzz" promote "$tmp/min.trace" --name "Bad Name" --caught x --corpus "$tmp/regressions"
+
 # Help works and exits 0.
 expect 0 "$cyclefuzz" --help
 expect 0 "$cyclefuzz" replay --help

@@ -20,7 +20,7 @@ class ScanForgetsRestore final : public TrialDeletion {
 
  protected:
   void scan_black(Cell* s) override {
-    s->color = Color::Black;
+    recolor(s, Color::Black);
     std::vector<Cell*> stack{s};
     while (!stack.empty()) {
       Cell* c = stack.back();
@@ -28,7 +28,7 @@ class ScanForgetsRestore final : public TrialDeletion {
       for (Cell* t : c->references) {
         // BUG: the correct ScanBlack increments t's count here.
         if (t->color != Color::Black) {
-          t->color = Color::Black;
+          recolor(t, Color::Black);
           stack.push_back(t);
         }
       }

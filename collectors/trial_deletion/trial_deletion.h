@@ -80,6 +80,7 @@ class TrialDeletion : public Collector {
   virtual void scan_black(Cell* s);
   virtual void collect_white(Cell* s, std::vector<Cell*>& garbage);
 
+  void recolor(Cell* s, Color to);
   void free_cell(Cell* s);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
