@@ -22,5 +22,6 @@ struct Subcommand {
 
 Subcommand add_replay(CLI::App& app);
 Subcommand add_gen(CLI::App& app);
+Subcommand add_explain(CLI::App& app);
 
 }  // namespace cyclefuzz::cli
