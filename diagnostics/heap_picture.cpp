@@ -201,10 +201,9 @@ class Painter {
                                   : ObjectState::Garbage;
     ObjectView view;
     session_.collector(collector_).inspect(x, view);
-    const std::string count =
-        count_line(capabilities_.count, view.count,
-                   expected_count(oracle_, capabilities_.count, x,
-                                  [this](ObjectId y) { return holds(y); }));
+    const std::string count = count_line(
+        capabilities_.count, view.count,
+        expected_count(oracle_, capabilities_.count, x, [this](ObjectId y) { return holds(y); }));
     if (!count.empty()) node.label += "\n" + count;
     if (capabilities_.generations > 1) node.label += "\ngen " + std::to_string(view.generation);
     return node;
@@ -222,10 +221,10 @@ class Painter {
     const bool on_path = std::any_of(violations_.begin(), violations_.end(), [x](const auto* v) {
       return v->kind == ViolationKind::PrematureFree && !v->path.empty() && v->path.front() == x;
     });
-    boost::add_edge(r, vertex_[x],
-                    PictureEdge{ReferenceState::External,
-                                on_path ? Highlight::Path : Highlight::None},
-                    picture_.graph);
+    boost::add_edge(
+        r, vertex_[x],
+        PictureEdge{ReferenceState::External, on_path ? Highlight::Path : Highlight::None},
+        picture_.graph);
   }
 
   /// x's references to drawn objects: the oracle's against the collector's view, as multisets.
@@ -292,15 +291,15 @@ class Painter {
       print_violation(printed, trace_, session_, *v);
       std::istringstream text(printed.str());
       for (std::string line; std::getline(text, line);) {
-        caption.push_back(shortened(line.substr(std::min(line.find_first_not_of(' '),
-                                                         line.size()))));
+        caption.push_back(
+            shortened(line.substr(std::min(line.find_first_not_of(' '), line.size()))));
       }
     }
     if (violations_.empty()) {
-      caption.push_back(session_.ops_run() > 0 ? name + ": the heap after " +
-                                                     where(trace_, session_.ops_run() - 1) +
-                                                     "; no violation"
-                                               : name + ": the heap before the first op");
+      caption.push_back(session_.ops_run() > 0
+                            ? name + ": the heap after " + where(trace_, session_.ops_run() - 1) +
+                                  "; no violation"
+                            : name + ": the heap before the first op");
     }
     if (picture_.objects_shown < picture_.objects_relevant) {
       caption.push_back("cut to the neighbourhood of " +
@@ -423,9 +422,8 @@ HeapPicture picture_heap(const Session& session, std::size_t collector, const Tr
 
 void write_dot(std::ostream& out, const HeapPicture& picture) {
   const Graph& g = picture.graph;
-  const auto ids = boost::make_function_property_map<Vertex, std::string>([&g](Vertex v) {
-    return (g[v].external ? "r" : "o") + std::to_string(g[v].object);
-  });
+  const auto ids = boost::make_function_property_map<Vertex, std::string>(
+      [&g](Vertex v) { return (g[v].external ? "r" : "o") + std::to_string(g[v].object); });
   const auto nodes = boost::make_function_property_map<Vertex, Attributes>(
       [&g](Vertex v) { return node_attributes(g[v]); });
   const auto edges = boost::make_function_property_map<Graph::edge_descriptor, Attributes>(

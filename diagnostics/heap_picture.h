@@ -75,8 +75,8 @@ struct PictureEdge {
 };
 
 struct HeapPicture {
-  using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, PictureNode,
-                                      PictureEdge>;
+  using Graph =
+      boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, PictureNode, PictureEdge>;
   Graph graph;
   std::vector<std::string> caption;  // what the picture shows, line by line
   std::size_t objects_shown = 0;

@@ -32,8 +32,7 @@ std::string clock_time(std::chrono::seconds t) {
 }  // namespace
 
 Progress::Progress(std::string unit, Goal goal)
-    : Progress(std::move(unit), goal, isatty(STDERR_FILENO) ? &std::cerr : nullptr, 500ms,
-               200ms) {}
+    : Progress(std::move(unit), goal, isatty(STDERR_FILENO) ? &std::cerr : nullptr, 500ms, 200ms) {}
 
 Progress::Progress(std::string unit, Goal goal, std::ostream* terminal, Clock::duration delay,
                    Clock::duration interval)

@@ -20,7 +20,7 @@ class Progress {
 
   /// Where a run ends, as far as it is known; time left is estimated from whichever is given.
   struct Goal {
-    std::size_t runs = 0;                // how many runs there will be (0: unknown)
+    std::size_t runs = 0;                            // how many runs there will be (0: unknown)
     Clock::duration time = Clock::duration::zero();  // a time budget (zero: none)
   };
 

@@ -35,7 +35,8 @@ std::vector<std::string> named(const std::vector<ObjectId>& objects, const Names
 /// `text` as one word for a POSIX shell: as it is when nothing in it is special, else quoted.
 std::string shell_quoted(const std::string& text) {
   const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || (c != '\0' && std::strchr("_-./=:,+@%", c));
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           (c != '\0' && std::strchr("_-./=:,+@%", c) != nullptr);
   });
   if (plain) return text;
   std::string quoted = "'";

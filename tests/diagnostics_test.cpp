@@ -4,8 +4,8 @@
 
 #include <array>
 #include <optional>
-#include <string_view>
 #include <sstream>
+#include <string_view>
 
 #include "collectors/mark_sweep/mark_sweep.h"
 #include "collectors/trial_deletion/trial_deletion.h"
@@ -19,8 +19,8 @@ namespace {
 
 /// Lies a correct collector is made to tell, so that each kind of picture has a known answer.
 struct Lies {
-  std::optional<ObjectId> free_at_collect{};// reports this object freed at every collect
-  bool never_collect = false;               // collect frees nothing
+  std::optional<ObjectId> free_at_collect{};  // reports this object freed at every collect
+  bool never_collect = false;                 // collect frees nothing
   /// inspect(first) shows one of its references to `second` as a reference to `third`.
   std::optional<std::array<ObjectId, 3>> misdirect{};
   bool count_one_more = false;  // inspect shows every count one too high
@@ -45,8 +45,8 @@ class Lying : public Collector {
   void inspect(ObjectId id, ObjectView& view) const override {
     inner_->inspect(id, view);
     if (lies_.misdirect && (*lies_.misdirect)[0] == id) {
-      const auto it = std::find(view.references.begin(), view.references.end(),
-                                (*lies_.misdirect)[1]);
+      const auto it =
+          std::find(view.references.begin(), view.references.end(), (*lies_.misdirect)[1]);
       if (it != view.references.end()) *it = (*lies_.misdirect)[2];
     }
     if (lies_.count_one_more) ++view.count;
@@ -76,9 +76,9 @@ struct Replayed {
 
 Replayed replay(const std::string& text, const CollectorEntry& collector) {
   Replayed r{parse_trace(text, "t.trace"), nullptr};
-  r.session = std::make_unique<Session>(std::vector<CollectorEntry>{collector}, CollectorOptions{},
-                                        CheckOptions{.check_invariants = true,
-                                                     .record_frees = true});
+  r.session =
+      std::make_unique<Session>(std::vector<CollectorEntry>{collector}, CollectorOptions{},
+                                CheckOptions{.check_invariants = true, .record_frees = true});
   r.session->run(r.trace);
   return r;
 }
@@ -137,9 +137,10 @@ TEST(HeapPicture, PrematureFreeIsRedWithThePathThatReachesItHighlighted) {
 
 TEST(HeapPicture, LeakIsOrangeWithTheCycleThatHoldsIt) {
   // a <-> b is garbage after the unroots, and c, which b refers to, is still rooted.
-  const Replayed r = replay("new a\nnew b\nnew c\nlink a b\nlink b a\nlink b c\nunroot a\nunroot b\n"
-                    "collect\n",
-                    lying<MarkSweep>({.never_collect = true}));
+  const Replayed r = replay(
+      "new a\nnew b\nnew c\nlink a b\nlink b a\nlink b c\nunroot a\nunroot b\n"
+      "collect\n",
+      lying<MarkSweep>({.never_collect = true}));
   ASSERT_EQ(r.session->violations().size(), 2u);  // a wrong count, and the leak that explains it
   EXPECT_EQ(r.session->violations()[1].kind, ViolationKind::Leak);
   const std::string dot = dot_of(picture_heap(*r.session, 0, r.trace));
@@ -158,13 +159,12 @@ TEST(HeapPicture, LeakIsOrangeWithTheCycleThatHoldsIt) {
 TEST(HeapPicture, BookkeepingDiffShowsAMissingReferenceDashedAndAnInventedOneDoubled) {
   // The collector's view of a shows its reference to b as one to c.
   const Replayed r = replay("new a\nnew b\nnew c\nlink a b\n",
-                    lying<TrialDeletion>({.misdirect = std::array<ObjectId, 3>{0, 1, 2}}));
+                            lying<TrialDeletion>({.misdirect = std::array<ObjectId, 3>{0, 1, 2}}));
   ASSERT_EQ(r.session->first_violation(0)->kind, ViolationKind::WrongBookkeeping);
   const std::string dot = dot_of(picture_heap(*r.session, 0, r.trace));
 
   EXPECT_NE(statement(dot, "o0->o1").find("style=dashed"), std::string::npos) << dot;
-  EXPECT_NE(statement(dot, "o0->o2").find("color=\"blue:invis:blue\""), std::string::npos)
-      << dot;
+  EXPECT_NE(statement(dot, "o0->o2").find("color=\"blue:invis:blue\""), std::string::npos) << dot;
   EXPECT_NE(statement(dot, "o0").find("bold"), std::string::npos) << dot;
   EXPECT_NE(dot.find("dashed: a reference the collector's view lacks"), std::string::npos) << dot;
 }
@@ -173,8 +173,7 @@ TEST(HeapPicture, WrongCountShowsBesideTheRightOne) {
   const Replayed r = replay("new a\n", lying<TrialDeletion>({.count_one_more = true}));
   ASSERT_EQ(r.session->first_violation(0)->kind, ViolationKind::WrongBookkeeping);
   const std::string dot = dot_of(picture_heap(*r.session, 0, r.trace));
-  EXPECT_NE(statement(dot, "o0").find("label=\"a\\nrc 2 (oracle 1)\""), std::string::npos)
-      << dot;
+  EXPECT_NE(statement(dot, "o0").find("label=\"a\\nrc 2 (oracle 1)\""), std::string::npos) << dot;
 }
 
 TEST(HeapPicture, BigHeapIsCutToTheNeighbourhoodOfTheViolation) {
@@ -229,8 +228,9 @@ TEST(ExplainCommand, IsPrintedBesideEachViolationOfAReplay) {
   const Replayed r = replay(kChain, lying<MarkSweep>({.free_at_collect = 2}));
   std::ostringstream out;
   print_trace_result(out, r.trace, *r.session);
-  EXPECT_EQ(occurrences(out.str(), "  draw it: cyclefuzz explain t.trace --collector lying --svg "
-                                   "t-lying.svg\n"),
+  EXPECT_EQ(occurrences(out.str(),
+                        "  draw it: cyclefuzz explain t.trace --collector lying --svg "
+                        "t-lying.svg\n"),
             1u)
       << out.str();
 }

@@ -62,8 +62,7 @@ void write_file(const std::string& path, const std::string& text) {
 void render(const std::string& dot_text, const std::string& format, const std::string& output) {
   const TemporaryFile source(".dot");
   write_file(source.path(), dot_text);
-  std::string program = "dot", type = "-T" + format, flag = "-o", out = output,
-              in = source.path();
+  std::string program = "dot", type = "-T" + format, flag = "-o", out = output, in = source.path();
   char* argv[] = {program.data(), type.data(), flag.data(), out.data(), in.data(), nullptr};
   pid_t pid = 0;
   // posix_spawnp searches PATH as a shell would, with no shell to quote for.
