@@ -350,7 +350,10 @@ Attributes node_attributes(const PictureNode& node) {
     return {{"shape", "doublecircle"}, {"label", node.label}, {"width", "0.3"},
             {"fixedsize", "true"},     {"fontsize", "9"},     {"tooltip", "external reference"}};
   }
-  Attributes a = {{"label", label_text(node.label, "\\n")}};
+  // Every line ends with a line break, which Graphviz draws the same, so that Boost always
+  // quotes the label: its escape_dot_string leaves a DOT keyword (an object named `node`) bare,
+  // and dot rejects that.
+  Attributes a = {{"label", label_text(node.label + "\n", "\\n")}};
   std::string style = "filled";
   switch (node.state) {
     case ObjectState::Live:

@@ -173,7 +173,7 @@ TEST(HeapPicture, WrongCountShowsBesideTheRightOne) {
   const Replayed r = replay("new a\n", lying<TrialDeletion>({.count_one_more = true}));
   ASSERT_EQ(r.session->first_violation(0)->kind, ViolationKind::WrongBookkeeping);
   const std::string dot = dot_of(picture_heap(*r.session, 0, r.trace));
-  EXPECT_NE(statement(dot, "o0").find("label=\"a\\nrc 2 (oracle 1)\""), std::string::npos) << dot;
+  EXPECT_NE(statement(dot, "o0").find("label=\"a\\nrc 2 (oracle 1)\\n\""), std::string::npos) << dot;
 }
 
 TEST(HeapPicture, BigHeapIsCutToTheNeighbourhoodOfTheViolation) {
@@ -206,7 +206,7 @@ TEST(HeapPicture, WithoutAViolationShowsTheWholeHeapPlainly) {
   EXPECT_EQ(dot.find("fillcolor=red"), std::string::npos) << dot;
   EXPECT_EQ(dot.find("fillcolor=orange"), std::string::npos) << dot;
   EXPECT_NE(dot.find("no violation"), std::string::npos) << dot;
-  EXPECT_NE(statement(dot, "o2").find("label=\"b\\nrc 1\""), std::string::npos) << dot;
+  EXPECT_NE(statement(dot, "o2").find("label=\"b\\nrc 1\\n\""), std::string::npos) << dot;
 }
 
 TEST(ExplainCommand, NamesTheFileTheCollectorAndSettingsThatDiffer) {
