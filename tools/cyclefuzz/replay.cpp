@@ -48,7 +48,7 @@ int replay(const ReplayOptions& o) {
     Session session(collectors, o.choice.options(), checks);
     session.run(trace);
     failed = failed || !session.violations().empty();
-    progress.clear();
+    progress.clear();  // the report must not be written into the progress line
     if (o.json) {
       reports.push_back(trace_report(trace, session, true));
     } else {
