@@ -7,12 +7,14 @@ BUILD ?= build
 
 all: test
 
-# The whole suite, built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# The whole suite, built with AddressSanitizer and UndefinedBehaviorSanitizer. Leaves JUnit XML
+# in $(BUILD)/junit.xml (one test case per test, every corpus trace included) for CI to show.
+# Graphviz is for the command-line test of `cyclefuzz explain --svg`.
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --output-junit junit.xml
 
 build:
-	tools/ensure-deps build
+	tools/ensure-deps build explain
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCYCLEFUZZ_SANITIZE=ON
 	cmake --build $(BUILD) -j $(JOBS)
 

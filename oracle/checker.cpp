@@ -83,7 +83,7 @@ struct Session::Lane final : FreeListener {
 
 Session::Session(const std::vector<CollectorEntry>& collectors, const CollectorOptions& options,
                  CheckOptions checks)
-    : checks_(checks) {
+    : options_(options), checks_(checks) {
   for (const CollectorEntry& entry : collectors) {
     auto lane = std::make_unique<Lane>();
     lane->index = lanes_.size();
@@ -257,12 +257,8 @@ void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
                std::to_string(view.references.size()) + " held, " +
                std::to_string(expected.size()) + " expected)";
     } else if (lane.capabilities.count != CountMeaning::None) {
-      std::uint64_t count = oracle_.external_references(x);
-      if (lane.capabilities.count == CountMeaning::References) {
-        for (auto [e, end] = boost::in_edges(x, oracle_.graph()); e != end; ++e) {
-          count += lane.holds(static_cast<ObjectId>(boost::source(*e, oracle_.graph())));
-        }
-      }
+      const std::uint64_t count = expected_count(oracle_, lane.capabilities.count, x,
+                                                 [&lane](ObjectId y) { return lane.holds(y); });
       if (view.count != count) {
         detail = "its count is " + std::to_string(view.count) + ", expected " +
                  std::to_string(count);

@@ -67,6 +67,19 @@ struct Violation {
   std::string detail;           // what differs, in words
 };
 
+/// What a collector's `ObjectView::count` should be for object x, as `meaning` defines it, when
+/// `holds(y)` says which objects the collector still holds (a freed referrer no longer counts).
+template <class Holds>
+std::uint64_t expected_count(const Oracle& oracle, CountMeaning meaning, ObjectId x, Holds holds) {
+  std::uint64_t count = oracle.external_references(x);
+  if (meaning == CountMeaning::References) {
+    for (auto [e, end] = boost::in_edges(x, oracle.graph()); e != end; ++e) {
+      count += holds(static_cast<ObjectId>(boost::source(*e, oracle.graph())));
+    }
+  }
+  return count;
+}
+
 struct CheckOptions {
   bool check_invariants = kCheckedBuild;  // run check_invariants() after every op
   bool record_frees = false;              // keep each collector's frees per op, for reports
@@ -104,11 +117,14 @@ class Session {
   /// Collector i's frees at op k, in the order reported (needs CheckOptions::record_frees).
   const std::vector<std::vector<ObjectId>>& frees_per_op(std::size_t i) const;
   std::size_t ops_run() const { return ops_run_; }
-  /// Collector i itself, for observers that check more than the session does.
+  const Oracle& oracle() const { return oracle_; }
+  /// Collector i itself, to look at its own view of objects (`inspect`), for pictures and for
+  /// observers that check more than the session does.
   const Collector& collector(std::size_t i) const;
   /// Whether collector i still holds object x (allocated and not freed).
   bool holds(std::size_t i, ObjectId x) const;
-  const Oracle& oracle() const { return oracle_; }
+  /// The settings every collector of the session was made with.
+  const CollectorOptions& collector_options() const { return options_; }
 
  private:
   struct Lane;
@@ -119,6 +135,7 @@ class Session {
   void report(Lane& lane, Violation violation);
 
   Oracle oracle_;
+  CollectorOptions options_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::vector<Violation> violations_;
   CheckOptions checks_;

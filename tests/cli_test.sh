@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The command line as a user meets it: exit codes, messages, gen's determinism, JSON.
+# The command line as a user meets it: exit codes, messages, gen's determinism, JSON, pictures.
 # Usage: cli_test.sh CYCLEFUZZ SOURCE_DIR
 set -uo pipefail
 cyclefuzz=$1
@@ -73,9 +73,49 @@ expect 0 "$cyclefuzz" replay "$tmp/regressions/scan-bug.trace"
 expect 2 "$cyclefuzz" promote "$tmp/min.trace" --name scan-bug --caught x --corpus "$tmp/regressions"
 expect 2 "$cyclefuzz" promote "$tmp/min.trace" --name "Bad Name" --caught x --corpus "$tmp/regressions"
 
+# explain: draws the heap at an op as SVG, PNG or DOT text.
+two="$src/corpus/scenarios/two-cycle.trace"
+expect 0 "$cyclefuzz" explain "$two" --at 4 --svg "$tmp/two.svg"
+grep -q '<svg' "$tmp/two.svg" 2>/dev/null || fail "explain --svg drew no SVG: $out"
+grep -q "wrote $tmp/two.svg: mark-sweep: the heap after op 4" <<<"$out" || fail "bad summary: $out"
+expect 0 "$cyclefuzz" explain "$two" --collector generational --thresholds 5,3,2 --png "$tmp/two.png"
+[[ $(head -c 4 "$tmp/two.png" 2>/dev/null | tail -c 3) == PNG ]] || fail "explain --png drew no PNG"
+expect 0 "$cyclefuzz" explain "$two" --collector trial-deletion --at 5 --dot "$tmp/two.dot"
+grep -q '^digraph' "$tmp/two.dot" || fail "explain --dot wrote no DOT"
+grep -q '^o1\[fillcolor=white, label="b\\nrc 2\\n"' "$tmp/two.dot" ||
+  fail "b is not drawn live with its count: $(cat "$tmp/two.dot")"
+# Objects named like DOT keywords still make a picture dot accepts.
+printf 'new node\nnew graph\nnew Edge\nlink node graph\nlink graph Edge\n' >"$tmp/keywords.trace"
+expect 0 "$cyclefuzz" explain "$tmp/keywords.trace" --svg "$tmp/keywords.svg"
+
+# explain: bad input is exit 2 with a message, never a crash.
+expect 2 "$cyclefuzz" explain "$tmp/missing.trace" --svg "$tmp/x.svg"
+grep -q "missing.trace" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two" --at 99 --svg "$tmp/x.svg"
+grep -q -- "--at 99: .* has only 7 ops" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two" --at 0 --svg "$tmp/x.svg"
+expect 2 "$cyclefuzz" explain "$two" --at x --svg "$tmp/x.svg"
+expect 2 "$cyclefuzz" explain "$two" --collector no-such --svg "$tmp/x.svg"
+grep -q "unknown collector 'no-such'" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two"
+expect 2 "$cyclefuzz" explain "$two" --svg "$tmp/x.svg" --dot "$tmp/x.dot"
+mkdir "$tmp/no-dot"
+expect 2 env PATH="$tmp/no-dot" "$cyclefuzz" explain "$two" --svg "$tmp/x.svg"
+grep -q "'dot' is not installed" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two" --svg "$tmp/no-such-dir/x.svg"
+grep -q "dot could not draw" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two" --dot "$tmp/no-such-dir/x.dot"
+grep -q "cannot write" <<<"$out" || fail "bad message: $out"
+[[ ! -e "$tmp/x.svg" && ! -e "$tmp/x.dot" ]] || fail "explain wrote a picture on bad input"
+
+# Progress is for terminals: off one, stderr stays empty.
+"$cyclefuzz" replay "$src/corpus" >/dev/null 2>"$tmp/stderr"
+[[ ! -s "$tmp/stderr" ]] || fail "replay wrote to stderr off a terminal: $(cat "$tmp/stderr")"
+
 # Help works and exits 0.
 expect 0 "$cyclefuzz" --help
 expect 0 "$cyclefuzz" replay --help
+expect 0 "$cyclefuzz" explain --help
 
 [[ $failures -eq 0 ]] && echo "cli: all checks passed"
 exit $((failures > 0))

@@ -26,5 +26,6 @@ Subcommand add_decode(CLI::App& app);
 Subcommand add_encode(CLI::App& app);
 Subcommand add_minimize(CLI::App& app);
 Subcommand add_promote(CLI::App& app);
+Subcommand add_explain(CLI::App& app);
 
 }  // namespace cyclefuzz::cli
