@@ -45,13 +45,27 @@ struct RecordDiscovered : boost::default_bfs_visitor {
   }
 };
 
-/// Sets `found` when the search discovers an object the mutator holds a reference to.
-struct StopAtRooted : boost::default_bfs_visitor {
+/// Edge filter: the edges of the support forest that carry support from an object without
+/// external references (a rooted object supports its subtree whatever happens above it): from a
+/// reachable object to a reachable object whose parent it is.
+struct SupportEdge {
+  const Oracle::Graph* graph = nullptr;
+  const std::vector<ObjectId>* parent = nullptr;
+  const std::vector<std::uint8_t>* reachable = nullptr;
   const std::vector<std::uint32_t>* external = nullptr;
-  bool* found = nullptr;
-  template <class G>
-  void discover_vertex(Vertex v, const G&) const {
-    if ((*external)[v] > 0) *found = true;
+  bool operator()(Oracle::Graph::edge_descriptor e) const {
+    const Vertex from = boost::source(e, *graph);
+    const Vertex to = boost::target(e, *graph);
+    return (*external)[from] == 0 && (*reachable)[to] && (*parent)[to] == from;
+  }
+};
+
+/// Makes the source of each tree edge of a search the parent of its target.
+struct RecordParents : boost::default_bfs_visitor {
+  std::vector<ObjectId>* parent = nullptr;
+  template <class E, class G>
+  void tree_edge(E e, const G& g) const {
+    (*parent)[boost::target(e, g)] = static_cast<ObjectId>(boost::source(e, g));
   }
 };
 
@@ -160,6 +174,7 @@ void Oracle::apply(const Op& op) {
       assert(v == op.a);
       external_.push_back(1);
       reachable_.push_back(1);
+      parent_.push_back(kNoParent);
       reachable_index_.push_back(0);
       rooted_index_.push_back(0);
       add_to(reachable_list_, reachable_index_, op.a);
@@ -177,7 +192,10 @@ void Oracle::apply(const Op& op) {
           break;
         }
       }
-      forget_reachability_after_losing(op.b);
+      if (parent_[op.b] == op.a && references(op.a, op.b) == 0) {
+        parent_[op.b] = kNoParent;
+        if (external_[op.b] == 0) lose_support(op.b);
+      }
       break;
     }
     case OpKind::Root:
@@ -186,7 +204,7 @@ void Oracle::apply(const Op& op) {
     case OpKind::Unroot:
       if (--external_[op.a] == 0) {
         remove_from(rooted_list_, rooted_index_, op.a);
-        forget_reachability_after_losing(op.a);
+        if (parent_[op.a] == kNoParent) lose_support(op.a);
       }
       break;
     case OpKind::Collect:
@@ -194,72 +212,77 @@ void Oracle::apply(const Op& op) {
   }
 }
 
-// Pre: `x` has just lost a reference (an edge into it, or its last external reference); before
-// that, everything marked reachable was reachable.
+// Pre: the support forest held before the op (every reachable object is rooted or has a parent,
+// a reachable object that refers to it, and parents lead to rooted objects); then `x` lost the
+// external reference or the parent's reference that supported it, and has neither now.
 // Post: exactly the objects that are no longer reachable are unmarked and listed in
-// `newly_unreachable_`.
+// `newly_unreachable_`, in the order of a breadth-first search from x; the forest holds again.
 //
-// Why this is enough: a previously reachable object p that does not descend from x keeps the path
-// it had, since that path could not use the lost reference (else p would descend from x). So only
-// x's descendants can become unreachable, and among them one stays reachable iff it is rooted or a
-// reachable non-descendant refers to it, or it descends from such an object.
-void Oracle::forget_reachability_after_losing(ObjectId x) {
-  if (!reachable_[x]) return;
+// Why searching x's subtree T is enough: an object outside T keeps its chain of parents to a
+// rooted object, which does not pass through x. Among T, an object stays reachable iff it is
+// rooted, or a reachable object outside T refers to it, or it descends within T from such an
+// object. If x stays reachable so does all of T (x reaches it through forest edges); otherwise
+// every object that dies is reached from x through objects that die (a surviving object on the
+// way would keep it alive).
+void Oracle::lose_support(ObjectId x) {
+  assert(reachable_[x] && external_[x] == 0 && parent_[x] == kNoParent);
   const std::size_t n = object_count();
-  const Only reachable{[this](Vertex v) { return reachable_[v] != 0; }};
 
-  // 1. Backwards: a rooted ancestor proves x (and so all its descendants) still reachable. This
-  //    usually stops after a few objects.
-  bool found_root = false;
+  // 1. T: x and the objects supported through it, along forest edges, up to rooted objects.
+  subtree_.clear();
   {
-    const auto reversed = boost::make_reverse_graph(graph_);  // the filter keeps a reference
-    auto ancestors = boost::make_filtered_graph(reversed, boost::keep_all(), reachable);
-    StoppableQueue queue(&found_root);
-    colors_.begin(n);
-    boost::breadth_first_visit(ancestors, Vertex{x}, queue,
-                               StopAtRooted{{}, &external_, &found_root},
-                               SearchColorMap{&colors_});
-  }
-  if (found_root) return;
-
-  // 2. Forwards: x's reachable descendants D are the only candidates.
-  std::vector<ObjectId> descendants;
-  {
-    auto heap = boost::make_filtered_graph(graph_, boost::keep_all(), reachable);
+    auto forest = boost::make_filtered_graph(graph_, SupportEdge{&graph_, &parent_, &reachable_, &external_});
     StoppableQueue queue;
     colors_.begin(n);
-    boost::breadth_first_visit(heap, Vertex{x}, queue, RecordDiscovered{{}, &descendants},
+    boost::breadth_first_visit(forest, Vertex{x}, queue, RecordDiscovered{{}, &subtree_},
                                SearchColorMap{&colors_});
   }
   members_.begin(n);
-  for (ObjectId d : descendants) members_.put(d, boost::black_color);
+  for (ObjectId v : subtree_) members_.put(v, boost::black_color);
 
-  // 3. Objects of D that stay reachable: those rooted or referred to from a reachable object
-  //    outside D, and what they reach within D.
-  std::vector<Vertex> still_reachable;
-  for (ObjectId d : descendants) {
-    bool keep = external_[d] > 0;
-    for (auto [e, end] = boost::in_edges(d, graph_); !keep && e != end; ++e) {
+  // 2. The objects of T supported from outside it: rooted, or referred to by a reachable object
+  //    outside T, which becomes their parent.
+  supported_.clear();
+  for (ObjectId v : subtree_) {
+    parent_[v] = kNoParent;
+    bool supported = external_[v] > 0;
+    for (auto [e, end] = boost::in_edges(v, graph_); !supported && e != end; ++e) {
       const Vertex from = boost::source(*e, graph_);
-      keep = reachable_[from] && !members_.touched(from);
+      if (reachable_[from] && !members_.touched(from)) {
+        parent_[v] = static_cast<ObjectId>(from);
+        supported = true;
+      }
     }
-    if (keep) still_reachable.push_back(d);
+    if (supported) supported_.push_back(v);
   }
+
+  // 3. What they reach within T stays reachable, and is supported along the search's tree edges.
   {
-    const Only in_descendants{[this](Vertex v) { return members_.touched(v); }};
-    auto within = boost::make_filtered_graph(graph_, boost::keep_all(), in_descendants);
+    const Only in_subtree{[this](Vertex v) { return members_.touched(v); }};
+    auto within = boost::make_filtered_graph(graph_, boost::keep_all(), in_subtree);
     StoppableQueue queue;
     colors_.begin(n);
-    boost::breadth_first_visit(within, still_reachable.begin(), still_reachable.end(), queue,
-                               boost::default_bfs_visitor{}, SearchColorMap{&colors_});
+    boost::breadth_first_visit(within, supported_.begin(), supported_.end(), queue,
+                               RecordParents{{}, &parent_}, SearchColorMap{&colors_});
   }
+  if (colors_.touched(x)) return;  // x stays reachable, and with it all of T
 
-  // 4. The rest of D is garbage from now on.
-  for (ObjectId d : descendants) {
-    if (colors_.touched(d)) continue;
+  // 4. The rest of T is garbage from now on, listed in breadth-first order from x.
+  members_.begin(n);
+  for (ObjectId v : subtree_) {
+    if (!colors_.touched(v)) members_.put(v, boost::black_color);
+  }
+  {
+    const Only dying{[this](Vertex v) { return members_.touched(v); }};
+    auto garbage = boost::make_filtered_graph(graph_, boost::keep_all(), dying);
+    StoppableQueue queue;
+    colors_.begin(n);
+    boost::breadth_first_visit(garbage, Vertex{x}, queue, RecordDiscovered{{}, &newly_unreachable_},
+                               SearchColorMap{&colors_});
+  }
+  for (ObjectId d : newly_unreachable_) {
     reachable_[d] = 0;
     remove_from(reachable_list_, reachable_index_, d);
-    newly_unreachable_.push_back(d);
   }
 }
 

@@ -11,9 +11,12 @@
 // Invariant kept after every `apply`: `reachable_from_roots(x)` is exactly that definition. Only
 // `unlink` and `unroot` can make objects unreachable, and an unreachable object never becomes
 // reachable again (the mutator can only touch what it reaches), so the oracle maintains the
-// reachable set incrementally: a search backwards from the object that lost a reference, which
-// usually stops at the first rooted ancestor, and only when none is found a search forwards
-// through its descendants. No operation rescans the heap.
+// reachable set incrementally. It keeps a *support forest*: every reachable object without an
+// external reference has a parent, a reachable object that refers to it, and following parents
+// always ends at a rooted object. Losing a reference that is not a parent's, or an external
+// reference of an object that has a parent, changes nothing; otherwise only the objects whose
+// support passed through the object that lost it (its subtree) are searched. No operation
+// rescans the heap.
 #pragma once
 
 #include <boost/graph/adjacency_list.hpp>
@@ -150,7 +153,8 @@ class Oracle {
   HoldingCycle cycle_holding(ObjectId x, const AlivePredicate& alive) const;
 
  private:
-  void forget_reachability_after_losing(ObjectId x);
+  /// Pre: x is reachable and has neither an external reference nor a parent.
+  void lose_support(ObjectId x);
   void add_to(std::vector<ObjectId>& list, std::vector<std::uint32_t>& index, ObjectId x);
   void remove_from(std::vector<ObjectId>& list, std::vector<std::uint32_t>& index, ObjectId x);
   /// Ancestors of the given (unreachable, alive) objects among unreachable objects `alive`
@@ -164,10 +168,15 @@ class Oracle {
   std::vector<ObjectId> reachable_list_, rooted_list_;
   std::vector<std::uint32_t> reachable_index_, rooted_index_;
   std::vector<ObjectId> newly_unreachable_;
+  /// The support forest: for each reachable object, the object whose reference keeps it
+  /// reachable, or kNoParent when an external reference does (or, for a rooted object, may).
+  static constexpr ObjectId kNoParent = ~ObjectId{0};
+  std::vector<ObjectId> parent_;
 
   // Scratch space for searches, reused so that a search costs what it visits.
   mutable SearchColors colors_, members_;
   mutable std::vector<std::uint32_t> in_degree_;
+  std::vector<ObjectId> subtree_, supported_;
 };
 
 }  // namespace cyclefuzz

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iterator>
 
+#include "oracle/generator.h"
 #include "oracle/oracle.h"
 #include "oracle/trace.h"
 
@@ -91,6 +93,56 @@ TEST(Oracle, CycleReachableOnlyThroughItselfDies) {
   h.apply(Op::unlink(0, 1));
   EXPECT_FALSE(h.reachable("b"));
   EXPECT_FALSE(h.reachable("c"));
+}
+
+TEST(Oracle, ObjectWhoseSupportGoesStaysReachableThroughAnotherReferrer) {
+  // b is first supported by a (the only referrer when b loses its external reference), then c
+  // refers to it too; dropping a -> b must leave b reachable through c, and dropping c -> b then
+  // must kill it.
+  Heap h("new a\nnew b\nnew c\nlink a b\nunroot b\nlink c b\n");
+  h.apply(Op::unlink(0, 1));
+  EXPECT_TRUE(h.reachable("b"));
+  EXPECT_TRUE(h.oracle.newly_unreachable().empty());
+  h.apply(Op::unlink(2, 1));
+  EXPECT_FALSE(h.reachable("b"));
+  EXPECT_EQ(h.oracle.newly_unreachable(), std::vector<ObjectId>{1});
+}
+
+TEST(Oracle, RootedObjectBelowALostOneKeepsWhatHangsOffIt) {
+  // a -> b -> c -> d with b rooted again after it was supported by a; a goes: b, c, d live on,
+  // and once b goes too, they die.
+  Heap h("new a\nnew b\nnew c\nnew d\nlink a b\nlink b c\nlink c d\n"
+         "unroot b\nunroot c\nunroot d\nroot b\n");
+  h.apply(Op::unroot(0));
+  EXPECT_EQ(h.oracle.newly_unreachable(), std::vector<ObjectId>{0});
+  EXPECT_TRUE(h.reachable("d"));
+  h.apply(Op::unroot(1));
+  EXPECT_EQ(h.oracle.newly_unreachable(), (std::vector<ObjectId>{1, 2, 3}));
+}
+
+// The incremental bookkeeping against a plain search from the rooted objects, after every op of
+// generated traces.
+TEST(Oracle, ReachableIsWhatASearchFromTheRootsFindsAfterEveryGeneratedOp) {
+  const auto everything = [](ObjectId) { return true; };
+  for (std::uint64_t seed = 1; seed <= 30; ++seed) {
+    SeededChoices choices(seed);
+    Oracle oracle;
+    std::vector<ObjectId> before;
+    for (int i = 0; i < 1500; ++i) {
+      const Op op = random_op(oracle, choices);
+      oracle.apply(op);
+      std::vector<ObjectId> searched = sorted(oracle.descendants(oracle.rooted_objects(), everything));
+      ASSERT_EQ(sorted(oracle.reachable_objects()), searched) << "seed " << seed << " op " << i;
+      for (ObjectId x = 0; x < oracle.object_count(); ++x) {
+        ASSERT_EQ(oracle.reachable_from_roots(x), std::binary_search(searched.begin(), searched.end(), x));
+      }
+      std::vector<ObjectId> lost;
+      std::set_difference(before.begin(), before.end(), searched.begin(), searched.end(),
+                          std::back_inserter(lost));
+      ASSERT_EQ(sorted(oracle.newly_unreachable()), lost) << "seed " << seed << " op " << i;
+      before = std::move(searched);
+    }
+  }
 }
 
 TEST(Oracle, RefusesWhatTheMutatorCannotDo) {
