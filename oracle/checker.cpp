@@ -245,46 +245,53 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
 
 // The collector's view of an object against the oracle's: its references (as a multiset) and its
 // count. After a collection anything may have changed, so every object is compared; otherwise
-// only those the op touched and the referents of what it freed.
+// only those the op touched and the referents of what it freed. Stops at the first difference.
 void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
   if (lane.retired) return;
-  std::vector<ObjectId> objects;
   if (everything) {
-    for (ObjectId x = 0; x < lane.status.size(); ++x) objects.push_back(x);
-  } else {
-    const int arity = object_arity(op.kind);
-    if (arity >= 1) objects.push_back(op.a);
-    if (arity >= 2) objects.push_back(op.b);
-    for (ObjectId x : lane.freed_now) {
-      for (ObjectId r : oracle_.referents(x)) objects.push_back(r);
+    for (ObjectId x = 0; x < lane.status.size(); ++x) {
+      if (!view_matches(lane, x)) return;
+    }
+    return;
+  }
+  const int arity = object_arity(op.kind);
+  if (arity >= 1 && !view_matches(lane, op.a)) return;
+  if (arity >= 2 && !view_matches(lane, op.b)) return;
+  for (ObjectId x : lane.freed_now) {
+    for (auto [r, end] = boost::adjacent_vertices(x, oracle_.graph()); r != end; ++r) {
+      if (!view_matches(lane, static_cast<ObjectId>(*r))) return;
     }
   }
-  ObjectView view;
-  for (ObjectId x : objects) {
-    if (!lane.holds(x)) continue;
-    lane.collector->inspect(x, view);
-    std::vector<ObjectId> expected = oracle_.referents(x);
-    std::sort(expected.begin(), expected.end());
-    std::sort(view.references.begin(), view.references.end());
-    std::string detail;
-    if (view.references != expected) {
-      detail = "its references differ from the oracle's (" +
-               std::to_string(view.references.size()) + " held, " +
-               std::to_string(expected.size()) + " expected)";
-    } else if (lane.capabilities.count != CountMeaning::None) {
-      const std::uint64_t count = expected_count(oracle_, lane.capabilities.count, x,
-                                                 [&lane](ObjectId y) { return lane.holds(y); });
-      if (view.count != count) {
-        detail = "its count is " + std::to_string(view.count) + ", expected " +
-                 std::to_string(count);
-      }
-    }
-    if (!detail.empty()) {
-      report(lane, {ViolationKind::WrongBookkeeping, lane.index, 0, ops_run_, {x}, {}, {},
-                    detail});
-      return;
+}
+
+// Reports and returns false when the lane holds x and its view of x differs from the oracle's.
+bool Session::view_matches(Lane& lane, ObjectId x) {
+  if (!lane.holds(x)) return true;
+  lane.collector->inspect(x, view_);
+  // Collectors usually keep references in the order they were made, as the oracle does: compare
+  // in order first, and as multisets (sorted) only when that fails.
+  const auto [first, last] = boost::adjacent_vertices(x, oracle_.graph());
+  bool same = std::equal(view_.references.begin(), view_.references.end(), first, last);
+  if (!same) {
+    expected_.assign(first, last);
+    std::sort(expected_.begin(), expected_.end());
+    std::sort(view_.references.begin(), view_.references.end());
+    same = view_.references == expected_;
+  }
+  std::string detail;
+  if (!same) {
+    detail = "its references differ from the oracle's (" + std::to_string(view_.references.size()) +
+             " held, " + std::to_string(boost::out_degree(x, oracle_.graph())) + " expected)";
+  } else if (lane.capabilities.count != CountMeaning::None) {
+    const std::uint64_t count = expected_count(oracle_, lane.capabilities.count, x,
+                                               [&lane](ObjectId y) { return lane.holds(y); });
+    if (view_.count != count) {
+      detail = "its count is " + std::to_string(view_.count) + ", expected " + std::to_string(count);
     }
   }
+  if (detail.empty()) return true;
+  report(lane, {ViolationKind::WrongBookkeeping, lane.index, 0, ops_run_, {x}, {}, {}, detail});
+  return false;
 }
 
 // Differential check, independent of the oracle: after a full collection, collectors must hold

@@ -131,6 +131,7 @@ class Session {
   void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
                   std::size_t garbage_before, bool collected_itself);
   void check_bookkeeping(Lane& lane, const Op& op, bool everything);
+  bool view_matches(Lane& lane, ObjectId x);
   void check_agreement(const Op& op);
   void report(Lane& lane, Violation violation);
 
@@ -140,6 +141,9 @@ class Session {
   std::vector<Violation> violations_;
   CheckOptions checks_;
   std::size_t ops_run_ = 0;
+  // Scratch space for the bookkeeping check, reused so that it allocates nothing per object.
+  ObjectView view_;
+  std::vector<ObjectId> expected_;
 };
 
 }  // namespace cyclefuzz
