@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/container/static_vector.hpp>
 
 namespace cyclefuzz {
 
@@ -45,9 +46,12 @@ Kind pick_kind(const Oracle& heap, Choices& choices) {
   return static_cast<Kind>(kind);
 }
 
+/// At most kRecentObjects objects, without allocating: they are picked on every op.
+using RecentObjects = boost::container::static_vector<ObjectId, kRecentObjects>;
+
 /// Up to kRecentObjects reachable objects among the kRecentWindow newest ones, newest first.
-std::vector<ObjectId> recent_reachable(const Oracle& heap) {
-  std::vector<ObjectId> recent;
+RecentObjects recent_reachable(const Oracle& heap) {
+  RecentObjects recent;
   const std::size_t n = heap.object_count();
   for (std::size_t back = 1; back <= std::min(n, kRecentWindow); ++back) {
     const auto id = static_cast<ObjectId>(n - back);
@@ -62,7 +66,7 @@ std::vector<ObjectId> recent_reachable(const Oracle& heap) {
 /// A reachable object: mostly one of the most recent. Pre: one exists.
 ObjectId pick_reachable(const Oracle& heap, Choices& choices) {
   if (choices.choose(kRecency) != kAnyObject) {
-    const std::vector<ObjectId> recent = recent_reachable(heap);
+    const RecentObjects recent = recent_reachable(heap);
     if (!recent.empty()) return recent[choices.choose(recent.size())];
   }
   const std::vector<ObjectId>& all = heap.reachable_objects();
@@ -72,19 +76,28 @@ ObjectId pick_reachable(const Oracle& heap, Choices& choices) {
 /// An object holding an external reference: mostly a recent one. Pre: one exists.
 ObjectId pick_rooted(const Oracle& heap, Choices& choices) {
   if (choices.choose(kRecency) != kAnyObject) {
-    std::vector<ObjectId> recent = recent_reachable(heap);
-    std::erase_if(recent, [&](ObjectId x) { return heap.external_references(x) == 0; });
+    RecentObjects recent = recent_reachable(heap);
+    recent.erase(std::remove_if(recent.begin(), recent.end(),
+                                [&](ObjectId x) { return heap.external_references(x) == 0; }),
+                 recent.end());
     if (!recent.empty()) return recent[choices.choose(recent.size())];
   }
   const std::vector<ObjectId>& rooted = heap.rooted_objects();
   return rooted[choices.choose(rooted.size())];
 }
 
+/// One of the referents of `from` (one entry per reference), or nothing if it has none.
+std::optional<ObjectId> pick_referent(const Oracle& heap, ObjectId from, Choices& choices) {
+  const std::size_t references = boost::out_degree(from, heap.graph());
+  if (references == 0) return std::nullopt;
+  const auto first = boost::adjacent_vertices(from, heap.graph()).first;
+  return static_cast<ObjectId>(*std::next(first, choices.choose(references)));
+}
+
 Op random_link(const Oracle& heap, Choices& choices) {
   const ObjectId to = pick_reachable(heap, choices);
   if (choices.choose(kCloseCycle) == kClosesCycle) {  // link back from one of `to`'s referents
-    const std::vector<ObjectId> referents = heap.referents(to);
-    if (!referents.empty()) return Op::link(referents[choices.choose(referents.size())], to);
+    if (const auto from = pick_referent(heap, to, choices)) return Op::link(*from, to);
   }
   return Op::link(pick_reachable(heap, choices), to);
 }
@@ -92,8 +105,7 @@ Op random_link(const Oracle& heap, Choices& choices) {
 std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
   for (int attempt = 0; attempt < 4; ++attempt) {
     const ObjectId from = pick_reachable(heap, choices);
-    const std::vector<ObjectId> referents = heap.referents(from);
-    if (!referents.empty()) return Op::unlink(from, referents[choices.choose(referents.size())]);
+    if (const auto to = pick_referent(heap, from, choices)) return Op::unlink(from, *to);
   }
   return std::nullopt;
 }
