@@ -174,7 +174,8 @@ std::size_t TrialDeletion::collect_roots() {
 void TrialDeletion::mark_gray(Cell* s) {
   if (s->color == Color::Gray) return;
   recolor(s, Color::Gray);
-  std::vector<Cell*> stack{s};
+  std::vector<Cell*>& stack = marking_;
+  stack.assign(1, s);
   while (!stack.empty()) {
     Cell* c = stack.back();
     stack.pop_back();
@@ -189,7 +190,8 @@ void TrialDeletion::mark_gray(Cell* s) {
 }
 
 void TrialDeletion::scan(Cell* s) {
-  std::vector<Cell*> stack{s};
+  std::vector<Cell*>& stack = scanning_;
+  stack.assign(1, s);
   while (!stack.empty()) {
     Cell* c = stack.back();
     stack.pop_back();
@@ -206,7 +208,8 @@ void TrialDeletion::scan(Cell* s) {
 // Restores the counts below an externally reachable object (white objects become black again).
 void TrialDeletion::scan_black(Cell* s) {
   recolor(s, Color::Black);
-  std::vector<Cell*> stack{s};
+  std::vector<Cell*>& stack = restoring_;
+  stack.assign(1, s);
   while (!stack.empty()) {
     Cell* c = stack.back();
     stack.pop_back();
