@@ -238,7 +238,7 @@ void Generational::delete_garbage(IntrusiveList<Cell>& unreachable, int g) {
   while (!unreachable.empty()) {
     Cell* u = unreachable.front();
     ++u->count;
-    std::vector<Cell*> references;
+    References<Cell> references;
     references.swap(u->references);
     for (Cell* t : references) decref(t);
     if (u->count == 1) {

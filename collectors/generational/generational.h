@@ -30,6 +30,7 @@
 
 #include "collectors/collector.h"
 #include "collectors/intrusive_list.h"
+#include "collectors/references.h"
 
 namespace cyclefuzz {
 
@@ -63,7 +64,7 @@ class Generational : public Collector {
     std::int64_t gc_refs = 0;  // scratch, during a collection only
     bool reached = false;      // scratch, during a collection only
     bool unreachable = false;  // in the unreachable set, during a collection only
-    std::vector<Cell*> references;
+    References<Cell> references;
   };
 
   // ---- reference counting -------------------------------------------------------------------

@@ -12,6 +12,7 @@
 
 #include "collectors/collector.h"
 #include "collectors/intrusive_list.h"
+#include "collectors/references.h"
 
 namespace cyclefuzz {
 
@@ -36,7 +37,7 @@ class MarkSweep : public Collector {
     ObjectId id = 0;
     std::uint32_t external = 1;  // references the mutator holds: the roots
     bool marked = false;
-    std::vector<Cell*> references;
+    References<Cell> references;
   };
 
   void mark();

@@ -21,6 +21,7 @@
 
 #include "collectors/collector.h"
 #include "collectors/intrusive_list.h"
+#include "collectors/references.h"
 
 namespace cyclefuzz {
 
@@ -55,7 +56,7 @@ class TrialDeletion : public Collector {
     Color color = Color::Black;
     bool buffered = false;          // in roots_
     std::uint32_t buffer_index = 0;  // its position there
-    std::vector<Cell*> references;
+    References<Cell> references;
   };
 
   // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one with a
