@@ -153,11 +153,8 @@ std::size_t Generational::collect_generation(int g) {
   for (int i = 0; i <= g; ++i) counts_[i] = 0;
 
   IntrusiveList<Cell>& young = generations_[g];
-  for (int i = 0; i < g; ++i) {
-    generations_[i].for_each([&](Cell* c) { c->generation = g; });
-    young.splice_back(generations_[i]);
-  }
-  update_refs(young);
+  for (int i = 0; i < g; ++i) young.splice_back(generations_[i]);
+  update_refs(young, g);
   subtract_refs(young, g);
   IntrusiveList<Cell> unreachable;
   move_unreachable(young, unreachable, g);
@@ -166,9 +163,13 @@ std::size_t Generational::collect_generation(int g) {
   return freed_ - freed_before;
 }
 
-// Post: gc_refs is each young object's reference count.
-void Generational::update_refs(IntrusiveList<Cell>& young) {
-  young.for_each([](Cell* c) { c->gc_refs = c->count; });
+// Post: every young object is in generation g (the younger ones merged into it), and gc_refs is
+// its reference count.
+void Generational::update_refs(IntrusiveList<Cell>& young, int g) {
+  young.for_each([g](Cell* c) {
+    c->generation = g;
+    c->gc_refs = c->count;
+  });
 }
 
 // Post: gc_refs counts only the references from outside the young set (older objects and the
@@ -186,22 +187,21 @@ void Generational::subtract_refs(IntrusiveList<Cell>& young, int g) {
 void Generational::move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable,
                                     int g) {
   std::vector<Cell*> stack;
-  young.for_each([&](Cell* c) {
-    if (c->gc_refs > 0) {
-      c->reached = true;
-      stack.push_back(c);
-    }
-  });
-  while (!stack.empty()) {
-    Cell* c = stack.back();
-    stack.pop_back();
-    for (Cell* t : c->references) {
-      if (t->generation == g && !t->reached) {
-        t->reached = true;
-        stack.push_back(t);
+  young.for_each([&](Cell* s) {
+    if (s->gc_refs == 0 || s->reached) return;
+    s->reached = true;
+    stack.push_back(s);
+    while (!stack.empty()) {
+      Cell* c = stack.back();
+      stack.pop_back();
+      for (Cell* t : c->references) {
+        if (t->generation == g && !t->reached) {
+          t->reached = true;
+          stack.push_back(t);
+        }
       }
     }
-  }
+  });
   young.for_each([&](Cell* c) {
     if (c->reached) {
       c->reached = false;

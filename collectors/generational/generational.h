@@ -74,7 +74,7 @@ class Generational : public Collector {
   // ---- collection ---------------------------------------------------------------------------
   void collect_generations();  // automatic: which generation, if any
   std::size_t collect_generation(int generation);
-  void update_refs(IntrusiveList<Cell>& young);
+  void update_refs(IntrusiveList<Cell>& young, int generation);
   void subtract_refs(IntrusiveList<Cell>& young, int generation);
   void move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable, int generation);
   void promote_survivors(int generation);
