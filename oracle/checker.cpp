@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <exception>
 
+#include "oracle/generation_checks.h"
+
 namespace cyclefuzz {
 
 namespace {
@@ -29,6 +31,12 @@ const char* describe(ViolationKind kind) {
       return "broken invariant";
     case ViolationKind::DoubleFree:
       return "double free";
+    case ViolationKind::WrongGeneration:
+      return "wrong generation";
+    case ViolationKind::MissedGarbage:
+      return "missed garbage";
+    case ViolationKind::WrongAutomaticCollection:
+      return "wrong automatic collection";
   }
   return "?";
 }
@@ -51,6 +59,12 @@ const char* slug(ViolationKind kind) {
       return "broken-invariant";
     case ViolationKind::DoubleFree:
       return "double-free";
+    case ViolationKind::WrongGeneration:
+      return "wrong-generation";
+    case ViolationKind::MissedGarbage:
+      return "missed-garbage";
+    case ViolationKind::WrongAutomaticCollection:
+      return "wrong-automatic-collection";
   }
   return "?";
 }
@@ -68,6 +82,7 @@ struct Session::Lane final : FreeListener {
   std::vector<std::vector<ObjectId>> frees_per_op;
   bool retired = false;
   std::optional<std::size_t> first;  // index of its first violation
+  std::optional<GenerationModel> generations;  // for collectors with generations
 
   void freed(ObjectId id) override {
     if (id >= status.size() || status[id] != Status::Alive) {
@@ -90,6 +105,7 @@ Session::Session(const std::vector<CollectorEntry>& collectors, const CollectorO
     lane->name = entry.name;
     lane->collector = entry.make(*lane, options);
     lane->capabilities = lane->collector->capabilities();
+    if (lane->capabilities.generations > 1) lane->generations.emplace(lane->capabilities, options);
     lanes_.push_back(std::move(lane));
   }
 }
@@ -138,6 +154,10 @@ void Session::step(const Op& op) {
       lane.status[op.a] = Status::Alive;
       ++lane.alive;
     }
+    if (lane.generations) {
+      lane.generations->before(op, *lane.collector, oracle_,
+                               [&lane](ObjectId x) { return lane.holds(x); });
+    }
     std::optional<std::size_t> collected;
     try {
       collected = apply(*lane.collector, op);
@@ -148,7 +168,7 @@ void Session::step(const Op& op) {
     }
     if (checks_.record_frees) lane.frees_per_op.back() = lane.freed_now;
     check_lane(lane, op, collected, garbage_before,
-               lane.collector->collections() != collections_before);
+               lane.collector->collections() - collections_before);
   }
   if (op.kind == OpKind::Collect) check_agreement(op);
   ++ops_run_;
@@ -157,7 +177,7 @@ void Session::step(const Op& op) {
 // Pre: the oracle and the lane's collector have both applied `op`; `garbage_before` is how many
 // unreachable objects the lane held before it.
 void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                         std::size_t garbage_before, bool collected_itself) {
+                         std::size_t garbage_before, std::uint64_t collections) {
   const AlivePredicate holds = [&lane](ObjectId x) { return lane.holds(x); };
 
   // Frees of objects that were not alive.
@@ -216,7 +236,15 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
     }
   }
 
-  check_bookkeeping(lane, op, op.kind == OpKind::Collect || collected_itself);
+  check_bookkeeping(lane, op, op.kind == OpKind::Collect || collections > 0);
+
+  if (lane.generations && !lane.retired) {
+    if (auto finding = lane.generations->after(op, *lane.collector, oracle_, holds, collections,
+                                               lane.freed_now.size())) {
+      report(lane, {finding->kind, lane.index, 0, ops_run_, finding->objects, {}, {},
+                    finding->detail});
+    }
+  }
 
   if (checks_.check_invariants && !lane.retired) {
     try {

@@ -16,6 +16,8 @@
 //                      builds), or the collector threw
 //   double free        the collector reported a free of an object it had already freed, or never
 //                      allocated
+//   wrong generation, missed garbage, wrong automatic collection
+//                      collectors with generations: see oracle/generation_checks.h
 // A collector with a violation is retired for the rest of the trace: its heap can no longer be
 // trusted (the next op might touch the freed memory).
 #pragma once
@@ -48,7 +50,11 @@ enum class ViolationKind : std::uint8_t {
   WrongBookkeeping,
   BrokenInvariant,
   DoubleFree,
+  WrongGeneration,           // collectors with generations (oracle/generation_checks.h)
+  MissedGarbage,             // ... after a partial collection
+  WrongAutomaticCollection,  // collectors that promise CPython's thresholds
 };
+inline constexpr int kViolationKinds = 11;
 
 /// "premature free", "leak", ...
 const char* describe(ViolationKind kind);
@@ -129,7 +135,7 @@ class Session {
  private:
   struct Lane;
   void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                  std::size_t garbage_before, bool collected_itself);
+                  std::size_t garbage_before, std::uint64_t collections);
   void check_bookkeeping(Lane& lane, const Op& op, bool everything);
   void check_agreement(const Op& op);
   void report(Lane& lane, Violation violation);

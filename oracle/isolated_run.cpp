@@ -14,7 +14,6 @@ namespace {
 // A child exits with kViolationBase + kind for a violation and 0 for a pass; anything else
 // (a signal, a sanitizer's exit status) is a crash.
 constexpr int kViolationBase = 40;
-constexpr int kViolationKinds = 8;
 
 }  // namespace
 

@@ -83,13 +83,10 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
       }
       out << "\n";
       break;
-    case ViolationKind::LateFree:
-    case ViolationKind::DoubleFree:
-    case ViolationKind::WrongBookkeeping:
-      out << "  " << join(v.objects, names, ", ", kObjectsShown) << ": " << v.detail << "\n";
-      break;
     default:
-      out << "  " << v.detail << "\n";
+      out << "  ";
+      if (!v.objects.empty()) out << join(v.objects, names, ", ", kObjectsShown) << ": ";
+      out << v.detail << "\n";
       break;
   }
 }

@@ -34,8 +34,15 @@ const Capabilities& Generational::capabilities() const {
   static const Capabilities kCapabilities{.reference_counting = true,
                                           .generations = kGenerations,
                                           .automatic_collection = true,
-                                          .count = CountMeaning::References};
+                                          .count = CountMeaning::References,
+                                          .cpython_thresholds = true};
   return kCapabilities;
+}
+
+std::optional<GcStatistics> Generational::statistics() const {
+  GcStatistics statistics;
+  std::copy(counts_.begin(), counts_.end(), statistics.count);
+  return statistics;
 }
 
 Generational::~Generational() {
