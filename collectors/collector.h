@@ -38,6 +38,8 @@ struct Capabilities {
   bool automatic_collection = false;
   /// What `ObjectView::count` holds.
   CountMeaning count = CountMeaning::None;
+  /// `inspect` shows the collector's own references (else the bookkeeping checks skip it).
+  bool inspectable = true;
   /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
   /// long-lived rule for full collections - and `statistics()` exposes the counts
   /// (gc.get_count()). Needs generations == 3.
