@@ -40,6 +40,9 @@ struct Capabilities {
   CountMeaning count = CountMeaning::None;
   /// `inspect` shows the collector's own references (else the bookkeeping checks skip it).
   bool inspectable = true;
+  /// Implements gc.freeze()/gc.unfreeze(): then no collection may free a frozen object (reference
+  /// counting still may), and what frozen objects refer to survives collections.
+  bool freezes = false;
   /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
   /// long-lived rule for full collections - and `statistics()` exposes the counts
   /// (gc.get_count()). Needs generations == 3.
@@ -54,12 +57,18 @@ struct ObjectView {
   std::vector<ObjectId> references;  // one entry per reference held, in any order
   std::uint64_t count = 0;           // see Capabilities::count
   int generation = 0;                // the generation holding the object (0 without generations)
+  bool tracked = true;               // false: the collector stopped tracking it (it holds no
+                                     // references), as CPython does for some tuples and dicts
 };
 
-/// The gc module's statistics, for collectors that keep them (CPython's gc.get_count()).
+/// The gc module's statistics, for collectors that keep them: gc.get_count() and gc.get_stats().
+/// A collector without generations counts its collections under generation 0.
 struct GcStatistics {
   std::uint64_t count[3] = {0, 0, 0};  // allocations minus frees since generation 0 was last
                                        // collected; collections of generation g - 1 since g was
+  std::uint64_t collections[3] = {0, 0, 0};    // collections of generation g
+  std::uint64_t collected[3] = {0, 0, 0};      // objects they freed
+  std::uint64_t uncollectable[3] = {0, 0, 0};  // garbage they found but could not free
 };
 
 /// Receives each free as it happens.
@@ -102,6 +111,11 @@ class Collector {
   /// As gc.set_threshold(): new automatic collection thresholds (collectors without automatic
   /// collection ignore them).
   virtual void set_thresholds(const std::array<std::uint32_t, 3>& /*thresholds*/) {}
+  /// As gc.freeze() and gc.unfreeze() (see Capabilities::freezes).
+  virtual void freeze() {}
+  virtual void unfreeze() {}
+  /// As gc.enable() and gc.disable(): automatic collection on or off.
+  virtual void set_automatic_collection(bool /*enabled*/) {}
 
   // ---- what the checker may look at ---------------------------------------------------------
   /// The collector's record of an object it has not freed.

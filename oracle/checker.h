@@ -17,8 +17,11 @@
 //                      builds), or the collector threw
 //   double free        the collector reported a free of an object it had already freed, or never
 //                      allocated
-//   wrong generation, missed garbage, wrong automatic collection
-//                      collectors with generations: see oracle/generation_checks.h
+//   wrong generation, missed garbage, wrong automatic collection, wrong statistics
+//                      collectors with generations or gc statistics: oracle/generation_checks.h
+//   frozen object collected   (Capabilities::freezes) a collection freed a frozen object that
+//                      reference counting would not have freed; leaks and counts after a full
+//                      collection leave out frozen objects and what they reach
 // A collector with a violation is retired for the rest of the trace: its heap can no longer be
 // trusted (the next op might touch the freed memory).
 #pragma once
@@ -54,8 +57,10 @@ enum class ViolationKind : std::uint8_t {
   WrongGeneration,           // collectors with generations (oracle/generation_checks.h)
   MissedGarbage,             // ... after a partial collection
   WrongAutomaticCollection,  // collectors that promise CPython's thresholds
+  FrozenCollected,           // collectors that freeze
+  WrongStatistics,           // collectors that keep gc statistics
 };
-inline constexpr int kViolationKinds = 11;
+inline constexpr int kViolationKinds = 13;
 
 /// "premature free", "leak", ...
 const char* describe(ViolationKind kind);
@@ -141,6 +146,9 @@ class Session {
   struct Lane;
   void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
                   std::size_t garbage_before, std::uint64_t collections);
+  /// The objects a lane's frozen objects keep from collection: they and what they reach.
+  std::vector<std::uint8_t> kept_by_frozen(const Lane& lane) const;
+  void check_frozen_frees(Lane& lane);
   void check_bookkeeping(Lane& lane, const Op& op, bool everything);
   void check_agreement(const Op& op);
   void report(Lane& lane, Violation violation);

@@ -37,7 +37,7 @@ void GenerationModel::before(const Op& op, const Collector&, const Oracle& oracl
 
 int GenerationModel::predicted_collection() {
   ++count_[0];
-  if (threshold_[0] == 0 || count_[0] <= threshold_[0]) return -1;
+  if (!enabled_ || threshold_[0] == 0 || count_[0] <= threshold_[0]) return -1;
   for (int g = oldest_; g >= 0; --g) {
     if (count_[g] <= threshold_[g]) continue;
     if (g == oldest_ && long_lived_pending_ < long_lived_total_ / 4) continue;
@@ -60,8 +60,31 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
                                                                std::size_t freed) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
 
-  if (op.kind == OpKind::Threshold) {
-    std::copy(op.thresholds.begin(), op.thresholds.end(), threshold_);
+  // What the op itself does to the model.
+  switch (op.kind) {
+    case OpKind::Threshold:
+      std::copy(op.thresholds.begin(), op.thresholds.end(), threshold_);
+      break;
+    case OpKind::Disable:
+    case OpKind::Enable:
+      enabled_ = op.kind == OpKind::Enable;
+      break;
+    case OpKind::Link:  // an untracked object that gains a reference is tracked again, young
+      if (generation_[op.a] == kUntracked) generation_[op.a] = 0;
+      break;
+    case OpKind::Freeze:
+      for (ObjectId x = 0; x < generation_.size(); ++x) {
+        if (holds(x) && generation_[x] != kUntracked) generation_[x] = kPermanent;
+      }
+      count_[0] = 0;
+      break;
+    case OpKind::Unfreeze:
+      for (int& g : generation_) {
+        if (g == kPermanent) g = oldest_;
+      }
+      break;
+    default:
+      break;
   }
 
   // 1. Which generation this op collected, if any: the op says so, or CPython's rules do.
@@ -90,6 +113,11 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
     }
   }
 
+  if (collected >= 0) {
+    ++collections_of_[collected];
+    collected_[collected] += freed;
+  }
+
   // 2. The counts the collector reports are the counts the rules give: they also tell which
   //    generation it collected.
   if (thresholds_) {
@@ -107,6 +135,27 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
                          std::to_string(count_[2]) + ")"};
     }
   }
+  if (const std::optional<GcStatistics> statistics = collector.statistics()) {
+    for (int g = 0; g <= oldest_; ++g) {
+      std::string wrong;
+      if (statistics->collections[g] != collections_of_[g]) {
+        wrong = std::to_string(statistics->collections[g]) + " collections, " +
+                std::to_string(collections_of_[g]) + " seen";
+      } else if (statistics->collected[g] != collected_[g]) {
+        wrong = std::to_string(statistics->collected[g]) + " collected, " +
+                std::to_string(collected_[g]) + " freed by its collections";
+      } else if (statistics->uncollectable[g] != 0) {
+        wrong = std::to_string(statistics->uncollectable[g]) + " uncollectable, but every "
+                "garbage object can be freed";
+      }
+      if (!wrong.empty()) {
+        return Finding{ViolationKind::WrongStatistics, {},
+                       "gc.get_stats() for " + generation_text(g) + ": " + wrong};
+      }
+    }
+  }
+  if (oldest_ == 0) return std::nullopt;  // the rest is about generations
+
   // 3. Generations: a new object starts young; after a collection, survivors move up one.
   ObjectView view;
   const bool collection_ran = collected >= 0 || collections > 0;
@@ -146,7 +195,11 @@ std::optional<GenerationModel::Finding> GenerationModel::check_generations(
   for (ObjectId x = 0; x < oracle.object_count(); ++x) {
     if (!holds(x) || x == fresh) continue;
     collector.inspect(x, view);
-    const int before = generation_[x];
+    if (!view.tracked) {
+      generation_[x] = kUntracked;
+      continue;
+    }
+    const int before = std::max(generation_[x], 0);  // an untracked object comes back young
     const int now = view.generation;
     std::string wrong;
     if (collected >= 0 && before <= collected && now != std::min(collected + 1, oldest_)) {

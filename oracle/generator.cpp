@@ -13,11 +13,13 @@ constexpr std::size_t kRecentObjects = 8;
 
 // The decisions, in the order random_op takes them. Each is a choose(n); choices_for() below
 // answers them the other way round, so both must follow this order.
-enum Kind : std::size_t { New, Link, Unroot, Unlink, Root, Collect, Threshold, kKinds };
+enum Kind : std::size_t {
+  New, Link, Unroot, Unlink, Root, Collect, Threshold, Freeze, Unfreeze, Disable, Enable, kKinds
+};
 // Weights out of 100, simplest first (choice 0 is where shrinking goes). With nothing reachable
-// only `new`, `collect` and `threshold` are possible.
-constexpr std::array<std::size_t, kKinds> kWeights = {22, 30, 22, 12, 4, 8, 2};
-constexpr std::array<std::size_t, kKinds> kEmptyHeapWeights = {22, 0, 0, 0, 0, 8, 2};
+// only the ops that name no object are possible.
+constexpr std::array<std::size_t, kKinds> kWeights = {22, 28, 20, 12, 4, 8, 2, 1, 1, 1, 1};
+constexpr std::array<std::size_t, kKinds> kEmptyHeapWeights = {22, 0, 0, 0, 0, 8, 2, 1, 1, 1, 1};
 // Which object: three times in four (0..2) a recent one, else (3) any.
 constexpr std::size_t kRecency = 4;
 constexpr std::size_t kAnyObject = 3;
@@ -154,6 +156,14 @@ Op random_op(const Oracle& heap, Choices& choices) {
       return Op::collect(kGenerations[choices.choose(kGenerations.size())]);
     case Threshold:
       return random_threshold(choices);
+    case Freeze:
+      return Op{OpKind::Freeze};
+    case Unfreeze:
+      return Op{OpKind::Unfreeze};
+    case Disable:
+      return Op{OpKind::Disable};
+    case Enable:
+      return Op{OpKind::Enable};
     case kKinds:
       break;
   }
@@ -164,13 +174,14 @@ Op random_op(const Oracle& heap, Choices& choices) {
 // whose list holds every candidate.
 std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
   const auto& weights = weights_for(heap);
-  const std::size_t kind = op.kind == OpKind::New       ? New
-                           : op.kind == OpKind::Link    ? Link
-                           : op.kind == OpKind::Unroot  ? Unroot
-                           : op.kind == OpKind::Unlink  ? Unlink
-                           : op.kind == OpKind::Root    ? Root
-                           : op.kind == OpKind::Collect ? Collect
-                                                        : Threshold;
+  static constexpr std::pair<OpKind, Kind> kKindOf[] = {
+      {OpKind::New, New},           {OpKind::Link, Link},         {OpKind::Unroot, Unroot},
+      {OpKind::Unlink, Unlink},     {OpKind::Root, Root},         {OpKind::Collect, Collect},
+      {OpKind::Threshold, Threshold}, {OpKind::Freeze, Freeze},   {OpKind::Unfreeze, Unfreeze},
+      {OpKind::Disable, Disable},   {OpKind::Enable, Enable}};
+  const std::size_t kind =
+      std::find_if(std::begin(kKindOf), std::end(kKindOf),
+                   [&](const auto& k) { return k.first == op.kind; })->second;
   std::size_t roll = 0;
   for (std::size_t k = 0; k < kind; ++k) roll += weights[k];
   std::vector<Choice> out{{roll, total(weights)}};
@@ -208,6 +219,11 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
     case OpKind::Threshold:
       out.push_back({kExactThresholds, kThresholdModes});
       for (std::uint32_t t : op.thresholds) out.push_back({t, kMaxThreshold + 1});
+      break;
+    case OpKind::Freeze:
+    case OpKind::Unfreeze:
+    case OpKind::Disable:
+    case OpKind::Enable:
       break;
   }
   return out;

@@ -15,7 +15,8 @@
 //   * unroot is as common as new, and mostly drops the last external reference of a recent
 //     object: cycles are built, then abandoned;
 //   * collections are a tenth of the ops, half of them partial; one op in a hundred sets the
-//     automatic collection thresholds, mostly to small values that short traces reach.
+//     automatic collection thresholds, mostly to small values that short traces reach; freeze,
+//     unfreeze, disable and enable one in a hundred each.
 #pragma once
 
 #include <cstddef>

@@ -13,6 +13,10 @@ int object_arity(OpKind kind) {
       return 1;
     case OpKind::Collect:
     case OpKind::Threshold:
+    case OpKind::Freeze:
+    case OpKind::Unfreeze:
+    case OpKind::Disable:
+    case OpKind::Enable:
       return 0;
   }
   return 0;
@@ -34,6 +38,14 @@ const char* keyword(OpKind kind) {
       return "collect";
     case OpKind::Threshold:
       return "threshold";
+    case OpKind::Freeze:
+      return "freeze";
+    case OpKind::Unfreeze:
+      return "unfreeze";
+    case OpKind::Disable:
+      return "disable";
+    case OpKind::Enable:
+      return "enable";
   }
   return "?";
 }

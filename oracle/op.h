@@ -27,6 +27,10 @@ enum class OpKind : std::uint8_t {
   Unroot,   // unroot a: the mutator drops one of its external references to a
   Collect,    // collect [g]: collect generations 0..g
   Threshold,  // threshold t0 t1 t2: automatic collection thresholds, as gc.set_threshold()
+  Freeze,     // freeze: every object allocated so far is frozen: no collection frees it
+  Unfreeze,   // unfreeze: frozen objects are collectable again (in the oldest generation)
+  Disable,    // disable: no automatic collection (collect still works), as gc.disable()
+  Enable,     // enable: automatic collection again, as gc.enable()
 };
 
 /// The largest threshold a trace may set.

@@ -148,6 +148,10 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
       }
       break;
     case OpKind::New:
+    case OpKind::Freeze:
+    case OpKind::Unfreeze:
+    case OpKind::Disable:
+    case OpKind::Enable:
       break;
   }
   return std::nullopt;
@@ -198,6 +202,10 @@ void Oracle::apply(const Op& op) {
       break;
     case OpKind::Collect:
     case OpKind::Threshold:
+    case OpKind::Freeze:
+    case OpKind::Unfreeze:
+    case OpKind::Disable:
+    case OpKind::Enable:
       break;  // they change what collectors do, never what is reachable
   }
 }

@@ -128,10 +128,11 @@ void print_trace_result(std::ostream& out, const Trace& trace, const Session& se
       failed.push_back(session.collector_name(i) + " " + describe(v->kind));
     }
   }
-  if (failed.empty()) {
+  if (session.violations().empty()) {
     out << "pass\n";
     return;
   }
+  if (failed.empty()) failed.push_back("collectors disagree");
   for (std::size_t i = 0; i < failed.size(); ++i) out << (i ? ", " : "") << failed[i];
   out << "\n";
   std::optional<std::string> last_command;

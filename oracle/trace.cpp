@@ -78,6 +78,14 @@ const char* usage(OpKind kind) {
       return "collect [GENERATION]";
     case OpKind::Threshold:
       return "threshold T0 T1 T2";
+    case OpKind::Freeze:
+      return "freeze";
+    case OpKind::Unfreeze:
+      return "unfreeze";
+    case OpKind::Disable:
+      return "disable";
+    case OpKind::Enable:
+      return "enable";
   }
   return "";
 }
@@ -122,7 +130,9 @@ class Parser {
     static const std::pair<std::string_view, OpKind> kKeywords[] = {
         {"new", OpKind::New},   {"link", OpKind::Link},     {"unlink", OpKind::Unlink},
         {"root", OpKind::Root}, {"unroot", OpKind::Unroot}, {"collect", OpKind::Collect},
-        {"threshold", OpKind::Threshold}};
+        {"threshold", OpKind::Threshold}, {"freeze", OpKind::Freeze},
+        {"unfreeze", OpKind::Unfreeze},   {"disable", OpKind::Disable},
+        {"enable", OpKind::Enable}};
     const auto* found = std::find_if(std::begin(kKeywords), std::end(kKeywords),
                                      [&](const auto& k) { return k.first == words[0]; });
     if (found == std::end(kKeywords)) fail("unknown operation " + in_quotes(words[0]));
@@ -176,9 +186,10 @@ class Parser {
       trace_.names.push_back(name);
       return Op::make_new(id);
     }
+    if (arguments == 0) return Op{kind};
     const ObjectId a = lookup(words[1]);
     const ObjectId b = arguments >= 2 ? lookup(words[2]) : 0;
-    return Op{kind, a, b, kOldestGeneration};
+    return Op{kind, a, b};
   }
 
   ObjectId lookup(std::string_view name) const {

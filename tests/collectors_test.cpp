@@ -130,6 +130,7 @@ TEST(Generational, PromotesSurvivorsOneGeneration) {
   RecordingListener listener;
   Generational gc(listener, {});
   gc.allocate(0);
+  gc.link(0, 0);  // without a reference it would stop being tracked
   ObjectView view;
   gc.inspect(0, view);
   EXPECT_EQ(view.generation, 0);
@@ -172,12 +173,17 @@ TEST(Generational, HoldsBackFullCollectionsUntilAQuarterOfTheLongLivedArePending
   options.thresholds[2] = 0;
   Generational gc(listener, options);
   // 40 objects survive a full collection: the long-lived total is 40, so a full collection waits
-  // until 10 objects have been promoted into the oldest generation since.
-  for (ObjectId x = 0; x < 40; ++x) gc.allocate(x);
+  // until 10 objects have been promoted into the oldest generation since. (Each refers to itself:
+  // an object without references would stop being tracked.)
+  for (ObjectId x = 0; x < 40; ++x) {
+    gc.allocate(x);
+    gc.link(x, x);
+  }
   gc.collect(2);
   bool held_back = false;
   std::size_t pending_at_full = 0;
   for (ObjectId next = 40; next < 200 && pending_at_full == 0; ++next) {
+    if (next > 40) gc.link(next - 1, next - 1);
     std::size_t promoted = 0;  // objects promoted into generation 2 since the full collection
     ObjectView view;
     for (ObjectId x = 40; x < next; ++x) {

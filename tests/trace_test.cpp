@@ -123,6 +123,14 @@ TEST(TraceParser, ReadsThresholdsAndRejectsBadOnes) {
             "1: bad threshold '1000001' (expected a number from 0 to 1000000)");
 }
 
+TEST(TraceParser, ReadsTheGcModuleSwitches) {
+  const Trace t = parse_trace("freeze\nunfreeze\ndisable\nenable\n", "t.trace");
+  EXPECT_EQ(t.ops, (std::vector<Op>{Op{OpKind::Freeze}, Op{OpKind::Unfreeze},
+                                    Op{OpKind::Disable}, Op{OpKind::Enable}}));
+  EXPECT_EQ(to_text(t), "freeze\nunfreeze\ndisable\nenable\n");
+  EXPECT_EQ(error_of("freeze now\n"), "1: wrong arguments (expected 'freeze')");
+}
+
 TEST(TraceParser, RejectsDuplicateNameEvenAfterTheObjectDied) {
   EXPECT_EQ(error_of("new a\nunroot a\nnew a\n"), "3: duplicate name 'a'");
 }

@@ -186,12 +186,7 @@ class MarkStopsAtDepth4 final : public MarkSweep {
  protected:
   void mark() override {
     std::vector<std::pair<Cell*, int>> stack;
-    heap_.for_each([&](Cell* c) {
-      if (c->external > 0 && !c->marked) {
-        c->marked = true;
-        stack.push_back({c, 0});
-      }
-    });
+    for (Cell* root : mark_roots()) stack.push_back({root, 0});
     while (!stack.empty()) {
       const auto [c, depth] = stack.back();
       stack.pop_back();
@@ -214,13 +209,7 @@ class MarkSkipsLastReference final : public MarkSweep {
 
  protected:
   void mark() override {
-    std::vector<Cell*> stack;
-    heap_.for_each([&](Cell* c) {
-      if (c->external > 0 && !c->marked) {
-        c->marked = true;
-        stack.push_back(c);
-      }
-    });
+    std::vector<Cell*> stack = mark_roots();
     while (!stack.empty()) {
       Cell* c = stack.back();
       stack.pop_back();
@@ -337,6 +326,35 @@ class FullCollectionNeverFires final : public Generational {
   }
 };
 
+/// gc.freeze() moves objects into the oldest generation instead of a permanent one: the next full
+/// collection frees frozen garbage. A frozen object collected.
+class FrozenCollected final : public Generational {
+ public:
+  using Generational::Generational;
+
+  void freeze() override {
+    for (int g = 0; g + 1 < kGenerations; ++g) {  // BUG: they belong in permanent_, untouched
+      generations_[g].for_each([](Cell* c) { c->generation = kGenerations - 1; });
+      generations_[kGenerations - 1].splice_back(generations_[g]);
+    }
+    counts_[0] = 0;
+  }
+};
+
+/// An untracked object (it held no references) gains one and is not tracked again: collections
+/// never see its references, so a cycle through it is never collected. Wrong bookkeeping at
+/// once (an untracked object holding a reference), a leak later.
+class UntrackedNotRetracked final : public Generational {
+ public:
+  using Generational::Generational;
+
+  void link(ObjectId from, ObjectId to) override {
+    Cell* target = handles_[to];
+    handles_[from]->references.push_back(target);  // BUG: an untracked source stays untracked
+    ++target->count;
+  }
+};
+
 template <class Mutant>
 CollectorEntry mutant(const char* name, const char* summary) {
   return {std::string("mutant:") + name, summary,
@@ -384,6 +402,11 @@ const std::vector<CollectorEntry>& mutant_catalogue() {
       mutant<FullCollectionNeverFires>(
           "full-collection-never-fires",
           "generational: automatic collection never collects the oldest generation"),
+      mutant<FrozenCollected>("frozen-collected",
+                              "generational: gc.freeze() leaves objects collectable"),
+      mutant<UntrackedNotRetracked>(
+          "untracked-not-retracked",
+          "generational: an untracked object that gains a reference is not tracked again"),
   };
   return kMutants;
 }
