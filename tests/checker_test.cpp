@@ -2,6 +2,10 @@
 // fault, and staying quiet on the correct one it wraps.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <type_traits>
+
+#include "collectors/generational/generational.h"
 #include "collectors/mark_sweep/mark_sweep.h"
 #include "collectors/trial_deletion/trial_deletion.h"
 #include "oracle/report.h"
@@ -15,6 +19,8 @@ enum class Fault {
   FreeReachableOnLink,   // reports a free of the link target, which is reachable
   NeverCollect,          // collect does nothing
   CountOneMore,          // collect returns one more than it freed
+  CountOneLess,          // collect returns one less than it freed (never below 0)
+  CountZero,             // collect returns 0, as Lua's collectgarbage does
   ClaimCounting,         // claims reference counting without doing it
   ExtraReference,        // inspect shows one more reference than there is
   CountWrong,            // inspect shows a count one too high
@@ -26,10 +32,12 @@ enum class Fault {
 /// the session; the wrapper adds lies on top.
 class Faulty : public Collector {
  public:
-  Faulty(FreeListener& listener, std::unique_ptr<Collector> inner, Fault fault)
+  Faulty(FreeListener& listener, std::unique_ptr<Collector> inner, Fault fault,
+         std::optional<CollectCount> collect_count = std::nullopt)
       : Collector(listener), inner_(std::move(inner)), fault_(fault),
         capabilities_(inner_->capabilities()) {
     if (fault == Fault::ClaimCounting) capabilities_.reference_counting = true;
+    if (collect_count) capabilities_.collect_count = *collect_count;
   }
   const Capabilities& capabilities() const override { return capabilities_; }
   void allocate(ObjectId id) override { inner_->allocate(id); }
@@ -42,7 +50,17 @@ class Faulty : public Collector {
   void unroot(ObjectId id) override { inner_->unroot(id); }
   std::size_t collect(int generation) override {
     if (fault_ == Fault::NeverCollect) return 0;
-    return inner_->collect(generation) + (fault_ == Fault::CountOneMore ? 1 : 0);
+    const std::size_t found = inner_->collect(generation);
+    switch (fault_) {
+      case Fault::CountOneMore:
+        return found + 1;
+      case Fault::CountOneLess:
+        return found == 0 ? 0 : found - 1;
+      case Fault::CountZero:
+        return 0;
+      default:
+        return found;
+    }
   }
   void inspect(ObjectId id, ObjectView& view) const override {
     inner_->inspect(id, view);
@@ -88,6 +106,22 @@ CollectorEntry faulty(Fault fault) {
               return std::make_unique<Holder>(l, std::move(d));
             }
             return std::make_unique<Faulty>(l, std::make_unique<Inner>(l), fault);
+          },
+          false};
+}
+
+/// A collector with a planted fault that promises `collect_count` about what collect returns.
+template <class Inner>
+CollectorEntry promising(CollectCount collect_count, Fault fault) {
+  return {"promising", "",
+          [=](FreeListener& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
+            std::unique_ptr<Collector> inner;
+            if constexpr (std::is_constructible_v<Inner, FreeListener&, const CollectorOptions&>) {
+              inner = std::make_unique<Inner>(l, o);
+            } else {
+              inner = std::make_unique<Inner>(l);
+            }
+            return std::make_unique<Faulty>(l, std::move(inner), fault, collect_count);
           },
           false};
 }
@@ -143,6 +177,38 @@ TEST(Checker, ReportsCollectCountThatDiffersFromTheFrees) {
   ASSERT_EQ(vs.size(), 1u);
   EXPECT_EQ(vs[0].kind, ViolationKind::WrongCount);
   EXPECT_EQ(vs[0].detail, "collect returned 3 but freed 2 objects");
+}
+
+// Capabilities::collect_count decides how much of the count check applies, and exactly that.
+TEST(Checker, ChecksCollectCountsOnlyAsFarAsTheCollectorPromises) {
+  // A collector whose collect returns 0 while freeing a two-cycle.
+  EXPECT_TRUE(has(violations(kTwoCycle, {promising<MarkSweep>(CollectCount::Freed, Fault::CountZero)}),
+                  ViolationKind::WrongCount));
+  EXPECT_TRUE(has(violations(kTwoCycle, {promising<MarkSweep>(CollectCount::FoundInGenerations,
+                                                              Fault::CountZero)}),
+                  ViolationKind::WrongCount))
+      << "a full collection must count everything it freed";
+  EXPECT_TRUE(
+      violations(kTwoCycle, {promising<MarkSweep>(CollectCount::None, Fault::CountZero)}).empty());
+  EXPECT_TRUE(
+      violations(kTwoCycle, {promising<MarkSweep>(CollectCount::None, Fault::CountOneMore)}).empty());
+
+  // A young collection that frees the two-cycle: counting fewer than it freed is what
+  // FoundInGenerations allows, counting more is not.
+  const char* young = "new a\nnew b\nlink a b\nlink b a\nunroot a\nunroot b\ncollect 0\n";
+  EXPECT_TRUE(violations(young, {promising<Generational>(CollectCount::FoundInGenerations,
+                                                         Fault::CountOneLess)})
+                  .empty());
+  EXPECT_TRUE(has(violations(young, {promising<Generational>(CollectCount::FoundInGenerations,
+                                                             Fault::CountOneMore)}),
+                  ViolationKind::WrongCount));
+  EXPECT_TRUE(has(violations(young, {promising<Generational>(CollectCount::Freed,
+                                                             Fault::CountOneLess)}),
+                  ViolationKind::WrongCount));
+  const auto vs = violations(young, {promising<Generational>(CollectCount::FoundInGenerations,
+                                                             Fault::CountOneMore)});
+  ASSERT_EQ(vs.size(), 1u);
+  EXPECT_EQ(vs[0].detail, "collect returned 3 but freed only 2 objects");
 }
 
 TEST(Checker, ReportsLateFreeForAReferenceCounterThatWaits) {
