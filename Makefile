@@ -12,7 +12,7 @@ test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 build:
-	tools/ensure-deps build
+	tools/ensure-deps build runtimes
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCYCLEFUZZ_SANITIZE=ON
 	cmake --build $(BUILD) -j $(JOBS)
 
