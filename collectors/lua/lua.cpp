@@ -15,10 +15,12 @@ namespace {
 // its work interleaves with the program's links and unlinks (which is where write barriers
 // matter) even in short traces.
 //   incremental: collectgarbage("incremental", pause, stepmul, stepsize): a pause of 100 starts
-//   a new cycle as soon as one ends; a small step multiplier does little work per step; a step
-//   size of 2^1 bytes makes every allocation a step.
+//   a new cycle as soon as one ends; the default step multiplier; a step size of 2^1 bytes makes
+//   every allocation a step. (A smaller multiplier does less per step, but then cycles rarely
+//   finish within a trace: on 300 generated traces, 1 in 40 frees came from automatic steps with
+//   a multiplier of 4, more than half with 100.)
 constexpr int kIncrementalPause = 100;
-constexpr int kIncrementalStepMultiplier = 25;
+constexpr int kIncrementalStepMultiplier = 100;
 constexpr int kIncrementalStepSize = 1;
 //   generational: collectgarbage("generational", minormul, majormul): a young collection after
 //   the heap grows by 1%, a major one after it grows by 20% since the last major one.
