@@ -3,22 +3,30 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: all test fuzz build clean
+.PHONY: all test fuzz build properties clean
 
 all: test
 
-# The whole suite, built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# The whole suite, built with AddressSanitizer and UndefinedBehaviorSanitizer. Leaves JUnit XML
+# in $(BUILD)/junit.xml (one test case per test, every corpus trace included) for CI to show.
+# Graphviz is for the command-line test of `cyclefuzz explain --svg`.
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --output-junit junit.xml
 
 build:
-	tools/ensure-deps build runtimes
+	tools/ensure-deps build explain fuzz runtimes
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCYCLEFUZZ_SANITIZE=ON
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Placeholder until the fuzzing issue (#4) lands: the fuzz targets do not exist yet.
+# A long property campaign: make properties RC_PARAMS="max_success=100000 seed=42"
+RC_PARAMS ?= max_success=2000 max_size=300
+properties: build
+	cd $(BUILD)/properties && RC_PARAMS="$(RC_PARAMS)" ./cyclefuzz_properties
+
+# The main job: fuzz every collector for about a minute (FUZZ_SECONDS, FUZZ_JOBS, FUZZ_COLLECTORS,
+# FUZZ_THRESHOLDS, FUZZ_OUT: see tools/run-fuzz).
 fuzz:
-	@echo "make fuzz: the libFuzzer targets are not built yet (issue 4); run 'make test'."
+	tools/run-fuzz
 
 clean:
 	rm -rf build build-*

@@ -50,6 +50,10 @@ struct Capabilities {
   CountMeaning count = CountMeaning::None;
   /// What `collect` returns.
   CollectCount collect_count = CollectCount::Freed;
+  /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
+  /// long-lived rule for full collections - and `statistics()` exposes the counts
+  /// (gc.get_count()). Needs generations == 3.
+  bool cpython_thresholds = false;
 
   bool is_full_collection(int generation) const { return generation >= generations - 1; }
 };
@@ -60,6 +64,12 @@ struct ObjectView {
   std::vector<ObjectId> references;  // one entry per reference held, in any order
   std::uint64_t count = 0;           // see Capabilities::count
   int generation = 0;                // the generation holding the object (0 without generations)
+};
+
+/// The gc module's statistics, for collectors that keep them (CPython's gc.get_count()).
+struct GcStatistics {
+  std::uint64_t count[3] = {0, 0, 0};  // allocations minus frees since generation 0 was last
+                                       // collected; collections of generation g - 1 since g was
 };
 
 /// Receives each free as it happens.
@@ -108,6 +118,8 @@ class Collector {
   virtual std::uint64_t collections() const = 0;
   /// Walks the collector's own structures; throws BrokenInvariant if they are inconsistent.
   virtual void check_invariants() const = 0;
+  /// Its gc statistics, if it keeps them (see Capabilities::cpython_thresholds).
+  virtual std::optional<GcStatistics> statistics() const { return std::nullopt; }
 
  protected:
   void report_free(ObjectId id) { listener_.freed(id); }

@@ -2,6 +2,7 @@
 
 #include "collectors/generational/generational.h"
 #include "collectors/mark_sweep/mark_sweep.h"
+#include "collectors/mutants/mutants.h"
 #include "collectors/trial_deletion/trial_deletion.h"
 #if CYCLEFUZZ_RUNTIMES
 #include "collectors/cpython/cpython.h"
@@ -11,8 +12,10 @@
 
 namespace cyclefuzz {
 
-const std::vector<CollectorEntry>& collector_catalogue() {
-  static const std::vector<CollectorEntry> kCatalogue = {
+namespace {
+
+std::vector<CollectorEntry> builtin_collectors() {
+  return {
       {"mark-sweep", "naive mark-sweep: no counts, every collection full",
        [](FreeListener& l, const CollectorOptions&) { return std::make_unique<MarkSweep>(l); },
        true},
@@ -24,8 +27,13 @@ const std::vector<CollectorEntry>& collector_catalogue() {
          return std::make_unique<Generational>(l, o);
        },
        true},
+  };
+}
+
 #if CYCLEFUZZ_RUNTIMES
-      // The real runtimes: not in the default set (each embeds a whole runtime), chosen by name.
+// The real runtimes: not in the default set (each embeds a whole runtime), chosen by name.
+std::vector<CollectorEntry> runtime_collectors() {
+  return {
       {"cpython", "CPython 3.11's gc (libpython3.11): reference counting + three generations",
        [](FreeListener& l, const CollectorOptions& o) {
          return std::make_unique<CPythonCollector>(l, o);
@@ -44,8 +52,21 @@ const std::vector<CollectorEntry>& collector_catalogue() {
       {"php", "PHP 8.2's Zend collector (libphp8.2 embed): refcounting + Bacon-Rajan cycles",
        [](FreeListener& l, const CollectorOptions&) { return std::make_unique<PhpCollector>(l); },
        false},
-#endif
   };
+}
+#endif
+
+}  // namespace
+
+const std::vector<CollectorEntry>& collector_catalogue() {
+  static const std::vector<CollectorEntry> kCatalogue = [] {
+    std::vector<CollectorEntry> all = builtin_collectors();
+#if CYCLEFUZZ_RUNTIMES
+    for (const CollectorEntry& r : runtime_collectors()) all.push_back(r);
+#endif
+    for (const CollectorEntry& m : mutant_catalogue()) all.push_back(m);
+    return all;
+  }();
   return kCatalogue;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <exception>
 
+#include "oracle/generation_checks.h"
+
 namespace cyclefuzz {
 
 namespace {
@@ -29,6 +31,12 @@ const char* describe(ViolationKind kind) {
       return "broken invariant";
     case ViolationKind::DoubleFree:
       return "double free";
+    case ViolationKind::WrongGeneration:
+      return "wrong generation";
+    case ViolationKind::MissedGarbage:
+      return "missed garbage";
+    case ViolationKind::WrongAutomaticCollection:
+      return "wrong automatic collection";
   }
   return "?";
 }
@@ -51,6 +59,12 @@ const char* slug(ViolationKind kind) {
       return "broken-invariant";
     case ViolationKind::DoubleFree:
       return "double-free";
+    case ViolationKind::WrongGeneration:
+      return "wrong-generation";
+    case ViolationKind::MissedGarbage:
+      return "missed-garbage";
+    case ViolationKind::WrongAutomaticCollection:
+      return "wrong-automatic-collection";
   }
   return "?";
 }
@@ -68,6 +82,7 @@ struct Session::Lane final : FreeListener {
   std::vector<std::vector<ObjectId>> frees_per_op;
   bool retired = false;
   std::optional<std::size_t> first;  // index of its first violation
+  std::optional<GenerationModel> generations;  // for collectors with generations
 
   void freed(ObjectId id) override {
     if (id >= status.size() || status[id] != Status::Alive) {
@@ -83,13 +98,14 @@ struct Session::Lane final : FreeListener {
 
 Session::Session(const std::vector<CollectorEntry>& collectors, const CollectorOptions& options,
                  CheckOptions checks)
-    : checks_(checks) {
+    : options_(options), checks_(checks) {
   for (const CollectorEntry& entry : collectors) {
     auto lane = std::make_unique<Lane>();
     lane->index = lanes_.size();
     lane->name = entry.name;
     lane->collector = entry.make(*lane, options);
     lane->capabilities = lane->collector->capabilities();
+    if (lane->capabilities.generations > 1) lane->generations.emplace(lane->capabilities, options);
     lanes_.push_back(std::move(lane));
   }
 }
@@ -105,6 +121,8 @@ const Violation* Session::first_violation(std::size_t i) const {
 const std::vector<std::vector<ObjectId>>& Session::frees_per_op(std::size_t i) const {
   return lanes_[i]->frees_per_op;
 }
+const Collector& Session::collector(std::size_t i) const { return *lanes_[i]->collector; }
+bool Session::holds(std::size_t i, ObjectId x) const { return lanes_[i]->holds(x); }
 
 void Session::run(const Trace& trace) {
   for (const Op& op : trace.ops) {
@@ -136,6 +154,10 @@ void Session::step(const Op& op) {
       lane.status[op.a] = Status::Alive;
       ++lane.alive;
     }
+    if (lane.generations) {
+      lane.generations->before(op, *lane.collector, oracle_,
+                               [&lane](ObjectId x) { return lane.holds(x); });
+    }
     std::optional<std::size_t> collected;
     try {
       collected = apply(*lane.collector, op);
@@ -146,7 +168,7 @@ void Session::step(const Op& op) {
     }
     if (checks_.record_frees) lane.frees_per_op.back() = lane.freed_now;
     check_lane(lane, op, collected, garbage_before,
-               lane.collector->collections() != collections_before);
+               lane.collector->collections() - collections_before);
   }
   if (op.kind == OpKind::Collect) check_agreement(op);
   ++ops_run_;
@@ -155,7 +177,7 @@ void Session::step(const Op& op) {
 // Pre: the oracle and the lane's collector have both applied `op`; `garbage_before` is how many
 // unreachable objects the lane held before it.
 void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                         std::size_t garbage_before, bool collected_itself) {
+                         std::size_t garbage_before, std::uint64_t collections) {
   const AlivePredicate holds = [&lane](ObjectId x) { return lane.holds(x); };
 
   // Frees of objects that were not alive.
@@ -218,7 +240,15 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
     }
   }
 
-  check_bookkeeping(lane, op, op.kind == OpKind::Collect || collected_itself);
+  check_bookkeeping(lane, op, op.kind == OpKind::Collect || collections > 0);
+
+  if (lane.generations && !lane.retired) {
+    if (auto finding = lane.generations->after(op, *lane.collector, oracle_, holds, collections,
+                                               lane.freed_now.size())) {
+      report(lane, {finding->kind, lane.index, 0, ops_run_, finding->objects, {}, {},
+                    finding->detail});
+    }
+  }
 
   if (checks_.check_invariants && !lane.retired) {
     try {
@@ -259,12 +289,8 @@ void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
                std::to_string(view.references.size()) + " held, " +
                std::to_string(expected.size()) + " expected)";
     } else if (lane.capabilities.count != CountMeaning::None) {
-      std::uint64_t count = oracle_.external_references(x);
-      if (lane.capabilities.count == CountMeaning::References) {
-        for (auto [e, end] = boost::in_edges(x, oracle_.graph()); e != end; ++e) {
-          count += lane.holds(static_cast<ObjectId>(boost::source(*e, oracle_.graph())));
-        }
-      }
+      const std::uint64_t count = expected_count(oracle_, lane.capabilities.count, x,
+                                                 [&lane](ObjectId y) { return lane.holds(y); });
       if (view.count != count) {
         detail = "its count is " + std::to_string(view.count) + ", expected " +
                  std::to_string(count);
@@ -296,7 +322,7 @@ void Session::check_agreement(const Op& op) {
       for (ObjectId x = 0; x < n; ++x) {
         if (compared[i]->holds(x) != compared[j]->holds(x)) differ.push_back(x);
       }
-      if (!differ.empty()) {
+      if (!differ.empty() && checks_.reports(ViolationKind::Disagreement)) {
         violations_.push_back({ViolationKind::Disagreement, compared[i]->index,
                                compared[j]->index, ops_run_, differ, {}, {},
                                "held by one collector and not the other"});
@@ -306,6 +332,12 @@ void Session::check_agreement(const Op& op) {
 }
 
 void Session::report(Lane& lane, Violation violation) {
+  const bool unsafe = violation.kind == ViolationKind::PrematureFree ||
+                      violation.kind == ViolationKind::DoubleFree;
+  if (!checks_.reports(violation.kind)) {
+    lane.retired = lane.retired || unsafe;
+    return;
+  }
   if (!lane.first) lane.first = violations_.size();
   violations_.push_back(std::move(violation));
   lane.retired = true;

@@ -17,6 +17,8 @@
 //                      builds), or the collector threw
 //   double free        the collector reported a free of an object it had already freed, or never
 //                      allocated
+//   wrong generation, missed garbage, wrong automatic collection
+//                      collectors with generations: see oracle/generation_checks.h
 // A collector with a violation is retired for the rest of the trace: its heap can no longer be
 // trusted (the next op might touch the freed memory).
 #pragma once
@@ -49,7 +51,11 @@ enum class ViolationKind : std::uint8_t {
   WrongBookkeeping,
   BrokenInvariant,
   DoubleFree,
+  WrongGeneration,           // collectors with generations (oracle/generation_checks.h)
+  MissedGarbage,             // ... after a partial collection
+  WrongAutomaticCollection,  // collectors that promise CPython's thresholds
 };
+inline constexpr int kViolationKinds = 11;
 
 /// "premature free", "leak", ...
 const char* describe(ViolationKind kind);
@@ -68,9 +74,29 @@ struct Violation {
   std::string detail;           // what differs, in words
 };
 
+/// What a collector's `ObjectView::count` should be for object x, as `meaning` defines it, when
+/// `holds(y)` says which objects the collector still holds (a freed referrer no longer counts).
+template <class Holds>
+std::uint64_t expected_count(const Oracle& oracle, CountMeaning meaning, ObjectId x, Holds holds) {
+  std::uint64_t count = oracle.external_references(x);
+  if (meaning == CountMeaning::References) {
+    for (auto [e, end] = boost::in_edges(x, oracle.graph()); e != end; ++e) {
+      count += holds(static_cast<ObjectId>(boost::source(*e, oracle.graph())));
+    }
+  }
+  return count;
+}
+
 struct CheckOptions {
   bool check_invariants = kCheckedBuild;  // run check_invariants() after every op
   bool record_frees = false;              // keep each collector's frees per op, for reports
+  /// The kinds reported, one bit per ViolationKind (all by default). A property test enables
+  /// only its own. A premature or double free still retires the collector when not reported:
+  /// its heap is no longer safe to touch.
+  std::uint32_t reported = ~0u;
+
+  static std::uint32_t only(ViolationKind kind) { return 1u << static_cast<unsigned>(kind); }
+  bool reports(ViolationKind kind) const { return (reported & only(kind)) != 0; }
 };
 
 class Session {
@@ -99,16 +125,24 @@ class Session {
   const std::vector<std::vector<ObjectId>>& frees_per_op(std::size_t i) const;
   std::size_t ops_run() const { return ops_run_; }
   const Oracle& oracle() const { return oracle_; }
+  /// Collector i itself, to look at its own view of objects (`inspect`), for pictures and for
+  /// observers that check more than the session does.
+  const Collector& collector(std::size_t i) const;
+  /// Whether collector i still holds object x (allocated and not freed).
+  bool holds(std::size_t i, ObjectId x) const;
+  /// The settings every collector of the session was made with.
+  const CollectorOptions& collector_options() const { return options_; }
 
  private:
   struct Lane;
   void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                  std::size_t garbage_before, bool collected_itself);
+                  std::size_t garbage_before, std::uint64_t collections);
   void check_bookkeeping(Lane& lane, const Op& op, bool everything);
   void check_agreement(const Op& op);
   void report(Lane& lane, Violation violation);
 
   Oracle oracle_;
+  CollectorOptions options_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::vector<Violation> violations_;
   CheckOptions checks_;

@@ -1,5 +1,6 @@
 #include "oracle/generator.h"
 
+#include <algorithm>
 #include <array>
 
 namespace cyclefuzz {
@@ -9,6 +10,40 @@ namespace {
 /// How far back `recent_reachable` looks, and how many objects it keeps.
 constexpr std::size_t kRecentWindow = 64;
 constexpr std::size_t kRecentObjects = 8;
+
+// The decisions, in the order random_op takes them. Each is a choose(n); choices_for() below
+// answers them the other way round, so both must follow this order.
+enum Kind : std::size_t { New, Link, Unroot, Unlink, Root, Collect };
+// Weights out of 100, simplest first (choice 0 is where shrinking goes). With nothing reachable
+// only `new` and `collect` are possible.
+constexpr std::array<std::size_t, 6> kWeights = {22, 30, 22, 12, 4, 10};
+constexpr std::array<std::size_t, 6> kEmptyHeapWeights = {22, 0, 0, 0, 0, 10};
+// Which object: three times in four (0..2) a recent one, else (3) any.
+constexpr std::size_t kRecency = 4;
+constexpr std::size_t kAnyObject = 3;
+// Whether a link closes a two-cycle (2) or not (0, 1).
+constexpr std::size_t kCloseCycle = 3;
+constexpr std::size_t kClosesCycle = 2;
+// Which generation a collection collects: half full, half partial.
+constexpr std::array<int, 4> kGenerations = {kOldestGeneration, kOldestGeneration, 0, 1};
+
+const std::array<std::size_t, 6>& weights_for(const Oracle& heap) {
+  return heap.reachable_count() == 0 ? kEmptyHeapWeights : kWeights;
+}
+
+std::size_t total(const std::array<std::size_t, 6>& weights) {
+  std::size_t sum = 0;
+  for (std::size_t w : weights) sum += w;
+  return sum;
+}
+
+Kind pick_kind(const Oracle& heap, Choices& choices) {
+  const auto& weights = weights_for(heap);
+  std::size_t roll = choices.choose(total(weights));
+  std::size_t kind = 0;
+  while (roll >= weights[kind]) roll -= weights[kind++];
+  return static_cast<Kind>(kind);
+}
 
 /// Up to kRecentObjects reachable objects among the kRecentWindow newest ones, newest first.
 std::vector<ObjectId> recent_reachable(const Oracle& heap) {
@@ -24,9 +59,9 @@ std::vector<ObjectId> recent_reachable(const Oracle& heap) {
   return recent;
 }
 
-/// A reachable object: three times in four one of the most recent. Pre: one exists.
+/// A reachable object: mostly one of the most recent. Pre: one exists.
 ObjectId pick_reachable(const Oracle& heap, Choices& choices) {
-  if (choices.choose(4) != 3) {
+  if (choices.choose(kRecency) != kAnyObject) {
     const std::vector<ObjectId> recent = recent_reachable(heap);
     if (!recent.empty()) return recent[choices.choose(recent.size())];
   }
@@ -36,7 +71,7 @@ ObjectId pick_reachable(const Oracle& heap, Choices& choices) {
 
 /// An object holding an external reference: mostly a recent one. Pre: one exists.
 ObjectId pick_rooted(const Oracle& heap, Choices& choices) {
-  if (choices.choose(4) != 3) {
+  if (choices.choose(kRecency) != kAnyObject) {
     std::vector<ObjectId> recent = recent_reachable(heap);
     std::erase_if(recent, [&](ObjectId x) { return heap.external_references(x) == 0; });
     if (!recent.empty()) return recent[choices.choose(recent.size())];
@@ -47,7 +82,7 @@ ObjectId pick_rooted(const Oracle& heap, Choices& choices) {
 
 Op random_link(const Oracle& heap, Choices& choices) {
   const ObjectId to = pick_reachable(heap, choices);
-  if (choices.choose(3) == 2) {  // close a two-cycle: link back from one of `to`'s referents
+  if (choices.choose(kCloseCycle) == kClosesCycle) {  // link back from one of `to`'s referents
     const std::vector<ObjectId> referents = heap.referents(to);
     if (!referents.empty()) return Op::link(referents[choices.choose(referents.size())], to);
   }
@@ -63,23 +98,17 @@ std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
   return std::nullopt;
 }
 
+/// The position of `x` in `list`. Pre: it is there.
+std::size_t position(const std::vector<ObjectId>& list, ObjectId x) {
+  return static_cast<std::size_t>(std::find(list.begin(), list.end(), x) - list.begin());
+}
+
 }  // namespace
 
 Op random_op(const Oracle& heap, Choices& choices) {
-  const auto next_new = Op::make_new(static_cast<ObjectId>(heap.object_count()));
-  if (heap.reachable_count() == 0) {
-    return choices.choose(8) == 7 ? Op::collect() : next_new;
-  }
-  // Weights out of 100, simplest first (choice 0 is where shrinking goes).
-  enum Kind { New, Link, Unroot, Unlink, Root, Collect };
-  static constexpr std::array<std::size_t, 6> kWeights = {22, 30, 22, 12, 4, 10};
-  std::size_t roll = choices.choose(100);
-  std::size_t kind = 0;
-  while (roll >= kWeights[kind]) roll -= kWeights[kind++];
-
-  switch (kind) {
+  switch (pick_kind(heap, choices)) {
     case New:
-      return next_new;
+      return Op::make_new(static_cast<ObjectId>(heap.object_count()));
     case Link:
       return random_link(heap, choices);
     case Unroot:
@@ -89,12 +118,58 @@ Op random_op(const Oracle& heap, Choices& choices) {
       return Op::root(pick_reachable(heap, choices));
     case Root:
       return Op::root(pick_reachable(heap, choices));
-    default: {
-      static constexpr std::array<int, 4> kGenerations = {kOldestGeneration, kOldestGeneration, 0,
-                                                          1};
+    case Collect:
       return Op::collect(kGenerations[choices.choose(kGenerations.size())]);
-    }
   }
+  return Op::collect();
+}
+
+// random_op's decisions, answered backwards: every object is named through the "any object" path,
+// whose list holds every candidate.
+std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
+  const auto& weights = weights_for(heap);
+  const std::size_t kind = op.kind == OpKind::New      ? New
+                           : op.kind == OpKind::Link   ? Link
+                           : op.kind == OpKind::Unroot ? Unroot
+                           : op.kind == OpKind::Unlink ? Unlink
+                           : op.kind == OpKind::Root   ? Root
+                                                       : Collect;
+  std::size_t roll = 0;
+  for (std::size_t k = 0; k < kind; ++k) roll += weights[k];
+  std::vector<Choice> out{{roll, total(weights)}};
+  const auto any_reachable = [&](ObjectId x) {
+    out.push_back({kAnyObject, kRecency});
+    out.push_back({position(heap.reachable_objects(), x), heap.reachable_objects().size()});
+  };
+  switch (op.kind) {
+    case OpKind::New:
+      break;
+    case OpKind::Link:
+      any_reachable(op.b);
+      out.push_back({0, kCloseCycle});
+      any_reachable(op.a);
+      break;
+    case OpKind::Unroot:
+      out.push_back({kAnyObject, kRecency});
+      out.push_back({position(heap.rooted_objects(), op.a), heap.rooted_objects().size()});
+      break;
+    case OpKind::Unlink: {
+      any_reachable(op.a);
+      const std::vector<ObjectId> referents = heap.referents(op.a);
+      out.push_back({position(referents, op.b), referents.size()});
+      break;
+    }
+    case OpKind::Root:
+      any_reachable(op.a);
+      break;
+    case OpKind::Collect:
+      out.push_back({static_cast<std::size_t>(
+                         std::find(kGenerations.begin(), kGenerations.end(), op.generation) -
+                         kGenerations.begin()),
+                     kGenerations.size()});
+      break;
+  }
+  return out;
 }
 
 Trace generate_trace(std::uint64_t seed, std::size_t ops) {

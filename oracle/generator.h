@@ -49,6 +49,17 @@ class SeededChoices final : public Choices {
 /// A valid op for the current heap.
 Op random_op(const Oracle& heap, Choices& choices);
 
+/// One answer to a `choose(n)`.
+struct Choice {
+  std::size_t value;
+  std::size_t n;
+};
+
+/// The choices that make random_op produce `op` (a valid op) in this heap: random_op run
+/// backwards, so that any valid trace can be turned into the choices (and so the fuzzer bytes)
+/// that produce it.
+std::vector<Choice> choices_for(const Oracle& heap, const Op& op);
+
 /// A valid trace of `ops` ops; the same for the same seed.
 Trace generate_trace(std::uint64_t seed, std::size_t ops);
 

@@ -313,6 +313,22 @@ std::vector<ObjectId> Oracle::garbage_ancestors(std::span<const ObjectId> from,
   return ancestors;
 }
 
+std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
+                                          const AlivePredicate& through) const {
+  const Only accepted{[&](Vertex v) { return through(static_cast<ObjectId>(v)); }};
+  std::vector<Vertex> sources;
+  for (ObjectId x : from) {
+    if (through(x)) sources.push_back(x);
+  }
+  std::vector<ObjectId> found;
+  auto heap = boost::make_filtered_graph(graph_, boost::keep_all(), accepted);
+  StoppableQueue queue;
+  colors_.begin(object_count());
+  boost::breadth_first_visit(heap, sources.begin(), sources.end(), queue,
+                             RecordDiscovered{{}, &found}, SearchColorMap{&colors_});
+  return found;
+}
+
 // Within the ancestor set A (closed under "refers to" among held garbage), peel objects that
 // nothing in A refers to, as reference counting would free them, until only objects that a cycle
 // holds are left (Kahn's algorithm; Boost's topological_sort only reports that a cycle exists).

@@ -128,6 +128,11 @@ class Oracle {
   std::vector<ObjectId> unheld_garbage(std::span<const ObjectId> candidates,
                                        const AlivePredicate& alive) const;
 
+  /// The objects reachable from `from` through references between objects that `through`
+  /// accepts (those of `from` it accepts included), in breadth-first order.
+  std::vector<ObjectId> descendants(std::span<const ObjectId> from,
+                                    const AlivePredicate& through) const;
+
   // ---- explanations for reports (each may cost the whole heap) ------------------------------
 
   /// A shortest path of references from a rooted object to `x`, both included; empty if `x` is

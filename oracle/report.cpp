@@ -1,6 +1,9 @@
 #include "oracle/report.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
 #include <iomanip>
 
 namespace cyclefuzz {
@@ -27,6 +30,18 @@ std::vector<std::string> named(const std::vector<ObjectId>& objects, const Names
   out.reserve(objects.size());
   for (ObjectId x : objects) out.push_back(names[x]);
   return out;
+}
+
+/// `text` as one word for a POSIX shell: as it is when nothing in it is special, else quoted.
+std::string shell_quoted(const std::string& text) {
+  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           (c != '\0' && std::strchr("_-./=:,+@%", c) != nullptr);
+  });
+  if (plain) return text;
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
 }
 
 }  // namespace
@@ -68,15 +83,40 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
       }
       out << "\n";
       break;
-    case ViolationKind::LateFree:
-    case ViolationKind::DoubleFree:
-    case ViolationKind::WrongBookkeeping:
-      out << "  " << join(v.objects, names, ", ", kObjectsShown) << ": " << v.detail << "\n";
-      break;
     default:
-      out << "  " << v.detail << "\n";
+      out << "  ";
+      if (!v.objects.empty()) out << join(v.objects, names, ", ", kObjectsShown) << ": ";
+      out << v.detail << "\n";
       break;
   }
+}
+
+std::string explain_command(const std::string& trace_file, const std::string& collector,
+                            const CollectorOptions& options) {
+  std::string picture = std::filesystem::path(trace_file).stem().string() + "-" + collector;
+  // The picture's name is made safe to type; only the trace's own name is quoted.
+  for (char& c : picture) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  }
+  // A file name that starts with '-' would read as an option.
+  const std::string file = trace_file.starts_with('-') ? "./" + trace_file : trace_file;
+  std::string command = "cyclefuzz explain " + shell_quoted(file) + " --collector " +
+                        shell_quoted(collector);
+  const CollectorOptions defaults;
+  if (!std::equal(std::begin(options.thresholds), std::end(options.thresholds),
+                  std::begin(defaults.thresholds))) {
+    command += " --thresholds " + std::to_string(options.thresholds[0]) + "," +
+               std::to_string(options.thresholds[1]) + "," +
+               std::to_string(options.thresholds[2]);
+  }
+  return command + " --svg " + picture + ".svg";
+}
+
+std::optional<std::string> explain_command(const Trace& trace, const Session& session,
+                                           const Violation& violation) {
+  if (trace.lines.empty()) return std::nullopt;
+  return explain_command(trace.source, session.collector_name(violation.collector),
+                         session.collector_options());
 }
 
 void print_trace_result(std::ostream& out, const Trace& trace, const Session& session) {
@@ -93,9 +133,14 @@ void print_trace_result(std::ostream& out, const Trace& trace, const Session& se
   }
   for (std::size_t i = 0; i < failed.size(); ++i) out << (i ? ", " : "") << failed[i];
   out << "\n";
+  std::optional<std::string> last_command;
   for (const Violation& v : session.violations()) {
     out << "  ";
     print_violation(out, trace, session, v);
+    // Several violations at one op draw the same picture: name its command once.
+    const auto command = explain_command(trace, session, v);
+    if (command && command != last_command) out << "  draw it: " << *command << "\n";
+    last_command = command;
   }
 }
 
@@ -151,25 +196,36 @@ nlohmann::json trace_report(const Trace& trace, const Session& session, bool wit
   }
   json violations = json::array();
   for (const Violation& v : session.violations()) {
-    json j = {{"kind", slug(v.kind)},
-              {"collector", session.collector_name(v.collector)},
-              {"op", v.op_index + 1},
-              {"operation", show(trace.ops[v.op_index], names)},
-              {"objects", named(v.objects, names)},
-              {"path", named(v.path, names)},
-              {"cycle", named(v.cycle, names)},
-              {"detail", v.detail}};
-    j["line"] = trace.line_of(v.op_index) ? json(trace.line_of(v.op_index)) : json(nullptr);
-    j["other"] = v.kind == ViolationKind::Disagreement
-                     ? json(session.collector_name(v.other))
-                     : json(nullptr);
-    violations.push_back(std::move(j));
+    violations.push_back(violation_report(trace, session, v));
   }
   return {{"file", trace.source},
           {"ops", trace.ops.size()},
           {"ops_run", session.ops_run()},
           {"collectors", std::move(collectors)},
           {"violations", std::move(violations)}};
+}
+
+nlohmann::json violation_report(const Trace& trace, const Session& session, const Violation& v) {
+  using nlohmann::json;
+  const Names& names = trace.names;
+  json j = {{"kind", slug(v.kind)},
+            {"collector", session.collector_name(v.collector)},
+            {"op", v.op_index + 1},
+            {"operation", show(trace.ops[v.op_index], names)},
+            {"objects", named(v.objects, names)},
+            {"path", named(v.path, names)},
+            {"cycle", named(v.cycle, names)},
+            {"detail", v.detail}};
+  j["line"] = trace.line_of(v.op_index) ? json(trace.line_of(v.op_index)) : json(nullptr);
+  j["other"] = v.kind == ViolationKind::Disagreement ? json(session.collector_name(v.other))
+                                                     : json(nullptr);
+  const auto command = explain_command(trace, session, v);
+  j["explain"] = command ? json(*command) : json(nullptr);
+  return j;
+}
+
+nlohmann::json report_document(nlohmann::json trace_reports) {
+  return {{"version", kReportVersion}, {"traces", std::move(trace_reports)}};
 }
 
 }  // namespace cyclefuzz

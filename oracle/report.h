@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -37,7 +38,31 @@ class VerdictTable {
   std::map<std::string, Row> rows_;
 };
 
-/// The JSON report of one trace's run (schema in the README, "JSON report").
+/// The command that draws a collector's heap at its first violation in a trace file, e.g.
+/// `cyclefuzz explain t.trace --collector generational --svg t-generational.svg`; it carries the
+/// collector settings that differ from the defaults, so the picture shows the same run.
+std::string explain_command(const std::string& trace_file, const std::string& collector,
+                            const CollectorOptions& options);
+
+/// The command that draws `violation`, or nothing when the trace was not read from a file (a
+/// generated trace has no file to name: save it first).
+std::optional<std::string> explain_command(const Trace& trace, const Session& session,
+                                           const Violation& violation);
+
+// ---- JSON: the one schema for replay, check and fuzz findings (README, "JSON report") ----------
+
+/// The schema's version: it goes up when a field is removed or changes meaning; new fields may
+/// appear without a new version, so readers should ignore fields they do not know.
+inline constexpr int kReportVersion = 1;
+
+/// One violation as a JSON object.
+nlohmann::json violation_report(const Trace& trace, const Session& session,
+                                const Violation& violation);
+
+/// The JSON report of one trace's run.
 nlohmann::json trace_report(const Trace& trace, const Session& session, bool with_frees);
+
+/// The whole document: the schema version and the reports of each trace.
+nlohmann::json report_document(nlohmann::json trace_reports);
 
 }  // namespace cyclefuzz

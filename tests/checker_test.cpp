@@ -72,6 +72,7 @@ class Faulty : public Collector {
     if (fault_ == Fault::InvariantFails) throw BrokenInvariant("planted");
     inner_->check_invariants();
   }
+  std::optional<GcStatistics> statistics() const override { return inner_->statistics(); }
 
  private:
   std::unique_ptr<Collector> inner_;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The command line as a user meets it: exit codes, messages, gen's determinism, JSON.
+# The command line as a user meets it: exit codes, messages, gen's determinism, JSON, pictures.
 # Usage: cli_test.sh CYCLEFUZZ SOURCE_DIR
 set -uo pipefail
 cyclefuzz=$1
@@ -49,9 +49,73 @@ for c in t["collectors"]:
     assert sorted(c["frees"][6]) == ["a", "b"], c
 PY
 
+# decode / encode: a trace survives the trip through fuzzer bytes.
+expect 0 "$cyclefuzz" encode "$src/corpus/scenarios/nested-cycles.trace" -o "$tmp/n.bin"
+expect 0 "$cyclefuzz" decode "$tmp/n.bin" -o "$tmp/n.trace"
+diff <(grep -v '^#' "$tmp/n.trace" | cut -d' ' -f1) \
+     <(grep -v '^ *#' "$src/corpus/scenarios/nested-cycles.trace" | sed 's/#.*//' | awk 'NF' | awk '{print $1}') \
+  >/dev/null || fail "decode(encode(t)) lost ops"
+expect 2 "$cyclefuzz" decode "$tmp/none.bin"
+expect 2 "$cyclefuzz" encode "$tmp/bad.trace"
+
+# minimize: a failing generated trace shrinks to a few ops that still fail; a passing one is refused.
+"$cyclefuzz" gen --ops 300 --seed 1 >"$tmp/long.trace"
+expect 1 "$cyclefuzz" minimize "$tmp/long.trace" --collector mutant:scan-forgets-restore -o "$tmp/min.trace"
+[[ $(grep -vc '^#' "$tmp/min.trace") -le 10 ]] || fail "minimize left $(grep -vc '^#' "$tmp/min.trace") ops"
+expect 1 "$cyclefuzz" replay "$tmp/min.trace" --collector mutant:scan-forgets-restore
+expect 2 "$cyclefuzz" minimize "$src/corpus/scenarios/two-cycle.trace"
+
+# promote: into a corpus directory, with the comment first; refuses to overwrite.
+mkdir -p "$tmp/regressions"
+expect 0 "$cyclefuzz" promote "$tmp/min.trace" --name scan-bug --caught "ScanBlack forgot counts" --corpus "$tmp/regressions"
+[[ $(head -1 "$tmp/regressions/scan-bug.trace") == "# ScanBlack forgot counts" ]] || fail "promote header"
+expect 0 "$cyclefuzz" replay "$tmp/regressions/scan-bug.trace"
+expect 2 "$cyclefuzz" promote "$tmp/min.trace" --name scan-bug --caught x --corpus "$tmp/regressions"
+expect 2 "$cyclefuzz" promote "$tmp/min.trace" --name "Bad Name" --caught x --corpus "$tmp/regressions"
+
+# explain: draws the heap at an op as SVG, PNG or DOT text.
+two="$src/corpus/scenarios/two-cycle.trace"
+expect 0 "$cyclefuzz" explain "$two" --at 4 --svg "$tmp/two.svg"
+grep -q '<svg' "$tmp/two.svg" 2>/dev/null || fail "explain --svg drew no SVG: $out"
+grep -q "wrote $tmp/two.svg: mark-sweep: the heap after op 4" <<<"$out" || fail "bad summary: $out"
+expect 0 "$cyclefuzz" explain "$two" --collector generational --thresholds 5,3,2 --png "$tmp/two.png"
+[[ $(head -c 4 "$tmp/two.png" 2>/dev/null | tail -c 3) == PNG ]] || fail "explain --png drew no PNG"
+expect 0 "$cyclefuzz" explain "$two" --collector trial-deletion --at 5 --dot "$tmp/two.dot"
+grep -q '^digraph' "$tmp/two.dot" || fail "explain --dot wrote no DOT"
+grep -q '^o1\[fillcolor=white, label="b\\nrc 2\\n"' "$tmp/two.dot" ||
+  fail "b is not drawn live with its count: $(cat "$tmp/two.dot")"
+# Objects named like DOT keywords still make a picture dot accepts.
+printf 'new node\nnew graph\nnew Edge\nlink node graph\nlink graph Edge\n' >"$tmp/keywords.trace"
+expect 0 "$cyclefuzz" explain "$tmp/keywords.trace" --svg "$tmp/keywords.svg"
+
+# explain: bad input is exit 2 with a message, never a crash.
+expect 2 "$cyclefuzz" explain "$tmp/missing.trace" --svg "$tmp/x.svg"
+grep -q "missing.trace" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two" --at 99 --svg "$tmp/x.svg"
+grep -q -- "--at 99: .* has only 7 ops" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two" --at 0 --svg "$tmp/x.svg"
+expect 2 "$cyclefuzz" explain "$two" --at x --svg "$tmp/x.svg"
+expect 2 "$cyclefuzz" explain "$two" --collector no-such --svg "$tmp/x.svg"
+grep -q "unknown collector 'no-such'" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two"
+expect 2 "$cyclefuzz" explain "$two" --svg "$tmp/x.svg" --dot "$tmp/x.dot"
+mkdir "$tmp/no-dot"
+expect 2 env PATH="$tmp/no-dot" "$cyclefuzz" explain "$two" --svg "$tmp/x.svg"
+grep -q "'dot' is not installed" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two" --svg "$tmp/no-such-dir/x.svg"
+grep -q "dot could not draw" <<<"$out" || fail "bad message: $out"
+expect 2 "$cyclefuzz" explain "$two" --dot "$tmp/no-such-dir/x.dot"
+grep -q "cannot write" <<<"$out" || fail "bad message: $out"
+[[ ! -e "$tmp/x.svg" && ! -e "$tmp/x.dot" ]] || fail "explain wrote a picture on bad input"
+
+# Progress is for terminals: off one, stderr stays empty.
+"$cyclefuzz" replay "$src/corpus" >/dev/null 2>"$tmp/stderr"
+[[ ! -s "$tmp/stderr" ]] || fail "replay wrote to stderr off a terminal: $(cat "$tmp/stderr")"
+
 # Help works and exits 0.
 expect 0 "$cyclefuzz" --help
 expect 0 "$cyclefuzz" replay --help
+expect 0 "$cyclefuzz" explain --help
 
 [[ $failures -eq 0 ]] && echo "cli: all checks passed"
 exit $((failures > 0))

@@ -156,11 +156,11 @@ TEST(Generational, CollectsYoungGarbageAutomaticallyPastTheThreshold) {
     gc.unroot(x);
   }
   EXPECT_TRUE(listener.frees.empty());
-  EXPECT_EQ(gc.get_count()[0], 4u);
+  EXPECT_EQ(gc.statistics()->count[0], 4u);
   gc.allocate(4);  // the fifth allocation passes it: generation 0 is collected first
   EXPECT_EQ(listener.frees, (std::vector<ObjectId>{0, 1, 2, 3}));
   EXPECT_EQ(gc.collections(), 1u);
-  EXPECT_EQ(gc.get_count()[1], 1u);
+  EXPECT_EQ(gc.statistics()->count[1], 1u);
   gc.check_invariants();
 }
 
@@ -184,11 +184,11 @@ TEST(Generational, HoldsBackFullCollectionsUntilAQuarterOfTheLongLivedArePending
       gc.inspect(x, view);
       promoted += view.generation == 2;
     }
-    const std::uint64_t count2 = gc.get_count()[2];
+    const std::uint64_t count2 = gc.statistics()->count[2];
     gc.allocate(next);
-    if (count2 > 0 && gc.get_count()[2] == 0) {
+    if (count2 > 0 && gc.statistics()->count[2] == 0) {
       pending_at_full = promoted;
-    } else if (gc.get_count()[2] > 0) {
+    } else if (gc.statistics()->count[2] > 0) {
       held_back = true;  // generation 2's count is past its threshold of 0, yet no full collection
     }
   }

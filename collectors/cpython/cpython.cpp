@@ -3,6 +3,8 @@
 
 #include "collectors/cpython/cpython.h"
 
+#include "collectors/cpython/generation.h"
+
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -237,11 +239,16 @@ PyObject* CPythonCollector::object(ObjectId id) const {
 void CPythonCollector::allocate(ObjectId id) {
   Interpreter& py = Interpreter::get();
   if (handles_.size() <= id) handles_.resize(id + 1);
-  // Each allocation of a tracked object (the instance, then its weak reference) may run an
-  // automatic collection, as in any Python program.
+  // Allocating the instance may run an automatic collection first, as in any Python program.
   Owned node(PyObject_CallNoArgs(py.node_type));
   if (!node) fail("allocating object " + std::to_string(id));
+  // The weak reference is the harness's, not the program's: its allocation must not start a
+  // collection, which would promote the new object before the program has seen it. It counts
+  // as an allocation all the same, so the collection it would have started comes at the next
+  // allocation instead.
+  const int collecting_automatically = PyGC_Disable();
   PyObject* weakref = PyWeakref_NewRef(node.get(), free_callback_);
+  if (collecting_automatically) PyGC_Enable();
   if (weakref == nullptr) fail("making a weak reference to object " + std::to_string(id));
   if (id_of_object_.contains(node.get())) {
     Py_DECREF(weakref);
@@ -328,15 +335,14 @@ void CPythonCollector::release_dead_weakrefs() {
 void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
   const Handle& h = handles_.at(id);
   view.references.clear();
-  // CPython 3.11 tells an object's generation only by scanning gc.get_objects(g), which would
-  // allocate; the checker does not compare generations, so the view leaves it 0.
-  view.generation = 0;
   if (h.weakref == nullptr || PyWeakref_GET_OBJECT(h.weakref) != h.object) {
     // The interpreter cleared the weak reference without calling back: its record is gone.
     view.references.push_back(kNotAnObject);
     view.count = 0;
+    view.generation = 0;
     return;
   }
+  view.generation = cyclefuzz_cpython_generation(h.object);
   const Py_ssize_t n = PyList_GET_SIZE(h.object);
   for (Py_ssize_t i = 0; i < n; ++i) {
     const auto it = id_of_object_.find(PyList_GET_ITEM(h.object, i));
@@ -345,8 +351,8 @@ void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
   view.count = static_cast<std::uint64_t>(Py_REFCNT(h.object));
 }
 
-// Every object not reported freed is alive in the interpreter, an instance of Node tracked by the
-// collector, refers only to such objects, and its ob_refcnt is its external references plus its
+// Every object not reported freed is alive in the interpreter, an instance of Node in one of the
+// collector's three generations, refers only to such objects, and its ob_refcnt is its external references plus its
 // referrers' elements.
 void CPythonCollector::check_invariants() const {
   const Interpreter& py = Interpreter::get();
@@ -363,8 +369,9 @@ void CPythonCollector::check_invariants() const {
     if (Py_TYPE(h.object) != reinterpret_cast<PyTypeObject*>(py.node_type)) {
       throw BrokenInvariant(name + " is no longer a Node");
     }
-    if (!PyObject_GC_IsTracked(h.object)) {
-      throw BrokenInvariant(name + " is not tracked by the collector");
+    if (const int g = cyclefuzz_cpython_generation(h.object); g < 0 || g > 2) {
+      throw BrokenInvariant(name + (g < 0 ? " is not in a generation of the collector"
+                                          : " is in the permanent generation"));
     }
     const Py_ssize_t n = PyList_GET_SIZE(h.object);
     for (Py_ssize_t i = 0; i < n; ++i) {

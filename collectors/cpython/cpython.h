@@ -18,6 +18,8 @@
 //   automatic           gc.set_threshold(thresholds) from the run's options; a first threshold of
 //                       0 disables automatic collection, as in CPython
 //   collections()       counted by an entry in gc.callbacks
+//   generation          the collector's list that holds the object, read from the interpreter's
+//                       state without allocating (generation.c)
 //
 // The interpreter and its collector are shared by the whole process, so only one CPythonCollector
 // may exist at a time: another's gc.collect() would free this one's garbage behind the checker's

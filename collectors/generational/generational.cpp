@@ -1,10 +1,29 @@
 #include "collectors/generational/generational.h"
 
+#include "collectors/transitions.h"
+
 #include <algorithm>
 #include <string>
 #include <unordered_map>
 
 namespace cyclefuzz {
+
+namespace {
+
+// State transitions a fuzzer counts as coverage (collectors/transitions.h).
+enum : std::uint32_t {
+  kFreeCounted = 0x100,             // reference counting freed an object outside a collection
+  kFreeUnreachable = 0x101,         // a collection freed an object of its unreachable set
+  kFreeCascade = 0x102,             // ... and one outside it that only the garbage held
+  kAutomaticCollection = 0x200,     // | generation
+  kFullCollectionHeldBack = 0x300,  // the long-lived rule deferred a full collection
+  kPromotion = 0x400,               // | generation the survivors left
+  kSurvivedClearing = 0x500,        // an unreachable object outlived its own tp_clear
+};
+
+void note(std::uint32_t code) { transitions::note(transitions::Family::Generational, code); }
+
+}  // namespace
 
 Generational::Generational(FreeListener& listener, const CollectorOptions& options)
     : Collector(listener) {
@@ -15,8 +34,15 @@ const Capabilities& Generational::capabilities() const {
   static const Capabilities kCapabilities{.reference_counting = true,
                                           .generations = kGenerations,
                                           .automatic_collection = true,
-                                          .count = CountMeaning::References};
+                                          .count = CountMeaning::References,
+                                          .cpython_thresholds = true};
   return kCapabilities;
+}
+
+std::optional<GcStatistics> Generational::statistics() const {
+  GcStatistics statistics;
+  std::copy(counts_.begin(), counts_.end(), statistics.count);
+  return statistics;
 }
 
 Generational::~Generational() {
@@ -84,6 +110,7 @@ void Generational::release(Cell* s) {
     for (Cell* t : d->references) {
       if (--t->count == 0) dying.push_back(t);
     }
+    note(collecting_ ? (d->unreachable ? kFreeUnreachable : kFreeCascade) : kFreeCounted);
     list_of(d).remove(d);
     if (counts_[0] > 0) --counts_[0];
     report_free(d->id);
@@ -113,7 +140,11 @@ std::size_t Generational::collect(int generation) {
 void Generational::collect_generations() {
   for (int g = kGenerations - 1; g >= 0; --g) {
     if (counts_[g] <= thresholds_[g]) continue;
-    if (g == kGenerations - 1 && long_lived_pending_ < long_lived_total_ / 4) continue;
+    if (g == kGenerations - 1 && long_lived_pending_ < long_lived_total_ / 4) {
+      note(kFullCollectionHeldBack);
+      continue;
+    }
+    note(kAutomaticCollection | static_cast<std::uint32_t>(g));
     collect_generation(g);
     return;
   }
@@ -193,6 +224,7 @@ void Generational::move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Ce
 // long-lived bookkeeping.
 void Generational::promote_survivors(int g) {
   if (g + 1 < kGenerations) {
+    note(kPromotion | static_cast<std::uint32_t>(g));
     if (g + 1 == kGenerations - 1) long_lived_pending_ += generations_[g].size();
     generations_[g].for_each([&](Cell* c) { c->generation = g + 1; });
     generations_[g + 1].splice_back(generations_[g]);
@@ -219,6 +251,7 @@ void Generational::delete_garbage(IntrusiveList<Cell>& unreachable, int g) {
     if (u->count == 1) {
       decref(u);
     } else {
+      note(kSurvivedClearing);
       --u->count;
       unreachable.remove(u);
       u->unreachable = false;

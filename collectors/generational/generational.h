@@ -52,7 +52,7 @@ class Generational : public Collector {
   void check_invariants() const override;
 
   /// gc.get_count(): the allocation and collection counts that drive automatic collection.
-  const std::array<std::uint64_t, kGenerations>& get_count() const { return counts_; }
+  std::optional<GcStatistics> statistics() const override;
 
  protected:
   struct Cell : ListLinks {

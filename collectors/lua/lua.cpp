@@ -78,7 +78,6 @@ struct LuaCollector::Call {
   CallKind kind;
   ObjectId a = 0;
   ObjectId b = 0;
-  int generation = 0;
   int ref = LUA_NOREF;  // Allocate, Root: the registry reference made; Unroot: the one to drop
 };
 
@@ -86,7 +85,7 @@ LuaCollector::LuaCollector(FreeListener& listener, LuaMode mode)
     : Collector(listener),
       mode_(mode),
       capabilities_{.reference_counting = false,
-                    .generations = mode == LuaMode::Generational ? 2 : 1,
+                    .generations = 1,
                     .automatic_collection = true,
                     .count = CountMeaning::External,
                     .collect_count = CollectCount::None} {
@@ -193,11 +192,7 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       luaL_unref(L, LUA_REGISTRYINDEX, c.ref);
       break;
     case CallKind::Collect:
-      if (mode_ == LuaMode::Generational && c.generation == 0) {
-        lua_gc(L, LUA_GCSTEP, 0);  // a young collection
-      } else {
-        lua_gc(L, LUA_GCCOLLECT);
-      }
+      lua_gc(L, LUA_GCCOLLECT);
       break;
   }
 }
@@ -263,9 +258,8 @@ void LuaCollector::unroot(ObjectId id) {
 }
 
 // Lua's collectgarbage("collect") returns 0, not a count (Capabilities::collect_count is None).
-std::size_t LuaCollector::collect(int generation) {
+std::size_t LuaCollector::collect(int /*generation*/) {
   Call c{this, CallKind::Collect};
-  c.generation = generation;
   call(c);
   return 0;
 }

@@ -10,10 +10,14 @@
 //   free                the table's finalizer (__gc). Lua frees the memory of a finalized table
 //                       in a later cycle, but the finalizer is where Lua declares it dead, and a
 //                       finalizer must never run on a table the program can still reach
-//   collect             collectgarbage("collect"); in generational mode `collect 0` is
-//                       collectgarbage("step"), a young collection
+//   collect             collectgarbage("collect"), whatever the generation asked for: Lua
+//                       collects no generation on request (in generational mode,
+//                       collectgarbage("step") makes a young or a major collection as it sees
+//                       fit, and its young and old objects do not move up one generation per
+//                       collection as collect(g) promises)
 //   automatic           steps of the collector during allocations, with parameters that make them
-//                       frequent in small heaps (see kIncremental... in lua.cpp)
+//                       frequent in small heaps (see kIncremental... in lua.cpp): in generational
+//                       mode, a young collection every few allocations
 //   collections()       completed cycles, seen by a sentinel: an unreferenced table with a
 //                       finalizer of its own, which makes the next sentinel
 //

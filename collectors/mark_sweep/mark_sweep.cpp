@@ -1,5 +1,9 @@
 #include "collectors/mark_sweep/mark_sweep.h"
 
+#include <bit>
+
+#include "collectors/transitions.h"
+
 #include <algorithm>
 #include <string>
 #include <unordered_set>
@@ -88,6 +92,8 @@ std::size_t MarkSweep::sweep() {
     delete c;
     ++freed;
   });
+  // How much a sweep freed, in powers of two, is the only state a fuzzer can tell apart here.
+  transitions::note(transitions::Family::MarkSweep, std::bit_width(freed));
   return freed;
 }
 

@@ -1,5 +1,7 @@
 #include "collectors/trial_deletion/trial_deletion.h"
 
+#include "collectors/transitions.h"
+
 #include <algorithm>
 #include <string>
 #include <unordered_map>
@@ -59,7 +61,7 @@ void TrialDeletion::unroot(ObjectId id) {
 
 void TrialDeletion::increment(Cell* s) {
   ++s->count;
-  s->color = Color::Black;
+  recolor(s, Color::Black);
 }
 
 void TrialDeletion::decrement(Cell* s) {
@@ -85,7 +87,7 @@ void TrialDeletion::release(Cell* s) {
         possible_root(t);
       }
     }
-    d->color = Color::Black;
+    recolor(d, Color::Black);
     if (d->buffered) unbuffer(d);
     free_cell(d);
   }
@@ -94,7 +96,7 @@ void TrialDeletion::release(Cell* s) {
 // A decrement to a non-zero count may have cut the last outside reference into a cycle.
 void TrialDeletion::possible_root(Cell* s) {
   if (s->color != Color::Purple) {
-    s->color = Color::Purple;
+    recolor(s, Color::Purple);
     if (!s->buffered) buffer(s);
   }
 }
@@ -171,7 +173,7 @@ std::size_t TrialDeletion::collect_roots() {
 
 void TrialDeletion::mark_gray(Cell* s) {
   if (s->color == Color::Gray) return;
-  s->color = Color::Gray;
+  recolor(s, Color::Gray);
   std::vector<Cell*> stack{s};
   while (!stack.empty()) {
     Cell* c = stack.back();
@@ -179,7 +181,7 @@ void TrialDeletion::mark_gray(Cell* s) {
     for (Cell* t : c->references) {
       --t->count;
       if (t->color != Color::Gray) {
-        t->color = Color::Gray;
+        recolor(t, Color::Gray);
         stack.push_back(t);
       }
     }
@@ -195,7 +197,7 @@ void TrialDeletion::scan(Cell* s) {
     if (c->count > 0) {
       scan_black(c);
     } else {
-      c->color = Color::White;
+      recolor(c, Color::White);
       stack.insert(stack.end(), c->references.begin(), c->references.end());
     }
   }
@@ -203,7 +205,7 @@ void TrialDeletion::scan(Cell* s) {
 
 // Restores the counts below an externally reachable object (white objects become black again).
 void TrialDeletion::scan_black(Cell* s) {
-  s->color = Color::Black;
+  recolor(s, Color::Black);
   std::vector<Cell*> stack{s};
   while (!stack.empty()) {
     Cell* c = stack.back();
@@ -211,7 +213,7 @@ void TrialDeletion::scan_black(Cell* s) {
     for (Cell* t : c->references) {
       ++t->count;
       if (t->color != Color::Black) {
-        t->color = Color::Black;
+        recolor(t, Color::Black);
         stack.push_back(t);
       }
     }
@@ -223,17 +225,26 @@ void TrialDeletion::scan_black(Cell* s) {
 // taken out by mark_gray and never restored.
 void TrialDeletion::collect_white(Cell* s, std::vector<Cell*>& garbage) {
   if (s->color != Color::White) return;
-  s->color = Color::Black;
+  recolor(s, Color::Black);
   const std::size_t first = garbage.size();
   garbage.push_back(s);
   for (std::size_t i = first; i < garbage.size(); ++i) {
     for (Cell* t : garbage[i]->references) {
       if (t->color == Color::White) {
-        t->color = Color::Black;
+        recolor(t, Color::Black);
         garbage.push_back(t);
       }
     }
   }
+}
+
+// Every colour change goes through here, so that a fuzzer can count each kind of transition
+// (from, to, buffered or not) as coverage.
+void TrialDeletion::recolor(Cell* s, Color to) {
+  transitions::note(transitions::Family::TrialDeletion,
+                    (static_cast<std::uint32_t>(s->color) << 4) |
+                        (static_cast<std::uint32_t>(to) << 1) | (s->buffered ? 1 : 0));
+  s->color = to;
 }
 
 void TrialDeletion::free_cell(Cell* s) {

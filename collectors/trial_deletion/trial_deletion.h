@@ -58,25 +58,29 @@ class TrialDeletion : public Collector {
     std::vector<Cell*> references;
   };
 
+  // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one with a
+  // documented bug.
+
   // ---- reference counting -------------------------------------------------------------------
-  void increment(Cell* s);
-  void decrement(Cell* s);
-  void release(Cell* s);
-  void possible_root(Cell* s);
+  virtual void increment(Cell* s);
+  virtual void decrement(Cell* s);
+  virtual void release(Cell* s);
+  virtual void possible_root(Cell* s);
 
   // ---- the candidate buffer -----------------------------------------------------------------
   void buffer(Cell* s);
   void unbuffer(Cell* s);
 
   // ---- cycle collection ---------------------------------------------------------------------
-  void mark_roots();
-  void scan_roots();
-  std::size_t collect_roots();
-  void mark_gray(Cell* s);
-  void scan(Cell* s);
-  void scan_black(Cell* s);
-  void collect_white(Cell* s, std::vector<Cell*>& garbage);
+  virtual void mark_roots();
+  virtual void scan_roots();
+  virtual std::size_t collect_roots();
+  virtual void mark_gray(Cell* s);
+  virtual void scan(Cell* s);
+  virtual void scan_black(Cell* s);
+  virtual void collect_white(Cell* s, std::vector<Cell*>& garbage);
 
+  void recolor(Cell* s, Color to);
   void free_cell(Cell* s);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id

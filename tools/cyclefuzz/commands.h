@@ -22,5 +22,10 @@ struct Subcommand {
 
 Subcommand add_replay(CLI::App& app);
 Subcommand add_gen(CLI::App& app);
+Subcommand add_decode(CLI::App& app);
+Subcommand add_encode(CLI::App& app);
+Subcommand add_minimize(CLI::App& app);
+Subcommand add_promote(CLI::App& app);
+Subcommand add_explain(CLI::App& app);
 
 }  // namespace cyclefuzz::cli

@@ -2,6 +2,7 @@
 #include <iostream>
 #include <memory>
 
+#include "tools/cyclefuzz/progress.h"
 #include "oracle/report.h"
 #include "tools/cyclefuzz/collector_choice.h"
 #include "tools/cyclefuzz/commands.h"
@@ -42,19 +43,23 @@ int replay(const ReplayOptions& o) {
   VerdictTable table;
   nlohmann::json reports = nlohmann::json::array();
   bool failed = false;
+  Progress progress("traces", {.runs = traces.size()});
   for (const Trace& trace : traces) {
     Session session(collectors, o.choice.options(), checks);
     session.run(trace);
     failed = failed || !session.violations().empty();
+    progress.clear();  // the report must not be written into the progress line
     if (o.json) {
       reports.push_back(trace_report(trace, session, true));
     } else {
       print_trace_result(std::cout, trace, session);
     }
     table.add(session);
+    progress.advance(1, session.violations().size());
   }
+  progress.clear();
   if (o.json) {
-    std::cout << nlohmann::json{{"version", 1}, {"traces", std::move(reports)}}.dump(2) << "\n";
+    std::cout << report_document(std::move(reports)).dump(2) << "\n";
   } else {
     std::cout << "\n";
     table.print(std::cout);

@@ -1,0 +1,60 @@
+#include "fuzz/fuzz_settings.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+
+namespace cyclefuzz::fuzz {
+
+namespace {
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, ',');) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+[[noreturn]] void bad(const std::string& message) {
+  std::fprintf(stderr, "cyclefuzz fuzz target: %s\n", message.c_str());
+  std::exit(2);
+}
+
+Settings read_settings() {
+  Settings s;
+  const char* names = std::getenv("CYCLEFUZZ_COLLECTORS");
+  for (const std::string& name :
+       names != nullptr && *names != '\0' ? split(names) : default_collector_names()) {
+    const CollectorEntry* entry = find_collector(name);
+    if (entry == nullptr) bad("CYCLEFUZZ_COLLECTORS names an unknown collector '" + name + "'");
+    s.collectors.push_back(*entry);
+  }
+  const std::uint32_t defaults[3] = {9, 4, 3};
+  std::copy(defaults, defaults + 3, s.options.thresholds);
+  if (const char* t = std::getenv("CYCLEFUZZ_THRESHOLDS"); t != nullptr && *t != '\0') {
+    const std::vector<std::string> parts = split(t);
+    if (parts.size() != 3) bad("CYCLEFUZZ_THRESHOLDS needs three numbers, as 700,10,10");
+    for (int i = 0; i < 3; ++i) {
+      try {
+        s.options.thresholds[i] = static_cast<std::uint32_t>(std::stoul(parts[i]));
+      } catch (const std::exception&) {
+        bad("CYCLEFUZZ_THRESHOLDS: '" + parts[i] + "' is not a number");
+      }
+    }
+  }
+  const char* invariants = std::getenv("CYCLEFUZZ_INVARIANTS");
+  s.checks.check_invariants = invariants == nullptr || std::string(invariants) != "0";
+  return s;
+}
+
+}  // namespace
+
+const Settings& settings() {
+  static const Settings kSettings = read_settings();
+  return kSettings;
+}
+
+}  // namespace cyclefuzz::fuzz

@@ -1,0 +1,23 @@
+// What a fuzz target runs, from the environment (a fuzzer has no command line of its own):
+//   CYCLEFUZZ_COLLECTORS=a,b,...   the collectors to target (default: every built-in one)
+//   CYCLEFUZZ_THRESHOLDS=t0,t1,t2  generational thresholds (default 9,4,3: short inputs reach them)
+//   CYCLEFUZZ_INVARIANTS=0         skip check_invariants() after every op (default: run it)
+#pragma once
+
+#include <vector>
+
+#include "collectors/registry.h"
+#include "oracle/checker.h"
+
+namespace cyclefuzz::fuzz {
+
+struct Settings {
+  std::vector<CollectorEntry> collectors;
+  CollectorOptions options;
+  CheckOptions checks;
+};
+
+/// Read once per process; exits with a message on a bad value.
+const Settings& settings();
+
+}  // namespace cyclefuzz::fuzz

@@ -1,0 +1,51 @@
+#include "oracle/fuzz_input.h"
+
+namespace cyclefuzz {
+
+namespace {
+
+std::size_t width(std::size_t n) {
+  return n <= 1 ? 0 : n <= (1u << 8) ? 1 : n <= (1u << 16) ? 2 : 4;
+}
+
+}  // namespace
+
+std::size_t ByteChoices::choose(std::size_t n) {
+  std::uint32_t value = 0;
+  const std::size_t w = width(n);
+  for (std::size_t i = 0; i < w; ++i) {
+    const std::uint32_t byte = at_ < bytes_.size() ? bytes_[at_] : 0;
+    ++at_;
+    value |= byte << (8 * i);
+  }
+  return n <= 1 ? 0 : value % n;
+}
+
+Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::size_t max_ops) {
+  Trace trace;
+  trace.source = "<fuzz input>";
+  ByteChoices choices(bytes);
+  Oracle heap;
+  while (!choices.exhausted() && trace.ops.size() < max_ops) {
+    const Op op = random_op(heap, choices);
+    heap.apply(op);
+    trace.ops.push_back(op);
+  }
+  return trace;
+}
+
+std::vector<std::uint8_t> encode_fuzz_input(const Trace& trace) {
+  std::vector<std::uint8_t> bytes;
+  Oracle heap;
+  for (const Op& op : trace.ops) {
+    for (const Choice& c : choices_for(heap, op)) {
+      for (std::size_t i = 0; i < width(c.n); ++i) {
+        bytes.push_back(static_cast<std::uint8_t>(c.value >> (8 * i)));
+      }
+    }
+    heap.apply(op);
+  }
+  return bytes;
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,39 @@
+// Between fuzzer bytes and traces.
+//
+// A fuzzer input is the sequence of choices that random_op (oracle/generator.h) makes: the bytes
+// drive the same biased distribution as `cyclefuzz gen`, so random bytes already build and
+// abandon cycles, and every input decodes to a valid trace. Each choose(n) reads the fewest
+// bytes that can hold n values (none for n = 1, one for n <= 256, two for n <= 65536, else four,
+// little-endian) and takes the value modulo n. The decoder is stable: changing one byte changes
+// one choice, and the ops before it stay the same.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "oracle/generator.h"
+#include "oracle/trace.h"
+
+namespace cyclefuzz {
+
+/// Choices read from fuzzer bytes. Once the bytes run out, every choice is 0.
+class ByteChoices final : public Choices {
+ public:
+  explicit ByteChoices(std::span<const std::uint8_t> bytes) : bytes_(bytes) {}
+  std::size_t choose(std::size_t n) override;
+  bool exhausted() const { return at_ >= bytes_.size(); }
+
+ private:
+  std::span<const std::uint8_t> bytes_;
+  std::size_t at_ = 0;
+};
+
+/// The trace a fuzzer input stands for: ops are drawn until the bytes run out (or `max_ops`).
+Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::size_t max_ops = SIZE_MAX);
+
+/// A fuzzer input that decodes to `trace`'s ops (objects are renamed o0, o1, ...).
+/// Pre: the trace is valid.
+std::vector<std::uint8_t> encode_fuzz_input(const Trace& trace);
+
+}  // namespace cyclefuzz

@@ -1,0 +1,31 @@
+// Running a collector in a child process, so that a collector that crashes (a segfault, an abort,
+// a sanitizer report) becomes an outcome to report, not the end of the report.
+#pragma once
+
+#include <string>
+
+#include "collectors/registry.h"
+#include "oracle/checker.h"
+#include "oracle/trace.h"
+
+namespace cyclefuzz {
+
+/// What one collector did with one trace.
+struct Outcome {
+  enum class Kind { Pass, Violation, Crash };
+  Kind kind = Kind::Pass;
+  ViolationKind violation = ViolationKind::PrematureFree;  // when kind == Violation
+  int status = 0;  // when kind == Crash: the signal, or the exit status a sanitizer chose
+
+  friend bool operator==(const Outcome&, const Outcome&) = default;
+};
+
+/// "pass", "premature free", "crash (signal 11)", ...
+std::string describe(const Outcome& outcome);
+
+/// Runs `trace` on `collector` alone, in a forked child, with all checks (and the checked
+/// build's invariants): the first violation, or the crash, or a pass.
+Outcome run_isolated(const Trace& trace, const CollectorEntry& collector,
+                     const CollectorOptions& options);
+
+}  // namespace cyclefuzz

@@ -1,0 +1,76 @@
+#include "oracle/minimize.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "oracle/oracle.h"
+
+namespace cyclefuzz {
+
+Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
+  Trace out;
+  out.source = trace.source;
+  Oracle heap;
+  std::unordered_map<ObjectId, ObjectId> renamed;  // original id -> id in `out`
+  const auto lookup = [&](ObjectId x) -> std::optional<ObjectId> {
+    const auto it = renamed.find(x);
+    return it == renamed.end() ? std::nullopt : std::optional<ObjectId>(it->second);
+  };
+  for (std::size_t i = 0; i < trace.ops.size(); ++i) {
+    if (!keep[i]) continue;
+    Op op = trace.ops[i];
+    if (op.kind == OpKind::New) {
+      op.a = static_cast<ObjectId>(heap.object_count());  // always fresh: never refused
+      renamed[trace.ops[i].a] = op.a;
+      out.names.push_back(trace.names[trace.ops[i].a]);
+    } else {
+      const int arity = object_arity(op.kind);
+      const auto a = arity >= 1 ? lookup(op.a) : std::optional<ObjectId>(0);
+      const auto b = arity >= 2 ? lookup(op.b) : std::optional<ObjectId>(0);
+      if (!a || !b) continue;
+      op.a = *a;
+      op.b = *b;
+      if (heap.refuse(op)) continue;
+    }
+    heap.apply(op);
+    out.ops.push_back(op);
+    if (const std::uint32_t line = trace.line_of(i)) out.lines.push_back(line);
+  }
+  if (out.lines.size() != out.ops.size()) out.lines.clear();
+  return out;
+}
+
+Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>& interesting) {
+  std::vector<std::size_t> kept(trace.ops.size());  // indices into `trace`
+  for (std::size_t i = 0; i < kept.size(); ++i) kept[i] = i;
+  const auto build = [&](const std::vector<std::size_t>& indices) {
+    std::vector<bool> keep(trace.ops.size(), false);
+    for (std::size_t i : indices) keep[i] = true;
+    return select_ops(trace, keep);
+  };
+
+  // ddmin over complements: try dropping one of n chunks; on success keep the rest and go on
+  // at granularity n - 1, else split finer.
+  std::size_t chunks = 2;
+  while (kept.size() >= 2) {
+    const std::size_t size = (kept.size() + chunks - 1) / chunks;
+    bool reduced = false;
+    for (std::size_t start = 0; start < kept.size(); start += size) {
+      std::vector<std::size_t> rest(kept.begin(), kept.begin() + static_cast<long>(start));
+      rest.insert(rest.end(), kept.begin() + static_cast<long>(std::min(start + size, kept.size())),
+                  kept.end());
+      if (interesting(build(rest))) {
+        kept = std::move(rest);
+        chunks = std::max<std::size_t>(chunks - 1, 2);
+        reduced = true;
+        break;
+      }
+    }
+    if (reduced) continue;
+    if (chunks >= kept.size()) break;
+    chunks = std::min(kept.size(), chunks * 2);
+  }
+  return build(kept);
+}
+
+}  // namespace cyclefuzz

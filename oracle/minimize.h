@@ -1,0 +1,21 @@
+// Delta debugging at the level of operations (Zeller and Hildebrandt's ddmin), always producing
+// a valid trace.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "oracle/trace.h"
+
+namespace cyclefuzz {
+
+/// The valid trace made of the ops of `trace` that `keep` selects: objects are renumbered, and
+/// an op that no longer makes sense (it names an object whose `new` was dropped, or breaks a rule
+/// now that earlier ops are gone) is dropped too.
+Trace select_ops(const Trace& trace, const std::vector<bool>& keep);
+
+/// A smaller trace for which `interesting` still holds, 1-minimal: removing any one op from it
+/// makes `interesting` false (or leaves an op that has to go). Pre: interesting(trace).
+Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>& interesting);
+
+}  // namespace cyclefuzz

@@ -1,0 +1,48 @@
+// The properties catch a broken collector, and the counterexample they print is short and
+// replays: the proof that a green property run means something.
+#include <gtest/gtest.h>
+
+#include "oracle/report.h"
+#include "properties/property_run.h"
+
+namespace cyclefuzz::properties {
+namespace {
+
+/// Runs a trace text on one collector, reporting only violations of `kind`.
+std::vector<Violation> replay(const std::string& text, const std::string& collector,
+                              ViolationKind kind) {
+  const Trace trace = parse_trace(text, "counterexample");
+  CheckOptions checks;
+  checks.reported = CheckOptions::only(kind);
+  Session session({*find_collector(collector)}, property_collector_options(), checks);
+  session.run(trace);
+  return session.violations();
+}
+
+TEST(PropertiesCatch, ScanThatForgetsToRestoreCountsWithAShortTrace) {
+  const Property property{"NoPrematureFreeAfterAnyOp",
+                          CheckOptions::only(ViolationKind::PrematureFree)};
+  EXPECT_FALSE(check_property(property, *find_collector("mutant:scan-forgets-restore")));
+
+  const std::string& counterexample = last_counterexample();
+  ASSERT_FALSE(counterexample.empty());
+  const Trace minimal = parse_trace(counterexample, "counterexample");
+  EXPECT_LE(minimal.ops.size(), 12u) << counterexample;
+
+  // The trace replays: a premature free on the mutant, nothing on the correct collector.
+  constexpr auto kPremature = ViolationKind::PrematureFree;
+  EXPECT_FALSE(replay(counterexample, "mutant:scan-forgets-restore", kPremature).empty());
+  EXPECT_TRUE(replay(counterexample, "trial-deletion", kPremature).empty()) << counterexample;
+}
+
+TEST(PropertiesCatch, TheSameBugAsWrongBookkeepingRightAfterTheCollection) {
+  const Property property{"BookkeepingMatchesTheOracle",
+                          CheckOptions::only(ViolationKind::WrongBookkeeping)};
+  EXPECT_FALSE(check_property(property, *find_collector("mutant:scan-forgets-restore")));
+  const Trace minimal = parse_trace(last_counterexample(), "counterexample");
+  EXPECT_LE(minimal.ops.size(), 8u) << last_counterexample();
+  EXPECT_EQ(minimal.ops.back().kind, OpKind::Collect) << last_counterexample();
+}
+
+}  // namespace
+}  // namespace cyclefuzz::properties

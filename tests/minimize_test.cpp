@@ -1,0 +1,76 @@
+// Delta debugging over operations: the result is valid, smaller, and fails the same way.
+#include <gtest/gtest.h>
+
+#include "oracle/generator.h"
+#include "oracle/isolated_run.h"
+#include "oracle/minimize.h"
+#include "tests/test_support.h"
+
+namespace cyclefuzz {
+namespace {
+
+TEST(SelectOps, DropsWhatNoLongerMakesSenseAndRenumbers) {
+  const Trace t = parse_trace("new a\nnew b\nlink a b\nunroot b\nnew c\nlink c c\n", "t");
+  // Without `new b`, `link a b` and `unroot b` name nothing; c becomes object 1.
+  const Trace s = select_ops(t, {true, false, true, true, true, true});
+  EXPECT_EQ(to_text(s), "new a\nnew c\nlink c c\n");
+  EXPECT_NO_THROW(check_trace(s));
+}
+
+TEST(Minimize, FindsTheSmallestTraceThatStillFails) {
+  // A mutant bug buried in a long generated trace.
+  const CollectorEntry mutant = *find_collector("mutant:scan-forgets-restore");
+  Trace trace;
+  Outcome target;
+  for (std::uint64_t seed = 1;; ++seed) {
+    trace = generate_trace(seed, 300);
+    target = run_isolated(trace, mutant, {});
+    if (target.kind != Outcome::Kind::Pass) break;
+  }
+  std::size_t runs = 0;
+  const Trace minimal = minimize_trace(trace, [&](const Trace& candidate) {
+    ++runs;
+    return run_isolated(candidate, mutant, {}) == target;
+  });
+  EXPECT_NO_THROW(check_trace(minimal));
+  EXPECT_LE(minimal.ops.size(), 10u) << to_text(minimal);
+  EXPECT_EQ(run_isolated(minimal, mutant, {}), target);
+  EXPECT_EQ(run_isolated(minimal, *find_collector("trial-deletion"), {}).kind,
+            Outcome::Kind::Pass);
+  // 1-minimal: dropping any single op loses the failure.
+  for (std::size_t i = 0; i < minimal.ops.size(); ++i) {
+    std::vector<bool> keep(minimal.ops.size(), true);
+    keep[i] = false;
+    EXPECT_NE(run_isolated(select_ops(minimal, keep), mutant, {}), target) << "op " << i;
+  }
+}
+
+TEST(RunIsolated, ReportsACrashInsteadOfDying) {
+  struct Crashing : Collector {
+    using Collector::Collector;
+    const Capabilities& capabilities() const override {
+      static const Capabilities c;
+      return c;
+    }
+    void allocate(ObjectId) override {}
+    void link(ObjectId, ObjectId) override { std::abort(); }
+    void unlink(ObjectId, ObjectId) override {}
+    void root(ObjectId) override {}
+    void unroot(ObjectId) override {}
+    std::size_t collect(int) override { return 0; }
+    void inspect(ObjectId, ObjectView&) const override {}
+    std::uint64_t collections() const override { return 0; }
+    void check_invariants() const override {}
+  };
+  const CollectorEntry crashing{"crashing", "",
+                                [](FreeListener& l, const CollectorOptions&) {
+                                  return std::make_unique<Crashing>(l);
+                                },
+                                false};
+  const Outcome outcome = run_isolated(parse_trace("new a\nlink a a\n", "t"), crashing, {});
+  EXPECT_EQ(outcome.kind, Outcome::Kind::Crash);
+  EXPECT_EQ(describe(outcome), "crash (signal 6)");
+}
+
+}  // namespace
+}  // namespace cyclefuzz

@@ -1,0 +1,85 @@
+// cyclefuzz minimize: the smallest trace that still shows the same kind of violation (or crash) on
+// the same collector. Every candidate runs in a child process, so a collector that crashes is as
+// easy to minimize as one that breaks a rule.
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "oracle/isolated_run.h"
+#include "oracle/minimize.h"
+#include "tools/cyclefuzz/collector_choice.h"
+#include "tools/cyclefuzz/commands.h"
+
+namespace cyclefuzz::cli {
+
+namespace {
+
+struct MinimizeOptions {
+  std::string trace;
+  std::string output;
+  CollectorChoice choice;
+};
+
+int minimize(const MinimizeOptions& o) {
+  Trace trace;
+  std::vector<CollectorEntry> collectors;
+  try {
+    trace = load_trace(o.trace);
+    collectors = o.choice.collectors();
+  } catch (const std::exception& e) {
+    std::cerr << "cyclefuzz minimize: " << e.what() << "\n";
+    return kBadInput;
+  }
+  const CollectorOptions options = o.choice.options();
+  // The target: the first collector (in the order given) that fails, and how.
+  const CollectorEntry* failing = nullptr;
+  Outcome target;
+  for (const CollectorEntry& c : collectors) {
+    target = run_isolated(trace, c, options);
+    if (target.kind != Outcome::Kind::Pass) {
+      failing = &c;
+      break;
+    }
+  }
+  if (failing == nullptr) {
+    std::cerr << "cyclefuzz minimize: " << o.trace
+              << ": every selected collector passes; nothing to minimize\n";
+    return kBadInput;
+  }
+  std::cerr << "minimizing " << trace.ops.size() << " ops: " << describe(target) << " on "
+            << failing->name << "\n";
+  std::size_t tried = 0;
+  const Trace minimal = minimize_trace(trace, [&](const Trace& candidate) {
+    ++tried;
+    return run_isolated(candidate, *failing, options) == target;
+  });
+  const std::string text = "# " + describe(target) + " on " + failing->name + ": minimized from " +
+                           o.trace + " (" + std::to_string(trace.ops.size()) + " ops to " +
+                           std::to_string(minimal.ops.size()) + ", " + std::to_string(tried) +
+                           " runs)\n" + to_text(minimal);
+  if (o.output.empty()) {
+    std::cout << text;
+  } else if (!(std::ofstream(o.output) << text)) {
+    std::cerr << "cyclefuzz minimize: cannot write " << o.output << "\n";
+    return kBadInput;
+  }
+  std::cerr << "minimal trace: " << minimal.ops.size() << " ops\n";
+  return kViolation;
+}
+
+}  // namespace
+
+Subcommand add_minimize(CLI::App& app) {
+  auto options = std::make_shared<MinimizeOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "minimize",
+      "Shrink a failing trace to a minimal one with the same kind of violation (or crash) on the "
+      "same collector, by delta debugging over operations; always a valid trace. Exit 1 when it "
+      "produced one, 2 when the trace does not fail.");
+  sub->add_option("trace", options->trace, "A trace that fails on some collector")->required();
+  sub->add_option("-o,--output", options->output, "Write the minimal trace here (else stdout)");
+  options->choice.add_options(*sub);
+  return {sub, [options] { return minimize(*options); }};
+}
+
+}  // namespace cyclefuzz::cli
