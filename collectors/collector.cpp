@@ -21,6 +21,9 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op) {
       break;
     case OpKind::Collect:
       return collector.collect(op.generation);
+    case OpKind::Threshold:
+      collector.set_thresholds(op.thresholds);
+      break;
   }
   return std::nullopt;
 }

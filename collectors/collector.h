@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -110,6 +111,9 @@ class Collector {
   /// which is the number it freed during the call (unless Capabilities::collect_count says
   /// otherwise).
   virtual std::size_t collect(int generation) = 0;
+  /// As gc.set_threshold(): new automatic collection thresholds (collectors without automatic
+  /// collection ignore them).
+  virtual void set_thresholds(const std::array<std::uint32_t, 3>& /*thresholds*/) {}
 
   // ---- what the checker may look at ---------------------------------------------------------
   /// The collector's record of an object it has not freed.

@@ -186,14 +186,35 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
                   "freed an object that was already freed or never allocated"});
   }
 
-  // Premature free: cheap when nothing is wrong, since the oracle keeps reachability up to date.
+  // Premature free: an object freed while reachable, or while an object the collector still holds
+  // (uncollected garbage) refers to it - a dangling reference inside the collector's own heap.
+  // Cheap when nothing is wrong: the oracle keeps reachability up to date, and a freed object's
+  // referrers are its in-edges.
   std::vector<ObjectId> premature;
+  std::vector<ObjectId> path;
+  std::string how;
   for (ObjectId x : lane.freed_now) {
-    if (oracle_.reachable_from_roots(x)) premature.push_back(x);
+    if (oracle_.reachable_from_roots(x)) {
+      if (premature.empty()) {
+        path = oracle_.path_from_roots(x);
+        how = kFreedWhileReachable;
+      }
+      premature.push_back(x);
+      continue;
+    }
+    for (auto [e, end] = boost::in_edges(x, oracle_.graph()); e != end; ++e) {
+      const auto referrer = static_cast<ObjectId>(boost::source(*e, oracle_.graph()));
+      if (!lane.holds(referrer)) continue;
+      if (premature.empty()) {
+        path = {referrer, x};
+        how = "freed while garbage it still holds refers to it";
+      }
+      premature.push_back(x);
+      break;
+    }
   }
   if (!premature.empty()) {
-    report(lane, {ViolationKind::PrematureFree, lane.index, 0, ops_run_, premature,
-                  oracle_.path_from_roots(premature.front()), {}, "freed while still reachable"});
+    report(lane, {ViolationKind::PrematureFree, lane.index, 0, ops_run_, premature, path, {}, how});
   }
 
   const bool full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);

@@ -2,7 +2,8 @@
 // every collector against the oracle after every op.
 //
 // Checks, and when each applies (a collector's Capabilities decide):
-//   premature free     always: an object freed by this op is still reachable
+//   premature free     always: an object freed by this op is still reachable, or an object the
+//                      collector still holds refers to it (a dangling reference)
 //   leak               after a full collection: an unreachable object is still alive
 //   wrong count        after `collect`: it returned a number other than the frees it made; after a
 //                      full one, other than the unreachable objects it held before (as far as
@@ -62,13 +63,17 @@ const char* describe(ViolationKind kind);
 /// "premature-free", "leak", ...: for JSON and file names.
 const char* slug(ViolationKind kind);
 
+/// The detail of a premature free whose path starts at an object with external references.
+inline constexpr const char* kFreedWhileReachable = "freed while still reachable";
+
 struct Violation {
   ViolationKind kind;
   std::size_t collector = 0;  // index of the collector in the session
   std::size_t other = 0;      // Disagreement only: the other collector
   std::size_t op_index = 0;   // the op after which it was found
   std::vector<ObjectId> objects;  // the objects concerned
-  std::vector<ObjectId> path;   // PrematureFree: from a rooted object to objects[0].
+  std::vector<ObjectId> path;   // PrematureFree: to objects[0] from a rooted object (detail
+                                // kFreedWhileReachable) or from the held garbage referring to it.
                                 // Leak, LateFree: from the holding cycle to objects[0].
   std::vector<ObjectId> cycle;  // Leak: a garbage cycle that holds objects[0], first repeated last
   std::string detail;           // what differs, in words

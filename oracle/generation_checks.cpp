@@ -60,6 +60,10 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
                                                                std::size_t freed) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
 
+  if (op.kind == OpKind::Threshold) {
+    std::copy(op.thresholds.begin(), op.thresholds.end(), threshold_);
+  }
+
   // 1. Which generation this op collected, if any: the op says so, or CPython's rules do.
   int collected = -1;
   if (op.kind == OpKind::Collect) {
@@ -86,7 +90,24 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
     }
   }
 
-  // 2. Generations: a new object starts young; after a collection, survivors move up one.
+  // 2. The counts the collector reports are the counts the rules give: they also tell which
+  //    generation it collected.
+  if (thresholds_) {
+    const std::optional<GcStatistics> statistics = collector.statistics();
+    if (!statistics) {
+      return Finding{ViolationKind::WrongAutomaticCollection, {},
+                     "the collector promises CPython's thresholds but reports no gc counts"};
+    }
+    if (!std::equal(count_, count_ + 3, statistics->count)) {
+      return Finding{ViolationKind::WrongAutomaticCollection, {},
+                     "gc.get_count() is (" + std::to_string(statistics->count[0]) + ", " +
+                         std::to_string(statistics->count[1]) + ", " +
+                         std::to_string(statistics->count[2]) + "), CPython's rules give (" +
+                         std::to_string(count_[0]) + ", " + std::to_string(count_[1]) + ", " +
+                         std::to_string(count_[2]) + ")"};
+    }
+  }
+  // 3. Generations: a new object starts young; after a collection, survivors move up one.
   ObjectView view;
   const bool collection_ran = collected >= 0 || collections > 0;
   if (op.kind == OpKind::New && holds(op.a) && (thresholds_ || !collection_ran)) {
@@ -103,7 +124,7 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
     }
   }
 
-  // 3. A partial collection frees the young garbage that nothing older holds.
+  // 4. A partial collection frees the young garbage that nothing older holds.
   for (ObjectId x : must_free_) {
     if (holds(x)) {
       return Finding{ViolationKind::MissedGarbage, {x},
@@ -112,22 +133,6 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
     }
   }
 
-  // 4. The counts the collector reports are the counts the rules give.
-  if (thresholds_) {
-    const std::optional<GcStatistics> statistics = collector.statistics();
-    if (!statistics) {
-      return Finding{ViolationKind::WrongAutomaticCollection, {},
-                     "the collector promises CPython's thresholds but reports no gc counts"};
-    }
-    if (!std::equal(count_, count_ + 3, statistics->count)) {
-      return Finding{ViolationKind::WrongAutomaticCollection, {},
-                     "gc.get_count() is (" + std::to_string(statistics->count[0]) + ", " +
-                         std::to_string(statistics->count[1]) + ", " +
-                         std::to_string(statistics->count[2]) + "), CPython's rules give (" +
-                         std::to_string(count_[0]) + ", " + std::to_string(count_[1]) + ", " +
-                         std::to_string(count_[2]) + ")"};
-    }
-  }
   return std::nullopt;
 }
 

@@ -67,9 +67,10 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
   out << collector << ": " << describe(v.kind) << " after " << where(trace, v.op_index) << "\n";
   switch (v.kind) {
     case ViolationKind::PrematureFree:
-      out << "  freed " << join(v.objects, names, ", ", kObjectsShown) << " while still reachable";
+      out << "  " << join(v.objects, names, ", ", kObjectsShown) << " " << v.detail;
       if (!v.path.empty()) {
-        out << ": root " << names[v.path.front()] << " -> " << join(v.path, names, " -> ");
+        out << ": " << (v.detail == kFreedWhileReachable ? "root " + names[v.path.front()] + " -> " : "")
+            << join(v.path, names, " -> ");
       }
       out << "\n";
       break;

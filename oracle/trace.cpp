@@ -76,6 +76,8 @@ const char* usage(OpKind kind) {
       return "unroot NAME";
     case OpKind::Collect:
       return "collect [GENERATION]";
+    case OpKind::Threshold:
+      return "threshold T0 T1 T2";
   }
   return "";
 }
@@ -119,7 +121,8 @@ class Parser {
   Op parse_op(const std::vector<std::string_view>& words) {
     static const std::pair<std::string_view, OpKind> kKeywords[] = {
         {"new", OpKind::New},   {"link", OpKind::Link},     {"unlink", OpKind::Unlink},
-        {"root", OpKind::Root}, {"unroot", OpKind::Unroot}, {"collect", OpKind::Collect}};
+        {"root", OpKind::Root}, {"unroot", OpKind::Unroot}, {"collect", OpKind::Collect},
+        {"threshold", OpKind::Threshold}};
     const auto* found = std::find_if(std::begin(kKeywords), std::end(kKeywords),
                                      [&](const auto& k) { return k.first == words[0]; });
     if (found == std::end(kKeywords)) fail("unknown operation " + in_quotes(words[0]));
@@ -138,6 +141,20 @@ class Parser {
              std::to_string(kOldestGeneration) + ")");
       }
       return Op::collect(generation);
+    }
+
+    if (kind == OpKind::Threshold) {
+      if (arguments != 3) wrong_arguments(kind);
+      Op op = Op::threshold(0, 0, 0);
+      for (std::size_t i = 0; i < 3; ++i) {
+        const std::string_view t = words[i + 1];
+        const auto [end, error] = std::from_chars(t.data(), t.data() + t.size(), op.thresholds[i]);
+        if (error != std::errc() || end != t.data() + t.size() || op.thresholds[i] > kMaxThreshold) {
+          fail("bad threshold " + in_quotes(t) + " (expected a number from 0 to " +
+               std::to_string(kMaxThreshold) + ")");
+        }
+      }
+      return op;
     }
 
     if (arguments != static_cast<std::size_t>(object_arity(kind))) wrong_arguments(kind);

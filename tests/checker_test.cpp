@@ -17,6 +17,7 @@ namespace {
 enum class Fault {
   None,
   FreeReachableOnLink,   // reports a free of the link target, which is reachable
+  FreeTargetOnUnlink,    // reports a free of the unlink target
   NeverCollect,          // collect does nothing
   CountOneMore,          // collect returns one more than it freed
   CountOneLess,          // collect returns one less than it freed (never below 0)
@@ -45,7 +46,10 @@ class Faulty : public Collector {
     inner_->link(from, to);
     if (fault_ == Fault::FreeReachableOnLink) report_free(to);
   }
-  void unlink(ObjectId from, ObjectId to) override { inner_->unlink(from, to); }
+  void unlink(ObjectId from, ObjectId to) override {
+    inner_->unlink(from, to);
+    if (fault_ == Fault::FreeTargetOnUnlink) report_free(to);
+  }
   void root(ObjectId id) override { inner_->root(id); }
   void unroot(ObjectId id) override { inner_->unroot(id); }
   std::size_t collect(int generation) override {
@@ -160,7 +164,27 @@ TEST(Checker, ReportsPrematureFreeWithThePathThatReachesTheObject) {
   print_violation(out, trace, session, v);
   EXPECT_EQ(out.str(),
             "faulty: premature free after op 3 (line 3: link a b)\n"
-            "  freed b while still reachable: root b -> b\n");
+            "  b freed while still reachable: root b -> b\n");
+}
+
+TEST(Checker, ReportsAFreeWhileHeldGarbageStillRefersToTheObject) {
+  // c becomes unreachable at the unlink, but the garbage g, which the collector still holds,
+  // refers to it: freeing c leaves g with a dangling reference.
+  const Trace trace = parse_trace(
+      "new a\nnew c\nlink a c\nunroot c\nnew g\nlink g c\nlink g g\nunroot g\nunlink a c\n",
+      "t.trace");
+  Session session({faulty<TrialDeletion>(Fault::FreeTargetOnUnlink)}, {});
+  session.run(trace);
+  ASSERT_EQ(session.violations().size(), 1u);
+  const Violation& v = session.violations()[0];
+  EXPECT_EQ(v.kind, ViolationKind::PrematureFree);
+  EXPECT_EQ(v.op_index, 8u);
+  EXPECT_EQ(v.path, (std::vector<ObjectId>{2, 1}));
+  std::ostringstream out;
+  print_violation(out, trace, session, v);
+  EXPECT_NE(out.str().find("c freed while garbage it still holds refers to it: g -> c"),
+            std::string::npos)
+      << out.str();
 }
 
 TEST(Checker, ReportsLeakWithTheCycleThatHoldsIt) {

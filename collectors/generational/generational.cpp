@@ -135,6 +135,11 @@ std::size_t Generational::collect(int generation) {
   return found;
 }
 
+// As gc.set_threshold(): the counts stay; the next allocation compares them with the new values.
+void Generational::set_thresholds(const std::array<std::uint32_t, 3>& thresholds) {
+  thresholds_ = thresholds;
+}
+
 // Automatic collection: the oldest generation whose count exceeds its threshold, unless that is
 // a full collection that the long-lived rule holds back.
 void Generational::collect_generations() {

@@ -47,6 +47,7 @@ class Generational : public Collector {
   void root(ObjectId id) override;
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
+  void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
@@ -66,18 +67,21 @@ class Generational : public Collector {
     std::vector<Cell*> references;
   };
 
+  // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one.
+
   // ---- reference counting -------------------------------------------------------------------
   void decref(Cell* s);
-  void release(Cell* s);
+  virtual void release(Cell* s);
 
   // ---- collection ---------------------------------------------------------------------------
-  void collect_generations();  // automatic: which generation, if any
+  virtual void collect_generations();  // automatic: which generation, if any
   std::size_t collect_generation(int generation);
-  void update_refs(IntrusiveList<Cell>& young);
-  void subtract_refs(IntrusiveList<Cell>& young, int generation);
-  void move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable, int generation);
-  void promote_survivors(int generation);
-  void delete_garbage(IntrusiveList<Cell>& unreachable, int generation);
+  virtual void update_refs(IntrusiveList<Cell>& young);
+  virtual void subtract_refs(IntrusiveList<Cell>& young, int generation);
+  virtual void move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable,
+                                int generation);
+  virtual void promote_survivors(int generation);
+  virtual void delete_garbage(IntrusiveList<Cell>& unreachable, int generation);
   IntrusiveList<Cell>& list_of(Cell* s);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id

@@ -87,14 +87,18 @@ std::size_t MarkSweep::sweep() {
       c->marked = false;
       return;
     }
-    heap_.remove(c);
-    report_free(c->id);
-    delete c;
+    free_cell(c);
     ++freed;
   });
   // How much a sweep freed, in powers of two, is the only state a fuzzer can tell apart here.
   transitions::note(transitions::Family::MarkSweep, std::bit_width(freed));
   return freed;
+}
+
+void MarkSweep::free_cell(Cell* c) {
+  heap_.remove(c);
+  report_free(c->id);
+  delete c;
 }
 
 // ================================================================================================

@@ -31,7 +31,8 @@ class MarkSweep : public Collector {
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
 
- private:
+ protected:
+  // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one.
   struct Cell : ListLinks {
     ObjectId id = 0;
     std::uint32_t external = 1;  // references the mutator holds: the roots
@@ -39,8 +40,9 @@ class MarkSweep : public Collector {
     std::vector<Cell*> references;
   };
 
-  void mark();
-  std::size_t sweep();
+  virtual void mark();
+  virtual std::size_t sweep();
+  void free_cell(Cell* c);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   IntrusiveList<Cell> heap_;    // every cell not yet swept, in allocation order
