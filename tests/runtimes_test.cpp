@@ -228,7 +228,6 @@ TEST(CPython, NeverCollectsByItselfWithAThresholdOfZero) {
   CollectorOptions options;
   options.thresholds[0] = 0;
   CPythonCollector gc(listener, options);
-  EXPECT_FALSE(gc.capabilities().automatic_collection);
   for (ObjectId x = 0; x < 2000; ++x) {
     gc.allocate(x);
     gc.link(x, x);
@@ -238,6 +237,17 @@ TEST(CPython, NeverCollectsByItselfWithAThresholdOfZero) {
   EXPECT_EQ(gc.collections(), 0u);
   EXPECT_EQ(gc.collect(2), 2000u);
   EXPECT_EQ(listener.frees.size(), 2000u);
+}
+
+// The `threshold` op is gc.set_threshold(): automatic collection starts when it is turned on.
+TEST(CPython, TakesNewThresholdsFromTheTrace) {
+  TraceRun run("threshold 0 10 10\nnew a\nlink a a\nunroot a\nnew b\nnew c\n"
+               "threshold 1 10 10\nnew d\n",
+               "cpython");
+  EXPECT_TRUE(run.freed_at(5).empty());
+  EXPECT_TRUE(run.freed_at(6).empty());
+  EXPECT_EQ(run.freed_at(8), std::vector<std::string>{"a"});
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
 }
 
 TEST(CPython, RefusesASecondCollectorWhileOneIsAlive) {

@@ -173,7 +173,7 @@ CPythonCollector::CPythonCollector(FreeListener& listener, const CollectorOption
     : Collector(listener),
       capabilities_{.reference_counting = true,
                     .generations = 3,
-                    .automatic_collection = options.thresholds[0] != 0,
+                    .automatic_collection = true,
                     .count = CountMeaning::References,
                     .collect_count = CollectCount::FoundInGenerations} {
   Interpreter& py = Interpreter::get();
@@ -302,6 +302,17 @@ std::size_t CPythonCollector::collect(int generation) {
   if (n < 0) fail("reading what gc.collect returned");
   release_dead_weakrefs();
   return static_cast<std::size_t>(n);
+}
+
+// As a program's gc.set_threshold(t0, t1, t2): building its arguments allocates, which may run
+// an automatic collection first under the old thresholds.
+void CPythonCollector::set_thresholds(const std::array<std::uint32_t, 3>& thresholds) {
+  Interpreter& py = Interpreter::get();
+  if (!Owned(PyObject_CallFunction(py.gc_set_threshold, "III", thresholds[0], thresholds[1],
+                                   thresholds[2]))) {
+    fail("gc.set_threshold");
+  }
+  release_dead_weakrefs();
 }
 
 // ================================================================================================

@@ -15,8 +15,9 @@
 //                       which CPython calls when it frees the object (from the deallocator, or
 //                       from the collector's handle_weakrefs just before it clears the garbage)
 //   collect(g)          gc.collect(g)
-//   automatic           gc.set_threshold(thresholds) from the run's options; a first threshold of
-//                       0 disables automatic collection, as in CPython
+//   automatic           gc.set_threshold(thresholds) from the run's options, and again at each
+//                       `threshold` op; a first threshold of 0 disables automatic collection,
+//                       as in CPython
 //   collections()       counted by an entry in gc.callbacks
 //   generation          the collector's list that holds the object, read from the interpreter's
 //                       state without allocating (generation.c)
@@ -27,6 +28,7 @@
 // tracked object may start an automatic collection.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -51,6 +53,7 @@ class CPythonCollector : public Collector {
   void root(ObjectId id) override;
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
+  void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
