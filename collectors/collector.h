@@ -51,6 +51,11 @@ struct Capabilities {
   CountMeaning count = CountMeaning::None;
   /// What `collect` returns.
   CollectCount collect_count = CollectCount::Freed;
+  /// A reported free is a finalizer's call, not the release of the object's memory: the runtime
+  /// finalizes one cycle's garbage over several steps and keeps a finalized object as long as
+  /// other garbage refers to it (Lua's __gc). Garbage still referring to a freed object is then
+  /// no dangling reference (a free while reachable still is a premature free).
+  bool free_is_finalization = false;
   /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
   /// long-lived rule for full collections - and `statistics()` exposes the counts
   /// (gc.get_count()). Needs generations == 3.

@@ -202,6 +202,7 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
       premature.push_back(x);
       continue;
     }
+    if (lane.capabilities.free_is_finalization) continue;
     for (auto [e, end] = boost::in_edges(x, oracle_.graph()); e != end; ++e) {
       const auto referrer = static_cast<ObjectId>(boost::source(*e, oracle_.graph()));
       if (!lane.holds(referrer)) continue;

@@ -2,6 +2,7 @@
 // fault, and staying quiet on the correct one it wraps.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <optional>
 #include <type_traits>
 
@@ -22,6 +23,7 @@ enum class Fault {
   CountOneMore,          // collect returns one more than it freed
   CountOneLess,          // collect returns one less than it freed (never below 0)
   CountZero,             // collect returns 0, as Lua's collectgarbage does
+  FreeReferentAtUnroot,  // at `unroot x`, reports a free of the first object x refers to
   ClaimCounting,         // claims reference counting without doing it
   ExtraReference,        // inspect shows one more reference than there is
   CountWrong,            // inspect shows a count one too high
@@ -34,11 +36,11 @@ enum class Fault {
 class Faulty : public Collector {
  public:
   Faulty(FreeListener& listener, std::unique_ptr<Collector> inner, Fault fault,
-         std::optional<CollectCount> collect_count = std::nullopt)
+         std::function<void(Capabilities&)> promise = {})
       : Collector(listener), inner_(std::move(inner)), fault_(fault),
         capabilities_(inner_->capabilities()) {
     if (fault == Fault::ClaimCounting) capabilities_.reference_counting = true;
-    if (collect_count) capabilities_.collect_count = *collect_count;
+    if (promise) promise(capabilities_);
   }
   const Capabilities& capabilities() const override { return capabilities_; }
   void allocate(ObjectId id) override { inner_->allocate(id); }
@@ -51,7 +53,14 @@ class Faulty : public Collector {
     if (fault_ == Fault::FreeTargetOnUnlink) report_free(to);
   }
   void root(ObjectId id) override { inner_->root(id); }
-  void unroot(ObjectId id) override { inner_->unroot(id); }
+  void unroot(ObjectId id) override {
+    inner_->unroot(id);
+    if (fault_ == Fault::FreeReferentAtUnroot) {
+      ObjectView view;
+      inner_->inspect(id, view);
+      if (!view.references.empty()) report_free(view.references.front());
+    }
+  }
   std::size_t collect(int generation) override {
     if (fault_ == Fault::NeverCollect) return 0;
     const std::size_t found = inner_->collect(generation);
@@ -115,9 +124,9 @@ CollectorEntry faulty(Fault fault) {
           false};
 }
 
-/// A collector with a planted fault that promises `collect_count` about what collect returns.
+/// A collector with a planted fault whose capabilities `promise` adjusts.
 template <class Inner>
-CollectorEntry promising(CollectCount collect_count, Fault fault) {
+CollectorEntry promising(std::function<void(Capabilities&)> promise, Fault fault) {
   return {"promising", "",
           [=](FreeListener& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
             std::unique_ptr<Collector> inner;
@@ -126,9 +135,15 @@ CollectorEntry promising(CollectCount collect_count, Fault fault) {
             } else {
               inner = std::make_unique<Inner>(l);
             }
-            return std::make_unique<Faulty>(l, std::move(inner), fault, collect_count);
+            return std::make_unique<Faulty>(l, std::move(inner), fault, promise);
           },
           false};
+}
+
+/// A collector with a planted fault that promises `collect_count` about what collect returns.
+template <class Inner>
+CollectorEntry promising(CollectCount collect_count, Fault fault) {
+  return promising<Inner>([=](Capabilities& c) { c.collect_count = collect_count; }, fault);
 }
 
 /// Runs `text` on the given collectors and returns the session's violations.
@@ -234,6 +249,23 @@ TEST(Checker, ChecksCollectCountsOnlyAsFarAsTheCollectorPromises) {
                                                              Fault::CountOneMore)});
   ASSERT_EQ(vs.size(), 1u);
   EXPECT_EQ(vs[0].detail, "collect returned 3 but freed only 2 objects");
+}
+
+// Capabilities::free_is_finalization lifts the dangling-reference part of the premature-free check,
+// and only that part.
+TEST(Checker, LetsAFinalizingCollectorFreeWhatOtherGarbageStillRefersTo) {
+  // a -> b, both dropped: at `unroot a` the fault reports b freed while garbage a refers to it.
+  const char* cycle = "new a\nnew b\nlink a b\nunroot b\nunroot a\n";
+  const auto dangling = violations(cycle, {faulty<MarkSweep>(Fault::FreeReferentAtUnroot)});
+  ASSERT_EQ(dangling.size(), 1u);
+  EXPECT_EQ(dangling[0].kind, ViolationKind::PrematureFree);
+  EXPECT_EQ(dangling[0].detail, "freed while garbage it still holds refers to it");
+  const auto finalizing = [](Capabilities& c) { c.free_is_finalization = true; };
+  EXPECT_TRUE(
+      violations(cycle, {promising<MarkSweep>(finalizing, Fault::FreeReferentAtUnroot)}).empty());
+  EXPECT_TRUE(has(violations("new a\nnew b\nlink a b\n",
+                             {promising<MarkSweep>(finalizing, Fault::FreeReachableOnLink)}),
+                  ViolationKind::PrematureFree));
 }
 
 TEST(Checker, ReportsLateFreeForAReferenceCounterThatWaits) {
