@@ -88,7 +88,8 @@ LuaCollector::LuaCollector(FreeListener& listener, LuaMode mode)
                     .generations = 1,
                     .automatic_collection = true,
                     .count = CountMeaning::External,
-                    .collect_count = CollectCount::None} {
+                    .collect_count = CollectCount::None,
+                    .free_is_finalization = true} {
   L_ = luaL_newstate();
   if (L_ == nullptr) throw std::runtime_error("lua: cannot make a state: out of memory");
   Call setup_call{this, CallKind::Setup};
