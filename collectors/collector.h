@@ -56,6 +56,8 @@ struct Capabilities {
   /// other garbage refers to it (Lua's __gc). Garbage still referring to a freed object is then
   /// no dangling reference (a free while reachable still is a premature free).
   bool free_is_finalization = false;
+  /// `inspect` shows the collector's own references (else the bookkeeping checks skip it).
+  bool inspectable = true;
   /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
   /// long-lived rule for full collections - and `statistics()` exposes the counts
   /// (gc.get_count()). Needs generations == 3.

@@ -286,7 +286,7 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
 // count. After a collection anything may have changed, so every object is compared; otherwise
 // only those the op touched and the referents of what it freed.
 void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
-  if (lane.retired) return;
+  if (lane.retired || !lane.capabilities.inspectable) return;
   std::vector<ObjectId> objects;
   if (everything) {
     for (ObjectId x = 0; x < lane.status.size(); ++x) objects.push_back(x);

@@ -147,15 +147,19 @@ void print_trace_result(std::ostream& out, const Trace& trace, const Session& se
 
 void VerdictTable::add(const Session& session) {
   for (std::size_t i = 0; i < session.collector_count(); ++i) {
-    const std::string& name = session.collector_name(i);
-    if (rows_.count(name) == 0) order_.push_back(name);
-    Row& row = rows_[name];
-    ++row.traces;
-    if (const Violation* v = session.first_violation(i)) {
-      ++row.failures[describe(v->kind)];
-    } else {
-      ++row.passed;
-    }
+    const Violation* v = session.first_violation(i);
+    add(session.collector_name(i), v ? describe(v->kind) : "pass");
+  }
+}
+
+void VerdictTable::add(const std::string& collector, const std::string& verdict) {
+  if (rows_.count(collector) == 0) order_.push_back(collector);
+  Row& row = rows_[collector];
+  ++row.traces;
+  if (verdict == "pass") {
+    ++row.passed;
+  } else {
+    ++row.failures[verdict];
   }
 }
 
