@@ -28,6 +28,17 @@ enum class CountMeaning : std::uint8_t {
   External,    // the number of external references only (a tracing collector's roots)
 };
 
+/// What `collect` returns, and so what the checker may demand of its result.
+enum class CollectCount : std::uint8_t {
+  Freed,               // exactly the objects it freed during the call; after a full collection,
+                       // that is every unreachable object it held before
+  FoundInGenerations,  // the unreachable objects it found in the generations it collected, as
+                       // CPython's gc.collect(g): never more than it freed during the call, but
+                       // fewer when reference counting then frees older objects that only the
+                       // garbage held; after a full collection, exactly what Freed demands
+  None,                // not a count of objects (Lua's collectgarbage("collect") returns 0)
+};
+
 struct Capabilities {
   /// Frees an object as soon as nothing refers to it, without waiting for `collect`; then every
   /// unreachable object that no garbage cycle holds must be gone after each operation.
@@ -38,6 +49,13 @@ struct Capabilities {
   bool automatic_collection = false;
   /// What `ObjectView::count` holds.
   CountMeaning count = CountMeaning::None;
+  /// What `collect` returns.
+  CollectCount collect_count = CollectCount::Freed;
+  /// A reported free is a finalizer's call, not the release of the object's memory: the runtime
+  /// finalizes one cycle's garbage over several steps and keeps a finalized object as long as
+  /// other garbage refers to it (Lua's __gc). Garbage still referring to a freed object is then
+  /// no dangling reference (a free while reachable still is a premature free).
+  bool free_is_finalization = false;
   /// `inspect` shows the collector's own references (else the bookkeeping checks skip it).
   bool inspectable = true;
   /// Implements gc.freeze()/gc.unfreeze(): then no collection may free a frozen object (reference
@@ -106,7 +124,8 @@ class Collector {
   virtual void root(ObjectId id) = 0;
   virtual void unroot(ObjectId id) = 0;
   /// Collects generations 0..generation; returns the number of objects it found unreachable,
-  /// which is the number it freed during the call.
+  /// which is the number it freed during the call (unless Capabilities::collect_count says
+  /// otherwise).
   virtual std::size_t collect(int generation) = 0;
   /// As gc.set_threshold(): new automatic collection thresholds (collectors without automatic
   /// collection ignore them).

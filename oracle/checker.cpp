@@ -237,6 +237,7 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
       premature.push_back(x);
       continue;
     }
+    if (lane.capabilities.free_is_finalization) continue;
     for (auto [e, end] = boost::in_edges(x, oracle_.graph()); e != end; ++e) {
       const auto referrer = static_cast<ObjectId>(boost::source(*e, oracle_.graph()));
       if (!lane.holds(referrer)) continue;
@@ -253,11 +254,15 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   }
 
   const bool full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);
-  if (collected) {
+  const CollectCount promise = lane.capabilities.collect_count;
+  if (collected && promise != CollectCount::None) {
+    // A count of what a partial collection found may fall short of its frees, never exceed them.
+    const bool exact = full || promise == CollectCount::Freed;
+    const std::size_t freed = lane.freed_now.size();
     std::string detail;
-    if (*collected != lane.freed_now.size()) {
+    if (exact ? *collected != freed : *collected > freed) {
       detail = "collect returned " + std::to_string(*collected) + " but freed " +
-               std::to_string(lane.freed_now.size()) + " objects";
+               (exact ? "" : "only ") + std::to_string(freed) + " objects";
     } else if (full && lane.frozen_count == 0 && *collected != garbage_before) {
       // (With frozen objects the number is not known beforehand: a frozen object the garbage
       // alone held dies with it, by reference counting, and takes what only it held.)

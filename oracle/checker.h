@@ -6,7 +6,8 @@
 //                      collector still holds refers to it (a dangling reference)
 //   leak               after a full collection: an unreachable object is still alive
 //   wrong count        after `collect`: it returned a number other than the frees it made; after a
-//                      full one, other than the unreachable objects it held before
+//                      full one, other than the unreachable objects it held before (as far as
+//                      Capabilities::collect_count promises a count)
 //   late free          reference counting: an unreachable object that no garbage cycle holds is
 //                      still alive after the op
 //   disagreement       after a full collection: two collectors hold different objects

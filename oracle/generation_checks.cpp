@@ -13,7 +13,9 @@ std::string generation_text(int g) { return "generation " + std::to_string(g); }
 }  // namespace
 
 GenerationModel::GenerationModel(const Capabilities& capabilities, const CollectorOptions& options)
-    : oldest_(capabilities.generations - 1), thresholds_(capabilities.cpython_thresholds) {
+    : oldest_(capabilities.generations - 1),
+      thresholds_(capabilities.cpython_thresholds),
+      freezes_(capabilities.freezes) {
   std::copy(std::begin(options.thresholds), std::end(options.thresholds), threshold_);
 }
 
@@ -73,12 +75,14 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
       if (generation_[op.a] == kUntracked) generation_[op.a] = 0;
       break;
     case OpKind::Freeze:
+      if (!freezes_) break;
       for (ObjectId x = 0; x < generation_.size(); ++x) {
         if (holds(x) && generation_[x] != kUntracked) generation_[x] = kPermanent;
       }
       count_[0] = 0;
       break;
     case OpKind::Unfreeze:
+      if (!freezes_) break;
       for (int& g : generation_) {
         if (g == kPermanent) g = oldest_;
       }
