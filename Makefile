@@ -14,7 +14,7 @@ test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --output-junit junit.xml
 
 build:
-	tools/ensure-deps build explain fuzz
+	tools/ensure-deps build explain fuzz runtimes
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCYCLEFUZZ_SANITIZE=ON
 	cmake --build $(BUILD) -j $(JOBS)
 

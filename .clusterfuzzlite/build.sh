@@ -6,11 +6,12 @@
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build="${WORK:-/tmp}/cyclefuzz-clusterfuzzlite"
 
+# Without the real runtimes (CPython, Lua, PHP): they are Debian packages the fuzzing image lacks.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX" \
   -DCMAKE_C_FLAGS="$CFLAGS" -DCMAKE_CXX_FLAGS="$CXXFLAGS" \
   -DCYCLEFUZZ_FUZZ=ON -DCYCLEFUZZ_FUZZ_INSTRUMENT=OFF -DCYCLEFUZZ_SANITIZE=OFF \
-  -DCYCLEFUZZ_TESTS=OFF -DCYCLEFUZZ_FUZZ_ENGINE="$LIB_FUZZING_ENGINE"
+  -DCYCLEFUZZ_TESTS=OFF -DCYCLEFUZZ_RUNTIMES=OFF -DCYCLEFUZZ_FUZZ_ENGINE="$LIB_FUZZING_ENGINE"
 cmake --build "$build" -j "$(nproc)" --target fuzz_collectors fuzz_trace_parser fuzz_seeds
 
 # fuzz-targets.txt: one line per fuzzer, "name seed-directory [dictionary]" (fuzz/CMakeLists.txt).

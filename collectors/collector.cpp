@@ -21,6 +21,21 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op) {
       break;
     case OpKind::Collect:
       return collector.collect(op.generation);
+    case OpKind::Threshold:
+      collector.set_thresholds(op.thresholds);
+      break;
+    case OpKind::Freeze:
+      collector.freeze();
+      break;
+    case OpKind::Unfreeze:
+      collector.unfreeze();
+      break;
+    case OpKind::Disable:
+      collector.set_automatic_collection(false);
+      break;
+    case OpKind::Enable:
+      collector.set_automatic_collection(true);
+      break;
   }
   return std::nullopt;
 }

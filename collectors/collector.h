@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -27,6 +28,17 @@ enum class CountMeaning : std::uint8_t {
   External,    // the number of external references only (a tracing collector's roots)
 };
 
+/// What `collect` returns, and so what the checker may demand of its result.
+enum class CollectCount : std::uint8_t {
+  Freed,               // exactly the objects it freed during the call; after a full collection,
+                       // that is every unreachable object it held before
+  FoundInGenerations,  // the unreachable objects it found in the generations it collected, as
+                       // CPython's gc.collect(g): never more than it freed during the call, but
+                       // fewer when reference counting then frees older objects that only the
+                       // garbage held; after a full collection, exactly what Freed demands
+  None,                // not a count of objects (Lua's collectgarbage("collect") returns 0)
+};
+
 struct Capabilities {
   /// Frees an object as soon as nothing refers to it, without waiting for `collect`; then every
   /// unreachable object that no garbage cycle holds must be gone after each operation.
@@ -37,6 +49,22 @@ struct Capabilities {
   bool automatic_collection = false;
   /// What `ObjectView::count` holds.
   CountMeaning count = CountMeaning::None;
+  /// What `collect` returns.
+  CollectCount collect_count = CollectCount::Freed;
+  /// A reported free is a finalizer's call, not the release of the object's memory: the runtime
+  /// finalizes one cycle's garbage over several steps and keeps a finalized object as long as
+  /// other garbage refers to it (Lua's __gc). Garbage still referring to a freed object is then
+  /// no dangling reference (a free while reachable still is a premature free).
+  bool free_is_finalization = false;
+  /// `inspect` shows the collector's own references (else the bookkeeping checks skip it).
+  bool inspectable = true;
+  /// Implements gc.freeze()/gc.unfreeze(): then no collection may free a frozen object (reference
+  /// counting still may), and what frozen objects refer to survives collections.
+  bool freezes = false;
+  /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
+  /// long-lived rule for full collections - and `statistics()` exposes the counts
+  /// (gc.get_count()). Needs generations == 3.
+  bool cpython_thresholds = false;
 
   bool is_full_collection(int generation) const { return generation >= generations - 1; }
 };
@@ -47,6 +75,18 @@ struct ObjectView {
   std::vector<ObjectId> references;  // one entry per reference held, in any order
   std::uint64_t count = 0;           // see Capabilities::count
   int generation = 0;                // the generation holding the object (0 without generations)
+  bool tracked = true;               // false: the collector stopped tracking it (it holds no
+                                     // references), as CPython does for some tuples and dicts
+};
+
+/// The gc module's statistics, for collectors that keep them: gc.get_count() and gc.get_stats().
+/// A collector without generations counts its collections under generation 0.
+struct GcStatistics {
+  std::uint64_t count[3] = {0, 0, 0};  // allocations minus frees since generation 0 was last
+                                       // collected; collections of generation g - 1 since g was
+  std::uint64_t collections[3] = {0, 0, 0};    // collections of generation g
+  std::uint64_t collected[3] = {0, 0, 0};      // objects they freed
+  std::uint64_t uncollectable[3] = {0, 0, 0};  // garbage they found but could not free
 };
 
 /// Receives each free as it happens.
@@ -84,8 +124,17 @@ class Collector {
   virtual void root(ObjectId id) = 0;
   virtual void unroot(ObjectId id) = 0;
   /// Collects generations 0..generation; returns the number of objects it found unreachable,
-  /// which is the number it freed during the call.
+  /// which is the number it freed during the call (unless Capabilities::collect_count says
+  /// otherwise).
   virtual std::size_t collect(int generation) = 0;
+  /// As gc.set_threshold(): new automatic collection thresholds (collectors without automatic
+  /// collection ignore them).
+  virtual void set_thresholds(const std::array<std::uint32_t, 3>& /*thresholds*/) {}
+  /// As gc.freeze() and gc.unfreeze() (see Capabilities::freezes).
+  virtual void freeze() {}
+  virtual void unfreeze() {}
+  /// As gc.enable() and gc.disable(): automatic collection on or off.
+  virtual void set_automatic_collection(bool /*enabled*/) {}
 
   // ---- what the checker may look at ---------------------------------------------------------
   /// The collector's record of an object it has not freed.
@@ -94,6 +143,8 @@ class Collector {
   virtual std::uint64_t collections() const = 0;
   /// Walks the collector's own structures; throws BrokenInvariant if they are inconsistent.
   virtual void check_invariants() const = 0;
+  /// Its gc statistics, if it keeps them (see Capabilities::cpython_thresholds).
+  virtual std::optional<GcStatistics> statistics() const { return std::nullopt; }
 
  protected:
   void report_free(ObjectId id) { listener_.freed(id); }

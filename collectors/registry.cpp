@@ -4,6 +4,11 @@
 #include "collectors/mark_sweep/mark_sweep.h"
 #include "collectors/mutants/mutants.h"
 #include "collectors/trial_deletion/trial_deletion.h"
+#if CYCLEFUZZ_RUNTIMES
+#include "collectors/cpython/cpython.h"
+#include "collectors/lua/lua.h"
+#include "collectors/php/php.h"
+#endif
 
 namespace cyclefuzz {
 
@@ -25,11 +30,40 @@ std::vector<CollectorEntry> builtin_collectors() {
   };
 }
 
+#if CYCLEFUZZ_RUNTIMES
+// The real runtimes: not in the default set (each embeds a whole runtime), chosen by name.
+std::vector<CollectorEntry> runtime_collectors() {
+  return {
+      {"cpython", "CPython 3.11's gc (libpython3.11): reference counting + three generations",
+       [](FreeListener& l, const CollectorOptions& o) {
+         return std::make_unique<CPythonCollector>(l, o);
+       },
+       false},
+      {"lua-incremental", "Lua 5.4's incremental collector (liblua5.4): tables, __gc finalizers",
+       [](FreeListener& l, const CollectorOptions&) {
+         return std::make_unique<LuaCollector>(l, LuaMode::Incremental);
+       },
+       false},
+      {"lua-generational", "Lua 5.4's generational collector (liblua5.4)",
+       [](FreeListener& l, const CollectorOptions&) {
+         return std::make_unique<LuaCollector>(l, LuaMode::Generational);
+       },
+       false},
+      {"php", "PHP 8.2's Zend collector (libphp8.2 embed): refcounting + Bacon-Rajan cycles",
+       [](FreeListener& l, const CollectorOptions&) { return std::make_unique<PhpCollector>(l); },
+       false},
+  };
+}
+#endif
+
 }  // namespace
 
 const std::vector<CollectorEntry>& collector_catalogue() {
   static const std::vector<CollectorEntry> kCatalogue = [] {
     std::vector<CollectorEntry> all = builtin_collectors();
+#if CYCLEFUZZ_RUNTIMES
+    for (const CollectorEntry& r : runtime_collectors()) all.push_back(r);
+#endif
     for (const CollectorEntry& m : mutant_catalogue()) all.push_back(m);
     return all;
   }();

@@ -19,6 +19,9 @@ struct CollectorEntry {
   std::string summary;  // one line for --help
   CollectorFactory make;
   bool in_default_set;  // run when no --collector is given
+  /// Run in a child process wherever a front end can (replay, check, minimize): a plug-in that
+  /// crashes must be reported, not take the report down with it.
+  bool isolated = false;
 };
 
 /// Every collector known by name, the built-in ones first.

@@ -1,5 +1,7 @@
 #include "fuzz/fuzz_settings.h"
 
+#include "collectors/plugin/plugin_collector.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -25,12 +27,22 @@ std::vector<std::string> split(const std::string& text) {
 
 Settings read_settings() {
   Settings s;
-  const char* names = std::getenv("CYCLEFUZZ_COLLECTORS");
+  const char* names_variable = std::getenv("CYCLEFUZZ_COLLECTORS");
+  const char* plugins_variable = std::getenv("CYCLEFUZZ_PLUGINS");
+  const std::vector<std::string> names = split(names_variable ? names_variable : "");
+  const std::vector<std::string> plugins = split(plugins_variable ? plugins_variable : "");
   for (const std::string& name :
-       names != nullptr && *names != '\0' ? split(names) : default_collector_names()) {
+       names.empty() && plugins.empty() ? default_collector_names() : names) {
     const CollectorEntry* entry = find_collector(name);
     if (entry == nullptr) bad("CYCLEFUZZ_COLLECTORS names an unknown collector '" + name + "'");
     s.collectors.push_back(*entry);
+  }
+  for (const std::string& path : plugins) {
+    try {
+      s.collectors.push_back(load_plugin(path));
+    } catch (const PluginError& e) {
+      bad(std::string("CYCLEFUZZ_PLUGINS: ") + e.what());
+    }
   }
   const std::uint32_t defaults[3] = {9, 4, 3};
   std::copy(defaults, defaults + 3, s.options.thresholds);

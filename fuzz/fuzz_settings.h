@@ -1,5 +1,7 @@
 // What a fuzz target runs, from the environment (a fuzzer has no command line of its own):
 //   CYCLEFUZZ_COLLECTORS=a,b,...   the collectors to target (default: every built-in one)
+//   CYCLEFUZZ_PLUGINS=x.so,y.so    plug-ins to target too (collectors/plugin/cyclefuzz_plugin.h);
+//                                  alone, they are the only targets
 //   CYCLEFUZZ_THRESHOLDS=t0,t1,t2  generational thresholds (default 9,4,3: short inputs reach them)
 //   CYCLEFUZZ_INVARIANTS=0         skip check_invariants() after every op (default: run it)
 #pragma once

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <exception>
 
+#include "oracle/generation_checks.h"
+
 namespace cyclefuzz {
 
 namespace {
@@ -29,6 +31,16 @@ const char* describe(ViolationKind kind) {
       return "broken invariant";
     case ViolationKind::DoubleFree:
       return "double free";
+    case ViolationKind::WrongGeneration:
+      return "wrong generation";
+    case ViolationKind::MissedGarbage:
+      return "missed garbage";
+    case ViolationKind::WrongAutomaticCollection:
+      return "wrong automatic collection";
+    case ViolationKind::FrozenCollected:
+      return "frozen object collected";
+    case ViolationKind::WrongStatistics:
+      return "wrong statistics";
   }
   return "?";
 }
@@ -51,6 +63,16 @@ const char* slug(ViolationKind kind) {
       return "broken-invariant";
     case ViolationKind::DoubleFree:
       return "double-free";
+    case ViolationKind::WrongGeneration:
+      return "wrong-generation";
+    case ViolationKind::MissedGarbage:
+      return "missed-garbage";
+    case ViolationKind::WrongAutomaticCollection:
+      return "wrong-automatic-collection";
+    case ViolationKind::FrozenCollected:
+      return "frozen-object-collected";
+    case ViolationKind::WrongStatistics:
+      return "wrong-statistics";
   }
   return "?";
 }
@@ -72,6 +94,13 @@ struct Session::Lane final : FreeListener {
   std::vector<std::vector<ObjectId>> frees_per_op;
   bool retired = false;
   std::optional<std::size_t> first;  // index of its first violation
+  std::optional<GenerationModel> generations;  // for collectors with generations or statistics
+  std::vector<std::uint8_t> frozen;            // by object id: frozen by the last freeze
+  std::size_t frozen_count = 0;                // objects frozen (held or not)
+  // Before a collection, what frozen objects kept: it may survive the collection, even if the
+  // frozen object keeping it dies during it (reference counting frees it with the garbage that
+  // held it; what it kept waits for the next collection, as in CPython).
+  std::vector<std::uint8_t> kept_before;
 
   void freed(ObjectId id) override {
     if (id >= status.size() || status[id] != Status::Alive) {
@@ -104,6 +133,9 @@ Session::Session(const std::vector<CollectorEntry>& collectors, const CollectorO
     lane->name = entry.name;
     lane->collector = entry.make(*lane, options);
     lane->capabilities = lane->collector->capabilities();
+    if (lane->capabilities.generations > 1 || lane->collector->statistics()) {
+      lane->generations.emplace(lane->capabilities, options);
+    }
     lanes_.push_back(std::move(lane));
   }
 }
@@ -144,6 +176,9 @@ void Session::step(const Op& op) {
     if (lane.retired) continue;
     // Before the op, every reachable object is alive in the lane (else it would be retired).
     const std::size_t garbage_before = lane.alive - reachable_before;
+    lane.kept_before = lane.frozen_count > 0 && op.kind == OpKind::Collect
+                           ? kept_by_frozen(lane)
+                           : std::vector<std::uint8_t>();
     const std::uint64_t collections_before = lane.collector->collections();
     lane.forget_freed_that_died(oracle_.newly_unreachable());
     lane.freed_now.clear();
@@ -152,6 +187,10 @@ void Session::step(const Op& op) {
       if (lane.status.size() <= op.a) lane.status.resize(op.a + 1, Status::Unallocated);
       lane.status[op.a] = Status::Alive;
       ++lane.alive;
+    }
+    if (lane.generations) {
+      lane.generations->before(op, *lane.collector, oracle_,
+                               [&lane](ObjectId x) { return lane.holds(x); });
     }
     std::optional<std::size_t> collected;
     try {
@@ -162,8 +201,24 @@ void Session::step(const Op& op) {
       continue;
     }
     if (checks_.record_frees) lane.frees_per_op.back() = lane.freed_now;
+    if (lane.capabilities.freezes && op.kind == OpKind::Freeze) {
+      // As gc.freeze(): the objects the collector tracks (an untracked one, with no references,
+      // is tracked again young when it gains one, and is not frozen).
+      lane.frozen.assign(lane.status.size(), 0);
+      lane.frozen_count = 0;
+      ObjectView view;
+      for (ObjectId x = 0; x < lane.status.size(); ++x) {
+        if (!lane.holds(x)) continue;
+        lane.collector->inspect(x, view);
+        lane.frozen[x] = view.tracked;
+        lane.frozen_count += view.tracked;
+      }
+    } else if (op.kind == OpKind::Unfreeze) {
+      lane.frozen.clear();
+      lane.frozen_count = 0;
+    }
     check_lane(lane, op, collected, garbage_before,
-               lane.collector->collections() != collections_before);
+               lane.collector->collections() - collections_before);
   }
   if (op.kind == OpKind::Collect) check_agreement(op);
   ++ops_run_;
@@ -172,7 +227,7 @@ void Session::step(const Op& op) {
 // Pre: the oracle and the lane's collector have both applied `op`; `garbage_before` is how many
 // unreachable objects the lane held before it.
 void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                         std::size_t garbage_before, bool collected_itself) {
+                         std::size_t garbage_before, std::uint64_t collections) {
   const AlivePredicate holds = [&lane](ObjectId x) { return lane.holds(x); };
 
   // Frees of objects that were not alive.
@@ -181,23 +236,51 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
                   "freed an object that was already freed or never allocated"});
   }
 
-  // Premature free: cheap when nothing is wrong, since the oracle keeps reachability up to date.
+  // Premature free: an object freed while reachable, or while an object the collector still holds
+  // (uncollected garbage) refers to it - a dangling reference inside the collector's own heap.
+  // Cheap when nothing is wrong: the oracle keeps reachability up to date, and a freed object's
+  // referrers are its in-edges.
   std::vector<ObjectId> premature;
+  std::vector<ObjectId> path;
+  std::string how;
   for (ObjectId x : lane.freed_now) {
-    if (oracle_.reachable_from_roots(x)) premature.push_back(x);
+    if (oracle_.reachable_from_roots(x)) {
+      if (premature.empty()) {
+        path = oracle_.path_from_roots(x);
+        how = kFreedWhileReachable;
+      }
+      premature.push_back(x);
+      continue;
+    }
+    if (lane.capabilities.free_is_finalization) continue;
+    for (auto [e, end] = boost::in_edges(x, oracle_.graph()); e != end; ++e) {
+      const auto referrer = static_cast<ObjectId>(boost::source(*e, oracle_.graph()));
+      if (!lane.holds(referrer)) continue;
+      if (premature.empty()) {
+        path = {referrer, x};
+        how = "freed while garbage it still holds refers to it";
+      }
+      premature.push_back(x);
+      break;
+    }
   }
   if (!premature.empty()) {
-    report(lane, {ViolationKind::PrematureFree, lane.index, 0, ops_run_, premature,
-                  oracle_.path_from_roots(premature.front()), {}, "freed while still reachable"});
+    report(lane, {ViolationKind::PrematureFree, lane.index, 0, ops_run_, premature, path, {}, how});
   }
 
   const bool full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);
-  if (collected) {
+  const CollectCount promise = lane.capabilities.collect_count;
+  if (collected && promise != CollectCount::None) {
+    // A count of what a partial collection found may fall short of its frees, never exceed them.
+    const bool exact = full || promise == CollectCount::Freed;
+    const std::size_t freed = lane.freed_now.size();
     std::string detail;
-    if (*collected != lane.freed_now.size()) {
+    if (exact ? *collected != freed : *collected > freed) {
       detail = "collect returned " + std::to_string(*collected) + " but freed " +
-               std::to_string(lane.freed_now.size()) + " objects";
-    } else if (full && *collected != garbage_before) {
+               (exact ? "" : "only ") + std::to_string(freed) + " objects";
+    } else if (full && lane.frozen_count == 0 && *collected != garbage_before) {
+      // (With frozen objects the number is not known beforehand: a frozen object the garbage
+      // alone held dies with it, by reference counting, and takes what only it held.)
       detail = "collect returned " + std::to_string(*collected) + " but " +
                std::to_string(garbage_before) + " objects it held were unreachable";
     }
@@ -206,15 +289,25 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
     }
   }
 
-  // Leak: after a full collection the lane holds exactly the reachable objects.
+  if (lane.frozen_count > 0 && (op.kind == OpKind::Collect || collections > 0)) {
+    check_frozen_frees(lane);
+  }
+
+  // Leak: after a full collection the lane holds exactly the reachable objects (and what its
+  // frozen objects keep).
   if (full && lane.alive > oracle_.reachable_count() && premature.empty()) {
     std::vector<ObjectId> leaked;
     for (ObjectId x = 0; x < lane.status.size(); ++x) {
-      if (lane.holds(x) && !oracle_.reachable_from_roots(x)) leaked.push_back(x);
+      const bool kept = x < lane.kept_before.size() && lane.kept_before[x];
+      if (lane.holds(x) && !oracle_.reachable_from_roots(x) && !kept) {
+        leaked.push_back(x);
+      }
     }
-    const auto holder = oracle_.cycle_holding(leaked.front(), holds);
-    report(lane, {ViolationKind::Leak, lane.index, 0, ops_run_, leaked, holder.path, holder.cycle,
-                  "still alive after a full collection"});
+    if (!leaked.empty()) {
+      const auto holder = oracle_.cycle_holding(leaked.front(), holds);
+      report(lane, {ViolationKind::Leak, lane.index, 0, ops_run_, leaked, holder.path,
+                    holder.cycle, "still alive after a full collection"});
+    }
   }
 
   // Late free: only the objects this op made garbage, or whose referrers it freed, can have
@@ -231,7 +324,15 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
     }
   }
 
-  check_bookkeeping(lane, op, op.kind == OpKind::Collect || collected_itself);
+  check_bookkeeping(lane, op, op.kind == OpKind::Collect || collections > 0);
+
+  if (lane.generations && !lane.retired) {
+    if (auto finding = lane.generations->after(op, *lane.collector, oracle_, holds, collections,
+                                               lane.freed_now.size())) {
+      report(lane, {finding->kind, lane.index, 0, ops_run_, finding->objects, {}, {},
+                    finding->detail});
+    }
+  }
 
   if (checks_.check_invariants && !lane.retired) {
     try {
@@ -243,11 +344,52 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   }
 }
 
+std::vector<std::uint8_t> Session::kept_by_frozen(const Lane& lane) const {
+  std::vector<ObjectId> frozen;
+  for (ObjectId x = 0; x < lane.frozen.size(); ++x) {
+    if (lane.frozen[x] && lane.holds(x)) frozen.push_back(x);
+  }
+  std::vector<std::uint8_t> kept(lane.status.size(), 0);
+  for (ObjectId x : oracle_.descendants(frozen, [&lane](ObjectId y) { return lane.holds(y); })) {
+    kept[x] = 1;
+  }
+  return kept;
+}
+
+// A collection may not free a frozen object, but reference counting may, during it: when the
+// garbage it clears held the last references to a frozen object. So a frozen object freed during
+// a collection is a violation unless, among what the collector held before minus the unfrozen
+// objects it freed, nothing - no cycle, no surviving object - still held it.
+void Session::check_frozen_frees(Lane& lane) {
+  std::vector<ObjectId> frozen_freed;
+  std::vector<std::uint8_t> freed_now(lane.status.size(), 0);
+  for (ObjectId x : lane.freed_now) {
+    freed_now[x] = 1;
+    if (x < lane.frozen.size() && lane.frozen[x]) frozen_freed.push_back(x);
+  }
+  if (frozen_freed.empty()) return;
+  const AlivePredicate held_after_clearing = [&](ObjectId x) {
+    const bool frozen = x < lane.frozen.size() && lane.frozen[x];
+    return lane.holds(x) || (freed_now[x] && frozen);
+  };
+  const std::vector<ObjectId> unheld = oracle_.unheld_garbage(frozen_freed, held_after_clearing);
+  std::vector<std::uint8_t> may_go(lane.status.size(), 0);
+  for (ObjectId x : unheld) may_go[x] = 1;
+  std::vector<ObjectId> collected;
+  for (ObjectId x : frozen_freed) {
+    if (!may_go[x]) collected.push_back(x);
+  }
+  if (!collected.empty()) {
+    report(lane, {ViolationKind::FrozenCollected, lane.index, 0, ops_run_, collected, {}, {},
+                  "frozen, and freed by a collection while something it did not free held it"});
+  }
+}
+
 // The collector's view of an object against the oracle's: its references (as a multiset) and its
 // count. After a collection anything may have changed, so every object is compared; otherwise
 // only those the op touched and the referents of what it freed. Stops at the first difference.
 void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
-  if (lane.retired) return;
+  if (lane.retired || !lane.capabilities.inspectable) return;
   if (everything) {
     for (ObjectId x = 0; x < lane.status.size(); ++x) {
       if (!view_matches(lane, x)) return;
@@ -267,6 +409,11 @@ void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
 // Reports and returns false when the lane holds x and its view of x differs from the oracle's.
 bool Session::view_matches(Lane& lane, ObjectId x) {
   if (!lane.holds(x)) return true;
+  // view_ is shared by every lane: reset what a collector's inspect may leave as it found it.
+  view_.references.clear();
+  view_.count = 0;
+  view_.generation = 0;
+  view_.tracked = true;
   lane.collector->inspect(x, view_);
   // Collectors usually keep references in the order they were made, as the oracle does: compare
   // in order first, and as multisets (sorted) only when that fails.
@@ -279,7 +426,10 @@ bool Session::view_matches(Lane& lane, ObjectId x) {
     same = view_.references == expected_;
   }
   std::string detail;
-  if (!same) {
+  if (!view_.tracked && !view_.references.empty()) {
+    detail = "untracked, yet it holds " + std::to_string(view_.references.size()) +
+             " references: it must be tracked again the moment it gains one";
+  } else if (!same) {
     detail = "its references differ from the oracle's (" + std::to_string(view_.references.size()) +
              " held, " + std::to_string(boost::out_degree(x, oracle_.graph())) + " expected)";
   } else if (lane.capabilities.count != CountMeaning::None) {
@@ -305,6 +455,11 @@ void Session::check_agreement(const Op& op) {
       compared.push_back(lane.get());
     }
   }
+  // What a collector's frozen objects kept before the collection may differ between collectors
+  // (reference counting frees frozen garbage that a tracing collector keeps): it is left out.
+  const auto is_kept = [&](std::size_t i, ObjectId x) {
+    return x < compared[i]->kept_before.size() && compared[i]->kept_before[x];
+  };
   for (std::size_t i = 0; i < compared.size(); ++i) {
     for (std::size_t j = i + 1; j < compared.size(); ++j) {
       // Two lanes that each hold exactly the reachable objects agree, without a look at every
@@ -316,7 +471,9 @@ void Session::check_agreement(const Op& op) {
       std::vector<ObjectId> differ;
       const std::size_t n = std::max(compared[i]->status.size(), compared[j]->status.size());
       for (ObjectId x = 0; x < n; ++x) {
-        if (compared[i]->holds(x) != compared[j]->holds(x)) differ.push_back(x);
+        if (compared[i]->holds(x) != compared[j]->holds(x) && !is_kept(i, x) && !is_kept(j, x)) {
+          differ.push_back(x);
+        }
       }
       if (!differ.empty() && checks_.reports(ViolationKind::Disagreement)) {
         violations_.push_back({ViolationKind::Disagreement, compared[i]->index,

@@ -2,10 +2,12 @@
 // every collector against the oracle after every op.
 //
 // Checks, and when each applies (a collector's Capabilities decide):
-//   premature free     always: an object freed by this op is still reachable
+//   premature free     always: an object freed by this op is still reachable, or an object the
+//                      collector still holds refers to it (a dangling reference)
 //   leak               after a full collection: an unreachable object is still alive
 //   wrong count        after `collect`: it returned a number other than the frees it made; after a
-//                      full one, other than the unreachable objects it held before
+//                      full one, other than the unreachable objects it held before (as far as
+//                      Capabilities::collect_count promises a count)
 //   late free          reference counting: an unreachable object that no garbage cycle holds is
 //                      still alive after the op
 //   disagreement       after a full collection: two collectors hold different objects
@@ -16,6 +18,11 @@
 //                      builds), or the collector threw
 //   double free        the collector reported a free of an object it had already freed, or never
 //                      allocated
+//   wrong generation, missed garbage, wrong automatic collection, wrong statistics
+//                      collectors with generations or gc statistics: oracle/generation_checks.h
+//   frozen object collected   (Capabilities::freezes) a collection freed a frozen object that
+//                      reference counting would not have freed; leaks and counts after a full
+//                      collection leave out frozen objects and what they reach
 // A collector with a violation is retired for the rest of the trace: its heap can no longer be
 // trusted (the next op might touch the freed memory).
 #pragma once
@@ -48,12 +55,21 @@ enum class ViolationKind : std::uint8_t {
   WrongBookkeeping,
   BrokenInvariant,
   DoubleFree,
+  WrongGeneration,           // collectors with generations (oracle/generation_checks.h)
+  MissedGarbage,             // ... after a partial collection
+  WrongAutomaticCollection,  // collectors that promise CPython's thresholds
+  FrozenCollected,           // collectors that freeze
+  WrongStatistics,           // collectors that keep gc statistics
 };
+inline constexpr int kViolationKinds = 13;
 
 /// "premature free", "leak", ...
 const char* describe(ViolationKind kind);
 /// "premature-free", "leak", ...: for JSON and file names.
 const char* slug(ViolationKind kind);
+
+/// The detail of a premature free whose path starts at an object with external references.
+inline constexpr const char* kFreedWhileReachable = "freed while still reachable";
 
 struct Violation {
   ViolationKind kind;
@@ -61,7 +77,8 @@ struct Violation {
   std::size_t other = 0;      // Disagreement only: the other collector
   std::size_t op_index = 0;   // the op after which it was found
   std::vector<ObjectId> objects;  // the objects concerned
-  std::vector<ObjectId> path;   // PrematureFree: from a rooted object to objects[0].
+  std::vector<ObjectId> path;   // PrematureFree: to objects[0] from a rooted object (detail
+                                // kFreedWhileReachable) or from the held garbage referring to it.
                                 // Leak, LateFree: from the holding cycle to objects[0].
   std::vector<ObjectId> cycle;  // Leak: a garbage cycle that holds objects[0], first repeated last
   std::string detail;           // what differs, in words
@@ -129,7 +146,10 @@ class Session {
  private:
   struct Lane;
   void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                  std::size_t garbage_before, bool collected_itself);
+                  std::size_t garbage_before, std::uint64_t collections);
+  /// The objects a lane's frozen objects keep from collection: they and what they reach.
+  std::vector<std::uint8_t> kept_by_frozen(const Lane& lane) const;
+  void check_frozen_frees(Lane& lane);
   void check_bookkeeping(Lane& lane, const Op& op, bool everything);
   bool view_matches(Lane& lane, ObjectId x);
   void check_agreement(const Op& op);

@@ -14,25 +14,35 @@ constexpr std::size_t kRecentObjects = 8;
 
 // The decisions, in the order random_op takes them. Each is a choose(n); choices_for() below
 // answers them the other way round, so both must follow this order.
-enum Kind : std::size_t { New, Link, Unroot, Unlink, Root, Collect };
+enum Kind : std::size_t {
+  New, Link, Unroot, Unlink, Root, Collect, Threshold, Freeze, Unfreeze, Disable, Enable, kKinds
+};
 // Weights out of 100, simplest first (choice 0 is where shrinking goes). With nothing reachable
-// only `new` and `collect` are possible.
-constexpr std::array<std::size_t, 6> kWeights = {22, 30, 22, 12, 4, 10};
-constexpr std::array<std::size_t, 6> kEmptyHeapWeights = {22, 0, 0, 0, 0, 10};
+// only the ops that name no object are possible.
+constexpr std::array<std::size_t, kKinds> kWeights = {22, 28, 20, 12, 4, 8, 2, 1, 1, 1, 1};
+constexpr std::array<std::size_t, kKinds> kEmptyHeapWeights = {22, 0, 0, 0, 0, 8, 2, 1, 1, 1, 1};
 // Which object: three times in four (0..2) a recent one, else (3) any.
 constexpr std::size_t kRecency = 4;
 constexpr std::size_t kAnyObject = 3;
-// Whether a link closes a two-cycle (2) or not (0, 1).
-constexpr std::size_t kCloseCycle = 3;
+// How a link is chosen: between any two reachable objects (0, 1); back from one of the target's
+// referents, closing a two-cycle (2); or from a recent object that only references keep alive
+// to the newest object, so that reachable chains grow deep (3).
+constexpr std::size_t kLinkModes = 4;
 constexpr std::size_t kClosesCycle = 2;
+constexpr std::size_t kDeepens = 3;
 // Which generation a collection collects: half full, half partial.
 constexpr std::array<int, 4> kGenerations = {kOldestGeneration, kOldestGeneration, 0, 1};
+// Thresholds: three times in four small ones, so that short traces reach every automatic
+// collection; else (3) any value.
+constexpr std::size_t kThresholdModes = 4;
+constexpr std::size_t kExactThresholds = 3;
+constexpr std::array<std::size_t, 3> kSmallThresholds = {8, 3, 3};  // 1..8, 1..3, 1..3
 
-const std::array<std::size_t, 6>& weights_for(const Oracle& heap) {
+const std::array<std::size_t, kKinds>& weights_for(const Oracle& heap) {
   return heap.reachable_count() == 0 ? kEmptyHeapWeights : kWeights;
 }
 
-std::size_t total(const std::array<std::size_t, 6>& weights) {
+std::size_t total(const std::array<std::size_t, kKinds>& weights) {
   std::size_t sum = 0;
   for (std::size_t w : weights) sum += w;
   return sum;
@@ -95,11 +105,35 @@ std::optional<ObjectId> pick_referent(const Oracle& heap, ObjectId from, Choices
 }
 
 Op random_link(const Oracle& heap, Choices& choices) {
-  const ObjectId to = pick_reachable(heap, choices);
-  if (choices.choose(kCloseCycle) == kClosesCycle) {  // link back from one of `to`'s referents
+  const std::size_t mode = choices.choose(kLinkModes);
+  if (mode == kClosesCycle) {
+    const ObjectId to = pick_reachable(heap, choices);
     if (const auto from = pick_referent(heap, to, choices)) return Op::link(*from, to);
+    return Op::link(pick_reachable(heap, choices), to);
   }
+  if (mode == kDeepens) {
+    const RecentObjects recent = recent_reachable(heap);
+    RecentObjects held_by_references;
+    for (ObjectId x : recent) {
+      if (heap.external_references(x) == 0) held_by_references.push_back(x);
+    }
+    if (!held_by_references.empty()) {
+      return Op::link(held_by_references[choices.choose(held_by_references.size())],
+                      recent.front());
+    }
+  }
+  const ObjectId to = pick_reachable(heap, choices);
   return Op::link(pick_reachable(heap, choices), to);
+}
+
+Op random_threshold(Choices& choices) {
+  std::array<std::uint32_t, 3> t{};
+  const bool exact = choices.choose(kThresholdModes) == kExactThresholds;
+  for (std::size_t g = 0; g < 3; ++g) {
+    t[g] = exact ? static_cast<std::uint32_t>(choices.choose(kMaxThreshold + 1))
+                 : 1 + static_cast<std::uint32_t>(choices.choose(kSmallThresholds[g]));
+  }
+  return Op::threshold(t[0], t[1], t[2]);
 }
 
 std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
@@ -132,6 +166,18 @@ Op random_op(const Oracle& heap, Choices& choices) {
       return Op::root(pick_reachable(heap, choices));
     case Collect:
       return Op::collect(kGenerations[choices.choose(kGenerations.size())]);
+    case Threshold:
+      return random_threshold(choices);
+    case Freeze:
+      return Op{OpKind::Freeze};
+    case Unfreeze:
+      return Op{OpKind::Unfreeze};
+    case Disable:
+      return Op{OpKind::Disable};
+    case Enable:
+      return Op{OpKind::Enable};
+    case kKinds:
+      break;
   }
   return Op::collect();
 }
@@ -140,12 +186,14 @@ Op random_op(const Oracle& heap, Choices& choices) {
 // whose list holds every candidate.
 std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
   const auto& weights = weights_for(heap);
-  const std::size_t kind = op.kind == OpKind::New      ? New
-                           : op.kind == OpKind::Link   ? Link
-                           : op.kind == OpKind::Unroot ? Unroot
-                           : op.kind == OpKind::Unlink ? Unlink
-                           : op.kind == OpKind::Root   ? Root
-                                                       : Collect;
+  static constexpr std::pair<OpKind, Kind> kKindOf[] = {
+      {OpKind::New, New},           {OpKind::Link, Link},         {OpKind::Unroot, Unroot},
+      {OpKind::Unlink, Unlink},     {OpKind::Root, Root},         {OpKind::Collect, Collect},
+      {OpKind::Threshold, Threshold}, {OpKind::Freeze, Freeze},   {OpKind::Unfreeze, Unfreeze},
+      {OpKind::Disable, Disable},   {OpKind::Enable, Enable}};
+  const std::size_t kind =
+      std::find_if(std::begin(kKindOf), std::end(kKindOf),
+                   [&](const auto& k) { return k.first == op.kind; })->second;
   std::size_t roll = 0;
   for (std::size_t k = 0; k < kind; ++k) roll += weights[k];
   std::vector<Choice> out{{roll, total(weights)}};
@@ -157,8 +205,8 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
     case OpKind::New:
       break;
     case OpKind::Link:
+      out.push_back({0, kLinkModes});
       any_reachable(op.b);
-      out.push_back({0, kCloseCycle});
       any_reachable(op.a);
       break;
     case OpKind::Unroot:
@@ -179,6 +227,15 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
                          std::find(kGenerations.begin(), kGenerations.end(), op.generation) -
                          kGenerations.begin()),
                      kGenerations.size()});
+      break;
+    case OpKind::Threshold:
+      out.push_back({kExactThresholds, kThresholdModes});
+      for (std::uint32_t t : op.thresholds) out.push_back({t, kMaxThreshold + 1});
+      break;
+    case OpKind::Freeze:
+    case OpKind::Unfreeze:
+    case OpKind::Disable:
+    case OpKind::Enable:
       break;
   }
   return out;

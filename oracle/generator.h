@@ -9,11 +9,14 @@
 // The distribution is biased towards what breaks cycle collectors (see the README):
 //   * objects are mostly chosen among the few most recently allocated reachable ones, so links
 //     between them close small cycles quickly;
-//   * a third of the links point back at an object that already refers to the source: a
-//     two-cycle on purpose;
+//   * a quarter of the links point back at an object that already refers to the source: a
+//     two-cycle on purpose; a quarter hang the newest object off a recent one that only
+//     references keep alive, so reachable chains grow deep;
 //   * unroot is as common as new, and mostly drops the last external reference of a recent
 //     object: cycles are built, then abandoned;
-//   * collections are a tenth of the ops, half of them partial.
+//   * collections are a tenth of the ops, half of them partial; one op in a hundred sets the
+//     automatic collection thresholds, mostly to small values that short traces reach; freeze,
+//     unfreeze, disable and enable one in a hundred each.
 #pragma once
 
 #include <cstddef>

@@ -12,6 +12,11 @@ int object_arity(OpKind kind) {
     case OpKind::Unroot:
       return 1;
     case OpKind::Collect:
+    case OpKind::Threshold:
+    case OpKind::Freeze:
+    case OpKind::Unfreeze:
+    case OpKind::Disable:
+    case OpKind::Enable:
       return 0;
   }
   return 0;
@@ -31,6 +36,16 @@ const char* keyword(OpKind kind) {
       return "unroot";
     case OpKind::Collect:
       return "collect";
+    case OpKind::Threshold:
+      return "threshold";
+    case OpKind::Freeze:
+      return "freeze";
+    case OpKind::Unfreeze:
+      return "unfreeze";
+    case OpKind::Disable:
+      return "disable";
+    case OpKind::Enable:
+      return "enable";
   }
   return "?";
 }
@@ -46,6 +61,9 @@ std::string show(const Op& op, const Names& names) {
   if (arity >= 2) line += ' ' + names[op.b];
   if (op.kind == OpKind::Collect && op.generation != kOldestGeneration) {
     line += ' ' + std::to_string(op.generation);
+  }
+  if (op.kind == OpKind::Threshold) {
+    for (std::uint32_t t : op.thresholds) line += ' ' + std::to_string(t);
   }
   return line;
 }

@@ -5,6 +5,7 @@
 // the parser reads back, so anything the harness reports can be replayed.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -24,22 +25,34 @@ enum class OpKind : std::uint8_t {
   Unlink,   // unlink a b: a drops one of its references to b
   Root,     // root a: the mutator takes one more external reference to a
   Unroot,   // unroot a: the mutator drops one of its external references to a
-  Collect,  // collect [g]: collect generations 0..g
+  Collect,    // collect [g]: collect generations 0..g
+  Threshold,  // threshold t0 t1 t2: automatic collection thresholds, as gc.set_threshold()
+  Freeze,     // freeze: every object allocated so far is frozen: no collection frees it
+  Unfreeze,   // unfreeze: frozen objects are collectable again (in the oldest generation)
+  Disable,    // disable: no automatic collection (collect still works), as gc.disable()
+  Enable,     // enable: automatic collection again, as gc.enable()
 };
+
+/// The largest threshold a trace may set.
+inline constexpr std::uint32_t kMaxThreshold = 1'000'000;
 
 struct Op {
   OpKind kind = OpKind::Collect;
   ObjectId a = 0;  // New, Root, Unroot: the object. Link, Unlink: the referrer.
   ObjectId b = 0;  // Link, Unlink: the referent.
   int generation = kOldestGeneration;  // Collect only.
+  std::array<std::uint32_t, 3> thresholds{};  // Threshold only.
 
-  static Op make_new(ObjectId a) { return {OpKind::New, a, 0, kOldestGeneration}; }
-  static Op link(ObjectId a, ObjectId b) { return {OpKind::Link, a, b, kOldestGeneration}; }
-  static Op unlink(ObjectId a, ObjectId b) { return {OpKind::Unlink, a, b, kOldestGeneration}; }
-  static Op root(ObjectId a) { return {OpKind::Root, a, 0, kOldestGeneration}; }
-  static Op unroot(ObjectId a) { return {OpKind::Unroot, a, 0, kOldestGeneration}; }
+  static Op make_new(ObjectId a) { return {OpKind::New, a}; }
+  static Op link(ObjectId a, ObjectId b) { return {OpKind::Link, a, b}; }
+  static Op unlink(ObjectId a, ObjectId b) { return {OpKind::Unlink, a, b}; }
+  static Op root(ObjectId a) { return {OpKind::Root, a}; }
+  static Op unroot(ObjectId a) { return {OpKind::Unroot, a}; }
   static Op collect(int generation = kOldestGeneration) {
     return {OpKind::Collect, 0, 0, generation};
+  }
+  static Op threshold(std::uint32_t t0, std::uint32_t t1, std::uint32_t t2) {
+    return {OpKind::Threshold, 0, 0, kOldestGeneration, {t0, t1, t2}};
   }
 
   friend bool operator==(const Op&, const Op&) = default;

@@ -120,6 +120,8 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names) {
     case Refusal::Reason::BadGeneration:
       return "bad generation " + std::to_string(op.generation) + " (expected 0, 1 or " +
              std::to_string(kOldestGeneration) + ")";
+    case Refusal::Reason::BadThreshold:
+      return "bad threshold (at most " + std::to_string(kMaxThreshold) + ")";
   }
   return "invalid operation";
 }
@@ -154,7 +156,16 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
         return Refusal{R::BadGeneration, 0};
       }
       break;
+    case OpKind::Threshold:
+      for (std::uint32_t t : op.thresholds) {
+        if (t > kMaxThreshold) return Refusal{R::BadThreshold, 0};
+      }
+      break;
     case OpKind::New:
+    case OpKind::Freeze:
+    case OpKind::Unfreeze:
+    case OpKind::Disable:
+    case OpKind::Enable:
       break;
   }
   return std::nullopt;
@@ -208,7 +219,12 @@ void Oracle::apply(const Op& op) {
       }
       break;
     case OpKind::Collect:
-      break;  // collection changes what collectors hold, never what is reachable
+    case OpKind::Threshold:
+    case OpKind::Freeze:
+    case OpKind::Unfreeze:
+    case OpKind::Disable:
+    case OpKind::Enable:
+      break;  // they change what collectors do, never what is reachable
   }
 }
 

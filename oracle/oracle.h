@@ -40,6 +40,7 @@ struct Refusal {
     MissingEdge,      // unlink a b where a holds no reference to b
     NoReference,      // unroot a where the mutator holds no reference to a
     BadGeneration,    // collect g with g outside 0..kOldestGeneration
+    BadThreshold,     // threshold with a value above kMaxThreshold
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge)

@@ -67,9 +67,10 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
   out << collector << ": " << describe(v.kind) << " after " << where(trace, v.op_index) << "\n";
   switch (v.kind) {
     case ViolationKind::PrematureFree:
-      out << "  freed " << join(v.objects, names, ", ", kObjectsShown) << " while still reachable";
+      out << "  " << join(v.objects, names, ", ", kObjectsShown) << " " << v.detail;
       if (!v.path.empty()) {
-        out << ": root " << names[v.path.front()] << " -> " << join(v.path, names, " -> ");
+        out << ": " << (v.detail == kFreedWhileReachable ? "root " + names[v.path.front()] + " -> " : "")
+            << join(v.path, names, " -> ");
       }
       out << "\n";
       break;
@@ -83,13 +84,10 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
       }
       out << "\n";
       break;
-    case ViolationKind::LateFree:
-    case ViolationKind::DoubleFree:
-    case ViolationKind::WrongBookkeeping:
-      out << "  " << join(v.objects, names, ", ", kObjectsShown) << ": " << v.detail << "\n";
-      break;
     default:
-      out << "  " << v.detail << "\n";
+      out << "  ";
+      if (!v.objects.empty()) out << join(v.objects, names, ", ", kObjectsShown) << ": ";
+      out << v.detail << "\n";
       break;
   }
 }
@@ -130,10 +128,11 @@ void print_trace_result(std::ostream& out, const Trace& trace, const Session& se
       failed.push_back(session.collector_name(i) + " " + describe(v->kind));
     }
   }
-  if (failed.empty()) {
+  if (session.violations().empty()) {
     out << "pass\n";
     return;
   }
+  if (failed.empty()) failed.push_back("collectors disagree");
   for (std::size_t i = 0; i < failed.size(); ++i) out << (i ? ", " : "") << failed[i];
   out << "\n";
   std::optional<std::string> last_command;
@@ -149,15 +148,19 @@ void print_trace_result(std::ostream& out, const Trace& trace, const Session& se
 
 void VerdictTable::add(const Session& session) {
   for (std::size_t i = 0; i < session.collector_count(); ++i) {
-    const std::string& name = session.collector_name(i);
-    if (rows_.count(name) == 0) order_.push_back(name);
-    Row& row = rows_[name];
-    ++row.traces;
-    if (const Violation* v = session.first_violation(i)) {
-      ++row.failures[describe(v->kind)];
-    } else {
-      ++row.passed;
-    }
+    const Violation* v = session.first_violation(i);
+    add(session.collector_name(i), v ? describe(v->kind) : "pass");
+  }
+}
+
+void VerdictTable::add(const std::string& collector, const std::string& verdict) {
+  if (rows_.count(collector) == 0) order_.push_back(collector);
+  Row& row = rows_[collector];
+  ++row.traces;
+  if (verdict == "pass") {
+    ++row.passed;
+  } else {
+    ++row.failures[verdict];
   }
 }
 

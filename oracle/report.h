@@ -27,6 +27,8 @@ void print_trace_result(std::ostream& out, const Trace& trace, const Session& se
 class VerdictTable {
  public:
   void add(const Session& session);
+  /// One collector's verdict on one trace ("pass", or what went wrong).
+  void add(const std::string& collector, const std::string& verdict);
   void print(std::ostream& out) const;
 
  private:

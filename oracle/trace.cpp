@@ -76,6 +76,16 @@ const char* usage(OpKind kind) {
       return "unroot NAME";
     case OpKind::Collect:
       return "collect [GENERATION]";
+    case OpKind::Threshold:
+      return "threshold T0 T1 T2";
+    case OpKind::Freeze:
+      return "freeze";
+    case OpKind::Unfreeze:
+      return "unfreeze";
+    case OpKind::Disable:
+      return "disable";
+    case OpKind::Enable:
+      return "enable";
   }
   return "";
 }
@@ -119,7 +129,10 @@ class Parser {
   Op parse_op(const std::vector<std::string_view>& words) {
     static const std::pair<std::string_view, OpKind> kKeywords[] = {
         {"new", OpKind::New},   {"link", OpKind::Link},     {"unlink", OpKind::Unlink},
-        {"root", OpKind::Root}, {"unroot", OpKind::Unroot}, {"collect", OpKind::Collect}};
+        {"root", OpKind::Root}, {"unroot", OpKind::Unroot}, {"collect", OpKind::Collect},
+        {"threshold", OpKind::Threshold}, {"freeze", OpKind::Freeze},
+        {"unfreeze", OpKind::Unfreeze},   {"disable", OpKind::Disable},
+        {"enable", OpKind::Enable}};
     const auto* found = std::find_if(std::begin(kKeywords), std::end(kKeywords),
                                      [&](const auto& k) { return k.first == words[0]; });
     if (found == std::end(kKeywords)) fail("unknown operation " + in_quotes(words[0]));
@@ -138,6 +151,20 @@ class Parser {
              std::to_string(kOldestGeneration) + ")");
       }
       return Op::collect(generation);
+    }
+
+    if (kind == OpKind::Threshold) {
+      if (arguments != 3) wrong_arguments(kind);
+      Op op = Op::threshold(0, 0, 0);
+      for (std::size_t i = 0; i < 3; ++i) {
+        const std::string_view t = words[i + 1];
+        const auto [end, error] = std::from_chars(t.data(), t.data() + t.size(), op.thresholds[i]);
+        if (error != std::errc() || end != t.data() + t.size() || op.thresholds[i] > kMaxThreshold) {
+          fail("bad threshold " + in_quotes(t) + " (expected a number from 0 to " +
+               std::to_string(kMaxThreshold) + ")");
+        }
+      }
+      return op;
     }
 
     if (arguments != static_cast<std::size_t>(object_arity(kind))) wrong_arguments(kind);
@@ -159,9 +186,10 @@ class Parser {
       trace_.names.push_back(name);
       return Op::make_new(id);
     }
+    if (arguments == 0) return Op{kind};
     const ObjectId a = lookup(words[1]);
     const ObjectId b = arguments >= 2 ? lookup(words[2]) : 0;
-    return Op{kind, a, b, kOldestGeneration};
+    return Op{kind, a, b};
   }
 
   ObjectId lookup(std::string_view name) const {

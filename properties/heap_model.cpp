@@ -7,7 +7,7 @@ namespace cyclefuzz::properties {
 std::string label_name(Label label) { return Names::generated(label); }
 
 std::optional<Op> HeapModel::resolve(const LabeledOp& op) const {
-  Op resolved{op.kind, 0, 0, op.generation};
+  Op resolved{op.kind, 0, 0, op.generation, op.thresholds};
   if (op.kind == OpKind::New) {
     if (id_of_.count(op.a) != 0) return std::nullopt;
     resolved.a = static_cast<ObjectId>(heap_.object_count());
@@ -25,7 +25,7 @@ std::optional<Op> HeapModel::resolve(const LabeledOp& op) const {
 }
 
 LabeledOp HeapModel::label(const Op& op) const {
-  LabeledOp labeled{op.kind, 0, 0, op.generation};
+  LabeledOp labeled{op.kind, 0, 0, op.generation, op.thresholds};
   const int arity = object_arity(op.kind);
   if (op.kind == OpKind::New) {
     labeled.a = next_label_;
@@ -63,7 +63,7 @@ void HeapCommand::run(const HeapModel& model, PropertyRun& run) const {
 
 void HeapCommand::show(std::ostream& os) const {
   Names names;
-  const Op op{op_.kind, 0, 1, op_.generation};
+  const Op op{op_.kind, 0, 1, op_.generation, op_.thresholds};
   names.push_back(label_name(op_.a));
   names.push_back(label_name(op_.b));
   os << cyclefuzz::show(op, names);

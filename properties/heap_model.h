@@ -27,6 +27,7 @@ struct LabeledOp {
   OpKind kind = OpKind::Collect;
   Label a = 0, b = 0;
   int generation = kOldestGeneration;
+  std::array<std::uint32_t, 3> thresholds{};
 };
 
 /// The name a label gets in a counterexample trace.

@@ -2,6 +2,11 @@
 // fault, and staying quiet on the correct one it wraps.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <optional>
+#include <type_traits>
+
+#include "collectors/generational/generational.h"
 #include "collectors/mark_sweep/mark_sweep.h"
 #include "collectors/trial_deletion/trial_deletion.h"
 #include "oracle/report.h"
@@ -13,8 +18,12 @@ namespace {
 enum class Fault {
   None,
   FreeReachableOnLink,   // reports a free of the link target, which is reachable
+  FreeTargetOnUnlink,    // reports a free of the unlink target
   NeverCollect,          // collect does nothing
   CountOneMore,          // collect returns one more than it freed
+  CountOneLess,          // collect returns one less than it freed (never below 0)
+  CountZero,             // collect returns 0, as Lua's collectgarbage does
+  FreeReferentAtUnroot,  // at `unroot x`, reports a free of the first object x refers to
   ClaimCounting,         // claims reference counting without doing it
   ExtraReference,        // inspect shows one more reference than there is
   CountWrong,            // inspect shows a count one too high
@@ -26,10 +35,12 @@ enum class Fault {
 /// the session; the wrapper adds lies on top.
 class Faulty : public Collector {
  public:
-  Faulty(FreeListener& listener, std::unique_ptr<Collector> inner, Fault fault)
+  Faulty(FreeListener& listener, std::unique_ptr<Collector> inner, Fault fault,
+         std::function<void(Capabilities&)> promise = {})
       : Collector(listener), inner_(std::move(inner)), fault_(fault),
         capabilities_(inner_->capabilities()) {
     if (fault == Fault::ClaimCounting) capabilities_.reference_counting = true;
+    if (promise) promise(capabilities_);
   }
   const Capabilities& capabilities() const override { return capabilities_; }
   void allocate(ObjectId id) override { inner_->allocate(id); }
@@ -37,12 +48,32 @@ class Faulty : public Collector {
     inner_->link(from, to);
     if (fault_ == Fault::FreeReachableOnLink) report_free(to);
   }
-  void unlink(ObjectId from, ObjectId to) override { inner_->unlink(from, to); }
+  void unlink(ObjectId from, ObjectId to) override {
+    inner_->unlink(from, to);
+    if (fault_ == Fault::FreeTargetOnUnlink) report_free(to);
+  }
   void root(ObjectId id) override { inner_->root(id); }
-  void unroot(ObjectId id) override { inner_->unroot(id); }
+  void unroot(ObjectId id) override {
+    inner_->unroot(id);
+    if (fault_ == Fault::FreeReferentAtUnroot) {
+      ObjectView view;
+      inner_->inspect(id, view);
+      if (!view.references.empty()) report_free(view.references.front());
+    }
+  }
   std::size_t collect(int generation) override {
     if (fault_ == Fault::NeverCollect) return 0;
-    return inner_->collect(generation) + (fault_ == Fault::CountOneMore ? 1 : 0);
+    const std::size_t found = inner_->collect(generation);
+    switch (fault_) {
+      case Fault::CountOneMore:
+        return found + 1;
+      case Fault::CountOneLess:
+        return found == 0 ? 0 : found - 1;
+      case Fault::CountZero:
+        return 0;
+      default:
+        return found;
+    }
   }
   void inspect(ObjectId id, ObjectView& view) const override {
     inner_->inspect(id, view);
@@ -54,6 +85,7 @@ class Faulty : public Collector {
     if (fault_ == Fault::InvariantFails) throw BrokenInvariant("planted");
     inner_->check_invariants();
   }
+  std::optional<GcStatistics> statistics() const override { return inner_->statistics(); }
 
  private:
   std::unique_ptr<Collector> inner_;
@@ -92,6 +124,28 @@ CollectorEntry faulty(Fault fault) {
           false};
 }
 
+/// A collector with a planted fault whose capabilities `promise` adjusts.
+template <class Inner>
+CollectorEntry promising(std::function<void(Capabilities&)> promise, Fault fault) {
+  return {"promising", "",
+          [=](FreeListener& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
+            std::unique_ptr<Collector> inner;
+            if constexpr (std::is_constructible_v<Inner, FreeListener&, const CollectorOptions&>) {
+              inner = std::make_unique<Inner>(l, o);
+            } else {
+              inner = std::make_unique<Inner>(l);
+            }
+            return std::make_unique<Faulty>(l, std::move(inner), fault, promise);
+          },
+          false};
+}
+
+/// A collector with a planted fault that promises `collect_count` about what collect returns.
+template <class Inner>
+CollectorEntry promising(CollectCount collect_count, Fault fault) {
+  return promising<Inner>([=](Capabilities& c) { c.collect_count = collect_count; }, fault);
+}
+
 /// Runs `text` on the given collectors and returns the session's violations.
 std::vector<Violation> violations(const std::string& text, std::vector<CollectorEntry> collectors) {
   const Trace trace = parse_trace(text, "t.trace");
@@ -125,7 +179,27 @@ TEST(Checker, ReportsPrematureFreeWithThePathThatReachesTheObject) {
   print_violation(out, trace, session, v);
   EXPECT_EQ(out.str(),
             "faulty: premature free after op 3 (line 3: link a b)\n"
-            "  freed b while still reachable: root b -> b\n");
+            "  b freed while still reachable: root b -> b\n");
+}
+
+TEST(Checker, ReportsAFreeWhileHeldGarbageStillRefersToTheObject) {
+  // c becomes unreachable at the unlink, but the garbage g, which the collector still holds,
+  // refers to it: freeing c leaves g with a dangling reference.
+  const Trace trace = parse_trace(
+      "new a\nnew c\nlink a c\nunroot c\nnew g\nlink g c\nlink g g\nunroot g\nunlink a c\n",
+      "t.trace");
+  Session session({faulty<TrialDeletion>(Fault::FreeTargetOnUnlink)}, {});
+  session.run(trace);
+  ASSERT_EQ(session.violations().size(), 1u);
+  const Violation& v = session.violations()[0];
+  EXPECT_EQ(v.kind, ViolationKind::PrematureFree);
+  EXPECT_EQ(v.op_index, 8u);
+  EXPECT_EQ(v.path, (std::vector<ObjectId>{2, 1}));
+  std::ostringstream out;
+  print_violation(out, trace, session, v);
+  EXPECT_NE(out.str().find("c freed while garbage it still holds refers to it: g -> c"),
+            std::string::npos)
+      << out.str();
 }
 
 TEST(Checker, ReportsLeakWithTheCycleThatHoldsIt) {
@@ -143,6 +217,55 @@ TEST(Checker, ReportsCollectCountThatDiffersFromTheFrees) {
   ASSERT_EQ(vs.size(), 1u);
   EXPECT_EQ(vs[0].kind, ViolationKind::WrongCount);
   EXPECT_EQ(vs[0].detail, "collect returned 3 but freed 2 objects");
+}
+
+// Capabilities::collect_count decides how much of the count check applies, and exactly that.
+TEST(Checker, ChecksCollectCountsOnlyAsFarAsTheCollectorPromises) {
+  // A collector whose collect returns 0 while freeing a two-cycle.
+  EXPECT_TRUE(has(violations(kTwoCycle, {promising<MarkSweep>(CollectCount::Freed, Fault::CountZero)}),
+                  ViolationKind::WrongCount));
+  EXPECT_TRUE(has(violations(kTwoCycle, {promising<MarkSweep>(CollectCount::FoundInGenerations,
+                                                              Fault::CountZero)}),
+                  ViolationKind::WrongCount))
+      << "a full collection must count everything it freed";
+  EXPECT_TRUE(
+      violations(kTwoCycle, {promising<MarkSweep>(CollectCount::None, Fault::CountZero)}).empty());
+  EXPECT_TRUE(
+      violations(kTwoCycle, {promising<MarkSweep>(CollectCount::None, Fault::CountOneMore)}).empty());
+
+  // A young collection that frees the two-cycle: counting fewer than it freed is what
+  // FoundInGenerations allows, counting more is not.
+  const char* young = "new a\nnew b\nlink a b\nlink b a\nunroot a\nunroot b\ncollect 0\n";
+  EXPECT_TRUE(violations(young, {promising<Generational>(CollectCount::FoundInGenerations,
+                                                         Fault::CountOneLess)})
+                  .empty());
+  EXPECT_TRUE(has(violations(young, {promising<Generational>(CollectCount::FoundInGenerations,
+                                                             Fault::CountOneMore)}),
+                  ViolationKind::WrongCount));
+  EXPECT_TRUE(has(violations(young, {promising<Generational>(CollectCount::Freed,
+                                                             Fault::CountOneLess)}),
+                  ViolationKind::WrongCount));
+  const auto vs = violations(young, {promising<Generational>(CollectCount::FoundInGenerations,
+                                                             Fault::CountOneMore)});
+  ASSERT_EQ(vs.size(), 1u);
+  EXPECT_EQ(vs[0].detail, "collect returned 3 but freed only 2 objects");
+}
+
+// Capabilities::free_is_finalization lifts the dangling-reference part of the premature-free check,
+// and only that part.
+TEST(Checker, LetsAFinalizingCollectorFreeWhatOtherGarbageStillRefersTo) {
+  // a -> b, both dropped: at `unroot a` the fault reports b freed while garbage a refers to it.
+  const char* cycle = "new a\nnew b\nlink a b\nunroot b\nunroot a\n";
+  const auto dangling = violations(cycle, {faulty<MarkSweep>(Fault::FreeReferentAtUnroot)});
+  ASSERT_EQ(dangling.size(), 1u);
+  EXPECT_EQ(dangling[0].kind, ViolationKind::PrematureFree);
+  EXPECT_EQ(dangling[0].detail, "freed while garbage it still holds refers to it");
+  const auto finalizing = [](Capabilities& c) { c.free_is_finalization = true; };
+  EXPECT_TRUE(
+      violations(cycle, {promising<MarkSweep>(finalizing, Fault::FreeReferentAtUnroot)}).empty());
+  EXPECT_TRUE(has(violations("new a\nnew b\nlink a b\n",
+                             {promising<MarkSweep>(finalizing, Fault::FreeReachableOnLink)}),
+                  ViolationKind::PrematureFree));
 }
 
 TEST(Checker, ReportsLateFreeForAReferenceCounterThatWaits) {

@@ -130,6 +130,7 @@ TEST(Generational, PromotesSurvivorsOneGeneration) {
   RecordingListener listener;
   Generational gc(listener, {});
   gc.allocate(0);
+  gc.link(0, 0);  // without a reference it would stop being tracked
   ObjectView view;
   gc.inspect(0, view);
   EXPECT_EQ(view.generation, 0);
@@ -156,11 +157,11 @@ TEST(Generational, CollectsYoungGarbageAutomaticallyPastTheThreshold) {
     gc.unroot(x);
   }
   EXPECT_TRUE(listener.frees.empty());
-  EXPECT_EQ(gc.get_count()[0], 4u);
+  EXPECT_EQ(gc.statistics()->count[0], 4u);
   gc.allocate(4);  // the fifth allocation passes it: generation 0 is collected first
   EXPECT_EQ(listener.frees, (std::vector<ObjectId>{0, 1, 2, 3}));
   EXPECT_EQ(gc.collections(), 1u);
-  EXPECT_EQ(gc.get_count()[1], 1u);
+  EXPECT_EQ(gc.statistics()->count[1], 1u);
   gc.check_invariants();
 }
 
@@ -172,23 +173,28 @@ TEST(Generational, HoldsBackFullCollectionsUntilAQuarterOfTheLongLivedArePending
   options.thresholds[2] = 0;
   Generational gc(listener, options);
   // 40 objects survive a full collection: the long-lived total is 40, so a full collection waits
-  // until 10 objects have been promoted into the oldest generation since.
-  for (ObjectId x = 0; x < 40; ++x) gc.allocate(x);
+  // until 10 objects have been promoted into the oldest generation since. (Each refers to itself:
+  // an object without references would stop being tracked.)
+  for (ObjectId x = 0; x < 40; ++x) {
+    gc.allocate(x);
+    gc.link(x, x);
+  }
   gc.collect(2);
   bool held_back = false;
   std::size_t pending_at_full = 0;
   for (ObjectId next = 40; next < 200 && pending_at_full == 0; ++next) {
+    if (next > 40) gc.link(next - 1, next - 1);
     std::size_t promoted = 0;  // objects promoted into generation 2 since the full collection
     ObjectView view;
     for (ObjectId x = 40; x < next; ++x) {
       gc.inspect(x, view);
       promoted += view.generation == 2;
     }
-    const std::uint64_t count2 = gc.get_count()[2];
+    const std::uint64_t count2 = gc.statistics()->count[2];
     gc.allocate(next);
-    if (count2 > 0 && gc.get_count()[2] == 0) {
+    if (count2 > 0 && gc.statistics()->count[2] == 0) {
       pending_at_full = promoted;
-    } else if (gc.get_count()[2] > 0) {
+    } else if (gc.statistics()->count[2] > 0) {
       held_back = true;  // generation 2's count is past its threshold of 0, yet no full collection
     }
   }

@@ -131,7 +131,7 @@ TEST(HeapPicture, PrematureFreeIsRedWithThePathThatReachesItHighlighted) {
   EXPECT_EQ(occurrences(dot, "[color=red"), 3u) << dot;  // edges, not the node's fillcolor
   EXPECT_NE(statement(dot, "r0").find("doublecircle"), std::string::npos) << dot;
   EXPECT_EQ(statement(dot, "r1"), "") << "a has no external reference left\n" << dot;
-  EXPECT_NE(dot.find("freed b while still reachable: root r -> r -> a -> b"), std::string::npos)
+  EXPECT_NE(dot.find("b freed while still reachable: root r -> r -> a -> b"), std::string::npos)
       << dot;
 }
 

@@ -112,6 +112,25 @@ TEST(TraceParser, RejectsBadGeneration) {
   EXPECT_EQ(error_of("collect x\n"), "1: bad generation 'x' (expected 0, 1 or 2)");
 }
 
+TEST(TraceParser, ReadsThresholdsAndRejectsBadOnes) {
+  const Trace t = parse_trace("threshold 700 10 0\n", "t.trace");
+  EXPECT_EQ(t.ops, std::vector<Op>{Op::threshold(700, 10, 0)});
+  EXPECT_EQ(show(t.ops[0], t.names), "threshold 700 10 0");
+  EXPECT_EQ(error_of("threshold 1 2\n"), "1: wrong arguments (expected 'threshold T0 T1 T2')");
+  EXPECT_EQ(error_of("threshold 1 2 x\n"),
+            "1: bad threshold 'x' (expected a number from 0 to 1000000)");
+  EXPECT_EQ(error_of("threshold 1 2 1000001\n"),
+            "1: bad threshold '1000001' (expected a number from 0 to 1000000)");
+}
+
+TEST(TraceParser, ReadsTheGcModuleSwitches) {
+  const Trace t = parse_trace("freeze\nunfreeze\ndisable\nenable\n", "t.trace");
+  EXPECT_EQ(t.ops, (std::vector<Op>{Op{OpKind::Freeze}, Op{OpKind::Unfreeze},
+                                    Op{OpKind::Disable}, Op{OpKind::Enable}}));
+  EXPECT_EQ(to_text(t), "freeze\nunfreeze\ndisable\nenable\n");
+  EXPECT_EQ(error_of("freeze now\n"), "1: wrong arguments (expected 'freeze')");
+}
+
 TEST(TraceParser, RejectsDuplicateNameEvenAfterTheObjectDied) {
   EXPECT_EQ(error_of("new a\nunroot a\nnew a\n"), "3: duplicate name 'a'");
 }

@@ -19,6 +19,8 @@ enum : std::uint32_t {
   kFullCollectionHeldBack = 0x300,  // the long-lived rule deferred a full collection
   kPromotion = 0x400,               // | generation the survivors left
   kSurvivedClearing = 0x500,        // an unreachable object outlived its own tp_clear
+  kUntrack = 0x600,                 // a survivor without references stopped being tracked
+  kRetrack = 0x601,                 // ... and was tracked again when it gained one
 };
 
 void note(std::uint32_t code) { transitions::note(transitions::Family::Generational, code); }
@@ -34,12 +36,24 @@ const Capabilities& Generational::capabilities() const {
   static const Capabilities kCapabilities{.reference_counting = true,
                                           .generations = kGenerations,
                                           .automatic_collection = true,
-                                          .count = CountMeaning::References};
+                                          .count = CountMeaning::References,
+                                          .freezes = true,
+                                          .cpython_thresholds = true};
   return kCapabilities;
+}
+
+std::optional<GcStatistics> Generational::statistics() const {
+  GcStatistics statistics;
+  std::copy(counts_.begin(), counts_.end(), statistics.count);
+  std::copy(collections_of_.begin(), collections_of_.end(), statistics.collections);
+  std::copy(collected_.begin(), collected_.end(), statistics.collected);
+  return statistics;
 }
 
 Generational::~Generational() {
   for (auto& generation : generations_) generation.for_each([](Cell* c) { delete c; });
+  permanent_.for_each([](Cell* c) { delete c; });
+  untracked_.for_each([](Cell* c) { delete c; });
 }
 
 // ================================================================================================
@@ -50,7 +64,7 @@ Generational::~Generational() {
 // new object in the youngest generation.
 void Generational::allocate(ObjectId id) {
   ++counts_[0];
-  if (thresholds_[0] > 0 && counts_[0] > thresholds_[0] && !collecting_) {
+  if (enabled_ && thresholds_[0] > 0 && counts_[0] > thresholds_[0] && !collecting_) {
     collecting_ = true;
     collect_generations();
     collecting_ = false;
@@ -63,8 +77,15 @@ void Generational::allocate(ObjectId id) {
 }
 
 void Generational::link(ObjectId from, ObjectId to) {
+  Cell* source = handles_[from];
   Cell* target = handles_[to];
-  handles_[from]->references.push_back(target);
+  if (source->generation == kUntracked) {  // it gains a reference: track it again
+    untracked_.remove(source);
+    source->generation = 0;
+    generations_[0].push_back(source);
+    note(kRetrack);
+  }
+  source->references.push_back(target);
   ++target->count;
 }
 
@@ -113,7 +134,10 @@ void Generational::release(Cell* s) {
 }
 
 IntrusiveList<Generational::Cell>& Generational::list_of(Cell* s) {
-  return s->unreachable ? *unreachable_ : generations_[s->generation];
+  if (s->unreachable) return *unreachable_;
+  if (s->generation == kPermanent) return permanent_;
+  if (s->generation == kUntracked) return untracked_;
+  return generations_[s->generation];
 }
 
 // ================================================================================================
@@ -127,6 +151,29 @@ std::size_t Generational::collect(int generation) {
   collecting_ = false;
   return found;
 }
+
+// As gc.set_threshold(): the counts stay; the next allocation compares them with the new values.
+void Generational::set_thresholds(const std::array<std::uint32_t, 3>& thresholds) {
+  thresholds_ = thresholds;
+}
+
+// As gc.freeze(): every tracked object moves to the permanent generation, and the allocation count
+// starts again.
+void Generational::freeze() {
+  for (auto& generation : generations_) {
+    generation.for_each([](Cell* c) { c->generation = kPermanent; });
+    permanent_.splice_back(generation);
+  }
+  counts_[0] = 0;
+}
+
+// As gc.unfreeze(): the permanent generation joins the oldest.
+void Generational::unfreeze() {
+  permanent_.for_each([](Cell* c) { c->generation = kGenerations - 1; });
+  generations_[kGenerations - 1].splice_back(permanent_);
+}
+
+void Generational::set_automatic_collection(bool enabled) { enabled_ = enabled; }
 
 // Automatic collection: the oldest generation whose count exceeds its threshold, unless that is
 // a full collection that the long-lived rule holds back.
@@ -158,8 +205,11 @@ std::size_t Generational::collect_generation(int g) {
   subtract_refs(young, g);
   IntrusiveList<Cell> unreachable;
   move_unreachable(young, unreachable, g);
+  untrack_childless(young);
   promote_survivors(g);
   delete_garbage(unreachable, g);
+  ++collections_of_[g];
+  collected_[g] += freed_ - freed_before;
   return freed_ - freed_before;
 }
 
@@ -210,6 +260,18 @@ void Generational::move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Ce
     young.remove(c);
     c->unreachable = true;
     unreachable.push_back(c);
+  });
+}
+
+// Post: survivors that hold no references are no longer tracked: no collection needs to look at
+// them until they gain one (CPython's untrack_tuples and untrack_dicts).
+void Generational::untrack_childless(IntrusiveList<Cell>& young) {
+  young.for_each([&](Cell* c) {
+    if (!c->references.empty()) return;
+    young.remove(c);
+    c->generation = kUntracked;
+    untracked_.push_back(c);
+    note(kUntrack);
   });
 }
 
@@ -265,13 +327,14 @@ void Generational::inspect(ObjectId id, ObjectView& view) const {
   for (const Cell* r : cell->references) view.references.push_back(r->id);
   view.count = cell->count;
   view.generation = cell->generation;
+  view.tracked = cell->generation != kUntracked;
 }
 
 // Restates the invariants as code.
 void Generational::check_invariants() const {
   std::unordered_map<const Cell*, std::uint64_t> referrers;
-  for (int g = 0; g < kGenerations; ++g) {
-    generations_[g].for_each([&](const Cell* c) {
+  const auto check_list = [&](const IntrusiveList<Cell>& list, int g) {
+    list.for_each([&](const Cell* c) {
       const std::string name = "generational: object " + std::to_string(c->id);
       if (c->generation != g) {
         throw BrokenInvariant(name + " is in generation " + std::to_string(g) +
@@ -283,9 +346,15 @@ void Generational::check_invariants() const {
       if (c->id >= handles_.size() || handles_[c->id] != c) {
         throw BrokenInvariant(name + " is not the handle for its id");
       }
+      if (g == kUntracked && !c->references.empty()) {
+        throw BrokenInvariant(name + " is untracked but holds references");
+      }
       referrers.emplace(c, 0);
     });
-  }
+  };
+  for (int g = 0; g < kGenerations; ++g) check_list(generations_[g], g);
+  check_list(permanent_, kPermanent);
+  check_list(untracked_, kUntracked);
   for (const auto& [cell, unused] : referrers) {
     for (const Cell* r : cell->references) {
       const auto it = referrers.find(r);

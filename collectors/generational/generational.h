@@ -18,6 +18,12 @@
 //   4. survivors are promoted to generation g + 1 (the oldest generation stays put);
 //   5. the unreachable objects' references are cleared (as tp_clear does), which frees them and
 //      whatever only they held, by reference counting.
+// gc.freeze() moves every tracked object to a permanent generation that no collection touches,
+// gc.unfreeze() moves them back to the oldest; gc.disable() stops automatic collection.
+// As CPython does for tuples and dicts that hold only atomic values, a collection stops tracking
+// survivors that hold no references; an untracked object is tracked again (in generation 0) the
+// moment it gains one.
+//
 // Automatic collection follows the allocation counts and the thresholds (default 700, 10, 10):
 // after an allocation pushes counts_[0] past its threshold, the oldest generation whose count
 // exceeds its threshold is collected, except that a full collection is held back until the
@@ -37,6 +43,8 @@ namespace cyclefuzz {
 class Generational : public Collector {
  public:
   static constexpr int kGenerations = 3;
+  static constexpr int kPermanent = 3;   // the generation of frozen objects
+  static constexpr int kUntracked = -1;  // the "generation" of objects the collector stopped tracking
 
   Generational(FreeListener& listener, const CollectorOptions& options);
   ~Generational() override;
@@ -48,12 +56,16 @@ class Generational : public Collector {
   void root(ObjectId id) override;
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
+  void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override;
+  void freeze() override;
+  void unfreeze() override;
+  void set_automatic_collection(bool enabled) override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
 
   /// gc.get_count(): the allocation and collection counts that drive automatic collection.
-  const std::array<std::uint64_t, kGenerations>& get_count() const { return counts_; }
+  std::optional<GcStatistics> statistics() const override;
 
  protected:
   struct Cell : ListLinks {
@@ -67,28 +79,37 @@ class Generational : public Collector {
     References<Cell> references;
   };
 
+  // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one.
+
   // ---- reference counting -------------------------------------------------------------------
   void decref(Cell* s);
-  void release(Cell* s);
+  virtual void release(Cell* s);
 
   // ---- collection ---------------------------------------------------------------------------
-  void collect_generations();  // automatic: which generation, if any
+  virtual void collect_generations();  // automatic: which generation, if any
   std::size_t collect_generation(int generation);
-  void update_refs(IntrusiveList<Cell>& young, int generation);
-  void subtract_refs(IntrusiveList<Cell>& young, int generation);
-  void move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable, int generation);
-  void promote_survivors(int generation);
-  void delete_garbage(IntrusiveList<Cell>& unreachable, int generation);
+  virtual void update_refs(IntrusiveList<Cell>& young, int generation);
+  virtual void subtract_refs(IntrusiveList<Cell>& young, int generation);
+  virtual void move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable,
+                                int generation);
+  virtual void untrack_childless(IntrusiveList<Cell>& young);
+  virtual void promote_survivors(int generation);
+  virtual void delete_garbage(IntrusiveList<Cell>& unreachable, int generation);
   IntrusiveList<Cell>& list_of(Cell* s);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   std::array<IntrusiveList<Cell>, kGenerations> generations_;
+  IntrusiveList<Cell> permanent_;  // frozen objects
+  IntrusiveList<Cell> untracked_;  // objects holding no references that collections skip
   std::array<std::uint64_t, kGenerations> counts_{};
   std::array<std::uint32_t, kGenerations> thresholds_{};
   std::size_t long_lived_total_ = 0;    // survivors of the last full collection
   std::size_t long_lived_pending_ = 0;  // promoted into the oldest generation since
   IntrusiveList<Cell>* unreachable_ = nullptr;  // the unreachable set, while it is deleted
   bool collecting_ = false;
+  bool enabled_ = true;
+  std::array<std::uint64_t, kGenerations> collections_of_{};  // gc.get_stats()
+  std::array<std::uint64_t, kGenerations> collected_{};
   std::uint64_t collections_ = 0;
   std::size_t freed_ = 0;  // frees so far, to count those of one collection
 };

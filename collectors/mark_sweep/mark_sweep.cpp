@@ -14,7 +14,8 @@ const Capabilities& MarkSweep::capabilities() const {
   static const Capabilities kCapabilities{.reference_counting = false,
                                           .generations = 1,
                                           .automatic_collection = false,
-                                          .count = CountMeaning::External};
+                                          .count = CountMeaning::External,
+                                          .freezes = true};
   return kCapabilities;
 }
 
@@ -54,19 +55,41 @@ void MarkSweep::unroot(ObjectId id) { --handles_[id]->external; }
 std::size_t MarkSweep::collect(int /*generation: every collection is full*/) {
   ++collections_;
   mark();
-  return sweep();
+  const std::size_t freed = sweep();
+  collected_ += freed;
+  return freed;
 }
 
-// Pre: no cell is marked. Post: exactly the cells reachable from a cell with external references
-// are marked. An explicit stack, since a heap may be a chain of a million objects.
-void MarkSweep::mark() {
-  std::vector<Cell*> stack;
+void MarkSweep::freeze() {
+  heap_.for_each([](Cell* c) { c->frozen = true; });
+}
+
+void MarkSweep::unfreeze() {
+  heap_.for_each([](Cell* c) { c->frozen = false; });
+}
+
+std::optional<GcStatistics> MarkSweep::statistics() const {
+  GcStatistics statistics;
+  statistics.collections[0] = collections_;
+  statistics.collected[0] = collected_;
+  return statistics;
+}
+
+std::vector<MarkSweep::Cell*> MarkSweep::mark_roots() {
+  std::vector<Cell*> roots;
   heap_.for_each([&](Cell* c) {
-    if (c->external > 0 && !c->marked) {
+    if ((c->external > 0 || c->frozen) && !c->marked) {
       c->marked = true;
-      stack.push_back(c);
+      roots.push_back(c);
     }
   });
+  return roots;
+}
+
+// Pre: no cell is marked. Post: exactly the cells reachable from a root are marked. An explicit
+// stack, since a heap may be a chain of a million objects.
+void MarkSweep::mark() {
+  std::vector<Cell*> stack = mark_roots();
   while (!stack.empty()) {
     Cell* c = stack.back();
     stack.pop_back();
@@ -87,14 +110,18 @@ std::size_t MarkSweep::sweep() {
       c->marked = false;
       return;
     }
-    heap_.remove(c);
-    report_free(c->id);
-    delete c;
+    free_cell(c);
     ++freed;
   });
   // How much a sweep freed, in powers of two, is the only state a fuzzer can tell apart here.
   transitions::note(transitions::Family::MarkSweep, std::bit_width(freed));
   return freed;
+}
+
+void MarkSweep::free_cell(Cell* c) {
+  heap_.remove(c);
+  report_free(c->id);
+  delete c;
 }
 
 // ================================================================================================

@@ -5,7 +5,8 @@
 //
 // A collection marks everything reachable from objects with external references (the roots) and
 // sweeps the rest. There are no reference counts, so garbage - cyclic or not - waits for the next
-// collection, and every collection is a full one.
+// collection, and every collection is a full one. gc.freeze() has its closest meaning: frozen
+// objects are roots, so neither they nor what they reach is ever swept.
 #pragma once
 
 #include <vector>
@@ -31,21 +32,30 @@ class MarkSweep : public Collector {
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
+  void freeze() override;
+  void unfreeze() override;
+  std::optional<GcStatistics> statistics() const override;
 
- private:
+ protected:
+  // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one.
   struct Cell : ListLinks {
     ObjectId id = 0;
     std::uint32_t external = 1;  // references the mutator holds: the roots
     bool marked = false;
+    bool frozen = false;
     References<Cell> references;
   };
 
-  void mark();
-  std::size_t sweep();
+  /// Marks the roots (external references, frozen objects) and returns them.
+  std::vector<Cell*> mark_roots();
+  virtual void mark();
+  virtual std::size_t sweep();
+  void free_cell(Cell* c);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   IntrusiveList<Cell> heap_;    // every cell not yet swept, in allocation order
   std::uint64_t collections_ = 0;
+  std::uint64_t collected_ = 0;
 };
 
 }  // namespace cyclefuzz

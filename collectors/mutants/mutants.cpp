@@ -1,10 +1,19 @@
 #include "collectors/mutants/mutants.h"
 
+#include <algorithm>
+#include <type_traits>
+
+#include "collectors/generational/generational.h"
+#include "collectors/mark_sweep/mark_sweep.h"
 #include "collectors/trial_deletion/trial_deletion.h"
 
 namespace cyclefuzz {
 
 namespace {
+
+// Each mutant overrides one phase of a correct collector with a copy that differs in the lines
+// marked BUG. The comment above each says what real collectors got wrong this way, and what the
+// harness should see.
 
 // ================================================================================================
 // Trial deletion
@@ -13,7 +22,7 @@ namespace {
 /// Scan finds an object externally reachable and recolours it and everything below it black, but
 /// never gives back the counts MarkGray took away. The next decrement that should leave such an
 /// object alive brings its count to zero: a premature free, long after the collection that broke
-/// it. (The class of bug: a phase that undoes only part of what an earlier phase did.)
+/// it. (A phase that undoes only part of what an earlier phase did.)
 class ScanForgetsRestore final : public TrialDeletion {
  public:
   using TrialDeletion::TrialDeletion;
@@ -36,10 +45,326 @@ class ScanForgetsRestore final : public TrialDeletion {
   }
 };
 
+/// A candidate whose count drops to zero is left in the buffer for MarkRoots to free, as the
+/// paper does, but MarkRoots only drops stale entries and never frees them: the object stays
+/// allocated forever. (A stale candidate-buffer entry.) Seen as a late free at once, and as a leak
+/// at the next full collection.
+class BufferedReleaseLeaks final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void release(Cell* s) override {
+    std::vector<Cell*> dying{s};
+    while (!dying.empty()) {
+      Cell* d = dying.back();
+      dying.pop_back();
+      for (Cell* t : d->references) {
+        if (--t->count == 0) {
+          dying.push_back(t);
+        } else {
+          possible_root(t);
+        }
+      }
+      recolor(d, Color::Black);
+      if (d->buffered) continue;  // BUG: left for MarkRoots, which never frees it
+      free_cell(d);
+    }
+  }
+};
+
+/// A candidate whose count goes down and then up again is taken out of the buffer (it looks
+/// live), but keeps its purple colour; when its count goes down again, PossibleRoot sees purple,
+/// assumes it is buffered, and the candidate is lost. The cycle it heads is never collected: a
+/// leak.
+class LostCandidate final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void increment(Cell* s) override {
+    ++s->count;
+    if (s->buffered) unbuffer(s);  // BUG: and the colour stays purple
+  }
+};
+
+/// CollectWhite takes every referent of a white object, not only the white ones: live objects
+/// that garbage refers to are freed with it. A premature free.
+class CollectWhiteTakesBlack final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void collect_white(Cell* s, std::vector<Cell*>& garbage) override {
+    if (s->color != Color::White) return;
+    recolor(s, Color::Black);
+    const std::size_t first = garbage.size();
+    garbage.push_back(s);
+    for (std::size_t i = first; i < garbage.size(); ++i) {
+      for (Cell* t : garbage[i]->references) {
+        if (std::find(garbage.begin(), garbage.end(), t) == garbage.end()) {  // BUG: any colour
+          recolor(t, Color::Black);
+          garbage.push_back(t);
+        }
+      }
+    }
+  }
+};
+
+/// The paper's CollectRoots: each root's white objects are freed before the next root is walked,
+/// and the next walk reads cells already freed. A use-after-free: a crash under AddressSanitizer,
+/// silent corruption without it. (The first bug this harness found, in its own first draft.)
+class CollectWhiteFreesPerRoot final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  std::size_t collect_roots() override {
+    std::vector<Cell*> candidates;
+    candidates.swap(roots_);
+    std::size_t freed = 0;
+    for (Cell* s : candidates) {
+      s->buffered = false;
+      std::vector<Cell*> garbage;
+      collect_white(s, garbage);
+      for (Cell* g : garbage) free_cell(g);  // BUG: before the other roots are walked
+      freed += garbage.size();
+    }
+    return freed;
+  }
+};
+
+/// MarkGray visits each reference twice and so takes two off the count for it: objects that are
+/// referenced from outside look garbage. A premature free.
+class MarkGrayCountsTwice final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void mark_gray(Cell* s) override {
+    if (s->color == Color::Gray) return;
+    recolor(s, Color::Gray);
+    std::vector<Cell*> stack{s};
+    while (!stack.empty()) {
+      Cell* c = stack.back();
+      stack.pop_back();
+      for (Cell* t : c->references) {
+        t->count -= std::min<std::uint32_t>(t->count, 2);  // BUG: once per reference is right
+        if (t->color != Color::Gray) {
+          recolor(t, Color::Gray);
+          stack.push_back(t);
+        }
+      }
+    }
+  }
+};
+
+/// Unlink removes the object's last reference, whatever it points to, and decrements the right
+/// target: the references and the counts disagree from then on. Wrong bookkeeping at once, then
+/// premature frees and leaks.
+class UnlinkDropsLastReference final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+  void unlink(ObjectId from, ObjectId to) override {
+    handles_[from]->references.pop_back();  // BUG: the one to `to` is the one to remove
+    decrement(handles_[to]);
+  }
+};
+
+// ================================================================================================
+// Mark-sweep
+// ================================================================================================
+
+/// Marking gives up below a fixed depth (here 4 references from a root), as a mark stack with a
+/// fixed size that silently drops what does not fit. What lies deeper is swept while reachable:
+/// a premature free.
+class MarkStopsAtDepth4 final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  void mark() override {
+    std::vector<std::pair<Cell*, int>> stack;
+    for (Cell* root : mark_roots()) stack.push_back({root, 0});
+    while (!stack.empty()) {
+      const auto [c, depth] = stack.back();
+      stack.pop_back();
+      if (depth == 4) continue;  // BUG: what lies deeper is never marked
+      for (Cell* r : c->references) {
+        if (!r->marked) {
+          r->marked = true;
+          stack.push_back({r, depth + 1});
+        }
+      }
+    }
+  }
+};
+
+/// Marking traverses every reference of an object but its last (an off-by-one in tp_traverse):
+/// what only that reference reaches is swept while reachable. A premature free.
+class MarkSkipsLastReference final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  void mark() override {
+    std::vector<Cell*> stack = mark_roots();
+    while (!stack.empty()) {
+      Cell* c = stack.back();
+      stack.pop_back();
+      for (std::size_t i = 0; i + 1 < c->references.size(); ++i) {  // BUG: i < size()
+        Cell* r = c->references[i];
+        if (!r->marked) {
+          r->marked = true;
+          stack.push_back(r);
+        }
+      }
+    }
+  }
+};
+
+/// The sweep stops one cell early: the newest object is never freed, garbage or not. A leak.
+class SweepSkipsLastObject final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  std::size_t sweep() override {
+    std::size_t freed = 0;
+    std::size_t left = heap_.size();
+    heap_.for_each([&](Cell* c) {
+      if (--left == 0) {  // BUG: the last cell is never looked at
+        c->marked = false;
+        return;
+      }
+      if (c->marked) {
+        c->marked = false;
+        return;
+      }
+      free_cell(c);
+      ++freed;
+    });
+    return freed;
+  }
+};
+
+// ================================================================================================
+// Generational
+// ================================================================================================
+
+/// A partial collection subtracts the references from every generation, not only from the young
+/// ones: a young object that only an older live object refers to looks unreachable and is freed.
+/// A premature free. (The remembered-set bug of generational collectors.)
+class PartialIgnoresOlderReferrers final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  void subtract_refs(IntrusiveList<Cell>& young, int g) override {
+    for (auto& generation : generations_) {  // BUG: only `young` refers inside the young set
+      generation.for_each([&](Cell* c) {
+        for (Cell* t : c->references) {
+          if (t->generation == g) --t->gc_refs;
+        }
+      });
+    }
+    (void)young;
+  }
+};
+
+/// Survivors of a young collection stay where they are. Nothing is freed wrongly, but every young
+/// collection scans them again and the oldest generation never fills. A wrong generation.
+class SurvivorsNotPromoted final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  void promote_survivors(int g) override {
+    if (g + 1 < kGenerations) return;  // BUG: survivors belong one generation older
+    long_lived_pending_ = 0;
+    long_lived_total_ = generations_[g].size();
+  }
+};
+
+/// A partial collection moves its unreachable objects to the next generation with the
+/// survivors, instead of freeing them; only a full collection frees garbage. Missed garbage.
+class GarbagePromoted final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  void delete_garbage(IntrusiveList<Cell>& unreachable, int g) override {
+    if (g + 1 == kGenerations) {
+      Generational::delete_garbage(unreachable, g);
+      return;
+    }
+    unreachable.for_each([&](Cell* u) {  // BUG: garbage promoted instead of cleared
+      unreachable.remove(u);
+      u->unreachable = false;
+      u->generation = g + 1;
+      generations_[g + 1].push_back(u);
+    });
+  }
+};
+
+/// The long-lived rule always holds the full collection back: automatic collection never
+/// collects the oldest generation, and cycles that reach it stay until someone calls collect().
+/// A wrong automatic collection.
+class FullCollectionNeverFires final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  void collect_generations() override {
+    for (int g = kGenerations - 1; g >= 0; --g) {
+      if (counts_[g] <= thresholds_[g]) continue;
+      if (g == kGenerations - 1) continue;  // BUG: pending < total / 4 is the only reason
+      collect_generation(g);
+      return;
+    }
+  }
+};
+
+/// gc.freeze() moves objects into the oldest generation instead of a permanent one: the next full
+/// collection frees frozen garbage. A frozen object collected.
+class FrozenCollected final : public Generational {
+ public:
+  using Generational::Generational;
+
+  void freeze() override {
+    for (int g = 0; g + 1 < kGenerations; ++g) {  // BUG: they belong in permanent_, untouched
+      generations_[g].for_each([](Cell* c) { c->generation = kGenerations - 1; });
+      generations_[kGenerations - 1].splice_back(generations_[g]);
+    }
+    counts_[0] = 0;
+  }
+};
+
+/// An untracked object (it held no references) gains one and is not tracked again: collections
+/// never see its references, so a cycle through it is never collected. Wrong bookkeeping at
+/// once (an untracked object holding a reference), a leak later.
+class UntrackedNotRetracked final : public Generational {
+ public:
+  using Generational::Generational;
+
+  void link(ObjectId from, ObjectId to) override {
+    Cell* target = handles_[to];
+    handles_[from]->references.push_back(target);  // BUG: an untracked source stays untracked
+    ++target->count;
+  }
+};
+
 template <class Mutant>
 CollectorEntry mutant(const char* name, const char* summary) {
   return {std::string("mutant:") + name, summary,
-          [](FreeListener& l, const CollectorOptions&) { return std::make_unique<Mutant>(l); },
+          [](FreeListener& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
+            if constexpr (std::is_constructible_v<Mutant, FreeListener&, const CollectorOptions&>) {
+              return std::make_unique<Mutant>(l, o);
+            } else {
+              return std::make_unique<Mutant>(l);
+            }
+          },
           false};
 }
 
@@ -48,7 +373,40 @@ CollectorEntry mutant(const char* name, const char* summary) {
 const std::vector<CollectorEntry>& mutant_catalogue() {
   static const std::vector<CollectorEntry> kMutants = {
       mutant<ScanForgetsRestore>("scan-forgets-restore",
-                                 "trial deletion whose ScanBlack does not restore counts"),
+                                 "trial deletion: ScanBlack does not restore counts"),
+      mutant<BufferedReleaseLeaks>("buffered-release-leaks",
+                                   "trial deletion: a buffered object at count zero is never freed"),
+      mutant<LostCandidate>("lost-candidate",
+                            "trial deletion: a candidate whose count went down and up is lost"),
+      mutant<CollectWhiteTakesBlack>("collect-white-takes-black",
+                                     "trial deletion: CollectWhite frees live referents too"),
+      mutant<CollectWhiteFreesPerRoot>("collect-white-frees-per-root",
+                                       "trial deletion: frees before every root is walked (UAF)"),
+      mutant<MarkGrayCountsTwice>("mark-gray-counts-twice",
+                                  "trial deletion: MarkGray decrements each reference twice"),
+      mutant<UnlinkDropsLastReference>("unlink-drops-last-reference",
+                                       "trial deletion: unlink removes the wrong reference"),
+      mutant<MarkStopsAtDepth4>("mark-stops-at-depth-4",
+                                "mark-sweep: marking gives up four references from a root"),
+      mutant<MarkSkipsLastReference>("mark-skips-last-reference",
+                                     "mark-sweep: marking skips each object's last reference"),
+      mutant<SweepSkipsLastObject>("sweep-skips-last-object",
+                                   "mark-sweep: the sweep never frees the newest object"),
+      mutant<PartialIgnoresOlderReferrers>(
+          "partial-ignores-older-referrers",
+          "generational: a partial collection discounts references from older generations"),
+      mutant<SurvivorsNotPromoted>("survivors-not-promoted",
+                                   "generational: survivors of a young collection stay young"),
+      mutant<GarbagePromoted>("garbage-promoted",
+                              "generational: a partial collection promotes its garbage"),
+      mutant<FullCollectionNeverFires>(
+          "full-collection-never-fires",
+          "generational: automatic collection never collects the oldest generation"),
+      mutant<FrozenCollected>("frozen-collected",
+                              "generational: gc.freeze() leaves objects collectable"),
+      mutant<UntrackedNotRetracked>(
+          "untracked-not-retracked",
+          "generational: an untracked object that gains a reference is not tracked again"),
   };
   return kMutants;
 }

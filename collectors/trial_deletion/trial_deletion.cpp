@@ -12,7 +12,8 @@ const Capabilities& TrialDeletion::capabilities() const {
   static const Capabilities kCapabilities{.reference_counting = true,
                                           .generations = 1,
                                           .automatic_collection = false,
-                                          .count = CountMeaning::References};
+                                          .count = CountMeaning::References,
+                                          .freezes = true};
   return kCapabilities;
 }
 
@@ -129,9 +130,33 @@ void TrialDeletion::unbuffer(Cell* s) {
 // what it was, minus the references of the freed objects.
 std::size_t TrialDeletion::collect(int /*generation: every collection is full*/) {
   ++collections_;
+  const std::uint64_t freed_before = freed_;
   mark_roots();
   scan_roots();
-  return collect_roots();
+  collect_roots();
+  collected_ += freed_ - freed_before;
+  return freed_ - freed_before;  // the white objects, and what their frozen referents held
+}
+
+void TrialDeletion::freeze() {
+  cells_.for_each([](Cell* c) { c->frozen = true; });
+}
+
+// A frozen candidate was dropped from the buffer; once thawed, any frozen object may head a
+// garbage cycle, so each becomes a candidate again.
+void TrialDeletion::unfreeze() {
+  cells_.for_each([this](Cell* c) {
+    if (!c->frozen) return;
+    c->frozen = false;
+    possible_root(c);
+  });
+}
+
+std::optional<GcStatistics> TrialDeletion::statistics() const {
+  GcStatistics statistics;
+  statistics.collections[0] = collections_;
+  statistics.collected[0] = collected_;
+  return statistics;
 }
 
 // Post: stale (black) entries have left the buffer; below each purple candidate, every object is
@@ -140,12 +165,13 @@ void TrialDeletion::mark_roots() {
   std::vector<Cell*> candidates;
   candidates.swap(roots_);
   for (Cell* s : candidates) {
-    if (s->color == Color::Purple) {
+    if (s->color == Color::Purple && !s->frozen) {
       mark_gray(s);
       s->buffer_index = static_cast<std::uint32_t>(roots_.size());
       roots_.push_back(s);
     } else {
       s->buffered = false;  // a black object's count reached zero only if it was freed already
+      if (s->color == Color::Purple) recolor(s, Color::Black);  // frozen: never a candidate
     }
   }
 }
@@ -167,7 +193,16 @@ std::size_t TrialDeletion::collect_roots() {
   for (Cell* s : candidates) s->buffered = false;
   std::vector<Cell*> garbage;
   for (Cell* s : candidates) collect_white(s, garbage);
+  // MarkGray never takes from a frozen object's count, so the garbage's references to frozen
+  // objects are dropped as the garbage goes (reference counting may then free them).
+  std::vector<Cell*> frozen_referents;
+  for (Cell* g : garbage) {
+    for (Cell* t : g->references) {
+      if (t->frozen) frozen_referents.push_back(t);
+    }
+  }
   for (Cell* g : garbage) free_cell(g);
+  for (Cell* t : frozen_referents) decrement(t);
   return garbage.size();
 }
 
@@ -180,6 +215,7 @@ void TrialDeletion::mark_gray(Cell* s) {
     Cell* c = stack.back();
     stack.pop_back();
     for (Cell* t : c->references) {
+      if (t->frozen) continue;  // never trial-deleted: what it refers to keeps its count
       --t->count;
       if (t->color != Color::Gray) {
         recolor(t, Color::Gray);
@@ -214,6 +250,7 @@ void TrialDeletion::scan_black(Cell* s) {
     Cell* c = stack.back();
     stack.pop_back();
     for (Cell* t : c->references) {
+      if (t->frozen) continue;  // mark_gray took nothing from it
       ++t->count;
       if (t->color != Color::Black) {
         recolor(t, Color::Black);
@@ -251,6 +288,7 @@ void TrialDeletion::recolor(Cell* s, Color to) {
 }
 
 void TrialDeletion::free_cell(Cell* s) {
+  ++freed_;
   cells_.remove(s);
   report_free(s->id);
   delete s;

@@ -40,6 +40,9 @@ class TrialDeletion : public Collector {
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
+  void freeze() override;
+  void unfreeze() override;
+  std::optional<GcStatistics> statistics() const override;
 
  protected:
   enum class Color : std::uint8_t {
@@ -54,6 +57,7 @@ class TrialDeletion : public Collector {
     std::uint32_t count = 1;     // reference count, external references included
     std::uint32_t external = 1;  // external references, for check_invariants only
     Color color = Color::Black;
+    bool frozen = false;
     bool buffered = false;          // in roots_
     std::uint32_t buffer_index = 0;  // its position there
     References<Cell> references;
@@ -88,6 +92,8 @@ class TrialDeletion : public Collector {
   IntrusiveList<Cell> cells_;   // every cell not freed, for check_invariants and the destructor
   std::vector<Cell*> roots_;    // the candidate buffer
   std::uint64_t collections_ = 0;
+  std::uint64_t collected_ = 0;  // freed by collections
+  std::uint64_t freed_ = 0;      // freed at all
   // The explicit stacks of mark_gray, scan and scan_black (which scan calls), kept between calls:
   // a collection calls them once per candidate, and allocating each time was most of its cost.
   std::vector<Cell*> marking_, scanning_, restoring_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "collectors/plugin/plugin_collector.h"
+
 namespace cyclefuzz::cli {
 
 void CollectorChoice::add_options(CLI::App& app) {
@@ -11,6 +13,10 @@ void CollectorChoice::add_options(CLI::App& app) {
   }
   app.add_option("--collector", names_,
                  "Run this collector (repeat for several; default: every built-in one):" + known);
+  app.add_option("--plugin", plugins_,
+                 "Also run the collector in this shared library, built against "
+                 "collectors/plugin/cyclefuzz_plugin.h (repeat for several); it runs in a child "
+                 "process, so a crash is reported with the trace that caused it");
   app.add_option("--thresholds", thresholds_,
                  "Automatic collection thresholds for generations 0,1,2 (default 700,10,10), as "
                  "gc.set_threshold(); small ones make short traces reach them")
@@ -19,7 +25,9 @@ void CollectorChoice::add_options(CLI::App& app) {
 }
 
 std::vector<CollectorEntry> CollectorChoice::collectors() const {
-  const std::vector<std::string> names = names_.empty() ? default_collector_names() : names_;
+  // Plug-ins alone are tested alone; with neither, the default set runs.
+  const std::vector<std::string> names =
+      names_.empty() && plugins_.empty() ? default_collector_names() : names_;
   std::vector<CollectorEntry> chosen;
   for (const std::string& name : names) {
     const CollectorEntry* entry = find_collector(name);
@@ -28,6 +36,13 @@ std::vector<CollectorEntry> CollectorChoice::collectors() const {
     }
     if (std::none_of(chosen.begin(), chosen.end(), [&](const auto& c) { return c.name == name; })) {
       chosen.push_back(*entry);
+    }
+  }
+  for (const std::string& path : plugins_) {
+    try {
+      chosen.push_back(load_plugin(path));
+    } catch (const PluginError& e) {
+      throw BadInput(e.what());
     }
   }
   return chosen;

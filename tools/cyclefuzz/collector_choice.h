@@ -18,14 +18,15 @@ class BadInput : public std::runtime_error {
 
 class CollectorChoice {
  public:
-  /// Adds --collector and --thresholds to `app`.
+  /// Adds --collector, --plugin and --thresholds to `app`.
   void add_options(CLI::App& app);
-  /// The chosen collectors (the default set when none was chosen). Throws BadInput.
+  /// The chosen collectors and plug-ins (the default set when none was chosen). Throws BadInput.
   std::vector<CollectorEntry> collectors() const;
   CollectorOptions options() const;
 
  private:
   std::vector<std::string> names_;
+  std::vector<std::string> plugins_;
   std::vector<std::uint32_t> thresholds_;
 };
 

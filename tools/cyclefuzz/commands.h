@@ -27,5 +27,7 @@ Subcommand add_encode(CLI::App& app);
 Subcommand add_minimize(CLI::App& app);
 Subcommand add_promote(CLI::App& app);
 Subcommand add_explain(CLI::App& app);
+Subcommand add_check(CLI::App& app);
+Subcommand add_collectors(CLI::App& app);
 
 }  // namespace cyclefuzz::cli

@@ -10,10 +10,9 @@ int main(int argc, char** argv) {
       "several collectors and checking each against a reachability oracle after every operation.\n"
       "Exit status: 0 nothing found, 1 a violation, 2 bad input."};
   app.require_subcommand(1);
-  const std::vector<Subcommand> subcommands = {add_replay(app),   add_gen(app),
-                                               add_explain(app),  add_minimize(app),
-                                               add_promote(app),  add_decode(app),
-                                               add_encode(app)};
+  const std::vector<Subcommand> subcommands = {
+      add_replay(app),   add_check(app),   add_gen(app),    add_explain(app),   add_minimize(app),
+      add_promote(app),  add_decode(app),  add_encode(app), add_collectors(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help

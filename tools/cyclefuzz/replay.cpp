@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tools/cyclefuzz/progress.h"
+#include "oracle/isolated_run.h"
 #include "oracle/report.h"
 #include "tools/cyclefuzz/collector_choice.h"
 #include "tools/cyclefuzz/commands.h"
@@ -18,6 +19,45 @@ struct ReplayOptions {
   bool check_invariants = false;
   std::size_t max_objects = TraceLimits{}.max_objects;
 };
+
+/// A collector that crashed in its child: where, and the trace up to there.
+void print_crash(std::ostream& out, const Trace& trace, const std::string& collector,
+                 const IsolatedReplay& run) {
+  const std::size_t at = run.ops_started == 0 ? 0 : run.ops_started - 1;
+  out << trace.source << ": " << trace.ops.size() << " ops: " << collector << " "
+      << describe(run.outcome) << "\n  " << collector << ": " << describe(run.outcome)
+      << (run.ops_started == 0 ? std::string(" before the first op")
+                               : " during " + where(trace, at))
+      << "\n  the trace up to it:\n";
+  for (std::size_t i = 0; i < run.ops_started && i < trace.ops.size(); ++i) {
+    out << "    " << show(trace.ops[i], trace.names) << "\n";
+  }
+}
+
+/// Adds a child's report of the same trace to this trace's report.
+void merge_report(nlohmann::json& report, const nlohmann::json& child) {
+  if (report.is_null()) {
+    report = child;
+    return;
+  }
+  for (const auto& c : child["collectors"]) report["collectors"].push_back(c);
+  for (const auto& v : child["violations"]) report["violations"].push_back(v);
+}
+
+/// Adds a crash to this trace's report: the collector's verdict is "crash".
+void merge_crash(nlohmann::json& report, const Trace& trace, const std::string& collector,
+                 const IsolatedReplay& run) {
+  nlohmann::json crashed = {{"file", trace.source},
+                            {"ops", trace.ops.size()},
+                            {"ops_run", run.ops_started},
+                            {"collectors", {{{"name", collector}, {"verdict", "crash"}}}},
+                            {"violations", nlohmann::json::array()},
+                            {"crash", {{"collector", collector},
+                                       {"op", run.ops_started},
+                                       {"how", describe(run.outcome)}}}};
+  merge_report(report, crashed);
+  if (!report.contains("crash")) report["crash"] = crashed["crash"];
+}
 
 int replay(const ReplayOptions& o) {
   std::vector<CollectorEntry> collectors;
@@ -44,18 +84,43 @@ int replay(const ReplayOptions& o) {
   nlohmann::json reports = nlohmann::json::array();
   bool failed = false;
   Progress progress("traces", {.runs = traces.size()});
+  // Collectors that ask for it (plug-ins) each run in a child process; the rest run together, so
+  // that they are also compared with each other.
+  std::vector<CollectorEntry> together, isolated;
+  for (const CollectorEntry& c : collectors) (c.isolated ? isolated : together).push_back(c);
   for (const Trace& trace : traces) {
-    Session session(collectors, o.choice.options(), checks);
-    session.run(trace);
-    failed = failed || !session.violations().empty();
-    progress.clear();  // the report must not be written into the progress line
-    if (o.json) {
-      reports.push_back(trace_report(trace, session, true));
-    } else {
-      print_trace_result(std::cout, trace, session);
+    std::size_t found = 0;
+    nlohmann::json report;
+    if (!together.empty()) {
+      Session session(together, o.choice.options(), checks);
+      session.run(trace);
+      found += session.violations().size();
+      progress.clear();  // the report must not be written into the progress line
+      if (o.json) {
+        report = trace_report(trace, session, true);
+      } else {
+        print_trace_result(std::cout, trace, session);
+      }
+      table.add(session);
     }
-    table.add(session);
-    progress.advance(1, session.violations().size());
+    for (const CollectorEntry& c : isolated) {
+      const IsolatedReplay run = replay_isolated(trace, c, o.choice.options(), checks);
+      progress.clear();
+      found += run.outcome.kind != Outcome::Kind::Pass;
+      table.add(c.name, run.outcome.kind == Outcome::Kind::Crash ? "crash"
+                                                                 : describe(run.outcome));
+      if (run.outcome.kind == Outcome::Kind::Crash) {
+        print_crash(std::cout, trace, c.name, run);
+        if (o.json) merge_crash(report, trace, c.name, run);
+      } else if (o.json) {
+        merge_report(report, nlohmann::json::parse(run.json));
+      } else {
+        std::cout << run.text;
+      }
+    }
+    if (o.json) reports.push_back(std::move(report));
+    failed = failed || found > 0;
+    progress.advance(1, found);
   }
   progress.clear();
   if (o.json) {

@@ -1,0 +1,412 @@
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "collectors/cpython/cpython.h"
+
+#include "collectors/cpython/generation.h"
+
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace cyclefuzz {
+
+namespace {
+
+constexpr const char* kCapsuleName = "cyclefuzz.CPythonCollector";
+
+/// What `inspect` shows for a reference to something that is not one of the adapter's live
+/// objects: no object has this id, so the checker reports the difference.
+constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
+
+/// The pending Python exception as text; clears it.
+std::string take_python_error() {
+  PyObject* type = nullptr;
+  PyObject* value = nullptr;
+  PyObject* traceback = nullptr;
+  PyErr_Fetch(&type, &value, &traceback);
+  std::string text = "no Python exception was set";
+  if (PyObject* what = value != nullptr ? value : type; what != nullptr) {
+    if (PyObject* str = PyObject_Str(what); str != nullptr) {
+      if (const char* utf8 = PyUnicode_AsUTF8(str); utf8 != nullptr) text = utf8;
+      Py_DECREF(str);
+    }
+    PyErr_Clear();
+  }
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(traceback);
+  return text;
+}
+
+[[noreturn]] void fail(const std::string& doing) {
+  throw std::runtime_error("cpython: " + doing + ": " + take_python_error());
+}
+
+void check(const PyStatus& status, const char* doing) {
+  if (!PyStatus_Exception(status)) return;
+  std::string message = std::string("cpython: ") + doing + " failed";
+  if (status.func != nullptr) message += std::string(" in ") + status.func;
+  if (status.err_msg != nullptr) message += std::string(": ") + status.err_msg;
+  throw std::runtime_error(message);
+}
+
+/// An owned reference, released on scope exit unless handed over.
+class Owned {
+ public:
+  explicit Owned(PyObject* p) : p_(p) {}
+  ~Owned() { Py_XDECREF(p_); }
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+  PyObject* get() const { return p_; }
+  PyObject* release() { return std::exchange(p_, nullptr); }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  PyObject* p_;
+};
+
+/// The interpreter, started on first use and finalized at exit; what the adapters need of it.
+class Interpreter {
+ public:
+  static Interpreter& get() {
+    static Interpreter interpreter;
+    return interpreter;
+  }
+
+  PyObject* node_type = nullptr;  // class Node(list): __slots__ = ('__weakref__',)
+  PyObject* gc_collect = nullptr;
+  PyObject* gc_callbacks = nullptr;
+  PyObject* gc_get_threshold = nullptr;
+  PyObject* gc_set_threshold = nullptr;
+  CPythonCollector* active = nullptr;  // the one adapter allowed at a time
+
+ private:
+  Interpreter() {
+    // Isolated: no PYTHONHOME, PYTHONPATH or user site from the environment (a pyenv on the PATH
+    // must not matter). The allocator is malloc, as PYTHONMALLOC=malloc would make it, so that
+    // AddressSanitizer sees every object freed.
+    PyPreConfig preconfig;
+    PyPreConfig_InitIsolatedConfig(&preconfig);
+    preconfig.allocator = PYMEM_ALLOCATOR_MALLOC;
+    check(Py_PreInitialize(&preconfig), "pre-initialising the interpreter");
+    PyConfig config;
+    PyConfig_InitIsolatedConfig(&config);
+    config.site_import = 0;
+    const PyStatus status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    check(status, "initialising the interpreter");
+    try {
+      define_node_type();
+      Owned gc(PyImport_ImportModule("gc"));
+      if (!gc) fail("importing gc");
+      for (auto [field, name] : {std::pair{&gc_collect, "collect"},
+                                 {&gc_callbacks, "callbacks"},
+                                 {&gc_get_threshold, "get_threshold"},
+                                 {&gc_set_threshold, "set_threshold"}}) {
+        *field = PyObject_GetAttrString(gc.get(), name);
+        if (*field == nullptr) fail(std::string("reading gc.") + name);
+      }
+    } catch (...) {
+      release();
+      Py_FinalizeEx();
+      throw;
+    }
+  }
+
+  ~Interpreter() {
+    release();
+    Py_FinalizeEx();
+  }
+
+  void define_node_type() {
+    Owned globals(PyDict_New());
+    if (!globals || PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) < 0) {
+      fail("making a namespace");
+    }
+    Owned done(PyRun_String("class Node(list):\n    __slots__ = ('__weakref__',)\n",
+                            Py_file_input, globals.get(), globals.get()));
+    if (!done) fail("defining class Node");
+    node_type = Py_XNewRef(PyDict_GetItemString(globals.get(), "Node"));
+    if (node_type == nullptr || !PyType_Check(node_type)) fail("finding class Node");
+  }
+
+  void release() {
+    for (PyObject** p : {&node_type, &gc_collect, &gc_callbacks, &gc_get_threshold,
+                         &gc_set_threshold}) {
+      Py_CLEAR(*p);
+    }
+  }
+};
+
+// The callbacks the interpreter calls; `self` is a capsule holding the adapter.
+PyObject* on_object_freed(PyObject* self, PyObject* weakref) {
+  auto* adapter = static_cast<CPythonCollector*>(PyCapsule_GetPointer(self, kCapsuleName));
+  if (adapter == nullptr) return nullptr;
+  try {
+    adapter->weakref_died(weakref);
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* on_collection_phase(PyObject* self, PyObject* args) {
+  auto* adapter = static_cast<CPythonCollector*>(PyCapsule_GetPointer(self, kCapsuleName));
+  PyObject* phase = nullptr;
+  PyObject* info = nullptr;
+  if (adapter == nullptr || !PyArg_ParseTuple(args, "UO", &phase, &info)) return nullptr;
+  if (PyUnicode_CompareWithASCIIString(phase, "start") == 0) adapter->collection_started();
+  Py_RETURN_NONE;
+}
+
+PyMethodDef kObjectFreed = {"cyclefuzz_object_freed", on_object_freed, METH_O,
+                            "Weak reference callback: reports the free of the referent."};
+PyMethodDef kCollectionPhase = {"cyclefuzz_collection_phase", on_collection_phase, METH_VARARGS,
+                                "gc.callbacks entry: counts collections."};
+
+}  // namespace
+
+CPythonCollector::CPythonCollector(FreeListener& listener, const CollectorOptions& options)
+    : Collector(listener),
+      capabilities_{.reference_counting = true,
+                    .generations = 3,
+                    .automatic_collection = true,
+                    .count = CountMeaning::References,
+                    .collect_count = CollectCount::FoundInGenerations} {
+  Interpreter& py = Interpreter::get();
+  if (py.active != nullptr) {
+    throw std::runtime_error(
+        "cpython: another cpython collector is alive in this process; the interpreter's "
+        "collector is shared, so only one can be checked at a time");
+  }
+  // Start from a heap with no garbage, left by the interpreter or an earlier adapter: it would
+  // count in this adapter's first collection.
+  if (!Owned(PyObject_CallNoArgs(py.gc_collect))) fail("collecting leftovers");
+  Owned capsule(PyCapsule_New(this, kCapsuleName, nullptr));
+  if (!capsule) fail("making a capsule");
+  Owned free_callback(PyCFunction_New(&kObjectFreed, capsule.get()));
+  Owned collection_callback(PyCFunction_New(&kCollectionPhase, capsule.get()));
+  Owned previous_thresholds(PyObject_CallNoArgs(py.gc_get_threshold));
+  if (!free_callback || !collection_callback || !previous_thresholds) fail("making callbacks");
+  if (!Owned(PyObject_CallFunction(py.gc_set_threshold, "III", options.thresholds[0],
+                                   options.thresholds[1], options.thresholds[2]))) {
+    fail("gc.set_threshold");
+  }
+  if (PyList_Append(py.gc_callbacks, collection_callback.get()) < 0) fail("adding to gc.callbacks");
+  PyGC_Enable();
+  free_callback_ = free_callback.release();
+  collection_callback_ = collection_callback.release();
+  previous_thresholds_ = previous_thresholds.release();
+  py.active = this;
+}
+
+// Drops the weak references first, so that no callback reaches this adapter once it is gone;
+// then the external references, and collects what cycles remain.
+CPythonCollector::~CPythonCollector() {
+  Interpreter& py = Interpreter::get();
+  for (Handle& h : handles_) Py_CLEAR(h.weakref);
+  release_dead_weakrefs();
+  for (Handle& h : handles_) {
+    for (; h.object != nullptr && h.external > 0; --h.external) Py_DECREF(h.object);
+  }
+  const Py_ssize_t entry = PySequence_Index(py.gc_callbacks, collection_callback_);
+  if (entry < 0 || PySequence_DelItem(py.gc_callbacks, entry) < 0) PyErr_Clear();
+  Py_XDECREF(PyObject_CallNoArgs(py.gc_collect));
+  Py_XDECREF(PyObject_CallObject(py.gc_set_threshold, previous_thresholds_));
+  PyErr_Clear();
+  Py_DECREF(previous_thresholds_);
+  Py_DECREF(collection_callback_);
+  Py_DECREF(free_callback_);
+  py.active = nullptr;
+}
+
+// ================================================================================================
+// The mutator's operations
+// ================================================================================================
+
+PyObject* CPythonCollector::object(ObjectId id) const {
+  const Handle& h = handles_.at(id);
+  if (h.weakref == nullptr || PyWeakref_GET_OBJECT(h.weakref) != h.object) {
+    throw std::runtime_error("cpython: object " + std::to_string(id) +
+                             " is no longer alive in the interpreter");
+  }
+  return h.object;
+}
+
+void CPythonCollector::allocate(ObjectId id) {
+  Interpreter& py = Interpreter::get();
+  if (handles_.size() <= id) handles_.resize(id + 1);
+  // Allocating the instance may run an automatic collection first, as in any Python program.
+  Owned node(PyObject_CallNoArgs(py.node_type));
+  if (!node) fail("allocating object " + std::to_string(id));
+  // The weak reference is the harness's, not the program's: its allocation must not start a
+  // collection, which would promote the new object before the program has seen it. It counts
+  // as an allocation all the same, so the collection it would have started comes at the next
+  // allocation instead.
+  const int collecting_automatically = PyGC_Disable();
+  PyObject* weakref = PyWeakref_NewRef(node.get(), free_callback_);
+  if (collecting_automatically) PyGC_Enable();
+  if (weakref == nullptr) fail("making a weak reference to object " + std::to_string(id));
+  if (id_of_object_.contains(node.get())) {
+    Py_DECREF(weakref);
+    throw std::runtime_error("cpython: object " + std::to_string(id) +
+                             " has the address of an object never reported freed");
+  }
+  handles_[id] = {weakref, node.release(), 1};
+  id_of_weakref_.emplace(weakref, id);
+  id_of_object_.emplace(handles_[id].object, id);
+  release_dead_weakrefs();
+}
+
+void CPythonCollector::link(ObjectId from, ObjectId to) {
+  if (PyList_Append(object(from), object(to)) < 0) fail("link");
+}
+
+void CPythonCollector::unlink(ObjectId from, ObjectId to) {
+  PyObject* list = object(from);
+  PyObject* target = object(to);
+  Py_ssize_t i = PyList_GET_SIZE(list) - 1;
+  while (i >= 0 && PyList_GET_ITEM(list, i) != target) --i;
+  if (i < 0) {
+    throw std::runtime_error("cpython: object " + std::to_string(from) +
+                             " holds no reference to object " + std::to_string(to));
+  }
+  // Deleting the element releases it: its referent may be freed now.
+  if (PyList_SetSlice(list, i, i + 1, nullptr) < 0) fail("unlink");
+  release_dead_weakrefs();
+}
+
+void CPythonCollector::root(ObjectId id) {
+  Py_INCREF(object(id));
+  ++handles_[id].external;
+}
+
+void CPythonCollector::unroot(ObjectId id) {
+  PyObject* o = object(id);
+  --handles_[id].external;
+  Py_DECREF(o);
+  release_dead_weakrefs();
+}
+
+std::size_t CPythonCollector::collect(int generation) {
+  Interpreter& py = Interpreter::get();
+  // Small ints are cached and gc.collect takes vectorcalls: no tracked object is allocated, so
+  // no automatic collection can run before the requested one.
+  Owned g(PyLong_FromLong(generation));
+  Owned found(PyObject_CallOneArg(py.gc_collect, g.get()));
+  if (!found) fail("gc.collect(" + std::to_string(generation) + ")");
+  const Py_ssize_t n = PyLong_AsSsize_t(found.get());
+  if (n < 0) fail("reading what gc.collect returned");
+  release_dead_weakrefs();
+  return static_cast<std::size_t>(n);
+}
+
+// As a program's gc.set_threshold(t0, t1, t2): building its arguments allocates, which may run
+// an automatic collection first under the old thresholds.
+void CPythonCollector::set_thresholds(const std::array<std::uint32_t, 3>& thresholds) {
+  Interpreter& py = Interpreter::get();
+  if (!Owned(PyObject_CallFunction(py.gc_set_threshold, "III", thresholds[0], thresholds[1],
+                                   thresholds[2]))) {
+    fail("gc.set_threshold");
+  }
+  release_dead_weakrefs();
+}
+
+// ================================================================================================
+// Frees
+// ================================================================================================
+
+// The weak reference is dead: CPython is freeing its referent. The weak reference itself is
+// released after the op, not here: the deallocator that called back holds no reference to it.
+void CPythonCollector::weakref_died(PyObject* weakref) {
+  const auto it = id_of_weakref_.find(weakref);
+  if (it == id_of_weakref_.end()) return;
+  const ObjectId id = it->second;
+  id_of_weakref_.erase(it);
+  Handle& h = handles_[id];
+  id_of_object_.erase(h.object);
+  h.object = nullptr;
+  h.weakref = nullptr;
+  dead_weakrefs_.push_back(weakref);
+  report_free(id);
+}
+
+void CPythonCollector::release_dead_weakrefs() {
+  for (PyObject* weakref : dead_weakrefs_) Py_DECREF(weakref);
+  dead_weakrefs_.clear();
+}
+
+// ================================================================================================
+// Inspection
+// ================================================================================================
+
+void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
+  const Handle& h = handles_.at(id);
+  view.references.clear();
+  if (h.weakref == nullptr || PyWeakref_GET_OBJECT(h.weakref) != h.object) {
+    // The interpreter cleared the weak reference without calling back: its record is gone.
+    view.references.push_back(kNotAnObject);
+    view.count = 0;
+    view.generation = 0;
+    return;
+  }
+  view.generation = cyclefuzz_cpython_generation(h.object);
+  const Py_ssize_t n = PyList_GET_SIZE(h.object);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    const auto it = id_of_object_.find(PyList_GET_ITEM(h.object, i));
+    view.references.push_back(it == id_of_object_.end() ? kNotAnObject : it->second);
+  }
+  view.count = static_cast<std::uint64_t>(Py_REFCNT(h.object));
+}
+
+// Every object not reported freed is alive in the interpreter, an instance of Node in one of the
+// collector's three generations, refers only to such objects, and its ob_refcnt is its external references plus its
+// referrers' elements.
+void CPythonCollector::check_invariants() const {
+  const Interpreter& py = Interpreter::get();
+  std::unordered_map<const PyObject*, std::uint64_t> referrers;
+  std::size_t alive = 0;
+  for (ObjectId id = 0; id < handles_.size(); ++id) {
+    const Handle& h = handles_[id];
+    if (h.weakref == nullptr) continue;
+    ++alive;
+    const std::string name = "cpython: object " + std::to_string(id);
+    if (PyWeakref_GET_OBJECT(h.weakref) != h.object) {
+      throw BrokenInvariant(name + "'s weak reference was cleared but no callback reported it");
+    }
+    if (Py_TYPE(h.object) != reinterpret_cast<PyTypeObject*>(py.node_type)) {
+      throw BrokenInvariant(name + " is no longer a Node");
+    }
+    if (const int g = cyclefuzz_cpython_generation(h.object); g < 0 || g > 2) {
+      throw BrokenInvariant(name + (g < 0 ? " is not in a generation of the collector"
+                                          : " is in the permanent generation"));
+    }
+    const Py_ssize_t n = PyList_GET_SIZE(h.object);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      PyObject* item = PyList_GET_ITEM(h.object, i);
+      if (!id_of_object_.contains(item)) {
+        throw BrokenInvariant(name + " refers to something that is not a live object");
+      }
+      ++referrers[item];
+    }
+  }
+  if (alive != id_of_object_.size() || alive != id_of_weakref_.size()) {
+    throw BrokenInvariant("cpython: the tables of objects and weak references disagree");
+  }
+  for (ObjectId id = 0; id < handles_.size(); ++id) {
+    const Handle& h = handles_[id];
+    if (h.weakref == nullptr) continue;
+    const std::uint64_t internal = referrers[h.object];
+    if (static_cast<std::uint64_t>(Py_REFCNT(h.object)) != h.external + internal) {
+      throw BrokenInvariant("cpython: object " + std::to_string(id) + " has ob_refcnt " +
+                            std::to_string(Py_REFCNT(h.object)) + " but " +
+                            std::to_string(h.external) + " external and " +
+                            std::to_string(internal) + " internal references");
+    }
+  }
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,97 @@
+// Lua 5.4's collector (lgc.c), in its incremental or its generational mode, driven through the C
+// API of the system's liblua5.4. Each adapter has a lua_State of its own.
+//
+// What maps to what:
+//   object              a table, whose metatable (one for all objects) has a __gc field before
+//                       setmetatable, so that Lua marks the table for finalization
+//   reference a -> b    one entry of a's sequence a[1..n] whose value is b: link appends
+//                       (lua_rawseti), unlink moves the last entry into the dropped one's place
+//   external reference  one registry reference (luaL_ref); unroot is luaL_unref of one of them
+//   free                the table's finalizer (__gc). Lua frees the memory of a finalized table
+//                       in a later cycle, but the finalizer is where Lua declares it dead, and a
+//                       finalizer must never run on a table the program can still reach
+//   collect             collectgarbage("collect"), whatever the generation asked for: Lua
+//                       collects no generation on request (in generational mode,
+//                       collectgarbage("step") makes a young or a major collection as it sees
+//                       fit, and its young and old objects do not move up one generation per
+//                       collection as collect(g) promises)
+//   automatic           steps of the collector during allocations, with parameters that make them
+//                       frequent in small heaps (see kIncremental... in lua.cpp): in generational
+//                       mode, a young collection every few allocations
+//   collections()       completed cycles, seen by a sentinel: an unreferenced table with a
+//                       finalizer of its own, which makes the next sentinel
+//
+// The adapter names tables through two weak tables: id -> table with weak values, to reach an
+// object without keeping it alive, and table -> id with weak keys, which Lua keeps for tables
+// being finalized (it clears weak values before finalizers run, weak keys only after), so that a
+// finalizer and `inspect` find a table that is waiting for its finalizer. Tables still waiting at
+// lua_close are finalized by it; those frees are not reported.
+//
+// Lua raises errors by longjmp: every operation runs in protected mode (lua_pcall) and an error
+// becomes a std::runtime_error.
+#pragma once
+
+#include <vector>
+
+#include "collectors/collector.h"
+
+struct lua_State;
+
+namespace cyclefuzz {
+
+enum class LuaMode : std::uint8_t { Incremental, Generational };
+
+class LuaCollector : public Collector {
+ public:
+  /// Throws std::runtime_error when the state cannot be made.
+  LuaCollector(FreeListener& listener, LuaMode mode);
+  ~LuaCollector() override;
+
+  const Capabilities& capabilities() const override { return capabilities_; }
+  void allocate(ObjectId id) override;
+  void link(ObjectId from, ObjectId to) override;
+  void unlink(ObjectId from, ObjectId to) override;
+  void root(ObjectId id) override;
+  void unroot(ObjectId id) override;
+  std::size_t collect(int generation) override;
+  void inspect(ObjectId id, ObjectView& view) const override;
+  std::uint64_t collections() const override { return cycles_; }
+  void check_invariants() const override;
+
+  // Called by the finalizers, inside Lua.
+  void node_finalized();
+  void sentinel_finalized(lua_State* L);
+
+ private:
+  /// What the adapter holds for one object.
+  struct Record {
+    bool allocated = false;
+    bool finalized = false;
+    std::vector<int> registry_refs;  // its external references
+  };
+  struct Call;  // one operation's arguments and results, across lua_pcall
+  enum class CallKind : std::uint8_t;
+  static int run_call(lua_State* L);
+
+  void call(Call& c);  // runs `c` in protected mode; throws std::runtime_error on a Lua error
+  void setup(lua_State* L);
+  void perform(lua_State* L, Call& c);
+  void make_sentinel(lua_State* L);
+  /// Pushes object `id`'s table; returns false (pushing nothing) if Lua no longer has it.
+  bool push_object(ObjectId id) const;
+  /// The id of the table at `index`, or -1 if it is not an object's table.
+  long long id_of(int index) const;
+
+  LuaMode mode_;
+  Capabilities capabilities_;
+  lua_State* L_ = nullptr;
+  std::vector<Record> records_;  // by object id
+  int objects_ref_ = 0;          // registry: id -> table, weak values
+  int ids_ref_ = 0;              // registry: table -> id, weak keys
+  int node_metatable_ref_ = 0;   // registry: the objects' metatable
+  int sentinel_metatable_ref_ = 0;
+  std::uint64_t cycles_ = 0;
+  bool closing_ = false;  // lua_close finalizes what is left: not the trace's frees
+};
+
+}  // namespace cyclefuzz

@@ -1,0 +1,102 @@
+/* cyclefuzz plug-in ABI: test your own cycle collector with cyclefuzz, without editing cyclefuzz.
+ *
+ * A plug-in is a shared library that exports one function, cyclefuzz_plugin(), returning a
+ * description of the collector: its capabilities and the functions cyclefuzz calls. cyclefuzz
+ * plays the mutator: it names objects by number (0, 1, 2, ... in allocation order) and asks the
+ * collector to allocate them, add and drop references and external references, and collect. The
+ * collector frees objects when it decides to, and reports each free through host->freed at the
+ * moment it happens. cyclefuzz checks every report against its reachability oracle.
+ *
+ * Rules a plug-in can rely on: cyclefuzz only asks for valid operations (it never touches an
+ * object the mutator cannot reach, never unlinks a reference that does not exist), never calls
+ * into one collector from two threads, and calls nothing after destroy.
+ *
+ * Versioning: a plug-in sets abi_version to CYCLEFUZZ_PLUGIN_ABI_VERSION from the header it was
+ * built with; cyclefuzz refuses any other version. Fields are only ever added at the end, with a
+ * new version.
+ */
+#ifndef CYCLEFUZZ_PLUGIN_H
+#define CYCLEFUZZ_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CYCLEFUZZ_PLUGIN_ABI_VERSION 1
+
+/* An object, as cyclefuzz names it: the n-th allocated object is n. */
+typedef uint32_t cf_object;
+
+/* What cyclefuzz gives the collector when it creates it. */
+typedef struct cf_host {
+  void* context;
+  /* Report that `object` has been freed, at the moment it is. Exactly once per freed object. */
+  void (*freed)(void* context, cf_object object);
+} cf_host;
+
+/* Capability flags: what the collector promises, so that cyclefuzz applies the right checks. */
+enum {
+  /* Frees an object as soon as nothing refers to it (acyclic garbage never waits for collect). */
+  CF_REFERENCE_COUNTING = 1u << 0,
+  /* May run collections on its own during any operation (then `collections` is required). */
+  CF_AUTOMATIC_COLLECTION = 1u << 1,
+};
+
+/* What the optional `count` function returns. */
+enum {
+  CF_COUNT_NONE = 0,       /* no count to compare */
+  CF_COUNT_REFERENCES = 1, /* external references plus references from objects not freed */
+  CF_COUNT_EXTERNAL = 2,   /* external references only */
+};
+
+/* The collector's own state, opaque to cyclefuzz. */
+typedef struct cf_collector cf_collector;
+
+typedef struct cf_plugin {
+  uint32_t abi_version;  /* CYCLEFUZZ_PLUGIN_ABI_VERSION */
+  const char* name;      /* short, no spaces: selected as plugin:<name> */
+  uint32_t flags;        /* CF_REFERENCE_COUNTING | CF_AUTOMATIC_COLLECTION */
+  uint32_t generations;  /* 1, or how many: collect(g) with g >= generations - 1 is full */
+  uint32_t count_meaning; /* CF_COUNT_*: what `count` returns */
+
+  /* ---- required ---------------------------------------------------------------------------- */
+  /* A new, empty collector; NULL if it cannot be made. thresholds[3] as gc.set_threshold(). */
+  cf_collector* (*create)(const cf_host* host, const uint32_t thresholds[3]);
+  void (*destroy)(cf_collector* collector);
+  /* new: the mutator holds one external reference to the new object. */
+  void (*allocate)(cf_collector* collector, cf_object object);
+  void (*link)(cf_collector* collector, cf_object from, cf_object to);
+  /* Drops one of from's references to to (there may be several). */
+  void (*unlink)(cf_collector* collector, cf_object from, cf_object to);
+  void (*root)(cf_collector* collector, cf_object object);
+  void (*unroot)(cf_collector* collector, cf_object object);
+  /* Collects generations 0..generation; returns how many objects it freed (found unreachable). */
+  size_t (*collect)(cf_collector* collector, int generation);
+
+  /* ---- optional (NULL if absent): the collector's own view, for the bookkeeping checks ------- */
+  /* Calls visit(context, target) once per reference `object` holds (as tp_traverse). */
+  void (*traverse)(cf_collector* collector, cf_object object,
+                   void (*visit)(void* context, cf_object target), void* context);
+  /* The object's count, as count_meaning says. */
+  uint64_t (*count)(cf_collector* collector, cf_object object);
+  /* The generation holding the object (required when generations > 1). */
+  int (*generation_of)(cf_collector* collector, cf_object object);
+  /* How many collections have run, automatic ones included. */
+  uint64_t (*collections)(cf_collector* collector);
+  /* Walks the collector's structures: NULL if consistent, else what is wrong. */
+  const char* (*check_invariants)(cf_collector* collector);
+  /* As gc.set_threshold(). */
+  void (*set_thresholds)(cf_collector* collector, const uint32_t thresholds[3]);
+} cf_plugin;
+
+/* The one function a plug-in exports. */
+const cf_plugin* cyclefuzz_plugin(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CYCLEFUZZ_PLUGIN_H */

@@ -1,0 +1,168 @@
+#include "collectors/plugin/plugin_collector.h"
+
+#include <dlfcn.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "collectors/plugin/cyclefuzz_plugin.h"
+
+namespace cyclefuzz {
+
+namespace {
+
+/// A loaded library and the description it exported. The library stays loaded for the life of
+/// the process: collectors made from it may be destroyed late.
+struct LoadedPlugin {
+  std::string path;
+  const cf_plugin* plugin = nullptr;
+};
+
+/// The Collector that forwards to a plug-in's functions.
+class PluginCollector final : public Collector {
+ public:
+  PluginCollector(FreeListener& listener, const CollectorOptions& options,
+                  std::shared_ptr<const LoadedPlugin> loaded)
+      : Collector(listener), loaded_(std::move(loaded)), p_(*loaded_->plugin) {
+    capabilities_.reference_counting = (p_.flags & CF_REFERENCE_COUNTING) != 0;
+    capabilities_.automatic_collection = (p_.flags & CF_AUTOMATIC_COLLECTION) != 0;
+    capabilities_.generations = static_cast<int>(p_.generations);
+    capabilities_.count = p_.count_meaning == CF_COUNT_REFERENCES ? CountMeaning::References
+                          : p_.count_meaning == CF_COUNT_EXTERNAL ? CountMeaning::External
+                                                                  : CountMeaning::None;
+    capabilities_.inspectable = p_.traverse != nullptr;
+    host_.context = this;
+    host_.freed = &PluginCollector::on_free;
+    state_ = p_.create(&host_, options.thresholds);
+    if (state_ == nullptr) throw PluginError(loaded_->path + ": create() returned NULL");
+  }
+  ~PluginCollector() override { p_.destroy(state_); }
+
+  const Capabilities& capabilities() const override { return capabilities_; }
+  void allocate(ObjectId id) override { p_.allocate(state_, id); }
+  void link(ObjectId from, ObjectId to) override { p_.link(state_, from, to); }
+  void unlink(ObjectId from, ObjectId to) override { p_.unlink(state_, from, to); }
+  void root(ObjectId id) override { p_.root(state_, id); }
+  void unroot(ObjectId id) override { p_.unroot(state_, id); }
+  std::size_t collect(int generation) override {
+    ++collect_calls_;
+    return p_.collect(state_, generation);
+  }
+  void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override {
+    if (p_.set_thresholds != nullptr) p_.set_thresholds(state_, thresholds.data());
+  }
+
+  void inspect(ObjectId id, ObjectView& view) const override {
+    view.references.clear();
+    if (p_.traverse != nullptr) {
+      p_.traverse(
+          state_, id,
+          [](void* context, cf_object target) {
+            static_cast<std::vector<ObjectId>*>(context)->push_back(target);
+          },
+          &view.references);
+    }
+    view.count = p_.count != nullptr ? p_.count(state_, id) : 0;
+    view.generation = p_.generation_of != nullptr ? p_.generation_of(state_, id) : 0;
+  }
+  std::uint64_t collections() const override {
+    return p_.collections != nullptr ? p_.collections(state_) : collect_calls_;
+  }
+  void check_invariants() const override {
+    if (p_.check_invariants == nullptr) return;
+    if (const char* problem = p_.check_invariants(state_)) {
+      throw BrokenInvariant(p_.name + std::string(": ") + problem);
+    }
+  }
+
+ private:
+  static void on_free(void* context, cf_object object) {
+    static_cast<PluginCollector*>(context)->report_free(object);
+  }
+
+  std::shared_ptr<const LoadedPlugin> loaded_;
+  const cf_plugin& p_;
+  Capabilities capabilities_;
+  cf_host host_{};
+  cf_collector* state_ = nullptr;
+  std::uint64_t collect_calls_ = 0;
+};
+
+/// What is wrong with a plug-in's description, or "".
+std::string problem_with(const cf_plugin& p) {
+  if (p.abi_version != CYCLEFUZZ_PLUGIN_ABI_VERSION) {
+    return "plug-in ABI version " + std::to_string(p.abi_version) + ", but cyclefuzz speaks " +
+           std::to_string(CYCLEFUZZ_PLUGIN_ABI_VERSION) + " (rebuild it against this cyclefuzz's "
+           "collectors/plugin/cyclefuzz_plugin.h)";
+  }
+  if (p.name == nullptr || *p.name == '\0' || std::string(p.name).find(' ') != std::string::npos) {
+    return "its name is missing or has spaces";
+  }
+  const std::pair<const char*, const void*> required[] = {
+      {"create", reinterpret_cast<const void*>(p.create)},
+      {"destroy", reinterpret_cast<const void*>(p.destroy)},
+      {"allocate", reinterpret_cast<const void*>(p.allocate)},
+      {"link", reinterpret_cast<const void*>(p.link)},
+      {"unlink", reinterpret_cast<const void*>(p.unlink)},
+      {"root", reinterpret_cast<const void*>(p.root)},
+      {"unroot", reinterpret_cast<const void*>(p.unroot)},
+      {"collect", reinterpret_cast<const void*>(p.collect)}};
+  for (const auto& [name, function] : required) {
+    if (function == nullptr) return std::string("its '") + name + "' function is NULL";
+  }
+  if (p.generations < 1 || p.generations > 3) {
+    return "generations is " + std::to_string(p.generations) + " (1 to 3)";
+  }
+  if (p.generations > 1 && p.generation_of == nullptr) {
+    return "it has generations but no 'generation_of' function";
+  }
+  if ((p.flags & CF_AUTOMATIC_COLLECTION) != 0 && p.collections == nullptr) {
+    return "it collects automatically but has no 'collections' function";
+  }
+  if (p.count_meaning > CF_COUNT_EXTERNAL) {
+    return "count_meaning is " + std::to_string(p.count_meaning) + " (0 to 2)";
+  }
+  if (p.count_meaning != CF_COUNT_NONE && (p.count == nullptr || p.traverse == nullptr)) {
+    return "it has a count_meaning but no 'count' or no 'traverse' function";
+  }
+  return "";
+}
+
+}  // namespace
+
+CollectorEntry load_plugin(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw PluginError(path + ": no such file");
+  // RTLD_LOCAL: two plug-ins may use the same symbol names.
+  void* handle = dlopen(std::filesystem::absolute(path).c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    throw PluginError(path + ": not a loadable shared library (" + dlerror() + ")");
+  }
+  using Entry = const cf_plugin* (*)();
+  const auto entry = reinterpret_cast<Entry>(dlsym(handle, "cyclefuzz_plugin"));
+  if (entry == nullptr) {
+    throw PluginError(path +
+                      ": exports no cyclefuzz_plugin() (the one entry point of "
+                      "collectors/plugin/cyclefuzz_plugin.h)");
+  }
+  const cf_plugin* plugin = entry();
+  if (plugin == nullptr) throw PluginError(path + ": cyclefuzz_plugin() returned NULL");
+  if (const std::string problem = problem_with(*plugin); !problem.empty()) {
+    throw PluginError(path + ": " + problem);
+  }
+  // A null where a handle was due is reported now, not in the middle of a run.
+  const cf_host probe{nullptr, [](void*, cf_object) {}};
+  const std::uint32_t thresholds[3] = {700, 10, 10};
+  cf_collector* state = plugin->create(&probe, thresholds);
+  if (state == nullptr) throw PluginError(path + ": create() returned NULL");
+  plugin->destroy(state);
+  auto loaded = std::make_shared<const LoadedPlugin>(LoadedPlugin{path, plugin});
+  return {std::string("plugin:") + plugin->name,
+          "plug-in " + path,
+          [loaded](FreeListener& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
+            return std::make_unique<PluginCollector>(l, o, loaded);
+          },
+          false,
+          true};
+}
+
+}  // namespace cyclefuzz

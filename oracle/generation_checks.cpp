@@ -1,0 +1,232 @@
+#include "oracle/generation_checks.h"
+
+#include <algorithm>
+
+#include "oracle/checker.h"
+
+namespace cyclefuzz {
+
+namespace {
+
+std::string generation_text(int g) { return "generation " + std::to_string(g); }
+
+}  // namespace
+
+GenerationModel::GenerationModel(const Capabilities& capabilities, const CollectorOptions& options)
+    : oldest_(capabilities.generations - 1),
+      thresholds_(capabilities.cpython_thresholds),
+      freezes_(capabilities.freezes) {
+  std::copy(std::begin(options.thresholds), std::end(options.thresholds), threshold_);
+}
+
+void GenerationModel::before(const Op& op, const Collector&, const Oracle& oracle,
+                             const AlivePredicate& holds) {
+  must_free_.clear();
+  if (op.kind != OpKind::Collect || op.generation >= oldest_) return;
+  // Garbage of generations 0..k that no garbage of an older generation holds, directly or
+  // through other garbage.
+  const auto garbage = [&](ObjectId x) { return holds(x) && !oracle.reachable_from_roots(x); };
+  std::vector<ObjectId> young, old;
+  for (ObjectId x = 0; x < oracle.object_count(); ++x) {
+    if (garbage(x)) (generation_[x] <= op.generation ? young : old).push_back(x);
+  }
+  std::vector<std::uint8_t> held(oracle.object_count(), 0);
+  for (ObjectId x : oracle.descendants(old, garbage)) held[x] = 1;
+  for (ObjectId x : young) {
+    if (!held[x]) must_free_.push_back(x);
+  }
+}
+
+int GenerationModel::predicted_collection() {
+  ++count_[0];
+  if (!enabled_ || threshold_[0] == 0 || count_[0] <= threshold_[0]) return -1;
+  for (int g = oldest_; g >= 0; --g) {
+    if (count_[g] <= threshold_[g]) continue;
+    if (g == oldest_ && long_lived_pending_ < long_lived_total_ / 4) continue;
+    return g;
+  }
+  return -1;
+}
+
+void GenerationModel::count_collection(int g) {
+  if (g < oldest_) ++count_[g + 1];
+  for (int i = 0; i <= g; ++i) count_[i] = 0;
+}
+
+// Read this first: the order of the checks is the order in which one failure explains the next.
+std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
+                                                               const Collector& collector,
+                                                               const Oracle& oracle,
+                                                               const AlivePredicate& holds,
+                                                               std::uint64_t collections,
+                                                               std::size_t freed) {
+  if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
+
+  // What the op itself does to the model.
+  switch (op.kind) {
+    case OpKind::Threshold:
+      std::copy(op.thresholds.begin(), op.thresholds.end(), threshold_);
+      break;
+    case OpKind::Disable:
+    case OpKind::Enable:
+      enabled_ = op.kind == OpKind::Enable;
+      break;
+    case OpKind::Link:  // an untracked object that gains a reference is tracked again, young
+      if (generation_[op.a] == kUntracked) generation_[op.a] = 0;
+      break;
+    case OpKind::Freeze:
+      if (!freezes_) break;
+      for (ObjectId x = 0; x < generation_.size(); ++x) {
+        if (holds(x) && generation_[x] != kUntracked) generation_[x] = kPermanent;
+      }
+      count_[0] = 0;
+      break;
+    case OpKind::Unfreeze:
+      if (!freezes_) break;
+      for (int& g : generation_) {
+        if (g == kPermanent) g = oldest_;
+      }
+      break;
+    default:
+      break;
+  }
+
+  // 1. Which generation this op collected, if any: the op says so, or CPython's rules do.
+  int collected = -1;
+  if (op.kind == OpKind::Collect) {
+    collected = std::min(op.generation, oldest_);
+    if (thresholds_) count_collection(collected);
+  } else if (thresholds_) {
+    const int expected = op.kind == OpKind::New ? predicted_collection() : -1;
+    if (collections != (expected >= 0 ? 1u : 0u)) {
+      return Finding{ViolationKind::WrongAutomaticCollection, {},
+                     std::to_string(collections) + " collection(s) ran during this op; CPython's "
+                     "rules (counts " + std::to_string(count_[0]) + ", " +
+                     std::to_string(count_[1]) + ", " + std::to_string(count_[2]) +
+                     ", thresholds " + std::to_string(threshold_[0]) + ", " +
+                     std::to_string(threshold_[1]) + ", " + std::to_string(threshold_[2]) +
+                     ") call for " + (expected >= 0 ? "a collection of " +
+                                                          generation_text(expected)
+                                                    : std::string("none"))};
+    }
+    if (expected >= 0) {
+      collected = expected;
+      count_collection(collected);
+    } else if (op.kind != OpKind::New) {
+      count_[0] = count_[0] > freed ? count_[0] - freed : 0;
+    }
+  }
+
+  if (collected >= 0) {
+    ++collections_of_[collected];
+    collected_[collected] += freed;
+  }
+
+  // 2. The counts the collector reports are the counts the rules give: they also tell which
+  //    generation it collected.
+  if (thresholds_) {
+    const std::optional<GcStatistics> statistics = collector.statistics();
+    if (!statistics) {
+      return Finding{ViolationKind::WrongAutomaticCollection, {},
+                     "the collector promises CPython's thresholds but reports no gc counts"};
+    }
+    if (!std::equal(count_, count_ + 3, statistics->count)) {
+      return Finding{ViolationKind::WrongAutomaticCollection, {},
+                     "gc.get_count() is (" + std::to_string(statistics->count[0]) + ", " +
+                         std::to_string(statistics->count[1]) + ", " +
+                         std::to_string(statistics->count[2]) + "), CPython's rules give (" +
+                         std::to_string(count_[0]) + ", " + std::to_string(count_[1]) + ", " +
+                         std::to_string(count_[2]) + ")"};
+    }
+  }
+  if (const std::optional<GcStatistics> statistics = collector.statistics()) {
+    for (int g = 0; g <= oldest_; ++g) {
+      std::string wrong;
+      if (statistics->collections[g] != collections_of_[g]) {
+        wrong = std::to_string(statistics->collections[g]) + " collections, " +
+                std::to_string(collections_of_[g]) + " seen";
+      } else if (statistics->collected[g] != collected_[g]) {
+        wrong = std::to_string(statistics->collected[g]) + " collected, " +
+                std::to_string(collected_[g]) + " freed by its collections";
+      } else if (statistics->uncollectable[g] != 0) {
+        wrong = std::to_string(statistics->uncollectable[g]) + " uncollectable, but every "
+                "garbage object can be freed";
+      }
+      if (!wrong.empty()) {
+        return Finding{ViolationKind::WrongStatistics, {},
+                       "gc.get_stats() for " + generation_text(g) + ": " + wrong};
+      }
+    }
+  }
+  if (oldest_ == 0) return std::nullopt;  // the rest is about generations
+
+  // 3. Generations: a new object starts young; after a collection, survivors move up one.
+  ObjectView view;
+  const bool collection_ran = collected >= 0 || collections > 0;
+  if (op.kind == OpKind::New && holds(op.a) && (thresholds_ || !collection_ran)) {
+    collector.inspect(op.a, view);
+    if (view.generation != 0) {
+      return Finding{ViolationKind::WrongGeneration, {op.a},
+                     "a new object is in " + generation_text(view.generation)};
+    }
+  }
+  if (collection_ran) {
+    if (auto finding = check_generations(collector, oracle, holds,
+                                         op.kind == OpKind::New ? op.a : kNoObject, collected)) {
+      return finding;
+    }
+  }
+
+  // 4. A partial collection frees the young garbage that nothing older holds.
+  for (ObjectId x : must_free_) {
+    if (holds(x)) {
+      return Finding{ViolationKind::MissedGarbage, {x},
+                     "garbage in " + generation_text(generation_[x]) + ", held by nothing older, "
+                     "survived a collection of generations 0.." + std::to_string(op.generation)};
+    }
+  }
+
+  return std::nullopt;
+}
+
+// Pre: a collection ran; `collected` is its generation when known (else -1); `fresh` is an object
+// allocated after it (it stays young). Post: generation_ is what the collector now says.
+std::optional<GenerationModel::Finding> GenerationModel::check_generations(
+    const Collector& collector, const Oracle& oracle, const AlivePredicate& holds, ObjectId fresh,
+    int collected) {
+  ObjectView view;
+  std::size_t promoted_into_oldest = 0, in_oldest = 0;
+  for (ObjectId x = 0; x < oracle.object_count(); ++x) {
+    if (!holds(x) || x == fresh) continue;
+    collector.inspect(x, view);
+    if (!view.tracked) {
+      generation_[x] = kUntracked;
+      continue;
+    }
+    const int before = std::max(generation_[x], 0);  // an untracked object comes back young
+    const int now = view.generation;
+    std::string wrong;
+    if (collected >= 0 && before <= collected && now != std::min(collected + 1, oldest_)) {
+      wrong = "survived a collection of " + generation_text(collected) + " from " +
+              generation_text(before) + " but is in " + generation_text(now) + ", not " +
+              generation_text(std::min(collected + 1, oldest_));
+    } else if (collected >= 0 && before > collected && now != before) {
+      wrong = "moved from " + generation_text(before) + " to " + generation_text(now) +
+              " during a collection of " + generation_text(collected);
+    } else if (now < before) {
+      wrong = "went from " + generation_text(before) + " back to " + generation_text(now);
+    }
+    if (!wrong.empty()) return Finding{ViolationKind::WrongGeneration, {x}, wrong};
+    promoted_into_oldest += before < oldest_ && now == oldest_;
+    in_oldest += now == oldest_;
+    generation_[x] = now;
+  }
+  if (collected == oldest_ - 1) long_lived_pending_ += promoted_into_oldest;
+  if (collected == oldest_) {
+    long_lived_pending_ = 0;
+    long_lived_total_ = in_oldest;
+  }
+  return std::nullopt;
+}
+
+}  // namespace cyclefuzz

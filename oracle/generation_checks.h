@@ -1,0 +1,86 @@
+// The checks for collectors with generations or gc statistics, as one collector's model that the
+// Session keeps beside it (oracle/checker.h):
+//
+//   wrong generation   a new object is not in generation 0; an object's generation went down;
+//                      or after a collection of generation g, a survivor of generations 0..g is
+//                      not in generation g + 1 (the oldest stays in the oldest)
+//   missed garbage     after `collect k` (partial), an object of generations 0..k is still alive
+//                      though it is garbage that nothing in an older generation holds
+//   wrong automatic collection   (Capabilities::cpython_thresholds) an allocation started a
+//                      collection when CPython's rules say it should not have (or automatic
+//                      collection is disabled), or not when they say it should, or
+//                      gc.get_count() differs from those rules' counts
+//   wrong statistics   (a collector with statistics()) gc.get_stats()'s collections and collected
+//                      per generation differ from the collections seen and the objects they freed,
+//                      or it reports uncollectable objects
+//
+// gc.freeze() moves every tracked object to a permanent generation (3) that collections leave
+// alone; gc.unfreeze() moves them to the oldest. Objects the collector stops tracking (it may,
+// for objects holding no references) are left out of the generation checks; that they hold no
+// references is a bookkeeping check.
+//
+// The model knows each object's generation as observed after the last collection, so it costs
+// O(1) per op except around collections, which cost the heap anyway.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "collectors/collector.h"
+#include "oracle/oracle.h"
+
+namespace cyclefuzz {
+
+enum class ViolationKind : std::uint8_t;
+
+class GenerationModel {
+ public:
+  struct Finding {
+    ViolationKind kind;
+    std::vector<ObjectId> objects;
+    std::string detail;
+  };
+
+  GenerationModel(const Capabilities& capabilities, const CollectorOptions& options);
+
+  /// Before `op` is applied: remembers what the checks after it need (for `collect k`, the
+  /// garbage it must free).
+  void before(const Op& op, const Collector& collector, const Oracle& oracle,
+              const AlivePredicate& holds);
+
+  /// After `op`: the first broken rule, or nothing. `collections` is how many collections the
+  /// collector ran during the op; `freed` how many objects it freed.
+  std::optional<Finding> after(const Op& op, const Collector& collector, const Oracle& oracle,
+                               const AlivePredicate& holds, std::uint64_t collections,
+                               std::size_t freed);
+
+ private:
+  /// The generation CPython's rules say an allocation collects, or -1; updates the counts.
+  int predicted_collection();
+  void count_collection(int generation);
+  static constexpr ObjectId kNoObject = ~ObjectId{0};
+  std::optional<Finding> check_generations(const Collector& collector, const Oracle& oracle,
+                                           const AlivePredicate& holds, ObjectId fresh,
+                                           int collected);
+
+  static constexpr int kPermanent = 3;
+  static constexpr int kUntracked = -1;
+
+  int oldest_;
+  bool thresholds_;
+  bool freezes_;
+  bool enabled_ = true;
+  std::uint32_t threshold_[3];
+  std::vector<int> generation_;      // by object, as observed after the last collection
+  std::vector<ObjectId> must_free_;  // for a partial collect: the garbage it must free
+  // CPython's counts, kept independently of the collector.
+  std::uint64_t count_[3] = {0, 0, 0};
+  std::size_t long_lived_pending_ = 0, long_lived_total_ = 0;
+  // gc.get_stats(), kept from the collections seen.
+  std::uint64_t collections_of_[3] = {0, 0, 0};
+  std::uint64_t collected_[3] = {0, 0, 0};
+};
+
+}  // namespace cyclefuzz

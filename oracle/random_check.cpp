@@ -1,0 +1,114 @@
+#include "oracle/random_check.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "oracle/checker.h"
+#include "oracle/generator.h"
+#include "oracle/minimize.h"
+
+namespace cyclefuzz {
+
+namespace {
+
+constexpr std::size_t kBatch = 50;
+constexpr int kFoundOne = 3;  // a child's exit status when a trace of its batch failed
+
+std::uint64_t splitmix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+Trace trace_of(const RandomCheckOptions& o, std::size_t run) {
+  return generate_trace(trace_seed(o.seed, run), trace_length(o.seed, run, o.max_ops));
+}
+
+/// Runs [first, last) in a child; returns the run that failed or crashed, if one did.
+std::optional<std::size_t> run_batch(const RandomCheckOptions& o, std::size_t first,
+                                     std::size_t last) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw std::runtime_error("cannot create a pipe");
+  const pid_t child = fork();
+  if (child < 0) throw std::runtime_error("cannot fork to run a batch of traces");
+  if (child == 0) {
+    close(pipe_fds[0]);
+    int status = 0;
+    for (std::size_t run = first; run < last && status == 0; ++run) {
+      // Say which run starts, so that if it crashes the parent knows which.
+      const auto index = static_cast<std::uint64_t>(run);
+      if (write(pipe_fds[1], &index, sizeof index) != sizeof index) std::_Exit(2);
+      Session session(o.collectors, o.collector_options);
+      session.run(trace_of(o, run));
+      if (!session.violations().empty()) status = kFoundOne;
+    }
+    std::_Exit(status);
+  }
+  close(pipe_fds[1]);
+  std::uint64_t started = first, index = 0;
+  while (read(pipe_fds[0], &index, sizeof index) == sizeof index) started = index;
+  close(pipe_fds[0]);
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) throw std::runtime_error("lost the child process running traces");
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return std::nullopt;
+  return static_cast<std::size_t>(started);
+}
+
+}  // namespace
+
+std::uint64_t trace_seed(std::uint64_t seed, std::size_t run) {
+  return splitmix(seed * 0x100000001b3ull + run);
+}
+
+std::size_t trace_length(std::uint64_t seed, std::size_t run, std::size_t max_ops) {
+  const std::size_t size = std::min(max_ops, 10 + run * max_ops / 100);
+  return 1 + splitmix(trace_seed(seed, run)) % std::max<std::size_t>(size, 1);
+}
+
+std::optional<RandomCheckFinding> random_check(const RandomCheckOptions& o,
+                                               const std::function<void(std::size_t)>& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto out_of_time = [&] {
+    return o.seconds > 0 &&
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >=
+               o.seconds;
+  };
+  for (std::size_t first = 0; first < o.runs && !out_of_time(); first += kBatch) {
+    const std::size_t last = std::min(o.runs, first + kBatch);
+    const std::optional<std::size_t> failed = run_batch(o, first, last);
+    if (progress) progress(failed ? *failed : last);
+    if (!failed) continue;
+
+    // Which collector failed, and how; then the smallest trace that fails the same way.
+    RandomCheckFinding finding;
+    finding.run = *failed;
+    finding.trace_seed = trace_seed(o.seed, *failed);
+    finding.ops = trace_length(o.seed, *failed, o.max_ops);
+    const Trace trace = trace_of(o, *failed);
+    for (const CollectorEntry& c : o.collectors) {
+      const Outcome outcome = run_isolated(trace, c, o.collector_options);
+      if (outcome.kind == Outcome::Kind::Pass) continue;
+      finding.collector = c.name;
+      finding.outcome = outcome;
+      finding.minimal = minimize_trace(trace, [&](const Trace& candidate) {
+        return run_isolated(candidate, c, o.collector_options) == outcome;
+      });
+      return finding;
+    }
+    // Only the collectors together fail: a disagreement between them. Keep the whole trace.
+    finding.collector = "(the collectors together)";
+    finding.outcome = {Outcome::Kind::Violation, ViolationKind::Disagreement, 0};
+    finding.minimal = trace;
+    return finding;
+  }
+  return std::nullopt;
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,48 @@
+// Random checking: generated traces (the shared distribution, oracle/generator.h) against
+// collectors with every check, until one fails; then the failing trace, minimized. The engine of
+// `cyclefuzz check`.
+//
+// Traces run in batches in a forked child, so a collector that crashes (a segfault, a sanitizer
+// report) is a finding like any other, and a plug-in cannot take the run down with it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "collectors/registry.h"
+#include "oracle/isolated_run.h"
+#include "oracle/trace.h"
+
+namespace cyclefuzz {
+
+struct RandomCheckOptions {
+  std::vector<CollectorEntry> collectors;
+  CollectorOptions collector_options;
+  std::uint64_t seed = 1;
+  std::size_t runs = 1000;     // at most this many traces...
+  double seconds = 0;          // ...or until this much time has passed (0: no limit)
+  std::size_t max_ops = 200;   // trace lengths grow from a few ops to this over the first 100 runs
+};
+
+struct RandomCheckFinding {
+  std::size_t run = 0;             // which run failed (0-based)
+  std::uint64_t trace_seed = 0;    // cyclefuzz gen --seed trace_seed --ops ops gives its trace
+  std::size_t ops = 0;
+  std::string collector;           // the collector that failed
+  Outcome outcome;                 // how
+  Trace minimal;                   // the trace, minimized for that outcome on that collector
+};
+
+/// The seed and length of run i (what `cyclefuzz gen` needs to reproduce it).
+std::uint64_t trace_seed(std::uint64_t seed, std::size_t run);
+std::size_t trace_length(std::uint64_t seed, std::size_t run, std::size_t max_ops);
+
+/// Runs until a finding, the run budget or the time budget. `progress(runs_done)` is called as
+/// batches finish.
+std::optional<RandomCheckFinding> random_check(
+    const RandomCheckOptions& options, const std::function<void(std::size_t)>& progress = {});
+
+}  // namespace cyclefuzz

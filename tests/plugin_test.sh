@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The plug-in ABI as a user meets it: the C example passes replay and check through --plugin;
+# every kind of bad plug-in gets a clear message; a crashing plug-in is reported with the trace
+# that crashed it, not by taking the report down.
+# Usage: plugin_test.sh CYCLEFUZZ SOURCE_DIR EXAMPLE_PLUGIN BAD_PLUGIN_DIR
+set -uo pipefail
+cyclefuzz=$1 src=$2 example=$3 bad=$4
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect() {  # expect STATUS PATTERN COMMAND...: exit status and a line of output
+  local want=$1 pattern=$2; shift 2
+  out=$("$@" 2>&1); local got=$?
+  [[ $got -eq $want ]] || fail "'$*' exited $got, expected $want: $out"
+  grep -qF -- "$pattern" <<<"$out" || fail "'$*' did not say '$pattern': $out"
+}
+
+# The example, through every front end that takes --plugin.
+expect 0 "plugin:rc-with-backup-trace" "$cyclefuzz" replay "$src/corpus" --plugin "$example"
+expect 0 "no violation" "$cyclefuzz" check --plugin "$example" --runs 300 --seed 3 -o "$tmp"
+expect 0 '"name": "plugin:rc-with-backup-trace"' "$cyclefuzz" replay --json \
+  "$src/corpus/scenarios/two-cycle.trace" --plugin "$example" --collector mark-sweep
+"$cyclefuzz" gen --ops 300 --seed 4 >"$tmp/long.trace"
+expect 2 "every selected collector passes" "$cyclefuzz" minimize "$tmp/long.trace" --plugin "$example"
+
+# Bad plug-ins: each a clear message and exit 2.
+expect 2 "missing.so: no such file" "$cyclefuzz" replay "$src/corpus" --plugin "$tmp/missing.so"
+echo "not a library" >"$tmp/text.so"
+expect 2 "not a loadable shared library" "$cyclefuzz" replay "$src/corpus" --plugin "$tmp/text.so"
+expect 2 "exports no cyclefuzz_plugin()" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_no_entry_point.so"
+expect 2 "plug-in ABI version 999, but cyclefuzz speaks 1" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_abi.so"
+expect 2 "its 'link' function is NULL" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_null_link.so"
+expect 2 "create() returned NULL" "$cyclefuzz" check --plugin "$bad/bad_null_create.so"
+
+# A free the plug-in had no business reporting: a violation, exit 1.
+expect 1 "double free" "$cyclefuzz" replay "$src/corpus/scenarios/two-cycle.trace" --plugin "$bad/bad_frees_unknown.so"
+
+# A crash: reported with the op and the trace up to it; the built-ins' report still comes out.
+expect 1 "plugin:bad: crash" "$cyclefuzz" replay "$src/corpus/scenarios/two-cycle.trace" \
+  --plugin "$bad/bad_crashes.so" --collector mark-sweep
+grep -q "during op 3 (line 4: link a b)" <<<"$out" || fail "crash not pinned to its op: $out"
+grep -q "^mark-sweep .* pass$" <<<"$out" || fail "the built-in's verdict was lost: $out"
+expect 1 "crash" "$cyclefuzz" check --plugin "$bad/bad_crashes.so" --runs 50 -o "$tmp"
+
+[[ $failures -eq 0 ]] && echo "plugins: all checks passed"
+exit $((failures > 0))

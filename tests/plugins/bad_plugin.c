@@ -1,0 +1,81 @@
+/* Plug-ins that are wrong on purpose, one per BAD_* definition, to show that cyclefuzz reports
+ * each clearly (tests/plugin_test.sh). Each is a one-object-table collector that is otherwise
+ * plausible. */
+#include <stdlib.h>
+
+/* Each variant leaves some of these functions out of its description. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+#include "collectors/plugin/cyclefuzz_plugin.h"
+
+struct cf_collector {
+  cf_host host;
+};
+
+static cf_collector* bad_create(const cf_host* host, const uint32_t thresholds[3]) {
+  (void)thresholds;
+#ifdef BAD_NULL_CREATE
+  (void)host;
+  return NULL; /* a null where a handle was due */
+#else
+  cf_collector* c = malloc(sizeof *c);
+  c->host = *host;
+  return c;
+#endif
+}
+static void bad_destroy(cf_collector* c) { free(c); }
+static void bad_allocate(cf_collector* c, cf_object id) {
+#ifdef BAD_FREES_UNKNOWN
+  c->host.freed(c->host.context, id + 1000); /* an object that was never allocated */
+#else
+  (void)c;
+  (void)id;
+#endif
+}
+static void bad_link(cf_collector* c, cf_object from, cf_object to) {
+  (void)c;
+  (void)from;
+  (void)to;
+#ifdef BAD_CRASHES
+  *(volatile int*)0 = 1; /* a segfault during the first link */
+#endif
+}
+static void bad_nothing(cf_collector* c, cf_object id) {
+  (void)c;
+  (void)id;
+}
+static void bad_unlink(cf_collector* c, cf_object from, cf_object to) {
+  (void)c;
+  (void)from;
+  (void)to;
+}
+static size_t bad_collect(cf_collector* c, int generation) {
+  (void)c;
+  (void)generation;
+  return 0;
+}
+
+#ifndef BAD_NO_ENTRY_POINT
+const cf_plugin* cyclefuzz_plugin(void) {
+  static const cf_plugin plugin = {
+#ifdef BAD_ABI
+      .abi_version = 999,
+#else
+      .abi_version = CYCLEFUZZ_PLUGIN_ABI_VERSION,
+#endif
+      .name = "bad",
+      .generations = 1,
+      .create = bad_create,
+      .destroy = bad_destroy,
+      .allocate = bad_allocate,
+#ifndef BAD_NULL_LINK
+      .link = bad_link,
+#endif
+      .unlink = bad_unlink,
+      .root = bad_nothing,
+      .unroot = bad_nothing,
+      .collect = bad_collect,
+  };
+  return &plugin;
+}
+#endif

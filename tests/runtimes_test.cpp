@@ -1,0 +1,376 @@
+// The real collectors - CPython 3.11, Lua 5.4 in both modes, PHP 8.2 - against the oracle on the
+// scenarios and on generated traces, and when each one frees: at the moment its runtime does.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <sstream>
+
+#include "collectors/cpython/cpython.h"
+#include "collectors/lua/lua.h"
+#include "collectors/php/php.h"
+#include "oracle/generator.h"
+#include "oracle/report.h"
+#include "tests/test_support.h"
+
+namespace cyclefuzz {
+namespace {
+
+using testing::entries;
+using testing::names_of;
+using testing::op_at_line;
+using testing::RecordingListener;
+using testing::scenario;
+
+const std::vector<std::string> kRuntimes = {"cpython", "lua-incremental", "lua-generational",
+                                            "php"};
+
+/// A trace's run on one collector, with frees recorded.
+struct TraceRun {
+  TraceRun(const Trace& t, const std::string& collector, CollectorOptions options = {},
+           bool check_invariants = true)
+      : trace(t),
+        session(entries({collector}), options,
+                {.check_invariants = check_invariants, .record_frees = true}) {
+    session.run(trace);
+  }
+  TraceRun(const std::string& text, const std::string& collector, CollectorOptions options = {},
+           bool check_invariants = true)
+      : TraceRun(parse_trace(text, "t.trace"), collector, options, check_invariants) {}
+
+  /// Names freed at the op on `line`.
+  std::vector<std::string> freed_at(std::uint32_t line) const {
+    return names_of(trace, session.frees_per_op(0)[op_at_line(trace, line)]);
+  }
+  std::set<std::string> freed_set_at(std::uint32_t line) const {
+    const auto names = freed_at(line);
+    return {names.begin(), names.end()};
+  }
+  std::string report() const {
+    std::ostringstream out;
+    print_trace_result(out, trace, session);
+    return out.str();
+  }
+  Trace trace;
+  Session session;
+};
+
+std::string failure(const TraceRun& run, std::uint64_t seed) {
+  return "seed " + std::to_string(seed) + "\n" + run.report() + to_text(run.trace);
+}
+
+CollectorOptions small_thresholds() {
+  CollectorOptions small;  // so that CPython collects by itself in short traces
+  small.thresholds[0] = 7;
+  small.thresholds[1] = 3;
+  small.thresholds[2] = 2;
+  return small;
+}
+
+// ================================================================================================
+// Every runtime, against the oracle
+// ================================================================================================
+
+class EveryRuntime : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryRuntime, PassesEveryScenario) {
+  for (const auto& file : expand_trace_paths({(testing::source_dir() / "corpus").string()})) {
+    TraceRun run(load_trace(file), GetParam());
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+}
+
+TEST_P(EveryRuntime, AgreesWithTheOracleOnGeneratedTraces) {
+  for (std::uint64_t seed = 0; seed < 300; ++seed) {
+    TraceRun run(generate_trace(seed, 50 + seed % 250), GetParam(),
+                 seed % 2 ? small_thresholds() : CollectorOptions{});
+    ASSERT_TRUE(run.session.violations().empty()) << failure(run, seed);
+  }
+}
+
+// Without `collect` until the end, every free but the last op's comes from the runtime's own
+// automatic collections (or reference counting).
+TEST_P(EveryRuntime, AgreesWithTheOracleWhenItCollectsOnlyByItself) {
+  for (std::uint64_t seed = 0; seed < 100; ++seed) {
+    Trace trace = generate_trace(seed, 300);
+    std::erase_if(trace.ops, [](const Op& op) { return op.kind == OpKind::Collect; });
+    trace.ops.push_back(Op::collect());
+    TraceRun run(trace, GetParam(), small_thresholds());
+    ASSERT_TRUE(run.session.violations().empty()) << failure(run, seed);
+  }
+}
+
+// A collector torn down with live objects and garbage cycles reports none of the frees that its
+// runtime makes on the way: they are not the trace's.
+TEST_P(EveryRuntime, ReportsNoFreeAtTeardown) {
+  RecordingListener listener;
+  {
+    const auto collector = find_collector(GetParam())->make(listener, {});
+    for (ObjectId x = 0; x < 4; ++x) collector->allocate(x);
+    collector->link(0, 1);
+    collector->link(1, 0);
+    collector->link(2, 3);
+    collector->unroot(0);
+    collector->unroot(1);
+    collector->root(2);
+  }
+  EXPECT_TRUE(listener.frees.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Runtime, EveryRuntime, ::testing::ValuesIn(kRuntimes),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::erase(name, '-');
+                           return name;
+                         });
+
+// ================================================================================================
+// CPython: reference counting frees at once, the collector frees cycles
+// ================================================================================================
+
+TEST(CPython, FreesAnAcyclicObjectWhenItsLastReferenceGoes) {
+  TraceRun run("new a\nnew b\nlink a b\nunroot b\nunroot a\n", "cpython");
+  EXPECT_TRUE(run.freed_at(4).empty());
+  EXPECT_EQ(run.freed_set_at(5), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+TEST(CPython, FreesACycleOnlyWhenItCollects) {
+  TraceRun run(scenario("two-cycle"), "cpython");
+  EXPECT_TRUE(run.freed_at(7).empty());
+  EXPECT_EQ(run.freed_set_at(8), (std::set<std::string>{"a", "b"}));
+}
+
+// gc.collect(0) counts the young cycle it found, not the old object that freeing it frees: what
+// CollectCount::FoundInGenerations allows.
+TEST(CPython, CountsWhatAYoungCollectionFoundNotWhatItFreed) {
+  RecordingListener listener;
+  CPythonCollector gc(listener, {});
+  gc.allocate(0);  // old
+  EXPECT_EQ(gc.collect(2), 0u);
+  gc.allocate(1);  // young
+  gc.link(1, 0);
+  gc.link(1, 1);
+  gc.unroot(0);
+  gc.unroot(1);
+  EXPECT_TRUE(listener.frees.empty());
+  EXPECT_EQ(gc.collect(0), 1u);
+  EXPECT_EQ(std::set<ObjectId>(listener.frees.begin(), listener.frees.end()),
+            (std::set<ObjectId>{0, 1}));
+  EXPECT_EQ(gc.capabilities().collect_count, CollectCount::FoundInGenerations);
+}
+
+// The generation in the view is the list of CPython's collector that holds the object.
+TEST(CPython, ShowsTheGenerationItsCollectorKeepsTheObjectIn) {
+  RecordingListener listener;
+  CollectorOptions options;
+  options.thresholds[0] = 0;  // no automatic collection to move things meanwhile
+  CPythonCollector gc(listener, options);
+  const auto generation = [&](ObjectId id) {
+    ObjectView view;
+    gc.inspect(id, view);
+    return view.generation;
+  };
+  gc.allocate(0);
+  EXPECT_EQ(generation(0), 0);
+  gc.collect(0);
+  EXPECT_EQ(generation(0), 1);
+  gc.allocate(1);
+  gc.collect(1);
+  EXPECT_EQ(generation(0), 2);
+  EXPECT_EQ(generation(1), 2);
+  gc.collect(2);
+  EXPECT_EQ(generation(0), 2);
+  gc.check_invariants();
+}
+
+// The adapter's weak reference is a second allocation per object. Were it to start a collection,
+// the new object would be promoted before the program had seen it; the generation checks found
+// that (corpus/regressions/cpython-weakref-promotes-new-object.trace).
+TEST(CPython, KeepsANewObjectYoungWhenItsWeakReferenceIsTheAllocationPastTheThreshold) {
+  RecordingListener listener;
+  CollectorOptions options;
+  options.thresholds[0] = 3;
+  CPythonCollector gc(listener, options);
+  gc.collect(0);   // allocation count 0
+  gc.allocate(0);  // the object: 1; its weak reference: 2
+  gc.allocate(1);  // the object: 3; its weak reference: 4, past the threshold of 3
+  ObjectView view;
+  gc.inspect(1, view);
+  EXPECT_EQ(view.generation, 0);
+  EXPECT_EQ(gc.collections(), 1u);
+  gc.allocate(2);  // the collection that the weak reference did not start: before object 2
+  EXPECT_EQ(gc.collections(), 2u);
+  gc.inspect(1, view);
+  EXPECT_EQ(view.generation, 1);
+  gc.inspect(2, view);
+  EXPECT_EQ(view.generation, 0);
+}
+
+TEST(CPython, CollectsByItselfPastTheThreshold) {
+  RecordingListener listener;
+  CollectorOptions options;
+  options.thresholds[0] = 20;
+  CPythonCollector gc(listener, options);
+  // Garbage self-loops; every object also allocates its weak reference, so the youngest
+  // generation passes 20 allocations within 11 objects.
+  for (ObjectId x = 0; x < 12; ++x) {
+    gc.allocate(x);
+    gc.link(x, x);
+    gc.unroot(x);
+  }
+  EXPECT_FALSE(listener.frees.empty());
+  EXPECT_GE(gc.collections(), 1u);
+  gc.check_invariants();
+}
+
+TEST(CPython, NeverCollectsByItselfWithAThresholdOfZero) {
+  RecordingListener listener;
+  CollectorOptions options;
+  options.thresholds[0] = 0;
+  CPythonCollector gc(listener, options);
+  for (ObjectId x = 0; x < 2000; ++x) {
+    gc.allocate(x);
+    gc.link(x, x);
+    gc.unroot(x);
+  }
+  EXPECT_TRUE(listener.frees.empty());
+  EXPECT_EQ(gc.collections(), 0u);
+  EXPECT_EQ(gc.collect(2), 2000u);
+  EXPECT_EQ(listener.frees.size(), 2000u);
+}
+
+// The `threshold` op is gc.set_threshold(): automatic collection starts when it is turned on.
+TEST(CPython, TakesNewThresholdsFromTheTrace) {
+  TraceRun run("threshold 0 10 10\nnew a\nlink a a\nunroot a\nnew b\nnew c\n"
+               "threshold 1 10 10\nnew d\n",
+               "cpython");
+  EXPECT_TRUE(run.freed_at(5).empty());
+  EXPECT_TRUE(run.freed_at(6).empty());
+  EXPECT_EQ(run.freed_at(8), std::vector<std::string>{"a"});
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+TEST(CPython, RefusesASecondCollectorWhileOneIsAlive) {
+  RecordingListener listener;
+  CPythonCollector first(listener, {});
+  try {
+    CPythonCollector second(listener, {});
+    FAIL() << "a second cpython collector was made";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("only one can be checked at a time"), std::string::npos)
+        << e.what();
+  }
+  first.allocate(0);  // the first is unharmed
+  first.unroot(0);
+  EXPECT_EQ(listener.frees, std::vector<ObjectId>{0});
+}
+
+// ================================================================================================
+// Lua: nothing is freed outside the collector's cycles
+// ================================================================================================
+
+TEST(Lua, FreesNothingWhenTheLastReferenceGoesOnlyWhenItCollects) {
+  for (const char* mode : {"lua-incremental", "lua-generational"}) {
+    TraceRun run("new a\nnew b\nlink a b\nunroot b\nunroot a\ncollect\n", mode);
+    EXPECT_TRUE(run.freed_at(5).empty()) << mode;  // luaL_unref allocates nothing: no step
+    EXPECT_EQ(run.freed_set_at(6), (std::set<std::string>{"a", "b"})) << mode;
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+}
+
+TEST(Lua, ReturnsNoCountFromCollect) {
+  RecordingListener listener;
+  LuaCollector lua(listener, LuaMode::Incremental);
+  lua.allocate(0);
+  lua.link(0, 0);
+  lua.unroot(0);
+  EXPECT_EQ(lua.collect(2), 0u);
+  EXPECT_EQ(listener.frees, std::vector<ObjectId>{0});
+  EXPECT_EQ(lua.capabilities().collect_count, CollectCount::None);
+}
+
+TEST(Lua, FinalizesGarbageInAutomaticStepsWhileTheProgramAllocates) {
+  for (LuaMode mode : {LuaMode::Incremental, LuaMode::Generational}) {
+    RecordingListener listener;
+    LuaCollector lua(listener, mode);
+    lua.allocate(0);
+    lua.unroot(0);
+    for (ObjectId x = 1; x <= 200 && listener.frees.empty(); ++x) lua.allocate(x);
+    EXPECT_EQ(listener.frees, std::vector<ObjectId>{0});
+    EXPECT_GE(lua.collections(), 1u);
+    lua.check_invariants();
+  }
+}
+
+// ================================================================================================
+// PHP: reference counting frees at once, gc_collect_cycles frees cycles
+// ================================================================================================
+
+TEST(Php, FreesAnAcyclicObjectWhenItsLastReferenceGoes) {
+  TraceRun run("new a\nnew b\nlink a b\nunroot b\nunroot a\n", "php");
+  EXPECT_TRUE(run.freed_at(4).empty());
+  EXPECT_EQ(run.freed_set_at(5), (std::set<std::string>{"a", "b"}));
+}
+
+TEST(Php, FreesACycleOnlyWhenItCollectsAndCountsIt) {
+  RecordingListener listener;
+  PhpCollector php(listener);
+  php.allocate(0);
+  php.allocate(1);
+  php.link(0, 1);
+  php.link(1, 0);
+  php.unroot(0);
+  php.unroot(1);
+  EXPECT_TRUE(listener.frees.empty());
+  EXPECT_EQ(php.collect(2), 2u);
+  EXPECT_EQ(std::set<ObjectId>(listener.frees.begin(), listener.frees.end()),
+            (std::set<ObjectId>{0, 1}));
+}
+
+// 6,000 abandoned two-cycles buffer 12,000 possible roots: past the root buffer's threshold of
+// 10,000, PHP collects by itself during an unroot.
+TEST(Php, CollectsByItselfWhenTheRootBufferFills) {
+  std::string text;
+  for (int i = 0; i < 6000; ++i) {
+    const std::string a = "a" + std::to_string(i);
+    const std::string b = "b" + std::to_string(i);
+    text += "new " + a + "\nnew " + b + "\nlink " + a + " " + b + "\nlink " + b + " " + a +
+            "\nunroot " + a + "\nunroot " + b + "\n";
+  }
+  text += "collect\n";
+  // Invariants after every op would cost the heap each time: the checks of the oracle suffice.
+  TraceRun run(text, "php", {}, /*check_invariants=*/false);
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  std::size_t automatic = 0;
+  for (std::size_t op = 0; op + 1 < run.trace.ops.size(); ++op) {
+    automatic += run.session.frees_per_op(0)[op].size();
+  }
+  EXPECT_GE(automatic, 2u);
+  EXPECT_EQ(automatic + run.session.frees_per_op(0).back().size(), 12000u);
+}
+
+// PHP frees by recursion (free_obj releases references, which frees the next object, ...), so a
+// chain is freed only as deep as the C stack allows; 10,000 is well within it (see the README).
+TEST(Php, FreesAChainOfTenThousandByReferenceCounting) {
+  RecordingListener listener;
+  PhpCollector php(listener);
+  constexpr ObjectId kLength = 10'000;
+  for (ObjectId x = 0; x < kLength; ++x) php.allocate(x);
+  for (ObjectId x = 0; x + 1 < kLength; ++x) php.link(x, x + 1);
+  for (ObjectId x = kLength - 1; x > 0; --x) php.unroot(x);
+  EXPECT_TRUE(listener.frees.empty());
+  php.unroot(0);
+  EXPECT_EQ(listener.frees.size(), kLength);
+}
+
+TEST(Php, RefusesASecondCollectorWhileOneIsAlive) {
+  RecordingListener listener;
+  PhpCollector first(listener);
+  EXPECT_THROW(PhpCollector second(listener), std::runtime_error);
+  first.allocate(0);
+  first.unroot(0);
+  EXPECT_EQ(listener.frees, std::vector<ObjectId>{0});
+}
+
+}  // namespace
+}  // namespace cyclefuzz

@@ -1,0 +1,155 @@
+// cyclefuzz check: random traces against the chosen collectors with every check, until one fails;
+// then the failure, minimized, written to a file and printed with the seed that reproduces it.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "oracle/random_check.h"
+#include "oracle/report.h"
+#include "tools/cyclefuzz/collector_choice.h"
+#include "tools/cyclefuzz/commands.h"
+#include "tools/cyclefuzz/progress.h"
+
+namespace cyclefuzz::cli {
+
+namespace {
+
+struct CheckCommand {
+  CollectorChoice choice;
+  std::uint64_t seed = 1;
+  std::size_t runs = 1000;
+  std::size_t max_ops = 200;
+  double seconds = 0;
+  std::string output_dir = "check-failures";
+};
+
+std::string thresholds_flag(const CollectorOptions& o) {
+  const CollectorOptions defaults;
+  if (std::equal(std::begin(o.thresholds), std::end(o.thresholds), defaults.thresholds)) return "";
+  return " --thresholds " + std::to_string(o.thresholds[0]) + "," +
+         std::to_string(o.thresholds[1]) + "," + std::to_string(o.thresholds[2]);
+}
+
+int check(const CheckCommand& c) {
+  RandomCheckOptions options;
+  try {
+    options.collectors = c.choice.collectors();
+  } catch (const std::exception& e) {
+    std::cerr << "cyclefuzz check: " << e.what() << "\n";
+    return kBadInput;
+  }
+  options.collector_options = c.choice.options();
+  options.seed = c.seed;
+  options.max_ops = c.max_ops;
+  options.seconds = c.seconds;
+  // With only a time budget, run until it is spent.
+  options.runs = c.seconds > 0 && c.runs == 0 ? SIZE_MAX : c.runs;
+
+  std::string names;
+  for (const auto& e : options.collectors) names += (names.empty() ? "" : ", ") + e.name;
+  std::cerr << "cyclefuzz check: " << names << "; seed " << c.seed << ", up to "
+            << (options.runs == SIZE_MAX ? std::string("unlimited") : std::to_string(options.runs))
+            << " traces of up to " << c.max_ops << " ops"
+            << (c.seconds > 0 ? ", " + std::to_string(c.seconds) + " s" : "") << "\n";
+
+  Progress progress("traces", {.runs = options.runs == SIZE_MAX ? 0 : options.runs,
+                               .time = std::chrono::duration_cast<Progress::Clock::duration>(
+                                   std::chrono::duration<double>(c.seconds))});
+  std::size_t done = 0;
+  const std::optional<RandomCheckFinding> finding =
+      random_check(options, [&](std::size_t runs) {
+        progress.advance(runs - done, 0);
+        done = runs;
+      });
+  progress.clear();
+  if (!finding) {
+    std::cout << "no violation in " << done << " traces (seed " << c.seed << ")\n";
+    return kPass;
+  }
+
+  const std::string what = describe(finding->outcome) + " on " + finding->collector;
+  std::filesystem::create_directories(c.output_dir);
+  std::string stem = finding->collector + "-seed" + std::to_string(c.seed) + "-run" +
+                     std::to_string(finding->run);
+  for (char& ch : stem) {
+    if (ch == ':' || ch == '/' || ch == ' ') ch = '-';
+  }
+  const std::filesystem::path file = std::filesystem::path(c.output_dir) / (stem + ".trace");
+  const std::string text =
+      "# " + what + "\n# found by cyclefuzz check --seed " + std::to_string(c.seed) +
+      " (run " + std::to_string(finding->run + 1) + ": cyclefuzz gen --seed " +
+      std::to_string(finding->trace_seed) + " --ops " + std::to_string(finding->ops) +
+      "), minimized from " + std::to_string(finding->ops) + " to " +
+      std::to_string(finding->minimal.ops.size()) + " ops\n" + to_text(finding->minimal);
+  std::ofstream(file) << text;
+
+  std::cout << "found " << what << " after " << finding->run + 1 << " traces (seed " << c.seed
+            << ")\nminimal trace (" << finding->minimal.ops.size() << " ops), written to "
+            << file.string() << ":\n";
+  for (const Op& op : finding->minimal.ops) std::cout << "  " << show(op, finding->minimal.names) << "\n";
+  if (finding->outcome.kind == Outcome::Kind::Violation) {
+    // Replay it here to print the readable report (a crash cannot be replayed in-process).
+    Trace minimal = finding->minimal;
+    minimal.source = file.string();
+    const auto entry = std::find_if(options.collectors.begin(), options.collectors.end(),
+                                    [&](const auto& e) { return e.name == finding->collector; });
+    Session session({*entry}, options.collector_options);
+    session.run(minimal);
+    for (const Violation& v : session.violations()) print_violation(std::cout, minimal, session, v);
+    if (auto draw = explain_command(minimal, session, session.violations().front())) {
+      std::cout << "draw it:   " << *draw << "\n";
+    }
+  }
+  std::cout << "replay:    cyclefuzz replay " << file.string() << " --collector "
+            << finding->collector << thresholds_flag(options.collector_options) << "\n"
+            << "reproduce: cyclefuzz check --collector " << finding->collector << " --seed "
+            << c.seed << " --runs " << finding->run + 1 << " --max-ops " << c.max_ops
+            << thresholds_flag(options.collector_options) << "\n"
+            << "keep it:   cyclefuzz promote " << file.string()
+            << " --name NAME --caught \"" << what << " (found by cyclefuzz check)\"\n";
+  return kViolation;
+}
+
+}  // namespace
+
+Subcommand add_check(CLI::App& app) {
+  auto c = std::make_shared<CheckCommand>();
+  CLI::App* sub = app.add_subcommand(
+      "check",
+      "Run random traces (biased to build and abandon cycles) on the collectors with every "
+      "check until one fails; write the minimized failure to a file and print it with the seed "
+      "that reproduces it. Exit 0 none found, 1 found, 2 bad input.");
+  c->choice.add_options(*sub);
+  sub->add_option("--runs", c->runs, "Traces to run (0 with --seconds: until the time is up)")
+      ->capture_default_str();
+  sub->add_option("--seed", c->seed, "Seed of the whole run")->capture_default_str();
+  sub->add_option("--max-ops", c->max_ops, "Longest trace; lengths grow to it over 100 runs")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+  sub->add_option("--seconds", c->seconds, "Stop after this many seconds")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("-o,--output-dir", c->output_dir, "Where the minimized failure is written")
+      ->capture_default_str();
+  return {sub, [c] { return check(*c); }};
+}
+
+Subcommand add_collectors(CLI::App& app) {
+  auto mutants = std::make_shared<bool>(false);
+  CLI::App* sub = app.add_subcommand(
+      "collectors", "List the collectors --collector accepts: the built-in ones, and mutants");
+  sub->add_flag("--mutants", *mutants, "List only the mutants (deliberately broken collectors)");
+  return {sub, [mutants] {
+            for (const CollectorEntry& e : collector_catalogue()) {
+              const bool is_mutant = e.name.rfind("mutant:", 0) == 0;
+              if (*mutants && !is_mutant) continue;
+              std::cout << e.name << (e.in_default_set ? "  (default)" : "") << "\n    "
+                        << e.summary << "\n";
+            }
+            return kPass;
+          }};
+}
+
+}  // namespace cyclefuzz::cli
