@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <iterator>
+#include <span>
 
 #include "oracle/generation_checks.h"
 
@@ -86,6 +88,10 @@ struct Session::Lane final : FreeListener {
   std::unique_ptr<Collector> collector;  // declared after the listener state it reports into
   std::vector<Status> status;            // by object id
   std::size_t alive = 0;
+  /// The objects it allocated, in increasing order, less those it freed before the last
+  /// held_objects(): so that a walk after a collection costs what it holds, not every object
+  /// the trace ever made.
+  std::vector<ObjectId> allocated;
   /// Reachable objects it has freed: with `alive`, it tells in O(1) whether the lane holds
   /// exactly the reachable objects.
   std::size_t freed_reachable = 0;
@@ -113,6 +119,13 @@ struct Session::Lane final : FreeListener {
     freed_now.push_back(id);
   }
   bool holds(ObjectId id) const { return id < status.size() && status[id] == Status::Alive; }
+  /// The objects it holds, in increasing order.
+  std::span<const ObjectId> held_objects() {
+    if (allocated.size() != alive) {
+      std::erase_if(allocated, [this](ObjectId x) { return !holds(x); });
+    }
+    return allocated;
+  }
   /// Pre: called after the oracle applied the op and before the collector does.
   void forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable) {
     if (freed_reachable == 0) return;
@@ -187,10 +200,12 @@ void Session::step(const Op& op) {
       if (lane.status.size() <= op.a) lane.status.resize(op.a + 1, Status::Unallocated);
       lane.status[op.a] = Status::Alive;
       ++lane.alive;
+      lane.allocated.push_back(op.a);  // ids are allocated in increasing order
     }
     if (lane.generations) {
       lane.generations->before(op, *lane.collector, oracle_,
-                               [&lane](ObjectId x) { return lane.holds(x); });
+                               [&lane](ObjectId x) { return lane.holds(x); },
+                               lane.held_objects());
     }
     std::optional<std::size_t> collected;
     try {
@@ -207,8 +222,7 @@ void Session::step(const Op& op) {
       lane.frozen.assign(lane.status.size(), 0);
       lane.frozen_count = 0;
       ObjectView view;
-      for (ObjectId x = 0; x < lane.status.size(); ++x) {
-        if (!lane.holds(x)) continue;
+      for (ObjectId x : lane.held_objects()) {
         lane.collector->inspect(x, view);
         lane.frozen[x] = view.tracked;
         lane.frozen_count += view.tracked;
@@ -297,9 +311,9 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   // frozen objects keep).
   if (full && lane.alive > oracle_.reachable_count() && premature.empty()) {
     std::vector<ObjectId> leaked;
-    for (ObjectId x = 0; x < lane.status.size(); ++x) {
+    for (ObjectId x : lane.held_objects()) {
       const bool kept = x < lane.kept_before.size() && lane.kept_before[x];
-      if (lane.holds(x) && !oracle_.reachable_from_roots(x) && !kept) {
+      if (!oracle_.reachable_from_roots(x) && !kept) {
         leaked.push_back(x);
       }
     }
@@ -327,7 +341,8 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   check_bookkeeping(lane, op, op.kind == OpKind::Collect || collections > 0);
 
   if (lane.generations && !lane.retired) {
-    if (auto finding = lane.generations->after(op, *lane.collector, oracle_, holds, collections,
+    if (auto finding = lane.generations->after(op, *lane.collector, oracle_, holds,
+                                               lane.held_objects(), collections,
                                                lane.freed_now.size())) {
       report(lane, {finding->kind, lane.index, 0, ops_run_, finding->objects, {}, {},
                     finding->detail});
@@ -344,10 +359,10 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   }
 }
 
-std::vector<std::uint8_t> Session::kept_by_frozen(const Lane& lane) const {
+std::vector<std::uint8_t> Session::kept_by_frozen(Lane& lane) const {
   std::vector<ObjectId> frozen;
-  for (ObjectId x = 0; x < lane.frozen.size(); ++x) {
-    if (lane.frozen[x] && lane.holds(x)) frozen.push_back(x);
+  for (ObjectId x : lane.held_objects()) {
+    if (x < lane.frozen.size() && lane.frozen[x]) frozen.push_back(x);
   }
   std::vector<std::uint8_t> kept(lane.status.size(), 0);
   for (ObjectId x : oracle_.descendants(frozen, [&lane](ObjectId y) { return lane.holds(y); })) {
@@ -362,12 +377,12 @@ std::vector<std::uint8_t> Session::kept_by_frozen(const Lane& lane) const {
 // objects it freed, nothing - no cycle, no surviving object - still held it.
 void Session::check_frozen_frees(Lane& lane) {
   std::vector<ObjectId> frozen_freed;
-  std::vector<std::uint8_t> freed_now(lane.status.size(), 0);
   for (ObjectId x : lane.freed_now) {
-    freed_now[x] = 1;
     if (x < lane.frozen.size() && lane.frozen[x]) frozen_freed.push_back(x);
   }
   if (frozen_freed.empty()) return;
+  std::vector<std::uint8_t> freed_now(lane.status.size(), 0);
+  for (ObjectId x : lane.freed_now) freed_now[x] = 1;
   const AlivePredicate held_after_clearing = [&](ObjectId x) {
     const bool frozen = x < lane.frozen.size() && lane.frozen[x];
     return lane.holds(x) || (freed_now[x] && frozen);
@@ -391,7 +406,7 @@ void Session::check_frozen_frees(Lane& lane) {
 void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
   if (lane.retired || !lane.capabilities.inspectable) return;
   if (everything) {
-    for (ObjectId x = 0; x < lane.status.size(); ++x) {
+    for (ObjectId x : lane.held_objects()) {
       if (!view_matches(lane, x)) return;
     }
     return;
@@ -469,12 +484,11 @@ void Session::check_agreement(const Op& op) {
         continue;
       }
       std::vector<ObjectId> differ;
-      const std::size_t n = std::max(compared[i]->status.size(), compared[j]->status.size());
-      for (ObjectId x = 0; x < n; ++x) {
-        if (compared[i]->holds(x) != compared[j]->holds(x) && !is_kept(i, x) && !is_kept(j, x)) {
-          differ.push_back(x);
-        }
-      }
+      const std::span<const ObjectId> first = compared[i]->held_objects();
+      const std::span<const ObjectId> second = compared[j]->held_objects();
+      std::set_symmetric_difference(first.begin(), first.end(), second.begin(), second.end(),
+                                    std::back_inserter(differ));
+      std::erase_if(differ, [&](ObjectId x) { return is_kept(i, x) || is_kept(j, x); });
       if (!differ.empty() && checks_.reports(ViolationKind::Disagreement)) {
         violations_.push_back({ViolationKind::Disagreement, compared[i]->index,
                                compared[j]->index, ops_run_, differ, {}, {},

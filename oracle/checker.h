@@ -148,7 +148,7 @@ class Session {
   void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
                   std::size_t garbage_before, std::uint64_t collections);
   /// The objects a lane's frozen objects keep from collection: they and what they reach.
-  std::vector<std::uint8_t> kept_by_frozen(const Lane& lane) const;
+  std::vector<std::uint8_t> kept_by_frozen(Lane& lane) const;
   void check_frozen_frees(Lane& lane);
   void check_bookkeeping(Lane& lane, const Op& op, bool everything);
   bool view_matches(Lane& lane, ObjectId x);

@@ -20,20 +20,21 @@ GenerationModel::GenerationModel(const Capabilities& capabilities, const Collect
 }
 
 void GenerationModel::before(const Op& op, const Collector&, const Oracle& oracle,
-                             const AlivePredicate& holds) {
+                             const AlivePredicate& holds, std::span<const ObjectId> held) {
   must_free_.clear();
   if (op.kind != OpKind::Collect || op.generation >= oldest_) return;
   // Garbage of generations 0..k that no garbage of an older generation holds, directly or
   // through other garbage.
   const auto garbage = [&](ObjectId x) { return holds(x) && !oracle.reachable_from_roots(x); };
   std::vector<ObjectId> young, old;
-  for (ObjectId x = 0; x < oracle.object_count(); ++x) {
-    if (garbage(x)) (generation_[x] <= op.generation ? young : old).push_back(x);
+  for (ObjectId x : held) {
+    if (!garbage(x)) continue;
+    (generation_[x] <= op.generation ? young : old).push_back(x);
   }
-  std::vector<std::uint8_t> held(oracle.object_count(), 0);
-  for (ObjectId x : oracle.descendants(old, garbage)) held[x] = 1;
+  std::vector<std::uint8_t> held_by_old(oracle.object_count(), 0);
+  for (ObjectId x : oracle.descendants(old, garbage)) held_by_old[x] = 1;
   for (ObjectId x : young) {
-    if (!held[x]) must_free_.push_back(x);
+    if (!held_by_old[x]) must_free_.push_back(x);
   }
 }
 
@@ -58,6 +59,7 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
                                                                const Collector& collector,
                                                                const Oracle& oracle,
                                                                const AlivePredicate& holds,
+                                                               std::span<const ObjectId> held,
                                                                std::uint64_t collections,
                                                                std::size_t freed) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
@@ -76,15 +78,15 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
       break;
     case OpKind::Freeze:
       if (!freezes_) break;
-      for (ObjectId x = 0; x < generation_.size(); ++x) {
-        if (holds(x) && generation_[x] != kUntracked) generation_[x] = kPermanent;
+      for (ObjectId x : held) {
+        if (generation_[x] != kUntracked) generation_[x] = kPermanent;
       }
       count_[0] = 0;
       break;
     case OpKind::Unfreeze:
       if (!freezes_) break;
-      for (int& g : generation_) {
-        if (g == kPermanent) g = oldest_;
+      for (ObjectId x : held) {  // (what the collector no longer holds is never read again)
+        if (generation_[x] == kPermanent) generation_[x] = oldest_;
       }
       break;
     default:
@@ -171,7 +173,7 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
     }
   }
   if (collection_ran) {
-    if (auto finding = check_generations(collector, oracle, holds,
+    if (auto finding = check_generations(collector, held,
                                          op.kind == OpKind::New ? op.a : kNoObject, collected)) {
       return finding;
     }
@@ -192,12 +194,11 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
 // Pre: a collection ran; `collected` is its generation when known (else -1); `fresh` is an object
 // allocated after it (it stays young). Post: generation_ is what the collector now says.
 std::optional<GenerationModel::Finding> GenerationModel::check_generations(
-    const Collector& collector, const Oracle& oracle, const AlivePredicate& holds, ObjectId fresh,
-    int collected) {
+    const Collector& collector, std::span<const ObjectId> held, ObjectId fresh, int collected) {
   ObjectView view;
   std::size_t promoted_into_oldest = 0, in_oldest = 0;
-  for (ObjectId x = 0; x < oracle.object_count(); ++x) {
-    if (!holds(x) || x == fresh) continue;
+  for (ObjectId x : held) {
+    if (x == fresh) continue;
     collector.inspect(x, view);
     if (!view.tracked) {
       generation_[x] = kUntracked;

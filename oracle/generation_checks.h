@@ -25,6 +25,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -46,14 +47,15 @@ class GenerationModel {
   GenerationModel(const Capabilities& capabilities, const CollectorOptions& options);
 
   /// Before `op` is applied: remembers what the checks after it need (for `collect k`, the
-  /// garbage it must free).
+  /// garbage it must free). `held` lists the objects `holds` accepts, in increasing order.
   void before(const Op& op, const Collector& collector, const Oracle& oracle,
-              const AlivePredicate& holds);
+              const AlivePredicate& holds, std::span<const ObjectId> held);
 
   /// After `op`: the first broken rule, or nothing. `collections` is how many collections the
   /// collector ran during the op; `freed` how many objects it freed.
   std::optional<Finding> after(const Op& op, const Collector& collector, const Oracle& oracle,
-                               const AlivePredicate& holds, std::uint64_t collections,
+                               const AlivePredicate& holds, std::span<const ObjectId> held,
+                               std::uint64_t collections,
                                std::size_t freed);
 
  private:
@@ -61,8 +63,8 @@ class GenerationModel {
   int predicted_collection();
   void count_collection(int generation);
   static constexpr ObjectId kNoObject = ~ObjectId{0};
-  std::optional<Finding> check_generations(const Collector& collector, const Oracle& oracle,
-                                           const AlivePredicate& holds, ObjectId fresh,
+  std::optional<Finding> check_generations(const Collector& collector,
+                                           std::span<const ObjectId> held, ObjectId fresh,
                                            int collected);
 
   static constexpr int kPermanent = 3;
