@@ -3,7 +3,7 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: all test fuzz build properties clean
+.PHONY: all test fuzz build properties bench clean
 
 all: test
 
@@ -14,8 +14,8 @@ test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --output-junit junit.xml
 
 build:
-	tools/ensure-deps build explain fuzz runtimes
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCYCLEFUZZ_SANITIZE=ON
+	tools/ensure-deps build explain fuzz runtimes bench
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCYCLEFUZZ_SANITIZE=ON -DCYCLEFUZZ_BENCH=ON
 	cmake --build $(BUILD) -j $(JOBS)
 
 # A long property campaign: make properties RC_PARAMS="max_success=100000 seed=42"
@@ -27,6 +27,20 @@ properties: build
 # FUZZ_THRESHOLDS, FUZZ_OUT: see tools/run-fuzz).
 fuzz:
 	tools/run-fuzz
+
+# The README's "Performance" tables, in a Release build without sanitizers or invariant checks
+# ($(BENCH_BUILD)): the Google Benchmark suite (collection times come out of bench/vs-cpython,
+# beside CPython's), the scale runs, and fuzz_collectors' speed (bench/fuzz-speed builds its own).
+BENCH_BUILD ?= build-bench
+bench:
+	tools/ensure-deps build bench
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DCYCLEFUZZ_CHECKED=OFF \
+	  -DCYCLEFUZZ_BENCH=ON -DCYCLEFUZZ_TESTS=OFF -DCYCLEFUZZ_RUNTIMES=OFF
+	cmake --build $(BENCH_BUILD) -j $(JOBS) --target cyclefuzz cyclefuzz_bench
+	$(BENCH_BUILD)/bench/cyclefuzz_bench --benchmark_filter=-^collect/
+	bench/vs-cpython --bench $(BENCH_BUILD)/bench/cyclefuzz_bench
+	bench/scale $(BENCH_BUILD)/cyclefuzz
+	bench/fuzz-speed 15
 
 clean:
 	rm -rf build build-*

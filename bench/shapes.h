@@ -1,5 +1,5 @@
 // The heap shapes of the collection benchmarks, as op sequences: collectors, the oracle and the
-// checker all build exactly the same heap from them, and bench/cpython_gc.py builds the same
+// checker all build exactly the same heap from them, and bench/vs-cpython builds the same
 // shapes out of CPython objects.
 #pragma once
 
