@@ -228,6 +228,33 @@ void Oracle::apply(const Op& op) {
   }
 }
 
+// Pre: as lose_support. Finds, within a few steps, a referrer of x whose chain of parents ends
+// without passing through x, and makes it x's parent: then nothing died and the forest holds
+// again, without a search of x's subtree (which, for the head of a long chain that is being let
+// go from its far end, is the whole chain). Returns false when it finds none within the budget;
+// lose_support then searches.
+//
+// The chain is followed to its end, through rooted objects that have a parent too: a rooted
+// object's parent is what supports it once it is unrooted, so stopping at the first rooted object
+// could close a cycle of parents through x. Every reachable object without a parent is rooted,
+// but x.
+bool Oracle::adopt_by_a_referrer(ObjectId x) {
+  constexpr int kBudget = 16;  // parent steps, over all the referrers tried
+  int steps = 0;
+  for (auto [e, end] = boost::in_edges(x, graph_); e != end; ++e) {
+    const auto p = static_cast<ObjectId>(boost::source(*e, graph_));
+    if (!reachable_[p]) continue;
+    ObjectId c = p;
+    while (c != x && parent_[c] != kNoParent && ++steps <= kBudget) c = parent_[c];
+    if (steps > kBudget) return false;
+    if (c != x) {
+      parent_[x] = p;
+      return true;
+    }
+  }
+  return false;
+}
+
 // Pre: the support forest held before the op (every reachable object is rooted or has a parent,
 // a reachable object that refers to it, and parents lead to rooted objects); then `x` lost the
 // external reference or the parent's reference that supported it, and has neither now.
@@ -242,12 +269,14 @@ void Oracle::apply(const Op& op) {
 // way would keep it alive).
 void Oracle::lose_support(ObjectId x) {
   assert(reachable_[x] && external_[x] == 0 && parent_[x] == kNoParent);
+  if (adopt_by_a_referrer(x)) return;
   const std::size_t n = object_count();
 
   // 1. T: x and the objects supported through it, along forest edges, up to rooted objects.
   subtree_.clear();
   {
-    auto forest = boost::make_filtered_graph(graph_, SupportEdge{&graph_, &parent_, &reachable_, &external_});
+    auto forest = boost::make_filtered_graph(
+        graph_, SupportEdge{&graph_, &parent_, &reachable_, &external_});
     StoppableQueue queue;
     colors_.begin(n);
     boost::breadth_first_visit(forest, Vertex{x}, queue, RecordDiscovered{{}, &subtree_},

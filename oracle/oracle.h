@@ -156,6 +156,7 @@ class Oracle {
  private:
   /// Pre: x is reachable and has neither an external reference nor a parent.
   void lose_support(ObjectId x);
+  bool adopt_by_a_referrer(ObjectId x);
   void add_to(std::vector<ObjectId>& list, std::vector<std::uint32_t>& index, ObjectId x);
   void remove_from(std::vector<ObjectId>& list, std::vector<std::uint32_t>& index, ObjectId x);
   /// Ancestors of the given (unreachable, alive) objects among unreachable objects `alive`
