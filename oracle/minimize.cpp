@@ -24,7 +24,7 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
       renamed[trace.ops[i].a] = op.a;
       out.names.push_back(trace.names[trace.ops[i].a]);
     } else {
-      const int arity = object_arity(op.kind);
+      const int arity = object_arity(op);
       const auto a = arity >= 1 ? lookup(op.a) : std::optional<ObjectId>(0);
       const auto b = arity >= 2 ? lookup(op.b) : std::optional<ObjectId>(0);
       if (!a || !b) continue;

@@ -56,7 +56,7 @@ bool follows_cpython_thresholds(const Collector& c) {
 
 /// The built-in collectors a property applies to.
 std::vector<std::string> applicable(bool (*applies)(const Collector&)) {
-  struct Ignore : FreeListener {
+  struct Ignore : CollectorHost {
     void freed(ObjectId) override {}
   } ignore;
   std::vector<std::string> names;
