@@ -60,8 +60,10 @@ enum class ViolationKind : std::uint8_t {
   WrongAutomaticCollection,  // collectors that promise CPython's thresholds
   FrozenCollected,           // collectors that freeze
   WrongStatistics,           // collectors that keep gc statistics
+  WrongFinalization,         // collectors that run finalizers
+  WrongWeakReference,        // collectors that keep weak references
 };
-inline constexpr int kViolationKinds = 13;
+inline constexpr int kViolationKinds = 15;
 
 /// "premature free", "leak", ...
 const char* describe(ViolationKind kind);
@@ -82,6 +84,7 @@ struct Violation {
                                 // Leak, LateFree: from the holding cycle to objects[0].
   std::vector<ObjectId> cycle;  // Leak: a garbage cycle that holds objects[0], first repeated last
   std::string detail;           // what differs, in words
+  std::vector<WeakId> weak;     // WrongWeakReference: the weak reference concerned
 };
 
 /// What a collector's `ObjectView::count` should be for object x, as `meaning` defines it, when
@@ -146,10 +149,12 @@ class Session {
  private:
   struct Lane;
   void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                  std::size_t garbage_before, std::uint64_t collections);
+                  std::optional<std::size_t> garbage_before, std::uint64_t collections);
   /// The objects a lane's frozen objects keep from collection: they and what they reach.
   std::vector<std::uint8_t> kept_by_frozen(const Lane& lane) const;
   void check_frozen_frees(Lane& lane);
+  void check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full);
+  void release_resurrected(Lane& lane);
   void check_bookkeeping(Lane& lane, const Op& op, bool everything);
   void check_agreement(const Op& op);
   void report(Lane& lane, Violation violation);

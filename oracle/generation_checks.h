@@ -46,15 +46,16 @@ class GenerationModel {
   GenerationModel(const Capabilities& capabilities, const CollectorOptions& options);
 
   /// Before `op` is applied: remembers what the checks after it need (for `collect k`, the
-  /// garbage it must free).
+  /// garbage it must free). `kept` says what the program's list of resurrected objects keeps
+  /// alive: that is no garbage, before or after.
   void before(const Op& op, const Collector& collector, const Oracle& oracle,
-              const AlivePredicate& holds);
+              const AlivePredicate& holds, const AlivePredicate& kept);
 
   /// After `op`: the first broken rule, or nothing. `collections` is how many collections the
   /// collector ran during the op; `freed` how many objects it freed.
   std::optional<Finding> after(const Op& op, const Collector& collector, const Oracle& oracle,
-                               const AlivePredicate& holds, std::uint64_t collections,
-                               std::size_t freed);
+                               const AlivePredicate& holds, const AlivePredicate& kept,
+                               std::uint64_t collections, std::size_t freed);
 
  private:
   /// The generation CPython's rules say an allocation collects, or -1; updates the counts.

@@ -13,7 +13,10 @@ const Capabilities& TrialDeletion::capabilities() const {
                                           .generations = 1,
                                           .automatic_collection = false,
                                           .count = CountMeaning::References,
-                                          .freezes = true};
+                                          .freezes = true,
+                                          .finalizers = true,
+                                          .weak_references = true,
+                                          .weak_references_cleared_before_finalizers = true};
   return kCapabilities;
 }
 
@@ -76,11 +79,14 @@ void TrialDeletion::decrement(Cell* s) {
 // Frees `s` and, transitively, everything whose count its death drops to zero. Unlike the paper,
 // a buffered object is freed at once and leaves the buffer: keeping it allocated until the next
 // collection would hold acyclic garbage, which reference counting promises never to do.
+// As in CPython's deallocation, the finalizer runs before the weak references are cleared.
 void TrialDeletion::release(Cell* s) {
   std::vector<Cell*> dying{s};
   while (!dying.empty()) {
     Cell* d = dying.back();
     dying.pop_back();
+    if (resurrected_by_finalizer(d)) continue;
+    clear_weak_references(weak_, {d->id});
     for (Cell* t : d->references) {
       if (--t->count == 0) {
         dying.push_back(t);
@@ -92,6 +98,15 @@ void TrialDeletion::release(Cell* s) {
     if (d->buffered) unbuffer(d);
     free_cell(d);
   }
+}
+
+bool TrialDeletion::resurrected_by_finalizer(Cell* s) {
+  if (!s->has_finalizer || s->finalized) return false;
+  s->finalized = true;
+  ++s->count;  // the finalizer's own reference to it
+  run_finalizer(s->id);
+  --s->count;
+  return s->count > 0;
 }
 
 // A decrement to a non-zero count may have cut the last outside reference into a cycle.
@@ -193,6 +208,10 @@ std::size_t TrialDeletion::collect_roots() {
   for (Cell* s : candidates) s->buffered = false;
   std::vector<Cell*> garbage;
   for (Cell* s : candidates) collect_white(s, garbage);
+  std::vector<ObjectId> found;
+  for (Cell* g : garbage) found.push_back(g->id);
+  clear_weak_references(weak_, found);
+  if (finalize_garbage(garbage)) keep_resurrected(garbage);
   // MarkGray never takes from a frozen object's count, so the garbage's references to frozen
   // objects are dropped as the garbage goes (reference counting may then free them).
   std::vector<Cell*> frozen_referents;
@@ -273,6 +292,32 @@ void TrialDeletion::collect_white(Cell* s, std::vector<Cell*>& garbage) {
       }
     }
   }
+}
+
+// Pre: the weak references to `garbage` are cleared. Post: every object of `garbage` with a
+// finalizer has run it. A finalizer's `root` gives an object a count again, mid-collection.
+bool TrialDeletion::finalize_garbage(const std::vector<Cell*>& garbage) {
+  bool ran = false;
+  for (Cell* g : garbage) {
+    if (!g->has_finalizer || g->finalized) continue;
+    g->finalized = true;
+    run_finalizer(g->id);
+    ran = true;
+  }
+  return ran;
+}
+
+// Pre: every count in `garbage` left out the references from white objects (MarkGray), so a count
+// above zero now is a reference a finalizer gave. Post: those objects and everything they reach
+// are black again with their counts restored (ScanBlack), and only white objects stay in
+// `garbage`.
+void TrialDeletion::keep_resurrected(std::vector<Cell*>& garbage) {
+  for (Cell* g : garbage) recolor(g, Color::White);
+  for (Cell* g : garbage) {
+    if (g->color == Color::White && g->count > 0) scan_black(g);
+  }
+  std::erase_if(garbage, [](Cell* g) { return g->color != Color::White; });
+  for (Cell* g : garbage) recolor(g, Color::Black);
 }
 
 // Every colour change goes through here, so that a fuzzer can count each kind of transition
