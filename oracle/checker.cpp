@@ -123,6 +123,7 @@ struct Session::Lane final : CollectorHost {
   std::size_t events = 0;
   std::size_t first_finalizer = kNever;
   std::size_t finalizers_now = 0;
+  std::uint64_t nested_collections = 0;  // collections a finalizer asked for that ran
   std::vector<std::pair<WeakId, std::size_t>> cleared_now;
   std::vector<Violation> found_in_callbacks;
   // At the start of a full collection, the garbage it must find (for the order of weak-reference
@@ -137,6 +138,7 @@ struct Session::Lane final : CollectorHost {
     events = 0;
     first_finalizer = kNever;
     finalizers_now = 0;
+    nested_collections = 0;
     cleared_now.clear();
     found_in_callbacks.clear();
     released.clear();
@@ -205,14 +207,21 @@ struct Session::Lane final : CollectorHost {
     // runs even when another finalizer of that garbage has just resurrected its object.)
     if (oracle->reachable_from_roots(x)) return wrong("ran its finalizer while still reachable");
     // The finalizer's body: it stores what it resurrects if that is still there to store.
-    const std::optional<ObjectId> b = oracle->finalizer_stores(x);
-    if (!b) return;
-    const ObjectId from[] = {x};
-    const auto reached = oracle->descendants(from, [this](ObjectId y) { return holds(y); });
-    if (std::find(reached.begin(), reached.end(), *b) == reached.end()) return;
-    resurrected.push_back(*b);
-    ++listed[*b];
-    collector->root(*b);
+    if (const std::optional<ObjectId> b = oracle->finalizer_stores(x)) {
+      const ObjectId from[] = {x};
+      const auto reached = oracle->descendants(from, [this](ObjectId y) { return holds(y); });
+      if (std::find(reached.begin(), reached.end(), *b) != reached.end()) {
+        resurrected.push_back(*b);
+        ++listed[*b];
+        collector->root(*b);
+      }
+    }
+    // A collection from inside the collector: it must refuse it or survive it.
+    if (oracle->finalizer_collects(x)) {
+      const std::uint64_t before = collector->collections();
+      collector->collect(kOldestGeneration);
+      nested_collections += collector->collections() - before;
+    }
   }
 
   void weak_cleared(WeakId w) override {
@@ -342,8 +351,10 @@ void Session::step(const Op& op) {
       collected = apply(*lane.collector, op);
       if (op.kind == OpKind::Release) release_resurrected(lane);
     } catch (const std::exception& e) {
+      check_frees(lane);  // what it freed before it threw still counts
       report(lane, {ViolationKind::BrokenInvariant, lane.index, 0, ops_run_, {}, {}, {},
                     std::string("the collector threw: ") + e.what()});
+      lane.retired = true;  // reported or not, its heap can no longer be trusted
       continue;
     }
     if (had_list || !lane.resurrected.empty()) lane.update_kept();
@@ -387,17 +398,10 @@ void Session::release_resurrected(Lane& lane) {
   }
 }
 
-// Pre: the oracle and the lane's collector have both applied `op`; `garbage_before` is how many
-// unreachable objects the lane held before it, when that fixes what a collection must find.
-void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                         std::optional<std::size_t> garbage_before, std::uint64_t collections) {
-  const AlivePredicate holds = [&lane](ObjectId x) { return lane.holds(x); };
-  // Garbage, as this lane's program sees it: held, and reached neither by the mutator nor by the
-  // list of resurrected objects.
-  const AlivePredicate holds_unkept = [&lane](ObjectId x) {
-    return lane.holds(x) && !lane.is_kept(x);
-  };
-
+// The frees of the current op, as they happened: of objects not alive (double free), or of
+// objects the program still reaches or the collector's own garbage still refers to (premature
+// free). Returns whether they were all sound.
+bool Session::check_frees(Lane& lane) {
   // Frees of objects that were not alive.
   if (!lane.bad_frees.empty()) {
     report(lane, {ViolationKind::DoubleFree, lane.index, 0, ops_run_, lane.bad_frees, {}, {},
@@ -440,6 +444,22 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   if (!premature.empty()) {
     report(lane, {ViolationKind::PrematureFree, lane.index, 0, ops_run_, premature, path, {}, how});
   }
+  return premature.empty();
+}
+
+
+// Pre: the oracle and the lane's collector have both applied `op`; `garbage_before` is how many
+// unreachable objects the lane held before it, when that fixes what a collection must find.
+void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
+                         std::optional<std::size_t> garbage_before, std::uint64_t collections) {
+  const AlivePredicate holds = [&lane](ObjectId x) { return lane.holds(x); };
+  // Garbage, as this lane's program sees it: held, and reached neither by the mutator nor by the
+  // list of resurrected objects.
+  const AlivePredicate holds_unkept = [&lane](ObjectId x) {
+    return lane.holds(x) && !lane.is_kept(x);
+  };
+
+  const bool premature = !check_frees(lane);
 
   const bool full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);
   const CollectCount promise = lane.capabilities.collect_count;
@@ -469,7 +489,7 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
 
   // Leak: after a full collection the lane holds exactly the reachable objects (and what its
   // frozen objects keep).
-  if (full && lane.alive > oracle_.reachable_count() && premature.empty()) {
+  if (full && lane.alive > oracle_.reachable_count() && !premature) {
     std::vector<ObjectId> leaked;
     for (ObjectId x = 0; x < lane.status.size(); ++x) {
       const bool kept = (x < lane.kept_before.size() && lane.kept_before[x]) || lane.is_kept(x);
@@ -505,7 +525,9 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   check_finalizers_and_weak_references(lane, op, full);
   check_bookkeeping(lane, op, op.kind == OpKind::Collect || collections > 0);
 
-  if (lane.generations && !lane.retired) {
+  if (lane.generations && !lane.retired && lane.nested_collections > 0) {
+    lane.generations->adopt(*lane.collector, oracle_, holds);
+  } else if (lane.generations && !lane.retired) {
     if (auto finding = lane.generations->after(
             op, *lane.collector, oracle_, holds, [&lane](ObjectId x) { return lane.is_kept(x); },
             collections, lane.freed_now.size())) {

@@ -152,6 +152,7 @@ class Session {
                   std::optional<std::size_t> garbage_before, std::uint64_t collections);
   /// The objects a lane's frozen objects keep from collection: they and what they reach.
   std::vector<std::uint8_t> kept_by_frozen(const Lane& lane) const;
+  bool check_frees(Lane& lane);
   void check_frozen_frees(Lane& lane);
   void check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full);
   void release_resurrected(Lane& lane);

@@ -194,6 +194,24 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
   return std::nullopt;
 }
 
+void GenerationModel::adopt(const Collector& collector, const Oracle& oracle,
+                            const AlivePredicate& holds) {
+  if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
+  ObjectView view;
+  for (ObjectId x = 0; x < oracle.object_count(); ++x) {
+    if (!holds(x)) continue;
+    collector.inspect(x, view);
+    generation_[x] = view.tracked ? view.generation : kUntracked;
+  }
+  if (const std::optional<GcStatistics> statistics = collector.statistics()) {
+    std::copy(std::begin(statistics->count), std::end(statistics->count), count_);
+    std::copy(std::begin(statistics->collections), std::end(statistics->collections),
+              collections_of_);
+    std::copy(std::begin(statistics->collected), std::end(statistics->collected), collected_);
+  }
+  must_free_.clear();
+}
+
 // Pre: a collection ran; `collected` is its generation when known (else -1); `fresh` is an object
 // allocated after it (it stays young). Post: generation_ is what the collector now says.
 std::optional<GenerationModel::Finding> GenerationModel::check_generations(

@@ -57,6 +57,11 @@ class GenerationModel {
                                const AlivePredicate& holds, const AlivePredicate& kept,
                                std::uint64_t collections, std::size_t freed);
 
+ /// After an op during which a finalizer's nested collection ran (a collector may handle one
+  /// rather than refuse it): the model cannot tell what it did, so it takes the collector's
+  /// generations and statistics as they now are, and checks from there.
+  void adopt(const Collector& collector, const Oracle& oracle, const AlivePredicate& holds);
+
  private:
   /// The generation CPython's rules say an allocation collects, or -1; updates the counts.
   int predicted_collection();

@@ -17,15 +17,18 @@ enum Kind : std::size_t {
   New, Link, Unroot, Unlink, Root, Collect, Threshold, Freeze, Unfreeze, Disable, Enable,
   Finalizer, Weak, Deref, Release, kKinds
 };
-// Weights out of 112, simplest first (choice 0 is where shrinking goes). With nothing reachable
+// Weights out of 116, simplest first (choice 0 is where shrinking goes). With nothing reachable
 // only the ops that name no object are possible; `deref` needs a weak reference.
 constexpr std::array<std::size_t, kKinds> kWeights = {22, 28, 20, 12, 4, 8, 2, 1,
-                                                      1,  1,  1,  4,  3, 3, 2};
+                                                      1,  1,  1,  8,  3, 3, 2};
 // How a finalizer is chosen: one that only counts (0), one that resurrects its object (1), one
 // that stores something its object reaches (2).
 constexpr std::size_t kFinalizerModes = 3;
 constexpr std::size_t kResurrectsItself = 1;
 constexpr std::size_t kStoresReferent = 2;
+// Half the finalizers then ask for a collection from inside the collector (1).
+constexpr std::size_t kCollectModes = 2;
+constexpr std::size_t kCollects = 1;
 // Which object: three times in four (0..2) a recent one, else (3) any.
 constexpr std::size_t kRecency = 4;
 constexpr std::size_t kAnyObject = 3;
@@ -154,12 +157,16 @@ Op random_finalizer(const Oracle& heap, Choices& choices) {
   const ObjectId a = pick_reachable(heap, choices);
   if (heap.has_finalizer(a)) return Op::root(a);
   const std::size_t mode = choices.choose(kFinalizerModes);
-  if (mode == kResurrectsItself) return Op::resurrecting_finalizer(a, a);
+  ObjectId stored = a;
   if (mode == kStoresReferent) {
     const std::vector<ObjectId> reached = reached_from(heap, a);
-    return Op::resurrecting_finalizer(a, reached[choices.choose(reached.size())]);
+    stored = reached[choices.choose(reached.size())];
   }
-  return Op::finalizer(a);
+  const bool collects = choices.choose(kCollectModes) == kCollects;
+  if (mode == kResurrectsItself || mode == kStoresReferent) {
+    return Op::resurrecting_finalizer(a, stored, collects);
+  }
+  return Op::finalizer(a, collects);
 }
 
 /// The position of `x` in `list`. Pre: it is there.
@@ -270,6 +277,7 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
         out.push_back({kStoresReferent, kFinalizerModes});
         out.push_back({position(reached, op.b), reached.size()});
       }
+      out.push_back({op.collects ? kCollects : 0, kCollectModes});
       break;
     case OpKind::Weak:
       any_reachable(op.a);

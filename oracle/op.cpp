@@ -79,7 +79,7 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
     case OpKind::Finalizer:
       line += ' ' + names[op.a];
       if (op.option) line += op.b == op.a ? " resurrect" : " resurrect " + names[op.b];
-      return line;
+      return op.collects ? line + " collect" : line;
     case OpKind::Weak:
       return line + ' ' + weak_names[op.weak] + ' ' + names[op.a] + (op.option ? " callback" : "");
     case OpKind::Deref:

@@ -33,8 +33,8 @@ enum class OpKind : std::uint8_t {
   Unfreeze,   // unfreeze: frozen objects are collectable again (in the oldest generation)
   Disable,    // disable: no automatic collection (collect still works), as gc.disable()
   Enable,     // enable: automatic collection again, as gc.enable()
-  Finalizer,  // finalizer a [resurrect [b]]: a gets a finalizer (that stores b, or a, in the
-              // program's list of resurrected objects)
+  Finalizer,  // finalizer a [resurrect [b]] [collect]: a gets a finalizer (that stores b, or a,
+              // in the program's list of resurrected objects; then calls collect)
   Release,    // release: the program empties its list of resurrected objects
   Weak,       // weak w a [callback]: the mutator takes weak reference w to a
   Deref,      // deref w: the mutator checks w (alive while a is reachable, cleared once freed)
@@ -51,6 +51,7 @@ struct Op {
   std::array<std::uint32_t, 3> thresholds{};  // Threshold only.
   WeakId weak = 0;      // Weak, Deref: the weak reference.
   bool option = false;  // Finalizer: it resurrects b. Weak: it has a callback.
+  bool collects = false;  // Finalizer: it then asks for a full collection (a nested one).
 
   static Op make_new(ObjectId a) { return {OpKind::New, a}; }
   static Op link(ObjectId a, ObjectId b) { return {OpKind::Link, a, b}; }
@@ -63,9 +64,11 @@ struct Op {
   static Op threshold(std::uint32_t t0, std::uint32_t t1, std::uint32_t t2) {
     return {OpKind::Threshold, 0, 0, kOldestGeneration, {t0, t1, t2}};
   }
-  static Op finalizer(ObjectId a) { return {OpKind::Finalizer, a}; }
-  static Op resurrecting_finalizer(ObjectId a, ObjectId b) {
-    return {OpKind::Finalizer, a, b, kOldestGeneration, {}, 0, true};
+  static Op finalizer(ObjectId a, bool collects = false) {
+    return {OpKind::Finalizer, a, 0, kOldestGeneration, {}, 0, false, collects};
+  }
+  static Op resurrecting_finalizer(ObjectId a, ObjectId b, bool collects = false) {
+    return {OpKind::Finalizer, a, b, kOldestGeneration, {}, 0, true, collects};
   }
   static Op weak_ref(WeakId w, ObjectId a, bool callback) {
     return {OpKind::Weak, a, 0, kOldestGeneration, {}, w, callback};

@@ -201,6 +201,7 @@ void Oracle::apply(const Op& op) {
       external_.push_back(1);
       reachable_.push_back(1);
       finalizer_stores_.push_back(kNoFinalizer);
+      finalizer_collects_.push_back(0);
       weak_by_target_.emplace_back();
       reachable_index_.push_back(0);
       rooted_index_.push_back(0);
@@ -233,6 +234,7 @@ void Oracle::apply(const Op& op) {
       break;
     case OpKind::Finalizer:
       finalizer_stores_[op.a] = op.option ? op.b : kStoresNothing;
+      finalizer_collects_[op.a] = op.collects ? 1 : 0;
       break;
     case OpKind::Weak:
       weak_targets_.push_back(op.a);

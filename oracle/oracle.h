@@ -133,6 +133,8 @@ class Oracle {
     if (b == kNoFinalizer || b == kStoresNothing) return std::nullopt;
     return b;
   }
+  /// Whether x's finalizer asks for a collection (a nested one, from inside the collector).
+  bool finalizer_collects(ObjectId x) const { return finalizer_collects_[x] != 0; }
   std::size_t weak_count() const { return weak_targets_.size(); }
   ObjectId weak_target(WeakId w) const { return weak_targets_[w]; }
   bool weak_has_callback(WeakId w) const { return weak_callbacks_[w] != 0; }
@@ -187,6 +189,7 @@ class Oracle {
   static constexpr ObjectId kNoFinalizer = ~ObjectId{0};
   static constexpr ObjectId kStoresNothing = ~ObjectId{0} - 1;
   std::vector<ObjectId> finalizer_stores_;  // by object: kNoFinalizer, kStoresNothing or b
+  std::vector<std::uint8_t> finalizer_collects_;
   std::vector<ObjectId> weak_targets_;      // by weak reference
   std::vector<std::uint8_t> weak_callbacks_;
   std::vector<std::vector<WeakId>> weak_by_target_;  // by object

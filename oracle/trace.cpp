@@ -40,6 +40,11 @@ std::size_t first_non_text(std::string_view line) {
   return std::string_view::npos;
 }
 
+// The words that may follow a name in an op: never names themselves, so that an op reads one way.
+bool is_reserved(std::string_view s) {
+  return s == "resurrect" || s == "collect" || s == "callback";
+}
+
 bool is_name(std::string_view s) {
   if (s.empty() || s.size() > TraceLimits::kMaxNameLength) return false;
   const auto letter = [](char c) {
@@ -87,7 +92,7 @@ const char* usage(OpKind kind) {
     case OpKind::Enable:
       return "enable";
     case OpKind::Finalizer:
-      return "finalizer NAME [resurrect [NAME]]";
+      return "finalizer NAME [resurrect [NAME]] [collect]";
     case OpKind::Release:
       return "release";
     case OpKind::Weak:
@@ -189,6 +194,7 @@ class Parser {
     if (kind == OpKind::New) {
       if (arguments != 1) wrong_arguments(kind);
       const std::string name(words[1]);
+      if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
       if (ids_.count(name) != 0) fail("duplicate name " + in_quotes(name));
       if (trace_.names.size() >= limits_.max_objects) {
         fail("too many objects (at most " + std::to_string(limits_.max_objects) + ")");
@@ -199,18 +205,24 @@ class Parser {
       return Op::make_new(id);
     }
     switch (kind) {
-      case OpKind::Finalizer:  // finalizer A [resurrect [B]]
-        if (arguments < 1 || arguments > 3 || (arguments >= 2 && words[2] != "resurrect")) {
-          wrong_arguments(kind);
-        }
-        if (arguments == 1) return Op::finalizer(lookup(words[1]));
-        return Op::resurrecting_finalizer(lookup(words[1]),
-                                          lookup(words[arguments == 3 ? 3 : 1]));
+      case OpKind::Finalizer: {  // finalizer A [resurrect [B]] [collect]
+        if (arguments < 1) wrong_arguments(kind);
+        std::size_t i = 2;
+        const bool resurrects = i < words.size() && words[i] == "resurrect";
+        std::size_t stored = 1;  // the word naming what it stores
+        if (resurrects && ++i < words.size() && words[i] != "collect") stored = i++;
+        const bool collects = i < words.size() && words[i] == "collect";
+        if (i + (collects ? 1 : 0) != words.size()) wrong_arguments(kind);
+        const ObjectId a = lookup(words[1]);
+        return resurrects ? Op::resurrecting_finalizer(a, lookup(words[stored]), collects)
+                          : Op::finalizer(a, collects);
+      }
       case OpKind::Weak: {  // weak W A [callback]
         if (arguments < 2 || arguments > 3 || (arguments == 3 && words[3] != "callback")) {
           wrong_arguments(kind);
         }
         const std::string name(words[1]);
+        if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
         if (weak_ids_.count(name) != 0) fail("duplicate weak reference name " + in_quotes(name));
         const auto w = static_cast<WeakId>(trace_.weak_names.size());
         weak_ids_.emplace(name, w);

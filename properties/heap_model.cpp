@@ -8,7 +8,7 @@ std::string label_name(Label label) { return Names::generated(label); }
 std::string weak_label_name(Label label) { return Names('w')[label]; }
 
 std::optional<Op> HeapModel::resolve(const LabeledOp& op) const {
-  Op resolved{op.kind, 0, 0, op.generation, op.thresholds, 0, op.option};
+  Op resolved{op.kind, 0, 0, op.generation, op.thresholds, 0, op.option, op.collects};
   if (op.kind == OpKind::Weak) {
     if (weak_id_of_.count(op.weak) != 0) return std::nullopt;
     resolved.weak = static_cast<WeakId>(heap_.weak_count());
@@ -34,7 +34,7 @@ std::optional<Op> HeapModel::resolve(const LabeledOp& op) const {
 }
 
 LabeledOp HeapModel::label(const Op& op) const {
-  LabeledOp labeled{op.kind, 0, 0, op.generation, op.thresholds, 0, op.option};
+  LabeledOp labeled{op.kind, 0, 0, op.generation, op.thresholds, 0, op.option, op.collects};
   if (op.kind == OpKind::Weak) labeled.weak = next_weak_label_;
   if (op.kind == OpKind::Deref) labeled.weak = weak_label_of_[op.weak];
   const int arity = object_arity(op);
@@ -79,7 +79,7 @@ void HeapCommand::run(const HeapModel& model, PropertyRun& run) const {
 
 void HeapCommand::show(std::ostream& os) const {
   Names names;
-  const Op op{op_.kind, 0, 1, op_.generation, op_.thresholds, 0, op_.option};
+  const Op op{op_.kind, 0, 1, op_.generation, op_.thresholds, 0, op_.option, op_.collects};
   names.push_back(label_name(op_.a));
   names.push_back(label_name(op_.b));
   const Names weak_names({weak_label_name(op_.weak)}, 'w');

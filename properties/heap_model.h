@@ -30,6 +30,7 @@ struct LabeledOp {
   std::array<std::uint32_t, 3> thresholds{};
   Label weak = 0;  // Weak, Deref: weak references have labels too
   bool option = false;
+  bool collects = false;
 };
 
 /// The name a label gets in a counterexample trace ("o3"; "w3" for a weak reference).

@@ -152,13 +152,34 @@ TEST(TraceParser, RejectsBrokenFinalizersAndWeakReferences) {
   EXPECT_EQ(error_of("new a\nnew b\nfinalizer a resurrect b\n"),
             "3: 'a' does not reach 'b' (a finalizer can only store what its object reaches)");
   EXPECT_EQ(error_of("new a\nfinalizer a resurrects\n"),
-            "2: wrong arguments (expected 'finalizer NAME [resurrect [NAME]]')");
+            "2: wrong arguments (expected 'finalizer NAME [resurrect [NAME]] [collect]')");
   EXPECT_EQ(error_of("new a\nweak w a\nweak w a\n"), "3: duplicate weak reference name 'w'");
   EXPECT_EQ(error_of("new a\nweak w a later\n"),
             "2: wrong arguments (expected 'weak WEAK NAME [callback]')");
   EXPECT_EQ(error_of("deref w\n"), "1: unknown weak reference 'w'");
   EXPECT_EQ(error_of("new a\nunroot a\nweak w a\n"), "3: object 'a' is unreachable (the mutator can only touch what it reaches)");
   EXPECT_EQ(error_of("release now\n"), "1: wrong arguments (expected 'release')");
+  EXPECT_EQ(error_of("new a\nfinalizer a collect now\n"),
+            "2: wrong arguments (expected 'finalizer NAME [resurrect [NAME]] [collect]')");
+}
+
+TEST(TraceParser, ReadsFinalizersThatAskForACollection) {
+  const std::string text =
+      "new a\nnew b\nlink a b\nfinalizer a resurrect b collect\nfinalizer b resurrect collect\n"
+      "new c\nfinalizer c collect\n";
+  const Trace t = parse_trace(text, "t.trace");
+  EXPECT_EQ(t.ops[3], Op::resurrecting_finalizer(0, 1, true));
+  EXPECT_EQ(t.ops[4], Op::resurrecting_finalizer(1, 1, true));
+  EXPECT_EQ(t.ops[6], Op::finalizer(2, true));
+  EXPECT_EQ(to_text(t), text);
+}
+
+TEST(TraceParser, RejectsTheWordsThatFollowANameAsNames) {
+  // So that `finalizer a resurrect collect` reads one way only.
+  EXPECT_EQ(error_of("new collect\n"), "1: 'collect' is a word of the language, not a name");
+  EXPECT_EQ(error_of("new resurrect\n"), "1: 'resurrect' is a word of the language, not a name");
+  EXPECT_EQ(error_of("new a\nweak callback a\n"),
+            "2: 'callback' is a word of the language, not a name");
 }
 
 TEST(TraceParser, RejectsDuplicateNameEvenAfterTheObjectDied) {

@@ -136,6 +136,7 @@ void Generational::decref(Cell* s) {
 // takes one off the youngest generation's count, as PyObject_GC_Del does. As subtype_dealloc
 // does, the finalizer runs first and the weak references are cleared after it.
 void Generational::release(Cell* s) {
+  ++releasing_;
   std::vector<Cell*> dying{s};
   while (!dying.empty()) {
     Cell* d = dying.back();
@@ -152,6 +153,7 @@ void Generational::release(Cell* s) {
     delete d;
     ++freed_;
   }
+  --releasing_;
 }
 
 // PEP 442: the finalizer runs (once in the object's life) while one count holds the object; if
@@ -177,7 +179,11 @@ IntrusiveList<Generational::Cell>& Generational::list_of(Cell* s) {
 // ================================================================================================
 
 // As gc.collect(g): an explicit collection always runs, whatever the thresholds.
+// A finalizer may ask for a collection while one runs (refused, as CPython does) or while
+// reference counting frees a chain (refused too: the dying objects are still in their generation
+// lists, where a nested collection would free them under the outer loop).
 std::size_t Generational::collect(int generation) {
+  if (collecting_ || releasing_ > 0) return 0;
   collecting_ = true;
   const std::size_t found = collect_generation(std::min(generation, kGenerations - 1));
   collecting_ = false;

@@ -126,6 +126,7 @@ class Generational : public Collector {
   std::size_t long_lived_pending_ = 0;  // promoted into the oldest generation since
   IntrusiveList<Cell>* unreachable_ = nullptr;  // the unreachable set, while it is deleted
   bool collecting_ = false;
+  int releasing_ = 0;  // depth of release(): a finalizer there may call collect
   bool enabled_ = true;
   std::array<std::uint64_t, kGenerations> collections_of_{};  // gc.get_stats()
   std::array<std::uint64_t, kGenerations> collected_{};

@@ -55,7 +55,10 @@ void MarkSweep::unroot(ObjectId id) { --handles_[id]->external; }
 // Collection: mark from the roots, sweep the unmarked.
 // ================================================================================================
 
+// A finalizer asking for a collection while one runs is refused, as CPython's gc.collect() is.
 std::size_t MarkSweep::collect(int /*generation: every collection is full*/) {
+  if (collecting_) return 0;
+  collecting_ = true;
   ++collections_;
   mark();
   if (finalize_unmarked()) {
@@ -63,6 +66,7 @@ std::size_t MarkSweep::collect(int /*generation: every collection is full*/) {
     mark();
   }
   const std::size_t freed = sweep();
+  collecting_ = false;
   collected_ += freed;
   return freed;
 }

@@ -72,6 +72,7 @@ class MarkSweep : public Collector {
   WeakReferences weak_;
   std::uint64_t collections_ = 0;
   std::uint64_t collected_ = 0;
+  bool collecting_ = false;
 };
 
 }  // namespace cyclefuzz

@@ -55,10 +55,13 @@ class BufferedReleaseLeaks final : public TrialDeletion {
 
  protected:
   void release(Cell* s) override {
+    const Busy busy(busy_);
     std::vector<Cell*> dying{s};
     while (!dying.empty()) {
       Cell* d = dying.back();
       dying.pop_back();
+      if (resurrected_by_finalizer(d)) continue;
+      clear_weak_references(weak_, {d->id});
       for (Cell* t : d->references) {
         if (--t->count == 0) {
           dying.push_back(t);
@@ -127,6 +130,10 @@ class CollectWhiteFreesPerRoot final : public TrialDeletion {
       s->buffered = false;
       std::vector<Cell*> garbage;
       collect_white(s, garbage);
+      std::vector<ObjectId> found;
+      for (Cell* g : garbage) found.push_back(g->id);
+      clear_weak_references(weak_, found);
+      if (finalize_garbage(garbage)) keep_resurrected(garbage);
       for (Cell* g : garbage) free_cell(g);  // BUG: before the other roots are walked
       freed += garbage.size();
     }
@@ -407,6 +414,23 @@ class ResurrectedChildrenFreed final : public TrialDeletion {
   }
 };
 
+/// A finalizer's gc.collect() is obeyed while reference counting frees a chain: the nested
+/// collection finds the chain's dying objects (count zero, still in their generation lists),
+/// frees them, and the outer loop then frees them again (the re-entrancy bugs of collectors that
+/// call finalizers from inside their own loops). A use-after-free under ASan, else a double free.
+class NestedCollectionInRelease final : public Generational {
+ public:
+  using Generational::Generational;
+
+  std::size_t collect(int generation) override {
+    if (collecting_) return 0;  // BUG: and while releasing_ > 0
+    collecting_ = true;
+    const std::size_t found = collect_generation(std::min(generation, kGenerations - 1));
+    collecting_ = false;
+    return found;
+  }
+};
+
 /// The weak references of the young survivors are handled as if they were garbage: they are
 /// cleared and their callbacks run although the objects live on. Wrong weak reference.
 class CallbackForSurvivor final : public Generational {
@@ -484,6 +508,9 @@ const std::vector<CollectorEntry>& mutant_catalogue() {
       mutant<ResurrectedChildrenFreed>(
           "resurrected-children-freed",
           "trial deletion: a resurrected object survives, what it reaches is freed"),
+      mutant<NestedCollectionInRelease>(
+          "nested-collection-in-release",
+          "generational: a finalizer's collect runs while reference counting frees a chain"),
       mutant<CallbackForSurvivor>(
           "callback-for-survivor",
           "generational: weak references to young survivors are cleared, callbacks run"),

@@ -3,6 +3,7 @@
 #include "collectors/transitions.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -80,7 +81,13 @@ void TrialDeletion::decrement(Cell* s) {
 // a buffered object is freed at once and leaves the buffer: keeping it allocated until the next
 // collection would hold acyclic garbage, which reference counting promises never to do.
 // As in CPython's deallocation, the finalizer runs before the weak references are cleared.
+//
+// The cells it frees are deleted only when the cascade is over, so that a count that reached zero
+// while references to it remained (wrong counts: never in a correct run) is caught here as a
+// broken invariant rather than read from freed memory.
 void TrialDeletion::release(Cell* s) {
+  const Busy busy(busy_);
+  std::vector<std::unique_ptr<Cell>> freed;
   std::vector<Cell*> dying{s};
   while (!dying.empty()) {
     Cell* d = dying.back();
@@ -88,6 +95,10 @@ void TrialDeletion::release(Cell* s) {
     if (resurrected_by_finalizer(d)) continue;
     clear_weak_references(weak_, {d->id});
     for (Cell* t : d->references) {
+      if (t->count == 0) {
+        throw BrokenInvariant("trial-deletion: object " + std::to_string(t->id) +
+                              " is referenced but its count already reached zero");
+      }
       if (--t->count == 0) {
         dying.push_back(t);
       } else {
@@ -96,7 +107,7 @@ void TrialDeletion::release(Cell* s) {
     }
     recolor(d, Color::Black);
     if (d->buffered) unbuffer(d);
-    free_cell(d);
+    freed.emplace_back(forget_cell(d));
   }
 }
 
@@ -144,6 +155,15 @@ void TrialDeletion::unbuffer(Cell* s) {
 // cycles hold, is freed; the buffer is empty; every remaining object is black and its count is
 // what it was, minus the references of the freed objects.
 std::size_t TrialDeletion::collect(int /*generation: every collection is full*/) {
+  // A finalizer may ask for a collection while one runs, or while reference counting frees a
+  // chain whose dying objects still sit in the buffer: refused (as CPython's gc.collect() does
+  // during a collection), since a nested CollectCycles would free them under the outer loop.
+  if (busy_ > 0) return 0;
+  return collect_cycles();
+}
+
+std::size_t TrialDeletion::collect_cycles() {
+  const Busy busy(busy_);
   ++collections_;
   const std::uint64_t freed_before = freed_;
   mark_roots();
@@ -329,11 +349,13 @@ void TrialDeletion::recolor(Cell* s, Color to) {
   s->color = to;
 }
 
-void TrialDeletion::free_cell(Cell* s) {
+void TrialDeletion::free_cell(Cell* s) { delete forget_cell(s); }
+
+TrialDeletion::Cell* TrialDeletion::forget_cell(Cell* s) {
   ++freed_;
   cells_.remove(s);
   report_free(s->id);
-  delete s;
+  return s;
 }
 
 // ================================================================================================

@@ -94,6 +94,7 @@ class TrialDeletion : public Collector {
   void unbuffer(Cell* s);
 
   // ---- cycle collection ---------------------------------------------------------------------
+  std::size_t collect_cycles();
   virtual void mark_roots();
   virtual void scan_roots();
   virtual std::size_t collect_roots();
@@ -108,10 +109,21 @@ class TrialDeletion : public Collector {
 
   void recolor(Cell* s, Color to);
   void free_cell(Cell* s);
+  /// Reports `s` freed and takes it out of the heap; the caller deletes it.
+  Cell* forget_cell(Cell* s);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   IntrusiveList<Cell> cells_;   // every cell not freed, for check_invariants and the destructor
   std::vector<Cell*> roots_;    // the candidate buffer
+  /// How deep in release or collect_cycles we are: a finalizer runs there, and may call collect.
+  int busy_ = 0;
+  struct Busy {
+    explicit Busy(int& depth) : depth_(depth) { ++depth_; }
+    ~Busy() { --depth_; }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+    int& depth_;
+  };
   WeakReferences weak_;
   std::uint64_t collections_ = 0;
   std::uint64_t collected_ = 0;  // freed by collections
