@@ -298,6 +298,9 @@ const std::vector<std::vector<ObjectId>>& Session::frees_per_op(std::size_t i) c
 }
 const Collector& Session::collector(std::size_t i) const { return *lanes_[i]->collector; }
 bool Session::holds(std::size_t i, ObjectId x) const { return lanes_[i]->holds(x); }
+std::uint32_t Session::listed(std::size_t i, ObjectId x) const {
+  return x < lanes_[i]->listed.size() ? lanes_[i]->listed[x] : 0;
+}
 
 void Session::run(const Trace& trace) {
   for (const Op& op : trace.ops) {

@@ -143,6 +143,9 @@ class Session {
   const Collector& collector(std::size_t i) const;
   /// Whether collector i still holds object x (allocated and not freed).
   bool holds(std::size_t i, ObjectId x) const;
+  /// How many entries collector i's list of resurrected objects has for x: each is one external
+  /// reference the collector was given.
+  std::uint32_t listed(std::size_t i, ObjectId x) const;
   /// The settings every collector of the session was made with.
   const CollectorOptions& collector_options() const { return options_; }
 

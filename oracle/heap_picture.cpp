@@ -203,7 +203,8 @@ class Painter {
     session_.collector(collector_).inspect(x, view);
     const std::string count = count_line(
         capabilities_.count, view.count,
-        expected_count(oracle_, capabilities_.count, x, [this](ObjectId y) { return holds(y); }));
+        expected_count(oracle_, capabilities_.count, x, [this](ObjectId y) { return holds(y); }) +
+            session_.listed(collector_, x));
     if (!count.empty()) node.label += "\n" + count;
     if (capabilities_.generations > 1) node.label += "\ngen " + std::to_string(view.generation);
     return node;
