@@ -15,7 +15,7 @@ namespace cyclefuzz::bench {
 namespace {
 
 /// Counts frees; collectors report every one.
-class CountingListener final : public FreeListener {
+class CountingListener final : public CollectorHost {
  public:
   void freed(ObjectId) override { ++frees; }
   std::size_t frees = 0;

@@ -2,6 +2,19 @@
 
 namespace cyclefuzz {
 
+void Collector::clear_weak_references(WeakReferences& weak, const std::vector<ObjectId>& targets) {
+  std::vector<WeakId> cleared;
+  for (ObjectId target : targets) {
+    for (WeakId w : weak.clear(target)) {
+      report_weak_cleared(w);
+      cleared.push_back(w);
+    }
+  }
+  for (WeakId w : cleared) {
+    if (weak.has_callback(w)) report_weak_callback(w);
+  }
+}
+
 std::optional<std::size_t> apply(Collector& collector, const Op& op) {
   switch (op.kind) {
     case OpKind::New:
@@ -35,6 +48,15 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op) {
       break;
     case OpKind::Enable:
       collector.set_automatic_collection(true);
+      break;
+    case OpKind::Finalizer:
+      collector.set_finalizer(op.a);
+      break;
+    case OpKind::Weak:
+      collector.weak_ref(op.weak, op.a, op.option);
+      break;
+    case OpKind::Release:  // the program's list is the Session's (oracle/checker.h)
+    case OpKind::Deref:    // a question the Session asks (Collector::deref)
       break;
   }
   return std::nullopt;

@@ -4,7 +4,9 @@
 // `Collector`. The harness plays the mutator: it allocates objects, adds and drops references and
 // external references, and asks for collections. The collector owns its heap (a real allocation
 // per object, so that a premature free is a genuine use-after-free) and reports every free, by
-// object, the moment it happens.
+// object, the moment it happens. It calls the program's code - finalizers, weak-reference
+// callbacks - through the same `CollectorHost`, and a finalizer's effects come back to it as
+// ordinary mutator operations (a resurrection is a `root`), in the middle of its work.
 //
 // What the checker may demand of a collector depends on what it promises: that promise is data
 // (`Capabilities`), never a test of the collector's name.
@@ -17,6 +19,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "collectors/weak_references.h"
 #include "oracle/op.h"
 
 namespace cyclefuzz {
@@ -61,6 +64,15 @@ struct Capabilities {
   /// Implements gc.freeze()/gc.unfreeze(): then no collection may free a frozen object (reference
   /// counting still may), and what frozen objects refer to survives collections.
   bool freezes = false;
+  /// Runs finalizers (set_finalizer): once per object, only when it is unreachable, before it is
+  /// freed; what a finalizer resurrects survives (PEP 442).
+  bool finalizers = false;
+  /// Keeps weak references (weak_ref, deref): cleared when the target is freed, never while it is
+  /// reachable; a callback runs once, after its clear.
+  bool weak_references = false;
+  /// Clears the weak references to all the garbage a collection found before it runs any of that
+  /// garbage's finalizers (CPython's handle_weakrefs before finalize_garbage).
+  bool weak_references_cleared_before_finalizers = false;
   /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
   /// long-lived rule for full collections - and `statistics()` exposes the counts
   /// (gc.get_count()). Needs generations == 3.
@@ -89,11 +101,18 @@ struct GcStatistics {
   std::uint64_t uncollectable[3] = {0, 0, 0};  // garbage they found but could not free
 };
 
-/// Receives each free as it happens.
-class FreeListener {
+/// The program's side of the boundary, as a collector sees it: where it reports each free as it
+/// happens, and the program code it runs.
+class CollectorHost {
  public:
-  virtual ~FreeListener() = default;
+  virtual ~CollectorHost() = default;
   virtual void freed(ObjectId id) = 0;
+  /// Runs the object's finalizer: the program's code, which may call back into the collector
+  /// (a `root` of what it resurrects) before it returns.
+  virtual void finalize(ObjectId /*id*/) {}
+  /// A weak reference was cleared; then its callback ran.
+  virtual void weak_cleared(WeakId /*w*/) {}
+  virtual void weak_callback(WeakId /*w*/) {}
 };
 
 /// Thrown by `check_invariants()` when a collector's own structures are inconsistent.
@@ -110,7 +129,7 @@ struct CollectorOptions {
 
 class Collector {
  public:
-  explicit Collector(FreeListener& listener) : listener_(listener) {}
+  explicit Collector(CollectorHost& host) : host_(host) {}
   virtual ~Collector() = default;
   Collector(const Collector&) = delete;
   Collector& operator=(const Collector&) = delete;
@@ -135,6 +154,12 @@ class Collector {
   virtual void unfreeze() {}
   /// As gc.enable() and gc.disable(): automatic collection on or off.
   virtual void set_automatic_collection(bool /*enabled*/) {}
+  /// The object has a finalizer (Capabilities::finalizers).
+  virtual void set_finalizer(ObjectId /*id*/) {}
+  /// A weak reference to `target`, with or without a callback (Capabilities::weak_references).
+  virtual void weak_ref(WeakId /*w*/, ObjectId /*target*/, bool /*callback*/) {}
+  /// What weak reference `w` points to, or nothing once it is cleared.
+  virtual std::optional<ObjectId> deref(WeakId /*w*/) const { return std::nullopt; }
 
   // ---- what the checker may look at ---------------------------------------------------------
   /// The collector's record of an object it has not freed.
@@ -147,10 +172,17 @@ class Collector {
   virtual std::optional<GcStatistics> statistics() const { return std::nullopt; }
 
  protected:
-  void report_free(ObjectId id) { listener_.freed(id); }
+  void report_free(ObjectId id) { host_.freed(id); }
+  void run_finalizer(ObjectId id) { host_.finalize(id); }
+  void report_weak_cleared(WeakId w) { host_.weak_cleared(w); }
+  void report_weak_callback(WeakId w) { host_.weak_callback(w); }
+  /// Clears the weak references to each of `targets`, then runs the callbacks of those that have
+  /// one: every clear comes before any callback, so no callback can reach a target through
+  /// another weak reference (CPython's handle_weakrefs).
+  void clear_weak_references(WeakReferences& weak, const std::vector<ObjectId>& targets);
 
  private:
-  FreeListener& listener_;
+  CollectorHost& host_;
 };
 
 /// The one function that applies an op to a collector. Returns what `collect` returned, for a

@@ -17,13 +17,13 @@ namespace {
 std::vector<CollectorEntry> builtin_collectors() {
   return {
       {"mark-sweep", "naive mark-sweep: no counts, every collection full",
-       [](FreeListener& l, const CollectorOptions&) { return std::make_unique<MarkSweep>(l); },
+       [](CollectorHost& l, const CollectorOptions&) { return std::make_unique<MarkSweep>(l); },
        true},
       {"trial-deletion", "reference counting + Bacon-Rajan synchronous cycle collection",
-       [](FreeListener& l, const CollectorOptions&) { return std::make_unique<TrialDeletion>(l); },
+       [](CollectorHost& l, const CollectorOptions&) { return std::make_unique<TrialDeletion>(l); },
        true},
       {"generational", "reference counting + CPython-style three-generation cycle collector",
-       [](FreeListener& l, const CollectorOptions& o) {
+       [](CollectorHost& l, const CollectorOptions& o) {
          return std::make_unique<Generational>(l, o);
        },
        true},
@@ -35,22 +35,22 @@ std::vector<CollectorEntry> builtin_collectors() {
 std::vector<CollectorEntry> runtime_collectors() {
   return {
       {"cpython", "CPython 3.11's gc (libpython3.11): reference counting + three generations",
-       [](FreeListener& l, const CollectorOptions& o) {
+       [](CollectorHost& l, const CollectorOptions& o) {
          return std::make_unique<CPythonCollector>(l, o);
        },
        false},
       {"lua-incremental", "Lua 5.4's incremental collector (liblua5.4): tables, __gc finalizers",
-       [](FreeListener& l, const CollectorOptions&) {
+       [](CollectorHost& l, const CollectorOptions&) {
          return std::make_unique<LuaCollector>(l, LuaMode::Incremental);
        },
        false},
       {"lua-generational", "Lua 5.4's generational collector (liblua5.4)",
-       [](FreeListener& l, const CollectorOptions&) {
+       [](CollectorHost& l, const CollectorOptions&) {
          return std::make_unique<LuaCollector>(l, LuaMode::Generational);
        },
        false},
       {"php", "PHP 8.2's Zend collector (libphp8.2 embed): refcounting + Bacon-Rajan cycles",
-       [](FreeListener& l, const CollectorOptions&) { return std::make_unique<PhpCollector>(l); },
+       [](CollectorHost& l, const CollectorOptions&) { return std::make_unique<PhpCollector>(l); },
        false},
   };
 }

@@ -12,7 +12,7 @@
 namespace cyclefuzz {
 
 using CollectorFactory =
-    std::function<std::unique_ptr<Collector>(FreeListener&, const CollectorOptions&)>;
+    std::function<std::unique_ptr<Collector>(CollectorHost&, const CollectorOptions&)>;
 
 struct CollectorEntry {
   std::string name;     // what --collector takes

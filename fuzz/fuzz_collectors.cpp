@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const std::size_t failing = session.violations().front().op_index;
   std::cerr << "\n==== cyclefuzz: violation ====\n# the trace up to the failing op:\n";
-  for (std::size_t i = 0; i <= failing; ++i) std::cerr << show(trace.ops[i], trace.names) << "\n";
+  for (std::size_t i = 0; i <= failing; ++i) std::cerr << show(trace.ops[i], trace) << "\n";
   std::cerr << "# report:\n";
   for (const Violation& v : session.violations()) print_violation(std::cerr, trace, session, v);
   std::cerr << "# (cyclefuzz decode INPUT prints this trace; cyclefuzz minimize shrinks it)\n";

@@ -12,6 +12,8 @@ namespace cyclefuzz {
 namespace {
 
 enum class Status : std::uint8_t { Unallocated, Alive, Freed };
+enum class WeakState : std::uint8_t { Set, Cleared, CalledBack };
+constexpr std::size_t kNever = ~std::size_t{0};
 
 }  // namespace
 
@@ -43,6 +45,10 @@ const char* describe(ViolationKind kind) {
       return "frozen object collected";
     case ViolationKind::WrongStatistics:
       return "wrong statistics";
+    case ViolationKind::WrongFinalization:
+      return "wrong finalization";
+    case ViolationKind::WrongWeakReference:
+      return "wrong weak reference";
   }
   return "?";
 }
@@ -75,16 +81,21 @@ const char* slug(ViolationKind kind) {
       return "frozen-object-collected";
     case ViolationKind::WrongStatistics:
       return "wrong-statistics";
+    case ViolationKind::WrongFinalization:
+      return "wrong-finalization";
+    case ViolationKind::WrongWeakReference:
+      return "wrong-weak-reference";
   }
   return "?";
 }
 
-/// One collector's run: the collector, what it has freed, and whether it is still trusted.
-struct Session::Lane final : FreeListener {
-  const Oracle* oracle = nullptr;
+/// One collector's run: the collector, what it has freed, and whether it is still trusted. It is
+/// the program the collector calls back into: frees, finalizers, weak references.
+struct Session::Lane final : CollectorHost {
   std::size_t index = 0;
   std::string name;
   Capabilities capabilities;
+  const Oracle* oracle = nullptr;
   std::unique_ptr<Collector> collector;  // declared after the listener state it reports into
   std::vector<Status> status;            // by object id
   std::size_t alive = 0;
@@ -108,6 +119,75 @@ struct Session::Lane final : FreeListener {
   // held it; what it kept waits for the next collection, as in CPython).
   std::vector<std::uint8_t> kept_before;
 
+  // The program's list of resurrected objects; each entry is one external reference the
+  // collector was given. `kept` is what the list reaches (by object id), as of the end of an op.
+  std::vector<ObjectId> resurrected;
+  std::vector<ObjectId> releasing;  // during `release`: the entries not yet dropped
+  std::vector<ObjectId> released;   // during the current op: the entries `release` dropped
+  std::vector<std::uint32_t> listed;  // by object id: its entries in the list
+  std::vector<std::uint8_t> kept;
+  std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
+  std::vector<WeakState> weak;          // by weak reference
+  // During the current op: the finalizer runs and clears, numbered in the order they happened.
+  std::size_t events = 0;
+  std::size_t first_finalizer = kNever;
+  std::size_t finalizers_now = 0;
+  std::uint64_t nested_collections = 0;  // collections a finalizer asked for that ran
+  std::vector<std::pair<WeakId, std::size_t>> cleared_now;
+  std::vector<Violation> found_in_callbacks;
+  // At the start of a full collection, the garbage it must find (for the order of weak-reference
+  // clears and finalizers), by object id.
+  std::vector<std::uint8_t> garbage_at_start;
+
+  bool holds(ObjectId id) const { return id < status.size() && status[id] == Status::Alive; }
+
+  void begin_op(std::size_t objects) {
+    freed_now.clear();
+    bad_frees.clear();
+    events = 0;
+    first_finalizer = kNever;
+    finalizers_now = 0;
+    nested_collections = 0;
+    cleared_now.clear();
+    found_in_callbacks.clear();
+    released.clear();
+    if (status.size() < objects) {
+      status.resize(objects, Status::Unallocated);
+      listed.resize(objects, 0);
+      finalized.resize(objects, 0);
+    }
+    weak.resize(oracle->weak_count(), WeakState::Set);
+  }
+
+  /// What the program's list reaches now.
+  std::vector<ObjectId> reached_by_list() const {
+    if (resurrected.empty() && releasing.empty()) return {};
+    std::vector<ObjectId> entries = resurrected;
+    entries.insert(entries.end(), releasing.begin(), releasing.end());
+    return oracle->descendants(entries, [](ObjectId) { return true; });
+  }
+
+  /// Whether the program can still reach x, through the mutator's references or its list.
+  bool live(ObjectId x) const {
+    if (oracle->reachable_from_roots(x)) return true;
+    const auto reached = reached_by_list();
+    return std::find(reached.begin(), reached.end(), x) != reached.end();
+  }
+
+  /// Recomputes `kept`, at the end of an op.
+  void update_kept() {
+    kept.assign(status.size(), 0);
+    for (ObjectId x : reached_by_list()) kept[x] = 1;
+  }
+  bool is_kept(ObjectId x) const { return x < kept.size() && kept[x]; }
+
+  void problem(ViolationKind kind, std::vector<ObjectId> objects, std::string detail,
+               std::vector<WeakId> weak_refs = {}) {
+    Violation v{kind, index, 0, 0, std::move(objects), {}, {}, std::move(detail)};
+    v.weak = std::move(weak_refs);
+    found_in_callbacks.push_back(std::move(v));
+  }
+
   void freed(ObjectId id) override {
     if (id >= status.size() || status[id] != Status::Alive) {
       bad_frees.push_back(id);
@@ -118,7 +198,6 @@ struct Session::Lane final : FreeListener {
     freed_reachable += oracle->reachable_from_roots(id);
     freed_now.push_back(id);
   }
-  bool holds(ObjectId id) const { return id < status.size() && status[id] == Status::Alive; }
   /// The objects it holds, in increasing order.
   std::span<const ObjectId> held_objects() {
     if (allocated.size() != alive) {
@@ -134,6 +213,84 @@ struct Session::Lane final : FreeListener {
   bool holds_exactly_the_reachable() const {
     return freed_reachable == 0 && alive == oracle->reachable_count();
   }
+
+  // Runs x's finalizer: checks that it may run, then does what the trace says it does.
+  void finalize(ObjectId x) override {
+    if (first_finalizer == kNever) first_finalizer = events;
+    ++events;
+    ++finalizers_now;
+    const auto wrong = [&](const char* detail) {
+      problem(ViolationKind::WrongFinalization, {x}, detail);
+    };
+    if (!holds(x)) return wrong("ran the finalizer of an object already freed");
+    if (!capabilities.finalizers || !oracle->has_finalizer(x)) {
+      return wrong("ran a finalizer the object does not have");
+    }
+    if (finalized[x]) return wrong("ran its finalizer a second time");
+    finalized[x] = 1;
+    // (Reachable from the mutator, that is: as in PEP 442, a finalizer of a collection's garbage
+    // runs even when another finalizer of that garbage has just resurrected its object.)
+    if (oracle->reachable_from_roots(x)) return wrong("ran its finalizer while still reachable");
+    // The finalizer's body: it stores what it resurrects if that is still there to store.
+    if (const std::optional<ObjectId> b = oracle->finalizer_stores(x)) {
+      const ObjectId from[] = {x};
+      const auto reached = oracle->descendants(from, [this](ObjectId y) { return holds(y); });
+      if (std::find(reached.begin(), reached.end(), *b) != reached.end()) {
+        resurrected.push_back(*b);
+        ++listed[*b];
+        collector->root(*b);
+      }
+    }
+    // A collection from inside the collector: it must refuse it or survive it.
+    if (oracle->finalizer_collects(x)) {
+      const std::uint64_t before = collector->collections();
+      collector->collect(kOldestGeneration);
+      nested_collections += collector->collections() - before;
+    }
+  }
+
+  void weak_cleared(WeakId w) override {
+    ++events;
+    if (w >= weak.size()) {
+      return problem(ViolationKind::WrongWeakReference, {}, "cleared a weak reference never taken");
+    }
+    const ObjectId target = oracle->weak_target(w);
+    const auto wrong = [&](const char* detail) {
+      problem(ViolationKind::WrongWeakReference, {target}, detail, {w});
+    };
+    if (!capabilities.weak_references) {
+      wrong("cleared a weak reference it does not keep");
+    } else if (weak[w] != WeakState::Set) {
+      wrong("cleared a weak reference to it a second time");
+    } else if (!holds(target)) {
+      wrong("cleared a weak reference to it only after freeing it");
+    } else if (live(target)) {
+      wrong("cleared a weak reference to it while the program could still reach it");
+    }
+    weak[w] = WeakState::Cleared;
+    cleared_now.emplace_back(w, events);
+  }
+
+  void weak_callback(WeakId w) override {
+    if (w >= weak.size()) {
+      return problem(ViolationKind::WrongWeakReference, {},
+                     "ran the callback of a weak reference never taken");
+    }
+    const ObjectId target = oracle->weak_target(w);
+    const auto wrong = [&](const char* detail) {
+      problem(ViolationKind::WrongWeakReference, {target}, detail, {w});
+    };
+    if (!oracle->weak_has_callback(w)) {
+      wrong("ran a callback for a weak reference to it that has none");
+    } else if (weak[w] == WeakState::Set) {
+      wrong("ran a weak reference's callback before clearing it");
+    } else if (weak[w] == WeakState::CalledBack) {
+      wrong("ran a weak reference's callback a second time");
+    } else if (holds(target) && live(target)) {
+      wrong("ran a weak reference's callback while the program could still reach it");
+    }
+    weak[w] = WeakState::CalledBack;
+  }
 };
 
 Session::Session(const std::vector<CollectorEntry>& collectors, const CollectorOptions& options,
@@ -141,9 +298,9 @@ Session::Session(const std::vector<CollectorEntry>& collectors, const CollectorO
     : options_(options), checks_(checks) {
   for (const CollectorEntry& entry : collectors) {
     auto lane = std::make_unique<Lane>();
-    lane->oracle = &oracle_;
     lane->index = lanes_.size();
     lane->name = entry.name;
+    lane->oracle = &oracle_;
     lane->collector = entry.make(*lane, options);
     lane->capabilities = lane->collector->capabilities();
     if (lane->capabilities.generations > 1 || lane->collector->statistics()) {
@@ -166,6 +323,9 @@ const std::vector<std::vector<ObjectId>>& Session::frees_per_op(std::size_t i) c
 }
 const Collector& Session::collector(std::size_t i) const { return *lanes_[i]->collector; }
 bool Session::holds(std::size_t i, ObjectId x) const { return lanes_[i]->holds(x); }
+std::uint32_t Session::listed(std::size_t i, ObjectId x) const {
+  return x < lanes_[i]->listed.size() ? lanes_[i]->listed[x] : 0;
+}
 
 void Session::run(const Trace& trace) {
   for (const Op& op : trace.ops) {
@@ -187,34 +347,48 @@ void Session::step(const Op& op) {
     Lane& lane = *lane_ptr;
     if (checks_.record_frees) lane.frees_per_op.emplace_back();
     if (lane.retired) continue;
-    // Before the op, every reachable object is alive in the lane (else it would be retired).
-    const std::size_t garbage_before = lane.alive - reachable_before;
+    lane.begin_op(oracle_.object_count());
+    // Before the op, every live object is alive in the lane (else it would be retired).
+    const bool had_list = !lane.resurrected.empty();
+    const std::size_t garbage_before = lane.alive - reachable_before;  // when the list is empty
     lane.kept_before = lane.frozen_count > 0 && op.kind == OpKind::Collect
                            ? kept_by_frozen(lane)
                            : std::vector<std::uint8_t>();
+    const bool full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);
+    lane.garbage_at_start.clear();
+    if (full && lane.capabilities.weak_references_cleared_before_finalizers &&
+        oracle_.weak_count() > 0) {
+      lane.garbage_at_start.assign(lane.status.size(), 0);
+      for (ObjectId x = 0; x < lane.status.size(); ++x) {
+        const bool kept = lane.is_kept(x) || (x < lane.kept_before.size() && lane.kept_before[x]);
+        lane.garbage_at_start[x] = lane.holds(x) && !oracle_.reachable_from_roots(x) && !kept;
+      }
+    }
     const std::uint64_t collections_before = lane.collector->collections();
     lane.forget_freed_that_died(oracle_.newly_unreachable());
-    lane.freed_now.clear();
-    lane.bad_frees.clear();
     if (op.kind == OpKind::New) {
-      if (lane.status.size() <= op.a) lane.status.resize(op.a + 1, Status::Unallocated);
       lane.status[op.a] = Status::Alive;
       ++lane.alive;
       lane.allocated.push_back(op.a);  // ids are allocated in increasing order
     }
+    const AlivePredicate kept = [&lane](ObjectId x) { return lane.is_kept(x); };
     if (lane.generations) {
       lane.generations->before(op, *lane.collector, oracle_,
-                               [&lane](ObjectId x) { return lane.holds(x); },
+                               [&lane](ObjectId x) { return lane.holds(x); }, kept,
                                lane.held_objects());
     }
     std::optional<std::size_t> collected;
     try {
       collected = apply(*lane.collector, op);
+      if (op.kind == OpKind::Release) release_resurrected(lane);
     } catch (const std::exception& e) {
+      check_frees(lane);  // what it freed before it threw still counts
       report(lane, {ViolationKind::BrokenInvariant, lane.index, 0, ops_run_, {}, {}, {},
                     std::string("the collector threw: ") + e.what()});
+      lane.retired = true;  // reported or not, its heap can no longer be trusted
       continue;
     }
+    if (had_list || !lane.resurrected.empty()) lane.update_kept();
     if (checks_.record_frees) lane.frees_per_op.back() = lane.freed_now;
     if (lane.capabilities.freezes && op.kind == OpKind::Freeze) {
       // As gc.freeze(): the objects the collector tracks (an untracked one, with no references,
@@ -231,19 +405,33 @@ void Session::step(const Op& op) {
       lane.frozen.clear();
       lane.frozen_count = 0;
     }
-    check_lane(lane, op, collected, garbage_before,
+    // (A count of what a collection found is only known beforehand when no finalizer can change
+    // the garbage while it runs.)
+    const bool count_known = !had_list && lane.finalizers_now == 0;
+    check_lane(lane, op, collected, count_known ? std::optional(garbage_before) : std::nullopt,
                lane.collector->collections() - collections_before);
   }
   if (op.kind == OpKind::Collect) check_agreement(op);
   ++ops_run_;
 }
 
-// Pre: the oracle and the lane's collector have both applied `op`; `garbage_before` is how many
-// unreachable objects the lane held before it.
-void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                         std::size_t garbage_before, std::uint64_t collections) {
-  const AlivePredicate holds = [&lane](ObjectId x) { return lane.holds(x); };
+// `release`: the program empties its list of resurrected objects, dropping each entry's
+// reference. A finalizer that runs meanwhile may store new entries: those stay.
+void Session::release_resurrected(Lane& lane) {
+  lane.releasing.swap(lane.resurrected);
+  while (!lane.releasing.empty()) {
+    const ObjectId x = lane.releasing.back();
+    lane.releasing.pop_back();
+    --lane.listed[x];
+    lane.released.push_back(x);
+    lane.collector->unroot(x);
+  }
+}
 
+// The frees of the current op, as they happened: of objects not alive (double free), or of
+// objects the program still reaches or the collector's own garbage still refers to (premature
+// free). Returns whether they were all sound.
+bool Session::check_frees(Lane& lane) {
   // Frees of objects that were not alive.
   if (!lane.bad_frees.empty()) {
     report(lane, {ViolationKind::DoubleFree, lane.index, 0, ops_run_, lane.bad_frees, {}, {},
@@ -266,6 +454,11 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
       premature.push_back(x);
       continue;
     }
+    if (lane.is_kept(x)) {
+      if (premature.empty()) how = "freed while the program's list of resurrected objects reaches it";
+      premature.push_back(x);
+      continue;
+    }
     if (lane.capabilities.free_is_finalization) continue;
     for (auto [e, end] = boost::in_edges(x, oracle_.graph()); e != end; ++e) {
       const auto referrer = static_cast<ObjectId>(boost::source(*e, oracle_.graph()));
@@ -281,6 +474,22 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   if (!premature.empty()) {
     report(lane, {ViolationKind::PrematureFree, lane.index, 0, ops_run_, premature, path, {}, how});
   }
+  return premature.empty();
+}
+
+
+// Pre: the oracle and the lane's collector have both applied `op`; `garbage_before` is how many
+// unreachable objects the lane held before it, when that fixes what a collection must find.
+void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
+                         std::optional<std::size_t> garbage_before, std::uint64_t collections) {
+  const AlivePredicate holds = [&lane](ObjectId x) { return lane.holds(x); };
+  // Garbage, as this lane's program sees it: held, and reached neither by the mutator nor by the
+  // list of resurrected objects.
+  const AlivePredicate holds_unkept = [&lane](ObjectId x) {
+    return lane.holds(x) && !lane.is_kept(x);
+  };
+
+  const bool premature = !check_frees(lane);
 
   const bool full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);
   const CollectCount promise = lane.capabilities.collect_count;
@@ -292,11 +501,12 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
     if (exact ? *collected != freed : *collected > freed) {
       detail = "collect returned " + std::to_string(*collected) + " but freed " +
                (exact ? "" : "only ") + std::to_string(freed) + " objects";
-    } else if (full && lane.frozen_count == 0 && *collected != garbage_before) {
+    } else if (full && lane.frozen_count == 0 && garbage_before &&
+               *collected != *garbage_before) {
       // (With frozen objects the number is not known beforehand: a frozen object the garbage
       // alone held dies with it, by reference counting, and takes what only it held.)
       detail = "collect returned " + std::to_string(*collected) + " but " +
-               std::to_string(garbage_before) + " objects it held were unreachable";
+               std::to_string(*garbage_before) + " objects it held were unreachable";
     }
     if (!detail.empty()) {
       report(lane, {ViolationKind::WrongCount, lane.index, 0, ops_run_, {}, {}, {}, detail});
@@ -309,16 +519,16 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
 
   // Leak: after a full collection the lane holds exactly the reachable objects (and what its
   // frozen objects keep).
-  if (full && lane.alive > oracle_.reachable_count() && premature.empty()) {
+  if (full && lane.alive > oracle_.reachable_count() && !premature) {
     std::vector<ObjectId> leaked;
     for (ObjectId x : lane.held_objects()) {
-      const bool kept = x < lane.kept_before.size() && lane.kept_before[x];
+      const bool kept = (x < lane.kept_before.size() && lane.kept_before[x]) || lane.is_kept(x);
       if (!oracle_.reachable_from_roots(x) && !kept) {
         leaked.push_back(x);
       }
     }
     if (!leaked.empty()) {
-      const auto holder = oracle_.cycle_holding(leaked.front(), holds);
+      const auto holder = oracle_.cycle_holding(leaked.front(), holds_unkept);
       report(lane, {ViolationKind::Leak, lane.index, 0, ops_run_, leaked, holder.path,
                     holder.cycle, "still alive after a full collection"});
     }
@@ -331,19 +541,26 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
     for (ObjectId x : lane.freed_now) {
       for (ObjectId r : oracle_.referents(x)) candidates.push_back(r);
     }
-    const std::vector<ObjectId> late = oracle_.unheld_garbage(candidates, holds);
+    for (ObjectId x : lane.released) {
+      if (!oracle_.reachable_from_roots(x)) candidates.push_back(x);
+    }
+    std::erase_if(candidates, [&lane](ObjectId x) { return lane.is_kept(x); });
+    const std::vector<ObjectId> late = oracle_.unheld_garbage(candidates, holds_unkept);
     if (!late.empty()) {
       report(lane, {ViolationKind::LateFree, lane.index, 0, ops_run_, late, {}, {},
                     "unreachable, held by no garbage cycle, and still alive"});
     }
   }
 
+  check_finalizers_and_weak_references(lane, op, full);
   check_bookkeeping(lane, op, op.kind == OpKind::Collect || collections > 0);
 
-  if (lane.generations && !lane.retired) {
-    if (auto finding = lane.generations->after(op, *lane.collector, oracle_, holds,
-                                               lane.held_objects(), collections,
-                                               lane.freed_now.size())) {
+  if (lane.generations && !lane.retired && lane.nested_collections > 0) {
+    lane.generations->adopt(*lane.collector, oracle_, holds);
+  } else if (lane.generations && !lane.retired) {
+    if (auto finding = lane.generations->after(
+            op, *lane.collector, oracle_, holds, [&lane](ObjectId x) { return lane.is_kept(x); },
+            lane.held_objects(), collections, lane.freed_now.size())) {
       report(lane, {finding->kind, lane.index, 0, ops_run_, finding->objects, {}, {},
                     finding->detail});
     }
@@ -355,6 +572,70 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
     } catch (const std::exception& e) {
       report(lane, {ViolationKind::BrokenInvariant, lane.index, 0, ops_run_, {}, {}, {},
                     e.what()});
+    }
+  }
+}
+
+// Finalizers and weak references at the end of an op: first what the callbacks found as they
+// happened, then what must hold once the op is over.
+void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full) {
+  if (lane.retired) return;
+  if (!lane.found_in_callbacks.empty()) {
+    Violation v = std::move(lane.found_in_callbacks.front());
+    v.op_index = ops_run_;
+    report(lane, std::move(v));
+    return;
+  }
+  if (lane.capabilities.finalizers) {
+    std::vector<ObjectId> unfinalized;
+    for (ObjectId x : lane.freed_now) {
+      if (oracle_.has_finalizer(x) && !lane.finalized[x]) unfinalized.push_back(x);
+    }
+    if (!unfinalized.empty()) {
+      report(lane, {ViolationKind::WrongFinalization, lane.index, 0, ops_run_, unfinalized, {}, {},
+                    "freed without its finalizer running"});
+      return;
+    }
+  }
+  if (!lane.capabilities.weak_references) return;
+  const auto wrong = [&](ObjectId target, WeakId w, std::string detail) {
+    Violation v{ViolationKind::WrongWeakReference, lane.index, 0, ops_run_, {target}, {}, {},
+                std::move(detail)};
+    v.weak = {w};
+    report(lane, std::move(v));
+  };
+  for (ObjectId x : lane.freed_now) {
+    for (WeakId w : oracle_.weak_references_to(x)) {
+      if (lane.weak[w] == WeakState::Set) {
+        return wrong(x, w, "freed, but a weak reference still points to it");
+      }
+    }
+  }
+  for (const auto& [w, when] : lane.cleared_now) {
+    if (oracle_.weak_has_callback(w) && lane.weak[w] != WeakState::CalledBack) {
+      return wrong(oracle_.weak_target(w), w, "a weak reference to it was cleared, but its "
+                   "callback never ran");
+    }
+  }
+  if (op.kind == OpKind::Deref) {
+    const ObjectId target = oracle_.weak_target(op.weak);
+    const std::optional<ObjectId> expected =
+        lane.weak[op.weak] == WeakState::Set ? std::optional(target) : std::nullopt;
+    const std::optional<ObjectId> got = lane.collector->deref(op.weak);
+    if (got != expected) {
+      return wrong(target, op.weak, std::string("deref ") +
+                                        (got ? "found an object" : "found it cleared") +
+                                        (expected ? ", but it was never cleared"
+                                                  : ", but the collector cleared it"));
+    }
+  }
+  if (full && !lane.garbage_at_start.empty() && lane.first_finalizer != kNever) {
+    for (const auto& [w, when] : lane.cleared_now) {
+      const ObjectId target = oracle_.weak_target(w);
+      if (when > lane.first_finalizer && lane.garbage_at_start[target]) {
+        return wrong(target, w, "garbage of a full collection whose weak reference was cleared "
+                     "only after a finalizer of that collection ran");
+      }
     }
   }
 }
@@ -411,7 +692,7 @@ void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
     }
     return;
   }
-  const int arity = object_arity(op.kind);
+  const int arity = object_arity(op);
   if (arity >= 1 && !view_matches(lane, op.a)) return;
   if (arity >= 2 && !view_matches(lane, op.b)) return;
   for (ObjectId x : lane.freed_now) {
@@ -448,8 +729,10 @@ bool Session::view_matches(Lane& lane, ObjectId x) {
     detail = "its references differ from the oracle's (" + std::to_string(view_.references.size()) +
              " held, " + std::to_string(boost::out_degree(x, oracle_.graph())) + " expected)";
   } else if (lane.capabilities.count != CountMeaning::None) {
+    // (Each entry in the program's list is one more external reference.)
     const std::uint64_t count = expected_count(oracle_, lane.capabilities.count, x,
-                                               [&lane](ObjectId y) { return lane.holds(y); });
+                                               [&lane](ObjectId y) { return lane.holds(y); }) +
+                                lane.listed[x];
     if (view_.count != count) {
       detail = "its count is " + std::to_string(view_.count) + ", expected " + std::to_string(count);
     }
@@ -472,8 +755,11 @@ void Session::check_agreement(const Op& op) {
   }
   // What a collector's frozen objects kept before the collection may differ between collectors
   // (reference counting frees frozen garbage that a tracing collector keeps): it is left out.
+  // So are the objects a collector's list of resurrected objects keeps: each collector runs
+  // finalizers at its own time.
   const auto is_kept = [&](std::size_t i, ObjectId x) {
-    return x < compared[i]->kept_before.size() && compared[i]->kept_before[x];
+    return (x < compared[i]->kept_before.size() && compared[i]->kept_before[x]) ||
+           compared[i]->is_kept(x);
   };
   for (std::size_t i = 0; i < compared.size(); ++i) {
     for (std::size_t j = i + 1; j < compared.size(); ++j) {

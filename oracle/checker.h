@@ -60,8 +60,10 @@ enum class ViolationKind : std::uint8_t {
   WrongAutomaticCollection,  // collectors that promise CPython's thresholds
   FrozenCollected,           // collectors that freeze
   WrongStatistics,           // collectors that keep gc statistics
+  WrongFinalization,         // collectors that run finalizers
+  WrongWeakReference,        // collectors that keep weak references
 };
-inline constexpr int kViolationKinds = 13;
+inline constexpr int kViolationKinds = 15;
 
 /// "premature free", "leak", ...
 const char* describe(ViolationKind kind);
@@ -82,6 +84,7 @@ struct Violation {
                                 // Leak, LateFree: from the holding cycle to objects[0].
   std::vector<ObjectId> cycle;  // Leak: a garbage cycle that holds objects[0], first repeated last
   std::string detail;           // what differs, in words
+  std::vector<WeakId> weak;     // WrongWeakReference: the weak reference concerned
 };
 
 /// What a collector's `ObjectView::count` should be for object x, as `meaning` defines it, when
@@ -140,16 +143,22 @@ class Session {
   const Collector& collector(std::size_t i) const;
   /// Whether collector i still holds object x (allocated and not freed).
   bool holds(std::size_t i, ObjectId x) const;
+  /// How many entries collector i's list of resurrected objects has for x: each is one external
+  /// reference the collector was given.
+  std::uint32_t listed(std::size_t i, ObjectId x) const;
   /// The settings every collector of the session was made with.
   const CollectorOptions& collector_options() const { return options_; }
 
  private:
   struct Lane;
   void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                  std::size_t garbage_before, std::uint64_t collections);
+                  std::optional<std::size_t> garbage_before, std::uint64_t collections);
   /// The objects a lane's frozen objects keep from collection: they and what they reach.
   std::vector<std::uint8_t> kept_by_frozen(Lane& lane) const;
+  bool check_frees(Lane& lane);
   void check_frozen_frees(Lane& lane);
+  void check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full);
+  void release_resurrected(Lane& lane);
   void check_bookkeeping(Lane& lane, const Op& op, bool everything);
   bool view_matches(Lane& lane, ObjectId x);
   void check_agreement(const Op& op);

@@ -20,12 +20,15 @@ GenerationModel::GenerationModel(const Capabilities& capabilities, const Collect
 }
 
 void GenerationModel::before(const Op& op, const Collector&, const Oracle& oracle,
-                             const AlivePredicate& holds, std::span<const ObjectId> held) {
+                             const AlivePredicate& holds, const AlivePredicate& kept,
+                             std::span<const ObjectId> held) {
   must_free_.clear();
   if (op.kind != OpKind::Collect || op.generation >= oldest_) return;
   // Garbage of generations 0..k that no garbage of an older generation holds, directly or
   // through other garbage.
-  const auto garbage = [&](ObjectId x) { return holds(x) && !oracle.reachable_from_roots(x); };
+  const auto garbage = [&](ObjectId x) {
+    return holds(x) && !oracle.reachable_from_roots(x) && !kept(x);
+  };
   std::vector<ObjectId> young, old;
   for (ObjectId x : held) {
     if (!garbage(x)) continue;
@@ -59,6 +62,7 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
                                                                const Collector& collector,
                                                                const Oracle& oracle,
                                                                const AlivePredicate& holds,
+                                                               const AlivePredicate& kept,
                                                                std::span<const ObjectId> held,
                                                                std::uint64_t collections,
                                                                std::size_t freed) {
@@ -74,6 +78,8 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
       enabled_ = op.kind == OpKind::Enable;
       break;
     case OpKind::Link:  // an untracked object that gains a reference is tracked again, young
+    case OpKind::Finalizer:  // ... and so is one that becomes an instance: with a finalizer,
+    case OpKind::Weak:       // or a weak reference to it
       if (generation_[op.a] == kUntracked) generation_[op.a] = 0;
       break;
     case OpKind::Freeze:
@@ -181,7 +187,7 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
 
   // 4. A partial collection frees the young garbage that nothing older holds.
   for (ObjectId x : must_free_) {
-    if (holds(x)) {
+    if (holds(x) && !kept(x)) {  // (a finalizer may have resurrected it meanwhile)
       return Finding{ViolationKind::MissedGarbage, {x},
                      "garbage in " + generation_text(generation_[x]) + ", held by nothing older, "
                      "survived a collection of generations 0.." + std::to_string(op.generation)};
@@ -189,6 +195,24 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
   }
 
   return std::nullopt;
+}
+
+void GenerationModel::adopt(const Collector& collector, const Oracle& oracle,
+                            const AlivePredicate& holds) {
+  if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
+  ObjectView view;
+  for (ObjectId x = 0; x < oracle.object_count(); ++x) {
+    if (!holds(x)) continue;
+    collector.inspect(x, view);
+    generation_[x] = view.tracked ? view.generation : kUntracked;
+  }
+  if (const std::optional<GcStatistics> statistics = collector.statistics()) {
+    std::copy(std::begin(statistics->count), std::end(statistics->count), count_);
+    std::copy(std::begin(statistics->collections), std::end(statistics->collections),
+              collections_of_);
+    std::copy(std::begin(statistics->collected), std::end(statistics->collected), collected_);
+  }
+  must_free_.clear();
 }
 
 // Pre: a collection ran; `collected` is its generation when known (else -1); `fresh` is an object

@@ -47,16 +47,24 @@ class GenerationModel {
   GenerationModel(const Capabilities& capabilities, const CollectorOptions& options);
 
   /// Before `op` is applied: remembers what the checks after it need (for `collect k`, the
-  /// garbage it must free). `held` lists the objects `holds` accepts, in increasing order.
+  /// garbage it must free). `kept` says what the program's list of resurrected objects keeps
+  /// alive: that is no garbage, before or after. `held` lists the objects `holds` accepts, in
+  /// increasing order.
   void before(const Op& op, const Collector& collector, const Oracle& oracle,
-              const AlivePredicate& holds, std::span<const ObjectId> held);
+              const AlivePredicate& holds, const AlivePredicate& kept,
+              std::span<const ObjectId> held);
 
   /// After `op`: the first broken rule, or nothing. `collections` is how many collections the
   /// collector ran during the op; `freed` how many objects it freed.
   std::optional<Finding> after(const Op& op, const Collector& collector, const Oracle& oracle,
-                               const AlivePredicate& holds, std::span<const ObjectId> held,
-                               std::uint64_t collections,
+                               const AlivePredicate& holds, const AlivePredicate& kept,
+                               std::span<const ObjectId> held, std::uint64_t collections,
                                std::size_t freed);
+
+  /// After an op during which a finalizer's nested collection ran (a collector may handle one
+  /// rather than refuse it): the model cannot tell what it did, so it takes the collector's
+  /// generations and statistics as they now are, and checks from there.
+  void adopt(const Collector& collector, const Oracle& oracle, const AlivePredicate& holds);
 
  private:
   /// The generation CPython's rules say an allocation collects, or -1; updates the counts.

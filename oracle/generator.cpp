@@ -15,12 +15,21 @@ constexpr std::size_t kRecentObjects = 8;
 // The decisions, in the order random_op takes them. Each is a choose(n); choices_for() below
 // answers them the other way round, so both must follow this order.
 enum Kind : std::size_t {
-  New, Link, Unroot, Unlink, Root, Collect, Threshold, Freeze, Unfreeze, Disable, Enable, kKinds
+  New, Link, Unroot, Unlink, Root, Collect, Threshold, Freeze, Unfreeze, Disable, Enable,
+  Finalizer, Weak, Deref, Release, kKinds
 };
-// Weights out of 100, simplest first (choice 0 is where shrinking goes). With nothing reachable
-// only the ops that name no object are possible.
-constexpr std::array<std::size_t, kKinds> kWeights = {22, 28, 20, 12, 4, 8, 2, 1, 1, 1, 1};
-constexpr std::array<std::size_t, kKinds> kEmptyHeapWeights = {22, 0, 0, 0, 0, 8, 2, 1, 1, 1, 1};
+// Weights out of 116, simplest first (choice 0 is where shrinking goes). With nothing reachable
+// only the ops that name no object are possible; `deref` needs a weak reference.
+constexpr std::array<std::size_t, kKinds> kWeights = {22, 28, 20, 12, 4, 8, 2, 1,
+                                                      1,  1,  1,  8,  3, 3, 2};
+// How a finalizer is chosen: one that only counts (0), one that resurrects its object (1), one
+// that stores something its object reaches (2).
+constexpr std::size_t kFinalizerModes = 3;
+constexpr std::size_t kResurrectsItself = 1;
+constexpr std::size_t kStoresReferent = 2;
+// Half the finalizers then ask for a collection from inside the collector (1).
+constexpr std::size_t kCollectModes = 2;
+constexpr std::size_t kCollects = 1;
 // Which object: three times in four (0..2) a recent one, else (3) any.
 constexpr std::size_t kRecency = 4;
 constexpr std::size_t kAnyObject = 3;
@@ -38,8 +47,19 @@ constexpr std::size_t kThresholdModes = 4;
 constexpr std::size_t kExactThresholds = 3;
 constexpr std::array<std::size_t, 3> kSmallThresholds = {8, 3, 3};  // 1..8, 1..3, 1..3
 
-const std::array<std::size_t, kKinds>& weights_for(const Oracle& heap) {
-  return heap.reachable_count() == 0 ? kEmptyHeapWeights : kWeights;
+std::array<std::size_t, kKinds> weights_for(const Oracle& heap) {
+  std::array<std::size_t, kKinds> weights = kWeights;
+  if (heap.reachable_count() == 0) {
+    for (Kind k : {Link, Unroot, Unlink, Root, Finalizer, Weak}) weights[k] = 0;
+  }
+  if (heap.weak_count() == 0) weights[Deref] = 0;
+  return weights;
+}
+
+/// What `a` reaches (a included), as the mutator sees it.
+std::vector<ObjectId> reached_from(const Oracle& heap, ObjectId a) {
+  const ObjectId from[] = {a};
+  return heap.descendants(from, [&heap](ObjectId x) { return heap.reachable_from_roots(x); });
 }
 
 std::size_t total(const std::array<std::size_t, kKinds>& weights) {
@@ -49,7 +69,7 @@ std::size_t total(const std::array<std::size_t, kKinds>& weights) {
 }
 
 Kind pick_kind(const Oracle& heap, Choices& choices) {
-  const auto& weights = weights_for(heap);
+  const auto weights = weights_for(heap);
   std::size_t roll = choices.choose(total(weights));
   std::size_t kind = 0;
   while (roll >= weights[kind]) roll -= weights[kind++];
@@ -144,6 +164,23 @@ std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
   return std::nullopt;
 }
 
+/// A finalizer for a reachable object that has none (else, a `root` of it).
+Op random_finalizer(const Oracle& heap, Choices& choices) {
+  const ObjectId a = pick_reachable(heap, choices);
+  if (heap.has_finalizer(a)) return Op::root(a);
+  const std::size_t mode = choices.choose(kFinalizerModes);
+  ObjectId stored = a;
+  if (mode == kStoresReferent) {
+    const std::vector<ObjectId> reached = reached_from(heap, a);
+    stored = reached[choices.choose(reached.size())];
+  }
+  const bool collects = choices.choose(kCollectModes) == kCollects;
+  if (mode == kResurrectsItself || mode == kStoresReferent) {
+    return Op::resurrecting_finalizer(a, stored, collects);
+  }
+  return Op::finalizer(a, collects);
+}
+
 /// The position of `x` in `list`. Pre: it is there.
 std::size_t position(const std::vector<ObjectId>& list, ObjectId x) {
   return static_cast<std::size_t>(std::find(list.begin(), list.end(), x) - list.begin());
@@ -176,6 +213,16 @@ Op random_op(const Oracle& heap, Choices& choices) {
       return Op{OpKind::Disable};
     case Enable:
       return Op{OpKind::Enable};
+    case Finalizer:
+      return random_finalizer(heap, choices);
+    case Weak: {
+      const ObjectId a = pick_reachable(heap, choices);
+      return Op::weak_ref(static_cast<WeakId>(heap.weak_count()), a, choices.choose(2) == 1);
+    }
+    case Deref:
+      return Op::deref(static_cast<WeakId>(choices.choose(heap.weak_count())));
+    case Release:
+      return Op{OpKind::Release};
     case kKinds:
       break;
   }
@@ -185,12 +232,13 @@ Op random_op(const Oracle& heap, Choices& choices) {
 // random_op's decisions, answered backwards: every object is named through the "any object" path,
 // whose list holds every candidate.
 std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
-  const auto& weights = weights_for(heap);
+  const auto weights = weights_for(heap);
   static constexpr std::pair<OpKind, Kind> kKindOf[] = {
       {OpKind::New, New},           {OpKind::Link, Link},         {OpKind::Unroot, Unroot},
       {OpKind::Unlink, Unlink},     {OpKind::Root, Root},         {OpKind::Collect, Collect},
       {OpKind::Threshold, Threshold}, {OpKind::Freeze, Freeze},   {OpKind::Unfreeze, Unfreeze},
-      {OpKind::Disable, Disable},   {OpKind::Enable, Enable}};
+      {OpKind::Disable, Disable},   {OpKind::Enable, Enable},     {OpKind::Finalizer, Finalizer},
+      {OpKind::Weak, Weak},         {OpKind::Deref, Deref},       {OpKind::Release, Release}};
   const std::size_t kind =
       std::find_if(std::begin(kKindOf), std::end(kKindOf),
                    [&](const auto& k) { return k.first == op.kind; })->second;
@@ -232,10 +280,29 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
       out.push_back({kExactThresholds, kThresholdModes});
       for (std::uint32_t t : op.thresholds) out.push_back({t, kMaxThreshold + 1});
       break;
+    case OpKind::Finalizer:
+      any_reachable(op.a);
+      if (!op.option) {
+        out.push_back({0, kFinalizerModes});
+      } else {
+        const std::vector<ObjectId> reached = reached_from(heap, op.a);
+        out.push_back({kStoresReferent, kFinalizerModes});
+        out.push_back({position(reached, op.b), reached.size()});
+      }
+      out.push_back({op.collects ? kCollects : 0, kCollectModes});
+      break;
+    case OpKind::Weak:
+      any_reachable(op.a);
+      out.push_back({op.option ? 1u : 0u, 2});
+      break;
+    case OpKind::Deref:
+      out.push_back({op.weak, heap.weak_count()});
+      break;
     case OpKind::Freeze:
     case OpKind::Unfreeze:
     case OpKind::Disable:
     case OpKind::Enable:
+    case OpKind::Release:
       break;
   }
   return out;

@@ -137,7 +137,7 @@ class Painter {
     const Op* op = has_op ? &trace_.ops[session_.ops_run() - 1] : nullptr;
     const auto touched_by_op = [&] {
       if (op == nullptr) return;
-      const int arity = object_arity(op->kind);
+      const int arity = object_arity(*op);
       if (arity >= 1) chosen.add(op->a);
       if (arity >= 2) chosen.add(op->b);
       const auto& frees = session_.frees_per_op(collector_);  // recorded only on request
@@ -203,7 +203,8 @@ class Painter {
     session_.collector(collector_).inspect(x, view);
     const std::string count = count_line(
         capabilities_.count, view.count,
-        expected_count(oracle_, capabilities_.count, x, [this](ObjectId y) { return holds(y); }));
+        expected_count(oracle_, capabilities_.count, x, [this](ObjectId y) { return holds(y); }) +
+            session_.listed(collector_, x));
     if (!count.empty()) node.label += "\n" + count;
     if (capabilities_.generations > 1) node.label += "\ngen " + std::to_string(view.generation);
     return node;

@@ -12,6 +12,7 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
   out.source = trace.source;
   Oracle heap;
   std::unordered_map<ObjectId, ObjectId> renamed;  // original id -> id in `out`
+  std::unordered_map<WeakId, WeakId> renamed_weak;  // the same for weak references
   const auto lookup = [&](ObjectId x) -> std::optional<ObjectId> {
     const auto it = renamed.find(x);
     return it == renamed.end() ? std::nullopt : std::optional<ObjectId>(it->second);
@@ -24,13 +25,24 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
       renamed[trace.ops[i].a] = op.a;
       out.names.push_back(trace.names[trace.ops[i].a]);
     } else {
-      const int arity = object_arity(op.kind);
+      if (op.kind == OpKind::Weak) {
+        op.weak = static_cast<WeakId>(heap.weak_count());
+      } else if (op.kind == OpKind::Deref) {
+        const auto w = renamed_weak.find(op.weak);
+        if (w == renamed_weak.end()) continue;
+        op.weak = w->second;
+      }
+      const int arity = object_arity(op);
       const auto a = arity >= 1 ? lookup(op.a) : std::optional<ObjectId>(0);
       const auto b = arity >= 2 ? lookup(op.b) : std::optional<ObjectId>(0);
       if (!a || !b) continue;
       op.a = *a;
       op.b = *b;
       if (heap.refuse(op)) continue;
+    }
+    if (op.kind == OpKind::Weak) {
+      renamed_weak[trace.ops[i].weak] = op.weak;
+      out.weak_names.push_back(trace.weak_names[trace.ops[i].weak]);
     }
     heap.apply(op);
     out.ops.push_back(op);

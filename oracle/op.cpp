@@ -2,14 +2,17 @@
 
 namespace cyclefuzz {
 
-int object_arity(OpKind kind) {
-  switch (kind) {
+int object_arity(const Op& op) {
+  switch (op.kind) {
     case OpKind::Link:
     case OpKind::Unlink:
       return 2;
+    case OpKind::Finalizer:
+      return op.option ? 2 : 1;
     case OpKind::New:
     case OpKind::Root:
     case OpKind::Unroot:
+    case OpKind::Weak:
       return 1;
     case OpKind::Collect:
     case OpKind::Threshold:
@@ -17,6 +20,8 @@ int object_arity(OpKind kind) {
     case OpKind::Unfreeze:
     case OpKind::Disable:
     case OpKind::Enable:
+    case OpKind::Release:
+    case OpKind::Deref:
       return 0;
   }
   return 0;
@@ -46,25 +51,45 @@ const char* keyword(OpKind kind) {
       return "disable";
     case OpKind::Enable:
       return "enable";
+    case OpKind::Finalizer:
+      return "finalizer";
+    case OpKind::Release:
+      return "release";
+    case OpKind::Weak:
+      return "weak";
+    case OpKind::Deref:
+      return "deref";
   }
   return "?";
 }
 
-std::string Names::operator[](ObjectId id) const {
-  return id < names_.size() ? names_[id] : generated(id);
+std::string Names::operator[](std::uint32_t id) const {
+  return id < names_.size() ? names_[id] : prefix_ + std::to_string(id);
 }
 
-std::string show(const Op& op, const Names& names) {
+std::string show(const Op& op, const Names& names, const Names& weak_names) {
   std::string line = keyword(op.kind);
-  const int arity = object_arity(op.kind);
+  switch (op.kind) {
+    case OpKind::Collect:
+      if (op.generation != kOldestGeneration) line += ' ' + std::to_string(op.generation);
+      return line;
+    case OpKind::Threshold:
+      for (std::uint32_t t : op.thresholds) line += ' ' + std::to_string(t);
+      return line;
+    case OpKind::Finalizer:
+      line += ' ' + names[op.a];
+      if (op.option) line += op.b == op.a ? " resurrect" : " resurrect " + names[op.b];
+      return op.collects ? line + " collect" : line;
+    case OpKind::Weak:
+      return line + ' ' + weak_names[op.weak] + ' ' + names[op.a] + (op.option ? " callback" : "");
+    case OpKind::Deref:
+      return line + ' ' + weak_names[op.weak];
+    default:
+      break;
+  }
+  const int arity = object_arity(op);
   if (arity >= 1) line += ' ' + names[op.a];
   if (arity >= 2) line += ' ' + names[op.b];
-  if (op.kind == OpKind::Collect && op.generation != kOldestGeneration) {
-    line += ' ' + std::to_string(op.generation);
-  }
-  if (op.kind == OpKind::Threshold) {
-    for (std::uint32_t t : op.thresholds) line += ' ' + std::to_string(t);
-  }
   return line;
 }
 

@@ -14,6 +14,8 @@ namespace cyclefuzz {
 
 /// Objects are numbered in allocation order: the n-th `new` of a trace creates object n.
 using ObjectId = std::uint32_t;
+/// Weak references have their own names, numbered in the order the trace creates them.
+using WeakId = std::uint32_t;
 
 /// Generations are 0, 1 and 2, as in CPython. `collect` with no argument means `collect 2`: a full
 /// collection. A collector without generations treats every `collect` as a full one.
@@ -31,6 +33,11 @@ enum class OpKind : std::uint8_t {
   Unfreeze,   // unfreeze: frozen objects are collectable again (in the oldest generation)
   Disable,    // disable: no automatic collection (collect still works), as gc.disable()
   Enable,     // enable: automatic collection again, as gc.enable()
+  Finalizer,  // finalizer a [resurrect [b]] [collect]: a gets a finalizer (that stores b, or a,
+              // in the program's list of resurrected objects; then calls collect)
+  Release,    // release: the program empties its list of resurrected objects
+  Weak,       // weak w a [callback]: the mutator takes weak reference w to a
+  Deref,      // deref w: the mutator checks w (alive while a is reachable, cleared once freed)
 };
 
 /// The largest threshold a trace may set.
@@ -42,6 +49,9 @@ struct Op {
   ObjectId b = 0;  // Link, Unlink: the referent.
   int generation = kOldestGeneration;  // Collect only.
   std::array<std::uint32_t, 3> thresholds{};  // Threshold only.
+  WeakId weak = 0;      // Weak, Deref: the weak reference.
+  bool option = false;  // Finalizer: it resurrects b. Weak: it has a callback.
+  bool collects = false;  // Finalizer: it then asks for a full collection (a nested one).
 
   static Op make_new(ObjectId a) { return {OpKind::New, a}; }
   static Op link(ObjectId a, ObjectId b) { return {OpKind::Link, a, b}; }
@@ -54,24 +64,36 @@ struct Op {
   static Op threshold(std::uint32_t t0, std::uint32_t t1, std::uint32_t t2) {
     return {OpKind::Threshold, 0, 0, kOldestGeneration, {t0, t1, t2}};
   }
+  static Op finalizer(ObjectId a, bool collects = false) {
+    return {OpKind::Finalizer, a, 0, kOldestGeneration, {}, 0, false, collects};
+  }
+  static Op resurrecting_finalizer(ObjectId a, ObjectId b, bool collects = false) {
+    return {OpKind::Finalizer, a, b, kOldestGeneration, {}, 0, true, collects};
+  }
+  static Op weak_ref(WeakId w, ObjectId a, bool callback) {
+    return {OpKind::Weak, a, 0, kOldestGeneration, {}, w, callback};
+  }
+  static Op deref(WeakId w) { return {OpKind::Deref, 0, 0, kOldestGeneration, {}, w}; }
 
   friend bool operator==(const Op&, const Op&) = default;
 };
 
 /// How many objects an op names (0, 1 or 2): `a` is named when it is at least 1, `b` when 2.
-int object_arity(OpKind kind);
+/// (A finalizer names `b` only when it resurrects.)
+int object_arity(const Op& op);
 
 /// The keyword of an op in the trace language ("new", "link", ...).
 const char* keyword(OpKind kind);
 
-/// Object names, indexed by ObjectId. Objects without a name (generated traces) are shown as
-/// "o<id>", which is also what the generators name them.
+/// Names, indexed by ObjectId (or WeakId). Those without a name (generated traces) are shown as
+/// the prefix and the number - "o7", "w2" - which is also what the generators name them.
 class Names {
  public:
-  Names() = default;
-  explicit Names(std::vector<std::string> names) : names_(std::move(names)) {}
+  explicit Names(char prefix = 'o') : prefix_(prefix) {}
+  Names(std::vector<std::string> names, char prefix = 'o')
+      : names_(std::move(names)), prefix_(prefix) {}
 
-  std::string operator[](ObjectId id) const;
+  std::string operator[](std::uint32_t id) const;
   void push_back(std::string name) { names_.push_back(std::move(name)); }
   std::size_t size() const { return names_.size(); }
 
@@ -80,9 +102,10 @@ class Names {
 
  private:
   std::vector<std::string> names_;
+  char prefix_;
 };
 
 /// The trace line for `op`, without a newline: parse(show(op)) == op.
-std::string show(const Op& op, const Names& names);
+std::string show(const Op& op, const Names& names, const Names& weak_names = Names('w'));
 
 }  // namespace cyclefuzz

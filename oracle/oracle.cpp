@@ -104,7 +104,8 @@ void SearchColors::begin(std::size_t vertices) {
 // The mutator's rules
 // ================================================================================================
 
-std::string describe(const Refusal& refusal, const Op& op, const Names& names) {
+std::string describe(const Refusal& refusal, const Op& op, const Names& names,
+                     const Names& weak_names) {
   const std::string name = in_quotes(names[refusal.object]);
   switch (refusal.reason) {
     case Refusal::Reason::UnknownObject:
@@ -122,13 +123,22 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names) {
              std::to_string(kOldestGeneration) + ")";
     case Refusal::Reason::BadThreshold:
       return "bad threshold (at most " + std::to_string(kMaxThreshold) + ")";
+    case Refusal::Reason::SecondFinalizer:
+      return name + " already has a finalizer";
+    case Refusal::Reason::NotReachedFrom:
+      return name + " does not reach " + in_quotes(names[op.b]) + " (a finalizer can only store "
+             "what its object reaches)";
+    case Refusal::Reason::UnknownWeak:
+      return "unknown weak reference " + in_quotes(weak_names[op.weak]);
+    case Refusal::Reason::NotFreshWeak:
+      return "duplicate weak reference name " + in_quotes(weak_names[op.weak]);
   }
   return "invalid operation";
 }
 
 std::optional<Refusal> Oracle::refuse(const Op& op) const {
   using R = Refusal::Reason;
-  const int arity = object_arity(op.kind);
+  const int arity = object_arity(op);
   if (op.kind == OpKind::New) {
     if (op.a < object_count()) return Refusal{R::NotFresh, op.a};
     if (op.a > object_count()) return Refusal{R::UnknownObject, op.a};
@@ -161,11 +171,30 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
         if (t > kMaxThreshold) return Refusal{R::BadThreshold, 0};
       }
       break;
+    case OpKind::Finalizer: {
+      if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
+      if (has_finalizer(op.a)) return Refusal{R::SecondFinalizer, op.a};
+      if (!op.option || op.b == op.a) break;
+      const ObjectId from[] = {op.a};
+      const auto reached = descendants(from, [this](ObjectId x) { return reachable_[x] != 0; });
+      if (std::find(reached.begin(), reached.end(), op.b) == reached.end()) {
+        return Refusal{R::NotReachedFrom, op.a};
+      }
+      break;
+    }
+    case OpKind::Weak:
+      if (op.weak != weak_targets_.size()) return Refusal{R::NotFreshWeak, 0};
+      if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
+      break;
+    case OpKind::Deref:
+      if (op.weak >= weak_targets_.size()) return Refusal{R::UnknownWeak, 0};
+      break;
     case OpKind::New:
     case OpKind::Freeze:
     case OpKind::Unfreeze:
     case OpKind::Disable:
     case OpKind::Enable:
+    case OpKind::Release:
       break;
   }
   return std::nullopt;
@@ -186,6 +215,9 @@ void Oracle::apply(const Op& op) {
       external_.push_back(1);
       reachable_.push_back(1);
       parent_.push_back(kNoParent);
+      finalizer_stores_.push_back(kNoFinalizer);
+      finalizer_collects_.push_back(0);
+      weak_by_target_.emplace_back();
       reachable_index_.push_back(0);
       rooted_index_.push_back(0);
       add_to(reachable_list_, reachable_index_, op.a);
@@ -218,13 +250,26 @@ void Oracle::apply(const Op& op) {
         if (parent_[op.a] == kNoParent) lose_support(op.a);
       }
       break;
+    case OpKind::Finalizer:
+      finalizer_stores_[op.a] = op.option ? op.b : kStoresNothing;
+      finalizer_collects_[op.a] = op.collects ? 1 : 0;
+      break;
+    case OpKind::Weak:
+      weak_targets_.push_back(op.a);
+      weak_callbacks_.push_back(op.option ? 1 : 0);
+      weak_by_target_[op.a].push_back(op.weak);
+      break;
     case OpKind::Collect:
     case OpKind::Threshold:
     case OpKind::Freeze:
     case OpKind::Unfreeze:
     case OpKind::Disable:
     case OpKind::Enable:
-      break;  // they change what collectors do, never what is reachable
+    case OpKind::Release:
+    case OpKind::Deref:
+      // They change what collectors do, never what the mutator reaches: the program's list of
+      // resurrected objects is each collector's own (the mutator never dereferences it).
+      break;
   }
 }
 

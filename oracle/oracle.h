@@ -41,13 +41,18 @@ struct Refusal {
     NoReference,      // unroot a where the mutator holds no reference to a
     BadGeneration,    // collect g with g outside 0..kOldestGeneration
     BadThreshold,     // threshold with a value above kMaxThreshold
+    SecondFinalizer,  // finalizer a where a already has one
+    NotReachedFrom,   // finalizer a resurrect b where a does not reach b
+    UnknownWeak,      // deref of a weak reference never taken
+    NotFreshWeak,     // weak w a with w not the next weak reference
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge)
 };
 
 /// The problem part of an error message, e.g. "object 'b' is unreachable".
-std::string describe(const Refusal& refusal, const Op& op, const Names& names);
+std::string describe(const Refusal& refusal, const Op& op, const Names& names,
+                     const Names& weak_names = Names('w'));
 
 /// Whether a collector still holds an object; the checks ask the oracle about one collector's view.
 using AlivePredicate = std::function<bool(ObjectId)>;
@@ -123,6 +128,22 @@ class Oracle {
   const std::vector<ObjectId>& reachable_objects() const { return reachable_list_; }
   const std::vector<ObjectId>& rooted_objects() const { return rooted_list_; }
 
+  /// Finalizers and weak references, as the trace registered them.
+  bool has_finalizer(ObjectId x) const { return finalizer_stores_[x] != kNoFinalizer; }
+  /// What x's finalizer stores in the program's list of resurrected objects, if anything.
+  std::optional<ObjectId> finalizer_stores(ObjectId x) const {
+    const ObjectId b = finalizer_stores_[x];
+    if (b == kNoFinalizer || b == kStoresNothing) return std::nullopt;
+    return b;
+  }
+  /// Whether x's finalizer asks for a collection (a nested one, from inside the collector).
+  bool finalizer_collects(ObjectId x) const { return finalizer_collects_[x] != 0; }
+  std::size_t weak_count() const { return weak_targets_.size(); }
+  ObjectId weak_target(WeakId w) const { return weak_targets_[w]; }
+  bool weak_has_callback(WeakId w) const { return weak_callbacks_[w] != 0; }
+  /// The weak references taken to x, in the order the trace took them.
+  const std::vector<WeakId>& weak_references_to(ObjectId x) const { return weak_by_target_[x]; }
+
   // ---- questions the checks ask about one collector's view ----------------------------------
 
   /// Reference counting frees an unreachable object as soon as no cycle holds it. Among the
@@ -174,6 +195,13 @@ class Oracle {
   /// reachable, or kNoParent when an external reference does (or, for a rooted object, may).
   static constexpr ObjectId kNoParent = ~ObjectId{0};
   std::vector<ObjectId> parent_;
+  static constexpr ObjectId kNoFinalizer = ~ObjectId{0};
+  static constexpr ObjectId kStoresNothing = ~ObjectId{0} - 1;
+  std::vector<ObjectId> finalizer_stores_;  // by object: kNoFinalizer, kStoresNothing or b
+  std::vector<std::uint8_t> finalizer_collects_;
+  std::vector<ObjectId> weak_targets_;      // by weak reference
+  std::vector<std::uint8_t> weak_callbacks_;
+  std::vector<std::vector<WeakId>> weak_by_target_;  // by object
 
   // Scratch space for searches, reused so that a search costs what it visits.
   mutable SearchColors colors_, members_;

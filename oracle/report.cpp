@@ -51,7 +51,7 @@ std::string where(const Trace& trace, std::size_t op_index) {
   if (const std::uint32_t line = trace.line_of(op_index)) {
     text += "line " + std::to_string(line) + ": ";
   }
-  return text + show(trace.ops[op_index], trace.names) + ")";
+  return text + show(trace.ops[op_index], trace) + ")";
 }
 
 void print_violation(std::ostream& out, const Trace& trace, const Session& session,
@@ -87,7 +87,9 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
     default:
       out << "  ";
       if (!v.objects.empty()) out << join(v.objects, names, ", ", kObjectsShown) << ": ";
-      out << v.detail << "\n";
+      out << v.detail;
+      for (WeakId w : v.weak) out << " (weak reference " << trace.weak_names[w] << ")";
+      out << "\n";
       break;
   }
 }
@@ -217,11 +219,13 @@ nlohmann::json violation_report(const Trace& trace, const Session& session, cons
   json j = {{"kind", slug(v.kind)},
             {"collector", session.collector_name(v.collector)},
             {"op", v.op_index + 1},
-            {"operation", show(trace.ops[v.op_index], names)},
+            {"operation", show(trace.ops[v.op_index], trace)},
             {"objects", named(v.objects, names)},
             {"path", named(v.path, names)},
             {"cycle", named(v.cycle, names)},
             {"detail", v.detail}};
+  j["weak_references"] = json::array();
+  for (WeakId w : v.weak) j["weak_references"].push_back(trace.weak_names[w]);
   j["line"] = trace.line_of(v.op_index) ? json(trace.line_of(v.op_index)) : json(nullptr);
   j["other"] = v.kind == ViolationKind::Disagreement ? json(session.collector_name(v.other))
                                                      : json(nullptr);

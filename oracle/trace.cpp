@@ -40,6 +40,11 @@ std::size_t first_non_text(std::string_view line) {
   return std::string_view::npos;
 }
 
+// The words that may follow a name in an op: never names themselves, so that an op reads one way.
+bool is_reserved(std::string_view s) {
+  return s == "resurrect" || s == "collect" || s == "callback";
+}
+
 bool is_name(std::string_view s) {
   if (s.empty() || s.size() > TraceLimits::kMaxNameLength) return false;
   const auto letter = [](char c) {
@@ -86,6 +91,14 @@ const char* usage(OpKind kind) {
       return "disable";
     case OpKind::Enable:
       return "enable";
+    case OpKind::Finalizer:
+      return "finalizer NAME [resurrect [NAME]] [collect]";
+    case OpKind::Release:
+      return "release";
+    case OpKind::Weak:
+      return "weak WEAK NAME [callback]";
+    case OpKind::Deref:
+      return "deref WEAK";
   }
   return "";
 }
@@ -113,7 +126,9 @@ class Parser {
     const std::vector<std::string_view> words = split_words(text);
     if (words.empty()) return;
     const Op op = parse_op(words);
-    if (const auto refusal = heap_.refuse(op)) fail(describe(*refusal, op, trace_.names));
+    if (const auto refusal = heap_.refuse(op)) {
+      fail(describe(*refusal, op, trace_.names, trace_.weak_names));
+    }
     heap_.apply(op);
     trace_.ops.push_back(op);
     trace_.lines.push_back(number_);
@@ -132,7 +147,9 @@ class Parser {
         {"root", OpKind::Root}, {"unroot", OpKind::Unroot}, {"collect", OpKind::Collect},
         {"threshold", OpKind::Threshold}, {"freeze", OpKind::Freeze},
         {"unfreeze", OpKind::Unfreeze},   {"disable", OpKind::Disable},
-        {"enable", OpKind::Enable}};
+        {"enable", OpKind::Enable},       {"finalizer", OpKind::Finalizer},
+        {"release", OpKind::Release},     {"weak", OpKind::Weak},
+        {"deref", OpKind::Deref}};
     const auto* found = std::find_if(std::begin(kKeywords), std::end(kKeywords),
                                      [&](const auto& k) { return k.first == words[0]; });
     if (found == std::end(kKeywords)) fail("unknown operation " + in_quotes(words[0]));
@@ -167,7 +184,6 @@ class Parser {
       return op;
     }
 
-    if (arguments != static_cast<std::size_t>(object_arity(kind))) wrong_arguments(kind);
     for (std::size_t i = 1; i < words.size(); ++i) {
       if (!is_name(words[i])) {
         fail("wrong arguments: " + in_quotes(words[i]) +
@@ -176,7 +192,9 @@ class Parser {
       }
     }
     if (kind == OpKind::New) {
+      if (arguments != 1) wrong_arguments(kind);
       const std::string name(words[1]);
+      if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
       if (ids_.count(name) != 0) fail("duplicate name " + in_quotes(name));
       if (trace_.names.size() >= limits_.max_objects) {
         fail("too many objects (at most " + std::to_string(limits_.max_objects) + ")");
@@ -186,6 +204,41 @@ class Parser {
       trace_.names.push_back(name);
       return Op::make_new(id);
     }
+    switch (kind) {
+      case OpKind::Finalizer: {  // finalizer A [resurrect [B]] [collect]
+        if (arguments < 1) wrong_arguments(kind);
+        std::size_t i = 2;
+        const bool resurrects = i < words.size() && words[i] == "resurrect";
+        std::size_t stored = 1;  // the word naming what it stores
+        if (resurrects && ++i < words.size() && words[i] != "collect") stored = i++;
+        const bool collects = i < words.size() && words[i] == "collect";
+        if (i + (collects ? 1 : 0) != words.size()) wrong_arguments(kind);
+        const ObjectId a = lookup(words[1]);
+        return resurrects ? Op::resurrecting_finalizer(a, lookup(words[stored]), collects)
+                          : Op::finalizer(a, collects);
+      }
+      case OpKind::Weak: {  // weak W A [callback]
+        if (arguments < 2 || arguments > 3 || (arguments == 3 && words[3] != "callback")) {
+          wrong_arguments(kind);
+        }
+        const std::string name(words[1]);
+        if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
+        if (weak_ids_.count(name) != 0) fail("duplicate weak reference name " + in_quotes(name));
+        const auto w = static_cast<WeakId>(trace_.weak_names.size());
+        weak_ids_.emplace(name, w);
+        trace_.weak_names.push_back(name);
+        return Op::weak_ref(w, lookup(words[2]), arguments == 3);
+      }
+      case OpKind::Deref: {  // deref W
+        if (arguments != 1) wrong_arguments(kind);
+        const auto it = weak_ids_.find(std::string(words[1]));
+        if (it == weak_ids_.end()) fail("unknown weak reference " + in_quotes(words[1]));
+        return Op::deref(it->second);
+      }
+      default:
+        break;
+    }
+    if (arguments != static_cast<std::size_t>(object_arity(Op{kind}))) wrong_arguments(kind);
     if (arguments == 0) return Op{kind};
     const ObjectId a = lookup(words[1]);
     const ObjectId b = arguments >= 2 ? lookup(words[2]) : 0;
@@ -206,6 +259,7 @@ class Parser {
   Trace trace_;
   Oracle heap_;
   std::unordered_map<std::string, ObjectId> ids_;
+  std::unordered_map<std::string, WeakId> weak_ids_;
   std::uint32_t number_ = 0;
 };
 
@@ -245,7 +299,7 @@ void check_trace(const Trace& trace) {
   for (std::size_t i = 0; i < trace.ops.size(); ++i) {
     if (const auto refusal = heap.refuse(trace.ops[i])) {
       throw InvalidTrace(trace.source, static_cast<std::uint32_t>(i + 1),
-                         describe(*refusal, trace.ops[i], trace.names));
+                         describe(*refusal, trace.ops[i], trace.names, trace.weak_names));
     }
     heap.apply(trace.ops[i]);
   }
@@ -253,7 +307,7 @@ void check_trace(const Trace& trace) {
 
 std::string to_text(const Trace& trace) {
   std::string text;
-  for (const Op& op : trace.ops) text += show(op, trace.names) + '\n';
+  for (const Op& op : trace.ops) text += show(op, trace) + '\n';
   return text;
 }
 

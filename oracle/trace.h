@@ -29,6 +29,7 @@ struct Trace {
   std::vector<Op> ops;
   std::vector<std::uint32_t> lines;  // lines[i] is the source line of ops[i]; empty if generated
   Names names;
+  Names weak_names{'w'};
 
   /// The source line of op `i`, or 0 when the trace was not read from text.
   std::uint32_t line_of(std::size_t i) const { return i < lines.size() ? lines[i] : 0; }
@@ -64,6 +65,11 @@ Trace load_trace(const std::filesystem::path& path, const TraceLimits& limits = 
 /// Checks a trace built in memory (generated, decoded, shrunk) against the rules that need the
 /// heap. Throws `InvalidTrace` naming the op's index as its line.
 void check_trace(const Trace& trace);
+
+/// An op of `trace` as its line.
+inline std::string show(const Op& op, const Trace& trace) {
+  return show(op, trace.names, trace.weak_names);
+}
 
 /// The text of a trace: one `show(op)` line per op. parse_trace(to_text(t)) has t's ops.
 std::string to_text(const Trace& trace);

@@ -5,14 +5,23 @@
 namespace cyclefuzz::properties {
 
 std::string label_name(Label label) { return Names::generated(label); }
+std::string weak_label_name(Label label) { return Names('w')[label]; }
 
 std::optional<Op> HeapModel::resolve(const LabeledOp& op) const {
-  Op resolved{op.kind, 0, 0, op.generation, op.thresholds};
+  Op resolved{op.kind, 0, 0, op.generation, op.thresholds, 0, op.option, op.collects};
+  if (op.kind == OpKind::Weak) {
+    if (weak_id_of_.count(op.weak) != 0) return std::nullopt;
+    resolved.weak = static_cast<WeakId>(heap_.weak_count());
+  } else if (op.kind == OpKind::Deref) {
+    const auto w = weak_id_of_.find(op.weak);
+    if (w == weak_id_of_.end()) return std::nullopt;
+    resolved.weak = w->second;
+  }
   if (op.kind == OpKind::New) {
     if (id_of_.count(op.a) != 0) return std::nullopt;
     resolved.a = static_cast<ObjectId>(heap_.object_count());
   } else {
-    const int arity = object_arity(op.kind);
+    const int arity = object_arity(resolved);
     const auto a = id_of_.find(op.a);
     const auto b = id_of_.find(op.b);
     if (arity >= 1 && a == id_of_.end()) return std::nullopt;
@@ -25,8 +34,10 @@ std::optional<Op> HeapModel::resolve(const LabeledOp& op) const {
 }
 
 LabeledOp HeapModel::label(const Op& op) const {
-  LabeledOp labeled{op.kind, 0, 0, op.generation, op.thresholds};
-  const int arity = object_arity(op.kind);
+  LabeledOp labeled{op.kind, 0, 0, op.generation, op.thresholds, 0, op.option, op.collects};
+  if (op.kind == OpKind::Weak) labeled.weak = next_weak_label_;
+  if (op.kind == OpKind::Deref) labeled.weak = weak_label_of_[op.weak];
+  const int arity = object_arity(op);
   if (op.kind == OpKind::New) {
     labeled.a = next_label_;
   } else {
@@ -42,6 +53,11 @@ void HeapModel::apply(const LabeledOp& op) {
     label_of_.push_back(op.a);
     id_of_.emplace(op.a, resolved.a);
     next_label_ = std::max(next_label_, op.a + 1);
+  }
+  if (op.kind == OpKind::Weak) {
+    weak_label_of_.push_back(op.weak);
+    weak_id_of_.emplace(op.weak, resolved.weak);
+    next_weak_label_ = std::max(next_weak_label_, op.weak + 1);
   }
   heap_.apply(resolved);
 }
@@ -63,10 +79,11 @@ void HeapCommand::run(const HeapModel& model, PropertyRun& run) const {
 
 void HeapCommand::show(std::ostream& os) const {
   Names names;
-  const Op op{op_.kind, 0, 1, op_.generation, op_.thresholds};
+  const Op op{op_.kind, 0, 1, op_.generation, op_.thresholds, 0, op_.option, op_.collects};
   names.push_back(label_name(op_.a));
   names.push_back(label_name(op_.b));
-  os << cyclefuzz::show(op, names);
+  const Names weak_names({weak_label_name(op_.weak)}, 'w');
+  os << cyclefuzz::show(op, names, weak_names);
 }
 
 }  // namespace cyclefuzz::properties

@@ -28,10 +28,14 @@ struct LabeledOp {
   Label a = 0, b = 0;
   int generation = kOldestGeneration;
   std::array<std::uint32_t, 3> thresholds{};
+  Label weak = 0;  // Weak, Deref: weak references have labels too
+  bool option = false;
+  bool collects = false;
 };
 
-/// The name a label gets in a counterexample trace.
+/// The name a label gets in a counterexample trace ("o3"; "w3" for a weak reference).
 std::string label_name(Label label);
+std::string weak_label_name(Label label);
 
 class HeapModel {
  public:
@@ -50,6 +54,9 @@ class HeapModel {
   std::vector<Label> label_of_;  // by object id
   std::unordered_map<Label, ObjectId> id_of_;
   Label next_label_ = 0;
+  std::vector<Label> weak_label_of_;  // by weak reference
+  std::unordered_map<Label, WeakId> weak_id_of_;
+  Label next_weak_label_ = 0;
 };
 
 /// Choices drawn from RapidCheck, so that each one shrinks towards 0, the simplest option.

@@ -53,10 +53,14 @@ bool has_generations(const Collector& c) { return c.capabilities().generations >
 bool follows_cpython_thresholds(const Collector& c) {
   return c.capabilities().cpython_thresholds;
 }
+bool freezes(const Collector& c) { return c.capabilities().freezes; }
+bool keeps_statistics(const Collector& c) { return c.statistics().has_value(); }
+bool runs_finalizers(const Collector& c) { return c.capabilities().finalizers; }
+bool keeps_weak_references(const Collector& c) { return c.capabilities().weak_references; }
 
 /// The built-in collectors a property applies to.
 std::vector<std::string> applicable(bool (*applies)(const Collector&)) {
-  struct Ignore : FreeListener {
+  struct Ignore : CollectorHost {
     void freed(ObjectId) override {}
   } ignore;
   std::vector<std::string> names;
@@ -99,6 +103,14 @@ CYCLEFUZZ_PROPERTY(PartialCollectionFreesUnheldYoungGarbage, has_generations,
                    CheckOptions::only(K::MissedGarbage));
 CYCLEFUZZ_PROPERTY(AutomaticCollectionExactlyAtThresholds, follows_cpython_thresholds,
                    CheckOptions::only(K::WrongAutomaticCollection));
+CYCLEFUZZ_PROPERTY(FrozenObjectsAreNeverCollected, freezes,
+                   CheckOptions::only(K::FrozenCollected));
+CYCLEFUZZ_PROPERTY(GcStatisticsMatchWhatCollectionsDid, keeps_statistics,
+                   CheckOptions::only(K::WrongStatistics));
+CYCLEFUZZ_PROPERTY(FinalizersRunOnceAndOnlyForUnreachableObjects, runs_finalizers,
+                   CheckOptions::only(K::WrongFinalization));
+CYCLEFUZZ_PROPERTY(WeakReferencesAreClearedExactlyWhenTheirTargetsAreFreed,
+                   keeps_weak_references, CheckOptions::only(K::WrongWeakReference));
 
 }  // namespace
 }  // namespace cyclefuzz::properties

@@ -35,7 +35,7 @@ enum class Fault {
 /// the session; the wrapper adds lies on top.
 class Faulty : public Collector {
  public:
-  Faulty(FreeListener& listener, std::unique_ptr<Collector> inner, Fault fault,
+  Faulty(CollectorHost& listener, std::unique_ptr<Collector> inner, Fault fault,
          std::function<void(Capabilities&)> promise = {})
       : Collector(listener), inner_(std::move(inner)), fault_(fault),
         capabilities_(inner_->capabilities()) {
@@ -94,25 +94,25 @@ class Faulty : public Collector {
 };
 
 /// Forwards frees to the session, twice for Fault::FreeTwice.
-class Doubling : public FreeListener {
+class Doubling : public CollectorHost {
  public:
-  explicit Doubling(FreeListener& to) : to_(to) {}
+  explicit Doubling(CollectorHost& to) : to_(to) {}
   void freed(ObjectId id) override {
     to_.freed(id);
     to_.freed(id);
   }
 
  private:
-  FreeListener& to_;
+  CollectorHost& to_;
 };
 
 template <class Inner>
 CollectorEntry faulty(Fault fault) {
-  return {"faulty", "", [fault](FreeListener& l, const CollectorOptions&) -> std::unique_ptr<Collector> {
+  return {"faulty", "", [fault](CollectorHost& l, const CollectorOptions&) -> std::unique_ptr<Collector> {
             if (fault == Fault::FreeTwice) {
               // The doubling listener must outlive the collector: keep it inside a holder.
               struct Holder : Faulty {
-                Holder(FreeListener& l, std::unique_ptr<Doubling> d)
+                Holder(CollectorHost& l, std::unique_ptr<Doubling> d)
                     : Faulty(l, std::make_unique<Inner>(*d), Fault::None), doubling(std::move(d)) {}
                 std::unique_ptr<Doubling> doubling;
               };
@@ -128,9 +128,9 @@ CollectorEntry faulty(Fault fault) {
 template <class Inner>
 CollectorEntry promising(std::function<void(Capabilities&)> promise, Fault fault) {
   return {"promising", "",
-          [=](FreeListener& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
+          [=](CollectorHost& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
             std::unique_ptr<Collector> inner;
-            if constexpr (std::is_constructible_v<Inner, FreeListener&, const CollectorOptions&>) {
+            if constexpr (std::is_constructible_v<Inner, CollectorHost&, const CollectorOptions&>) {
               inner = std::make_unique<Inner>(l, o);
             } else {
               inner = std::make_unique<Inner>(l);

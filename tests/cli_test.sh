@@ -20,6 +20,12 @@ expect() {
 expect 0 "$cyclefuzz" replay "$src/corpus/scenarios"
 grep -q '^generational .* pass$' <<<"$out" || fail "no verdict table: $out"
 
+# A collector corrupted by a nested collection from a finalizer: the replay fails (a
+# use-after-free under AddressSanitizer, else a double free), never passes.
+"$cyclefuzz" replay "$src/corpus/scenarios/finalizer-asks-for-a-collection.trace" \
+  --collector mutant:nested-collection-in-release >"$tmp/nested.out" 2>&1
+[[ $? -ne 0 ]] || fail "the nested-collection mutant passed: $(cat "$tmp/nested.out")"
+
 # Bad input: exit 2, file:line: problem.
 printf 'new a\nlink a b\n' >"$tmp/bad.trace"
 expect 2 "$cyclefuzz" replay "$tmp/bad.trace"

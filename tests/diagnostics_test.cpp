@@ -28,7 +28,7 @@ struct Lies {
 
 class Lying : public Collector {
  public:
-  Lying(FreeListener& listener, std::unique_ptr<Collector> inner, Lies lies)
+  Lying(CollectorHost& listener, std::unique_ptr<Collector> inner, Lies lies)
       : Collector(listener), inner_(std::move(inner)), lies_(lies) {}
   const Capabilities& capabilities() const override { return inner_->capabilities(); }
   void allocate(ObjectId id) override { inner_->allocate(id); }
@@ -62,7 +62,7 @@ class Lying : public Collector {
 template <class Inner>
 CollectorEntry lying(Lies lies) {
   return {"lying", "",
-          [lies](FreeListener& l, const CollectorOptions&) -> std::unique_ptr<Collector> {
+          [lies](CollectorHost& l, const CollectorOptions&) -> std::unique_ptr<Collector> {
             return std::make_unique<Lying>(l, std::make_unique<Inner>(l), lies);
           },
           false};

@@ -63,7 +63,7 @@ TEST(RunIsolated, ReportsACrashInsteadOfDying) {
     void check_invariants() const override {}
   };
   const CollectorEntry crashing{"crashing", "",
-                                [](FreeListener& l, const CollectorOptions&) {
+                                [](CollectorHost& l, const CollectorOptions&) {
                                   return std::make_unique<Crashing>(l);
                                 },
                                 false};

@@ -26,7 +26,7 @@ inline std::vector<CollectorEntry> entries(const std::vector<std::string>& names
 }
 
 /// Records every free, in order.
-class RecordingListener : public FreeListener {
+class RecordingListener : public CollectorHost {
  public:
   void freed(ObjectId id) override { frees.push_back(id); }
   std::vector<ObjectId> frees;

@@ -131,6 +131,57 @@ TEST(TraceParser, ReadsTheGcModuleSwitches) {
   EXPECT_EQ(error_of("freeze now\n"), "1: wrong arguments (expected 'freeze')");
 }
 
+TEST(TraceParser, ReadsFinalizersWeakReferencesAndRelease) {
+  const std::string text =
+      "new a\nnew b\nlink a b\nfinalizer a resurrect b\nfinalizer b resurrect\nnew c\n"
+      "finalizer c\nweak w a callback\nweak v b\nderef v\nrelease\n";
+  const Trace t = parse_trace(text, "t.trace");
+  ASSERT_EQ(t.ops.size(), 11u);
+  EXPECT_EQ(t.ops[3], Op::resurrecting_finalizer(0, 1));
+  EXPECT_EQ(t.ops[4], Op::resurrecting_finalizer(1, 1));
+  EXPECT_EQ(t.ops[6], Op::finalizer(2));
+  EXPECT_EQ(t.ops[7], Op::weak_ref(0, 0, true));
+  EXPECT_EQ(t.ops[8], Op::weak_ref(1, 1, false));
+  EXPECT_EQ(t.ops[9], Op::deref(1));
+  EXPECT_EQ(t.ops[10], Op{OpKind::Release});
+  EXPECT_EQ(to_text(t), text);
+}
+
+TEST(TraceParser, RejectsBrokenFinalizersAndWeakReferences) {
+  EXPECT_EQ(error_of("new a\nfinalizer a\nfinalizer a\n"), "3: 'a' already has a finalizer");
+  EXPECT_EQ(error_of("new a\nnew b\nfinalizer a resurrect b\n"),
+            "3: 'a' does not reach 'b' (a finalizer can only store what its object reaches)");
+  EXPECT_EQ(error_of("new a\nfinalizer a resurrects\n"),
+            "2: wrong arguments (expected 'finalizer NAME [resurrect [NAME]] [collect]')");
+  EXPECT_EQ(error_of("new a\nweak w a\nweak w a\n"), "3: duplicate weak reference name 'w'");
+  EXPECT_EQ(error_of("new a\nweak w a later\n"),
+            "2: wrong arguments (expected 'weak WEAK NAME [callback]')");
+  EXPECT_EQ(error_of("deref w\n"), "1: unknown weak reference 'w'");
+  EXPECT_EQ(error_of("new a\nunroot a\nweak w a\n"), "3: object 'a' is unreachable (the mutator can only touch what it reaches)");
+  EXPECT_EQ(error_of("release now\n"), "1: wrong arguments (expected 'release')");
+  EXPECT_EQ(error_of("new a\nfinalizer a collect now\n"),
+            "2: wrong arguments (expected 'finalizer NAME [resurrect [NAME]] [collect]')");
+}
+
+TEST(TraceParser, ReadsFinalizersThatAskForACollection) {
+  const std::string text =
+      "new a\nnew b\nlink a b\nfinalizer a resurrect b collect\nfinalizer b resurrect collect\n"
+      "new c\nfinalizer c collect\n";
+  const Trace t = parse_trace(text, "t.trace");
+  EXPECT_EQ(t.ops[3], Op::resurrecting_finalizer(0, 1, true));
+  EXPECT_EQ(t.ops[4], Op::resurrecting_finalizer(1, 1, true));
+  EXPECT_EQ(t.ops[6], Op::finalizer(2, true));
+  EXPECT_EQ(to_text(t), text);
+}
+
+TEST(TraceParser, RejectsTheWordsThatFollowANameAsNames) {
+  // So that `finalizer a resurrect collect` reads one way only.
+  EXPECT_EQ(error_of("new collect\n"), "1: 'collect' is a word of the language, not a name");
+  EXPECT_EQ(error_of("new resurrect\n"), "1: 'resurrect' is a word of the language, not a name");
+  EXPECT_EQ(error_of("new a\nweak callback a\n"),
+            "2: 'callback' is a word of the language, not a name");
+}
+
 TEST(TraceParser, RejectsDuplicateNameEvenAfterTheObjectDied) {
   EXPECT_EQ(error_of("new a\nunroot a\nnew a\n"), "3: duplicate name 'a'");
 }
@@ -169,6 +220,22 @@ TEST(Generator, SameSeedSameTraceAndAlwaysValid) {
     EXPECT_NO_THROW(check_trace(t)) << "seed " << seed;
   }
   EXPECT_NE(generate_trace(1, 300).ops, generate_trace(2, 300).ops);
+}
+
+TEST(Generator, GivesFinalizersAndWeakReferences) {
+  std::size_t resurrecting = 0, weak = 0, deref = 0, release = 0;
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    for (const Op& op : generate_trace(seed, 300).ops) {
+      resurrecting += op.kind == OpKind::Finalizer && op.option;
+      weak += op.kind == OpKind::Weak;
+      deref += op.kind == OpKind::Deref;
+      release += op.kind == OpKind::Release;
+    }
+  }
+  EXPECT_GT(resurrecting, 50u);
+  EXPECT_GT(weak, 50u);
+  EXPECT_GT(deref, 50u);
+  EXPECT_GT(release, 50u);
 }
 
 TEST(Generator, BuildsAndAbandonsCycles) {

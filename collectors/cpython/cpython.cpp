@@ -169,7 +169,7 @@ PyMethodDef kCollectionPhase = {"cyclefuzz_collection_phase", on_collection_phas
 
 }  // namespace
 
-CPythonCollector::CPythonCollector(FreeListener& listener, const CollectorOptions& options)
+CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptions& options)
     : Collector(listener),
       capabilities_{.reference_counting = true,
                     .generations = 3,

@@ -43,7 +43,7 @@ class CPythonCollector : public Collector {
  public:
   /// Throws std::runtime_error when the interpreter cannot start or another CPythonCollector is
   /// alive.
-  CPythonCollector(FreeListener& listener, const CollectorOptions& options);
+  CPythonCollector(CollectorHost& listener, const CollectorOptions& options);
   ~CPythonCollector() override;
 
   const Capabilities& capabilities() const override { return capabilities_; }

@@ -27,7 +27,7 @@ void note(std::uint32_t code) { transitions::note(transitions::Family::Generatio
 
 }  // namespace
 
-Generational::Generational(FreeListener& listener, const CollectorOptions& options)
+Generational::Generational(CollectorHost& listener, const CollectorOptions& options)
     : Collector(listener) {
   std::copy(std::begin(options.thresholds), std::end(options.thresholds), thresholds_.begin());
 }
@@ -38,6 +38,9 @@ const Capabilities& Generational::capabilities() const {
                                           .automatic_collection = true,
                                           .count = CountMeaning::References,
                                           .freezes = true,
+                                          .finalizers = true,
+                                          .weak_references = true,
+                                          .weak_references_cleared_before_finalizers = true,
                                           .cpython_thresholds = true};
   return kCapabilities;
 }
@@ -79,14 +82,29 @@ void Generational::allocate(ObjectId id) {
 void Generational::link(ObjectId from, ObjectId to) {
   Cell* source = handles_[from];
   Cell* target = handles_[to];
-  if (source->generation == kUntracked) {  // it gains a reference: track it again
-    untracked_.remove(source);
-    source->generation = 0;
-    generations_[0].push_back(source);
-    note(kRetrack);
-  }
+  track(source);  // it gains a reference
   source->references.push_back(target);
   ++target->count;
+}
+
+// An untracked object is tracked again, in the youngest generation.
+void Generational::track(Cell* s) {
+  if (s->generation != kUntracked) return;
+  untracked_.remove(s);
+  s->generation = 0;
+  generations_[0].push_back(s);
+  note(kRetrack);
+}
+
+void Generational::set_finalizer(ObjectId id) {
+  handles_[id]->has_finalizer = true;
+  track(handles_[id]);
+}
+
+void Generational::weak_ref(WeakId w, ObjectId target, bool callback) {
+  weak_.add(w, target, callback);
+  handles_[target]->weakly_referenced = true;
+  track(handles_[target]);
 }
 
 void Generational::unlink(ObjectId from, ObjectId to) {
@@ -115,12 +133,16 @@ void Generational::decref(Cell* s) {
 }
 
 // Frees `s` and, transitively, everything whose count its death drops to zero; each deallocation
-// takes one off the youngest generation's count, as PyObject_GC_Del does.
+// takes one off the youngest generation's count, as PyObject_GC_Del does. As subtype_dealloc
+// does, the finalizer runs first and the weak references are cleared after it.
 void Generational::release(Cell* s) {
+  ++releasing_;
   std::vector<Cell*> dying{s};
   while (!dying.empty()) {
     Cell* d = dying.back();
     dying.pop_back();
+    if (resurrected_by_finalizer(d)) continue;
+    clear_weak_references(weak_, {d->id});
     for (Cell* t : d->references) {
       if (--t->count == 0) dying.push_back(t);
     }
@@ -131,6 +153,18 @@ void Generational::release(Cell* s) {
     delete d;
     ++freed_;
   }
+  --releasing_;
+}
+
+// PEP 442: the finalizer runs (once in the object's life) while one count holds the object; if
+// it gave the object a reference, the object lives on.
+bool Generational::resurrected_by_finalizer(Cell* s) {
+  if (!s->has_finalizer || s->finalized) return false;
+  s->finalized = true;
+  ++s->count;
+  run_finalizer(s->id);
+  --s->count;
+  return s->count > 0;
 }
 
 IntrusiveList<Generational::Cell>& Generational::list_of(Cell* s) {
@@ -145,7 +179,11 @@ IntrusiveList<Generational::Cell>& Generational::list_of(Cell* s) {
 // ================================================================================================
 
 // As gc.collect(g): an explicit collection always runs, whatever the thresholds.
+// A finalizer may ask for a collection while one runs (refused, as CPython does) or while
+// reference counting frees a chain (refused too: the dying objects are still in their generation
+// lists, where a nested collection would free them under the outer loop).
 std::size_t Generational::collect(int generation) {
+  if (collecting_ || releasing_ > 0) return 0;
   collecting_ = true;
   const std::size_t found = collect_generation(std::min(generation, kGenerations - 1));
   collecting_ = false;
@@ -207,6 +245,8 @@ std::size_t Generational::collect_generation(int g) {
   move_unreachable(young, unreachable, g);
   untrack_childless(young);
   promote_survivors(g);
+  handle_weakrefs(unreachable);
+  if (finalize_garbage(unreachable)) handle_resurrected_objects(unreachable, g);
   delete_garbage(unreachable, g);
   ++collections_of_[g];
   collected_[g] += freed_ - freed_before;
@@ -267,7 +307,7 @@ void Generational::move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Ce
 // them until they gain one (CPython's untrack_tuples and untrack_dicts).
 void Generational::untrack_childless(IntrusiveList<Cell>& young) {
   young.for_each([&](Cell* c) {
-    if (!c->references.empty()) return;
+    if (!c->references.empty() || c->has_finalizer || c->weakly_referenced) return;
     young.remove(c);
     c->generation = kUntracked;
     untracked_.push_back(c);
@@ -286,6 +326,76 @@ void Generational::promote_survivors(int g) {
   } else {
     long_lived_pending_ = 0;
     long_lived_total_ = generations_[g].size();
+  }
+}
+
+// Post: no weak reference to an unreachable object is left, and the callbacks have run - before
+// any finalizer, so that no finalizer can reach garbage through a weak reference.
+void Generational::handle_weakrefs(IntrusiveList<Cell>& unreachable) {
+  std::vector<ObjectId> targets;
+  unreachable.for_each([&](Cell* c) {
+    if (c->weakly_referenced) targets.push_back(c->id);
+  });
+  clear_weak_references(weak_, targets);
+}
+
+// Post: every unreachable object with a finalizer has run it, once in its life. A finalizer may
+// give an object a reference (`root`) meanwhile; nothing is freed here.
+bool Generational::finalize_garbage(IntrusiveList<Cell>& unreachable) {
+  std::vector<Cell*> to_finalize;
+  unreachable.for_each([&](Cell* c) {
+    if (c->has_finalizer && !c->finalized) to_finalize.push_back(c);
+  });
+  for (Cell* c : to_finalize) {
+    c->finalized = true;
+    run_finalizer(c->id);
+  }
+  return !to_finalize.empty();
+}
+
+// As steps 2 and 3 again, within the unreachable set: an object that something outside the set
+// now refers to (the finalizers' references) is reachable, and so is all it reaches. Those move
+// to generation g + 1 with the other survivors.
+void Generational::handle_resurrected_objects(IntrusiveList<Cell>& unreachable, int g) {
+  unreachable.for_each([](Cell* c) { c->gc_refs = c->count; });
+  unreachable.for_each([](Cell* c) {
+    for (Cell* t : c->references) {
+      if (t->unreachable) --t->gc_refs;
+    }
+  });
+  std::vector<Cell*> stack;
+  unreachable.for_each([&](Cell* c) {
+    if (c->gc_refs > 0) {
+      c->reached = true;
+      stack.push_back(c);
+    }
+  });
+  while (!stack.empty()) {
+    Cell* c = stack.back();
+    stack.pop_back();
+    for (Cell* t : c->references) {
+      if (t->unreachable && !t->reached) {
+        t->reached = true;
+        stack.push_back(t);
+      }
+    }
+  }
+  const int older = std::min(g + 1, kGenerations - 1);
+  std::size_t resurrected = 0;
+  unreachable.for_each([&](Cell* c) {
+    if (!c->reached) return;
+    c->reached = false;
+    c->unreachable = false;
+    unreachable.remove(c);
+    c->generation = older;
+    generations_[older].push_back(c);
+    ++resurrected;
+  });
+  // They count as survivors for the long-lived rule, as the promoted ones did.
+  if (g == kGenerations - 1) {
+    long_lived_total_ += resurrected;
+  } else if (older == kGenerations - 1) {
+    long_lived_pending_ += resurrected;
   }
 }
 

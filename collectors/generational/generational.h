@@ -16,12 +16,19 @@
 //   3. objects with gc_refs > 0, and all young objects they reach, are reachable; the rest is
 //      moved to the unreachable set;
 //   4. survivors are promoted to generation g + 1 (the oldest generation stays put);
-//   5. the unreachable objects' references are cleared (as tp_clear does), which frees them and
+//   5. the weak references to the unreachable objects are cleared, then their finalizers run
+//      (handle_weakrefs, finalize_garbage); if any ran, the unreachable objects that a finalizer
+//      gave a reference to, and all they reach, survive into generation g + 1
+//      (handle_resurrected_objects);
+//   6. the unreachable objects' references are cleared (as tp_clear does), which frees them and
 //      whatever only they held, by reference counting.
+// Outside a collection, an object whose count drops to zero runs its finalizer first (PEP 442),
+// and lives on if the finalizer gave it a reference; else its weak references are cleared.
 // gc.freeze() moves every tracked object to a permanent generation that no collection touches,
 // gc.unfreeze() moves them back to the oldest; gc.disable() stops automatic collection.
 // As CPython does for tuples and dicts that hold only atomic values, a collection stops tracking
-// survivors that hold no references; an untracked object is tracked again (in generation 0) the
+// survivors that hold no references (unless it has a finalizer or weak references: those are
+// instances, which CPython always tracks); an untracked object is tracked again (in generation 0) the
 // moment it gains one.
 //
 // Automatic collection follows the allocation counts and the thresholds (default 700, 10, 10):
@@ -46,7 +53,7 @@ class Generational : public Collector {
   static constexpr int kPermanent = 3;   // the generation of frozen objects
   static constexpr int kUntracked = -1;  // the "generation" of objects the collector stopped tracking
 
-  Generational(FreeListener& listener, const CollectorOptions& options);
+  Generational(CollectorHost& listener, const CollectorOptions& options);
   ~Generational() override;
 
   const Capabilities& capabilities() const override;
@@ -67,6 +74,10 @@ class Generational : public Collector {
   /// gc.get_count(): the allocation and collection counts that drive automatic collection.
   std::optional<GcStatistics> statistics() const override;
 
+  void set_finalizer(ObjectId id) override;
+  void weak_ref(WeakId w, ObjectId target, bool callback) override;
+  std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
+
  protected:
   struct Cell : ListLinks {
     ObjectId id = 0;
@@ -76,6 +87,9 @@ class Generational : public Collector {
     std::int64_t gc_refs = 0;  // scratch, during a collection only
     bool reached = false;      // scratch, during a collection only
     bool unreachable = false;  // in the unreachable set, during a collection only
+    bool has_finalizer = false;
+    bool finalized = false;          // its finalizer ran: it never runs again
+    bool weakly_referenced = false;  // a weak reference was taken to it
     References<Cell> references;
   };
 
@@ -84,6 +98,8 @@ class Generational : public Collector {
   // ---- reference counting -------------------------------------------------------------------
   void decref(Cell* s);
   virtual void release(Cell* s);
+  virtual bool resurrected_by_finalizer(Cell* s);
+  void track(Cell* s);
 
   // ---- collection ---------------------------------------------------------------------------
   virtual void collect_generations();  // automatic: which generation, if any
@@ -94,6 +110,9 @@ class Generational : public Collector {
                                 int generation);
   virtual void untrack_childless(IntrusiveList<Cell>& young);
   virtual void promote_survivors(int generation);
+  virtual void handle_weakrefs(IntrusiveList<Cell>& unreachable);
+  virtual bool finalize_garbage(IntrusiveList<Cell>& unreachable);
+  virtual void handle_resurrected_objects(IntrusiveList<Cell>& unreachable, int generation);
   virtual void delete_garbage(IntrusiveList<Cell>& unreachable, int generation);
   IntrusiveList<Cell>& list_of(Cell* s);
 
@@ -101,12 +120,14 @@ class Generational : public Collector {
   std::array<IntrusiveList<Cell>, kGenerations> generations_;
   IntrusiveList<Cell> permanent_;  // frozen objects
   IntrusiveList<Cell> untracked_;  // objects holding no references that collections skip
+  WeakReferences weak_;
   std::array<std::uint64_t, kGenerations> counts_{};
   std::array<std::uint32_t, kGenerations> thresholds_{};
   std::size_t long_lived_total_ = 0;    // survivors of the last full collection
   std::size_t long_lived_pending_ = 0;  // promoted into the oldest generation since
   IntrusiveList<Cell>* unreachable_ = nullptr;  // the unreachable set, while it is deleted
   bool collecting_ = false;
+  int releasing_ = 0;  // depth of release(): a finalizer there may call collect
   bool enabled_ = true;
   std::array<std::uint64_t, kGenerations> collections_of_{};  // gc.get_stats()
   std::array<std::uint64_t, kGenerations> collected_{};

@@ -81,7 +81,7 @@ struct LuaCollector::Call {
   int ref = LUA_NOREF;  // Allocate, Root: the registry reference made; Unroot: the one to drop
 };
 
-LuaCollector::LuaCollector(FreeListener& listener, LuaMode mode)
+LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
     : Collector(listener),
       mode_(mode),
       capabilities_{.reference_counting = false,

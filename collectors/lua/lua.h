@@ -44,7 +44,7 @@ enum class LuaMode : std::uint8_t { Incremental, Generational };
 class LuaCollector : public Collector {
  public:
   /// Throws std::runtime_error when the state cannot be made.
-  LuaCollector(FreeListener& listener, LuaMode mode);
+  LuaCollector(CollectorHost& listener, LuaMode mode);
   ~LuaCollector() override;
 
   const Capabilities& capabilities() const override { return capabilities_; }

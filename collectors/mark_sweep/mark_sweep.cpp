@@ -15,7 +15,10 @@ const Capabilities& MarkSweep::capabilities() const {
                                           .generations = 1,
                                           .automatic_collection = false,
                                           .count = CountMeaning::External,
-                                          .freezes = true};
+                                          .freezes = true,
+                                          .finalizers = true,
+                                          .weak_references = true,
+                                          .weak_references_cleared_before_finalizers = true};
   return kCapabilities;
 }
 
@@ -52,10 +55,18 @@ void MarkSweep::unroot(ObjectId id) { --handles_[id]->external; }
 // Collection: mark from the roots, sweep the unmarked.
 // ================================================================================================
 
+// A finalizer asking for a collection while one runs is refused, as CPython's gc.collect() is.
 std::size_t MarkSweep::collect(int /*generation: every collection is full*/) {
+  if (collecting_) return 0;
+  collecting_ = true;
   ++collections_;
   mark();
+  if (finalize_unmarked()) {
+    clear_marks();
+    mark();
+  }
   const std::size_t freed = sweep();
+  collecting_ = false;
   collected_ += freed;
   return freed;
 }
@@ -100,6 +111,29 @@ void MarkSweep::mark() {
       }
     }
   }
+}
+
+// Pre: marks as `mark` left them. Post: the weak references to unmarked cells are cleared, and
+// the finalizer of every unmarked cell that has one has run (once in its life). A finalizer may
+// give a cell an external reference (`root`) while it runs; the marks do not show it yet.
+bool MarkSweep::finalize_unmarked() {
+  std::vector<ObjectId> unmarked;
+  std::vector<Cell*> to_finalize;
+  heap_.for_each([&](Cell* c) {
+    if (c->marked) return;
+    unmarked.push_back(c->id);
+    if (c->has_finalizer && !c->finalized) to_finalize.push_back(c);
+  });
+  clear_weak_references(weak_, unmarked);
+  for (Cell* c : to_finalize) {
+    c->finalized = true;
+    run_finalizer(c->id);
+  }
+  return !to_finalize.empty();
+}
+
+void MarkSweep::clear_marks() {
+  heap_.for_each([](Cell* c) { c->marked = false; });
 }
 
 // Pre: marks as `mark` left them. Post: unmarked cells are freed, marks are cleared.

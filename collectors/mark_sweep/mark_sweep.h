@@ -7,6 +7,11 @@
 // sweeps the rest. There are no reference counts, so garbage - cyclic or not - waits for the next
 // collection, and every collection is a full one. gc.freeze() has its closest meaning: frozen
 // objects are roots, so neither they nor what they reach is ever swept.
+//
+// Finalizers and weak references, as CPython orders them (PEP 442): a collection clears the weak
+// references to everything it did not mark, then runs the finalizers of the unmarked objects that
+// have one and have not run it; if any ran, it marks again from the roots, so that what a
+// finalizer resurrected (gave an external reference to) and everything that reaches survives.
 #pragma once
 
 #include <vector>
@@ -35,6 +40,11 @@ class MarkSweep : public Collector {
   void freeze() override;
   void unfreeze() override;
   std::optional<GcStatistics> statistics() const override;
+  void set_finalizer(ObjectId id) override { handles_[id]->has_finalizer = true; }
+  void weak_ref(WeakId w, ObjectId target, bool callback) override {
+    weak_.add(w, target, callback);
+  }
+  std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
 
  protected:
   // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one.
@@ -43,19 +53,27 @@ class MarkSweep : public Collector {
     std::uint32_t external = 1;  // references the mutator holds: the roots
     bool marked = false;
     bool frozen = false;
+    bool has_finalizer = false;
+    bool finalized = false;  // its finalizer ran: it never runs again
     References<Cell> references;
   };
 
   /// Marks the roots (external references, frozen objects) and returns them.
   std::vector<Cell*> mark_roots();
   virtual void mark();
+  /// Clears the weak references to the unmarked cells, then runs their finalizers; returns
+  /// whether any finalizer ran (and so may have resurrected something).
+  virtual bool finalize_unmarked();
+  void clear_marks();
   virtual std::size_t sweep();
   void free_cell(Cell* c);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   IntrusiveList<Cell> heap_;    // every cell not yet swept, in allocation order
+  WeakReferences weak_;
   std::uint64_t collections_ = 0;
   std::uint64_t collected_ = 0;
+  bool collecting_ = false;
 };
 
 }  // namespace cyclefuzz

@@ -55,10 +55,13 @@ class BufferedReleaseLeaks final : public TrialDeletion {
 
  protected:
   void release(Cell* s) override {
+    const Busy busy(busy_);
     std::vector<Cell*> dying{s};
     while (!dying.empty()) {
       Cell* d = dying.back();
       dying.pop_back();
+      if (resurrected_by_finalizer(d)) continue;
+      clear_weak_references(weak_, {d->id});
       for (Cell* t : d->references) {
         if (--t->count == 0) {
           dying.push_back(t);
@@ -127,6 +130,10 @@ class CollectWhiteFreesPerRoot final : public TrialDeletion {
       s->buffered = false;
       std::vector<Cell*> garbage;
       collect_white(s, garbage);
+      std::vector<ObjectId> found;
+      for (Cell* g : garbage) found.push_back(g->id);
+      clear_weak_references(weak_, found);
+      if (finalize_garbage(garbage)) keep_resurrected(garbage);
       for (Cell* g : garbage) free_cell(g);  // BUG: before the other roots are walked
       freed += garbage.size();
     }
@@ -355,11 +362,97 @@ class UntrackedNotRetracked final : public Generational {
   }
 };
 
+/// finalize_garbage forgets that a finalizer already ran: an object resurrected once, released
+/// and found again as garbage runs its finalizer a second time (CPython before PEP 442 kept no
+/// such flag for __del__). Wrong finalization.
+class FinalizerRunTwice final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  bool finalize_garbage(IntrusiveList<Cell>& unreachable) override {
+    std::vector<Cell*> to_finalize;
+    unreachable.for_each([&](Cell* c) {
+      if (c->has_finalizer) to_finalize.push_back(c);  // BUG: and !c->finalized
+    });
+    for (Cell* c : to_finalize) {
+      c->finalized = true;
+      run_finalizer(c->id);
+    }
+    return !to_finalize.empty();
+  }
+};
+
+/// The weak references to the garbage are cleared after its finalizers run, not before: a
+/// finalizer (or a callback) can still follow a weak reference into an object that a finalizer
+/// already saw die, or that the collection is about to free (the order handle_weakrefs fixed).
+/// Wrong weak reference.
+class WeakrefsClearedAfterFinalizers final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  void handle_weakrefs(IntrusiveList<Cell>&) override {}  // BUG: deferred past the finalizers
+  bool finalize_garbage(IntrusiveList<Cell>& unreachable) override {
+    const bool ran = Generational::finalize_garbage(unreachable);
+    Generational::handle_weakrefs(unreachable);
+    return ran;
+  }
+};
+
+/// A finalizer resurrects an object, and the collector keeps that object but not what it reaches:
+/// the rest of the garbage is freed under it. A premature free (the program's list still reaches
+/// the freed objects).
+class ResurrectedChildrenFreed final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void keep_resurrected(std::vector<Cell*>& garbage) override {
+    // BUG: the correct phase restores (ScanBlack) everything the resurrected objects reach.
+    std::erase_if(garbage, [](Cell* g) { return g->count > 0; });
+  }
+};
+
+/// A finalizer's gc.collect() is obeyed while reference counting frees a chain: the nested
+/// collection finds the chain's dying objects (count zero, still in their generation lists),
+/// frees them, and the outer loop then frees them again (the re-entrancy bugs of collectors that
+/// call finalizers from inside their own loops). A use-after-free under ASan, else a double free.
+class NestedCollectionInRelease final : public Generational {
+ public:
+  using Generational::Generational;
+
+  std::size_t collect(int generation) override {
+    if (collecting_) return 0;  // BUG: and while releasing_ > 0
+    collecting_ = true;
+    const std::size_t found = collect_generation(std::min(generation, kGenerations - 1));
+    collecting_ = false;
+    return found;
+  }
+};
+
+/// The weak references of the young survivors are handled as if they were garbage: they are
+/// cleared and their callbacks run although the objects live on. Wrong weak reference.
+class CallbackForSurvivor final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  void untrack_childless(IntrusiveList<Cell>& young) override {
+    std::vector<ObjectId> survivors;
+    young.for_each([&](Cell* c) {
+      if (c->weakly_referenced) survivors.push_back(c->id);
+    });
+    clear_weak_references(weak_, survivors);  // BUG: handle_weakrefs given the wrong list
+    Generational::untrack_childless(young);
+  }
+};
+
 template <class Mutant>
 CollectorEntry mutant(const char* name, const char* summary) {
   return {std::string("mutant:") + name, summary,
-          [](FreeListener& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
-            if constexpr (std::is_constructible_v<Mutant, FreeListener&, const CollectorOptions&>) {
+          [](CollectorHost& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
+            if constexpr (std::is_constructible_v<Mutant, CollectorHost&, const CollectorOptions&>) {
               return std::make_unique<Mutant>(l, o);
             } else {
               return std::make_unique<Mutant>(l);
@@ -407,6 +500,20 @@ const std::vector<CollectorEntry>& mutant_catalogue() {
       mutant<UntrackedNotRetracked>(
           "untracked-not-retracked",
           "generational: an untracked object that gains a reference is not tracked again"),
+      mutant<FinalizerRunTwice>("finalizer-run-twice",
+                                "generational: a resurrected object's finalizer runs again"),
+      mutant<WeakrefsClearedAfterFinalizers>(
+          "weakrefs-cleared-after-finalizers",
+          "generational: weak references to garbage are cleared after its finalizers run"),
+      mutant<ResurrectedChildrenFreed>(
+          "resurrected-children-freed",
+          "trial deletion: a resurrected object survives, what it reaches is freed"),
+      mutant<NestedCollectionInRelease>(
+          "nested-collection-in-release",
+          "generational: a finalizer's collect runs while reference counting frees a chain"),
+      mutant<CallbackForSurvivor>(
+          "callback-for-survivor",
+          "generational: weak references to young survivors are cleared, callbacks run"),
   };
   return kMutants;
 }

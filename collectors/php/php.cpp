@@ -147,7 +147,7 @@ class PhpRuntime {
 
 }  // namespace
 
-PhpCollector::PhpCollector(FreeListener& listener) : Collector(listener) {
+PhpCollector::PhpCollector(CollectorHost& listener) : Collector(listener) {
   PhpRuntime& php = PhpRuntime::get();
   if (php.active != nullptr) {
     throw std::runtime_error(

@@ -38,7 +38,7 @@ namespace cyclefuzz {
 class PhpCollector : public Collector {
  public:
   /// Throws std::runtime_error when PHP cannot start or another PhpCollector is alive.
-  explicit PhpCollector(FreeListener& listener);
+  explicit PhpCollector(CollectorHost& listener);
   ~PhpCollector() override;
 
   const Capabilities& capabilities() const override;

@@ -21,7 +21,7 @@ struct LoadedPlugin {
 /// The Collector that forwards to a plug-in's functions.
 class PluginCollector final : public Collector {
  public:
-  PluginCollector(FreeListener& listener, const CollectorOptions& options,
+  PluginCollector(CollectorHost& listener, const CollectorOptions& options,
                   std::shared_ptr<const LoadedPlugin> loaded)
       : Collector(listener), loaded_(std::move(loaded)), p_(*loaded_->plugin) {
     capabilities_.reference_counting = (p_.flags & CF_REFERENCE_COUNTING) != 0;
@@ -158,7 +158,7 @@ CollectorEntry load_plugin(const std::string& path) {
   auto loaded = std::make_shared<const LoadedPlugin>(LoadedPlugin{path, plugin});
   return {std::string("plugin:") + plugin->name,
           "plug-in " + path,
-          [loaded](FreeListener& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
+          [loaded](CollectorHost& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
             return std::make_unique<PluginCollector>(l, o, loaded);
           },
           false,

@@ -3,6 +3,7 @@
 #include "collectors/transitions.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -13,7 +14,10 @@ const Capabilities& TrialDeletion::capabilities() const {
                                           .generations = 1,
                                           .automatic_collection = false,
                                           .count = CountMeaning::References,
-                                          .freezes = true};
+                                          .freezes = true,
+                                          .finalizers = true,
+                                          .weak_references = true,
+                                          .weak_references_cleared_before_finalizers = true};
   return kCapabilities;
 }
 
@@ -76,12 +80,25 @@ void TrialDeletion::decrement(Cell* s) {
 // Frees `s` and, transitively, everything whose count its death drops to zero. Unlike the paper,
 // a buffered object is freed at once and leaves the buffer: keeping it allocated until the next
 // collection would hold acyclic garbage, which reference counting promises never to do.
+// As in CPython's deallocation, the finalizer runs before the weak references are cleared.
+//
+// The cells it frees are deleted only when the cascade is over, so that a count that reached zero
+// while references to it remained (wrong counts: never in a correct run) is caught here as a
+// broken invariant rather than read from freed memory.
 void TrialDeletion::release(Cell* s) {
+  const Busy busy(busy_);
+  std::vector<std::unique_ptr<Cell>> freed;
   std::vector<Cell*> dying{s};
   while (!dying.empty()) {
     Cell* d = dying.back();
     dying.pop_back();
+    if (resurrected_by_finalizer(d)) continue;
+    clear_weak_references(weak_, {d->id});
     for (Cell* t : d->references) {
+      if (t->count == 0) {
+        throw BrokenInvariant("trial-deletion: object " + std::to_string(t->id) +
+                              " is referenced but its count already reached zero");
+      }
       if (--t->count == 0) {
         dying.push_back(t);
       } else {
@@ -90,8 +107,17 @@ void TrialDeletion::release(Cell* s) {
     }
     recolor(d, Color::Black);
     if (d->buffered) unbuffer(d);
-    free_cell(d);
+    freed.emplace_back(forget_cell(d));
   }
+}
+
+bool TrialDeletion::resurrected_by_finalizer(Cell* s) {
+  if (!s->has_finalizer || s->finalized) return false;
+  s->finalized = true;
+  ++s->count;  // the finalizer's own reference to it
+  run_finalizer(s->id);
+  --s->count;
+  return s->count > 0;
 }
 
 // A decrement to a non-zero count may have cut the last outside reference into a cycle.
@@ -129,6 +155,15 @@ void TrialDeletion::unbuffer(Cell* s) {
 // cycles hold, is freed; the buffer is empty; every remaining object is black and its count is
 // what it was, minus the references of the freed objects.
 std::size_t TrialDeletion::collect(int /*generation: every collection is full*/) {
+  // A finalizer may ask for a collection while one runs, or while reference counting frees a
+  // chain whose dying objects still sit in the buffer: refused (as CPython's gc.collect() does
+  // during a collection), since a nested CollectCycles would free them under the outer loop.
+  if (busy_ > 0) return 0;
+  return collect_cycles();
+}
+
+std::size_t TrialDeletion::collect_cycles() {
+  const Busy busy(busy_);
   ++collections_;
   const std::uint64_t freed_before = freed_;
   mark_roots();
@@ -193,6 +228,10 @@ std::size_t TrialDeletion::collect_roots() {
   for (Cell* s : candidates) s->buffered = false;
   std::vector<Cell*> garbage;
   for (Cell* s : candidates) collect_white(s, garbage);
+  std::vector<ObjectId> found;
+  for (Cell* g : garbage) found.push_back(g->id);
+  clear_weak_references(weak_, found);
+  if (finalize_garbage(garbage)) keep_resurrected(garbage);
   // MarkGray never takes from a frozen object's count, so the garbage's references to frozen
   // objects are dropped as the garbage goes (reference counting may then free them).
   std::vector<Cell*> frozen_referents;
@@ -278,6 +317,32 @@ void TrialDeletion::collect_white(Cell* s, std::vector<Cell*>& garbage) {
   }
 }
 
+// Pre: the weak references to `garbage` are cleared. Post: every object of `garbage` with a
+// finalizer has run it. A finalizer's `root` gives an object a count again, mid-collection.
+bool TrialDeletion::finalize_garbage(const std::vector<Cell*>& garbage) {
+  bool ran = false;
+  for (Cell* g : garbage) {
+    if (!g->has_finalizer || g->finalized) continue;
+    g->finalized = true;
+    run_finalizer(g->id);
+    ran = true;
+  }
+  return ran;
+}
+
+// Pre: every count in `garbage` left out the references from white objects (MarkGray), so a count
+// above zero now is a reference a finalizer gave. Post: those objects and everything they reach
+// are black again with their counts restored (ScanBlack), and only white objects stay in
+// `garbage`.
+void TrialDeletion::keep_resurrected(std::vector<Cell*>& garbage) {
+  for (Cell* g : garbage) recolor(g, Color::White);
+  for (Cell* g : garbage) {
+    if (g->color == Color::White && g->count > 0) scan_black(g);
+  }
+  std::erase_if(garbage, [](Cell* g) { return g->color != Color::White; });
+  for (Cell* g : garbage) recolor(g, Color::Black);
+}
+
 // Every colour change goes through here, so that a fuzzer can count each kind of transition
 // (from, to, buffered or not) as coverage.
 void TrialDeletion::recolor(Cell* s, Color to) {
@@ -287,11 +352,13 @@ void TrialDeletion::recolor(Cell* s, Color to) {
   s->color = to;
 }
 
-void TrialDeletion::free_cell(Cell* s) {
+void TrialDeletion::free_cell(Cell* s) { delete forget_cell(s); }
+
+TrialDeletion::Cell* TrialDeletion::forget_cell(Cell* s) {
   ++freed_;
   cells_.remove(s);
   report_free(s->id);
-  delete s;
+  return s;
 }
 
 // ================================================================================================

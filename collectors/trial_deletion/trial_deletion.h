@@ -15,6 +15,14 @@
 // is externally reachable: restore it and everything it reaches to black; the rest turns white),
 // CollectRoots (free the white objects). Every phase is iterative: a cycle of a million objects
 // must not overflow the stack.
+//
+// Finalizers and weak references (PEP 442's order, which CPython's gc follows):
+//   * an object whose count drops to zero runs its finalizer (once in its life) while one count
+//     holds it; if the finalizer gave it a reference it lives on, else its weak references are
+//     cleared and it is freed;
+//   * CollectRoots clears the weak references to all the white objects it found, then runs their
+//     finalizers, then - if any ran - restores (ScanBlack) every white object that a finalizer
+//     gave a reference to, and all it reaches: only the white objects left are freed.
 #pragma once
 
 #include <vector>
@@ -43,6 +51,11 @@ class TrialDeletion : public Collector {
   void freeze() override;
   void unfreeze() override;
   std::optional<GcStatistics> statistics() const override;
+  void set_finalizer(ObjectId id) override { handles_[id]->has_finalizer = true; }
+  void weak_ref(WeakId w, ObjectId target, bool callback) override {
+    weak_.add(w, target, callback);
+  }
+  std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
 
  protected:
   enum class Color : std::uint8_t {
@@ -58,6 +71,8 @@ class TrialDeletion : public Collector {
     std::uint32_t external = 1;  // external references, for check_invariants only
     Color color = Color::Black;
     bool frozen = false;
+    bool has_finalizer = false;
+    bool finalized = false;         // its finalizer ran: it never runs again
     bool buffered = false;          // in roots_
     std::uint32_t buffer_index = 0;  // its position there
     References<Cell> references;
@@ -71,12 +86,16 @@ class TrialDeletion : public Collector {
   virtual void decrement(Cell* s);
   virtual void release(Cell* s);
   virtual void possible_root(Cell* s);
+  /// Runs the finalizer of `s`, whose count is zero, if it has one that has not run; returns
+  /// whether the finalizer resurrected it (gave it a reference).
+  virtual bool resurrected_by_finalizer(Cell* s);
 
   // ---- the candidate buffer -----------------------------------------------------------------
   void buffer(Cell* s);
   void unbuffer(Cell* s);
 
   // ---- cycle collection ---------------------------------------------------------------------
+  std::size_t collect_cycles();
   virtual void mark_roots();
   virtual void scan_roots();
   virtual std::size_t collect_roots();
@@ -84,13 +103,29 @@ class TrialDeletion : public Collector {
   virtual void scan(Cell* s);
   virtual void scan_black(Cell* s);
   virtual void collect_white(Cell* s, std::vector<Cell*>& garbage);
+  /// Runs the finalizers of the garbage found; returns whether any ran.
+  virtual bool finalize_garbage(const std::vector<Cell*>& garbage);
+  /// Takes out of `garbage` what the finalizers resurrected and everything that reaches.
+  virtual void keep_resurrected(std::vector<Cell*>& garbage);
 
   void recolor(Cell* s, Color to);
   void free_cell(Cell* s);
+  /// Reports `s` freed and takes it out of the heap; the caller deletes it.
+  Cell* forget_cell(Cell* s);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   IntrusiveList<Cell> cells_;   // every cell not freed, for check_invariants and the destructor
   std::vector<Cell*> roots_;    // the candidate buffer
+  /// How deep in release or collect_cycles we are: a finalizer runs there, and may call collect.
+  int busy_ = 0;
+  struct Busy {
+    explicit Busy(int& depth) : depth_(depth) { ++depth_; }
+    ~Busy() { --depth_; }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+    int& depth_;
+  };
+  WeakReferences weak_;
   std::uint64_t collections_ = 0;
   std::uint64_t collected_ = 0;  // freed by collections
   std::uint64_t freed_ = 0;      // freed at all

@@ -89,7 +89,7 @@ int check(const CheckCommand& c) {
   std::cout << "found " << what << " after " << finding->run + 1 << " traces (seed " << c.seed
             << ")\nminimal trace (" << finding->minimal.ops.size() << " ops), written to "
             << file.string() << ":\n";
-  for (const Op& op : finding->minimal.ops) std::cout << "  " << show(op, finding->minimal.names) << "\n";
+  for (const Op& op : finding->minimal.ops) std::cout << "  " << show(op, finding->minimal) << "\n";
   if (finding->outcome.kind == Outcome::Kind::Violation) {
     // Replay it here to print the readable report (a crash cannot be replayed in-process).
     Trace minimal = finding->minimal;

@@ -30,7 +30,7 @@ void print_crash(std::ostream& out, const Trace& trace, const std::string& colle
                                : " during " + where(trace, at))
       << "\n  the trace up to it:\n";
   for (std::size_t i = 0; i < run.ops_started && i < trace.ops.size(); ++i) {
-    out << "    " << show(trace.ops[i], trace.names) << "\n";
+    out << "    " << show(trace.ops[i], trace) << "\n";
   }
 }
 

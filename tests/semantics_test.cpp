@@ -1,0 +1,187 @@
+// Finalizers, resurrection and weak references: what the built-in collectors do with them, and
+// that the checker catches each way of getting them wrong.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "collectors/generational/generational.h"
+#include "tests/test_support.h"
+
+namespace cyclefuzz {
+namespace {
+
+using testing::entries;
+using testing::names_of;
+using testing::op_at_line;
+using testing::scenario;
+
+/// Replays `trace` on `collector` with every check and every free recorded.
+std::unique_ptr<Session> replay(const Trace& trace, const std::vector<CollectorEntry>& collectors) {
+  CheckOptions checks;
+  checks.record_frees = true;
+  checks.check_invariants = true;
+  auto session = std::make_unique<Session>(collectors, CollectorOptions{}, checks);
+  session->run(trace);
+  return session;
+}
+
+std::vector<std::string> sorted_frees(const Session& session, const Trace& trace,
+                                      std::size_t collector, std::uint32_t line) {
+  auto names = names_of(trace, session.frees_per_op(collector)[op_at_line(trace, line)]);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+const std::vector<std::string> kBuiltIns = {"mark-sweep", "trial-deletion", "generational"};
+
+class BuiltIn : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BuiltIn, ResurrectionKeepsWhatTheStoredObjectReachesUntilRelease) {
+  const Trace trace = scenario("resurrection-keeps-what-it-reaches");
+  const auto session = replay(trace, entries({GetParam()}));
+  EXPECT_TRUE(session->violations().empty());
+  EXPECT_EQ(sorted_frees(*session, trace, 0, 17), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(sorted_frees(*session, trace, 0, 18).empty());
+  EXPECT_EQ(sorted_frees(*session, trace, 0, 20), (std::vector<std::string>{"c", "d"}));
+}
+
+TEST_P(BuiltIn, ResurrectedObjectIsFreedAfterReleaseWithoutASecondFinalizer) {
+  const Trace trace = scenario("finalizer-runs-once");
+  const auto session = replay(trace, entries({GetParam()}));
+  EXPECT_TRUE(session->violations().empty());
+  EXPECT_TRUE(sorted_frees(*session, trace, 0, 11).empty());
+  EXPECT_EQ(sorted_frees(*session, trace, 0, 13), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_P(BuiltIn, WeakReferencesFollowTheirTargets) {
+  for (const char* name :
+       {"weak-reference-cleared-when-freed", "weak-references-cleared-before-finalizers"}) {
+    const Trace trace = scenario(name);
+    const auto session = replay(trace, entries({GetParam()}));
+    EXPECT_TRUE(session->violations().empty()) << name;
+    EXPECT_FALSE(session->collector(0).deref(0)) << name << ": the first weak reference";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Collectors, BuiltIn, ::testing::ValuesIn(kBuiltIns));
+
+/// The first violation of the only collector, or nullptr.
+const Violation* first(const Session& session) { return session.first_violation(0); }
+
+TEST(Mutants, FinalizerRunTwiceIsWrongFinalizationAtTheSecondCollection) {
+  const Trace trace = scenario("finalizer-runs-once");
+  const auto session = replay(trace, entries({"mutant:finalizer-run-twice"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongFinalization);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 13));
+  EXPECT_EQ(first(*session)->detail, "ran its finalizer a second time");
+}
+
+TEST(Mutants, ResurrectedChildrenFreedIsCaught) {
+  const Trace trace = scenario("resurrection-keeps-what-it-reaches");
+  const auto session = replay(trace, entries({"mutant:resurrected-children-freed"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::PrematureFree);
+  EXPECT_EQ(names_of(trace, first(*session)->objects), (std::vector<std::string>{"d"}));
+}
+
+TEST(Mutants, WeakReferencesClearedAfterFinalizersAreCaught) {
+  const Trace trace = scenario("weak-references-cleared-before-finalizers");
+  const auto session = replay(trace, entries({"mutant:weakrefs-cleared-after-finalizers"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongWeakReference);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 15));
+}
+
+TEST(Mutants, CallbackForSurvivorIsCaught) {
+  const Trace trace = scenario("weak-reference-cleared-when-freed");
+  const auto session = replay(trace, entries({"mutant:callback-for-survivor"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongWeakReference);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 9));
+  EXPECT_EQ(first(*session)->detail,
+            "cleared a weak reference to it while the program could still reach it");
+}
+
+// ---- planted faults the mutants do not cover ------------------------------------------------
+
+/// Forgets finalizers: objects that have one are freed without it.
+class IgnoresFinalizers final : public Generational {
+ public:
+  using Generational::Generational;
+  void set_finalizer(ObjectId) override {}
+};
+
+/// Forgets weak references: deref never finds the target, nothing is ever cleared.
+class IgnoresWeakReferences final : public Generational {
+ public:
+  using Generational::Generational;
+  void weak_ref(WeakId, ObjectId, bool) override {}
+};
+
+/// Runs a finalizer for every object it allocates, reachable as it is.
+class FinalizesOnAllocation final : public Generational {
+ public:
+  using Generational::Generational;
+  void allocate(ObjectId id) override {
+    Generational::allocate(id);
+    run_finalizer(id);
+  }
+};
+
+template <class Planted>
+std::vector<CollectorEntry> planted(const char* name) {
+  return {{name, "planted fault",
+           [](CollectorHost& host, const CollectorOptions& options) -> std::unique_ptr<Collector> {
+             return std::make_unique<Planted>(host, options);
+           },
+           false}};
+}
+
+TEST(Checker, ObjectFreedWithoutItsFinalizerIsWrongFinalization) {
+  const Trace trace = parse_trace("new a\nfinalizer a\nunroot a\n", "t.trace");
+  const auto session = replay(trace, planted<IgnoresFinalizers>("ignores-finalizers"));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongFinalization);
+  EXPECT_EQ(first(*session)->detail, "freed without its finalizer running");
+}
+
+TEST(Checker, FinalizerOfAReachableObjectIsWrongFinalization) {
+  const Trace trace = parse_trace("new a\nfinalizer a\nnew b\n", "t.trace");
+  const auto session = replay(trace, planted<FinalizesOnAllocation>("finalizes-on-allocation"));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongFinalization);
+  EXPECT_EQ(first(*session)->op_index, 0u);  // a has no finalizer yet: "does not have"
+  EXPECT_EQ(first(*session)->detail, "ran a finalizer the object does not have");
+}
+
+TEST(Checker, DerefOfALiveTargetThatFindsNothingIsWrongWeakReference) {
+  const Trace trace = parse_trace("new a\nweak w a\nderef w\n", "t.trace");
+  const auto session = replay(trace, planted<IgnoresWeakReferences>("ignores-weak"));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongWeakReference);
+  EXPECT_EQ(first(*session)->op_index, 2u);
+  EXPECT_EQ(first(*session)->weak, (std::vector<WeakId>{0}));
+}
+
+TEST(Checker, WeakReferenceLeftPointingAtAFreedObjectIsCaught) {
+  const Trace trace = parse_trace("new a\nweak w a\nunroot a\n", "t.trace");
+  const auto session = replay(trace, planted<IgnoresWeakReferences>("ignores-weak"));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongWeakReference);
+  EXPECT_EQ(first(*session)->detail, "freed, but a weak reference still points to it");
+}
+
+TEST(Checker, ListOfResurrectedObjectsCountsAsExternalReferences) {
+  // a resurrects itself: the collector's count for a is then one, the list's reference.
+  const Trace trace = parse_trace("new a\nlink a a\nfinalizer a resurrect\nunroot a\ncollect\n",
+                                  "t.trace");
+  const auto session = replay(trace, entries({"generational"}));
+  EXPECT_TRUE(session->violations().empty());
+  ObjectView view;
+  session->collector(0).inspect(0, view);
+  EXPECT_EQ(view.count, 2u);  // the list's reference and its own
+}
+
+}  // namespace
+}  // namespace cyclefuzz
