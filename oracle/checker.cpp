@@ -126,6 +126,8 @@ struct Session::Lane final : CollectorHost {
   std::vector<ObjectId> released;   // during the current op: the entries `release` dropped
   std::vector<std::uint32_t> listed;  // by object id: its entries in the list
   std::vector<std::uint8_t> kept;
+  std::vector<std::uint8_t> reached;  // what the list reaches during the op (reached_by_list)
+  bool reached_valid = false;
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
   std::vector<WeakState> weak;          // by weak reference
   // During the current op: the finalizer runs and clears, numbered in the order they happened.
@@ -151,6 +153,7 @@ struct Session::Lane final : CollectorHost {
     cleared_now.clear();
     found_in_callbacks.clear();
     released.clear();
+    reached_valid = false;
     if (status.size() < objects) {
       status.resize(objects, Status::Unallocated);
       listed.resize(objects, 0);
@@ -159,26 +162,31 @@ struct Session::Lane final : CollectorHost {
     weak.resize(oracle->weak_count(), WeakState::Set);
   }
 
-  /// What the program's list reaches now.
-  std::vector<ObjectId> reached_by_list() const {
-    if (resurrected.empty() && releasing.empty()) return {};
-    std::vector<ObjectId> entries = resurrected;
-    entries.insert(entries.end(), releasing.begin(), releasing.end());
-    return oracle->descendants(entries, [](ObjectId) { return true; });
+  /// What the program's list reaches now, by object id: searched again only after the list or
+  /// the heap changed (a new op, a store, a release), however many callbacks ask.
+  const std::vector<std::uint8_t>& reached_by_list() {
+    if (reached_valid) return reached;
+    reached.assign(status.size(), 0);
+    if (!resurrected.empty() || !releasing.empty()) {
+      std::vector<ObjectId> entries = resurrected;
+      entries.insert(entries.end(), releasing.begin(), releasing.end());
+      for (ObjectId x : oracle->descendants(entries, [](ObjectId) { return true; })) {
+        reached[x] = 1;
+      }
+    }
+    reached_valid = true;
+    return reached;
   }
 
   /// Whether the program can still reach x, through the mutator's references or its list.
-  bool live(ObjectId x) const {
+  bool live(ObjectId x) {
     if (oracle->reachable_from_roots(x)) return true;
-    const auto reached = reached_by_list();
-    return std::find(reached.begin(), reached.end(), x) != reached.end();
+    const auto& by_list = reached_by_list();
+    return x < by_list.size() && by_list[x];
   }
 
   /// Recomputes `kept`, at the end of an op.
-  void update_kept() {
-    kept.assign(status.size(), 0);
-    for (ObjectId x : reached_by_list()) kept[x] = 1;
-  }
+  void update_kept() { kept = reached_by_list(); }
   bool is_kept(ObjectId x) const { return x < kept.size() && kept[x]; }
 
   void problem(ViolationKind kind, std::vector<ObjectId> objects, std::string detail,
@@ -237,6 +245,7 @@ struct Session::Lane final : CollectorHost {
       const auto reached = oracle->descendants(from, [this](ObjectId y) { return holds(y); });
       if (std::find(reached.begin(), reached.end(), *b) != reached.end()) {
         resurrected.push_back(*b);
+        reached_valid = false;
         ++listed[*b];
         collector->root(*b);
       }
@@ -422,6 +431,7 @@ void Session::release_resurrected(Lane& lane) {
   while (!lane.releasing.empty()) {
     const ObjectId x = lane.releasing.back();
     lane.releasing.pop_back();
+    lane.reached_valid = false;
     --lane.listed[x];
     lane.released.push_back(x);
     lane.collector->unroot(x);
