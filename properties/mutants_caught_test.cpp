@@ -44,5 +44,31 @@ TEST(PropertiesCatch, TheSameBugAsWrongBookkeepingRightAfterTheCollection) {
   EXPECT_EQ(minimal.ops.back().kind, OpKind::Collect) << last_counterexample();
 }
 
+TEST(PropertiesCatch, CallbackForASurvivorWithAReadableWeakReference) {
+  // The counterexample names weak references as well as objects, and reads back as it printed.
+  const Property property{"WeakReferencesAreClearedExactlyWhenTheirTargetsAreFreed",
+                          CheckOptions::only(ViolationKind::WrongWeakReference)};
+  EXPECT_FALSE(check_property(property, *find_collector("mutant:callback-for-survivor")));
+  const std::string& counterexample = last_counterexample();
+  const Trace minimal = parse_trace(counterexample, "counterexample");
+  EXPECT_LE(minimal.ops.size(), 6u) << counterexample;
+  EXPECT_NE(counterexample.find("weak w"), std::string::npos) << counterexample;
+  constexpr auto kWeak = ViolationKind::WrongWeakReference;
+  EXPECT_FALSE(replay(counterexample, "mutant:callback-for-survivor", kWeak).empty());
+  EXPECT_TRUE(replay(counterexample, "generational", kWeak).empty()) << counterexample;
+}
+
+TEST(PropertiesCatch, FinalizerRunTwiceAfterResurrectionAndRelease) {
+  const Property property{"FinalizersRunOnceAndOnlyForUnreachableObjects",
+                          CheckOptions::only(ViolationKind::WrongFinalization)};
+  EXPECT_FALSE(check_property(property, *find_collector("mutant:finalizer-run-twice")));
+  const std::string& counterexample = last_counterexample();
+  const Trace minimal = parse_trace(counterexample, "counterexample");
+  EXPECT_NE(counterexample.find("release"), std::string::npos) << counterexample;
+  constexpr auto kWrong = ViolationKind::WrongFinalization;
+  EXPECT_FALSE(replay(counterexample, "mutant:finalizer-run-twice", kWrong).empty());
+  EXPECT_TRUE(replay(counterexample, "generational", kWrong).empty()) << counterexample;
+}
+
 }  // namespace
 }  // namespace cyclefuzz::properties
