@@ -56,12 +56,6 @@ std::array<std::size_t, kKinds> weights_for(const Oracle& heap) {
   return weights;
 }
 
-/// What `a` reaches (a included), as the mutator sees it.
-std::vector<ObjectId> reached_from(const Oracle& heap, ObjectId a) {
-  const ObjectId from[] = {a};
-  return heap.descendants(from, [&heap](ObjectId x) { return heap.reachable_from_roots(x); });
-}
-
 std::size_t total(const std::array<std::size_t, kKinds>& weights) {
   std::size_t sum = 0;
   for (std::size_t w : weights) sum += w;
@@ -171,7 +165,7 @@ Op random_finalizer(const Oracle& heap, Choices& choices) {
   const std::size_t mode = choices.choose(kFinalizerModes);
   ObjectId stored = a;
   if (mode == kStoresReferent) {
-    const std::vector<ObjectId> reached = reached_from(heap, a);
+    const std::vector<ObjectId> reached = heap.reached_through(a);
     stored = reached[choices.choose(reached.size())];
   }
   const bool collects = choices.choose(kCollectModes) == kCollects;
@@ -285,7 +279,7 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
       if (!op.option) {
         out.push_back({0, kFinalizerModes});
       } else {
-        const std::vector<ObjectId> reached = reached_from(heap, op.a);
+        const std::vector<ObjectId> reached = heap.reached_through(op.a);
         out.push_back({kStoresReferent, kFinalizerModes});
         out.push_back({position(reached, op.b), reached.size()});
       }

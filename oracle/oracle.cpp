@@ -175,8 +175,7 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
       if (has_finalizer(op.a)) return Refusal{R::SecondFinalizer, op.a};
       if (!op.option || op.b == op.a) break;
-      const ObjectId from[] = {op.a};
-      const auto reached = descendants(from, [this](ObjectId x) { return reachable_[x] != 0; });
+      const auto reached = reached_through(op.a);
       if (std::find(reached.begin(), reached.end(), op.b) == reached.end()) {
         return Refusal{R::NotReachedFrom, op.a};
       }
@@ -424,6 +423,11 @@ std::vector<ObjectId> Oracle::garbage_ancestors(std::span<const ObjectId> from,
   boost::breadth_first_visit(referrers, sources.begin(), sources.end(), queue,
                              RecordDiscovered{{}, &ancestors}, SearchColorMap{&colors_});
   return ancestors;
+}
+
+std::vector<ObjectId> Oracle::reached_through(ObjectId a) const {
+  const ObjectId from[] = {a};
+  return descendants(from, [this](ObjectId x) { return reachable_[x] != 0; });
 }
 
 std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,

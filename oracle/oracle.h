@@ -153,6 +153,10 @@ class Oracle {
   std::vector<ObjectId> unheld_garbage(std::span<const ObjectId> candidates,
                                        const AlivePredicate& alive) const;
 
+  /// What the mutator reaches through `a` (a included, a reachable), in breadth-first order: what a
+  /// finalizer of `a` may store.
+  std::vector<ObjectId> reached_through(ObjectId a) const;
+
   /// The objects reachable from `from` through references between objects that `through`
   /// accepts (those of `from` it accepts included), in breadth-first order.
   std::vector<ObjectId> descendants(std::span<const ObjectId> from,
