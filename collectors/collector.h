@@ -99,6 +99,10 @@ struct GcStatistics {
   std::uint64_t collections[3] = {0, 0, 0};    // collections of generation g
   std::uint64_t collected[3] = {0, 0, 0};      // objects they freed
   std::uint64_t uncollectable[3] = {0, 0, 0};  // garbage they found but could not free
+  /// CPython's long-lived rule (gcstate's long_lived_pending and long_lived_total), when the
+  /// collector follows it: not in the gc module, but the checker's model of the rules reads them
+  /// when a finalizer changed the heap under a collection and it must catch up.
+  std::optional<std::array<std::uint64_t, 2>> long_lived;
 };
 
 /// The program's side of the boundary, as a collector sees it: where it reports each free as it

@@ -96,6 +96,7 @@ struct Session::Lane final : CollectorHost {
   std::string name;
   Capabilities capabilities;
   const Oracle* oracle = nullptr;
+  Oracle* mutable_oracle = nullptr;  // for the references this lane's finalizers make
   std::unique_ptr<Collector> collector;  // declared after the listener state it reports into
   std::vector<Status> status;            // by object id
   std::size_t alive = 0;
@@ -123,9 +124,13 @@ struct Session::Lane final : CollectorHost {
   // collector was given. `kept` is what the list reaches (by object id), as of the end of an op.
   std::vector<ObjectId> resurrected;
   std::vector<ObjectId> releasing;  // during `release`: the entries not yet dropped
+  std::vector<ObjectId> finalizer_locals;  // objects running finalizers allocated and still hold
+  std::vector<ObjectId> born_now;  // during the current op: the objects finalizers allocated
+  std::vector<ObjectId> linked_now;  // ... and those they added references from
   std::vector<ObjectId> released;   // during the current op: the entries `release` dropped
   std::vector<std::uint32_t> listed;  // by object id: its entries in the list
   std::vector<std::uint8_t> kept;
+  std::vector<std::uint8_t> fresh;    // what born_now reaches, as of the end of an op
   std::vector<std::uint8_t> reached;  // what the list reaches during the op (reached_by_list)
   bool reached_valid = false;
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
@@ -142,6 +147,8 @@ struct Session::Lane final : CollectorHost {
   std::vector<std::uint8_t> garbage_at_start;
 
   bool holds(ObjectId id) const { return id < status.size() && status[id] == Status::Alive; }
+  /// Its heap: the mutator's references and those its finalizers made.
+  HeapView view() const { return static_cast<HeapView>(index); }
 
   void begin_op(std::size_t objects) {
     freed_now.clear();
@@ -153,6 +160,8 @@ struct Session::Lane final : CollectorHost {
     cleared_now.clear();
     found_in_callbacks.clear();
     released.clear();
+    born_now.clear();
+    linked_now.clear();
     reached_valid = false;
     if (status.size() < objects) {
       status.resize(objects, Status::Unallocated);
@@ -167,10 +176,11 @@ struct Session::Lane final : CollectorHost {
   const std::vector<std::uint8_t>& reached_by_list() {
     if (reached_valid) return reached;
     reached.assign(status.size(), 0);
-    if (!resurrected.empty() || !releasing.empty()) {
+    if (!resurrected.empty() || !releasing.empty() || !finalizer_locals.empty()) {
       std::vector<ObjectId> entries = resurrected;
       entries.insert(entries.end(), releasing.begin(), releasing.end());
-      for (ObjectId x : oracle->descendants(entries, [](ObjectId) { return true; })) {
+      entries.insert(entries.end(), finalizer_locals.begin(), finalizer_locals.end());
+      for (ObjectId x : oracle->descendants(entries, [](ObjectId) { return true; }, view())) {
         reached[x] = 1;
       }
     }
@@ -188,6 +198,24 @@ struct Session::Lane final : CollectorHost {
   /// Recomputes `kept`, at the end of an op.
   void update_kept() { kept = reached_by_list(); }
   bool is_kept(ObjectId x) const { return x < kept.size() && kept[x]; }
+
+  /// Recomputes `fresh`, at the end of an op: what the objects its finalizers allocated or
+  /// added references from during the op reach. They may outlive the collection they changed:
+  /// a collector need not look again at what a finalizer changed under it (an object a finalizer
+  /// allocates is no part of the garbage found; one that was untracked is tracked again young,
+  /// outside the collection, as in CPython). The next full collection must free them.
+  void update_fresh() {
+    fresh.clear();
+    if (born_now.empty() && linked_now.empty()) return;
+    fresh.assign(status.size(), 0);
+    std::vector<ObjectId> changed = born_now;
+    changed.insert(changed.end(), linked_now.begin(), linked_now.end());
+    for (ObjectId x : oracle->descendants(changed, [this](ObjectId y) { return holds(y); },
+                                          view())) {
+      fresh[x] = 1;
+    }
+  }
+  bool is_fresh(ObjectId x) const { return x < fresh.size() && fresh[x]; }
 
   void problem(ViolationKind kind, std::vector<ObjectId> objects, std::string detail,
                std::vector<WeakId> weak_refs = {}) {
@@ -239,22 +267,73 @@ struct Session::Lane final : CollectorHost {
     // (Reachable from the mutator, that is: as in PEP 442, a finalizer of a collection's garbage
     // runs even when another finalizer of that garbage has just resurrected its object.)
     if (oracle->reachable_from_roots(x)) return wrong("ran its finalizer while still reachable");
-    // The finalizer's body: it stores what it resurrects if that is still there to store.
-    if (const std::optional<ObjectId> b = oracle->finalizer_stores(x)) {
-      const ObjectId from[] = {x};
-      const auto reached = oracle->descendants(from, [this](ObjectId y) { return holds(y); });
-      if (std::find(reached.begin(), reached.end(), *b) != reached.end()) {
-        resurrected.push_back(*b);
-        reached_valid = false;
-        ++listed[*b];
-        collector->root(*b);
+    run_program(x);
+  }
+
+  // The finalizer's program, in this lane's heap. A step acts only where the mutator cannot look
+  // (op.h): a step naming an object that x no longer reaches when it runs - the mutator changed
+  // the heap before this collector got to x - or a link from an object the mutator still reaches
+  // is skipped, and the collector never sees it.
+  void run_program(ObjectId x) {
+    std::vector<ObjectId> locals;  // what its `new` steps allocated: held until it returns
+    std::vector<ObjectId> reached;  // what x reaches in this lane's heap, when a step asks
+    bool reached_now = false;
+    const auto reaches = [&](ObjectId y) {
+      if (std::find(locals.begin(), locals.end(), y) != locals.end()) return holds(y);
+      if (!reached_now) {
+        const ObjectId from[] = {x};
+        reached = oracle->descendants(from, [this](ObjectId z) { return holds(z); }, view());
+        reached_now = true;
+      }
+      return std::find(reached.begin(), reached.end(), y) != reached.end();
+    };
+    for (const Step& step : oracle->finalizer_program(x)) {
+      switch (step.kind) {
+        case StepKind::New:
+          status[step.a] = Status::Alive;
+          ++alive;
+          allocated.insert(std::upper_bound(allocated.begin(), allocated.end(), step.a), step.a);
+          born_now.push_back(step.a);
+          locals.push_back(step.a);
+          ++listed[step.a];  // the finalizer's own reference, an external one
+          finalizer_locals.push_back(step.a);
+          reached_valid = false;
+          collector->allocate(step.a);
+          break;
+        case StepKind::Link:
+          if (!reaches(step.a) || !reaches(step.b) || oracle->reachable_from_roots(step.a)) break;
+          mutable_oracle->add_finalizer_reference(view(), step.a, step.b);
+          linked_now.push_back(step.a);
+          reached_now = false;
+          reached_valid = false;
+          collector->link(step.a, step.b);
+          break;
+        case StepKind::Resurrect:
+          if (!reaches(step.a)) break;
+          resurrected.push_back(step.a);
+          reached_valid = false;
+          ++listed[step.a];
+          collector->root(step.a);
+          break;
+        case StepKind::Collect: {  // it must refuse it or survive it
+          const std::uint64_t before = collector->collections();
+          collector->collect(kOldestGeneration);
+          nested_collections += collector->collections() - before;
+          break;
+        }
       }
     }
-    // A collection from inside the collector: it must refuse it or survive it.
-    if (oracle->finalizer_collects(x)) {
-      const std::uint64_t before = collector->collections();
-      collector->collect(kOldestGeneration);
-      nested_collections += collector->collections() - before;
+    // It returns: its locals go.
+    for (ObjectId y : locals) {
+      finalizer_locals.erase(std::find(finalizer_locals.begin(), finalizer_locals.end(), y));
+      --listed[y];
+      reached_valid = false;
+      if (!holds(y)) {
+        problem(ViolationKind::PrematureFree, {y},
+                "freed while the finalizer that allocated it still held it");
+        continue;
+      }
+      collector->unroot(y);
     }
   }
 
@@ -310,6 +389,7 @@ Session::Session(const std::vector<CollectorEntry>& collectors, const CollectorO
     lane->index = lanes_.size();
     lane->name = entry.name;
     lane->oracle = &oracle_;
+    lane->mutable_oracle = &oracle_;
     lane->collector = entry.make(*lane, options);
     lane->capabilities = lane->collector->capabilities();
     if (lane->capabilities.generations > 1 || lane->collector->statistics()) {
@@ -332,6 +412,14 @@ const std::vector<std::vector<ObjectId>>& Session::frees_per_op(std::size_t i) c
 }
 const Collector& Session::collector(std::size_t i) const { return *lanes_[i]->collector; }
 bool Session::holds(std::size_t i, ObjectId x) const { return lanes_[i]->holds(x); }
+bool Session::changed_by_finalizers(std::size_t i, ObjectId x) const {
+  return lanes_[i]->is_fresh(x);
+}
+bool Session::allocated(std::size_t i, ObjectId x) const {
+  const Lane& lane = *lanes_[i];
+  return x < lane.status.size() ? lane.status[x] != Status::Unallocated
+                                : !oracle_.born_in_finalizer(x);
+}
 std::uint32_t Session::listed(std::size_t i, ObjectId x) const {
   return x < lanes_[i]->listed.size() ? lanes_[i]->listed[x] : 0;
 }
@@ -382,7 +470,7 @@ void Session::step(const Op& op) {
     }
     const AlivePredicate kept = [&lane](ObjectId x) { return lane.is_kept(x); };
     if (lane.generations) {
-      lane.generations->before(op, *lane.collector, oracle_,
+      lane.generations->before(op, *lane.collector, oracle_, lane.view(),
                                [&lane](ObjectId x) { return lane.holds(x); }, kept,
                                lane.held_objects());
     }
@@ -398,6 +486,7 @@ void Session::step(const Op& op) {
       continue;
     }
     if (had_list || !lane.resurrected.empty()) lane.update_kept();
+    lane.update_fresh();
     if (checks_.record_frees) lane.frees_per_op.back() = lane.freed_now;
     if (lane.capabilities.freezes && op.kind == OpKind::Freeze) {
       // As gc.freeze(): the objects the collector tracks (an untracked one, with no references,
@@ -470,16 +559,16 @@ bool Session::check_frees(Lane& lane) {
       continue;
     }
     if (lane.capabilities.free_is_finalization) continue;
-    for (auto [e, end] = boost::in_edges(x, oracle_.graph()); e != end; ++e) {
-      const auto referrer = static_cast<ObjectId>(boost::source(*e, oracle_.graph()));
-      if (!lane.holds(referrer)) continue;
-      if (premature.empty()) {
-        path = {referrer, x};
-        how = "freed while garbage it still holds refers to it";
-      }
-      premature.push_back(x);
-      break;
+    std::optional<ObjectId> holder;
+    oracle_.for_each_referrer(x, lane.view(), [&](ObjectId referrer) {
+      if (!holder && lane.holds(referrer)) holder = referrer;
+    });
+    if (!holder) continue;
+    if (premature.empty()) {
+      path = {*holder, x};
+      how = "freed while garbage it still holds refers to it";
     }
+    premature.push_back(x);
   }
   if (!premature.empty()) {
     report(lane, {ViolationKind::PrematureFree, lane.index, 0, ops_run_, premature, path, {}, how});
@@ -532,13 +621,14 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   if (full && lane.alive > oracle_.reachable_count() && !premature) {
     std::vector<ObjectId> leaked;
     for (ObjectId x : lane.held_objects()) {
-      const bool kept = (x < lane.kept_before.size() && lane.kept_before[x]) || lane.is_kept(x);
+      const bool kept = (x < lane.kept_before.size() && lane.kept_before[x]) || lane.is_kept(x) ||
+                        lane.is_fresh(x);
       if (!oracle_.reachable_from_roots(x) && !kept) {
         leaked.push_back(x);
       }
     }
     if (!leaked.empty()) {
-      const auto holder = oracle_.cycle_holding(leaked.front(), holds_unkept);
+      const auto holder = oracle_.cycle_holding(leaked.front(), holds_unkept, lane.view());
       report(lane, {ViolationKind::Leak, lane.index, 0, ops_run_, leaked, holder.path,
                     holder.cycle, "still alive after a full collection"});
     }
@@ -547,15 +637,17 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   // Late free: only the objects this op made garbage, or whose referrers it freed, can have
   // become freeable.
   if (lane.capabilities.reference_counting) {
+    // (And the objects finalizers allocated, which they dropped as they returned.)
     std::vector<ObjectId> candidates = oracle_.newly_unreachable();
     for (ObjectId x : lane.freed_now) {
-      for (ObjectId r : oracle_.referents(x)) candidates.push_back(r);
+      oracle_.for_each_referent(x, lane.view(), [&](ObjectId r) { candidates.push_back(r); });
     }
     for (ObjectId x : lane.released) {
       if (!oracle_.reachable_from_roots(x)) candidates.push_back(x);
     }
+    candidates.insert(candidates.end(), lane.born_now.begin(), lane.born_now.end());
     std::erase_if(candidates, [&lane](ObjectId x) { return lane.is_kept(x); });
-    const std::vector<ObjectId> late = oracle_.unheld_garbage(candidates, holds_unkept);
+    const std::vector<ObjectId> late = oracle_.unheld_garbage(candidates, holds_unkept, lane.view());
     if (!late.empty()) {
       report(lane, {ViolationKind::LateFree, lane.index, 0, ops_run_, late, {}, {},
                     "unreachable, held by no garbage cycle, and still alive"});
@@ -565,7 +657,10 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   check_finalizers_and_weak_references(lane, op, full);
   check_bookkeeping(lane, op, op.kind == OpKind::Collect || collections > 0);
 
-  if (lane.generations && !lane.retired && lane.nested_collections > 0) {
+  // (A nested collection, or a finalizer that allocated or linked objects in the middle of an
+  // op, leave the model's counts and generations behind: it reads them again from the collector.)
+  if (lane.generations && !lane.retired &&
+      (lane.nested_collections > 0 || !lane.born_now.empty() || !lane.linked_now.empty())) {
     lane.generations->adopt(*lane.collector, oracle_, holds);
   } else if (lane.generations && !lane.retired) {
     if (auto finding = lane.generations->after(
@@ -656,7 +751,8 @@ std::vector<std::uint8_t> Session::kept_by_frozen(Lane& lane) const {
     if (x < lane.frozen.size() && lane.frozen[x]) frozen.push_back(x);
   }
   std::vector<std::uint8_t> kept(lane.status.size(), 0);
-  for (ObjectId x : oracle_.descendants(frozen, [&lane](ObjectId y) { return lane.holds(y); })) {
+  for (ObjectId x : oracle_.descendants(frozen, [&lane](ObjectId y) { return lane.holds(y); },
+                                       lane.view())) {
     kept[x] = 1;
   }
   return kept;
@@ -678,7 +774,8 @@ void Session::check_frozen_frees(Lane& lane) {
     const bool frozen = x < lane.frozen.size() && lane.frozen[x];
     return lane.holds(x) || (freed_now[x] && frozen);
   };
-  const std::vector<ObjectId> unheld = oracle_.unheld_garbage(frozen_freed, held_after_clearing);
+  const std::vector<ObjectId> unheld =
+      oracle_.unheld_garbage(frozen_freed, held_after_clearing, lane.view());
   std::vector<std::uint8_t> may_go(lane.status.size(), 0);
   for (ObjectId x : unheld) may_go[x] = 1;
   std::vector<ObjectId> collected;
@@ -706,8 +803,8 @@ void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
   if (arity >= 1 && !view_matches(lane, op.a)) return;
   if (arity >= 2 && !view_matches(lane, op.b)) return;
   for (ObjectId x : lane.freed_now) {
-    for (auto [r, end] = boost::adjacent_vertices(x, oracle_.graph()); r != end; ++r) {
-      if (!view_matches(lane, static_cast<ObjectId>(*r))) return;
+    for (ObjectId r : oracle_.referents(x, lane.view())) {
+      if (!view_matches(lane, r)) return;
     }
   }
 }
@@ -723,10 +820,10 @@ bool Session::view_matches(Lane& lane, ObjectId x) {
   lane.collector->inspect(x, view_);
   // Collectors usually keep references in the order they were made, as the oracle does: compare
   // in order first, and as multisets (sorted) only when that fails.
-  const auto [first, last] = boost::adjacent_vertices(x, oracle_.graph());
-  bool same = std::equal(view_.references.begin(), view_.references.end(), first, last);
+  expected_.clear();
+  oracle_.for_each_referent(x, lane.view(), [this](ObjectId to) { expected_.push_back(to); });
+  bool same = view_.references == expected_;
   if (!same) {
-    expected_.assign(first, last);
     std::sort(expected_.begin(), expected_.end());
     std::sort(view_.references.begin(), view_.references.end());
     same = view_.references == expected_;
@@ -737,12 +834,13 @@ bool Session::view_matches(Lane& lane, ObjectId x) {
              " references: it must be tracked again the moment it gains one";
   } else if (!same) {
     detail = "its references differ from the oracle's (" + std::to_string(view_.references.size()) +
-             " held, " + std::to_string(boost::out_degree(x, oracle_.graph())) + " expected)";
+             " held, " + std::to_string(expected_.size()) + " expected)";
   } else if (lane.capabilities.count != CountMeaning::None) {
     // (Each entry in the program's list is one more external reference.)
-    const std::uint64_t count = expected_count(oracle_, lane.capabilities.count, x,
-                                               [&lane](ObjectId y) { return lane.holds(y); }) +
-                                lane.listed[x];
+    const std::uint64_t count =
+        expected_count(oracle_, lane.capabilities.count, x, lane.view(),
+                       [&lane](ObjectId y) { return lane.holds(y); }) +
+        lane.listed[x];
     if (view_.count != count) {
       detail = "its count is " + std::to_string(view_.count) + ", expected " + std::to_string(count);
     }
@@ -767,9 +865,10 @@ void Session::check_agreement(const Op& op) {
   // (reference counting frees frozen garbage that a tracing collector keeps): it is left out.
   // So are the objects a collector's list of resurrected objects keeps: each collector runs
   // finalizers at its own time.
+  // And so are the objects its finalizers allocated during this collection, and what they reach.
   const auto is_kept = [&](std::size_t i, ObjectId x) {
     return (x < compared[i]->kept_before.size() && compared[i]->kept_before[x]) ||
-           compared[i]->is_kept(x);
+           compared[i]->is_kept(x) || compared[i]->is_fresh(x);
   };
   for (std::size_t i = 0; i < compared.size(); ++i) {
     for (std::size_t j = i + 1; j < compared.size(); ++j) {

@@ -23,6 +23,12 @@
 //   frozen object collected   (Capabilities::freezes) a collection freed a frozen object that
 //                      reference counting would not have freed; leaks and counts after a full
 //                      collection leave out frozen objects and what they reach
+// Finalizers are the program's code, and run in each collector at its own time: each collector
+// has its own list of resurrected objects (what it reaches is live for every check above), and
+// its own heap below the garbage, where its finalizers' programs allocate objects and add
+// references (Oracle's HeapView). What a finalizer allocated or added references from during an
+// op, and what that reaches, may outlive that op's collection (leak, disagreement); the next full
+// collection must free it.
 // A collector with a violation is retired for the rest of the trace: its heap can no longer be
 // trusted (the next op might touch the freed memory).
 #pragma once
@@ -89,13 +95,13 @@ struct Violation {
 
 /// What a collector's `ObjectView::count` should be for object x, as `meaning` defines it, when
 /// `holds(y)` says which objects the collector still holds (a freed referrer no longer counts).
+/// (In `view`'s heap: the references its finalizers made count too.)
 template <class Holds>
-std::uint64_t expected_count(const Oracle& oracle, CountMeaning meaning, ObjectId x, Holds holds) {
+std::uint64_t expected_count(const Oracle& oracle, CountMeaning meaning, ObjectId x,
+                             HeapView view, Holds holds) {
   std::uint64_t count = oracle.external_references(x);
   if (meaning == CountMeaning::References) {
-    for (auto [e, end] = boost::in_edges(x, oracle.graph()); e != end; ++e) {
-      count += holds(static_cast<ObjectId>(boost::source(*e, oracle.graph())));
-    }
+    oracle.for_each_referrer(x, view, [&](ObjectId from) { count += holds(from); });
   }
   return count;
 }
@@ -143,6 +149,12 @@ class Session {
   const Collector& collector(std::size_t i) const;
   /// Whether collector i still holds object x (allocated and not freed).
   bool holds(std::size_t i, ObjectId x) const;
+  /// Whether collector i ever allocated x (every object the mutator allocates; an object a
+  /// finalizer allocates once it ran that finalizer).
+  bool allocated(std::size_t i, ObjectId x) const;
+  /// Whether collector i's finalizers allocated x, or added a reference from it, during the last
+  /// op, or x is what such an object reaches: then x may outlive that op's collection.
+  bool changed_by_finalizers(std::size_t i, ObjectId x) const;
   /// How many entries collector i's list of resurrected objects has for x: each is one external
   /// reference the collector was given.
   std::uint32_t listed(std::size_t i, ObjectId x) const;

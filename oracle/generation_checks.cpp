@@ -20,7 +20,7 @@ GenerationModel::GenerationModel(const Capabilities& capabilities, const Collect
 }
 
 void GenerationModel::before(const Op& op, const Collector&, const Oracle& oracle,
-                             const AlivePredicate& holds, const AlivePredicate& kept,
+                             HeapView view, const AlivePredicate& holds, const AlivePredicate& kept,
                              std::span<const ObjectId> held) {
   must_free_.clear();
   if (op.kind != OpKind::Collect || op.generation >= oldest_) return;
@@ -35,7 +35,7 @@ void GenerationModel::before(const Op& op, const Collector&, const Oracle& oracl
     (generation_[x] <= op.generation ? young : old).push_back(x);
   }
   std::vector<std::uint8_t> held_by_old(oracle.object_count(), 0);
-  for (ObjectId x : oracle.descendants(old, garbage)) held_by_old[x] = 1;
+  for (ObjectId x : oracle.descendants(old, garbage, view)) held_by_old[x] = 1;
   for (ObjectId x : young) {
     if (!held_by_old[x]) must_free_.push_back(x);
   }
@@ -211,6 +211,10 @@ void GenerationModel::adopt(const Collector& collector, const Oracle& oracle,
     std::copy(std::begin(statistics->collections), std::end(statistics->collections),
               collections_of_);
     std::copy(std::begin(statistics->collected), std::end(statistics->collected), collected_);
+    if (statistics->long_lived) {
+      long_lived_pending_ = (*statistics->long_lived)[0];
+      long_lived_total_ = (*statistics->long_lived)[1];
+    }
   }
   must_free_.clear();
 }

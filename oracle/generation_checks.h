@@ -50,7 +50,7 @@ class GenerationModel {
   /// garbage it must free). `kept` says what the program's list of resurrected objects keeps
   /// alive: that is no garbage, before or after. `held` lists the objects `holds` accepts, in
   /// increasing order.
-  void before(const Op& op, const Collector& collector, const Oracle& oracle,
+  void before(const Op& op, const Collector& collector, const Oracle& oracle, HeapView view,
               const AlivePredicate& holds, const AlivePredicate& kept,
               std::span<const ObjectId> held);
 
@@ -62,8 +62,9 @@ class GenerationModel {
                                std::size_t freed);
 
   /// After an op during which a finalizer's nested collection ran (a collector may handle one
-  /// rather than refuse it): the model cannot tell what it did, so it takes the collector's
-  /// generations and statistics as they now are, and checks from there.
+  /// rather than refuse it), or a finalizer allocated objects or added references in the middle
+  /// of a collection: the model cannot tell what the collector made of it, so it takes the
+  /// collector's generations and statistics as they now are, and checks from there.
   void adopt(const Collector& collector, const Oracle& oracle, const AlivePredicate& holds);
 
  private:

@@ -22,14 +22,15 @@ enum Kind : std::size_t {
 // only the ops that name no object are possible; `deref` needs a weak reference.
 constexpr std::array<std::size_t, kKinds> kWeights = {22, 28, 20, 12, 4, 8, 2, 1,
                                                       1,  1,  1,  8,  3, 3, 2};
-// How a finalizer is chosen: one that only counts (0), one that resurrects its object (1), one
-// that stores something its object reaches (2).
-constexpr std::size_t kFinalizerModes = 3;
-constexpr std::size_t kResurrectsItself = 1;
-constexpr std::size_t kStoresReferent = 2;
-// Half the finalizers then ask for a collection from inside the collector (1).
-constexpr std::size_t kCollectModes = 2;
-constexpr std::size_t kCollects = 1;
+// A finalizer's program: before each step, whether there is one more (1, 2) or not (0), up to
+// kMaxSteps; each step a resurrect (0), a new (1), a link (2) or a collect (3). What a step names
+// is one of `usable`: what the object reaches (itself first), then what the program allocated.
+// A link starts at the newest object the program allocated, or the object itself if none (0), or
+// at any usable one (1).
+constexpr std::size_t kMoreSteps = 3;
+constexpr std::array<StepKind, 4> kStepKinds = {StepKind::Resurrect, StepKind::New, StepKind::Link,
+                                                StepKind::Collect};
+constexpr std::size_t kLinkSources = 2;
 // Which object: three times in four (0..2) a recent one, else (3) any.
 constexpr std::size_t kRecency = 4;
 constexpr std::size_t kAnyObject = 3;
@@ -162,17 +163,33 @@ std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
 Op random_finalizer(const Oracle& heap, Choices& choices) {
   const ObjectId a = pick_reachable(heap, choices);
   if (heap.has_finalizer(a)) return Op::root(a);
-  const std::size_t mode = choices.choose(kFinalizerModes);
-  ObjectId stored = a;
-  if (mode == kStoresReferent) {
-    const std::vector<ObjectId> reached = heap.reached_through(a);
-    stored = reached[choices.choose(reached.size())];
+  Op op = Op::finalizer(a);
+  std::vector<ObjectId> usable = heap.reached_through(a);  // a first
+  while (op.steps.size() < kMaxSteps && choices.choose(kMoreSteps) != 0) {
+    switch (kStepKinds[choices.choose(kStepKinds.size())]) {
+      case StepKind::Resurrect:
+        op.steps.push_back(Step::resurrect(usable[choices.choose(usable.size())]));
+        break;
+      case StepKind::New: {
+        const auto x = static_cast<ObjectId>(heap.object_count() + allocated_by(op).size());
+        op.steps.push_back(Step::make_new(x));
+        usable.push_back(x);
+        break;
+      }
+      case StepKind::Link: {
+        const ObjectId newest = usable.back() >= heap.object_count() ? usable.back() : a;
+        const ObjectId from = choices.choose(kLinkSources) == 0
+                                  ? newest
+                                  : usable[choices.choose(usable.size())];
+        op.steps.push_back(Step::link(from, usable[choices.choose(usable.size())]));
+        break;
+      }
+      case StepKind::Collect:
+        op.steps.push_back(Step::collect());
+        break;
+    }
   }
-  const bool collects = choices.choose(kCollectModes) == kCollects;
-  if (mode == kResurrectsItself || mode == kStoresReferent) {
-    return Op::resurrecting_finalizer(a, stored, collects);
-  }
-  return Op::finalizer(a, collects);
+  return op;
 }
 
 /// The position of `x` in `list`. Pre: it is there.
@@ -274,17 +291,27 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
       out.push_back({kExactThresholds, kThresholdModes});
       for (std::uint32_t t : op.thresholds) out.push_back({t, kMaxThreshold + 1});
       break;
-    case OpKind::Finalizer:
+    case OpKind::Finalizer: {
       any_reachable(op.a);
-      if (!op.option) {
-        out.push_back({0, kFinalizerModes});
-      } else {
-        const std::vector<ObjectId> reached = heap.reached_through(op.a);
-        out.push_back({kStoresReferent, kFinalizerModes});
-        out.push_back({position(reached, op.b), reached.size()});
+      std::vector<ObjectId> usable = heap.reached_through(op.a);
+      const auto index_of = [&](ObjectId x) { return Choice{position(usable, x), usable.size()}; };
+      for (const Step& step : op.steps) {
+        out.push_back({1, kMoreSteps});
+        out.push_back({static_cast<std::size_t>(
+                           std::find(kStepKinds.begin(), kStepKinds.end(), step.kind) -
+                           kStepKinds.begin()),
+                       kStepKinds.size()});
+        if (step.kind == StepKind::Resurrect) out.push_back(index_of(step.a));
+        if (step.kind == StepKind::New) usable.push_back(step.a);
+        if (step.kind == StepKind::Link) {
+          out.push_back({1, kLinkSources});
+          out.push_back(index_of(step.a));
+          out.push_back(index_of(step.b));
+        }
       }
-      out.push_back({op.collects ? kCollects : 0, kCollectModes});
+      if (op.steps.size() < kMaxSteps) out.push_back({0, kMoreSteps});
       break;
+    }
     case OpKind::Weak:
       any_reachable(op.a);
       out.push_back({op.option ? 1u : 0u, 2});

@@ -75,6 +75,7 @@ class Painter {
   Painter(const Session& session, std::size_t collector, const Trace& trace)
       : session_(session),
         collector_(collector),
+        view_(static_cast<HeapView>(collector)),
         trace_(trace),
         oracle_(session.oracle()),
         capabilities_(session.collector(collector).capabilities()),
@@ -132,7 +133,6 @@ class Painter {
   /// Everything worth drawing, most important first.
   std::vector<ObjectId> choose() const {
     Selection chosen(oracle_.object_count());
-    const auto& g = oracle_.graph();
     const bool has_op = session_.ops_run() > 0;
     const Op* op = has_op ? &trace_.ops[session_.ops_run() - 1] : nullptr;
     const auto touched_by_op = [&] {
@@ -150,10 +150,12 @@ class Painter {
       touched_by_op();
       chosen.add_all(oracle_.rooted_objects());
       chosen.spread([&](ObjectId x, auto add) {
-        for (auto [e, end] = boost::out_edges(x, g); e != end; ++e) add(boost::target(*e, g));
-        for (auto [e, end] = boost::in_edges(x, g); e != end; ++e) add(boost::source(*e, g));
+        oracle_.for_each_referent(x, view_, add);
+        oracle_.for_each_referrer(x, view_, add);
       });
-      for (ObjectId x = 0; x < oracle_.object_count(); ++x) chosen.add(x);  // what nothing reaches
+      for (ObjectId x = 0; x < oracle_.object_count(); ++x) {  // what nothing reaches
+        if (session_.allocated(collector_, x)) chosen.add(x);
+      }
       return chosen.order();
     }
 
@@ -165,7 +167,7 @@ class Painter {
       // A bookkeeping error is about the references of its object: draw both ends of each.
       if (v->kind == ViolationKind::WrongBookkeeping && !v->objects.empty() &&
           holds(v->objects.front())) {
-        chosen.add_all(oracle_.referents(v->objects.front()));
+        chosen.add_all(oracle_.referents(v->objects.front(), view_));
         ObjectView view;
         session_.collector(collector_).inspect(v->objects.front(), view);
         chosen.add_all(view.references);
@@ -175,10 +177,9 @@ class Painter {
     // Every reachable object on a path from an external reference to those: their reachable
     // ancestors, nearest first.
     chosen.spread([&](ObjectId x, auto add) {
-      for (auto [e, end] = boost::in_edges(x, g); e != end; ++e) {
-        const auto from = static_cast<ObjectId>(boost::source(*e, g));
+      oracle_.for_each_referrer(x, view_, [&](ObjectId from) {
         if (oracle_.reachable_from_roots(from)) add(from);
-      }
+      });
     });
     touched_by_op();
     return chosen.order();
@@ -203,7 +204,8 @@ class Painter {
     session_.collector(collector_).inspect(x, view);
     const std::string count = count_line(
         capabilities_.count, view.count,
-        expected_count(oracle_, capabilities_.count, x, [this](ObjectId y) { return holds(y); }) +
+        expected_count(oracle_, capabilities_.count, x, view_,
+                       [this](ObjectId y) { return holds(y); }) +
             session_.listed(collector_, x));
     if (!count.empty()) node.label += "\n" + count;
     if (capabilities_.generations > 1) node.label += "\ngen " + std::to_string(view.generation);
@@ -231,7 +233,7 @@ class Painter {
   /// x's references to drawn objects: the oracle's against the collector's view, as multisets.
   void add_references(ObjectId x) {
     std::map<ObjectId, std::pair<std::size_t, std::size_t>> counts;  // target: (oracle, view)
-    for (ObjectId t : oracle_.referents(x)) {
+    for (ObjectId t : oracle_.referents(x, view_)) {
       if (vertex_[t] != kNone) ++counts[t].first;
     }
     if (holds(x)) {
@@ -318,6 +320,7 @@ class Painter {
 
   const Session& session_;
   std::size_t collector_;
+  HeapView view_;  // its heap: its finalizers' references too
   const Trace& trace_;
   const Oracle& oracle_;
   const Capabilities& capabilities_;

@@ -13,6 +13,7 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
   Oracle heap;
   std::unordered_map<ObjectId, ObjectId> renamed;  // original id -> id in `out`
   std::unordered_map<WeakId, WeakId> renamed_weak;  // the same for weak references
+  std::vector<std::pair<ObjectId, ObjectId>> born;  // a finalizer's new objects: original, id
   const auto lookup = [&](ObjectId x) -> std::optional<ObjectId> {
     const auto it = renamed.find(x);
     return it == renamed.end() ? std::nullopt : std::optional<ObjectId>(it->second);
@@ -38,7 +39,34 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
       if (!a || !b) continue;
       op.a = *a;
       op.b = *b;
+      // A finalizer's steps: what it allocates gets the next ids; a step naming an object that is
+      // gone goes too.
+      born.clear();
+      std::erase_if(op.steps, [&](Step& step) {
+        if (step.kind == StepKind::New) {
+          const auto id = static_cast<ObjectId>(heap.object_count() + born.size());
+          born.emplace_back(step.a, id);
+          step.a = id;
+          return false;
+        }
+        const auto find = [&](ObjectId x) -> std::optional<ObjectId> {
+          for (const auto& [original, id] : born) {
+            if (original == x) return id;
+          }
+          return lookup(x);
+        };
+        const auto x = step.kind == StepKind::Collect ? std::optional<ObjectId>(0) : find(step.a);
+        const auto y = step.kind == StepKind::Link ? find(step.b) : std::optional<ObjectId>(0);
+        if (!x || !y) return true;
+        step.a = *x;
+        step.b = *y;
+        return false;
+      });
       if (heap.refuse(op)) continue;
+      for (const auto& [original, id] : born) {
+        renamed[original] = id;
+        out.names.push_back(trace.names[original]);
+      }
     }
     if (op.kind == OpKind::Weak) {
       renamed_weak[trace.ops[i].weak] = op.weak;
@@ -82,7 +110,26 @@ Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>
     if (chunks >= kept.size()) break;
     chunks = std::min(kept.size(), chunks * 2);
   }
-  return build(kept);
+  return drop_steps(build(kept), interesting);
+}
+
+// Then each finalizer's program, one step at a time (select_ops renumbers what the remaining
+// steps allocate, and drops the steps naming what a dropped one allocated).
+Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesting) {
+  const std::vector<bool> all(trace.ops.size(), true);
+  for (std::size_t i = 0; i < trace.ops.size(); ++i) {
+    for (std::size_t j = 0; j < trace.ops[i].steps.size();) {
+      Trace shorter = trace;
+      shorter.ops[i].steps.erase(shorter.ops[i].steps.begin() + static_cast<long>(j));
+      shorter = select_ops(shorter, all);
+      if (shorter.ops.size() == trace.ops.size() && interesting(shorter)) {
+        trace = std::move(shorter);
+      } else {
+        ++j;
+      }
+    }
+  }
+  return trace;
 }
 
 }  // namespace cyclefuzz

@@ -14,8 +14,12 @@ namespace cyclefuzz {
 /// now that earlier ops are gone) is dropped too.
 Trace select_ops(const Trace& trace, const std::vector<bool>& keep);
 
-/// A smaller trace for which `interesting` still holds, 1-minimal: removing any one op from it
-/// makes `interesting` false (or leaves an op that has to go). Pre: interesting(trace).
+/// A smaller trace for which `interesting` still holds, 1-minimal: removing any one op, or any one
+/// step of a finalizer's program, makes `interesting` false (or leaves an op that has to go).
+/// Pre: interesting(trace).
 Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>& interesting);
+
+/// The steps of `trace`'s finalizers that `interesting` does not need, dropped one at a time.
+Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesting);
 
 }  // namespace cyclefuzz

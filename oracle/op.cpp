@@ -8,7 +8,6 @@ int object_arity(const Op& op) {
     case OpKind::Unlink:
       return 2;
     case OpKind::Finalizer:
-      return op.option ? 2 : 1;
     case OpKind::New:
     case OpKind::Root:
     case OpKind::Unroot:
@@ -67,6 +66,14 @@ std::string Names::operator[](std::uint32_t id) const {
   return id < names_.size() ? names_[id] : prefix_ + std::to_string(id);
 }
 
+std::vector<ObjectId> allocated_by(const Op& op) {
+  std::vector<ObjectId> allocated;
+  for (const Step& step : op.steps) {
+    if (step.kind == StepKind::New) allocated.push_back(step.a);
+  }
+  return allocated;
+}
+
 std::string show(const Op& op, const Names& names, const Names& weak_names) {
   std::string line = keyword(op.kind);
   switch (op.kind) {
@@ -78,8 +85,23 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
       return line;
     case OpKind::Finalizer:
       line += ' ' + names[op.a];
-      if (op.option) line += op.b == op.a ? " resurrect" : " resurrect " + names[op.b];
-      return op.collects ? line + " collect" : line;
+      for (const Step& step : op.steps) {
+        switch (step.kind) {
+          case StepKind::New:
+            line += " new " + names[step.a];
+            break;
+          case StepKind::Link:
+            line += " link " + names[step.a] + ' ' + names[step.b];
+            break;
+          case StepKind::Resurrect:
+            line += step.a == op.a ? " resurrect" : " resurrect " + names[step.a];
+            break;
+          case StepKind::Collect:
+            line += " collect";
+            break;
+        }
+      }
+      return line;
     case OpKind::Weak:
       return line + ' ' + weak_names[op.weak] + ' ' + names[op.a] + (op.option ? " callback" : "");
     case OpKind::Deref:

@@ -6,13 +6,16 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cyclefuzz {
 
-/// Objects are numbered in allocation order: the n-th `new` of a trace creates object n.
+/// Objects are numbered in the order the trace names them: by `new` ops and by finalizers' `new`
+/// steps (an object a finalizer allocates exists only in the collectors that run that finalizer).
 using ObjectId = std::uint32_t;
 /// Weak references have their own names, numbered in the order the trace creates them.
 using WeakId = std::uint32_t;
@@ -33,12 +36,40 @@ enum class OpKind : std::uint8_t {
   Unfreeze,   // unfreeze: frozen objects are collectable again (in the oldest generation)
   Disable,    // disable: no automatic collection (collect still works), as gc.disable()
   Enable,     // enable: automatic collection again, as gc.enable()
-  Finalizer,  // finalizer a [resurrect [b]] [collect]: a gets a finalizer (that stores b, or a,
-              // in the program's list of resurrected objects; then calls collect)
+  Finalizer,  // finalizer a [step...]: a gets a finalizer, a small program (Step) that runs when
+              // a collector finalizes a
   Release,    // release: the program empties its list of resurrected objects
   Weak,       // weak w a [callback]: the mutator takes weak reference w to a
   Deref,      // deref w: the mutator checks w (alive while a is reachable, cleared once freed)
 };
+
+/// One step of a finalizer's program. It runs in each collector when (and if) that collector
+/// runs the finalizer, so it may only act where the mutator cannot look: on what the dying
+/// object reaches and the mutator no longer does, on objects the finalizer allocates, and through
+/// the program's list of resurrected objects (which the mutator never dereferences). Then a trace
+/// means the same for every collector, whatever its timing.
+enum class StepKind : std::uint8_t {
+  New,        // new x: allocates x, held by the finalizer until it returns (then dropped)
+  Link,       // link b c: b gains a reference to c
+  Resurrect,  // resurrect [b]: stores b (by default the dying object) in the program's list
+  Collect,    // collect: asks for a full collection from inside the collector (a nested one)
+};
+
+struct Step {
+  StepKind kind = StepKind::Collect;
+  ObjectId a = 0;  // New: the object. Link: the referrer. Resurrect: what it stores.
+  ObjectId b = 0;  // Link: the referent.
+
+  static Step make_new(ObjectId x) { return {StepKind::New, x}; }
+  static Step link(ObjectId from, ObjectId to) { return {StepKind::Link, from, to}; }
+  static Step resurrect(ObjectId x) { return {StepKind::Resurrect, x}; }
+  static Step collect() { return {StepKind::Collect}; }
+
+  friend bool operator==(const Step&, const Step&) = default;
+};
+
+/// The most steps a finalizer's program may have.
+inline constexpr std::size_t kMaxSteps = 8;
 
 /// The largest threshold a trace may set.
 inline constexpr std::uint32_t kMaxThreshold = 1'000'000;
@@ -50,8 +81,8 @@ struct Op {
   int generation = kOldestGeneration;  // Collect only.
   std::array<std::uint32_t, 3> thresholds{};  // Threshold only.
   WeakId weak = 0;      // Weak, Deref: the weak reference.
-  bool option = false;  // Finalizer: it resurrects b. Weak: it has a callback.
-  bool collects = false;  // Finalizer: it then asks for a full collection (a nested one).
+  bool option = false;  // Weak: it has a callback.
+  std::vector<Step> steps;  // Finalizer: its program, in order (often empty)
 
   static Op make_new(ObjectId a) { return {OpKind::New, a}; }
   static Op link(ObjectId a, ObjectId b) { return {OpKind::Link, a, b}; }
@@ -64,11 +95,8 @@ struct Op {
   static Op threshold(std::uint32_t t0, std::uint32_t t1, std::uint32_t t2) {
     return {OpKind::Threshold, 0, 0, kOldestGeneration, {t0, t1, t2}};
   }
-  static Op finalizer(ObjectId a, bool collects = false) {
-    return {OpKind::Finalizer, a, 0, kOldestGeneration, {}, 0, false, collects};
-  }
-  static Op resurrecting_finalizer(ObjectId a, ObjectId b, bool collects = false) {
-    return {OpKind::Finalizer, a, b, kOldestGeneration, {}, 0, true, collects};
+  static Op finalizer(ObjectId a, std::vector<Step> steps = {}) {
+    return {OpKind::Finalizer, a, 0, kOldestGeneration, {}, 0, false, std::move(steps)};
   }
   static Op weak_ref(WeakId w, ObjectId a, bool callback) {
     return {OpKind::Weak, a, 0, kOldestGeneration, {}, w, callback};
@@ -79,7 +107,7 @@ struct Op {
 };
 
 /// How many objects an op names (0, 1 or 2): `a` is named when it is at least 1, `b` when 2.
-/// (A finalizer names `b` only when it resurrects.)
+/// (A finalizer names `a`; its steps name their own.)
 int object_arity(const Op& op);
 
 /// The keyword of an op in the trace language ("new", "link", ...).
@@ -104,6 +132,9 @@ class Names {
   std::vector<std::string> names_;
   char prefix_;
 };
+
+/// The objects a finalizer's `new` steps allocate, in order (their ids follow the trace's last).
+std::vector<ObjectId> allocated_by(const Op& op);
 
 /// The trace line for `op`, without a newline: parse(show(op)) == op.
 std::string show(const Op& op, const Names& names, const Names& weak_names = Names('w'));

@@ -36,6 +36,13 @@ struct Only {
   bool operator()(Vertex v) const { return accept(v); }
 };
 
+/// Edge filter: the references in one collector's heap (Oracle::sees).
+struct InView {
+  const Oracle* oracle = nullptr;
+  HeapView view = kMutatorView;
+  bool operator()(Oracle::Graph::edge_descriptor e) const { return oracle->sees(view, e); }
+};
+
 /// Collects every vertex a search discovers, in discovery order.
 struct RecordDiscovered : boost::default_bfs_visitor {
   std::vector<ObjectId>* out = nullptr;
@@ -125,9 +132,12 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
       return "bad threshold (at most " + std::to_string(kMaxThreshold) + ")";
     case Refusal::Reason::SecondFinalizer:
       return name + " already has a finalizer";
+    case Refusal::Reason::LongProgram:
+      return "the finalizer of " + name + " has " + std::to_string(op.steps.size()) +
+             " steps (at most " + std::to_string(kMaxSteps) + ")";
     case Refusal::Reason::NotReachedFrom:
-      return name + " does not reach " + in_quotes(names[op.b]) + " (a finalizer can only store "
-             "what its object reaches)";
+      return name + " does not reach " + in_quotes(names[refusal.other]) + " (a finalizer can "
+             "only touch what its object reaches, and what it allocates itself)";
     case Refusal::Reason::UnknownWeak:
       return "unknown weak reference " + in_quotes(weak_names[op.weak]);
     case Refusal::Reason::NotFreshWeak:
@@ -174,10 +184,43 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
     case OpKind::Finalizer: {
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
       if (has_finalizer(op.a)) return Refusal{R::SecondFinalizer, op.a};
-      if (!op.option || op.b == op.a) break;
-      const auto reached = reached_through(op.a);
-      if (std::find(reached.begin(), reached.end(), op.b) == reached.end()) {
-        return Refusal{R::NotReachedFrom, op.a};
+      if (op.steps.size() > kMaxSteps) return Refusal{R::LongProgram, op.a};
+      // Its steps name what a reaches now (the finalizer skips what a no longer reaches when it
+      // runs) or what an earlier step allocated.
+      std::vector<ObjectId> usable;
+      bool searched = false;
+      ObjectId next = static_cast<ObjectId>(object_count());
+      const auto refuse_name = [&](ObjectId x) -> std::optional<Refusal> {
+        if (x >= next) return Refusal{R::UnknownObject, x};
+        if (x >= object_count()) return std::nullopt;  // allocated by an earlier step
+        if (!searched) {
+          usable = reached_through(op.a);
+          searched = true;
+        }
+        if (std::find(usable.begin(), usable.end(), x) == usable.end()) {
+          return Refusal{R::NotReachedFrom, op.a, x};
+        }
+        return std::nullopt;
+      };
+      for (const Step& step : op.steps) {
+        std::optional<Refusal> refusal;
+        switch (step.kind) {
+          case StepKind::New:
+            if (step.a < next) return Refusal{R::NotFresh, step.a};
+            if (step.a > next) return Refusal{R::UnknownObject, step.a};
+            ++next;
+            break;
+          case StepKind::Link:
+            refusal = refuse_name(step.a);
+            if (!refusal) refusal = refuse_name(step.b);
+            break;
+          case StepKind::Resurrect:
+            refusal = refuse_name(step.a);
+            break;
+          case StepKind::Collect:
+            break;
+        }
+        if (refusal) return refusal;
       }
       break;
     }
@@ -207,24 +250,11 @@ void Oracle::apply(const Op& op) {
   assert(!refuse(op));
   newly_unreachable_.clear();
   switch (op.kind) {
-    case OpKind::New: {
-      const Vertex v = boost::add_vertex(graph_);
-      (void)v;
-      assert(v == op.a);
-      external_.push_back(1);
-      reachable_.push_back(1);
-      parent_.push_back(kNoParent);
-      finalizer_stores_.push_back(kNoFinalizer);
-      finalizer_collects_.push_back(0);
-      weak_by_target_.emplace_back();
-      reachable_index_.push_back(0);
-      rooted_index_.push_back(0);
-      add_to(reachable_list_, reachable_index_, op.a);
-      add_to(rooted_list_, rooted_index_, op.a);
+    case OpKind::New:
+      add_object(op.a, true);
       break;
-    }
     case OpKind::Link:
-      boost::add_edge(op.a, op.b, graph_);
+      boost::add_edge(op.a, op.b, Reference{}, graph_);
       break;
     case OpKind::Unlink: {
       // Remove exactly one of possibly several parallel references.
@@ -250,8 +280,9 @@ void Oracle::apply(const Op& op) {
       }
       break;
     case OpKind::Finalizer:
-      finalizer_stores_[op.a] = op.option ? op.b : kStoresNothing;
-      finalizer_collects_[op.a] = op.collects ? 1 : 0;
+      finalizer_[op.a] = static_cast<std::uint32_t>(programs_.size());
+      programs_.push_back(op.steps);
+      for (ObjectId x : allocated_by(op)) add_object(x, false);
       break;
     case OpKind::Weak:
       weak_targets_.push_back(op.a);
@@ -270,6 +301,29 @@ void Oracle::apply(const Op& op) {
       // resurrected objects is each collector's own (the mutator never dereferences it).
       break;
   }
+}
+
+void Oracle::add_object(ObjectId id, bool rooted) {
+  const Vertex v = boost::add_vertex(graph_);
+  (void)v;
+  assert(v == id);
+  external_.push_back(rooted ? 1 : 0);
+  reachable_.push_back(rooted ? 1 : 0);
+  parent_.push_back(kNoParent);
+  finalizer_.push_back(kNoFinalizer);
+  born_in_finalizer_.push_back(rooted ? 0 : 1);
+  weak_by_target_.emplace_back();
+  reachable_index_.push_back(0);
+  rooted_index_.push_back(0);
+  if (rooted) {
+    add_to(reachable_list_, reachable_index_, id);
+    add_to(rooted_list_, rooted_index_, id);
+  }
+}
+
+void Oracle::add_finalizer_reference(HeapView view, ObjectId from, ObjectId to) {
+  assert(view != kMutatorView && !reachable_[from]);
+  boost::add_edge(from, to, Reference{view}, graph_);
 }
 
 // Pre: as lose_support. Finds, within a few steps, a referrer of x whose chain of parents ends
@@ -400,23 +454,23 @@ std::size_t Oracle::references(ObjectId from, ObjectId to) const {
   return count;
 }
 
-std::vector<ObjectId> Oracle::referents(ObjectId from) const {
+std::vector<ObjectId> Oracle::referents(ObjectId from, HeapView view) const {
   std::vector<ObjectId> out;
-  for (auto [e, end] = boost::out_edges(from, graph_); e != end; ++e) {
-    out.push_back(static_cast<ObjectId>(boost::target(*e, graph_)));
-  }
+  for_each_referent(from, view, [&out](ObjectId to) { out.push_back(to); });
   return out;
 }
 
 std::vector<ObjectId> Oracle::garbage_ancestors(std::span<const ObjectId> from,
-                                                const AlivePredicate& alive) const {
+                                                const AlivePredicate& alive, HeapView view) const {
   const Only held_garbage{[&](Vertex v) { return !reachable_[v] && alive(v); }};
   std::vector<Vertex> sources;
   for (ObjectId x : from) {
     if (held_garbage(x)) sources.push_back(x);
   }
   std::vector<ObjectId> ancestors;
-  const auto reversed = boost::make_reverse_graph(graph_);  // the filter keeps a reference
+  // (Each adaptor keeps a reference to the one below it.)
+  const auto heap = boost::make_filtered_graph(graph_, InView{this, view});
+  const auto reversed = boost::make_reverse_graph(heap);
   auto referrers = boost::make_filtered_graph(reversed, boost::keep_all(), held_garbage);
   StoppableQueue queue;
   colors_.begin(object_count());
@@ -431,14 +485,14 @@ std::vector<ObjectId> Oracle::reached_through(ObjectId a) const {
 }
 
 std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
-                                          const AlivePredicate& through) const {
+                                          const AlivePredicate& through, HeapView view) const {
   const Only accepted{[&](Vertex v) { return through(static_cast<ObjectId>(v)); }};
   std::vector<Vertex> sources;
   for (ObjectId x : from) {
     if (through(x)) sources.push_back(x);
   }
   std::vector<ObjectId> found;
-  auto heap = boost::make_filtered_graph(graph_, boost::keep_all(), accepted);
+  auto heap = boost::make_filtered_graph(graph_, InView{this, view}, accepted);
   StoppableQueue queue;
   colors_.begin(object_count());
   boost::breadth_first_visit(heap, sources.begin(), sources.end(), queue,
@@ -450,8 +504,8 @@ std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
 // nothing in A refers to, as reference counting would free them, until only objects that a cycle
 // holds are left (Kahn's algorithm; Boost's topological_sort only reports that a cycle exists).
 std::vector<ObjectId> Oracle::unheld_garbage(std::span<const ObjectId> candidates,
-                                             const AlivePredicate& alive) const {
-  const std::vector<ObjectId> ancestors = garbage_ancestors(candidates, alive);
+                                             const AlivePredicate& alive, HeapView view) const {
+  const std::vector<ObjectId> ancestors = garbage_ancestors(candidates, alive, view);
   members_.begin(object_count());
   for (ObjectId v : ancestors) members_.put(v, boost::black_color);
   if (in_degree_.size() < object_count()) in_degree_.resize(object_count());
@@ -459,17 +513,14 @@ std::vector<ObjectId> Oracle::unheld_garbage(std::span<const ObjectId> candidate
   std::vector<ObjectId> unheld;
   for (ObjectId v : ancestors) {
     std::uint32_t degree = 0;
-    for (auto [e, end] = boost::in_edges(v, graph_); e != end; ++e) {
-      degree += members_.touched(boost::source(*e, graph_));
-    }
+    for_each_referrer(v, view, [&](ObjectId from) { degree += members_.touched(from); });
     in_degree_[v] = degree;
     if (degree == 0) unheld.push_back(v);
   }
   for (std::size_t i = 0; i < unheld.size(); ++i) {
-    for (auto [e, end] = boost::out_edges(unheld[i], graph_); e != end; ++e) {
-      const Vertex w = boost::target(*e, graph_);
-      if (members_.touched(w) && --in_degree_[w] == 0) unheld.push_back(static_cast<ObjectId>(w));
-    }
+    for_each_referent(unheld[i], view, [&](ObjectId w) {
+      if (members_.touched(w) && --in_degree_[w] == 0) unheld.push_back(w);
+    });
   }
   return unheld;
 }
@@ -497,22 +548,27 @@ std::vector<ObjectId> Oracle::path_from_roots(ObjectId x) const {
   return path;
 }
 
-Oracle::HoldingCycle Oracle::cycle_holding(ObjectId x, const AlivePredicate& alive) const {
+Oracle::HoldingCycle Oracle::cycle_holding(ObjectId x, const AlivePredicate& alive,
+                                           HeapView view) const {
   const ObjectId from[] = {x};
-  const std::vector<ObjectId> ancestors = garbage_ancestors(from, alive);  // BFS order from x
+  const std::vector<ObjectId> ancestors = garbage_ancestors(from, alive, view);  // BFS from x
   if (ancestors.empty()) return {};
   std::vector<std::uint8_t> in_ancestors(object_count(), 0);
   for (ObjectId v : ancestors) in_ancestors[v] = 1;
   const Only member{[&](Vertex v) { return in_ancestors[v] != 0; }};
-  auto sub = boost::make_filtered_graph(graph_, boost::keep_all(), member);
+  auto sub = boost::make_filtered_graph(graph_, InView{this, view}, member);
 
   std::vector<int> component(object_count(), -1);
   boost::strong_components(
       sub, boost::make_iterator_property_map(component.begin(), get(boost::vertex_index, sub)));
   std::vector<int> component_size(object_count(), 0);
   for (ObjectId v : ancestors) ++component_size[component[v]];
+  const auto self_references = [&](ObjectId v) {
+    const std::vector<ObjectId> targets = referents(v, view);
+    return std::count(targets.begin(), targets.end(), v);
+  };
   const auto on_cycle = [&](ObjectId v) {
-    return component_size[component[v]] > 1 || references(v, v) > 0;
+    return component_size[component[v]] > 1 || self_references(v) > 0;
   };
 
   // The nearest ancestor on a cycle: ancestors are in breadth-first order from x.
@@ -526,15 +582,15 @@ Oracle::HoldingCycle Oracle::cycle_holding(ObjectId x, const AlivePredicate& ali
   {
     const int c = component[start];
     const Only same_component{[&](Vertex v) { return in_ancestors[v] && component[v] == c; }};
-    auto scc = boost::make_filtered_graph(graph_, boost::keep_all(), same_component);
+    auto scc = boost::make_filtered_graph(graph_, InView{this, view}, same_component);
     std::vector<Vertex> predecessor(object_count());
     std::vector<Vertex> sources;
-    for (ObjectId r : referents(start)) {
+    for (ObjectId r : referents(start, view)) {
       if (same_component(r) && std::find(sources.begin(), sources.end(), r) == sources.end()) {
         sources.push_back(r);
       }
     }
-    if (references(start, start) > 0) {
+    if (self_references(start) > 0) {
       result.cycle = {start, start};
     } else {
       for (Vertex s : sources) predecessor[s] = start;

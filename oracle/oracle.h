@@ -17,6 +17,14 @@
 // reference of an object that has a parent, changes nothing; otherwise only the objects whose
 // support passed through the object that lost it (its subtree) are searched. No operation
 // rescans the heap.
+//
+// Finalizers make each collector's heap a little different: a finalizer's program (Step) runs in
+// each collector when that collector runs it, and may allocate objects and add references. So the
+// graph also holds, per collector, the references its finalizers made (their owner is that
+// collector's HeapView), and the objects finalizers allocate are vertices from the moment the
+// trace names them. A finalizer only ever adds references from objects the mutator no longer
+// reaches, so none of this changes what the mutator reaches: reachability is the mutator's, the
+// same for every collector. The questions about one collector's garbage take its view.
 #pragma once
 
 #include <boost/graph/adjacency_list.hpp>
@@ -31,6 +39,13 @@
 
 namespace cyclefuzz {
 
+/// Whose heap a question is about: the mutator's references are in every collector's heap; a
+/// reference a finalizer's `link` step made is only in the heap of the collector (numbered as in
+/// its Session) that ran the finalizer.
+using HeapView = std::uint16_t;
+/// The mutator's references only: no collector's finalizer references.
+inline constexpr HeapView kMutatorView = 0xFFFF;
+
 /// Why the mutator may not perform an op: the rules of the trace language that need the heap.
 struct Refusal {
   enum class Reason {
@@ -42,12 +57,15 @@ struct Refusal {
     BadGeneration,    // collect g with g outside 0..kOldestGeneration
     BadThreshold,     // threshold with a value above kMaxThreshold
     SecondFinalizer,  // finalizer a where a already has one
-    NotReachedFrom,   // finalizer a resurrect b where a does not reach b
+    LongProgram,      // a finalizer with more than kMaxSteps steps
+    NotReachedFrom,   // a finalizer of a whose step names b, where a does not reach b (nor
+                      // allocates it, earlier in its program)
     UnknownWeak,      // deref of a weak reference never taken
     NotFreshWeak,     // weak w a with w not the next weak reference
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge)
+  ObjectId other = 0;   // NotReachedFrom: what the object does not reach
 };
 
 /// The problem part of an error message, e.g. "object 'b' is unreachable".
@@ -98,7 +116,13 @@ inline void put(const SearchColorMap& m, std::size_t v, boost::default_color_typ
 
 class Oracle {
  public:
-  using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS>;
+  /// A reference, and whose: kMutatorView for the mutator's, else the collector whose finalizer
+  /// made it.
+  struct Reference {
+    HeapView owner = kMutatorView;
+  };
+  using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS,
+                                      boost::no_property, Reference>;
 
   // ---- the mutator's rules and the one function that applies an op -------------------------
 
@@ -119,8 +143,28 @@ class Oracle {
   std::uint32_t external_references(ObjectId x) const { return external_[x]; }
   /// How many references `from` holds to `to`.
   std::size_t references(ObjectId from, ObjectId to) const;
-  /// The targets of `from`'s references, one entry per reference.
-  std::vector<ObjectId> referents(ObjectId from) const;
+  /// The targets of `from`'s references in `view`'s heap, one entry per reference.
+  std::vector<ObjectId> referents(ObjectId from, HeapView view = kMutatorView) const;
+  /// Calls f(target) for each of `from`'s references in `view`'s heap, and f(source) for each
+  /// reference to `to`.
+  template <class F>
+  void for_each_referent(ObjectId from, HeapView view, F f) const {
+    for (auto [e, end] = boost::out_edges(from, graph_); e != end; ++e) {
+      if (sees(view, *e)) f(static_cast<ObjectId>(boost::target(*e, graph_)));
+    }
+  }
+  template <class F>
+  void for_each_referrer(ObjectId to, HeapView view, F f) const {
+    for (auto [e, end] = boost::in_edges(to, graph_); e != end; ++e) {
+      if (sees(view, *e)) f(static_cast<ObjectId>(boost::source(*e, graph_)));
+    }
+  }
+  /// Whether reference e is in `view`'s heap.
+  bool sees(HeapView view, Graph::edge_descriptor e) const {
+    const HeapView owner = graph_[e].owner;
+    return owner == kMutatorView || owner == view;
+  }
+  /// Every reference, every collector's included: filter with `sees`.
   const Graph& graph() const { return graph_; }
 
   /// Reachable objects and objects with external references, each in no particular order; for
@@ -129,15 +173,12 @@ class Oracle {
   const std::vector<ObjectId>& rooted_objects() const { return rooted_list_; }
 
   /// Finalizers and weak references, as the trace registered them.
-  bool has_finalizer(ObjectId x) const { return finalizer_stores_[x] != kNoFinalizer; }
-  /// What x's finalizer stores in the program's list of resurrected objects, if anything.
-  std::optional<ObjectId> finalizer_stores(ObjectId x) const {
-    const ObjectId b = finalizer_stores_[x];
-    if (b == kNoFinalizer || b == kStoresNothing) return std::nullopt;
-    return b;
-  }
-  /// Whether x's finalizer asks for a collection (a nested one, from inside the collector).
-  bool finalizer_collects(ObjectId x) const { return finalizer_collects_[x] != 0; }
+  bool has_finalizer(ObjectId x) const { return finalizer_[x] != kNoFinalizer; }
+  /// x's finalizer's program. Pre: has_finalizer(x).
+  const std::vector<Step>& finalizer_program(ObjectId x) const { return programs_[finalizer_[x]]; }
+  /// Whether a finalizer's `new` step allocates x: the mutator never holds it, and it exists
+  /// only in the collectors that ran that finalizer.
+  bool born_in_finalizer(ObjectId x) const { return born_in_finalizer_[x] != 0; }
   std::size_t weak_count() const { return weak_targets_.size(); }
   ObjectId weak_target(WeakId w) const { return weak_targets_[w]; }
   bool weak_has_callback(WeakId w) const { return weak_callbacks_[w] != 0; }
@@ -151,16 +192,21 @@ class Oracle {
   /// of such objects holds (directly or through a chain of them). Only the ancestors of
   /// `candidates` are searched, so the cost is theirs, not the heap's.
   std::vector<ObjectId> unheld_garbage(std::span<const ObjectId> candidates,
-                                       const AlivePredicate& alive) const;
+                                       const AlivePredicate& alive,
+                                       HeapView view = kMutatorView) const;
 
   /// What the mutator reaches through `a` (a included, a reachable), in breadth-first order: what a
-  /// finalizer of `a` may store.
+  /// finalizer of `a` may store or link (besides what it allocates).
   std::vector<ObjectId> reached_through(ObjectId a) const;
 
-  /// The objects reachable from `from` through references between objects that `through`
-  /// accepts (those of `from` it accepts included), in breadth-first order.
-  std::vector<ObjectId> descendants(std::span<const ObjectId> from,
-                                    const AlivePredicate& through) const;
+  /// The objects reachable from `from` in `view`'s heap through references between objects that
+  /// `through` accepts (those of `from` it accepts included), in breadth-first order.
+  std::vector<ObjectId> descendants(std::span<const ObjectId> from, const AlivePredicate& through,
+                                    HeapView view = kMutatorView) const;
+
+  /// A reference that collector `view`'s run of a finalizer made. Pre: the mutator does not
+  /// reach `from` (so it never will again), and view != kMutatorView.
+  void add_finalizer_reference(HeapView view, ObjectId from, ObjectId to);
 
   // ---- explanations for reports (each may cost the whole heap) ------------------------------
 
@@ -176,7 +222,8 @@ class Oracle {
     std::vector<ObjectId> cycle;
     std::vector<ObjectId> path;
   };
-  HoldingCycle cycle_holding(ObjectId x, const AlivePredicate& alive) const;
+  HoldingCycle cycle_holding(ObjectId x, const AlivePredicate& alive,
+                             HeapView view = kMutatorView) const;
 
  private:
   /// Pre: x is reachable and has neither an external reference nor a parent.
@@ -187,7 +234,10 @@ class Oracle {
   /// Ancestors of the given (unreachable, alive) objects among unreachable objects `alive`
   /// holds, the objects themselves included, in breadth-first order.
   std::vector<ObjectId> garbage_ancestors(std::span<const ObjectId> from,
-                                          const AlivePredicate& alive) const;
+                                          const AlivePredicate& alive, HeapView view) const;
+  /// Allocates the vertex of object `id` (the next one), with the mutator's external reference
+  /// or, for an object a finalizer allocates, without.
+  void add_object(ObjectId id, bool rooted);
 
   Graph graph_;
   std::vector<std::uint32_t> external_;
@@ -199,10 +249,10 @@ class Oracle {
   /// reachable, or kNoParent when an external reference does (or, for a rooted object, may).
   static constexpr ObjectId kNoParent = ~ObjectId{0};
   std::vector<ObjectId> parent_;
-  static constexpr ObjectId kNoFinalizer = ~ObjectId{0};
-  static constexpr ObjectId kStoresNothing = ~ObjectId{0} - 1;
-  std::vector<ObjectId> finalizer_stores_;  // by object: kNoFinalizer, kStoresNothing or b
-  std::vector<std::uint8_t> finalizer_collects_;
+  static constexpr std::uint32_t kNoFinalizer = ~std::uint32_t{0};
+  std::vector<std::uint32_t> finalizer_;  // by object: its program's index in programs_
+  std::vector<std::vector<Step>> programs_;
+  std::vector<std::uint8_t> born_in_finalizer_;
   std::vector<ObjectId> weak_targets_;      // by weak reference
   std::vector<std::uint8_t> weak_callbacks_;
   std::vector<std::vector<WeakId>> weak_by_target_;  // by object

@@ -41,8 +41,9 @@ std::size_t first_non_text(std::string_view line) {
 }
 
 // The words that may follow a name in an op: never names themselves, so that an op reads one way.
+// (`new` and `link` are also steps of a finalizer's program.)
 bool is_reserved(std::string_view s) {
-  return s == "resurrect" || s == "collect" || s == "callback";
+  return s == "resurrect" || s == "collect" || s == "callback" || s == "new" || s == "link";
 }
 
 bool is_name(std::string_view s) {
@@ -92,7 +93,8 @@ const char* usage(OpKind kind) {
     case OpKind::Enable:
       return "enable";
     case OpKind::Finalizer:
-      return "finalizer NAME [resurrect [NAME]] [collect]";
+      return "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], "
+             "collect";
     case OpKind::Release:
       return "release";
     case OpKind::Weak:
@@ -193,30 +195,11 @@ class Parser {
     }
     if (kind == OpKind::New) {
       if (arguments != 1) wrong_arguments(kind);
-      const std::string name(words[1]);
-      if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
-      if (ids_.count(name) != 0) fail("duplicate name " + in_quotes(name));
-      if (trace_.names.size() >= limits_.max_objects) {
-        fail("too many objects (at most " + std::to_string(limits_.max_objects) + ")");
-      }
-      const auto id = static_cast<ObjectId>(trace_.names.size());
-      ids_.emplace(name, id);
-      trace_.names.push_back(name);
-      return Op::make_new(id);
+      return Op::make_new(define(words[1]));
     }
     switch (kind) {
-      case OpKind::Finalizer: {  // finalizer A [resurrect [B]] [collect]
-        if (arguments < 1) wrong_arguments(kind);
-        std::size_t i = 2;
-        const bool resurrects = i < words.size() && words[i] == "resurrect";
-        std::size_t stored = 1;  // the word naming what it stores
-        if (resurrects && ++i < words.size() && words[i] != "collect") stored = i++;
-        const bool collects = i < words.size() && words[i] == "collect";
-        if (i + (collects ? 1 : 0) != words.size()) wrong_arguments(kind);
-        const ObjectId a = lookup(words[1]);
-        return resurrects ? Op::resurrecting_finalizer(a, lookup(words[stored]), collects)
-                          : Op::finalizer(a, collects);
-      }
+      case OpKind::Finalizer:
+        return parse_finalizer(words);
       case OpKind::Weak: {  // weak W A [callback]
         if (arguments < 2 || arguments > 3 || (arguments == 3 && words[3] != "callback")) {
           wrong_arguments(kind);
@@ -243,6 +226,52 @@ class Parser {
     const ObjectId a = lookup(words[1]);
     const ObjectId b = arguments >= 2 ? lookup(words[2]) : 0;
     return Op{kind, a, b};
+  }
+
+  // finalizer A [STEP...]: the steps read left to right; each starts with a reserved word.
+  Op parse_finalizer(const std::vector<std::string_view>& words) {
+    if (words.size() < 2 || is_reserved(words[1])) wrong_arguments(OpKind::Finalizer);
+    Op op = Op::finalizer(lookup(words[1]));
+    const auto is_step = [](std::string_view w) {
+      return w == "new" || w == "link" || w == "resurrect" || w == "collect";
+    };
+    // The name at words[i], which must be there and not be a step's word.
+    const auto name_at = [&](std::size_t i) {
+      if (i >= words.size() || is_reserved(words[i])) wrong_arguments(OpKind::Finalizer);
+      return words[i];
+    };
+    for (std::size_t i = 2; i < words.size();) {
+      const std::string_view word = words[i++];
+      if (word == "new") {
+        op.steps.push_back(Step::make_new(define(name_at(i++))));
+      } else if (word == "link") {
+        const ObjectId from = lookup(name_at(i++));
+        op.steps.push_back(Step::link(from, lookup(name_at(i++))));
+      } else if (word == "resurrect") {
+        const bool named = i < words.size() && !is_step(words[i]);
+        op.steps.push_back(Step::resurrect(named ? lookup(name_at(i++)) : op.a));
+      } else if (word == "collect") {
+        op.steps.push_back(Step::collect());
+      } else {
+        fail("unknown finalizer step " + in_quotes(word) + " (expected '" +
+             usage(OpKind::Finalizer) + "')");
+      }
+    }
+    return op;
+  }
+
+  // A new name for the next object.
+  ObjectId define(std::string_view word) {
+    const std::string name(word);
+    if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
+    if (ids_.count(name) != 0) fail("duplicate name " + in_quotes(name));
+    if (trace_.names.size() >= limits_.max_objects) {
+      fail("too many objects (at most " + std::to_string(limits_.max_objects) + ")");
+    }
+    const auto id = static_cast<ObjectId>(trace_.names.size());
+    ids_.emplace(name, id);
+    trace_.names.push_back(name);
+    return id;
   }
 
   ObjectId lookup(std::string_view name) const {

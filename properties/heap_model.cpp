@@ -7,8 +7,9 @@ namespace cyclefuzz::properties {
 std::string label_name(Label label) { return Names::generated(label); }
 std::string weak_label_name(Label label) { return Names('w')[label]; }
 
-std::optional<Op> HeapModel::resolve(const LabeledOp& op) const {
-  Op resolved{op.kind, 0, 0, op.generation, op.thresholds, 0, op.option, op.collects};
+std::optional<Op> HeapModel::resolve(const LabeledOp& labeled) const {
+  Op resolved = labeled.op;
+  const Op& op = labeled.op;
   if (op.kind == OpKind::Weak) {
     if (weak_id_of_.count(op.weak) != 0) return std::nullopt;
     resolved.weak = static_cast<WeakId>(heap_.weak_count());
@@ -17,42 +18,69 @@ std::optional<Op> HeapModel::resolve(const LabeledOp& op) const {
     if (w == weak_id_of_.end()) return std::nullopt;
     resolved.weak = w->second;
   }
-  if (op.kind == OpKind::New) {
-    if (id_of_.count(op.a) != 0) return std::nullopt;
-    resolved.a = static_cast<ObjectId>(heap_.object_count());
-  } else {
-    const int arity = object_arity(resolved);
-    const auto a = id_of_.find(op.a);
-    const auto b = id_of_.find(op.b);
-    if (arity >= 1 && a == id_of_.end()) return std::nullopt;
-    if (arity >= 2 && b == id_of_.end()) return std::nullopt;
-    if (arity >= 1) resolved.a = a->second;
-    if (arity >= 2) resolved.b = b->second;
+  // The objects this op allocates get the next ids; their labels must be new.
+  std::unordered_map<Label, ObjectId> fresh;
+  const auto allocate = [&](Label label) -> std::optional<ObjectId> {
+    if (id_of_.count(label) != 0 || fresh.count(label) != 0) return std::nullopt;
+    const auto id = static_cast<ObjectId>(heap_.object_count() + fresh.size());
+    fresh.emplace(label, id);
+    return id;
+  };
+  const auto id_of = [&](Label label) -> std::optional<ObjectId> {
+    if (const auto it = id_of_.find(label); it != id_of_.end()) return it->second;
+    if (const auto it = fresh.find(label); it != fresh.end()) return it->second;
+    return std::nullopt;
+  };
+  const int arity = object_arity(op);
+  const auto a = op.kind == OpKind::New ? allocate(op.a) : id_of(op.a);
+  const auto b = id_of(op.b);
+  if (arity >= 1 && !a) return std::nullopt;
+  if (arity >= 2 && !b) return std::nullopt;
+  if (arity >= 1) resolved.a = *a;
+  if (arity >= 2) resolved.b = *b;
+  for (Step& step : resolved.steps) {
+    const auto x = step.kind == StepKind::New ? allocate(step.a) : id_of(step.a);
+    const auto y = id_of(step.b);
+    if (step.kind != StepKind::Collect && !x) return std::nullopt;
+    if (step.kind == StepKind::Link && !y) return std::nullopt;
+    step.a = x.value_or(0);
+    step.b = step.kind == StepKind::Link ? *y : 0;
   }
   if (heap_.refuse(resolved)) return std::nullopt;
   return resolved;
 }
 
 LabeledOp HeapModel::label(const Op& op) const {
-  LabeledOp labeled{op.kind, 0, 0, op.generation, op.thresholds, 0, op.option, op.collects};
-  if (op.kind == OpKind::Weak) labeled.weak = next_weak_label_;
-  if (op.kind == OpKind::Deref) labeled.weak = weak_label_of_[op.weak];
+  LabeledOp labeled{op};
+  Op& out = labeled.op;
+  if (op.kind == OpKind::Weak) out.weak = next_weak_label_;
+  if (op.kind == OpKind::Deref) out.weak = weak_label_of_[op.weak];
+  // Objects the op allocates (ids from object_count() on) get the next labels.
+  const auto label_of = [&](ObjectId x) {
+    return x < label_of_.size() ? label_of_[x]
+                                : next_label_ + static_cast<Label>(x - heap_.object_count());
+  };
   const int arity = object_arity(op);
-  if (op.kind == OpKind::New) {
-    labeled.a = next_label_;
-  } else {
-    if (arity >= 1) labeled.a = label_of_[op.a];
-    if (arity >= 2) labeled.b = label_of_[op.b];
+  if (arity >= 1) out.a = label_of(op.a);
+  if (arity >= 2) out.b = label_of(op.b);
+  for (Step& step : out.steps) {
+    if (step.kind != StepKind::Collect) step.a = label_of(step.a);
+    if (step.kind == StepKind::Link) step.b = label_of(step.b);
   }
   return labeled;
 }
 
-void HeapModel::apply(const LabeledOp& op) {
-  const Op resolved = *resolve(op);
-  if (op.kind == OpKind::New) {
-    label_of_.push_back(op.a);
-    id_of_.emplace(op.a, resolved.a);
-    next_label_ = std::max(next_label_, op.a + 1);
+void HeapModel::apply(const LabeledOp& labeled) {
+  const Op resolved = *resolve(labeled);
+  const Op& op = labeled.op;
+  const auto name = [this](Label label, ObjectId id) {
+    label_of_.push_back(label);
+    id_of_.emplace(label, id);
+    next_label_ = std::max(next_label_, label + 1);
+  };
+  if (op.kind == OpKind::New) name(op.a, resolved.a);
+  for (std::size_t i = 0; i < op.steps.size(); ++i) {
+    if (op.steps[i].kind == StepKind::New) name(op.steps[i].a, resolved.steps[i].a);
   }
   if (op.kind == OpKind::Weak) {
     weak_label_of_.push_back(op.weak);
@@ -74,16 +102,10 @@ void HeapCommand::checkPreconditions(const HeapModel& model) const {
 void HeapCommand::apply(HeapModel& model) const { model.apply(op_); }
 
 void HeapCommand::run(const HeapModel& model, PropertyRun& run) const {
-  run.step(*model.resolve(op_), label_name(op_.a));
+  run.step(*model.resolve(op_), op_.op);
 }
 
-void HeapCommand::show(std::ostream& os) const {
-  Names names;
-  const Op op{op_.kind, 0, 1, op_.generation, op_.thresholds, 0, op_.option, op_.collects};
-  names.push_back(label_name(op_.a));
-  names.push_back(label_name(op_.b));
-  const Names weak_names({weak_label_name(op_.weak)}, 'w');
-  os << cyclefuzz::show(op, names, weak_names);
-}
+// (Names without entries show label l as "o<l>" and "w<l>": label_name, weak_label_name.)
+void HeapCommand::show(std::ostream& os) const { os << cyclefuzz::show(op_.op, Names()); }
 
 }  // namespace cyclefuzz::properties

@@ -22,15 +22,10 @@ namespace cyclefuzz::properties {
 
 using Label = std::uint32_t;
 
-/// An op over labels: what a command stores.
+/// An op whose objects and weak references are labels, not ids: what a command stores. (Shown
+/// with default Names, a label reads as its name: "o3", "w3".)
 struct LabeledOp {
-  OpKind kind = OpKind::Collect;
-  Label a = 0, b = 0;
-  int generation = kOldestGeneration;
-  std::array<std::uint32_t, 3> thresholds{};
-  Label weak = 0;  // Weak, Deref: weak references have labels too
-  bool option = false;
-  bool collects = false;
+  Op op;
 };
 
 /// The name a label gets in a counterexample trace ("o3"; "w3" for a weak reference).

@@ -58,13 +58,17 @@ TEST(PropertiesCatch, CallbackForASurvivorWithAReadableWeakReference) {
   EXPECT_TRUE(replay(counterexample, "generational", kWeak).empty()) << counterexample;
 }
 
-TEST(PropertiesCatch, FinalizerRunTwiceAfterResurrectionAndRelease) {
+TEST(PropertiesCatch, FinalizerRunTwiceOnceItsResurrectedObjectIsGarbageAgain) {
+  // The object comes back through its finalizer (a store, or a reference from itself or from
+  // an object the finalizer allocates) and becomes garbage again: the mutant finalizes it again.
   const Property property{"FinalizersRunOnceAndOnlyForUnreachableObjects",
                           CheckOptions::only(ViolationKind::WrongFinalization)};
   EXPECT_FALSE(check_property(property, *find_collector("mutant:finalizer-run-twice")));
   const std::string& counterexample = last_counterexample();
   const Trace minimal = parse_trace(counterexample, "counterexample");
-  EXPECT_NE(counterexample.find("release"), std::string::npos) << counterexample;
+  EXPECT_LE(minimal.ops.size(), 8u) << counterexample;
+  EXPECT_NE(counterexample.find("ran its finalizer a second time"), std::string::npos)
+      << counterexample;
   constexpr auto kWrong = ViolationKind::WrongFinalization;
   EXPECT_FALSE(replay(counterexample, "mutant:finalizer-run-twice", kWrong).empty());
   EXPECT_TRUE(replay(counterexample, "generational", kWrong).empty()) << counterexample;

@@ -64,8 +64,11 @@ PropertyRun::PropertyRun(const Property& property, const CollectorEntry& collect
   trace_.source = property.name + " on " + collector.name;
 }
 
-void PropertyRun::step(const Op& op, const std::string& name_if_new) {
-  if (op.kind == OpKind::New) trace_.names.push_back(name_if_new);
+void PropertyRun::step(const Op& op, const Op& labeled) {
+  if (op.kind == OpKind::New) trace_.names.push_back(label_name(labeled.a));
+  for (const Step& step : labeled.steps) {
+    if (step.kind == StepKind::New) trace_.names.push_back(label_name(step.a));
+  }
   trace_.ops.push_back(op);
   if (observer_) observer_->before(*session_, op);
   session_->step(op);

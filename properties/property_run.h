@@ -38,8 +38,9 @@ CollectorOptions property_collector_options();
 class PropertyRun {
  public:
   PropertyRun(const Property& property, const CollectorEntry& collector);
-  /// Runs one op; on failure, logs the counterexample and fails the RapidCheck case.
-  void step(const Op& op, const std::string& name_if_new);
+  /// Runs one op; on failure, logs the counterexample and fails the RapidCheck case. `labeled`
+  /// is the same op over labels: what names the objects it allocates.
+  void step(const Op& op, const Op& labeled);
 
  private:
   [[noreturn]] void fail(const std::string& what);

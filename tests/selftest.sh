@@ -6,7 +6,7 @@ set -uo pipefail
 cyclefuzz=$1
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-budget=(--runs 300 --seed 1 --max-ops 1000 -o "$out")
+budget=(--runs 500 --seed 1 --max-ops 1000 -o "$out")
 failures=0
 
 printf '%-45s %-8s %s\n' collector expected result

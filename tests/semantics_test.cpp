@@ -63,6 +63,47 @@ TEST_P(BuiltIn, WeakReferencesFollowTheirTargets) {
   }
 }
 
+/// Whether collector 0 of `session` holds no object at all.
+bool holds_nothing(const Session& session) {
+  for (ObjectId x = 0; x < session.oracle().object_count(); ++x) {
+    if (session.holds(0, x)) return false;
+  }
+  return true;
+}
+
+TEST_P(BuiltIn, ObjectAFinalizerAllocatesAndStoresResurrectsWhatItRefersTo) {
+  const Trace trace = scenario("finalizer-allocates-what-resurrects-it");
+  const auto session = replay(trace, entries({GetParam()}));
+  EXPECT_TRUE(session->violations().empty());
+  EXPECT_TRUE(sorted_frees(*session, trace, 0, 11).empty());
+  EXPECT_TRUE(sorted_frees(*session, trace, 0, 12).empty());
+  // (Reference counting frees x at the release, which leaves only a and b's cycle.)
+  auto freed = sorted_frees(*session, trace, 0, 13);
+  const auto collected = sorted_frees(*session, trace, 0, 14);
+  freed.insert(freed.end(), collected.begin(), collected.end());
+  std::sort(freed.begin(), freed.end());
+  EXPECT_EQ(freed, (std::vector<std::string>{"a", "b", "x"}));
+}
+
+TEST_P(BuiltIn, ReferencesAFinalizerAddsFromTheGarbageAreCountedAndTheGarbageStillGoes) {
+  const Trace trace = scenario("finalizer-links-garbage");
+  const auto session = replay(trace, entries({GetParam()}));
+  EXPECT_TRUE(session->violations().empty());
+  for (std::uint32_t line : {13u, 14u}) {
+    const auto freed = sorted_frees(*session, trace, 0, line);
+    EXPECT_TRUE(std::find(freed.begin(), freed.end(), "live") == freed.end()) << line;
+  }
+  EXPECT_TRUE(holds_nothing(*session));
+}
+
+TEST_P(BuiltIn, ReferenceAFinalizerGivesItsObjectMakesACycleThatACollectionFrees) {
+  const Trace trace = scenario("finalizer-self-reference-outlives-refcount");
+  const auto session = replay(trace, entries({GetParam()}));
+  EXPECT_TRUE(session->violations().empty());
+  EXPECT_EQ(sorted_frees(*session, trace, 0, 7), (std::vector<std::string>{"a"}));
+  EXPECT_TRUE(holds_nothing(*session));
+}
+
 INSTANTIATE_TEST_SUITE_P(Collectors, BuiltIn, ::testing::ValuesIn(kBuiltIns));
 
 /// The first violation of the only collector, or nullptr.
@@ -75,6 +116,14 @@ TEST(Mutants, FinalizerRunTwiceIsWrongFinalizationAtTheSecondCollection) {
   EXPECT_EQ(first(*session)->kind, ViolationKind::WrongFinalization);
   EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 13));
   EXPECT_EQ(first(*session)->detail, "ran its finalizer a second time");
+}
+
+TEST(Mutants, FinalizerReferencesCountedTwiceIsWrongBookkeeping) {
+  const Trace trace = scenario("finalizer-links-garbage");
+  const auto session = replay(trace, entries({"mutant:finalizer-references-counted-twice"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongBookkeeping);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 13));
 }
 
 TEST(Mutants, ResurrectedChildrenFreedIsCaught) {

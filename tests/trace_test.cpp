@@ -7,6 +7,9 @@
 namespace cyclefuzz {
 namespace {
 
+const std::string kFinalizerUsage =
+    "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], collect";
+
 /// The error a text gives, as "line: problem", or "" if it parses.
 std::string error_of(const std::string& text, TraceLimits limits = {}) {
   try {
@@ -137,8 +140,8 @@ TEST(TraceParser, ReadsFinalizersWeakReferencesAndRelease) {
       "finalizer c\nweak w a callback\nweak v b\nderef v\nrelease\n";
   const Trace t = parse_trace(text, "t.trace");
   ASSERT_EQ(t.ops.size(), 11u);
-  EXPECT_EQ(t.ops[3], Op::resurrecting_finalizer(0, 1));
-  EXPECT_EQ(t.ops[4], Op::resurrecting_finalizer(1, 1));
+  EXPECT_EQ(t.ops[3], Op::finalizer(0, {Step::resurrect(1)}));
+  EXPECT_EQ(t.ops[4], Op::finalizer(1, {Step::resurrect(1)}));
   EXPECT_EQ(t.ops[6], Op::finalizer(2));
   EXPECT_EQ(t.ops[7], Op::weak_ref(0, 0, true));
   EXPECT_EQ(t.ops[8], Op::weak_ref(1, 1, false));
@@ -150,9 +153,10 @@ TEST(TraceParser, ReadsFinalizersWeakReferencesAndRelease) {
 TEST(TraceParser, RejectsBrokenFinalizersAndWeakReferences) {
   EXPECT_EQ(error_of("new a\nfinalizer a\nfinalizer a\n"), "3: 'a' already has a finalizer");
   EXPECT_EQ(error_of("new a\nnew b\nfinalizer a resurrect b\n"),
-            "3: 'a' does not reach 'b' (a finalizer can only store what its object reaches)");
+            "3: 'a' does not reach 'b' (a finalizer can only touch what its object reaches, and "
+            "what it allocates itself)");
   EXPECT_EQ(error_of("new a\nfinalizer a resurrects\n"),
-            "2: wrong arguments (expected 'finalizer NAME [resurrect [NAME]] [collect]')");
+            "2: unknown finalizer step 'resurrects' (expected '" + kFinalizerUsage + "')");
   EXPECT_EQ(error_of("new a\nweak w a\nweak w a\n"), "3: duplicate weak reference name 'w'");
   EXPECT_EQ(error_of("new a\nweak w a later\n"),
             "2: wrong arguments (expected 'weak WEAK NAME [callback]')");
@@ -160,7 +164,40 @@ TEST(TraceParser, RejectsBrokenFinalizersAndWeakReferences) {
   EXPECT_EQ(error_of("new a\nunroot a\nweak w a\n"), "3: object 'a' is unreachable (the mutator can only touch what it reaches)");
   EXPECT_EQ(error_of("release now\n"), "1: wrong arguments (expected 'release')");
   EXPECT_EQ(error_of("new a\nfinalizer a collect now\n"),
-            "2: wrong arguments (expected 'finalizer NAME [resurrect [NAME]] [collect]')");
+            "2: unknown finalizer step 'now' (expected '" + kFinalizerUsage + "')");
+}
+
+TEST(TraceParser, ReadsFinalizerPrograms) {
+  const std::string text =
+      "new a\nnew b\nlink a b\nfinalizer a new x link x a link a x resurrect x collect\n"
+      "finalizer b link b b new y new z link y z resurrect\nnew c\n";
+  const Trace t = parse_trace(text, "t.trace");
+  ASSERT_EQ(t.ops.size(), 6u);
+  EXPECT_EQ(t.ops[3], Op::finalizer(0, {Step::make_new(2), Step::link(2, 0), Step::link(0, 2),
+                                        Step::resurrect(2), Step::collect()}));
+  EXPECT_EQ(t.ops[4], Op::finalizer(1, {Step::link(1, 1), Step::make_new(3), Step::make_new(4),
+                                        Step::link(3, 4), Step::resurrect(1)}));
+  EXPECT_EQ(t.ops[5], Op::make_new(5));  // after the objects the finalizers named
+  EXPECT_EQ(to_text(t), text);
+}
+
+TEST(TraceParser, RejectsBrokenFinalizerPrograms) {
+  // A step names what the object reaches, or what an earlier step allocated.
+  EXPECT_EQ(error_of("new a\nnew b\nfinalizer a link a b\n"),
+            "3: 'a' does not reach 'b' (a finalizer can only touch what its object reaches, and "
+            "what it allocates itself)");
+  EXPECT_EQ(error_of("new a\nfinalizer a link a x new x\n"), "2: unknown object 'x'");
+  EXPECT_EQ(error_of("new a\nfinalizer a new a\n"), "2: duplicate name 'a'");
+  EXPECT_EQ(error_of("new a\nfinalizer a link a\n"),
+            "2: wrong arguments (expected '" + kFinalizerUsage + "')");
+  EXPECT_EQ(error_of("new a\nfinalizer a new link\n"),
+            "2: wrong arguments (expected '" + kFinalizerUsage + "')");
+  // The mutator never holds what a finalizer allocates.
+  EXPECT_EQ(error_of("new a\nfinalizer a new x\nroot x\n"),
+            "3: object 'x' is unreachable (the mutator can only touch what it reaches)");
+  EXPECT_EQ(error_of("new a\nfinalizer a collect collect collect collect collect collect "
+                     "collect collect collect\n"),
+            "2: the finalizer of 'a' has 9 steps (at most 8)");
 }
 
 TEST(TraceParser, ReadsFinalizersThatAskForACollection) {
@@ -168,9 +205,9 @@ TEST(TraceParser, ReadsFinalizersThatAskForACollection) {
       "new a\nnew b\nlink a b\nfinalizer a resurrect b collect\nfinalizer b resurrect collect\n"
       "new c\nfinalizer c collect\n";
   const Trace t = parse_trace(text, "t.trace");
-  EXPECT_EQ(t.ops[3], Op::resurrecting_finalizer(0, 1, true));
-  EXPECT_EQ(t.ops[4], Op::resurrecting_finalizer(1, 1, true));
-  EXPECT_EQ(t.ops[6], Op::finalizer(2, true));
+  EXPECT_EQ(t.ops[3], Op::finalizer(0, {Step::resurrect(1), Step::collect()}));
+  EXPECT_EQ(t.ops[4], Op::finalizer(1, {Step::resurrect(1), Step::collect()}));
+  EXPECT_EQ(t.ops[6], Op::finalizer(2, {Step::collect()}));
   EXPECT_EQ(to_text(t), text);
 }
 
@@ -223,16 +260,22 @@ TEST(Generator, SameSeedSameTraceAndAlwaysValid) {
 }
 
 TEST(Generator, GivesFinalizersAndWeakReferences) {
-  std::size_t resurrecting = 0, weak = 0, deref = 0, release = 0;
+  std::size_t resurrecting = 0, allocating = 0, linking = 0, weak = 0, deref = 0, release = 0;
   for (std::uint64_t seed = 0; seed < 20; ++seed) {
     for (const Op& op : generate_trace(seed, 300).ops) {
-      resurrecting += op.kind == OpKind::Finalizer && op.option;
+      for (const Step& step : op.steps) {
+        resurrecting += step.kind == StepKind::Resurrect;
+        allocating += step.kind == StepKind::New;
+        linking += step.kind == StepKind::Link;
+      }
       weak += op.kind == OpKind::Weak;
       deref += op.kind == OpKind::Deref;
       release += op.kind == OpKind::Release;
     }
   }
   EXPECT_GT(resurrecting, 50u);
+  EXPECT_GT(allocating, 50u);
+  EXPECT_GT(linking, 50u);
   EXPECT_GT(weak, 50u);
   EXPECT_GT(deref, 50u);
   EXPECT_GT(release, 50u);

@@ -50,6 +50,7 @@ std::optional<GcStatistics> Generational::statistics() const {
   std::copy(counts_.begin(), counts_.end(), statistics.count);
   std::copy(collections_of_.begin(), collections_of_.end(), statistics.collections);
   std::copy(collected_.begin(), collected_.end(), statistics.collected);
+  statistics.long_lived = {long_lived_pending_, long_lived_total_};
   return statistics;
 }
 

@@ -133,8 +133,9 @@ class CollectWhiteFreesPerRoot final : public TrialDeletion {
       std::vector<ObjectId> found;
       for (Cell* g : garbage) found.push_back(g->id);
       clear_weak_references(weak_, found);
-      if (finalize_garbage(garbage)) keep_resurrected(garbage);
+      const std::vector<Cell*> orphans = run_finalizers(garbage);
       for (Cell* g : garbage) free_cell(g);  // BUG: before the other roots are walked
+      for (Cell* t : orphans) release(t);
       freed += garbage.size();
     }
     return freed;
@@ -409,8 +410,38 @@ class ResurrectedChildrenFreed final : public TrialDeletion {
 
  protected:
   void keep_resurrected(std::vector<Cell*>& garbage) override {
+    trial_delete(garbage);
     // BUG: the correct phase restores (ScanBlack) everything the resurrected objects reach.
-    std::erase_if(garbage, [](Cell* g) { return g->count > 0; });
+    for (Cell* g : garbage) g->dying = g->count == 0;
+    std::erase_if(garbage, [](Cell* g) { return !g->dying; });
+  }
+};
+
+/// Finalizers run on the counts MarkGray left (without the references from the garbage), then
+/// every garbage object with a count above zero is restored by ScanBlack. A reference a finalizer
+/// adds from the garbage is counted when it is made and again when ScanBlack restores its
+/// referrer: wrong counts, then leaks. (This harness's own first draft of finalizer programs.)
+class FinalizerReferencesCountedTwice final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  std::vector<Cell*> run_finalizers(std::vector<Cell*>& garbage) override {
+    bool ran = false;
+    for (Cell* g : garbage) {
+      if (!g->has_finalizer || g->finalized) continue;
+      g->finalized = true;
+      run_finalizer(g->id);  // BUG: on trial-deleted counts, which its links then add to
+      ran = true;
+    }
+    if (!ran) return {};
+    for (Cell* g : garbage) recolor(g, Color::White);
+    for (Cell* g : garbage) {
+      if (g->color == Color::White && g->count > 0) scan_black(g);
+    }
+    std::erase_if(garbage, [](Cell* g) { return g->color != Color::White; });
+    for (Cell* g : garbage) recolor(g, Color::Black);
+    return {};
   }
 };
 
@@ -514,6 +545,9 @@ const std::vector<CollectorEntry>& mutant_catalogue() {
       mutant<CallbackForSurvivor>(
           "callback-for-survivor",
           "generational: weak references to young survivors are cleared, callbacks run"),
+      mutant<FinalizerReferencesCountedTwice>(
+          "finalizer-references-counted-twice",
+          "trial deletion: references a finalizer adds from the garbage are counted twice"),
   };
   return kMutants;
 }

@@ -106,7 +106,6 @@ void TrialDeletion::release(Cell* s) {
       }
     }
     recolor(d, Color::Black);
-    if (d->buffered) unbuffer(d);
     freed.emplace_back(forget_cell(d));
   }
 }
@@ -117,7 +116,11 @@ bool TrialDeletion::resurrected_by_finalizer(Cell* s) {
   ++s->count;  // the finalizer's own reference to it
   run_finalizer(s->id);
   --s->count;
-  return s->count > 0;
+  if (s->count == 0) return false;
+  // Dropping the finalizer's reference is a decrement to a non-zero count: what the finalizer
+  // gave it may be a cycle of its own (a reference to itself, or from an object it allocated).
+  possible_root(s);
+  return true;
 }
 
 // A decrement to a non-zero count may have cut the last outside reference into a cycle.
@@ -231,7 +234,7 @@ std::size_t TrialDeletion::collect_roots() {
   std::vector<ObjectId> found;
   for (Cell* g : garbage) found.push_back(g->id);
   clear_weak_references(weak_, found);
-  if (finalize_garbage(garbage)) keep_resurrected(garbage);
+  const std::vector<Cell*> orphans = run_finalizers(garbage);
   // MarkGray never takes from a frozen object's count, so the garbage's references to frozen
   // objects are dropped as the garbage goes (reference counting may then free them).
   std::vector<Cell*> frozen_referents;
@@ -242,6 +245,7 @@ std::size_t TrialDeletion::collect_roots() {
   }
   for (Cell* g : garbage) free_cell(g);
   for (Cell* t : frozen_referents) decrement(t);
+  for (Cell* t : orphans) release(t);
   return garbage.size();
 }
 
@@ -317,30 +321,101 @@ void TrialDeletion::collect_white(Cell* s, std::vector<Cell*>& garbage) {
   }
 }
 
+// ---- Finalizers: read this to understand how a finalizer may change the garbage -------------
+//
+// A finalizer is the program's code: it may store (root) what it reaches, allocate objects, add
+// references from the garbage, and drop what it allocated - all ordinary reference counting. So
+// it runs on true counts: restore_counts gives back what MarkGray took, finalize_garbage runs the
+// finalizers, and keep_resurrected trial-deletes the garbage again, as CPython re-checks its
+// unreachable set after finalizers (handle_resurrected_objects). Collections without pending
+// finalizers skip all of it.
+
+// Post: `garbage` holds what is still garbage after its finalizers ran; returns the objects the
+// finalizers allocated that only that garbage refers to (count zero: free them after it).
+std::vector<TrialDeletion::Cell*> TrialDeletion::run_finalizers(std::vector<Cell*>& garbage) {
+  const bool pending = std::any_of(garbage.begin(), garbage.end(), [](const Cell* g) {
+    return g->has_finalizer && !g->finalized;
+  });
+  if (!pending) return {};
+  restore_counts(garbage);
+  finalize_garbage(garbage);
+  keep_resurrected(garbage);
+  return orphaned_by(garbage);
+}
+
+// Pre: counts leave out the references from `garbage` (MarkGray; but to frozen objects). Post:
+// every count is true, and each object of `garbage` is marked as dying.
+void TrialDeletion::restore_counts(const std::vector<Cell*>& garbage) {
+  for (Cell* g : garbage) {
+    g->dying = true;
+    for (Cell* t : g->references) {
+      if (!t->frozen) ++t->count;
+    }
+  }
+}
+
 // Pre: the weak references to `garbage` are cleared. Post: every object of `garbage` with a
-// finalizer has run it. A finalizer's `root` gives an object a count again, mid-collection.
-bool TrialDeletion::finalize_garbage(const std::vector<Cell*>& garbage) {
-  bool ran = false;
+// finalizer has run it.
+void TrialDeletion::finalize_garbage(const std::vector<Cell*>& garbage) {
   for (Cell* g : garbage) {
     if (!g->has_finalizer || g->finalized) continue;
     g->finalized = true;
     run_finalizer(g->id);
-    ran = true;
   }
-  return ran;
 }
 
-// Pre: every count in `garbage` left out the references from white objects (MarkGray), so a count
-// above zero now is a reference a finalizer gave. Post: those objects and everything they reach
-// are black again with their counts restored (ScanBlack), and only white objects stay in
-// `garbage`.
+// Pre: counts are true; `garbage` is marked dying. Post: counts leave out the references from
+// the objects still in `garbage` - exactly those that nothing outside it refers to - and only they
+// are marked dying.
 void TrialDeletion::keep_resurrected(std::vector<Cell*>& garbage) {
-  for (Cell* g : garbage) recolor(g, Color::White);
+  trial_delete(garbage);
   for (Cell* g : garbage) {
-    if (g->color == Color::White && g->count > 0) scan_black(g);
+    if (g->dying && g->count > 0) restore_from(g);
   }
-  std::erase_if(garbage, [](Cell* g) { return g->color != Color::White; });
-  for (Cell* g : garbage) recolor(g, Color::Black);
+  std::erase_if(garbage, [](Cell* g) { return !g->dying; });
+}
+
+// MarkGray again, within the garbage: takes the references of `garbage` out of every count.
+void TrialDeletion::trial_delete(const std::vector<Cell*>& garbage) {
+  for (Cell* g : garbage) {
+    for (Cell* t : g->references) {
+      if (!t->frozen) --t->count;
+    }
+  }
+}
+
+// ScanBlack within the garbage: `s` has a reference from outside it, so it and every dying object
+// it reaches live on, and their references count again.
+void TrialDeletion::restore_from(Cell* s) {
+  s->dying = false;
+  std::vector<Cell*>& stack = restoring_;
+  stack.assign(1, s);
+  while (!stack.empty()) {
+    Cell* c = stack.back();
+    stack.pop_back();
+    for (Cell* t : c->references) {
+      if (t->frozen) continue;
+      ++t->count;
+      if (t->dying) {
+        t->dying = false;
+        stack.push_back(t);
+      }
+    }
+  }
+}
+
+// Objects outside `garbage` (the finalizers allocated them) that only `garbage` refers to: their
+// counts are zero now, and they go once it is freed.
+std::vector<TrialDeletion::Cell*> TrialDeletion::orphaned_by(const std::vector<Cell*>& garbage) const {
+  std::vector<Cell*> orphans;
+  for (Cell* g : garbage) {
+    for (Cell* t : g->references) {
+      if (!t->dying && !t->frozen && t->count == 0) orphans.push_back(t);
+    }
+  }
+  std::sort(orphans.begin(), orphans.end());
+  orphans.erase(std::unique(orphans.begin(), orphans.end()), orphans.end());
+  return orphans;
 }
 
 // Every colour change goes through here, so that a fuzzer can count each kind of transition
@@ -355,6 +430,7 @@ void TrialDeletion::recolor(Cell* s, Color to) {
 void TrialDeletion::free_cell(Cell* s) { delete forget_cell(s); }
 
 TrialDeletion::Cell* TrialDeletion::forget_cell(Cell* s) {
+  if (s->buffered) unbuffer(s);  // (a finalizer's reference counting may have buffered it)
   ++freed_;
   cells_.remove(s);
   report_free(s->id);

@@ -20,9 +20,12 @@
 //   * an object whose count drops to zero runs its finalizer (once in its life) while one count
 //     holds it; if the finalizer gave it a reference it lives on, else its weak references are
 //     cleared and it is freed;
-//   * CollectRoots clears the weak references to all the white objects it found, then runs their
-//     finalizers, then - if any ran - restores (ScanBlack) every white object that a finalizer
-//     gave a reference to, and all it reaches: only the white objects left are freed.
+//   * CollectRoots clears the weak references to all the white objects it found, then - if any
+//     has a finalizer that has not run - gives every count back what MarkGray took, runs the
+//     finalizers on those true counts (they may store, allocate and link), and trial-deletes the
+//     white objects again: whatever something outside them now refers to, and all that reaches,
+//     lives on (ScanBlack within them); only the rest is freed, and with it what the finalizers
+//     allocated that only it refers to.
 #pragma once
 
 #include <vector>
@@ -74,6 +77,7 @@ class TrialDeletion : public Collector {
     bool has_finalizer = false;
     bool finalized = false;         // its finalizer ran: it never runs again
     bool buffered = false;          // in roots_
+    bool dying = false;             // in the garbage whose finalizers run (collect_roots)
     std::uint32_t buffer_index = 0;  // its position there
     References<Cell> references;
   };
@@ -103,10 +107,16 @@ class TrialDeletion : public Collector {
   virtual void scan(Cell* s);
   virtual void scan_black(Cell* s);
   virtual void collect_white(Cell* s, std::vector<Cell*>& garbage);
-  /// Runs the finalizers of the garbage found; returns whether any ran.
-  virtual bool finalize_garbage(const std::vector<Cell*>& garbage);
+  /// The finalizers of the garbage found, if any has one pending (see the .cpp).
+  virtual std::vector<Cell*> run_finalizers(std::vector<Cell*>& garbage);
+  void restore_counts(const std::vector<Cell*>& garbage);
+  /// Runs the finalizers of the garbage found.
+  virtual void finalize_garbage(const std::vector<Cell*>& garbage);
   /// Takes out of `garbage` what the finalizers resurrected and everything that reaches.
   virtual void keep_resurrected(std::vector<Cell*>& garbage);
+  void trial_delete(const std::vector<Cell*>& garbage);
+  void restore_from(Cell* s);
+  std::vector<Cell*> orphaned_by(const std::vector<Cell*>& garbage) const;
 
   void recolor(Cell* s, Color to);
   void free_cell(Cell* s);
