@@ -148,18 +148,18 @@ class MarkGrayCountsTwice final : public TrialDeletion {
   using TrialDeletion::TrialDeletion;
 
  protected:
-  void mark_gray(Cell* s) override {
+  void mark_gray(Cell* s) override {  // (the correct phase, less its prefetching)
     if (s->color == Color::Gray) return;
     recolor(s, Color::Gray);
-    std::vector<Cell*> stack{s};
-    while (!stack.empty()) {
-      Cell* c = stack.back();
-      stack.pop_back();
-      for (Cell* t : c->references) {
+    std::size_t next = gray_.size();
+    gray_.push_back(s);
+    for (; next < gray_.size(); ++next) {
+      for (Cell* t : gray_[next]->references) {
+        if (t->frozen) continue;
         t->count -= std::min<std::uint32_t>(t->count, 2);  // BUG: once per reference is right
         if (t->color != Color::Gray) {
           recolor(t, Color::Gray);
-          stack.push_back(t);
+          gray_.push_back(t);
         }
       }
     }
