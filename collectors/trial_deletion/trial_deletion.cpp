@@ -327,7 +327,9 @@ void TrialDeletion::mark_gray(Cell* s) {
 // reaches it.
 void TrialDeletion::scan(Cell* s) {
   if (s->color != Color::Gray) return;
-  if (s->count > 0) {
+  if (s->count > 0 && s->references.empty()) {
+    recolor(s, Color::Black);  // all ScanBlack would do: it restores no count below `s`
+  } else if (s->count > 0) {
     scan_black(s);
   } else {
     recolor(s, Color::White);
