@@ -307,7 +307,7 @@ void TrialDeletion::mark_gray(Cell* s) {
   const std::size_t first = gray_.size();
   gray_.push_back(s);
   drain<Keep::Visited>(
-      gray_, first,
+      gray_, first, cells_.size() > kPrefetchAbove,
       [this](Cell* c) {
         for (Cell* t : c->references) {
           if (t->frozen) continue;  // never trial-deleted: what it refers to keeps its count
@@ -342,7 +342,7 @@ void TrialDeletion::scan_black(Cell* s) {
   recolor(s, Color::Black);
   restoring_.assign(1, s);
   drain<Keep::Nothing>(
-      restoring_, 0,
+      restoring_, 0, cells_.size() > kPrefetchAbove,
       [this](Cell* c) {
         for (Cell* t : c->references) {
           if (t->frozen) continue;  // mark_gray took nothing from it
