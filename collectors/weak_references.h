@@ -28,6 +28,9 @@ class WeakReferences {
     return cleared;
   }
 
+  /// Whether no weak reference is left to clear (then a collection need not list its garbage).
+  bool empty() const { return by_target_.empty(); }
+
   bool has_callback(WeakId w) const { return entries_[w].callback; }
 
   std::optional<ObjectId> deref(WeakId w) const {

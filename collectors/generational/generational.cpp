@@ -2,6 +2,8 @@
 
 #include "collectors/transitions.h"
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <string>
 #include <unordered_map>
@@ -138,12 +140,13 @@ void Generational::decref(Cell* s) {
 // does, the finalizer runs first and the weak references are cleared after it.
 void Generational::release(Cell* s) {
   ++releasing_;
-  std::vector<Cell*> dying{s};
+  // Inline while short: a collection's delete_garbage releases every garbage object here.
+  boost::container::small_vector<Cell*, 16> dying{s};
   while (!dying.empty()) {
     Cell* d = dying.back();
     dying.pop_back();
     if (resurrected_by_finalizer(d)) continue;
-    clear_weak_references(weak_, {d->id});
+    if (d->weakly_referenced) clear_weak_references(weak_, {d->id});
     for (Cell* t : d->references) {
       if (--t->count == 0) dying.push_back(t);
     }
@@ -234,6 +237,12 @@ void Generational::collect_generations() {
 // 0..g are in generation g + 1 (or stay in the oldest); returns the number of objects freed.
 std::size_t Generational::collect_generation(int g) {
   ++collections_;
+  if (++stamp_ == 0) {  // after 2^32 collections: no stale stamp may equal the new one
+    for (auto& generation : generations_) generation.for_each([](Cell* c) { c->stamp = 0; });
+    permanent_.for_each([](Cell* c) { c->stamp = 0; });
+    untracked_.for_each([](Cell* c) { c->stamp = 0; });
+    stamp_ = 1;
+  }
   const std::size_t freed_before = freed_;
   if (g + 1 < kGenerations) ++counts_[g + 1];
   for (int i = 0; i <= g; ++i) counts_[i] = 0;
@@ -241,10 +250,9 @@ std::size_t Generational::collect_generation(int g) {
   IntrusiveList<Cell>& young = generations_[g];
   for (int i = 0; i < g; ++i) young.splice_back(generations_[i]);
   update_refs(young, g);
-  subtract_refs(young, g);
-  IntrusiveList<Cell> unreachable;
-  move_unreachable(young, unreachable, g);
-  untrack_childless(young);
+  IntrusiveList<Cell> unreachable, childless;
+  move_unreachable(young, unreachable, childless, g);
+  untrack_childless(young, childless);
   promote_survivors(g);
   handle_weakrefs(unreachable);
   if (finalize_garbage(unreachable)) handle_resurrected_objects(unreachable, g);
@@ -254,66 +262,73 @@ std::size_t Generational::collect_generation(int g) {
   return freed_ - freed_before;
 }
 
-// Post: every young object is in generation g (the younger ones merged into it), and gc_refs is
-// its reference count.
-void Generational::update_refs(IntrusiveList<Cell>& young, int g) {
-  young.for_each([g](Cell* c) {
-    c->generation = g;
-    c->gc_refs = c->count;
-  });
-}
-
-// Post: gc_refs counts only the references from outside the young set (older objects and the
-// mutator): if it is zero, only young objects keep the object alive.
-void Generational::subtract_refs(IntrusiveList<Cell>& young, int g) {
-  young.for_each([&](Cell* c) {
+// CPython's update_refs (gc_refs := count) and subtract_refs (minus one for each reference from a
+// young object), in one pass rather than two: gc_refs starts at zero the first time this
+// collection touches an object (its stamp), so a reference may be subtracted before the pass has
+// reached the object it points to. The young set is told by generation number (0..g), since the
+// pass is also what relabels the merged younger generations as g.
+// Post: every young object is in generation g, and its gc_refs counts only the references from
+// outside the young set (older objects and the mutator): if it is zero, only young objects keep
+// it alive.
+void Generational::update_refs(IntrusiveList<Cell>& young_set, int g) {
+  young_set.for_each([&](Cell* c) {
+    c->generation = static_cast<std::int8_t>(g);
+    gc_refs(c) += c->count;
     for (Cell* t : c->references) {
-      if (t->generation == g) --t->gc_refs;
+      if (in_young_set(t, g)) --gc_refs(t);
     }
   });
 }
 
-// Post: the young objects reachable from one with gc_refs > 0 stay in `young`; the rest is moved
-// to `unreachable`.
-void Generational::move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable,
-                                    int g) {
-  std::vector<Cell*> stack;
-  young.for_each([&](Cell* s) {
-    if (s->gc_refs == 0 || s->reached) return;
-    s->reached = true;
-    stack.push_back(s);
-    while (!stack.empty()) {
-      Cell* c = stack.back();
-      stack.pop_back();
-      for (Cell* t : c->references) {
-        if (t->generation == g && !t->reached) {
-          t->reached = true;
-          stack.push_back(t);
-        }
+// CPython's move_unreachable: one walk over the young list, with no stack. An object whose
+// gc_refs is above zero is reachable, and so is each young object it refers to: those get
+// gc_refs 1 (and go back to the end of the young list, if the walk had already moved them to
+// `unreachable`), so that the walk comes to them later. An object the walk reaches with gc_refs
+// still zero is moved to `unreachable` for now.
+// A reachable object that holds no references, no finalizer and no weak reference goes to
+// `childless` as the walk finds it (CPython's untrack_tuples and untrack_dicts, without a pass
+// of their own).
+// Post: `young` holds the young objects reachable from one with gc_refs > 0 (or referred to from
+// outside the young set), `childless` the reachable ones set aside, `unreachable` the rest.
+void Generational::move_unreachable(IntrusiveList<Cell>& young_set,
+                                    IntrusiveList<Cell>& unreachable,
+                                    IntrusiveList<Cell>& childless, int g) {
+  for (Cell* c = young_set.front(); c != nullptr;) {
+    if (c->gc_refs == 0) {
+      Cell* after = young_set.next(c);
+      young_set.remove(c);
+      c->unreachable = true;
+      unreachable.push_back(c);
+      c = after;
+      continue;
+    }
+    if (c->references.empty() && !c->has_finalizer && !c->weakly_referenced) {
+      Cell* after = young_set.next(c);
+      young_set.remove(c);
+      c->generation = kUntracked;
+      childless.push_back(c);
+      note(kUntrack);
+      c = after;
+      continue;
+    }
+    for (Cell* t : c->references) {
+      if (!in_young_set(t, g) || t->gc_refs > 0) continue;
+      t->gc_refs = 1;
+      if (t->unreachable) {
+        unreachable.remove(t);
+        t->unreachable = false;
+        young_set.push_back(t);
       }
     }
-  });
-  young.for_each([&](Cell* c) {
-    if (c->reached) {
-      c->reached = false;
-      return;
-    }
-    young.remove(c);
-    c->unreachable = true;
-    unreachable.push_back(c);
-  });
+    c = young_set.next(c);
+  }
 }
 
-// Post: survivors that hold no references are no longer tracked: no collection needs to look at
-// them until they gain one (CPython's untrack_tuples and untrack_dicts).
-void Generational::untrack_childless(IntrusiveList<Cell>& young) {
-  young.for_each([&](Cell* c) {
-    if (!c->references.empty() || c->has_finalizer || c->weakly_referenced) return;
-    young.remove(c);
-    c->generation = kUntracked;
-    untracked_.push_back(c);
-    note(kUntrack);
-  });
+// Post: the survivors that hold no references are no longer tracked: no collection needs to look
+// at them until they gain one. move_unreachable found them (and labelled them untracked).
+void Generational::untrack_childless(IntrusiveList<Cell>& /*young*/,
+                                     IntrusiveList<Cell>& childless) {
+  untracked_.splice_back(childless);
 }
 
 // Post: survivors of a young collection are one generation older; a full collection resets the
@@ -358,7 +373,7 @@ bool Generational::finalize_garbage(IntrusiveList<Cell>& unreachable) {
 // now refers to (the finalizers' references) is reachable, and so is all it reaches. Those move
 // to generation g + 1 with the other survivors.
 void Generational::handle_resurrected_objects(IntrusiveList<Cell>& unreachable, int g) {
-  unreachable.for_each([](Cell* c) { c->gc_refs = c->count; });
+  unreachable.for_each([](Cell* c) { c->gc_refs = c->count; });  // stamped: they were young
   unreachable.for_each([](Cell* c) {
     for (Cell* t : c->references) {
       if (t->unreachable) --t->gc_refs;
@@ -451,7 +466,7 @@ void Generational::check_invariants() const {
         throw BrokenInvariant(name + " is in generation " + std::to_string(g) +
                               "'s list but says it is in " + std::to_string(c->generation));
       }
-      if (c->unreachable || c->reached) {
+      if (c->unreachable || c->reached || c->stamp > stamp_) {
         throw BrokenInvariant(name + " carries collection state outside a collection");
       }
       if (c->id >= handles_.size() || handles_[c->id] != c) {

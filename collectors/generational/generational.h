@@ -14,7 +14,8 @@
 //   2. gc_refs := count for each young object, minus one for each reference from a young object:
 //      what is left counts references from outside the young set (older objects, the mutator);
 //   3. objects with gc_refs > 0, and all young objects they reach, are reachable; the rest is
-//      moved to the unreachable set;
+//      moved to the unreachable set; reachable objects that hold no references are set aside, to
+//      be untracked;
 //   4. survivors are promoted to generation g + 1 (the oldest generation stays put);
 //   5. the weak references to the unreachable objects are cleared, then their finalizers run
 //      (handle_weakrefs, finalize_garbage); if any ran, the unreachable objects that a finalizer
@@ -79,18 +80,23 @@ class Generational : public Collector {
   std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
 
  protected:
+  // 88 bytes (96 with malloc's header): a full collection passes over every young cell twice,
+  // and at a million objects each pass is memory-bound.
   struct Cell : ListLinks {
-    ObjectId id = 0;
-    std::uint32_t count = 1;     // reference count, external references included
-    std::uint32_t external = 1;  // external references, for check_invariants only
-    int generation = 0;
-    std::int64_t gc_refs = 0;  // scratch, during a collection only
-    bool reached = false;      // scratch, during a collection only
+    std::uint32_t count = 1;  // reference count, external references included
+    // gc_refs belongs to the collection numbered `stamp` (collections_): a collection starts it
+    // afresh the first time it touches it, so no pass has to clear it afterwards.
+    std::uint32_t stamp = 0;
+    std::int64_t gc_refs = 0;
+    std::int8_t generation = 0;
+    bool reached = false;      // scratch, while resurrected objects are sought
     bool unreachable = false;  // in the unreachable set, during a collection only
     bool has_finalizer = false;
     bool finalized = false;          // its finalizer ran: it never runs again
     bool weakly_referenced = false;  // a weak reference was taken to it
     References<Cell> references;
+    ObjectId id = 0;
+    std::uint32_t external = 1;  // external references, for check_invariants only
   };
 
   // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one.
@@ -104,17 +110,30 @@ class Generational : public Collector {
   // ---- collection ---------------------------------------------------------------------------
   virtual void collect_generations();  // automatic: which generation, if any
   std::size_t collect_generation(int generation);
+  /// CPython's update_refs and subtract_refs, in one pass (see the definition).
   virtual void update_refs(IntrusiveList<Cell>& young, int generation);
-  virtual void subtract_refs(IntrusiveList<Cell>& young, int generation);
   virtual void move_unreachable(IntrusiveList<Cell>& young, IntrusiveList<Cell>& unreachable,
-                                int generation);
-  virtual void untrack_childless(IntrusiveList<Cell>& young);
+                                IntrusiveList<Cell>& childless, int generation);
+  virtual void untrack_childless(IntrusiveList<Cell>& young, IntrusiveList<Cell>& childless);
   virtual void promote_survivors(int generation);
   virtual void handle_weakrefs(IntrusiveList<Cell>& unreachable);
   virtual bool finalize_garbage(IntrusiveList<Cell>& unreachable);
   virtual void handle_resurrected_objects(IntrusiveList<Cell>& unreachable, int generation);
   virtual void delete_garbage(IntrusiveList<Cell>& unreachable, int generation);
   IntrusiveList<Cell>& list_of(Cell* s);
+  /// Whether `t` is in the young set of a collection of generation g: generations 0..g (not
+  /// untracked, -1, nor permanent).
+  static bool in_young_set(const Cell* t, int g) {
+    return static_cast<unsigned>(t->generation) <= static_cast<unsigned>(g);
+  }
+  /// t's gc_refs, started at zero if this collection has not touched it yet.
+  std::int64_t& gc_refs(Cell* t) {
+    if (t->stamp != stamp_) {
+      t->stamp = stamp_;
+      t->gc_refs = 0;
+    }
+    return t->gc_refs;
+  }
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   std::array<IntrusiveList<Cell>, kGenerations> generations_;
@@ -132,6 +151,7 @@ class Generational : public Collector {
   std::array<std::uint64_t, kGenerations> collections_of_{};  // gc.get_stats()
   std::array<std::uint64_t, kGenerations> collected_{};
   std::uint64_t collections_ = 0;
+  std::uint32_t stamp_ = 0;  // the collection under way, for Cell::stamp (never 0 in one)
   std::size_t freed_ = 0;  // frees so far, to count those of one collection
 };
 

@@ -107,7 +107,9 @@ void MarkSweep::mark() {
     for (Cell* r : c->references) {
       if (!r->marked) {
         r->marked = true;
-        stack.push_back(r);
+        // A cell without references has nothing left to mark: it need not wait on the stack
+        // (one object referring to a million leaves would make a stack of a million).
+        if (!r->references.empty()) stack.push_back(r);
       }
     }
   }
@@ -117,6 +119,8 @@ void MarkSweep::mark() {
 // the finalizer of every unmarked cell that has one has run (once in its life). A finalizer may
 // give a cell an external reference (`root`) while it runs; the marks do not show it yet.
 bool MarkSweep::finalize_unmarked() {
+  // Nothing to clear and nothing to run: no pass over the heap for it.
+  if (weak_.empty() && !finalizers_) return false;
   std::vector<ObjectId> unmarked;
   std::vector<Cell*> to_finalize;
   heap_.for_each([&](Cell* c) {

@@ -40,7 +40,10 @@ class MarkSweep : public Collector {
   void freeze() override;
   void unfreeze() override;
   std::optional<GcStatistics> statistics() const override;
-  void set_finalizer(ObjectId id) override { handles_[id]->has_finalizer = true; }
+  void set_finalizer(ObjectId id) override {
+    handles_[id]->has_finalizer = true;
+    finalizers_ = true;
+  }
   void weak_ref(WeakId w, ObjectId target, bool callback) override {
     weak_.add(w, target, callback);
   }
@@ -74,6 +77,7 @@ class MarkSweep : public Collector {
   std::uint64_t collections_ = 0;
   std::uint64_t collected_ = 0;
   bool collecting_ = false;
+  bool finalizers_ = false;  // set_finalizer was ever called: finalize_unmarked has work
 };
 
 }  // namespace cyclefuzz

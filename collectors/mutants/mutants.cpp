@@ -28,20 +28,20 @@ class ScanForgetsRestore final : public TrialDeletion {
   using TrialDeletion::TrialDeletion;
 
  protected:
-  void scan_black(Cell* s) override {
+  void scan_black(Cell* s) override {  // (the correct phase, less its prefetching)
     recolor(s, Color::Black);
-    std::vector<Cell*> stack{s};
-    while (!stack.empty()) {
-      Cell* c = stack.back();
-      stack.pop_back();
-      for (Cell* t : c->references) {
+    restoring_.assign(1, s);
+    for (std::size_t next = 0; next < restoring_.size(); ++next) {
+      for (Cell* t : restoring_[next]->references) {
+        if (t->frozen) continue;
         // BUG: the correct ScanBlack increments t's count here.
         if (t->color != Color::Black) {
           recolor(t, Color::Black);
-          stack.push_back(t);
+          restoring_.push_back(t);
         }
       }
     }
+    restoring_.clear();
   }
 };
 
@@ -149,18 +149,18 @@ class MarkGrayCountsTwice final : public TrialDeletion {
   using TrialDeletion::TrialDeletion;
 
  protected:
-  void mark_gray(Cell* s) override {
+  void mark_gray(Cell* s) override {  // (the correct phase, less its prefetching)
     if (s->color == Color::Gray) return;
     recolor(s, Color::Gray);
-    std::vector<Cell*> stack{s};
-    while (!stack.empty()) {
-      Cell* c = stack.back();
-      stack.pop_back();
-      for (Cell* t : c->references) {
+    std::size_t next = gray_.size();
+    gray_.push_back(s);
+    for (; next < gray_.size(); ++next) {
+      for (Cell* t : gray_[next]->references) {
+        if (t->frozen) continue;
         t->count -= std::min<std::uint32_t>(t->count, 2);  // BUG: once per reference is right
         if (t->color != Color::Gray) {
           recolor(t, Color::Gray);
-          stack.push_back(t);
+          gray_.push_back(t);
         }
       }
     }
@@ -269,15 +269,15 @@ class PartialIgnoresOlderReferrers final : public Generational {
   using Generational::Generational;
 
  protected:
-  void subtract_refs(IntrusiveList<Cell>& young, int g) override {
-    for (auto& generation : generations_) {  // BUG: only `young` refers inside the young set
-      generation.for_each([&](Cell* c) {
+  void update_refs(IntrusiveList<Cell>& young, int g) override {
+    Generational::update_refs(young, g);
+    for (int older = g + 1; older < kGenerations; ++older) {  // BUG: only young referrers count
+      generations_[older].for_each([&](Cell* c) {
         for (Cell* t : c->references) {
           if (t->generation == g) --t->gc_refs;
         }
       });
     }
-    (void)young;
   }
 };
 
@@ -469,13 +469,13 @@ class CallbackForSurvivor final : public Generational {
   using Generational::Generational;
 
  protected:
-  void untrack_childless(IntrusiveList<Cell>& young) override {
+  void untrack_childless(IntrusiveList<Cell>& young, IntrusiveList<Cell>& childless) override {
     std::vector<ObjectId> survivors;
     young.for_each([&](Cell* c) {
       if (c->weakly_referenced) survivors.push_back(c->id);
     });
     clear_weak_references(weak_, survivors);  // BUG: handle_weakrefs given the wrong list
-    Generational::untrack_childless(young);
+    Generational::untrack_childless(young, childless);
   }
 };
 

@@ -1,6 +1,9 @@
 #include "collectors/trial_deletion/trial_deletion.h"
 
+#include "collectors/prefetch.h"
 #include "collectors/transitions.h"
+
+#include <boost/container/small_vector.hpp>
 
 #include <algorithm>
 #include <memory>
@@ -87,13 +90,14 @@ void TrialDeletion::decrement(Cell* s) {
 // broken invariant rather than read from freed memory.
 void TrialDeletion::release(Cell* s) {
   const Busy busy(busy_);
-  std::vector<std::unique_ptr<Cell>> freed;
-  std::vector<Cell*> dying{s};
+  // Inline while short: most releases free one object or a few.
+  boost::container::small_vector<std::unique_ptr<Cell>, 8> freed;
+  boost::container::small_vector<Cell*, 8> dying{s};
   while (!dying.empty()) {
     Cell* d = dying.back();
     dying.pop_back();
     if (resurrected_by_finalizer(d)) continue;
-    clear_weak_references(weak_, {d->id});
+    if (!weak_.empty()) clear_weak_references(weak_, {d->id});
     for (Cell* t : d->references) {
       if (t->count == 0) {
         throw BrokenInvariant("trial-deletion: object " + std::to_string(t->id) +
@@ -198,26 +202,44 @@ std::optional<GcStatistics> TrialDeletion::statistics() const {
 }
 
 // Post: stale (black) entries have left the buffer; below each purple candidate, every object is
-// gray and its count no longer includes references from gray objects.
+// gray and its count no longer includes references from gray objects; gray_ lists them all.
+//
+// The buffer is compacted in place, and gray_ sized for at least every candidate up front: fresh
+// memory in a collection costs a page fault per 4 KiB, which on a heap of a million candidates
+// was as much as the marking.
 void TrialDeletion::mark_roots() {
-  std::vector<Cell*> candidates;
-  candidates.swap(roots_);
-  for (Cell* s : candidates) {
+  gray_.clear();
+  gray_.reserve(roots_.size());
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < roots_.size(); ++i) {
+    if (i + 8 < roots_.size()) prefetch(&roots_[i + 8]->count);
+    Cell* s = roots_[i];
     if (s->color == Color::Purple && !s->frozen) {
       mark_gray(s);
-      s->buffer_index = static_cast<std::uint32_t>(roots_.size());
-      roots_.push_back(s);
+      s->buffer_index = static_cast<std::uint32_t>(kept);
+      roots_[kept++] = s;
     } else {
       s->buffered = false;  // a black object's count reached zero only if it was freed already
       if (s->color == Color::Purple) recolor(s, Color::Black);  // frozen: never a candidate
     }
   }
+  roots_.resize(kept);
 }
 
 // Post: every gray object is black (a reference from outside the gray subgraph still counts, so
 // it and all it reaches are live: counts restored) or white (garbage).
+//
+// The paper calls Scan on each candidate, and Scan recurses through the objects it turns white;
+// every gray object lies below a candidate, so that reaches each of them, as this loop over gray_
+// does without chasing a pointer. The colours come out the same: an object ends black exactly when
+// a gray object whose count stayed above zero reaches it through gray objects (ScanBlack turns
+// white objects black again), whichever order Scan visits them in.
 void TrialDeletion::scan_roots() {
-  for (Cell* s : roots_) scan(s);
+  for (std::size_t i = 0; i < gray_.size(); ++i) {
+    if (i + 8 < gray_.size()) prefetch(&gray_[i + 8]->count);
+    scan(gray_[i]);
+  }
+  gray_.clear();
 }
 
 // Post: the buffer is empty and every white object is freed.
@@ -228,12 +250,20 @@ void TrialDeletion::scan_roots() {
 std::size_t TrialDeletion::collect_roots() {
   std::vector<Cell*> candidates;
   candidates.swap(roots_);
-  for (Cell* s : candidates) s->buffered = false;
+  // The garbage is at most what was gray: gray_'s memory (empty now) holds it without growing.
   std::vector<Cell*> garbage;
-  for (Cell* s : candidates) collect_white(s, garbage);
-  std::vector<ObjectId> found;
-  for (Cell* g : garbage) found.push_back(g->id);
-  clear_weak_references(weak_, found);
+  garbage.swap(gray_);
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    if (i + 8 < candidates.size()) prefetch(&candidates[i + 8]->count);
+    Cell* s = candidates[i];
+    s->buffered = false;
+    collect_white(s, garbage);
+  }
+  if (!weak_.empty()) {
+    std::vector<ObjectId> found;
+    for (Cell* g : garbage) found.push_back(g->id);
+    clear_weak_references(weak_, found);
+  }
   const std::vector<Cell*> orphans = run_finalizers(garbage);
   // MarkGray never takes from a frozen object's count, so the garbage's references to frozen
   // objects are dropped as the garbage goes (reference counting may then free them).
@@ -246,61 +276,88 @@ std::size_t TrialDeletion::collect_roots() {
   for (Cell* g : garbage) free_cell(g);
   for (Cell* t : frozen_referents) decrement(t);
   for (Cell* t : orphans) release(t);
-  return garbage.size();
+  const std::size_t freed = garbage.size();
+  garbage.clear();
+  garbage.swap(gray_);
+  candidates.clear();
+  candidates.swap(roots_);  // keeps the buffer's memory too (a finalizer may have filled roots_)
+  roots_.insert(roots_.end(), candidates.begin(), candidates.end());
+  return freed;
 }
 
+namespace {
+
+// What mark_gray and scan_black read: the references of the cells they walk, then the count,
+// colour and frozen flag of each cell those refer to (collectors/prefetch.h).
+template <class Cell>
+void fetch_references(const Cell* c) {
+  prefetch(&c->references);
+  prefetch(reinterpret_cast<const char*>(&c->references) + sizeof(c->references) - 1);
+}
+
+template <class Cell>
+void fetch_referents(const Cell* c) {
+  for (const Cell* t : c->references) prefetch(&t->count);
+}
+
+}  // namespace
+
+// Colours gray everything below `s` that is not gray yet, taking from each object's count one
+// for every reference from a gray object; appends what it colours to gray_. Breadth-first over
+// gray_ itself, which is MarkGray's queue.
 void TrialDeletion::mark_gray(Cell* s) {
   if (s->color == Color::Gray) return;
   recolor(s, Color::Gray);
-  std::vector<Cell*>& stack = marking_;
-  stack.assign(1, s);
-  while (!stack.empty()) {
-    Cell* c = stack.back();
-    stack.pop_back();
-    for (Cell* t : c->references) {
-      if (t->frozen) continue;  // never trial-deleted: what it refers to keeps its count
-      --t->count;
-      if (t->color != Color::Gray) {
-        recolor(t, Color::Gray);
-        stack.push_back(t);
-      }
-    }
-  }
+  const std::size_t first = gray_.size();
+  gray_.push_back(s);
+  drain<Keep::Visited>(
+      gray_, first, cells_.size() > kPrefetchAbove,
+      [this](Cell* c) {
+        for (Cell* t : c->references) {
+          if (t->frozen) continue;  // never trial-deleted: what it refers to keeps its count
+          --t->count;
+          if (t->color != Color::Gray) {
+            recolor(t, Color::Gray);
+            gray_.push_back(t);
+          }
+        }
+      },
+      fetch_references<Cell>, fetch_referents<Cell>);
 }
 
+// The paper's Scan of one gray object, without its recursion (scan_roots calls it on every gray
+// object): a count above zero is a reference from outside the gray subgraph, so the object is
+// live and ScanBlack restores it and all it reaches; else it is white, unless a later ScanBlack
+// reaches it.
 void TrialDeletion::scan(Cell* s) {
-  std::vector<Cell*>& stack = scanning_;
-  stack.assign(1, s);
-  while (!stack.empty()) {
-    Cell* c = stack.back();
-    stack.pop_back();
-    if (c->color != Color::Gray) continue;
-    if (c->count > 0) {
-      scan_black(c);
-    } else {
-      recolor(c, Color::White);
-      stack.insert(stack.end(), c->references.begin(), c->references.end());
-    }
+  if (s->color != Color::Gray) return;
+  if (s->count > 0 && s->references.empty()) {
+    recolor(s, Color::Black);  // all ScanBlack would do: it restores no count below `s`
+  } else if (s->count > 0) {
+    scan_black(s);
+  } else {
+    recolor(s, Color::White);
   }
 }
 
 // Restores the counts below an externally reachable object (white objects become black again).
+// Breadth-first over restoring_.
 void TrialDeletion::scan_black(Cell* s) {
   recolor(s, Color::Black);
-  std::vector<Cell*>& stack = restoring_;
-  stack.assign(1, s);
-  while (!stack.empty()) {
-    Cell* c = stack.back();
-    stack.pop_back();
-    for (Cell* t : c->references) {
-      if (t->frozen) continue;  // mark_gray took nothing from it
-      ++t->count;
-      if (t->color != Color::Black) {
-        recolor(t, Color::Black);
-        stack.push_back(t);
-      }
-    }
-  }
+  restoring_.assign(1, s);
+  drain<Keep::Nothing>(
+      restoring_, 0, cells_.size() > kPrefetchAbove,
+      [this](Cell* c) {
+        for (Cell* t : c->references) {
+          if (t->frozen) continue;  // mark_gray took nothing from it
+          ++t->count;
+          if (t->color != Color::Black) {
+            recolor(t, Color::Black);
+            restoring_.push_back(t);
+          }
+        }
+      },
+      fetch_references<Cell>, fetch_referents<Cell>);
 }
 
 // Gathers the white objects reachable from `s` through white objects into `garbage`, turning them

@@ -14,7 +14,15 @@
 // subgraph below each purple candidate, colouring it gray), ScanRoots (whatever still has a count
 // is externally reachable: restore it and everything it reaches to black; the rest turns white),
 // CollectRoots (free the white objects). Every phase is iterative: a cycle of a million objects
-// must not overflow the stack.
+// must not overflow the stack. Two departures from the paper's recursive formulation, for speed
+// on large live heaps (where every object may be a candidate) and with the same result:
+//   * MarkGray and ScanBlack walk breadth-first over a vector, fetching cells ahead
+//     (collectors/prefetch.h), rather than depth-first in pointer order, which waits for one cache
+//     miss after another;
+//   * ScanRoots applies Scan to every gray object, in the order MarkGray found them (gray_),
+//     rather than recursively from the candidates through white objects: that recursion only
+//     serves to reach every gray object, which gray_ already lists, and colours white, then black
+//     again, whatever lies between a candidate and the externally reachable objects.
 //
 // Finalizers and weak references (PEP 442's order, which CPython's gc follows):
 //   * an object whose count drops to zero runs its finalizer (once in its life) while one count
@@ -68,18 +76,21 @@ class TrialDeletion : public Collector {
     Purple,  // possible root of a garbage cycle
   };
 
+  // What a collection reads of a cell it visits (the count, colour and frozen flag of each
+  // referent, the references of each cell it walks) comes first and together, so that a visit
+  // touches as few cache lines as it can; the rest comes after.
   struct Cell : ListLinks {
-    ObjectId id = 0;
-    std::uint32_t count = 1;     // reference count, external references included
-    std::uint32_t external = 1;  // external references, for check_invariants only
+    std::uint32_t count = 1;  // reference count, external references included
     Color color = Color::Black;
     bool frozen = false;
+    bool buffered = false;  // in roots_
     bool has_finalizer = false;
-    bool finalized = false;         // its finalizer ran: it never runs again
-    bool buffered = false;          // in roots_
-    bool dying = false;             // in the garbage whose finalizers run (collect_roots)
-    std::uint32_t buffer_index = 0;  // its position there
     References<Cell> references;
+    ObjectId id = 0;
+    std::uint32_t external = 1;      // external references, for check_invariants only
+    std::uint32_t buffer_index = 0;  // its position in roots_
+    bool finalized = false;          // its finalizer ran: it never runs again
+    bool dying = false;              // in the garbage whose finalizers run (collect_roots)
   };
 
   // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one with a
@@ -139,9 +150,11 @@ class TrialDeletion : public Collector {
   std::uint64_t collections_ = 0;
   std::uint64_t collected_ = 0;  // freed by collections
   std::uint64_t freed_ = 0;      // freed at all
-  // The explicit stacks of mark_gray, scan and scan_black (which scan calls), kept between calls:
-  // a collection calls them once per candidate, and allocating each time was most of its cost.
-  std::vector<Cell*> marking_, scanning_, restoring_;
+  // The worklists, kept between calls: a collection calls mark_gray and scan_black once per
+  // candidate, and allocating each time was most of its cost. gray_ lists every object MarkGray
+  // coloured gray in this collection, in the order it found them: MarkGray's queue, then what
+  // ScanRoots scans. restoring_ is ScanBlack's queue.
+  std::vector<Cell*> gray_, restoring_;
 };
 
 }  // namespace cyclefuzz
