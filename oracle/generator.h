@@ -17,8 +17,10 @@
 //   * collections are a tenth of the ops, half of them partial; one op in a hundred sets the
 //     automatic collection thresholds, mostly to small values that short traces reach; freeze,
 //     unfreeze, disable and enable one in a hundred each;
-//   * 8 ops in 116 give an object a finalizer, two thirds of them resurrecting (the object
-//     itself or something it reaches), half of them asking for a collection from inside; weak
+//   * 8 ops in 116 give an object a finalizer, whose program takes one more step two times in
+//     three (up to kMaxSteps): a resurrect, a new, a link or a collect, each as likely, naming
+//     the object itself, what it reaches or what the program allocated - so that collections
+//     meet resurrection, allocation under the collector and re-entrancy often; weak
 //     references and derefs 3 in 116 each, half of the weak references with a callback;
 //     `release` 2 in 116, so that resurrected objects turn into garbage again.
 #pragma once
