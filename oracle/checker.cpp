@@ -130,7 +130,7 @@ struct Session::Lane final : CollectorHost {
   std::vector<ObjectId> released;   // during the current op: the entries `release` dropped
   std::vector<std::uint32_t> listed;  // by object id: its entries in the list
   std::vector<std::uint8_t> kept;
-  std::vector<std::uint8_t> fresh;    // what born_now reaches, as of the end of an op
+  std::vector<std::uint8_t> fresh;    // what born_now and linked_now reach, at the end of an op
   std::vector<std::uint8_t> reached;  // what the list reaches during the op (reached_by_list)
   bool reached_valid = false;
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
@@ -276,16 +276,16 @@ struct Session::Lane final : CollectorHost {
   // is skipped, and the collector never sees it.
   void run_program(ObjectId x) {
     std::vector<ObjectId> locals;  // what its `new` steps allocated: held until it returns
-    std::vector<ObjectId> reached;  // what x reaches in this lane's heap, when a step asks
-    bool reached_now = false;
+    std::vector<ObjectId> from_x;  // what x reaches in this lane's heap, when a step asks
+    bool from_x_valid = false;
     const auto reaches = [&](ObjectId y) {
       if (std::find(locals.begin(), locals.end(), y) != locals.end()) return holds(y);
-      if (!reached_now) {
+      if (!from_x_valid) {
         const ObjectId from[] = {x};
-        reached = oracle->descendants(from, [this](ObjectId z) { return holds(z); }, view());
-        reached_now = true;
+        from_x = oracle->descendants(from, [this](ObjectId z) { return holds(z); }, view());
+        from_x_valid = true;
       }
-      return std::find(reached.begin(), reached.end(), y) != reached.end();
+      return std::find(from_x.begin(), from_x.end(), y) != from_x.end();
     };
     for (const Step& step : oracle->finalizer_program(x)) {
       switch (step.kind) {
@@ -304,7 +304,7 @@ struct Session::Lane final : CollectorHost {
           if (!reaches(step.a) || !reaches(step.b) || oracle->reachable_from_roots(step.a)) break;
           mutable_oracle->add_finalizer_reference(view(), step.a, step.b);
           linked_now.push_back(step.a);
-          reached_now = false;
+          from_x_valid = false;
           reached_valid = false;
           collector->link(step.a, step.b);
           break;
