@@ -6,6 +6,7 @@
 #include <span>
 
 #include "oracle/generation_checks.h"
+#include "oracle/object_set.h"
 
 namespace cyclefuzz {
 
@@ -113,15 +114,18 @@ struct Session::Lane final : CollectorHost {
   bool retired = false;
   std::optional<std::size_t> first;  // index of its first violation
   std::optional<GenerationModel> generations;  // for collectors with generations or statistics
-  std::vector<std::uint8_t> frozen;            // by object id: frozen by the last freeze
+  ObjectSet frozen;                            // frozen by the last freeze
   std::size_t frozen_count = 0;                // objects frozen (held or not)
   // Before a collection, what frozen objects kept: it may survive the collection, even if the
   // frozen object keeping it dies during it (reference counting frees it with the garbage that
   // held it; what it kept waits for the next collection, as in CPython).
-  std::vector<std::uint8_t> kept_before;
+  ObjectSet kept_before;
 
   // The program's list of resurrected objects; each entry is one external reference the
-  // collector was given. `kept` is what the list reaches (by object id), as of the end of an op.
+  // collector was given. `kept` is what the list reaches and the mutator does not, as of the
+  // end of an op: every use asks "reachable from roots, or kept?", and the mutator's reachability
+  // is the same when `kept` is used as when it was computed (only `collect` uses it before it is
+  // recomputed, and a collection leaves the mutator's references alone).
   std::vector<ObjectId> resurrected;
   std::vector<ObjectId> releasing;  // during `release`: the entries not yet dropped
   std::vector<ObjectId> finalizer_locals;  // objects running finalizers allocated and still hold
@@ -129,9 +133,9 @@ struct Session::Lane final : CollectorHost {
   std::vector<ObjectId> linked_now;  // ... and those they added references from
   std::vector<ObjectId> released;   // during the current op: the entries `release` dropped
   std::vector<std::uint32_t> listed;  // by object id: its entries in the list
-  std::vector<std::uint8_t> kept;
-  std::vector<std::uint8_t> fresh;    // what born_now and linked_now reach, at the end of an op
-  std::vector<std::uint8_t> reached;  // what the list reaches during the op (reached_by_list)
+  ObjectSet kept;
+  ObjectSet fresh;    // what born_now and linked_now reach, at the end of an op
+  ObjectSet reached;  // the same during the op (reached_by_list)
   bool reached_valid = false;
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
   std::vector<WeakState> weak;          // by weak reference
@@ -143,8 +147,8 @@ struct Session::Lane final : CollectorHost {
   std::vector<std::pair<WeakId, std::size_t>> cleared_now;
   std::vector<Violation> found_in_callbacks;
   // At the start of a full collection, the garbage it must find (for the order of weak-reference
-  // clears and finalizers), by object id.
-  std::vector<std::uint8_t> garbage_at_start;
+  // clears and finalizers).
+  ObjectSet garbage_at_start;
 
   bool holds(ObjectId id) const { return id < status.size() && status[id] == Status::Alive; }
   /// Its heap: the mutator's references and those its finalizers made.
@@ -171,17 +175,21 @@ struct Session::Lane final : CollectorHost {
     weak.resize(oracle->weak_count(), WeakState::Set);
   }
 
-  /// What the program's list reaches now, by object id: searched again only after the list or
-  /// the heap changed (a new op, a store, a release), however many callbacks ask.
-  const std::vector<std::uint8_t>& reached_by_list() {
+  /// What the program's list reaches now and the mutator does not: searched again only after the
+  /// list or the heap changed (a new op, a store, a release), however many callbacks ask. The
+  /// search stops at objects the mutator reaches: all they reach, it reaches too (a finalizer
+  /// only adds references from objects the mutator cannot reach), so a list that refers into the
+  /// live heap costs what it reaches outside it, not the whole heap at every op.
+  const ObjectSet& reached_by_list() {
     if (reached_valid) return reached;
-    reached.assign(status.size(), 0);
+    reached.clear();
     if (!resurrected.empty() || !releasing.empty() || !finalizer_locals.empty()) {
       std::vector<ObjectId> entries = resurrected;
       entries.insert(entries.end(), releasing.begin(), releasing.end());
       entries.insert(entries.end(), finalizer_locals.begin(), finalizer_locals.end());
-      for (ObjectId x : oracle->descendants(entries, [](ObjectId) { return true; }, view())) {
-        reached[x] = 1;
+      const auto unreachable = [this](ObjectId y) { return !oracle->reachable_from_roots(y); };
+      for (ObjectId x : oracle->descendants(entries, unreachable, view())) {
+        reached.insert(x);
       }
     }
     reached_valid = true;
@@ -191,13 +199,12 @@ struct Session::Lane final : CollectorHost {
   /// Whether the program can still reach x, through the mutator's references or its list.
   bool live(ObjectId x) {
     if (oracle->reachable_from_roots(x)) return true;
-    const auto& by_list = reached_by_list();
-    return x < by_list.size() && by_list[x];
+    return reached_by_list().contains(x);
   }
 
   /// Recomputes `kept`, at the end of an op.
-  void update_kept() { kept = reached_by_list(); }
-  bool is_kept(ObjectId x) const { return x < kept.size() && kept[x]; }
+  void update_kept() { kept.assign(reached_by_list()); }
+  bool is_kept(ObjectId x) const { return kept.contains(x); }
 
   /// Recomputes `fresh`, at the end of an op: what the objects its finalizers allocated or
   /// added references from during the op reach. They may outlive the collection they changed:
@@ -207,15 +214,14 @@ struct Session::Lane final : CollectorHost {
   void update_fresh() {
     fresh.clear();
     if (born_now.empty() && linked_now.empty()) return;
-    fresh.assign(status.size(), 0);
     std::vector<ObjectId> changed = born_now;
     changed.insert(changed.end(), linked_now.begin(), linked_now.end());
     for (ObjectId x : oracle->descendants(changed, [this](ObjectId y) { return holds(y); },
                                           view())) {
-      fresh[x] = 1;
+      fresh.insert(x);
     }
   }
-  bool is_fresh(ObjectId x) const { return x < fresh.size() && fresh[x]; }
+  bool is_fresh(ObjectId x) const { return fresh.contains(x); }
 
   void problem(ViolationKind kind, std::vector<ObjectId> objects, std::string detail,
                std::vector<WeakId> weak_refs = {}) {
@@ -448,17 +454,15 @@ void Session::step(const Op& op) {
     // Before the op, every live object is alive in the lane (else it would be retired).
     const bool had_list = !lane.resurrected.empty();
     const std::size_t garbage_before = lane.alive - reachable_before;  // when the list is empty
-    lane.kept_before = lane.frozen_count > 0 && op.kind == OpKind::Collect
-                           ? kept_by_frozen(lane)
-                           : std::vector<std::uint8_t>();
+    lane.kept_before.clear();
+    if (lane.frozen_count > 0 && op.kind == OpKind::Collect) keep_by_frozen(lane);
     const bool full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);
     lane.garbage_at_start.clear();
     if (full && lane.capabilities.weak_references_cleared_before_finalizers &&
         oracle_.weak_count() > 0) {
-      lane.garbage_at_start.assign(lane.status.size(), 0);
-      for (ObjectId x = 0; x < lane.status.size(); ++x) {
-        const bool kept = lane.is_kept(x) || (x < lane.kept_before.size() && lane.kept_before[x]);
-        lane.garbage_at_start[x] = lane.holds(x) && !oracle_.reachable_from_roots(x) && !kept;
+      for (ObjectId x : lane.held_objects()) {
+        const bool kept = lane.is_kept(x) || lane.kept_before.contains(x);
+        if (!oracle_.reachable_from_roots(x) && !kept) lane.garbage_at_start.insert(x);
       }
     }
     const std::uint64_t collections_before = lane.collector->collections();
@@ -491,13 +495,14 @@ void Session::step(const Op& op) {
     if (lane.capabilities.freezes && op.kind == OpKind::Freeze) {
       // As gc.freeze(): the objects the collector tracks (an untracked one, with no references,
       // is tracked again young when it gains one, and is not frozen).
-      lane.frozen.assign(lane.status.size(), 0);
+      lane.frozen.clear();
       lane.frozen_count = 0;
       ObjectView view;
       for (ObjectId x : lane.held_objects()) {
         lane.collector->inspect(x, view);
-        lane.frozen[x] = view.tracked;
-        lane.frozen_count += view.tracked;
+        if (!view.tracked) continue;
+        lane.frozen.insert(x);
+        ++lane.frozen_count;
       }
     } else if (op.kind == OpKind::Unfreeze) {
       lane.frozen.clear();
@@ -621,8 +626,7 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   if (full && lane.alive > oracle_.reachable_count() && !premature) {
     std::vector<ObjectId> leaked;
     for (ObjectId x : lane.held_objects()) {
-      const bool kept = (x < lane.kept_before.size() && lane.kept_before[x]) || lane.is_kept(x) ||
-                        lane.is_fresh(x);
+      const bool kept = lane.kept_before.contains(x) || lane.is_kept(x) || lane.is_fresh(x);
       if (!oracle_.reachable_from_roots(x) && !kept) {
         leaked.push_back(x);
       }
@@ -661,7 +665,7 @@ void Session::check_lane(Lane& lane, const Op& op, std::optional<std::size_t> co
   // op, leave the model's counts and generations behind: it reads them again from the collector.)
   if (lane.generations && !lane.retired &&
       (lane.nested_collections > 0 || !lane.born_now.empty() || !lane.linked_now.empty())) {
-    lane.generations->adopt(*lane.collector, oracle_, holds);
+    lane.generations->adopt(*lane.collector, oracle_, lane.held_objects());
   } else if (lane.generations && !lane.retired) {
     if (auto finding = lane.generations->after(
             op, *lane.collector, oracle_, holds, [&lane](ObjectId x) { return lane.is_kept(x); },
@@ -737,7 +741,7 @@ void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, boo
   if (full && !lane.garbage_at_start.empty() && lane.first_finalizer != kNever) {
     for (const auto& [w, when] : lane.cleared_now) {
       const ObjectId target = oracle_.weak_target(w);
-      if (when > lane.first_finalizer && lane.garbage_at_start[target]) {
+      if (when > lane.first_finalizer && lane.garbage_at_start.contains(target)) {
         return wrong(target, w, "garbage of a full collection whose weak reference was cleared "
                      "only after a finalizer of that collection ran");
       }
@@ -745,17 +749,20 @@ void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, boo
   }
 }
 
-std::vector<std::uint8_t> Session::kept_by_frozen(Lane& lane) const {
+// Only the garbage among them matters (every use asks "reachable from roots, or kept?", and a
+// collection leaves the mutator's references alone), and nothing the mutator reaches leads to
+// garbage: so the search starts at frozen garbage and stops at the live heap.
+void Session::keep_by_frozen(Lane& lane) const {
+  const AlivePredicate held_garbage = [&](ObjectId y) {
+    return lane.holds(y) && !oracle_.reachable_from_roots(y);
+  };
   std::vector<ObjectId> frozen;
-  for (ObjectId x : lane.held_objects()) {
-    if (x < lane.frozen.size() && lane.frozen[x]) frozen.push_back(x);
+  for (ObjectId x : lane.frozen.members()) {
+    if (held_garbage(x)) frozen.push_back(x);
   }
-  std::vector<std::uint8_t> kept(lane.status.size(), 0);
-  for (ObjectId x : oracle_.descendants(frozen, [&lane](ObjectId y) { return lane.holds(y); },
-                                       lane.view())) {
-    kept[x] = 1;
+  for (ObjectId x : oracle_.descendants(frozen, held_garbage, lane.view())) {
+    lane.kept_before.insert(x);
   }
-  return kept;
 }
 
 // A collection may not free a frozen object, but reference counting may, during it: when the
@@ -765,22 +772,21 @@ std::vector<std::uint8_t> Session::kept_by_frozen(Lane& lane) const {
 void Session::check_frozen_frees(Lane& lane) {
   std::vector<ObjectId> frozen_freed;
   for (ObjectId x : lane.freed_now) {
-    if (x < lane.frozen.size() && lane.frozen[x]) frozen_freed.push_back(x);
+    if (lane.frozen.contains(x)) frozen_freed.push_back(x);
   }
   if (frozen_freed.empty()) return;
-  std::vector<std::uint8_t> freed_now(lane.status.size(), 0);
-  for (ObjectId x : lane.freed_now) freed_now[x] = 1;
+  std::vector<ObjectId> sorted_frozen_freed = frozen_freed;
+  std::sort(sorted_frozen_freed.begin(), sorted_frozen_freed.end());
   const AlivePredicate held_after_clearing = [&](ObjectId x) {
-    const bool frozen = x < lane.frozen.size() && lane.frozen[x];
-    return lane.holds(x) || (freed_now[x] && frozen);
+    return lane.holds(x) ||
+           std::binary_search(sorted_frozen_freed.begin(), sorted_frozen_freed.end(), x);
   };
-  const std::vector<ObjectId> unheld =
+  std::vector<ObjectId> may_go =
       oracle_.unheld_garbage(frozen_freed, held_after_clearing, lane.view());
-  std::vector<std::uint8_t> may_go(lane.status.size(), 0);
-  for (ObjectId x : unheld) may_go[x] = 1;
+  std::sort(may_go.begin(), may_go.end());
   std::vector<ObjectId> collected;
   for (ObjectId x : frozen_freed) {
-    if (!may_go[x]) collected.push_back(x);
+    if (!std::binary_search(may_go.begin(), may_go.end(), x)) collected.push_back(x);
   }
   if (!collected.empty()) {
     report(lane, {ViolationKind::FrozenCollected, lane.index, 0, ops_run_, collected, {}, {},
@@ -867,8 +873,8 @@ void Session::check_agreement(const Op& op) {
   // finalizers at its own time.
   // And so are the objects its finalizers allocated during this collection, and what they reach.
   const auto is_kept = [&](std::size_t i, ObjectId x) {
-    return (x < compared[i]->kept_before.size() && compared[i]->kept_before[x]) ||
-           compared[i]->is_kept(x) || compared[i]->is_fresh(x);
+    return compared[i]->kept_before.contains(x) || compared[i]->is_kept(x) ||
+           compared[i]->is_fresh(x);
   };
   for (std::size_t i = 0; i < compared.size(); ++i) {
     for (std::size_t j = i + 1; j < compared.size(); ++j) {

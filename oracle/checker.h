@@ -165,8 +165,9 @@ class Session {
   struct Lane;
   void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
                   std::optional<std::size_t> garbage_before, std::uint64_t collections);
-  /// The objects a lane's frozen objects keep from collection: they and what they reach.
-  std::vector<std::uint8_t> kept_by_frozen(Lane& lane) const;
+  /// Fills the lane's kept_before with what its frozen objects keep from collection: the frozen
+  /// garbage and the garbage it reaches.
+  void keep_by_frozen(Lane& lane) const;
   bool check_frees(Lane& lane);
   void check_frozen_frees(Lane& lane);
   void check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full);

@@ -34,10 +34,10 @@ void GenerationModel::before(const Op& op, const Collector&, const Oracle& oracl
     if (!garbage(x)) continue;
     (generation_[x] <= op.generation ? young : old).push_back(x);
   }
-  std::vector<std::uint8_t> held_by_old(oracle.object_count(), 0);
-  for (ObjectId x : oracle.descendants(old, garbage, view)) held_by_old[x] = 1;
+  held_by_old_.clear();
+  for (ObjectId x : oracle.descendants(old, garbage, view)) held_by_old_.insert(x);
   for (ObjectId x : young) {
-    if (!held_by_old[x]) must_free_.push_back(x);
+    if (!held_by_old_.contains(x)) must_free_.push_back(x);
   }
 }
 
@@ -198,11 +198,10 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
 }
 
 void GenerationModel::adopt(const Collector& collector, const Oracle& oracle,
-                            const AlivePredicate& holds) {
+                            std::span<const ObjectId> held) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
   ObjectView view;
-  for (ObjectId x = 0; x < oracle.object_count(); ++x) {
-    if (!holds(x)) continue;
+  for (ObjectId x : held) {
     collector.inspect(x, view);
     generation_[x] = view.tracked ? view.generation : kUntracked;
   }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "collectors/collector.h"
+#include "oracle/object_set.h"
 #include "oracle/oracle.h"
 
 namespace cyclefuzz {
@@ -65,7 +66,7 @@ class GenerationModel {
   /// rather than refuse it), or a finalizer allocated objects or added references in the middle
   /// of a collection: the model cannot tell what the collector made of it, so it takes the
   /// collector's generations and statistics as they now are, and checks from there.
-  void adopt(const Collector& collector, const Oracle& oracle, const AlivePredicate& holds);
+  void adopt(const Collector& collector, const Oracle& oracle, std::span<const ObjectId> held);
 
  private:
   /// The generation CPython's rules say an allocation collects, or -1; updates the counts.
@@ -86,6 +87,7 @@ class GenerationModel {
   std::uint32_t threshold_[3];
   std::vector<int> generation_;      // by object, as observed after the last collection
   std::vector<ObjectId> must_free_;  // for a partial collect: the garbage it must free
+  ObjectSet held_by_old_;            // (before's scratch space)
   // CPython's counts, kept independently of the collector.
   std::uint64_t count_[3] = {0, 0, 0};
   std::size_t long_lived_pending_ = 0, long_lived_total_ = 0;

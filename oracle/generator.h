@@ -22,7 +22,9 @@
 //     the object itself, what it reaches or what the program allocated - so that collections
 //     meet resurrection, allocation under the collector and re-entrancy often; weak
 //     references and derefs 3 in 116 each, half of the weak references with a callback;
-//     `release` 2 in 116, so that resurrected objects turn into garbage again.
+//     `release` 2 in 116, so that resurrected objects turn into garbage again;
+//   * no `new` while 1000 objects are reachable, so that a long trace's live heap stays bounded
+//     (traces shorter than about 10,000 ops never get there).
 #pragma once
 
 #include <cstddef>
