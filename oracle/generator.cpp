@@ -22,10 +22,6 @@ enum Kind : std::size_t {
 // only the ops that name no object are possible; `deref` needs a weak reference.
 constexpr std::array<std::size_t, kKinds> kWeights = {22, 28, 20, 12, 4, 8, 2, 1,
                                                       1,  1,  1,  8,  3, 3, 2};
-// No `new` while this many objects are reachable. About one object in ten ops stays reachable,
-// so traces of up to about 10,000 ops never meet the cap; longer ones keep a bounded live heap,
-// so that every collection (and its checks) costs the same however long the trace is.
-constexpr std::size_t kMaxReachable = 1000;
 // A finalizer's program: before each step, whether there is one more (1, 2) or not (0), up to
 // kMaxSteps; each step a resurrect (0), a new (1), a link (2) or a collect (3). What a step names
 // is one of `usable`: what the object reaches (itself first), then what the program allocated.

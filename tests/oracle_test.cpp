@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "oracle/generator.h"
+#include "oracle/object_set.h"
 #include "oracle/oracle.h"
 #include "oracle/trace.h"
 
@@ -199,6 +200,36 @@ TEST(Oracle, CycleHoldingFindsSelfLoops) {
   const auto held = h.oracle.cycle_holding(1, [](ObjectId) { return true; });
   EXPECT_EQ(held.cycle, (std::vector<ObjectId>{0, 0}));
   EXPECT_EQ(held.path, (std::vector<ObjectId>{0, 1}));
+}
+
+TEST(ObjectSet, ClearForgetsEveryMemberAndAssignCopiesThemInOrder) {
+  ObjectSet set;
+  EXPECT_FALSE(set.contains(0));
+  set.insert(5);
+  set.insert(70000);  // grows as it goes
+  set.insert(5);      // once only
+  EXPECT_TRUE(set.contains(5));
+  EXPECT_TRUE(set.contains(70000));
+  EXPECT_FALSE(set.contains(6));
+  EXPECT_FALSE(set.contains(1000000));
+  EXPECT_EQ(std::vector<ObjectId>(set.members().begin(), set.members().end()),
+            (std::vector<ObjectId>{5, 70000}));
+
+  ObjectSet copy;
+  copy.insert(9);
+  copy.assign(set);
+  EXPECT_FALSE(copy.contains(9));
+  EXPECT_TRUE(copy.contains(70000));
+  EXPECT_EQ(copy.members().size(), 2u);
+
+  set.clear();
+  EXPECT_TRUE(set.empty());
+  EXPECT_FALSE(set.contains(5));
+  EXPECT_FALSE(set.contains(70000));
+  set.insert(70000);
+  EXPECT_TRUE(set.contains(70000));
+  EXPECT_FALSE(set.contains(5));
+  EXPECT_TRUE(copy.contains(5));  // a copy, not a view
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The trace language: every form parses, show() reads back, every broken rule names its line.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "oracle/generator.h"
 #include "oracle/trace.h"
 
@@ -279,6 +281,19 @@ TEST(Generator, GivesFinalizersAndWeakReferences) {
   EXPECT_GT(weak, 50u);
   EXPECT_GT(deref, 50u);
   EXPECT_GT(release, 50u);
+}
+
+TEST(Generator, KeepsALongTracesLiveHeapAtTheCap) {
+  // About one object in ten ops stays reachable: 20,000 ops would reach about 2,000 without it.
+  const Trace t = generate_trace(3, 20000);
+  Oracle heap;
+  std::size_t most = 0;
+  for (const Op& op : t.ops) {
+    heap.apply(op);
+    most = std::max(most, heap.reachable_count());
+  }
+  EXPECT_EQ(most, kMaxReachable);
+  EXPECT_GT(heap.reachable_count(), kMaxReachable / 2);  // it hovers below the cap
 }
 
 TEST(Generator, BuildsAndAbandonsCycles) {
