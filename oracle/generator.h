@@ -23,7 +23,7 @@
 //     meet resurrection, allocation under the collector and re-entrancy often; weak
 //     references and derefs 3 in 116 each, half of the weak references with a callback;
 //     `release` 2 in 116, so that resurrected objects turn into garbage again;
-//   * no `new` while kMaxReachable (1000) objects are reachable, so that a long trace's live
+//   * no `new` while kMaxReachable (256) objects are reachable, so that a long trace's live
 //     heap stays bounded.
 #pragma once
 
@@ -58,9 +58,11 @@ class SeededChoices final : public Choices {
 };
 
 /// No `new` while this many objects are reachable. About one object in ten ops stays reachable,
-/// so traces of up to about 10,000 ops never meet the cap; longer ones keep a bounded live heap,
-/// so that every collection (and its checks) costs the same however long the trace is.
-constexpr std::size_t kMaxReachable = 1000;
+/// so traces of up to about 2,500 ops never meet the cap (those of `cyclefuzz check`, the fuzzers
+/// and the properties are shorter); longer ones keep a bounded live heap, so that every
+/// collection (and its checks) costs the same however long the trace is. (Large heaps are the
+/// shape benchmarks' and tests/deep_heap_test.cpp's business.)
+constexpr std::size_t kMaxReachable = 256;
 
 /// A valid op for the current heap.
 Op random_op(const Oracle& heap, Choices& choices);

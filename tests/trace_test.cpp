@@ -284,8 +284,8 @@ TEST(Generator, GivesFinalizersAndWeakReferences) {
 }
 
 TEST(Generator, KeepsALongTracesLiveHeapAtTheCap) {
-  // About one object in ten ops stays reachable: 20,000 ops would reach about 2,000 without it.
-  const Trace t = generate_trace(3, 20000);
+  // About one object in ten ops stays reachable: 10,000 ops would reach about 1,000 without it.
+  const Trace t = generate_trace(3, 10000);
   Oracle heap;
   std::size_t most = 0;
   for (const Op& op : t.ops) {

@@ -82,7 +82,6 @@ class CPythonCollector : public Collector {
   _object* collection_callback_ = nullptr;  // entry of gc.callbacks, bound to this adapter
   _object* previous_thresholds_ = nullptr;  // gc.get_threshold() before this adapter
   std::uint64_t collections_ = 0;
-  bool reporting_ = true;  // false while tearing down: those frees are not the trace's
 };
 
 }  // namespace cyclefuzz
