@@ -29,9 +29,56 @@ expect 2 "missing.so: no such file" "$cyclefuzz" replay "$src/corpus" --plugin "
 echo "not a library" >"$tmp/text.so"
 expect 2 "not a loadable shared library" "$cyclefuzz" replay "$src/corpus" --plugin "$tmp/text.so"
 expect 2 "exports no cyclefuzz_plugin()" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_no_entry_point.so"
-expect 2 "plug-in ABI version 999, but cyclefuzz speaks 1" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_abi.so"
+expect 2 "plug-in ABI version 999, but cyclefuzz speaks 1 to 2" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_abi.so"
 expect 2 "its 'link' function is NULL" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_null_link.so"
 expect 2 "create() returned NULL" "$cyclefuzz" check --plugin "$bad/bad_null_create.so"
+expect 2 "collect_count is 7 (0 to 2)" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_collect_count.so"
+expect 2 "it has a 'freeze' function but no 'unfreeze'" "$cyclefuzz" replay "$src/corpus" \
+  --plugin "$bad/bad_freeze_only.so"
+expect 2 "it has a 'weak_ref' function but no 'deref'" "$cyclefuzz" replay "$src/corpus" \
+  --plugin "$bad/bad_weak_ref_only.so"
+
+# The example declares finalizers and weak references (version 2): its finalizer resurrects the
+# cycle, which survives the collection, keeps its weak reference, and goes after `release`.
+cat >"$tmp/resurrect.trace" <<'TRACE'
+new a
+link a a
+weak wa a
+finalizer a resurrect
+unroot a
+collect
+deref wa
+release
+collect
+deref wa
+TRACE
+expect 0 "pass" "$cyclefuzz" replay "$tmp/resurrect.trace" --plugin "$example" --collector mark-sweep \
+  --json
+python3 - "$out" <<'PY' || fail "the example's finalizer did not resurrect its object: $out"
+import json, sys
+report = json.loads(sys.argv[1])["traces"][0]
+frees = next(c for c in report["collectors"] if c["name"] == "plugin:rc-with-backup-trace")["frees"]
+assert frees[5] == [] and frees[8] == ["a"], frees
+PY
+
+# A plug-in built against version 1 of the header still loads (it frees nothing: fine until a
+# collection, then a leak).
+printf 'new a\nlink a a\nunroot a\n' >"$tmp/cycle.trace"
+expect 0 "plugin:bad" "$cyclefuzz" replay "$tmp/cycle.trace" --plugin "$bad/bad_v1.so"
+echo collect >>"$tmp/cycle.trace"
+expect 1 "leak" "$cyclefuzz" replay "$tmp/cycle.trace" --plugin "$bad/bad_v1.so"
+
+# The example declares freeze (version 2): the frozen cycle survives the first collection and
+# goes with the one after unfreeze - and cyclefuzz checked it, since the plug-in said it freezes.
+expect 0 "pass" "$cyclefuzz" replay "$src/corpus/scenarios/freeze-keeps-garbage.trace" \
+  --plugin "$example" --collector mark-sweep --json
+python3 - "$out" <<'PY' || fail "the example's freeze did not keep the frozen cycle: $out"
+import json, sys
+report = json.loads(sys.argv[1])["traces"][0]
+frees = next(c for c in report["collectors"] if c["name"] == "plugin:rc-with-backup-trace")["frees"]
+first = next(i for i, names in enumerate(frees) if "d" in names)  # the first collect
+assert "a" not in frees[first] and any("a" in names for names in frees[first + 1:]), frees
+PY
 
 # A free the plug-in had no business reporting: a violation, exit 1.
 expect 1 "double free" "$cyclefuzz" replay "$src/corpus/scenarios/two-cycle.trace" --plugin "$bad/bad_frees_unknown.so"

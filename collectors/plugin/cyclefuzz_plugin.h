@@ -12,8 +12,10 @@
  * into one collector from two threads, and calls nothing after destroy.
  *
  * Versioning: a plug-in sets abi_version to CYCLEFUZZ_PLUGIN_ABI_VERSION from the header it was
- * built with; cyclefuzz refuses any other version. Fields are only ever added at the end, with a
- * new version.
+ * built with. Fields are only ever added at the end, with a new version, and cyclefuzz reads a
+ * plug-in's description only up to the fields of its version: a plug-in built against an older
+ * header keeps working (version 1 lacks collect_count, freeze, unfreeze, finalizers and weak
+ * references). cyclefuzz refuses a version newer than its own.
  */
 #ifndef CYCLEFUZZ_PLUGIN_H
 #define CYCLEFUZZ_PLUGIN_H
@@ -25,16 +27,29 @@
 extern "C" {
 #endif
 
-#define CYCLEFUZZ_PLUGIN_ABI_VERSION 1
+#define CYCLEFUZZ_PLUGIN_ABI_VERSION 2
 
 /* An object, as cyclefuzz names it: the n-th allocated object is n. */
 typedef uint32_t cf_object;
+/* A weak reference (version 2), as cyclefuzz names it: the n-th one taken is n. */
+typedef uint32_t cf_weak;
 
 /* What cyclefuzz gives the collector when it creates it. */
 typedef struct cf_host {
   void* context;
   /* Report that `object` has been freed, at the moment it is. Exactly once per freed object. */
   void (*freed)(void* context, cf_object object);
+
+  /* ---- version 2 ------------------------------------------------------------------------------ */
+  /* Runs object's finalizer: the program's code, which may call back into the collector before
+   * it returns - allocate, link, root (a resurrection), unroot, even collect (refuse it by
+   * returning 0 without collecting, or survive it). Once per object, only when the program can
+   * no longer reach it, before it is freed; what the finalizer resurrects must survive. */
+  void (*finalize)(void* context, cf_object object);
+  /* Report that weak reference `weak` was cleared (before its target is reported freed, never
+   * while the program can reach the target), then, if it has a callback, that the callback ran. */
+  void (*weak_cleared)(void* context, cf_weak weak);
+  void (*weak_callback)(void* context, cf_weak weak);
 } cf_host;
 
 /* Capability flags: what the collector promises, so that cyclefuzz applies the right checks. */
@@ -43,6 +58,9 @@ enum {
   CF_REFERENCE_COUNTING = 1u << 0,
   /* May run collections on its own during any operation (then `collections` is required). */
   CF_AUTOMATIC_COLLECTION = 1u << 1,
+  /* (Version 2, with weak references.) A collection clears the weak references to all the
+   * garbage it found before it runs any of that garbage's finalizers, as CPython's gc. */
+  CF_WEAK_CLEARED_BEFORE_FINALIZERS = 1u << 2,
 };
 
 /* What the optional `count` function returns. */
@@ -50,6 +68,19 @@ enum {
   CF_COUNT_NONE = 0,       /* no count to compare */
   CF_COUNT_REFERENCES = 1, /* external references plus references from objects not freed */
   CF_COUNT_EXTERNAL = 2,   /* external references only */
+};
+
+/* What `collect` returns (version 2; version 1 plug-ins are CF_COLLECT_FREED). */
+enum {
+  /* Exactly the objects it freed during the call; after a full collection, that is every
+   * unreachable object it held before. */
+  CF_COLLECT_FREED = 0,
+  /* The unreachable objects it found in the generations it collected, as CPython's
+   * gc.collect(g): never more than it freed during the call, but fewer when reference counting
+   * then frees older objects that only the garbage held. */
+  CF_COLLECT_FOUND_IN_GENERATIONS = 1,
+  /* Not a count of objects: cyclefuzz checks nothing about it. */
+  CF_COLLECT_NONE = 2,
 };
 
 /* The collector's own state, opaque to cyclefuzz. */
@@ -90,6 +121,21 @@ typedef struct cf_plugin {
   const char* (*check_invariants)(cf_collector* collector);
   /* As gc.set_threshold(). */
   void (*set_thresholds)(cf_collector* collector, const uint32_t thresholds[3]);
+
+  /* ---- version 2 ------------------------------------------------------------------------------ */
+  uint32_t collect_count; /* CF_COLLECT_*: what `collect` returns */
+  /* Optional, both or neither: gc.freeze() and gc.unfreeze(). freeze sets aside every object the
+   * collector holds at that moment: no collection may free a frozen object or anything it refers
+   * to (reference counting still may, when their counts drop to zero), until unfreeze. */
+  void (*freeze)(cf_collector* collector);
+  void (*unfreeze)(cf_collector* collector);
+  /* Optional: the object has a finalizer, which the collector runs through host->finalize. */
+  void (*set_finalizer)(cf_collector* collector, cf_object object);
+  /* Optional, both or neither: weak references, held by the program. weak_ref takes `weak` to
+   * `target` (with a callback if `callback` is not 0); deref returns 1 and sets *target while
+   * `weak` is not cleared, 0 once it is. */
+  void (*weak_ref)(cf_collector* collector, cf_weak weak, cf_object target, int callback);
+  int (*deref)(cf_collector* collector, cf_weak weak, cf_object* target);
 } cf_plugin;
 
 /* The one function a plug-in exports. */

@@ -31,8 +31,30 @@ class PluginCollector final : public Collector {
                           : p_.count_meaning == CF_COUNT_EXTERNAL ? CountMeaning::External
                                                                   : CountMeaning::None;
     capabilities_.inspectable = p_.traverse != nullptr;
+    if (p_.abi_version >= 2) {  // (a version 1 description ends before these fields)
+      capabilities_.collect_count = p_.collect_count == CF_COLLECT_FOUND_IN_GENERATIONS
+                                        ? CollectCount::FoundInGenerations
+                                    : p_.collect_count == CF_COLLECT_NONE ? CollectCount::None
+                                                                          : CollectCount::Freed;
+      capabilities_.freezes = p_.freeze != nullptr;
+      capabilities_.finalizers = p_.set_finalizer != nullptr;
+      capabilities_.weak_references = p_.weak_ref != nullptr;
+      capabilities_.weak_references_cleared_before_finalizers =
+          (p_.flags & CF_WEAK_CLEARED_BEFORE_FINALIZERS) != 0;
+    }
     host_.context = this;
-    host_.freed = &PluginCollector::on_free;
+    host_.freed = [](void* self, cf_object object) {
+      static_cast<PluginCollector*>(self)->report_free(object);
+    };
+    host_.finalize = [](void* self, cf_object object) {
+      static_cast<PluginCollector*>(self)->run_finalizer(object);
+    };
+    host_.weak_cleared = [](void* self, cf_weak weak) {
+      static_cast<PluginCollector*>(self)->report_weak_cleared(weak);
+    };
+    host_.weak_callback = [](void* self, cf_weak weak) {
+      static_cast<PluginCollector*>(self)->report_weak_callback(weak);
+    };
     state_ = p_.create(&host_, options.thresholds);
     if (state_ == nullptr) throw PluginError(loaded_->path + ": create() returned NULL");
   }
@@ -50,6 +72,23 @@ class PluginCollector final : public Collector {
   }
   void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override {
     if (p_.set_thresholds != nullptr) p_.set_thresholds(state_, thresholds.data());
+  }
+  void freeze() override {
+    if (capabilities_.freezes) p_.freeze(state_);
+  }
+  void unfreeze() override {
+    if (capabilities_.freezes) p_.unfreeze(state_);
+  }
+  void set_finalizer(ObjectId id) override {
+    if (capabilities_.finalizers) p_.set_finalizer(state_, id);
+  }
+  void weak_ref(WeakId w, ObjectId target, bool callback) override {
+    if (capabilities_.weak_references) p_.weak_ref(state_, w, target, callback ? 1 : 0);
+  }
+  std::optional<ObjectId> deref(WeakId w) const override {
+    cf_object target = 0;
+    if (!capabilities_.weak_references || p_.deref(state_, w, &target) == 0) return std::nullopt;
+    return target;
   }
 
   void inspect(ObjectId id, ObjectView& view) const override {
@@ -76,10 +115,6 @@ class PluginCollector final : public Collector {
   }
 
  private:
-  static void on_free(void* context, cf_object object) {
-    static_cast<PluginCollector*>(context)->report_free(object);
-  }
-
   std::shared_ptr<const LoadedPlugin> loaded_;
   const cf_plugin& p_;
   Capabilities capabilities_;
@@ -90,8 +125,8 @@ class PluginCollector final : public Collector {
 
 /// What is wrong with a plug-in's description, or "".
 std::string problem_with(const cf_plugin& p) {
-  if (p.abi_version != CYCLEFUZZ_PLUGIN_ABI_VERSION) {
-    return "plug-in ABI version " + std::to_string(p.abi_version) + ", but cyclefuzz speaks " +
+  if (p.abi_version < 1 || p.abi_version > CYCLEFUZZ_PLUGIN_ABI_VERSION) {
+    return "plug-in ABI version " + std::to_string(p.abi_version) + ", but cyclefuzz speaks 1 to " +
            std::to_string(CYCLEFUZZ_PLUGIN_ABI_VERSION) + " (rebuild it against this cyclefuzz's "
            "collectors/plugin/cyclefuzz_plugin.h)";
   }
@@ -125,6 +160,18 @@ std::string problem_with(const cf_plugin& p) {
   if (p.count_meaning != CF_COUNT_NONE && (p.count == nullptr || p.traverse == nullptr)) {
     return "it has a count_meaning but no 'count' or no 'traverse' function";
   }
+  if (p.abi_version < 2) return "";
+  if (p.collect_count > CF_COLLECT_NONE) {
+    return "collect_count is " + std::to_string(p.collect_count) + " (0 to 2)";
+  }
+  if ((p.freeze == nullptr) != (p.unfreeze == nullptr)) {
+    return p.freeze != nullptr ? "it has a 'freeze' function but no 'unfreeze'"
+                               : "it has an 'unfreeze' function but no 'freeze'";
+  }
+  if ((p.weak_ref == nullptr) != (p.deref == nullptr)) {
+    return p.weak_ref != nullptr ? "it has a 'weak_ref' function but no 'deref'"
+                                 : "it has a 'deref' function but no 'weak_ref'";
+  }
   return "";
 }
 
@@ -150,7 +197,8 @@ CollectorEntry load_plugin(const std::string& path) {
     throw PluginError(path + ": " + problem);
   }
   // A null where a handle was due is reported now, not in the middle of a run.
-  const cf_host probe{nullptr, [](void*, cf_object) {}};
+  const cf_host probe{nullptr, [](void*, cf_object) {}, [](void*, cf_object) {},
+                      [](void*, cf_weak) {}, [](void*, cf_weak) {}};
   const std::uint32_t thresholds[3] = {700, 10, 10};
   cf_collector* state = plugin->create(&probe, thresholds);
   if (state == nullptr) throw PluginError(path + ": create() returned NULL");

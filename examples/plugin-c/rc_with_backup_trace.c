@@ -1,6 +1,9 @@
 /* An example cyclefuzz plug-in in plain C: reference counting that frees acyclic garbage at once,
  * with a backup tracing collector for cycles (as early CPython proposals and some RC libraries
- * do). `collect` marks everything reachable from the external references and frees the rest.
+ * do). `collect` marks everything reachable from the external references and from the objects
+ * set aside by freeze (as gc.freeze()), and frees the rest. It runs finalizers (once per object,
+ * before the object is freed; what a finalizer resurrects survives, as PEP 442) and keeps weak
+ * references (cleared when their target is freed).
  *
  * Build it against collectors/plugin/cyclefuzz_plugin.h, then:
  *     cyclefuzz replay corpus/ --plugin build/examples/plugin-c/rc_with_backup_trace.so
@@ -8,6 +11,11 @@
  *
  * Invariant between operations: an object's count is its external references plus the
  * references held by objects not freed, and it is never zero.
+ *
+ * A finalizer is the program's code: it may call back into the collector (allocate, link, root,
+ * unroot, collect) before it returns. So an object being freed is marked `dying` first, and
+ * nothing frees a dying object but whoever marked it; and a collection asked for while one runs,
+ * or while reference counting frees a chain, is refused (it returns 0 and collects nothing).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +28,20 @@ typedef struct object {
   uint32_t count;    /* external references + references from objects not freed */
   uint32_t external; /* external references */
   int marked;
+  int frozen;        /* set aside by the last freeze: a root of the backup trace */
+  int has_finalizer, finalized;
+  int dying;         /* being freed by reference counting or a collection */
   size_t live_index; /* where it is in the collector's live array */
   struct object** refs;
   size_t nrefs, refs_capacity;
+  cf_weak* weaks; /* the weak references to it */
+  size_t nweaks, weaks_capacity;
 } object;
+
+typedef struct weak_ref {
+  object* target; /* NULL once cleared */
+  int callback;
+} weak_ref;
 
 struct cf_collector {
   cf_host host;
@@ -31,7 +49,11 @@ struct cf_collector {
   size_t ids;
   object** live; /* objects not freed, for the backup trace */
   size_t nlive, live_capacity;
+  weak_ref* weak; /* by weak reference */
+  size_t weak_capacity;
   uint64_t collections;
+  uint64_t frees; /* so that collect can say how many objects it freed */
+  int busy;       /* a collection or a reference-counting release is running */
   char problem[128];
 };
 
@@ -41,32 +63,60 @@ static void* grow(void* array, size_t* capacity, size_t needed, size_t element) 
   while (capacity2 < needed) capacity2 *= 2;
   array = realloc(array, capacity2 * element);
   if (array == NULL) abort();
+  memset((char*)array + *capacity * element, 0, (capacity2 - *capacity) * element);
   *capacity = capacity2;
   return array;
 }
 
+/* Clears the weak references to o, reports the free, then runs their callbacks. */
 static void free_object(cf_collector* c, object* o) {
+  for (size_t i = 0; i < o->nweaks; ++i) {
+    c->weak[o->weaks[i]].target = NULL;
+    c->host.weak_cleared(c->host.context, o->weaks[i]);
+  }
   object* last = c->live[--c->nlive];
   c->live[o->live_index] = last;
   last->live_index = o->live_index;
   c->host.freed(c->host.context, o->id);
+  c->frees++;
+  for (size_t i = 0; i < o->nweaks; ++i) {
+    if (c->weak[o->weaks[i]].callback) c->host.weak_callback(c->host.context, o->weaks[i]);
+  }
+  free(o->weaks);
   free(o->refs);
   free(o);
 }
 
-/* Drops one reference to o; frees it, and what only it held, when the count reaches zero. An
- * explicit stack: a dead chain of a million objects must not overflow the C stack. */
+/* Runs o's finalizer if it has one that has not run. Returns whether o is still garbage: the
+ * finalizer may have resurrected it. */
+static int finalize(cf_collector* c, object* o) {
+  if (!o->has_finalizer || o->finalized) return 1;
+  o->finalized = 1;
+  c->host.finalize(c->host.context, o->id);
+  return o->count == 0;
+}
+
+/* Drops one reference to o; frees it, and what only it held, when the count reaches zero, each
+ * after its finalizer. An explicit stack: a dead chain of a million objects must not overflow
+ * the C stack. */
 static void decref(cf_collector* c, object* o) {
-  if (--o->count > 0) return;
+  if (--o->count > 0 || o->dying) return;
+  c->busy++;
   object** stack = NULL;
   size_t depth = 0, capacity = 0;
   stack = grow(stack, &capacity, 1, sizeof *stack);
+  o->dying = 1;
   stack[depth++] = o;
   while (depth > 0) {
     object* dying = stack[--depth];
+    if (!finalize(c, dying)) {
+      dying->dying = 0; /* resurrected */
+      continue;
+    }
     for (size_t i = 0; i < dying->nrefs; ++i) {
       object* t = dying->refs[i];
-      if (--t->count == 0) {
+      if (--t->count == 0 && !t->dying) {
+        t->dying = 1;
         stack = grow(stack, &capacity, depth + 1, sizeof *stack);
         stack[depth++] = t;
       }
@@ -74,6 +124,7 @@ static void decref(cf_collector* c, object* o) {
     free_object(c, dying);
   }
   free(stack);
+  c->busy--;
 }
 
 static cf_collector* rc_create(const cf_host* host, const uint32_t thresholds[3]) {
@@ -85,9 +136,11 @@ static cf_collector* rc_create(const cf_host* host, const uint32_t thresholds[3]
 
 static void rc_destroy(cf_collector* c) {
   for (size_t i = 0; i < c->nlive; ++i) {
+    free(c->live[i]->weaks);
     free(c->live[i]->refs);
     free(c->live[i]);
   }
+  free(c->weak);
   free(c->live);
   free(c->by_id);
   free(c);
@@ -140,16 +193,22 @@ static void rc_unroot(cf_collector* c, cf_object id) {
   decref(c, c->by_id[id]);
 }
 
-/* The backup trace: mark from the external references, then free everything unmarked. Before
- * freeing, the garbage's references to live objects are dropped, so live counts stay right. */
-static size_t rc_collect(cf_collector* c, int generation) {
-  (void)generation; /* every collection is full */
-  c->collections++;
+/* gc.freeze(): every object held now becomes a root of the backup trace, until unfreeze.
+ * Reference counting still frees a frozen object when its count reaches zero. */
+static void set_frozen(cf_collector* c, int frozen) {
+  for (size_t i = 0; i < c->nlive; ++i) c->live[i]->frozen = frozen;
+}
+static void rc_freeze(cf_collector* c) { set_frozen(c, 1); }
+static void rc_unfreeze(cf_collector* c) { set_frozen(c, 0); }
+
+/* Marks what the external references and the frozen objects reach; with `and_not_dying`, also
+ * what every object not dying reaches. */
+static void mark(cf_collector* c, int and_not_dying) {
   object** stack = NULL;
   size_t depth = 0, capacity = 0;
   for (size_t i = 0; i < c->nlive; ++i) {
     object* o = c->live[i];
-    if (o->external > 0 && !o->marked) {
+    if ((o->external > 0 || o->frozen || (and_not_dying && !o->dying)) && !o->marked) {
       o->marked = 1;
       stack = grow(stack, &capacity, depth + 1, sizeof *stack);
       stack[depth++] = o;
@@ -166,25 +225,83 @@ static size_t rc_collect(cf_collector* c, int generation) {
     }
   }
   free(stack);
+}
+
+static void unmark(cf_collector* c) {
+  for (size_t i = 0; i < c->nlive; ++i) c->live[i]->marked = 0;
+}
+
+/* The backup trace. 1: mark; the garbage is what is left, and it is dying from now on. 2: run
+ * the garbage's finalizers; if any ran, mark again, since what they resurrected survives, with
+ * what it reaches - and so does what the objects they allocated reach: those are no part of this
+ * collection's garbage (the next collection frees them if they are garbage), and one may refer
+ * to the garbage. 3: drop the references the garbage still holds to survivors, then free the
+ * garbage. Returns how many objects it freed. */
+static size_t rc_collect(cf_collector* c, int generation) {
+  (void)generation; /* every collection is full */
+  if (c->busy) return 0;
+  c->busy++;
+  c->collections++;
+  const uint64_t frees_before = c->frees;
+
+  mark(c, 0);
+  object** garbage = NULL;
+  size_t ngarbage = 0, capacity = 0;
   for (size_t i = 0; i < c->nlive; ++i) {
     object* o = c->live[i];
     if (o->marked) continue;
-    for (size_t r = 0; r < o->nrefs; ++r) {
-      if (o->refs[r]->marked) o->refs[r]->count--;
+    o->dying = 1;
+    garbage = grow(garbage, &capacity, ngarbage + 1, sizeof *garbage);
+    garbage[ngarbage++] = o;
+  }
+
+  int finalized = 0;
+  for (size_t i = 0; i < ngarbage; ++i) {
+    if (garbage[i]->has_finalizer && !garbage[i]->finalized) {
+      finalize(c, garbage[i]);
+      finalized = 1;
     }
   }
-  size_t freed = 0;
-  for (size_t i = 0; i < c->nlive;) {
-    object* o = c->live[i];
-    if (o->marked) {
-      o->marked = 0;
-      ++i;
+  if (finalized) {
+    unmark(c);
+    mark(c, 1);
+  }
+
+  size_t still = 0;
+  for (size_t i = 0; i < ngarbage; ++i) {
+    if (garbage[i]->marked) {
+      garbage[i]->dying = 0; /* resurrected, or reached from what was */
     } else {
-      free_object(c, o); /* moves the last live object into slot i */
-      ++freed;
+      garbage[still++] = garbage[i];
     }
   }
-  return freed;
+  unmark(c);
+  for (size_t i = 0; i < still; ++i) {
+    for (size_t r = 0; r < garbage[i]->nrefs; ++r) {
+      if (!garbage[i]->refs[r]->dying) decref(c, garbage[i]->refs[r]);
+    }
+  }
+  for (size_t i = 0; i < still; ++i) free_object(c, garbage[i]);
+  free(garbage);
+  c->busy--;
+  return (size_t)(c->frees - frees_before);
+}
+
+static void rc_set_finalizer(cf_collector* c, cf_object id) { c->by_id[id]->has_finalizer = 1; }
+
+static void rc_weak_ref(cf_collector* c, cf_weak w, cf_object target, int callback) {
+  object* o = c->by_id[target];
+  c->weak = grow(c->weak, &c->weak_capacity, (size_t)w + 1, sizeof *c->weak);
+  c->weak[w].target = o;
+  c->weak[w].callback = callback;
+  o->weaks = grow(o->weaks, &o->weaks_capacity, o->nweaks + 1, sizeof *o->weaks);
+  o->weaks[o->nweaks++] = w;
+}
+
+static int rc_deref(cf_collector* c, cf_weak w, cf_object* target) {
+  if (w >= c->weak_capacity || c->weak[w].target == NULL) return 0;
+  *target = c->weak[w].target->id;
+  return 1;
 }
 
 static void rc_traverse(cf_collector* c, cf_object id, void (*visit)(void*, cf_object),
@@ -208,7 +325,8 @@ static const char* rc_check_invariants(cf_collector* c) {
   const char* problem = NULL;
   for (size_t i = 0; i < c->nlive && problem == NULL; ++i) {
     const object* o = c->live[i];
-    if (o->live_index != i || o->marked || o->count == 0 || o->count != expected[o->id]) {
+    if (o->live_index != i || o->marked || o->dying || o->count == 0 ||
+        o->count != expected[o->id]) {
       snprintf(c->problem, sizeof c->problem, "object %u: count %u, expected %llu", o->id,
                o->count, (unsigned long long)expected[o->id]);
       problem = c->problem;
@@ -237,6 +355,12 @@ const cf_plugin* cyclefuzz_plugin(void) {
       .count = rc_count,
       .collections = rc_collections,
       .check_invariants = rc_check_invariants,
+      .collect_count = CF_COLLECT_FREED,
+      .freeze = rc_freeze,
+      .unfreeze = rc_unfreeze,
+      .set_finalizer = rc_set_finalizer,
+      .weak_ref = rc_weak_ref,
+      .deref = rc_deref,
   };
   return &plugin;
 }

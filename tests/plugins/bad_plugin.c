@@ -1,6 +1,7 @@
 /* Plug-ins that are wrong on purpose, one per BAD_* definition, to show that cyclefuzz reports
  * each clearly (tests/plugin_test.sh). Each is a one-object-table collector that is otherwise
- * plausible. */
+ * plausible. BAD_V1 is the exception: nothing wrong with it, it says it was built against
+ * version 1 of the header, which cyclefuzz still accepts. */
 #include <stdlib.h>
 
 /* Each variant leaves some of these functions out of its description. */
@@ -54,12 +55,21 @@ static size_t bad_collect(cf_collector* c, int generation) {
   (void)generation;
   return 0;
 }
+static void bad_freeze(cf_collector* c) { (void)c; }
+static void bad_weak_ref(cf_collector* c, cf_weak w, cf_object target, int callback) {
+  (void)c;
+  (void)w;
+  (void)target;
+  (void)callback;
+}
 
 #ifndef BAD_NO_ENTRY_POINT
 const cf_plugin* cyclefuzz_plugin(void) {
   static const cf_plugin plugin = {
-#ifdef BAD_ABI
+#if defined(BAD_ABI)
       .abi_version = 999,
+#elif defined(BAD_V1)
+      .abi_version = 1,
 #else
       .abi_version = CYCLEFUZZ_PLUGIN_ABI_VERSION,
 #endif
@@ -75,6 +85,15 @@ const cf_plugin* cyclefuzz_plugin(void) {
       .root = bad_nothing,
       .unroot = bad_nothing,
       .collect = bad_collect,
+#ifdef BAD_COLLECT_COUNT
+      .collect_count = 7,
+#endif
+#ifdef BAD_FREEZE_ONLY
+      .freeze = bad_freeze,
+#endif
+#ifdef BAD_WEAK_REF_ONLY
+      .weak_ref = bad_weak_ref,
+#endif
   };
   return &plugin;
 }
