@@ -34,7 +34,11 @@ Settings read_settings() {
   for (const std::string& name :
        names.empty() && plugins.empty() ? default_collector_names() : names) {
     const CollectorEntry* entry = find_collector(name);
-    if (entry == nullptr) bad("CYCLEFUZZ_COLLECTORS names an unknown collector '" + name + "'");
+    if (entry == nullptr) {
+      bad("CYCLEFUZZ_COLLECTORS names an unknown collector '" + name + "'" +
+          (name.starts_with("plugin:") ? " (a plug-in is given by its file, in CYCLEFUZZ_PLUGINS)"
+                                       : ""));
+    }
     s.collectors.push_back(*entry);
   }
   for (const std::string& path : plugins) {
