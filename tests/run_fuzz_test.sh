@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make fuzz` as a user meets it (tools/run-fuzz, in build-fuzz/): on a planted bug it builds,
+# fuzzes, finds it, minimizes it and prints the command that keeps it (exit 1); a plug-in it
+# cannot load stops it with exit 2 rather than a summary of nothing.
+# Usage: run_fuzz_test.sh SOURCE_DIR
+set -uo pipefail
+cd "$1" || exit 1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+out=$(FUZZ_COLLECTORS=mutant:scan-forgets-restore FUZZ_SECONDS=60 FUZZ_OUT="$tmp/planted" \
+      tools/run-fuzz 2>&1)
+status=$?
+[[ $status -eq 1 ]] || fail "a planted bug: exit $status, expected 1: $out"
+grep -q "on mutant:scan-forgets-restore; minimal trace" <<<"$out" || fail "no minimal trace: $out"
+grep -q "keep it: build-fuzz/cyclefuzz promote" <<<"$out" || fail "no promote command: $out"
+minimal=$(find "$tmp/planted/findings/fuzz_collectors" -name '*.min.trace' | head -1)
+[[ -n $minimal ]] && build-fuzz/cyclefuzz replay "$minimal" --collector mutant:scan-forgets-restore \
+  --thresholds 9,4,3 >/dev/null
+[[ $? -eq 1 ]] || fail "the minimal trace does not fail on replay: $minimal"
+
+out=$(FUZZ_PLUGINS="$tmp/missing.so" FUZZ_SECONDS=5 FUZZ_OUT="$tmp/missing" tools/run-fuzz 2>&1)
+status=$?
+[[ $status -eq 2 ]] || fail "a plug-in that cannot load: exit $status, expected 2: $out"
+grep -q "missing.so: no such file" <<<"$out" || fail "the plug-in's problem was not shown: $out"
+grep -q "failed without a finding" <<<"$out" || fail "no word that nothing was fuzzed: $out"
+
+[[ $failures -eq 0 ]] && echo "run-fuzz: all checks passed"
+exit $((failures > 0))
