@@ -162,8 +162,17 @@ PyObject* on_collection_phase(PyObject* self, PyObject* args) {
   Py_RETURN_NONE;
 }
 
+// `self` is the weak reference's id; the adapter is the active one.
+PyObject* on_weak_callback(PyObject* self, PyObject* /*weakref*/) {
+  CPythonCollector* adapter = Interpreter::get().active;
+  if (adapter != nullptr) adapter->weak_callback_ran(static_cast<WeakId>(PyLong_AsLong(self)));
+  Py_RETURN_NONE;
+}
+
 PyMethodDef kObjectFreed = {"cyclefuzz_object_freed", on_object_freed, METH_O,
                             "Weak reference callback: reports the free of the referent."};
+PyMethodDef kWeakCallback = {"cyclefuzz_weak_callback", on_weak_callback, METH_O,
+                             "The callback of one of the program's weak references."};
 PyMethodDef kCollectionPhase = {"cyclefuzz_collection_phase", on_collection_phase, METH_VARARGS,
                                 "gc.callbacks entry: counts collections."};
 
@@ -175,7 +184,9 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
                     .generations = 3,
                     .automatic_collection = true,
                     .count = CountMeaning::References,
-                    .collect_count = CollectCount::FoundInGenerations} {
+                    .collect_count = CollectCount::FoundInGenerations,
+                    .weak_references = true,
+                    .weak_references_cleared_before_finalizers = true} {
   Interpreter& py = Interpreter::get();
   if (py.active != nullptr) {
     throw std::runtime_error(
@@ -207,6 +218,10 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
 // then the external references, and collects what cycles remain.
 CPythonCollector::~CPythonCollector() {
   Interpreter& py = Interpreter::get();
+  for (WeakHandle& w : weak_) {
+    Py_CLEAR(w.ref);
+    Py_CLEAR(w.callback);
+  }
   for (Handle& h : handles_) Py_CLEAR(h.weakref);
   release_dead_weakrefs();
   for (Handle& h : handles_) {
@@ -315,6 +330,47 @@ void CPythonCollector::set_thresholds(const std::array<std::uint32_t, 3>& thresh
   release_dead_weakrefs();
 }
 
+// The program's weak references. Like the adapter's own, their allocation must not start a
+// collection (the program's `weak` op is no allocation in the trace's model).
+void CPythonCollector::weak_ref(WeakId w, ObjectId target, bool callback) {
+  if (weak_.size() <= w) weak_.resize(w + 1);
+  WeakHandle& handle = weak_[w];
+  const int collecting_automatically = PyGC_Disable();
+  if (callback) {
+    Owned id(PyLong_FromUnsignedLong(w));
+    handle.callback = id ? PyCFunction_New(&kWeakCallback, id.get()) : nullptr;
+  }
+  if (!callback || handle.callback != nullptr) {
+    handle.ref = PyWeakref_NewRef(object(target), handle.callback);
+  }
+  if (collecting_automatically) PyGC_Enable();
+  if (handle.ref == nullptr) fail("making weak reference " + std::to_string(w));
+  handles_[target].weak.push_back(w);
+}
+
+std::optional<ObjectId> CPythonCollector::deref(WeakId w) const {
+  PyObject* referent = PyWeakref_GET_OBJECT(weak_.at(w).ref);
+  if (referent == Py_None) return std::nullopt;
+  const auto it = id_of_object_.find(referent);
+  if (it == id_of_object_.end()) {
+    throw std::runtime_error("cpython: weak reference " + std::to_string(w) +
+                             " refers to an object reported freed");
+  }
+  return it->second;
+}
+
+void CPythonCollector::report_cleared(WeakId w) {
+  if (weak_[w].cleared_reported) return;
+  weak_[w].cleared_reported = true;
+  report_weak_cleared(w);
+}
+
+// CPython cleared the reference before it called back.
+void CPythonCollector::weak_callback_ran(WeakId w) {
+  report_cleared(w);
+  report_weak_callback(w);
+}
+
 // ================================================================================================
 // Frees
 // ================================================================================================
@@ -331,6 +387,10 @@ void CPythonCollector::weakref_died(PyObject* weakref) {
   h.object = nullptr;
   h.weakref = nullptr;
   dead_weakrefs_.push_back(weakref);
+  // (Whose callbacks have not run yet: CPython has cleared them all by now.)
+  for (WeakId w : h.weak) {
+    if (PyWeakref_GET_OBJECT(weak_[w].ref) == Py_None) report_cleared(w);
+  }
   report_free(id);
 }
 

@@ -14,6 +14,11 @@
 //   free                the callback of the one weak reference the adapter holds to each object,
 //                       which CPython calls when it frees the object (from the deallocator, or
 //                       from the collector's handle_weakrefs just before it clears the garbage)
+//   weak reference      weakref.ref(object), with a callback when the trace asks for one; deref
+//                       is calling it. A clear is reported when CPython calls the reference's
+//                       callback, or, for one without a callback, when the free is reported
+//                       (CPython clears every weak reference to an object before it calls any
+//                       callback); the callback is reported when CPython calls it
 //   collect(g)          gc.collect(g)
 //   automatic           gc.set_threshold(thresholds) from the run's options, and again at each
 //                       `threshold` op; a first threshold of 0 disables automatic collection,
@@ -54,12 +59,15 @@ class CPythonCollector : public Collector {
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
   void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override;
+  void weak_ref(WeakId w, ObjectId target, bool callback) override;
+  std::optional<ObjectId> deref(WeakId w) const override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
 
   // Called by the interpreter, through the callbacks the adapter gives it.
   void weakref_died(_object* weakref);
+  void weak_callback_ran(WeakId w);
   void collection_started() { ++collections_; }
 
  private:
@@ -68,13 +76,22 @@ class CPythonCollector : public Collector {
     _object* weakref = nullptr;  // owned; its referent is the object while it lives
     _object* object = nullptr;   // not owned: the address, to forget it once freed
     std::uint32_t external = 0;  // strong references the adapter owns
+    std::vector<WeakId> weak;    // the program's weak references to it
   };
+  /// One of the program's weak references.
+  struct WeakHandle {
+    _object* ref = nullptr;       // owned
+    _object* callback = nullptr;  // owned, when it has one
+    bool cleared_reported = false;
+  };
+  void report_cleared(WeakId w);
 
   _object* object(ObjectId id) const;  // borrowed; throws if the runtime has cleared it
   void release_dead_weakrefs();
 
   Capabilities capabilities_;
   std::vector<Handle> handles_;  // by object id
+  std::vector<WeakHandle> weak_;  // by weak reference id
   std::unordered_map<_object*, ObjectId> id_of_weakref_;
   std::unordered_map<_object*, ObjectId> id_of_object_;
   std::vector<_object*> dead_weakrefs_;  // released after the op whose callbacks cleared them
