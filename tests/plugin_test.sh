@@ -38,6 +38,14 @@ expect 2 "it has a 'freeze' function but no 'unfreeze'" "$cyclefuzz" replay "$sr
 expect 2 "it has a 'weak_ref' function but no 'deref'" "$cyclefuzz" replay "$src/corpus" \
   --plugin "$bad/bad_weak_ref_only.so"
 
+# One object of a garbage cycle reported freed while the other, not yet, still refers to it: a
+# premature free, unless the plug-in says its frees are finalizations.
+printf 'new a\nnew b\nlink a b\nlink b a\nunroot a\nunroot b\nnew c\n' >"$tmp/two-cycle.trace"
+expect 1 "premature free" "$cyclefuzz" replay "$tmp/two-cycle.trace" \
+  --plugin "$bad/bad_frees_one_of_a_cycle.so"
+expect 0 "pass" "$cyclefuzz" replay "$tmp/two-cycle.trace" \
+  --plugin "$bad/bad_finalizes_one_of_a_cycle.so"
+
 # The example declares finalizers and weak references (version 2): its finalizer resurrects the
 # cycle, which survives the collection, keeps its weak reference, and goes after `release`.
 cat >"$tmp/resurrect.trace" <<'TRACE'

@@ -61,6 +61,10 @@ enum {
   /* (Version 2, with weak references.) A collection clears the weak references to all the
    * garbage it found before it runs any of that garbage's finalizers, as CPython's gc. */
   CF_WEAK_CLEARED_BEFORE_FINALIZERS = 1u << 2,
+  /* (Version 2.) A reported free is a finalization, not the release of the object's memory: the
+   * collector may report one cycle's garbage over several steps, while other garbage still refers
+   * to an object it reported (as Lua's __gc). A free while reachable is still premature. */
+  CF_FREE_IS_FINALIZATION = 1u << 3,
 };
 
 /* What the optional `count` function returns. */

@@ -41,6 +41,7 @@ class PluginCollector final : public Collector {
       capabilities_.weak_references = p_.weak_ref != nullptr;
       capabilities_.weak_references_cleared_before_finalizers =
           (p_.flags & CF_WEAK_CLEARED_BEFORE_FINALIZERS) != 0;
+      capabilities_.free_is_finalization = (p_.flags & CF_FREE_IS_FINALIZATION) != 0;
     }
     host_.context = this;
     host_.freed = [](void* self, cf_object object) {

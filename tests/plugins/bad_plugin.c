@@ -1,7 +1,9 @@
 /* Plug-ins that are wrong on purpose, one per BAD_* definition, to show that cyclefuzz reports
  * each clearly (tests/plugin_test.sh). Each is a one-object-table collector that is otherwise
  * plausible. BAD_V1 is the exception: nothing wrong with it, it says it was built against
- * version 1 of the header, which cyclefuzz still accepts. */
+ * version 1 of the header, which cyclefuzz still accepts. BAD_FREES_ONE_OF_A_CYCLE and
+ * BAD_FINALIZES_ONE_OF_A_CYCLE report the same free, one as a free and one as a finalization
+ * (CF_FREE_IS_FINALIZATION), to show what that flag changes. */
 #include <stdlib.h>
 
 /* Each variant leaves some of these functions out of its description. */
@@ -11,6 +13,7 @@
 
 struct cf_collector {
   cf_host host;
+  uint64_t steps; /* automatic collection steps (BAD_*_ONE_OF_A_CYCLE) */
 };
 
 static cf_collector* bad_create(const cf_host* host, const uint32_t thresholds[3]) {
@@ -19,7 +22,7 @@ static cf_collector* bad_create(const cf_host* host, const uint32_t thresholds[3
   (void)host;
   return NULL; /* a null where a handle was due */
 #else
-  cf_collector* c = malloc(sizeof *c);
+  cf_collector* c = calloc(1, sizeof *c);
   c->host = *host;
   return c;
 #endif
@@ -28,6 +31,13 @@ static void bad_destroy(cf_collector* c) { free(c); }
 static void bad_allocate(cf_collector* c, cf_object id) {
 #ifdef BAD_FREES_UNKNOWN
   c->host.freed(c->host.context, id + 1000); /* an object that was never allocated */
+#elif defined(BAD_FREES_ONE_OF_A_CYCLE) || defined(BAD_FINALIZES_ONE_OF_A_CYCLE)
+  /* An incremental step at the third allocation reports the first object freed: in the trace of
+   * tests/plugin_test.sh, one object of a garbage two-cycle, which the other still refers to. */
+  if (id == 2) {
+    c->steps++;
+    c->host.freed(c->host.context, 0);
+  }
 #else
   (void)c;
   (void)id;
@@ -55,6 +65,7 @@ static size_t bad_collect(cf_collector* c, int generation) {
   (void)generation;
   return 0;
 }
+static uint64_t bad_collections(cf_collector* c) { return c->steps; }
 static void bad_freeze(cf_collector* c) { (void)c; }
 static void bad_weak_ref(cf_collector* c, cf_weak w, cf_object target, int callback) {
   (void)c;
@@ -74,6 +85,11 @@ const cf_plugin* cyclefuzz_plugin(void) {
       .abi_version = CYCLEFUZZ_PLUGIN_ABI_VERSION,
 #endif
       .name = "bad",
+#if defined(BAD_FREES_ONE_OF_A_CYCLE)
+      .flags = CF_AUTOMATIC_COLLECTION,
+#elif defined(BAD_FINALIZES_ONE_OF_A_CYCLE)
+      .flags = CF_AUTOMATIC_COLLECTION | CF_FREE_IS_FINALIZATION,
+#endif
       .generations = 1,
       .create = bad_create,
       .destroy = bad_destroy,
@@ -85,6 +101,7 @@ const cf_plugin* cyclefuzz_plugin(void) {
       .root = bad_nothing,
       .unroot = bad_nothing,
       .collect = bad_collect,
+      .collections = bad_collections,
 #ifdef BAD_COLLECT_COUNT
       .collect_count = 7,
 #endif
