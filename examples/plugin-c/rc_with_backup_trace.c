@@ -57,6 +57,8 @@ struct cf_collector {
   char problem[128];
 };
 
+/* Doubles `array` until it holds `needed` elements; new ones are zero (the weak table relies on
+ * it: a weak reference never taken has no target). */
 static void* grow(void* array, size_t* capacity, size_t needed, size_t element) {
   if (needed <= *capacity) return array;
   size_t capacity2 = *capacity ? *capacity * 2 : 16;
