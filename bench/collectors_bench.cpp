@@ -8,8 +8,8 @@
 
 #include "bench/shapes.h"
 #include "collectors/registry.h"
-#include "oracle/checker.h"
-#include "oracle/generator.h"
+#include "checker/session.h"
+#include "runners/generator.h"
 
 namespace cyclefuzz::bench {
 namespace {

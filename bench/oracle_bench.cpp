@@ -5,7 +5,7 @@
 #include <string>
 
 #include "bench/shapes.h"
-#include "oracle/generator.h"
+#include "runners/generator.h"
 #include "oracle/oracle.h"
 
 namespace cyclefuzz::bench {

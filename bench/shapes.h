@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "oracle/op.h"
+#include "language/op.h"
 
 namespace cyclefuzz::bench {
 

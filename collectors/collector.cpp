@@ -55,7 +55,7 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op) {
     case OpKind::Weak:
       collector.weak_ref(op.weak, op.a, op.option);
       break;
-    case OpKind::Release:  // the program's list is the Session's (oracle/checker.h)
+    case OpKind::Release:  // the program's list is the Session's (checker/session.h)
     case OpKind::Deref:    // a question the Session asks (Collector::deref)
       break;
   }

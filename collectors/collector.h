@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "collectors/weak_references.h"
-#include "oracle/op.h"
+#include "language/op.h"
 
 namespace cyclefuzz {
 

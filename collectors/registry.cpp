@@ -2,7 +2,7 @@
 
 #include "collectors/generational/generational.h"
 #include "collectors/mark_sweep/mark_sweep.h"
-#include "collectors/mutants/mutants.h"
+#include "collectors/mutants.h"
 #include "collectors/trial_deletion/trial_deletion.h"
 #if CYCLEFUZZ_RUNTIMES
 #include "collectors/cpython/cpython.h"
@@ -68,6 +68,17 @@ const std::vector<CollectorEntry>& collector_catalogue() {
     return all;
   }();
   return kCatalogue;
+}
+
+const std::vector<CollectorEntry>& mutant_catalogue() {
+  static const std::vector<CollectorEntry> kMutants = [] {
+    std::vector<CollectorEntry> all;
+    for (auto* mutants : {trial_deletion_mutants, mark_sweep_mutants, generational_mutants}) {
+      for (CollectorEntry& m : mutants()) all.push_back(std::move(m));
+    }
+    return all;
+  }();
+  return kMutants;
 }
 
 const CollectorEntry* find_collector(std::string_view name) {

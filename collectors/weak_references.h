@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "oracle/op.h"
+#include "language/op.h"
 
 namespace cyclefuzz {
 

@@ -1,4 +1,4 @@
-// fuzz_collectors: bytes -> a valid trace (oracle/fuzz_input.h) -> every selected collector, with
+// fuzz_collectors: bytes -> a valid trace (runners/fuzz_input.h) -> every selected collector, with
 // every check of the oracle after every op. On a violation it prints the trace up to the failing
 // op and the readable report, then aborts, so that libFuzzer keeps the input.
 #include <cstdio>
@@ -7,8 +7,8 @@
 
 #include "collectors/transitions.h"
 #include "fuzz/fuzz_settings.h"
-#include "oracle/fuzz_input.h"
-#include "oracle/report.h"
+#include "runners/fuzz_input.h"
+#include "reports/report.h"
 
 #ifdef CYCLEFUZZ_LIBFUZZER
 // Coverage beyond code: each collector state transition (collectors/transitions.h) bumps one of

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "collectors/registry.h"
-#include "oracle/checker.h"
+#include "checker/session.h"
 
 namespace cyclefuzz::fuzz {
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "oracle/trace.h"
+#include "language/trace.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace cyclefuzz;

@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-#include "oracle/op.h"
+#include "language/op.h"
 
 namespace cyclefuzz {
 

@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "oracle/generator.h"
+#include "runners/generator.h"
 #include "oracle/oracle.h"
 
 namespace cyclefuzz::properties {
@@ -64,7 +64,7 @@ class RapidCheckChoices final : public Choices {
 
 class PropertyRun;
 
-/// The one command: an op drawn from the shared distribution (oracle/generator.h).
+/// The one command: an op drawn from the shared distribution (runners/generator.h).
 class HeapCommand final : public rc::state::Command<HeapModel, PropertyRun> {
  public:
   explicit HeapCommand(const HeapModel& model);

@@ -2,7 +2,7 @@
 // replays: the proof that a green property run means something.
 #include <gtest/gtest.h>
 
-#include "oracle/report.h"
+#include "reports/report.h"
 #include "properties/property_run.h"
 
 namespace cyclefuzz::properties {

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "oracle/report.h"
+#include "reports/report.h"
 #include "properties/heap_model.h"
 
 namespace cyclefuzz::properties {

@@ -9,7 +9,7 @@
 #include "collectors/generational/generational.h"
 #include "collectors/mark_sweep/mark_sweep.h"
 #include "collectors/trial_deletion/trial_deletion.h"
-#include "oracle/report.h"
+#include "reports/report.h"
 #include "tests/test_support.h"
 
 namespace cyclefuzz {

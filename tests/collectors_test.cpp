@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "collectors/generational/generational.h"
-#include "oracle/generator.h"
-#include "oracle/report.h"
+#include "runners/generator.h"
+#include "reports/report.h"
 #include "tests/test_support.h"
 
 namespace cyclefuzz {

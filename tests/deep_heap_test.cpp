@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <iterator>
 
-#include "oracle/checker.h"
+#include "checker/session.h"
 #include "oracle/oracle.h"
 #include "tests/test_support.h"
 

@@ -9,9 +9,9 @@
 
 #include "collectors/mark_sweep/mark_sweep.h"
 #include "collectors/trial_deletion/trial_deletion.h"
-#include "oracle/heap_picture.h"
+#include "reports/heap_picture.h"
 #include "tools/cyclefuzz/progress.h"
-#include "oracle/report.h"
+#include "reports/report.h"
 #include "tests/test_support.h"
 
 namespace cyclefuzz {

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "oracle/fuzz_input.h"
+#include "runners/fuzz_input.h"
 #include "tests/test_support.h"
 
 namespace cyclefuzz {

@@ -1,9 +1,9 @@
 // Delta debugging over operations: the result is valid, smaller, and fails the same way.
 #include <gtest/gtest.h>
 
-#include "oracle/generator.h"
-#include "oracle/isolated_run.h"
-#include "oracle/minimize.h"
+#include "runners/generator.h"
+#include "runners/isolated_run.h"
+#include "runners/minimize.h"
 #include "tests/test_support.h"
 
 namespace cyclefuzz {

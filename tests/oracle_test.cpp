@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <iterator>
 
-#include "oracle/generator.h"
-#include "oracle/object_set.h"
+#include "runners/generator.h"
+#include "checker/object_set.h"
 #include "oracle/oracle.h"
-#include "oracle/trace.h"
+#include "language/trace.h"
 
 namespace cyclefuzz {
 namespace {

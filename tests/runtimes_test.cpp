@@ -8,8 +8,8 @@
 #include "collectors/cpython/cpython.h"
 #include "collectors/lua/lua.h"
 #include "collectors/php/php.h"
-#include "oracle/generator.h"
-#include "oracle/report.h"
+#include "runners/generator.h"
+#include "reports/report.h"
 #include "tests/test_support.h"
 
 namespace cyclefuzz {

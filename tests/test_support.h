@@ -7,8 +7,8 @@
 
 #include "collectors/collector.h"
 #include "collectors/registry.h"
-#include "oracle/checker.h"
-#include "oracle/trace.h"
+#include "checker/session.h"
+#include "language/trace.h"
 
 namespace cyclefuzz::testing {
 

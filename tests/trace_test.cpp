@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "oracle/generator.h"
-#include "oracle/trace.h"
+#include "runners/generator.h"
+#include "language/trace.h"
 
 namespace cyclefuzz {
 namespace {

@@ -1,10 +1,10 @@
-// cyclefuzz decode / encode: between fuzzer inputs and text traces (oracle/fuzz_input.h).
+// cyclefuzz decode / encode: between fuzzer inputs and text traces (runners/fuzz_input.h).
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
 
-#include "oracle/fuzz_input.h"
+#include "runners/fuzz_input.h"
 #include "tools/cyclefuzz/commands.h"
 
 namespace cyclefuzz::cli {

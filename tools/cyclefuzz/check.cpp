@@ -7,8 +7,8 @@
 #include <iostream>
 #include <memory>
 
-#include "oracle/random_check.h"
-#include "oracle/report.h"
+#include "runners/random_check.h"
+#include "reports/report.h"
 #include "tools/cyclefuzz/collector_choice.h"
 #include "tools/cyclefuzz/commands.h"
 #include "tools/cyclefuzz/progress.h"

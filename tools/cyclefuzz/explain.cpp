@@ -13,7 +13,7 @@
 #include <optional>
 #include <sstream>
 
-#include "oracle/heap_picture.h"
+#include "reports/heap_picture.h"
 #include "tools/cyclefuzz/collector_choice.h"
 #include "tools/cyclefuzz/commands.h"
 

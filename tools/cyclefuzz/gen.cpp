@@ -3,7 +3,7 @@
 #include <iostream>
 #include <memory>
 
-#include "oracle/generator.h"
+#include "runners/generator.h"
 #include "tools/cyclefuzz/commands.h"
 
 namespace cyclefuzz::cli {

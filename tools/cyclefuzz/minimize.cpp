@@ -5,8 +5,8 @@
 #include <iostream>
 #include <memory>
 
-#include "oracle/isolated_run.h"
-#include "oracle/minimize.h"
+#include "runners/isolated_run.h"
+#include "runners/minimize.h"
 #include "tools/cyclefuzz/collector_choice.h"
 #include "tools/cyclefuzz/commands.h"
 

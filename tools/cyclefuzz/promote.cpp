@@ -4,7 +4,7 @@
 #include <iostream>
 #include <memory>
 
-#include "oracle/trace.h"
+#include "language/trace.h"
 #include "tools/cyclefuzz/commands.h"
 
 namespace cyclefuzz::cli {

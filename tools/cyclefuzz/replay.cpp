@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "tools/cyclefuzz/progress.h"
-#include "oracle/isolated_run.h"
-#include "oracle/report.h"
+#include "runners/isolated_run.h"
+#include "reports/report.h"
 #include "tools/cyclefuzz/collector_choice.h"
 #include "tools/cyclefuzz/commands.h"
 

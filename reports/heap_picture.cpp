@@ -1,4 +1,4 @@
-#include "oracle/heap_picture.h"
+#include "reports/heap_picture.h"
 
 #include <algorithm>
 #include <boost/graph/graphviz.hpp>
@@ -6,7 +6,7 @@
 #include <map>
 #include <sstream>
 
-#include "oracle/report.h"
+#include "reports/report.h"
 
 namespace cyclefuzz {
 

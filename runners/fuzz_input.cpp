@@ -1,4 +1,4 @@
-#include "oracle/fuzz_input.h"
+#include "runners/fuzz_input.h"
 
 namespace cyclefuzz {
 

@@ -31,8 +31,8 @@
 #include <string>
 #include <vector>
 
-#include "oracle/checker.h"
-#include "oracle/trace.h"
+#include "checker/session.h"
+#include "language/trace.h"
 
 namespace cyclefuzz {
 

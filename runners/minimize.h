@@ -5,7 +5,7 @@
 #include <functional>
 #include <vector>
 
-#include "oracle/trace.h"
+#include "language/trace.h"
 
 namespace cyclefuzz {
 

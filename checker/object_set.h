@@ -12,7 +12,7 @@
 #include <span>
 #include <vector>
 
-#include "oracle/op.h"
+#include "language/op.h"
 
 namespace cyclefuzz {
 

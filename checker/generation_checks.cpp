@@ -1,8 +1,8 @@
-#include "oracle/generation_checks.h"
+#include "checker/generation_checks.h"
 
 #include <algorithm>
 
-#include "oracle/checker.h"
+#include "checker/session.h"
 
 namespace cyclefuzz {
 

@@ -1,4 +1,4 @@
-// Random checking: generated traces (the shared distribution, oracle/generator.h) against
+// Random checking: generated traces (the shared distribution, runners/generator.h) against
 // collectors with every check, until one fails; then the failing trace, minimized. The engine of
 // `cyclefuzz check`.
 //
@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "collectors/registry.h"
-#include "oracle/isolated_run.h"
-#include "oracle/trace.h"
+#include "runners/isolated_run.h"
+#include "language/trace.h"
 
 namespace cyclefuzz {
 

@@ -1,4 +1,4 @@
-#include "oracle/generator.h"
+#include "runners/generator.h"
 
 #include <algorithm>
 #include <array>

@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "oracle/op.h"
+#include "language/op.h"
 
 namespace cyclefuzz {
 

@@ -1,12 +1,12 @@
-#include "oracle/checker.h"
+#include "checker/session.h"
 
 #include <algorithm>
 #include <exception>
 #include <iterator>
 #include <span>
 
-#include "oracle/generation_checks.h"
-#include "oracle/object_set.h"
+#include "checker/generation_checks.h"
+#include "checker/object_set.h"
 
 namespace cyclefuzz {
 

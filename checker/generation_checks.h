@@ -1,5 +1,5 @@
 // The checks for collectors with generations or gc statistics, as one collector's model that the
-// Session keeps beside it (oracle/checker.h):
+// Session keeps beside it (checker/session.h):
 //
 //   wrong generation   a new object is not in generation 0; an object's generation went down;
 //                      or after a collection of generation g, a survivor of generations 0..g is
@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "collectors/collector.h"
-#include "oracle/object_set.h"
+#include "checker/object_set.h"
 #include "oracle/oracle.h"
 
 namespace cyclefuzz {

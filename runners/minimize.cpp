@@ -1,4 +1,4 @@
-#include "oracle/minimize.h"
+#include "runners/minimize.h"
 
 #include <algorithm>
 #include <unordered_map>

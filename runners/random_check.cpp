@@ -1,4 +1,4 @@
-#include "oracle/random_check.h"
+#include "runners/random_check.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <stdexcept>
 
-#include "oracle/checker.h"
-#include "oracle/generator.h"
-#include "oracle/minimize.h"
+#include "checker/session.h"
+#include "runners/generator.h"
+#include "runners/minimize.h"
 
 namespace cyclefuzz {
 

@@ -1,6 +1,6 @@
 // Between fuzzer bytes and traces.
 //
-// A fuzzer input is the sequence of choices that random_op (oracle/generator.h) makes: the bytes
+// A fuzzer input is the sequence of choices that random_op (runners/generator.h) makes: the bytes
 // drive the same biased distribution as `cyclefuzz gen`, so random bytes already build and
 // abandon cycles, and every input decodes to a valid trace. Each choose(n) reads the fewest
 // bytes that can hold n values (none for n = 1, one for n <= 256, two for n <= 65536, else four,
@@ -12,8 +12,8 @@
 #include <span>
 #include <vector>
 
-#include "oracle/generator.h"
-#include "oracle/trace.h"
+#include "runners/generator.h"
+#include "language/trace.h"
 
 namespace cyclefuzz {
 

@@ -1,4 +1,4 @@
-#include "oracle/isolated_run.h"
+#include "runners/isolated_run.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "oracle/report.h"
+#include "reports/report.h"
 
 namespace cyclefuzz {
 

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "collectors/registry.h"
-#include "oracle/checker.h"
-#include "oracle/trace.h"
+#include "checker/session.h"
+#include "language/trace.h"
 
 namespace cyclefuzz {
 

@@ -19,7 +19,7 @@
 //   double free        the collector reported a free of an object it had already freed, or never
 //                      allocated
 //   wrong generation, missed garbage, wrong automatic collection, wrong statistics
-//                      collectors with generations or gc statistics: oracle/generation_checks.h
+//                      collectors with generations or gc statistics: checker/generation_checks.h
 //   frozen object collected   (Capabilities::freezes) a collection freed a frozen object that
 //                      reference counting would not have freed; leaks and counts after a full
 //                      collection leave out frozen objects and what they reach
@@ -41,7 +41,7 @@
 #include "collectors/collector.h"
 #include "collectors/registry.h"
 #include "oracle/oracle.h"
-#include "oracle/trace.h"
+#include "language/trace.h"
 
 #ifndef CYCLEFUZZ_CHECKED
 #define CYCLEFUZZ_CHECKED 0
@@ -61,7 +61,7 @@ enum class ViolationKind : std::uint8_t {
   WrongBookkeeping,
   BrokenInvariant,
   DoubleFree,
-  WrongGeneration,           // collectors with generations (oracle/generation_checks.h)
+  WrongGeneration,           // collectors with generations (checker/generation_checks.h)
   MissedGarbage,             // ... after a partial collection
   WrongAutomaticCollection,  // collectors that promise CPython's thresholds
   FrozenCollected,           // collectors that freeze

@@ -1,4 +1,4 @@
-#include "oracle/trace.h"
+#include "language/trace.h"
 
 #include <algorithm>
 #include <charconv>

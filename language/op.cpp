@@ -1,4 +1,4 @@
-#include "oracle/op.h"
+#include "language/op.h"
 
 namespace cyclefuzz {
 

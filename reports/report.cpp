@@ -1,4 +1,4 @@
-#include "oracle/report.h"
+#include "reports/report.h"
 
 #include <algorithm>
 #include <cctype>

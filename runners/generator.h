@@ -31,9 +31,9 @@
 #include <cstdint>
 #include <random>
 
-#include "oracle/op.h"
+#include "language/op.h"
 #include "oracle/oracle.h"
-#include "oracle/trace.h"
+#include "language/trace.h"
 
 namespace cyclefuzz {
 

@@ -1,0 +1,99 @@
+// Mutants of mark-sweep: each is `MarkSweep` with one phase overridden by a copy that differs
+// in the lines marked BUG. The comment above each says what real collectors got wrong this way,
+// and what the harness should see. (collectors/mutants.h: the catalogue.)
+#include <algorithm>
+
+#include "collectors/mark_sweep/mark_sweep.h"
+#include "collectors/mutants.h"
+
+namespace cyclefuzz {
+
+namespace {
+
+/// Marking gives up below a fixed depth (here 4 references from a root), as a mark stack with a
+/// fixed size that silently drops what does not fit. What lies deeper is swept while reachable:
+/// a premature free.
+class MarkStopsAtDepth4 final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  void mark() override {
+    std::vector<std::pair<Cell*, int>> stack;
+    for (Cell* root : mark_roots()) stack.push_back({root, 0});
+    while (!stack.empty()) {
+      const auto [c, depth] = stack.back();
+      stack.pop_back();
+      if (depth == 4) continue;  // BUG: what lies deeper is never marked
+      for (Cell* r : c->references) {
+        if (!r->marked) {
+          r->marked = true;
+          stack.push_back({r, depth + 1});
+        }
+      }
+    }
+  }
+};
+
+/// Marking traverses every reference of an object but its last (an off-by-one in tp_traverse):
+/// what only that reference reaches is swept while reachable. A premature free.
+class MarkSkipsLastReference final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  void mark() override {
+    std::vector<Cell*> stack = mark_roots();
+    while (!stack.empty()) {
+      Cell* c = stack.back();
+      stack.pop_back();
+      for (std::size_t i = 0; i + 1 < c->references.size(); ++i) {  // BUG: i < size()
+        Cell* r = c->references[i];
+        if (!r->marked) {
+          r->marked = true;
+          stack.push_back(r);
+        }
+      }
+    }
+  }
+};
+
+/// The sweep stops one cell early: the newest object is never freed, garbage or not. A leak.
+class SweepSkipsLastObject final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  std::size_t sweep() override {
+    std::size_t freed = 0;
+    std::size_t left = heap_.size();
+    heap_.for_each([&](Cell* c) {
+      if (--left == 0) {  // BUG: the last cell is never looked at
+        c->marked = false;
+        return;
+      }
+      if (c->marked) {
+        c->marked = false;
+        return;
+      }
+      free_cell(c);
+      ++freed;
+    });
+    return freed;
+  }
+};
+
+}  // namespace
+
+std::vector<CollectorEntry> mark_sweep_mutants() {
+  return {
+      mutant<MarkStopsAtDepth4>("mark-stops-at-depth-4",
+                                "mark-sweep: marking gives up four references from a root"),
+      mutant<MarkSkipsLastReference>("mark-skips-last-reference",
+                                     "mark-sweep: marking skips each object's last reference"),
+      mutant<SweepSkipsLastObject>("sweep-skips-last-object",
+                                   "mark-sweep: the sweep never frees the newest object"),
+  };
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,245 @@
+// Mutants of trial deletion: each is `TrialDeletion` with one phase overridden by a copy that differs
+// in the lines marked BUG. The comment above each says what real collectors got wrong this way,
+// and what the harness should see. (collectors/mutants.h: the catalogue.)
+#include <algorithm>
+
+#include "collectors/trial_deletion/trial_deletion.h"
+#include "collectors/mutants.h"
+
+namespace cyclefuzz {
+
+namespace {
+
+/// Scan finds an object externally reachable and recolours it and everything below it black, but
+/// never gives back the counts MarkGray took away. The next decrement that should leave such an
+/// object alive brings its count to zero: a premature free, long after the collection that broke
+/// it. (A phase that undoes only part of what an earlier phase did.)
+class ScanForgetsRestore final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void scan_black(Cell* s) override {  // (the correct phase, less its prefetching)
+    recolor(s, Color::Black);
+    restoring_.assign(1, s);
+    for (std::size_t next = 0; next < restoring_.size(); ++next) {
+      for (Cell* t : restoring_[next]->references) {
+        if (t->frozen) continue;
+        // BUG: the correct ScanBlack increments t's count here.
+        if (t->color != Color::Black) {
+          recolor(t, Color::Black);
+          restoring_.push_back(t);
+        }
+      }
+    }
+    restoring_.clear();
+  }
+};
+
+/// A candidate whose count drops to zero is left in the buffer for MarkRoots to free, as the
+/// paper does, but MarkRoots only drops stale entries and never frees them: the object stays
+/// allocated forever. (A stale candidate-buffer entry.) Seen as a late free at once, and as a leak
+/// at the next full collection.
+class BufferedReleaseLeaks final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void release(Cell* s) override {
+    const Busy busy(busy_);
+    std::vector<Cell*> dying{s};
+    while (!dying.empty()) {
+      Cell* d = dying.back();
+      dying.pop_back();
+      if (resurrected_by_finalizer(d)) continue;
+      clear_weak_references(weak_, {d->id});
+      for (Cell* t : d->references) {
+        if (--t->count == 0) {
+          dying.push_back(t);
+        } else {
+          possible_root(t);
+        }
+      }
+      recolor(d, Color::Black);
+      if (d->buffered) continue;  // BUG: left for MarkRoots, which never frees it
+      free_cell(d);
+    }
+  }
+};
+
+/// A candidate whose count goes down and then up again is taken out of the buffer (it looks
+/// live), but keeps its purple colour; when its count goes down again, PossibleRoot sees purple,
+/// assumes it is buffered, and the candidate is lost. The cycle it heads is never collected: a
+/// leak.
+class LostCandidate final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void increment(Cell* s) override {
+    ++s->count;
+    if (s->buffered) unbuffer(s);  // BUG: and the colour stays purple
+  }
+};
+
+/// CollectWhite takes every referent of a white object, not only the white ones: live objects
+/// that garbage refers to are freed with it. A premature free.
+class CollectWhiteTakesBlack final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void collect_white(Cell* s, std::vector<Cell*>& garbage) override {
+    if (s->color != Color::White) return;
+    recolor(s, Color::Black);
+    const std::size_t first = garbage.size();
+    garbage.push_back(s);
+    for (std::size_t i = first; i < garbage.size(); ++i) {
+      for (Cell* t : garbage[i]->references) {
+        if (std::find(garbage.begin(), garbage.end(), t) == garbage.end()) {  // BUG: any colour
+          recolor(t, Color::Black);
+          garbage.push_back(t);
+        }
+      }
+    }
+  }
+};
+
+/// The paper's CollectRoots: each root's white objects are freed before the next root is walked,
+/// and the next walk reads cells already freed. A use-after-free: a crash under AddressSanitizer,
+/// silent corruption without it. (The first bug this harness found, in its own first draft.)
+class CollectWhiteFreesPerRoot final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  std::size_t collect_roots() override {
+    std::vector<Cell*> candidates;
+    candidates.swap(roots_);
+    std::size_t freed = 0;
+    for (Cell* s : candidates) {
+      s->buffered = false;
+      std::vector<Cell*> garbage;
+      collect_white(s, garbage);
+      std::vector<ObjectId> found;
+      for (Cell* g : garbage) found.push_back(g->id);
+      clear_weak_references(weak_, found);
+      const std::vector<Cell*> orphans = run_finalizers(garbage);
+      for (Cell* g : garbage) free_cell(g);  // BUG: before the other roots are walked
+      for (Cell* t : orphans) release(t);
+      freed += garbage.size();
+    }
+    return freed;
+  }
+};
+
+/// MarkGray visits each reference twice and so takes two off the count for it: objects that are
+/// referenced from outside look garbage. A premature free.
+class MarkGrayCountsTwice final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void mark_gray(Cell* s) override {  // (the correct phase, less its prefetching)
+    if (s->color == Color::Gray) return;
+    recolor(s, Color::Gray);
+    std::size_t next = gray_.size();
+    gray_.push_back(s);
+    for (; next < gray_.size(); ++next) {
+      for (Cell* t : gray_[next]->references) {
+        if (t->frozen) continue;
+        t->count -= std::min<std::uint32_t>(t->count, 2);  // BUG: once per reference is right
+        if (t->color != Color::Gray) {
+          recolor(t, Color::Gray);
+          gray_.push_back(t);
+        }
+      }
+    }
+  }
+};
+
+/// Unlink removes the object's last reference, whatever it points to, and decrements the right
+/// target: the references and the counts disagree from then on. Wrong bookkeeping at once, then
+/// premature frees and leaks.
+class UnlinkDropsLastReference final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+  void unlink(ObjectId from, ObjectId to) override {
+    handles_[from]->references.pop_back();  // BUG: the one to `to` is the one to remove
+    decrement(handles_[to]);
+  }
+};
+
+/// A finalizer resurrects an object, and the collector keeps that object but not what it reaches:
+/// the rest of the garbage is freed under it. A premature free (the program's list still reaches
+/// the freed objects).
+class ResurrectedChildrenFreed final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void keep_resurrected(std::vector<Cell*>& garbage) override {
+    trial_delete(garbage);
+    // BUG: the correct phase restores (ScanBlack) everything the resurrected objects reach.
+    for (Cell* g : garbage) g->dying = g->count == 0;
+    std::erase_if(garbage, [](Cell* g) { return !g->dying; });
+  }
+};
+
+/// Finalizers run on the counts MarkGray left (without the references from the garbage), then
+/// every garbage object with a count above zero is restored by ScanBlack. A reference a finalizer
+/// adds from the garbage is counted when it is made and again when ScanBlack restores its
+/// referrer: wrong counts, then leaks. (This harness's own first draft of finalizer programs.)
+class FinalizerReferencesCountedTwice final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  std::vector<Cell*> run_finalizers(std::vector<Cell*>& garbage) override {
+    bool ran = false;
+    for (Cell* g : garbage) {
+      if (!g->has_finalizer || g->finalized) continue;
+      g->finalized = true;
+      run_finalizer(g->id);  // BUG: on trial-deleted counts, which its links then add to
+      ran = true;
+    }
+    if (!ran) return {};
+    for (Cell* g : garbage) recolor(g, Color::White);
+    for (Cell* g : garbage) {
+      if (g->color == Color::White && g->count > 0) scan_black(g);
+    }
+    std::erase_if(garbage, [](Cell* g) { return g->color != Color::White; });
+    for (Cell* g : garbage) recolor(g, Color::Black);
+    return {};
+  }
+};
+
+}  // namespace
+
+std::vector<CollectorEntry> trial_deletion_mutants() {
+  return {
+      mutant<ScanForgetsRestore>("scan-forgets-restore",
+                                 "trial deletion: ScanBlack does not restore counts"),
+      mutant<BufferedReleaseLeaks>("buffered-release-leaks",
+                                   "trial deletion: a buffered object at count zero is never freed"),
+      mutant<LostCandidate>("lost-candidate",
+                            "trial deletion: a candidate whose count went down and up is lost"),
+      mutant<CollectWhiteTakesBlack>("collect-white-takes-black",
+                                     "trial deletion: CollectWhite frees live referents too"),
+      mutant<CollectWhiteFreesPerRoot>("collect-white-frees-per-root",
+                                       "trial deletion: frees before every root is walked (UAF)"),
+      mutant<MarkGrayCountsTwice>("mark-gray-counts-twice",
+                                  "trial deletion: MarkGray decrements each reference twice"),
+      mutant<UnlinkDropsLastReference>("unlink-drops-last-reference",
+                                       "trial deletion: unlink removes the wrong reference"),
+      mutant<ResurrectedChildrenFreed>(
+          "resurrected-children-freed",
+          "trial deletion: a resurrected object survives, what it reaches is freed"),
+      mutant<FinalizerReferencesCountedTwice>(
+          "finalizer-references-counted-twice",
+          "trial deletion: references a finalizer adds from the garbage are counted twice"),
+  };
+}
+
+}  // namespace cyclefuzz
