@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "checker/session.h"
 
 namespace cyclefuzz {
 
@@ -58,7 +57,7 @@ void GenerationModel::count_collection(int g) {
 }
 
 // Read this first: the order of the checks is the order in which one failure explains the next.
-std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
+std::optional<Violation> GenerationModel::after(const Op& op,
                                                                const Collector& collector,
                                                                const Oracle& oracle,
                                                                const AlivePredicate& holds,
@@ -107,7 +106,7 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
   } else if (thresholds_) {
     const int expected = op.kind == OpKind::New ? predicted_collection() : -1;
     if (collections != (expected >= 0 ? 1u : 0u)) {
-      return Finding{ViolationKind::WrongAutomaticCollection, {},
+      return Violation::of(ViolationKind::WrongAutomaticCollection, {},
                      std::to_string(collections) + " collection(s) ran during this op; CPython's "
                      "rules (counts " + std::to_string(count_[0]) + ", " +
                      std::to_string(count_[1]) + ", " + std::to_string(count_[2]) +
@@ -115,7 +114,7 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
                      std::to_string(threshold_[1]) + ", " + std::to_string(threshold_[2]) +
                      ") call for " + (expected >= 0 ? "a collection of " +
                                                           generation_text(expected)
-                                                    : std::string("none"))};
+                                                    : std::string("none")));
     }
     if (expected >= 0) {
       collected = expected;
@@ -135,16 +134,16 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
   if (thresholds_) {
     const std::optional<GcStatistics> statistics = collector.statistics();
     if (!statistics) {
-      return Finding{ViolationKind::WrongAutomaticCollection, {},
-                     "the collector promises CPython's thresholds but reports no gc counts"};
+      return Violation::of(ViolationKind::WrongAutomaticCollection, {},
+                     "the collector promises CPython's thresholds but reports no gc counts");
     }
     if (!std::equal(count_, count_ + 3, statistics->count)) {
-      return Finding{ViolationKind::WrongAutomaticCollection, {},
+      return Violation::of(ViolationKind::WrongAutomaticCollection, {},
                      "gc.get_count() is (" + std::to_string(statistics->count[0]) + ", " +
                          std::to_string(statistics->count[1]) + ", " +
                          std::to_string(statistics->count[2]) + "), CPython's rules give (" +
                          std::to_string(count_[0]) + ", " + std::to_string(count_[1]) + ", " +
-                         std::to_string(count_[2]) + ")"};
+                         std::to_string(count_[2]) + ")");
     }
   }
   if (const std::optional<GcStatistics> statistics = collector.statistics()) {
@@ -161,8 +160,8 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
                 "garbage object can be freed";
       }
       if (!wrong.empty()) {
-        return Finding{ViolationKind::WrongStatistics, {},
-                       "gc.get_stats() for " + generation_text(g) + ": " + wrong};
+        return Violation::of(ViolationKind::WrongStatistics, {},
+                       "gc.get_stats() for " + generation_text(g) + ": " + wrong);
       }
     }
   }
@@ -174,8 +173,8 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
   if (op.kind == OpKind::New && holds(op.a) && (thresholds_ || !collection_ran)) {
     collector.inspect(op.a, view);
     if (view.generation != 0) {
-      return Finding{ViolationKind::WrongGeneration, {op.a},
-                     "a new object is in " + generation_text(view.generation)};
+      return Violation::of(ViolationKind::WrongGeneration, {op.a},
+                     "a new object is in " + generation_text(view.generation));
     }
   }
   if (collection_ran) {
@@ -188,9 +187,9 @@ std::optional<GenerationModel::Finding> GenerationModel::after(const Op& op,
   // 4. A partial collection frees the young garbage that nothing older holds.
   for (ObjectId x : must_free_) {
     if (holds(x) && !kept(x)) {  // (a finalizer may have resurrected it meanwhile)
-      return Finding{ViolationKind::MissedGarbage, {x},
+      return Violation::of(ViolationKind::MissedGarbage, {x},
                      "garbage in " + generation_text(generation_[x]) + ", held by nothing older, "
-                     "survived a collection of generations 0.." + std::to_string(op.generation)};
+                     "survived a collection of generations 0.." + std::to_string(op.generation));
     }
   }
 
@@ -220,7 +219,7 @@ void GenerationModel::adopt(const Collector& collector, const Oracle& oracle,
 
 // Pre: a collection ran; `collected` is its generation when known (else -1); `fresh` is an object
 // allocated after it (it stays young). Post: generation_ is what the collector now says.
-std::optional<GenerationModel::Finding> GenerationModel::check_generations(
+std::optional<Violation> GenerationModel::check_generations(
     const Collector& collector, std::span<const ObjectId> held, ObjectId fresh, int collected) {
   ObjectView view;
   std::size_t promoted_into_oldest = 0, in_oldest = 0;
@@ -244,7 +243,7 @@ std::optional<GenerationModel::Finding> GenerationModel::check_generations(
     } else if (now < before) {
       wrong = "went from " + generation_text(before) + " back to " + generation_text(now);
     }
-    if (!wrong.empty()) return Finding{ViolationKind::WrongGeneration, {x}, wrong};
+    if (!wrong.empty()) return Violation::of(ViolationKind::WrongGeneration, {x}, wrong);
     promoted_into_oldest += before < oldest_ && now == oldest_;
     in_oldest += now == oldest_;
     generation_[x] = now;

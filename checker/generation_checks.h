@@ -1,5 +1,5 @@
 // The checks for collectors with generations or gc statistics, as one collector's model that the
-// Session keeps beside it (checker/session.h):
+// Session keeps beside it (checker/session.h), each finding a Violation:
 //
 //   wrong generation   a new object is not in generation 0; an object's generation went down;
 //                      or after a collection of generation g, a survivor of generations 0..g is
@@ -31,20 +31,13 @@
 
 #include "collectors/collector.h"
 #include "checker/object_set.h"
+#include "checker/violation.h"
 #include "oracle/oracle.h"
 
 namespace cyclefuzz {
 
-enum class ViolationKind : std::uint8_t;
-
 class GenerationModel {
  public:
-  struct Finding {
-    ViolationKind kind;
-    std::vector<ObjectId> objects;
-    std::string detail;
-  };
-
   GenerationModel(const Capabilities& capabilities, const CollectorOptions& options);
 
   /// Before `op` is applied: remembers what the checks after it need (for `collect k`, the
@@ -57,7 +50,7 @@ class GenerationModel {
 
   /// After `op`: the first broken rule, or nothing. `collections` is how many collections the
   /// collector ran during the op; `freed` how many objects it freed.
-  std::optional<Finding> after(const Op& op, const Collector& collector, const Oracle& oracle,
+  std::optional<Violation> after(const Op& op, const Collector& collector, const Oracle& oracle,
                                const AlivePredicate& holds, const AlivePredicate& kept,
                                std::span<const ObjectId> held, std::uint64_t collections,
                                std::size_t freed);
@@ -73,7 +66,7 @@ class GenerationModel {
   int predicted_collection();
   void count_collection(int generation);
   static constexpr ObjectId kNoObject = ~ObjectId{0};
-  std::optional<Finding> check_generations(const Collector& collector,
+  std::optional<Violation> check_generations(const Collector& collector,
                                            std::span<const ObjectId> held, ObjectId fresh,
                                            int collected);
 

@@ -20,6 +20,8 @@
 //                      allocated
 //   wrong generation, missed garbage, wrong automatic collection, wrong statistics
 //                      collectors with generations or gc statistics: checker/generation_checks.h
+//   wrong automatic collection (without Capabilities::automatic_collection) a collection ran
+//                      during an op other than `collect`, and no finalizer asked for it
 //   frozen object collected   (Capabilities::freezes) a collection freed a frozen object that
 //                      reference counting would not have freed; leaks and counts after a full
 //                      collection leave out frozen objects and what they reach
@@ -35,9 +37,11 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "checker/violation.h"
 #include "collectors/collector.h"
 #include "collectors/registry.h"
 #include "oracle/oracle.h"
@@ -49,62 +53,10 @@
 
 namespace cyclefuzz {
 
+class Lane;
+
 /// Whether this build checks every collector's invariants after every op by default.
 inline constexpr bool kCheckedBuild = CYCLEFUZZ_CHECKED != 0;
-
-enum class ViolationKind : std::uint8_t {
-  PrematureFree,
-  Leak,
-  WrongCount,
-  LateFree,
-  Disagreement,
-  WrongBookkeeping,
-  BrokenInvariant,
-  DoubleFree,
-  WrongGeneration,           // collectors with generations (checker/generation_checks.h)
-  MissedGarbage,             // ... after a partial collection
-  WrongAutomaticCollection,  // collectors that promise CPython's thresholds
-  FrozenCollected,           // collectors that freeze
-  WrongStatistics,           // collectors that keep gc statistics
-  WrongFinalization,         // collectors that run finalizers
-  WrongWeakReference,        // collectors that keep weak references
-};
-inline constexpr int kViolationKinds = 15;
-
-/// "premature free", "leak", ...
-const char* describe(ViolationKind kind);
-/// "premature-free", "leak", ...: for JSON and file names.
-const char* slug(ViolationKind kind);
-
-/// The detail of a premature free whose path starts at an object with external references.
-inline constexpr const char* kFreedWhileReachable = "freed while still reachable";
-
-struct Violation {
-  ViolationKind kind;
-  std::size_t collector = 0;  // index of the collector in the session
-  std::size_t other = 0;      // Disagreement only: the other collector
-  std::size_t op_index = 0;   // the op after which it was found
-  std::vector<ObjectId> objects;  // the objects concerned
-  std::vector<ObjectId> path;   // PrematureFree: to objects[0] from a rooted object (detail
-                                // kFreedWhileReachable) or from the held garbage referring to it.
-                                // Leak, LateFree: from the holding cycle to objects[0].
-  std::vector<ObjectId> cycle;  // Leak: a garbage cycle that holds objects[0], first repeated last
-  std::string detail;           // what differs, in words
-  std::vector<WeakId> weak;     // WrongWeakReference: the weak reference concerned
-};
-
-/// What a collector's `ObjectView::count` should be for object x, as `meaning` defines it, when
-/// `holds(y)` says which objects the collector still holds (a freed referrer no longer counts).
-/// (In `view`'s heap: the references its finalizers made count too.)
-template <class Holds>
-std::uint64_t expected_count(const Oracle& oracle, CountMeaning meaning, ObjectId x,
-                             HeapView view, Holds holds) {
-  std::uint64_t count = oracle.external_references(x);
-  if (meaning == CountMeaning::References) {
-    oracle.for_each_referrer(x, view, [&](ObjectId from) { count += holds(from); });
-  }
-  return count;
-}
 
 struct CheckOptions {
   bool check_invariants = kCheckedBuild;  // run check_invariants() after every op
@@ -147,14 +99,14 @@ class Session {
   /// Collector i itself, to look at its own view of objects (`inspect`), for pictures and for
   /// observers that check more than the session does.
   const Collector& collector(std::size_t i) const;
+  /// Collector i's run: its predicates (checker/lane.h) say what the program reaches, what is
+  /// garbage and what a collection must have freed, for reports and pictures.
+  const Lane& lane(std::size_t i) const;
   /// Whether collector i still holds object x (allocated and not freed).
   bool holds(std::size_t i, ObjectId x) const;
   /// Whether collector i ever allocated x (every object the mutator allocates; an object a
   /// finalizer allocates once it ran that finalizer).
   bool allocated(std::size_t i, ObjectId x) const;
-  /// Whether collector i's finalizers allocated x, or added a reference from it, during the last
-  /// op, or x is what such an object reaches: then x may outlive that op's collection.
-  bool changed_by_finalizers(std::size_t i, ObjectId x) const;
   /// How many entries collector i's list of resurrected objects has for x: each is one external
   /// reference the collector was given.
   std::uint32_t listed(std::size_t i, ObjectId x) const;
@@ -162,20 +114,34 @@ class Session {
   const CollectorOptions& collector_options() const { return options_; }
 
  private:
-  struct Lane;
-  void check_lane(Lane& lane, const Op& op, std::optional<std::size_t> collected,
-                  std::optional<std::size_t> garbage_before, std::uint64_t collections);
-  /// Fills the lane's kept_before with what its frozen objects keep from collection: the frozen
-  /// garbage and the garbage it reaches.
-  void keep_by_frozen(Lane& lane) const;
+  /// What one op was for one lane, for its checks.
+  struct OpFacts {
+    bool full = false;                          // a full collection
+    std::optional<std::size_t> collected;       // what `collect` returned
+    std::optional<std::size_t> garbage_before;  // unreachable objects held before, when that fixes
+                                                // what a collection must find
+    std::uint64_t collections = 0;              // collections that ran during the op
+  };
+  // checker/session.cpp: the op, in order.
+  std::optional<OpFacts> run_op(Lane& lane, const Op& op, std::size_t reachable_before);
+  void freeze(Lane& lane);
+  void check_lane(Lane& lane, const Op& op, const OpFacts& facts);
+  void report(Lane& lane, Violation violation);
+  // checker/checks.cpp
   bool check_frees(Lane& lane);
   void check_frozen_frees(Lane& lane);
-  void check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full);
-  void release_resurrected(Lane& lane);
+  void keep_by_frozen(Lane& lane) const;
+  void check_leak(Lane& lane);
+  void check_late_free(Lane& lane);
+  void check_count(Lane& lane, const OpFacts& facts);
+  void check_automatic_collection(Lane& lane, const Op& op, std::uint64_t collections);
+  void check_generations(Lane& lane, const Op& op, std::uint64_t collections);
+  void check_invariants(Lane& lane);
   void check_bookkeeping(Lane& lane, const Op& op, bool everything);
   bool view_matches(Lane& lane, ObjectId x);
   void check_agreement(const Op& op);
-  void report(Lane& lane, Violation violation);
+  // checker/finalization_checks.cpp
+  void check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full);
 
   Oracle oracle_;
   CollectorOptions options_;

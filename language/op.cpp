@@ -2,62 +2,52 @@
 
 namespace cyclefuzz {
 
-int object_arity(const Op& op) {
-  switch (op.kind) {
-    case OpKind::Link:
-    case OpKind::Unlink:
-      return 2;
-    case OpKind::Finalizer:
-    case OpKind::New:
-    case OpKind::Root:
-    case OpKind::Unroot:
-    case OpKind::Weak:
-      return 1;
-    case OpKind::Collect:
-    case OpKind::Threshold:
-    case OpKind::Freeze:
-    case OpKind::Unfreeze:
-    case OpKind::Disable:
-    case OpKind::Enable:
-    case OpKind::Release:
-    case OpKind::Deref:
-      return 0;
-  }
-  return 0;
-}
+namespace {
 
-const char* keyword(OpKind kind) {
+constexpr OpKindInfo kOpKinds[] = {
+    {OpKind::New, "new", "new NAME", 1},
+    {OpKind::Link, "link", "link FROM TO", 2},
+    {OpKind::Unlink, "unlink", "unlink FROM TO", 2},
+    {OpKind::Root, "root", "root NAME", 1},
+    {OpKind::Unroot, "unroot", "unroot NAME", 1},
+    {OpKind::Collect, "collect", "collect [GENERATION]", 0},
+    {OpKind::Threshold, "threshold", "threshold T0 T1 T2", 0},
+    {OpKind::Freeze, "freeze", "freeze", 0},
+    {OpKind::Unfreeze, "unfreeze", "unfreeze", 0},
+    {OpKind::Disable, "disable", "disable", 0},
+    {OpKind::Enable, "enable", "enable", 0},
+    {OpKind::Finalizer, "finalizer",
+     "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], collect",
+     1},
+    {OpKind::Release, "release", "release", 0},
+    {OpKind::Weak, "weak", "weak WEAK NAME [callback]", 1},
+    {OpKind::Deref, "deref", "deref WEAK", 0},
+};
+
+constexpr bool in_kind_order() {
+  for (std::size_t i = 0; i < std::size(kOpKinds); ++i) {
+    if (static_cast<std::size_t>(kOpKinds[i].kind) != i) return false;
+  }
+  return true;
+}
+static_assert(in_kind_order() && std::size(kOpKinds) == static_cast<std::size_t>(OpKind::Deref) + 1,
+              "kOpKinds has one row per OpKind, in OpKind's order");
+
+}  // namespace
+
+const OpKindInfo& info(OpKind kind) { return kOpKinds[static_cast<std::size_t>(kind)]; }
+std::span<const OpKindInfo> op_kinds() { return kOpKinds; }
+
+const char* keyword(StepKind kind) {
   switch (kind) {
-    case OpKind::New:
+    case StepKind::New:
       return "new";
-    case OpKind::Link:
+    case StepKind::Link:
       return "link";
-    case OpKind::Unlink:
-      return "unlink";
-    case OpKind::Root:
-      return "root";
-    case OpKind::Unroot:
-      return "unroot";
-    case OpKind::Collect:
+    case StepKind::Resurrect:
+      return "resurrect";
+    case StepKind::Collect:
       return "collect";
-    case OpKind::Threshold:
-      return "threshold";
-    case OpKind::Freeze:
-      return "freeze";
-    case OpKind::Unfreeze:
-      return "unfreeze";
-    case OpKind::Disable:
-      return "disable";
-    case OpKind::Enable:
-      return "enable";
-    case OpKind::Finalizer:
-      return "finalizer";
-    case OpKind::Release:
-      return "release";
-    case OpKind::Weak:
-      return "weak";
-    case OpKind::Deref:
-      return "deref";
   }
   return "?";
 }
@@ -86,20 +76,11 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
     case OpKind::Finalizer:
       line += ' ' + names[op.a];
       for (const Step& step : op.steps) {
-        switch (step.kind) {
-          case StepKind::New:
-            line += " new " + names[step.a];
-            break;
-          case StepKind::Link:
-            line += " link " + names[step.a] + ' ' + names[step.b];
-            break;
-          case StepKind::Resurrect:
-            line += step.a == op.a ? " resurrect" : " resurrect " + names[step.a];
-            break;
-          case StepKind::Collect:
-            line += " collect";
-            break;
-        }
+        line += std::string(" ") + keyword(step.kind);
+        const bool names_a = step.kind == StepKind::New || step.kind == StepKind::Link ||
+                             (step.kind == StepKind::Resurrect && step.a != op.a);
+        if (names_a) line += ' ' + names[step.a];
+        if (step.kind == StepKind::Link) line += ' ' + names[step.b];
       }
       return line;
     case OpKind::Weak:

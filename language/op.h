@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -106,12 +107,27 @@ struct Op {
   friend bool operator==(const Op&, const Op&) = default;
 };
 
-/// How many objects an op names (0, 1 or 2): `a` is named when it is at least 1, `b` when 2.
-/// (A finalizer names `a`; its steps name their own.)
-int object_arity(const Op& op);
+/// What the language knows of one kind of op: one row per kind, in one table (op.cpp), from which
+/// the parser, the printer and every switch-free use read it.
+struct OpKindInfo {
+  OpKind kind;
+  const char* keyword;  // in the trace language ("new", "link", ...)
+  const char* usage;    // what its arguments are, for error messages
+  int objects;          // how many objects it names: `a` when at least 1, `b` when 2 (a
+                        // finalizer names `a`; its steps name their own)
+};
 
+/// The row of `kind`.
+const OpKindInfo& info(OpKind kind);
+/// Every row, in OpKind's order.
+std::span<const OpKindInfo> op_kinds();
+
+/// How many objects an op names (0, 1 or 2): `a` is named when it is at least 1, `b` when 2.
+inline int object_arity(const Op& op) { return info(op.kind).objects; }
 /// The keyword of an op in the trace language ("new", "link", ...).
-const char* keyword(OpKind kind);
+inline const char* keyword(OpKind kind) { return info(kind).keyword; }
+/// The keyword of a finalizer's step ("new", "link", "resurrect", "collect").
+const char* keyword(StepKind kind);
 
 /// Names, indexed by ObjectId (or WeakId). Those without a name (generated traces) are shown as
 /// the prefix and the number - "o7", "w2" - which is also what the generators name them.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -40,11 +41,19 @@ std::size_t first_non_text(std::string_view line) {
   return std::string_view::npos;
 }
 
-// The words that may follow a name in an op: never names themselves, so that an op reads one way.
-// (`new` and `link` are also steps of a finalizer's program.)
-bool is_reserved(std::string_view s) {
-  return s == "resurrect" || s == "collect" || s == "callback" || s == "new" || s == "link";
+constexpr StepKind kStepKinds[] = {StepKind::New, StepKind::Link, StepKind::Resurrect,
+                                   StepKind::Collect};
+
+/// The step a word starts in a finalizer's program, if it is one of their keywords.
+std::optional<StepKind> step_named(std::string_view word) {
+  for (StepKind kind : kStepKinds) {
+    if (word == keyword(kind)) return kind;
+  }
+  return std::nullopt;
 }
+
+// The words that may follow a name in an op: never names themselves, so that an op reads one way.
+bool is_reserved(std::string_view s) { return s == "callback" || step_named(s).has_value(); }
 
 bool is_name(std::string_view s) {
   if (s.empty() || s.size() > TraceLimits::kMaxNameLength) return false;
@@ -66,43 +75,6 @@ std::vector<std::string_view> split_words(std::string_view line) {
     if (i > start) words.push_back(line.substr(start, i - start));
   }
   return words;
-}
-
-const char* usage(OpKind kind) {
-  switch (kind) {
-    case OpKind::New:
-      return "new NAME";
-    case OpKind::Link:
-      return "link FROM TO";
-    case OpKind::Unlink:
-      return "unlink FROM TO";
-    case OpKind::Root:
-      return "root NAME";
-    case OpKind::Unroot:
-      return "unroot NAME";
-    case OpKind::Collect:
-      return "collect [GENERATION]";
-    case OpKind::Threshold:
-      return "threshold T0 T1 T2";
-    case OpKind::Freeze:
-      return "freeze";
-    case OpKind::Unfreeze:
-      return "unfreeze";
-    case OpKind::Disable:
-      return "disable";
-    case OpKind::Enable:
-      return "enable";
-    case OpKind::Finalizer:
-      return "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], "
-             "collect";
-    case OpKind::Release:
-      return "release";
-    case OpKind::Weak:
-      return "weak WEAK NAME [callback]";
-    case OpKind::Deref:
-      return "deref WEAK";
-  }
-  return "";
 }
 
 /// Reads a trace line by line, building the ops and checking each against the heap so far.
@@ -144,18 +116,11 @@ class Parser {
   }
 
   Op parse_op(const std::vector<std::string_view>& words) {
-    static const std::pair<std::string_view, OpKind> kKeywords[] = {
-        {"new", OpKind::New},   {"link", OpKind::Link},     {"unlink", OpKind::Unlink},
-        {"root", OpKind::Root}, {"unroot", OpKind::Unroot}, {"collect", OpKind::Collect},
-        {"threshold", OpKind::Threshold}, {"freeze", OpKind::Freeze},
-        {"unfreeze", OpKind::Unfreeze},   {"disable", OpKind::Disable},
-        {"enable", OpKind::Enable},       {"finalizer", OpKind::Finalizer},
-        {"release", OpKind::Release},     {"weak", OpKind::Weak},
-        {"deref", OpKind::Deref}};
-    const auto* found = std::find_if(std::begin(kKeywords), std::end(kKeywords),
-                                     [&](const auto& k) { return k.first == words[0]; });
-    if (found == std::end(kKeywords)) fail("unknown operation " + in_quotes(words[0]));
-    const OpKind kind = found->second;
+    const auto kinds = op_kinds();
+    const auto found = std::find_if(kinds.begin(), kinds.end(),
+                                     [&](const OpKindInfo& k) { return words[0] == k.keyword; });
+    if (found == kinds.end()) fail("unknown operation " + in_quotes(words[0]));
+    const OpKind kind = found->kind;
     const std::size_t arguments = words.size() - 1;
 
     if (kind == OpKind::Collect) {
@@ -232,9 +197,6 @@ class Parser {
   Op parse_finalizer(const std::vector<std::string_view>& words) {
     if (words.size() < 2 || is_reserved(words[1])) wrong_arguments(OpKind::Finalizer);
     Op op = Op::finalizer(lookup(words[1]));
-    const auto is_step = [](std::string_view w) {
-      return w == "new" || w == "link" || w == "resurrect" || w == "collect";
-    };
     // The name at words[i], which must be there and not be a step's word.
     const auto name_at = [&](std::size_t i) {
       if (i >= words.size() || is_reserved(words[i])) wrong_arguments(OpKind::Finalizer);
@@ -242,19 +204,28 @@ class Parser {
     };
     for (std::size_t i = 2; i < words.size();) {
       const std::string_view word = words[i++];
-      if (word == "new") {
-        op.steps.push_back(Step::make_new(define(name_at(i++))));
-      } else if (word == "link") {
-        const ObjectId from = lookup(name_at(i++));
-        op.steps.push_back(Step::link(from, lookup(name_at(i++))));
-      } else if (word == "resurrect") {
-        const bool named = i < words.size() && !is_step(words[i]);
-        op.steps.push_back(Step::resurrect(named ? lookup(name_at(i++)) : op.a));
-      } else if (word == "collect") {
-        op.steps.push_back(Step::collect());
-      } else {
+      const std::optional<StepKind> step = step_named(word);
+      if (!step) {
         fail("unknown finalizer step " + in_quotes(word) + " (expected '" +
-             usage(OpKind::Finalizer) + "')");
+             info(OpKind::Finalizer).usage + "')");
+      }
+      switch (*step) {
+        case StepKind::New:
+          op.steps.push_back(Step::make_new(define(name_at(i++))));
+          break;
+        case StepKind::Link: {
+          const ObjectId from = lookup(name_at(i++));
+          op.steps.push_back(Step::link(from, lookup(name_at(i++))));
+          break;
+        }
+        case StepKind::Resurrect: {  // of the dying object itself unless a name follows
+          const bool named = i < words.size() && !step_named(words[i]);
+          op.steps.push_back(Step::resurrect(named ? lookup(name_at(i++)) : op.a));
+          break;
+        }
+        case StepKind::Collect:
+          op.steps.push_back(Step::collect());
+          break;
       }
     }
     return op;
@@ -281,7 +252,7 @@ class Parser {
   }
 
   [[noreturn]] void wrong_arguments(OpKind kind) const {
-    fail(std::string("wrong arguments (expected '") + usage(kind) + "')");
+    fail(std::string("wrong arguments (expected '") + info(kind).usage + "')");
   }
 
   const TraceLimits& limits_;

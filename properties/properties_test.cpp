@@ -3,6 +3,7 @@
 // fixes the seed (see CMakeLists.txt), and the README shows a long campaign.
 #include <gtest/gtest.h>
 
+#include "checker/lane.h"
 #include "properties/property_run.h"
 
 namespace cyclefuzz::properties {
@@ -22,10 +23,10 @@ class SecondCollectionObserver final : public Observer {
         session.retired(0)) {
       return "";
     }
-    // (What its finalizers allocated or linked under it may wait for the next one: checker.h.)
+    // (What its finalizers allocated or linked under it may wait for the next one: lane.h.)
     std::vector<ObjectId> may_go;
     for (ObjectId x = 0; x < session.oracle().object_count(); ++x) {
-      if (session.changed_by_finalizers(0, x)) may_go.push_back(x);
+      if (session.lane(0).fresh(x)) may_go.push_back(x);
     }
     const Op again = Op::collect();
     trace.ops.push_back(again);

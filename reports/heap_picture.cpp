@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "checker/lane.h"
 #include "reports/report.h"
 
 namespace cyclefuzz {
@@ -78,6 +79,7 @@ class Painter {
         view_(static_cast<HeapView>(collector)),
         trace_(trace),
         oracle_(session.oracle()),
+        lane_(session.lane(collector)),
         capabilities_(session.collector(collector).capabilities()),
         violations_(violations_at_last_op()),
         vertex_(oracle_.object_count(), kNone) {}
@@ -121,7 +123,7 @@ class Painter {
              std::find(v->objects.begin(), v->objects.end(), x) != v->objects.end();
     });
   }
-  bool holds(ObjectId x) const { return session_.holds(collector_, x); }
+  bool holds(ObjectId x) const { return lane_.holds(x); }
   /// Adds a node; an object's own node (not its external references') becomes its vertex.
   Vertex add_node(ObjectId x, PictureNode node) {
     const Vertex v = boost::add_vertex(picture_.graph);
@@ -189,24 +191,23 @@ class Painter {
     PictureNode node;
     node.object = x;
     node.concerned = named_by_violation(x);
-    const bool reachable = oracle_.reachable_from_roots(x);
+    // Live as the checker sees it (checker/lane.h): what the mutator or the program's list of
+    // resurrected objects reaches. Freeing that was premature, whichever of them reaches it.
+    const bool live = lane_.live(x);
     node.label = trace_.names[x];
     if (!holds(x)) {
-      node.state = reachable ? ObjectState::PrematurelyFreed : ObjectState::Freed;
+      node.state = live ? ObjectState::PrematurelyFreed : ObjectState::Freed;
       return node;
     }
     const bool should_be_gone =
         named_by_violation(x, {ViolationKind::Leak, ViolationKind::LateFree});
-    node.state = reachable        ? ObjectState::Live
+    node.state = live             ? ObjectState::Live
                  : should_be_gone ? ObjectState::Leaked
                                   : ObjectState::Garbage;
     ObjectView view;
     session_.collector(collector_).inspect(x, view);
-    const std::string count = count_line(
-        capabilities_.count, view.count,
-        expected_count(oracle_, capabilities_.count, x, view_,
-                       [this](ObjectId y) { return holds(y); }) +
-            session_.listed(collector_, x));
+    const std::string count =
+        count_line(capabilities_.count, view.count, lane_.expected_count(x));
     if (!count.empty()) node.label += "\n" + count;
     if (capabilities_.generations > 1) node.label += "\ngen " + std::to_string(view.generation);
     return node;
@@ -323,6 +324,7 @@ class Painter {
   HeapView view_;  // its heap: its finalizers' references too
   const Trace& trace_;
   const Oracle& oracle_;
+  const Lane& lane_;
   const Capabilities& capabilities_;
   const std::vector<const Violation*> violations_;
   std::vector<Vertex> vertex_;  // by object id: its node, or kNone when not drawn

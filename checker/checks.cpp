@@ -1,0 +1,313 @@
+// The checks of one lane after one op, each in the terms of the lane's predicates
+// (checker/lane.h), and the one differential check between lanes. Finalizers and weak references
+// have their own file (finalization_checks.cpp); generations theirs (generation_checks.h).
+#include <algorithm>
+#include <exception>
+#include <iterator>
+
+#include "checker/lane.h"
+#include "checker/session.h"
+
+namespace cyclefuzz {
+
+// ================================================================================================
+// Frees
+// ================================================================================================
+
+// The frees of the current op, as they happened: of objects not alive (double free), or of
+// objects the program still reaches or the collector's own garbage still refers to (premature
+// free). Returns whether they were all sound.
+bool Session::check_frees(Lane& lane) {
+  if (!lane.bad_frees.empty()) {
+    report(lane, Violation::of(ViolationKind::DoubleFree, lane.bad_frees,
+                               "freed an object that was already freed or never allocated"));
+  }
+
+  // Premature free: an object freed while live, or while an object the collector still holds
+  // (uncollected garbage) refers to it - a dangling reference inside the collector's own heap.
+  // Cheap when nothing is wrong: the oracle keeps reachability up to date, and a freed object's
+  // referrers are its in-edges.
+  std::vector<ObjectId> premature;
+  std::vector<ObjectId> path;
+  std::string how;
+  const auto found = [&](ObjectId x, std::vector<ObjectId> explanation, std::string why) {
+    if (premature.empty()) {
+      path = std::move(explanation);
+      how = std::move(why);
+    }
+    premature.push_back(x);
+  };
+  for (ObjectId x : lane.freed_now) {
+    if (oracle_.reachable_from_roots(x)) {
+      found(x, premature.empty() ? oracle_.path_from_roots(x) : std::vector<ObjectId>{},
+            kFreedWhileReachable);
+    } else if (lane.kept(x)) {
+      found(x, {}, "freed while the program's list of resurrected objects reaches it");
+    } else if (!lane.capabilities.free_is_finalization) {
+      std::optional<ObjectId> holder;
+      oracle_.for_each_referrer(x, lane.view(), [&](ObjectId referrer) {
+        if (!holder && lane.holds(referrer)) holder = referrer;
+      });
+      if (holder) found(x, {*holder, x}, "freed while garbage it still holds refers to it");
+    }
+  }
+  if (!premature.empty()) {
+    report(lane, Violation::of(ViolationKind::PrematureFree, premature, how).along(path));
+  }
+  return premature.empty();
+}
+
+// A collection may not free a frozen object, but reference counting may, during it: when the
+// garbage it clears held the last references to a frozen object. So a frozen object freed during
+// a collection is a violation unless, among what the collector held before minus the unfrozen
+// objects it freed, nothing - no cycle, no surviving object - still held it.
+void Session::check_frozen_frees(Lane& lane) {
+  std::vector<ObjectId> frozen_freed;
+  for (ObjectId x : lane.freed_now) {
+    if (lane.frozen.contains(x)) frozen_freed.push_back(x);
+  }
+  if (frozen_freed.empty()) return;
+  std::vector<ObjectId> sorted_frozen_freed = frozen_freed;
+  std::sort(sorted_frozen_freed.begin(), sorted_frozen_freed.end());
+  const AlivePredicate held_after_clearing = [&](ObjectId x) {
+    return lane.holds(x) ||
+           std::binary_search(sorted_frozen_freed.begin(), sorted_frozen_freed.end(), x);
+  };
+  std::vector<ObjectId> may_go =
+      oracle_.unheld_garbage(frozen_freed, held_after_clearing, lane.view());
+  std::sort(may_go.begin(), may_go.end());
+  std::vector<ObjectId> collected;
+  for (ObjectId x : frozen_freed) {
+    if (!std::binary_search(may_go.begin(), may_go.end(), x)) collected.push_back(x);
+  }
+  if (!collected.empty()) {
+    report(lane, Violation::of(ViolationKind::FrozenCollected, collected,
+                               "frozen, and freed by a collection while something it did not "
+                               "free held it"));
+  }
+}
+
+// Fills the lane's kept_before with what its frozen objects keep from collection. Only the garbage
+// among them matters (every use asks "live, or may_keep?", and a collection leaves the mutator's
+// references alone), and nothing the mutator reaches leads to garbage: so the search starts at
+// frozen garbage and stops at the live heap.
+void Session::keep_by_frozen(Lane& lane) const {
+  const AlivePredicate held_garbage = [&](ObjectId y) {
+    return lane.holds(y) && !oracle_.reachable_from_roots(y);
+  };
+  std::vector<ObjectId> frozen;
+  for (ObjectId x : lane.frozen.members()) {
+    if (held_garbage(x)) frozen.push_back(x);
+  }
+  for (ObjectId x : oracle_.descendants(frozen, held_garbage, lane.view())) {
+    lane.kept_before.insert(x);
+  }
+}
+
+// ================================================================================================
+// What is still alive
+// ================================================================================================
+
+// After a full collection the lane holds no object that must_be_freed.
+void Session::check_leak(Lane& lane) {
+  if (lane.alive <= oracle_.reachable_count()) return;
+  std::vector<ObjectId> leaked;
+  for (ObjectId x : lane.held_objects()) {
+    if (lane.must_be_freed(x)) leaked.push_back(x);
+  }
+  if (leaked.empty()) return;
+  const auto holder = oracle_.cycle_holding(
+      leaked.front(), [&lane](ObjectId x) { return lane.garbage(x); }, lane.view());
+  report(lane, Violation::of(ViolationKind::Leak, leaked, "still alive after a full collection")
+                   .along(holder.path)
+                   .around(holder.cycle));
+}
+
+// Reference counting: garbage that no garbage cycle holds is gone after the op. Only the objects
+// this op made garbage, or whose referrers it freed, can have become freeable (and the objects
+// finalizers allocated, which they dropped as they returned, and the list's released entries).
+void Session::check_late_free(Lane& lane) {
+  std::vector<ObjectId> candidates = oracle_.newly_unreachable();
+  for (ObjectId x : lane.freed_now) {
+    oracle_.for_each_referent(x, lane.view(), [&](ObjectId r) { candidates.push_back(r); });
+  }
+  for (ObjectId x : lane.released) {
+    if (!oracle_.reachable_from_roots(x)) candidates.push_back(x);
+  }
+  candidates.insert(candidates.end(), lane.born_now.begin(), lane.born_now.end());
+  const std::vector<ObjectId> late = oracle_.unheld_garbage(
+      candidates, [&lane](ObjectId x) { return lane.garbage(x); }, lane.view());
+  if (!late.empty()) {
+    report(lane, Violation::of(ViolationKind::LateFree, late,
+                               "unreachable, held by no garbage cycle, and still alive"));
+  }
+}
+
+// ================================================================================================
+// What `collect` returned, and when collections ran
+// ================================================================================================
+
+// As far as Capabilities::collect_count promises a count.
+void Session::check_count(Lane& lane, const OpFacts& facts) {
+  const CollectCount promise = lane.capabilities.collect_count;
+  if (!facts.collected || promise == CollectCount::None) return;
+  const std::size_t collected = *facts.collected;
+  // A count of what a partial collection found may fall short of its frees, never exceed them.
+  const bool exact = facts.full || promise == CollectCount::Freed;
+  const std::size_t freed = lane.freed_now.size();
+  std::string detail;
+  if (exact ? collected != freed : collected > freed) {
+    detail = "collect returned " + std::to_string(collected) + " but freed " +
+             (exact ? "" : "only ") + std::to_string(freed) + " objects";
+  } else if (facts.full && lane.frozen_count == 0 && facts.garbage_before &&
+             collected != *facts.garbage_before) {
+    // (With frozen objects the number is not known beforehand: a frozen object the garbage
+    // alone held dies with it, by reference counting, and takes what only it held.)
+    detail = "collect returned " + std::to_string(collected) + " but " +
+             std::to_string(*facts.garbage_before) + " objects it held were unreachable";
+  }
+  if (!detail.empty()) report(lane, Violation::of(ViolationKind::WrongCount, {}, detail));
+}
+
+// A collector that does not declare automatic collection collects only when the program asks:
+// in a `collect` op, or in a finalizer's `collect` step.
+void Session::check_automatic_collection(Lane& lane, const Op& op, std::uint64_t collections) {
+  if (lane.retired || lane.capabilities.automatic_collection || op.kind == OpKind::Collect) {
+    return;
+  }
+  if (collections <= lane.nested_collections) return;
+  report(lane, Violation::of(ViolationKind::WrongAutomaticCollection, {},
+                             "ran a collection on its own, but declares no automatic collection"));
+}
+
+// The generation model's checks (checker/generation_checks.h).
+void Session::check_generations(Lane& lane, const Op& op, std::uint64_t collections) {
+  if (!lane.generations || lane.retired) return;
+  // (A nested collection, or a finalizer that allocated or linked objects in the middle of an
+  // op, leave the model's counts and generations behind: it reads them again from the collector.)
+  if (lane.nested_collections > 0 || !lane.born_now.empty() || !lane.linked_now.empty()) {
+    lane.generations->adopt(*lane.collector, oracle_, lane.held_objects());
+    return;
+  }
+  if (auto finding = lane.generations->after(
+          op, *lane.collector, oracle_, [&lane](ObjectId x) { return lane.holds(x); },
+          [&lane](ObjectId x) { return lane.kept(x); }, lane.held_objects(), collections,
+          lane.freed_now.size())) {
+    report(lane, std::move(*finding));
+  }
+}
+
+// ================================================================================================
+// The collector's own records
+// ================================================================================================
+
+void Session::check_invariants(Lane& lane) {
+  if (!checks_.check_invariants || lane.retired) return;
+  try {
+    lane.collector->check_invariants();
+  } catch (const std::exception& e) {
+    report(lane, Violation::of(ViolationKind::BrokenInvariant, {}, e.what()));
+  }
+}
+
+// The collector's view of an object against the oracle's: its references (as a multiset) and its
+// count. After a collection anything may have changed, so every object is compared; otherwise
+// only those the op touched and the referents of what it freed. Stops at the first difference.
+void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
+  if (lane.retired || !lane.capabilities.inspectable) return;
+  if (everything) {
+    for (ObjectId x : lane.held_objects()) {
+      if (!view_matches(lane, x)) return;
+    }
+    return;
+  }
+  const int arity = object_arity(op);
+  if (arity >= 1 && !view_matches(lane, op.a)) return;
+  if (arity >= 2 && !view_matches(lane, op.b)) return;
+  for (ObjectId x : lane.freed_now) {
+    for (ObjectId r : oracle_.referents(x, lane.view())) {
+      if (!view_matches(lane, r)) return;
+    }
+  }
+}
+
+// Reports and returns false when the lane holds x and its view of x differs from the oracle's.
+bool Session::view_matches(Lane& lane, ObjectId x) {
+  if (!lane.holds(x)) return true;
+  // view_ is shared by every lane: reset what a collector's inspect may leave as it found it.
+  view_.references.clear();
+  view_.count = 0;
+  view_.generation = 0;
+  view_.tracked = true;
+  lane.collector->inspect(x, view_);
+  // Collectors usually keep references in the order they were made, as the oracle does: compare
+  // in order first, and as multisets (sorted) only when that fails.
+  expected_.clear();
+  oracle_.for_each_referent(x, lane.view(), [this](ObjectId to) { expected_.push_back(to); });
+  bool same = view_.references == expected_;
+  if (!same) {
+    std::sort(expected_.begin(), expected_.end());
+    std::sort(view_.references.begin(), view_.references.end());
+    same = view_.references == expected_;
+  }
+  std::string detail;
+  if (!view_.tracked && !view_.references.empty()) {
+    detail = "untracked, yet it holds " + std::to_string(view_.references.size()) +
+             " references: it must be tracked again the moment it gains one";
+  } else if (!same) {
+    detail = "its references differ from the oracle's (" + std::to_string(view_.references.size()) +
+             " held, " + std::to_string(expected_.size()) + " expected)";
+  } else if (lane.capabilities.count != CountMeaning::None) {
+    const std::uint64_t count = lane.expected_count(x);
+    if (view_.count != count) {
+      detail = "its count is " + std::to_string(view_.count) + ", expected " + std::to_string(count);
+    }
+  }
+  if (detail.empty()) return true;
+  report(lane, Violation::of(ViolationKind::WrongBookkeeping, {x}, detail));
+  return false;
+}
+
+// Differential check, independent of the oracle: after a full collection, collectors must hold
+// the same objects.
+void Session::check_agreement(const Op& op) {
+  std::vector<Lane*> compared;
+  for (auto& lane : lanes_) {
+    const bool was_running =
+        !lane->retired || (lane->first && violations_[*lane->first].op_index == ops_run_);
+    if (was_running && lane->capabilities.is_full_collection(op.generation)) {
+      compared.push_back(lane.get());
+    }
+  }
+  // What a collector may keep (checker/lane.h) is left out: what its frozen objects kept before
+  // the collection (reference counting frees frozen garbage that a tracing collector keeps),
+  // what its list of resurrected objects keeps (each collector runs finalizers at its own time),
+  // and what its finalizers allocated or linked during this collection.
+  const auto may_keep = [&](std::size_t i, ObjectId x) { return compared[i]->may_keep(x); };
+  for (std::size_t i = 0; i < compared.size(); ++i) {
+    for (std::size_t j = i + 1; j < compared.size(); ++j) {
+      // Two lanes that each hold exactly the reachable objects agree, without a look at every
+      // object.
+      if (compared[i]->holds_exactly_the_reachable() &&
+          compared[j]->holds_exactly_the_reachable()) {
+        continue;
+      }
+      std::vector<ObjectId> differ;
+      const std::span<const ObjectId> first = compared[i]->held_objects();
+      const std::span<const ObjectId> second = compared[j]->held_objects();
+      std::set_symmetric_difference(first.begin(), first.end(), second.begin(), second.end(),
+                                    std::back_inserter(differ));
+      std::erase_if(differ, [&](ObjectId x) { return may_keep(i, x) || may_keep(j, x); });
+      if (!differ.empty() && checks_.reports(ViolationKind::Disagreement)) {
+        Violation v = Violation::of(ViolationKind::Disagreement, differ,
+                                    "held by one collector and not the other");
+        v.collector = compared[i]->index;
+        v.other = compared[j]->index;
+        v.op_index = ops_run_;
+        violations_.push_back(std::move(v));
+      }
+    }
+  }
+}
+
+}  // namespace cyclefuzz

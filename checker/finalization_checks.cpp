@@ -1,0 +1,139 @@
+// The finalizer and weak-reference checks: those the program's callbacks make as the collector
+// calls them (a finalizer or callback that runs when it must not), and those that must hold once
+// the op is over (every freed object finalized, every clear called back, deref as the clears say,
+// and a full collection's clears before its finalizers).
+#include "checker/lane.h"
+#include "checker/session.h"
+
+namespace cyclefuzz {
+
+// ================================================================================================
+// As the collector calls them
+// ================================================================================================
+
+// Runs x's finalizer: checks that it may run, then does what the trace says it does.
+void Lane::finalize(ObjectId x) {
+  if (first_finalizer == kNever) first_finalizer = events;
+  ++events;
+  ++finalizers_now;
+  const auto wrong = [&](const char* detail) {
+    problem(Violation::of(ViolationKind::WrongFinalization, {x}, detail));
+  };
+  if (!holds(x)) return wrong("ran the finalizer of an object already freed");
+  if (!capabilities.finalizers || !oracle.has_finalizer(x)) {
+    return wrong("ran a finalizer the object does not have");
+  }
+  if (finalized[x]) return wrong("ran its finalizer a second time");
+  finalized[x] = 1;
+  // (Reachable from the mutator, that is: as in PEP 442, a finalizer of a collection's garbage
+  // runs even when another finalizer of that garbage has just resurrected its object.)
+  if (oracle.reachable_from_roots(x)) return wrong("ran its finalizer while still reachable");
+  run_program(x);
+}
+
+void Lane::weak_cleared(WeakId w) {
+  ++events;
+  if (w >= weak.size()) {
+    return problem(Violation::of(ViolationKind::WrongWeakReference, {},
+                                 "cleared a weak reference never taken"));
+  }
+  const ObjectId target = oracle.weak_target(w);
+  const auto wrong = [&](const char* detail) {
+    problem(Violation::of(ViolationKind::WrongWeakReference, {target}, detail).of_weak(w));
+  };
+  if (!capabilities.weak_references) {
+    wrong("cleared a weak reference it does not keep");
+  } else if (weak[w] != WeakState::Set) {
+    wrong("cleared a weak reference to it a second time");
+  } else if (!holds(target)) {
+    wrong("cleared a weak reference to it only after freeing it");
+  } else if (reaches_now(target)) {
+    wrong("cleared a weak reference to it while the program could still reach it");
+  }
+  weak[w] = WeakState::Cleared;
+  cleared_now.emplace_back(w, events);
+}
+
+void Lane::weak_callback(WeakId w) {
+  if (w >= weak.size()) {
+    return problem(Violation::of(ViolationKind::WrongWeakReference, {},
+                                 "ran the callback of a weak reference never taken"));
+  }
+  const ObjectId target = oracle.weak_target(w);
+  const auto wrong = [&](const char* detail) {
+    problem(Violation::of(ViolationKind::WrongWeakReference, {target}, detail).of_weak(w));
+  };
+  if (!oracle.weak_has_callback(w)) {
+    wrong("ran a callback for a weak reference to it that has none");
+  } else if (weak[w] == WeakState::Set) {
+    wrong("ran a weak reference's callback before clearing it");
+  } else if (weak[w] == WeakState::CalledBack) {
+    wrong("ran a weak reference's callback a second time");
+  } else if (holds(target) && reaches_now(target)) {
+    wrong("ran a weak reference's callback while the program could still reach it");
+  }
+  weak[w] = WeakState::CalledBack;
+}
+
+// ================================================================================================
+// Once the op is over
+// ================================================================================================
+
+// First what the callbacks found as they happened, then what must hold once the op is over.
+void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full) {
+  if (lane.retired) return;
+  if (!lane.found_in_callbacks.empty()) {
+    return report(lane, std::move(lane.found_in_callbacks.front()));
+  }
+  if (lane.capabilities.finalizers) {
+    std::vector<ObjectId> unfinalized;
+    for (ObjectId x : lane.freed_now) {
+      if (oracle_.has_finalizer(x) && !lane.finalized[x]) unfinalized.push_back(x);
+    }
+    if (!unfinalized.empty()) {
+      return report(lane, Violation::of(ViolationKind::WrongFinalization, unfinalized,
+                                        "freed without its finalizer running"));
+    }
+  }
+  if (!lane.capabilities.weak_references) return;
+  const auto wrong = [&](ObjectId target, WeakId w, std::string detail) {
+    report(lane, Violation::of(ViolationKind::WrongWeakReference, {target}, std::move(detail))
+                     .of_weak(w));
+  };
+  for (ObjectId x : lane.freed_now) {
+    for (WeakId w : oracle_.weak_references_to(x)) {
+      if (lane.weak[w] == Lane::WeakState::Set) {
+        return wrong(x, w, "freed, but a weak reference still points to it");
+      }
+    }
+  }
+  for (const auto& [w, when] : lane.cleared_now) {
+    if (oracle_.weak_has_callback(w) && lane.weak[w] != Lane::WeakState::CalledBack) {
+      return wrong(oracle_.weak_target(w), w, "a weak reference to it was cleared, but its "
+                   "callback never ran");
+    }
+  }
+  if (op.kind == OpKind::Deref) {
+    const ObjectId target = oracle_.weak_target(op.weak);
+    const std::optional<ObjectId> expected =
+        lane.weak[op.weak] == Lane::WeakState::Set ? std::optional(target) : std::nullopt;
+    const std::optional<ObjectId> got = lane.collector->deref(op.weak);
+    if (got != expected) {
+      return wrong(target, op.weak, std::string("deref ") +
+                                        (got ? "found an object" : "found it cleared") +
+                                        (expected ? ", but it was never cleared"
+                                                  : ", but the collector cleared it"));
+    }
+  }
+  if (full && !lane.garbage_at_start.empty() && lane.first_finalizer != Lane::kNever) {
+    for (const auto& [w, when] : lane.cleared_now) {
+      const ObjectId target = oracle_.weak_target(w);
+      if (when > lane.first_finalizer && lane.garbage_at_start.contains(target)) {
+        return wrong(target, w, "garbage of a full collection whose weak reference was cleared "
+                     "only after a finalizer of that collection ran");
+      }
+    }
+  }
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,87 @@
+// The program's code as it runs inside a collector: a finalizer's program (language/op.h: Step),
+// and `release`, which empties the program's list of resurrected objects. Each runs in one lane's
+// heap, when that lane's collector calls it, and acts on the collector as the mutator would.
+#include <algorithm>
+
+#include "checker/lane.h"
+
+namespace cyclefuzz {
+
+// A step acts only where the mutator cannot look (language/op.h): a step naming an object that x
+// no longer reaches when it runs - the mutator changed the heap before this collector got to x -
+// or a link from an object the mutator still reaches is skipped, and the collector never sees it.
+void Lane::run_program(ObjectId x) {
+  std::vector<ObjectId> locals;  // what its `new` steps allocated: held until it returns
+  std::vector<ObjectId> from_x;  // what x reaches in this lane's heap, when a step asks
+  bool from_x_valid = false;
+  const auto reaches = [&](ObjectId y) {
+    if (std::find(locals.begin(), locals.end(), y) != locals.end()) return holds(y);
+    if (!from_x_valid) {
+      const ObjectId from[] = {x};
+      from_x = oracle.descendants(from, [this](ObjectId z) { return holds(z); }, view());
+      from_x_valid = true;
+    }
+    return std::find(from_x.begin(), from_x.end(), y) != from_x.end();
+  };
+  for (const Step& step : oracle.finalizer_program(x)) {
+    switch (step.kind) {
+      case StepKind::New:
+        allocate(step.a);
+        born_now.push_back(step.a);
+        locals.push_back(step.a);
+        ++listed[step.a];  // the finalizer's own reference, an external one
+        finalizer_locals_.push_back(step.a);
+        reached_valid_ = false;
+        collector->allocate(step.a);
+        break;
+      case StepKind::Link:
+        if (!reaches(step.a) || !reaches(step.b) || oracle.reachable_from_roots(step.a)) break;
+        oracle.add_finalizer_reference(view(), step.a, step.b);
+        linked_now.push_back(step.a);
+        from_x_valid = false;
+        reached_valid_ = false;
+        collector->link(step.a, step.b);
+        break;
+      case StepKind::Resurrect:
+        if (!reaches(step.a)) break;
+        resurrected.push_back(step.a);
+        reached_valid_ = false;
+        ++listed[step.a];
+        collector->root(step.a);
+        break;
+      case StepKind::Collect: {  // it must refuse it or survive it
+        const std::uint64_t before = collector->collections();
+        collector->collect(kOldestGeneration);
+        nested_collections += collector->collections() - before;
+        break;
+      }
+    }
+  }
+  // It returns: its locals go.
+  for (ObjectId y : locals) {
+    finalizer_locals_.erase(std::find(finalizer_locals_.begin(), finalizer_locals_.end(), y));
+    --listed[y];
+    reached_valid_ = false;
+    if (!holds(y)) {
+      problem(Violation::of(ViolationKind::PrematureFree, {y},
+                            "freed while the finalizer that allocated it still held it"));
+      continue;
+    }
+    collector->unroot(y);
+  }
+}
+
+// A finalizer that runs meanwhile may store new entries: those stay.
+void Lane::release_resurrected() {
+  releasing_.swap(resurrected);
+  while (!releasing_.empty()) {
+    const ObjectId x = releasing_.back();
+    releasing_.pop_back();
+    reached_valid_ = false;
+    --listed[x];
+    released.push_back(x);
+    collector->unroot(x);
+  }
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,113 @@
+#include "checker/lane.h"
+
+#include <algorithm>
+
+namespace cyclefuzz {
+
+// ================================================================================================
+// What the program reaches
+// ================================================================================================
+
+// The search stops at objects the mutator reaches: all they reach, it reaches too (a finalizer
+// only adds references from objects the mutator cannot reach), so a list that refers into the
+// live heap costs what it reaches outside it, not the whole heap at every op.
+const ObjectSet& Lane::reached_by_list() {
+  if (reached_valid_) return reached_;
+  reached_.clear();
+  if (!resurrected.empty() || !releasing_.empty() || !finalizer_locals_.empty()) {
+    std::vector<ObjectId> entries = resurrected;
+    entries.insert(entries.end(), releasing_.begin(), releasing_.end());
+    entries.insert(entries.end(), finalizer_locals_.begin(), finalizer_locals_.end());
+    const auto unreachable = [this](ObjectId y) { return !oracle.reachable_from_roots(y); };
+    for (ObjectId x : oracle.descendants(entries, unreachable, view())) reached_.insert(x);
+  }
+  reached_valid_ = true;
+  return reached_;
+}
+
+bool Lane::reaches_now(ObjectId x) {
+  return oracle.reachable_from_roots(x) || reached_by_list().contains(x);
+}
+
+std::uint64_t Lane::expected_count(ObjectId x) const {
+  std::uint64_t count = oracle.external_references(x) + (x < listed.size() ? listed[x] : 0);
+  if (capabilities.count == CountMeaning::References) {
+    oracle.for_each_referrer(x, view(), [&](ObjectId from) { count += holds(from); });
+  }
+  return count;
+}
+
+// ================================================================================================
+// The op's bookkeeping
+// ================================================================================================
+
+void Lane::begin_op(std::size_t objects) {
+  freed_now.clear();
+  bad_frees.clear();
+  events = 0;
+  first_finalizer = kNever;
+  finalizers_now = 0;
+  nested_collections = 0;
+  cleared_now.clear();
+  found_in_callbacks.clear();
+  released.clear();
+  born_now.clear();
+  linked_now.clear();
+  kept_before.clear();
+  garbage_at_start.clear();
+  fresh_.clear();  // (fresh is about one op: what this op's finalizers changed)
+  reached_valid_ = false;
+  if (status.size() < objects) {
+    status.resize(objects, Status::Unallocated);
+    listed.resize(objects, 0);
+    finalized.resize(objects, 0);
+  }
+  weak.resize(oracle.weak_count(), WeakState::Set);
+}
+
+void Lane::allocate(ObjectId x) {
+  status[x] = Status::Alive;
+  ++alive;
+  allocated_.insert(std::upper_bound(allocated_.begin(), allocated_.end(), x), x);
+}
+
+void Lane::freed(ObjectId id) {
+  if (id >= status.size() || status[id] != Status::Alive) {
+    bad_frees.push_back(id);
+    return;
+  }
+  status[id] = Status::Freed;
+  --alive;
+  freed_reachable += oracle.reachable_from_roots(id);
+  freed_now.push_back(id);
+}
+
+std::span<const ObjectId> Lane::held_objects() {
+  if (allocated_.size() != alive) {
+    std::erase_if(allocated_, [this](ObjectId x) { return !holds(x); });
+  }
+  return allocated_;
+}
+
+void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable) {
+  if (freed_reachable == 0) return;
+  for (ObjectId x : newly_unreachable) freed_reachable -= status[x] == Status::Freed;
+}
+
+// `kept` is recomputed only when the list or what it reaches may have changed. `fresh`: what the
+// objects its finalizers allocated or added references from during the op reach. They may outlive
+// the collection they changed: a collector need not look again at what a finalizer changed under
+// it (an object a finalizer allocates is no part of the garbage found; one that was untracked is
+// tracked again young, outside the collection, as in CPython). The next full collection must free
+// them.
+void Lane::end_op(bool list_changed) {
+  if (list_changed) kept_.assign(reached_by_list());
+  if (born_now.empty() && linked_now.empty()) return;
+  std::vector<ObjectId> changed = born_now;
+  changed.insert(changed.end(), linked_now.begin(), linked_now.end());
+  for (ObjectId x : oracle.descendants(changed, [this](ObjectId y) { return holds(y); }, view())) {
+    fresh_.insert(x);
+  }
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,168 @@
+// One collector's run inside a Session: the collector, what it has freed, the program's state in
+// its heap (its list of resurrected objects, what its finalizers allocated and linked, its weak
+// references), and the predicates every check, report and picture asks about its objects.
+//
+// The predicates, from what the program reaches to what a collection must have freed:
+//
+//   holds(x)          the collector allocated x and has not freed it.
+//   live(x)           the program reaches x: the mutator's references do (the oracle), or the
+//                     program's list of resurrected objects does (`kept`). Freeing it is a
+//                     premature free. (As of the end of the last op; during an op, when
+//                     finalizers and callbacks run, `reaches_now` answers.)
+//   kept(x)           the list reaches x and the mutator does not (as of the end of the last op).
+//   garbage(x)        held, and not live: what a collection may free.
+//   may_keep(x)       not live, or not yet garbage a collection must find, but excused: what the
+//                     list keeps, what frozen objects kept before this op's collection
+//                     (`kept_before`), and what this op's finalizers allocated or linked and what
+//                     that reaches (`fresh`): a collector need not look again at what a finalizer
+//                     changed under it.
+//   must_be_freed(x)  held, unreachable, and not may_keep: a full collection must have freed it
+//                     (a leak otherwise), and two collectors must agree on it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "checker/generation_checks.h"
+#include "checker/object_set.h"
+#include "checker/violation.h"
+#include "collectors/collector.h"
+#include "oracle/oracle.h"
+
+namespace cyclefuzz {
+
+class Lane final : public CollectorHost {
+ public:
+  enum class Status : std::uint8_t { Unallocated, Alive, Freed };
+  enum class WeakState : std::uint8_t { Set, Cleared, CalledBack };
+  static constexpr std::size_t kNever = ~std::size_t{0};
+
+  Lane(std::size_t index, std::string name, Oracle& oracle)
+      : index(index), name(std::move(name)), oracle(oracle) {}
+
+  // ---- the predicates (above) ---------------------------------------------------------------
+
+  bool holds(ObjectId x) const { return x < status.size() && status[x] == Status::Alive; }
+  bool live(ObjectId x) const { return oracle.reachable_from_roots(x) || kept(x); }
+  bool kept(ObjectId x) const { return kept_.contains(x); }
+  bool garbage(ObjectId x) const { return holds(x) && !live(x); }
+  bool may_keep(ObjectId x) const {
+    return kept(x) || kept_before.contains(x) || fresh_.contains(x);
+  }
+  bool must_be_freed(ObjectId x) const {
+    return holds(x) && !oracle.reachable_from_roots(x) && !may_keep(x);
+  }
+  /// Whether the program can reach x at this moment of an op: through the mutator's references,
+  /// its list, or what running finalizers hold (searched again only after they changed).
+  bool reaches_now(ObjectId x);
+  /// What the collector's ObjectView::count should be for x, as Capabilities::count means it:
+  /// its external references (the mutator's, and one per entry in the program's list) and, for
+  /// a reference count, the references from objects it still holds, in its heap.
+  std::uint64_t expected_count(ObjectId x) const;
+  /// Whether this op's finalizers allocated x or added a reference from it, or x is what such an
+  /// object reaches (the `fresh` part of may_keep).
+  bool fresh(ObjectId x) const { return fresh_.contains(x); }
+
+  // ---- the op's bookkeeping -----------------------------------------------------------------
+
+  /// Its heap: the mutator's references and those its finalizers made.
+  HeapView view() const { return static_cast<HeapView>(index); }
+  /// Resets what the last op left; `objects` is how many the trace has named so far.
+  void begin_op(std::size_t objects);
+  /// The mutator's `new`.
+  void allocate(ObjectId x);
+  /// Pre: called after the oracle applied the op and before the collector does.
+  void forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable);
+  /// The objects it holds, in increasing order.
+  std::span<const ObjectId> held_objects();
+  /// Whether it holds exactly the reachable objects (O(1)).
+  bool holds_exactly_the_reachable() const {
+    return freed_reachable == 0 && alive == oracle.reachable_count();
+  }
+  /// At the end of an op: what the list keeps, and what the finalizers changed.
+  void end_op(bool list_changed);
+  /// `release`: the program empties its list, dropping each entry's reference.
+  void release_resurrected();
+
+  // ---- the program, as the collector calls it -----------------------------------------------
+
+  void freed(ObjectId id) override;
+  void finalize(ObjectId x) override;
+  void weak_cleared(WeakId w) override;
+  void weak_callback(WeakId w) override;
+
+  // ---- state --------------------------------------------------------------------------------
+
+  const std::size_t index;
+  const std::string name;
+  Oracle& oracle;  // shared by every lane; a lane adds the references its finalizers make
+  Capabilities capabilities;
+  std::unique_ptr<Collector> collector;  // declared after the state it reports into
+  std::vector<Status> status;            // by object id
+  std::size_t alive = 0;
+  std::vector<ObjectId> freed_now;  // during the current op, in order
+  std::vector<ObjectId> bad_frees;  // frees of objects not alive, during the current op
+  std::vector<std::vector<ObjectId>> frees_per_op;
+  bool retired = false;
+  std::optional<std::size_t> first;  // index of its first violation
+  std::optional<GenerationModel> generations;  // for collectors with generations or statistics
+  ObjectSet frozen;                            // frozen by the last freeze
+  std::size_t frozen_count = 0;                // objects frozen (held or not)
+  // Before a collection, what frozen objects kept: it may survive the collection, even if the
+  // frozen object keeping it dies during it (reference counting frees it with the garbage that
+  // held it; what it kept waits for the next collection, as in CPython).
+  ObjectSet kept_before;
+  // At the start of a full collection, the garbage it must find (for the order of weak-reference
+  // clears and finalizers).
+  ObjectSet garbage_at_start;
+
+  // The program's list of resurrected objects; each entry is one external reference the
+  // collector was given.
+  std::vector<ObjectId> resurrected;
+  std::vector<ObjectId> released;     // during the current op: the entries `release` dropped
+  std::vector<std::uint32_t> listed;  // by object id: its entries in the list
+  std::vector<ObjectId> born_now;     // during the current op: the objects finalizers allocated
+  std::vector<ObjectId> linked_now;   // ... and those they added references from
+  std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
+  std::vector<WeakState> weak;          // by weak reference
+  // During the current op: the finalizer runs and clears, numbered in the order they happened.
+  std::size_t events = 0;
+  std::size_t first_finalizer = kNever;
+  std::size_t finalizers_now = 0;
+  std::uint64_t nested_collections = 0;  // collections a finalizer asked for that ran
+  std::vector<std::pair<WeakId, std::size_t>> cleared_now;
+  /// What the callbacks found wrong as they ran, during the current op (reported at its end).
+  std::vector<Violation> found_in_callbacks;
+
+ private:
+  /// What the program's list (and running finalizers' objects) reach now, outside the mutator's
+  /// heap: searched again only after the list or the heap changed.
+  const ObjectSet& reached_by_list();
+  /// The finalizer's program, in this lane's heap (checker/finalizer_programs.cpp).
+  void run_program(ObjectId x);
+  void problem(Violation violation) { found_in_callbacks.push_back(std::move(violation)); }
+
+  /// The objects it allocated, in increasing order, less those it freed before the last
+  /// held_objects(): so that a walk after a collection costs what it holds, not every object
+  /// the trace ever made.
+  std::vector<ObjectId> allocated_;
+  /// Reachable objects it has freed: with `alive`, it tells in O(1) whether the lane holds
+  /// exactly the reachable objects.
+  std::size_t freed_reachable = 0;
+  std::vector<ObjectId> releasing_;         // during `release`: the entries not yet dropped
+  std::vector<ObjectId> finalizer_locals_;  // objects running finalizers allocated and hold
+  // `kept` is what the list reaches and the mutator does not, as of the end of an op: the
+  // mutator's reachability is the same when it is used as when it was computed (only `collect`
+  // uses it before it is recomputed, and a collection leaves the mutator's references alone).
+  ObjectSet kept_;
+  ObjectSet fresh_;    // what born_now and linked_now reach, at the end of an op
+  ObjectSet reached_;  // what the list reaches, during the op (reached_by_list)
+  bool reached_valid_ = false;
+};
+
+}  // namespace cyclefuzz

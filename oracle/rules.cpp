@@ -1,0 +1,150 @@
+// The rules of the trace language that need the heap: what the mutator may do, and why not.
+#include <algorithm>
+#include <string>
+
+#include "oracle/oracle.h"
+
+namespace cyclefuzz {
+
+namespace {
+
+std::string in_quotes(const std::string& name) { return "'" + name + "'"; }
+
+}  // namespace
+
+// ================================================================================================
+// The mutator's rules
+// ================================================================================================
+
+std::string describe(const Refusal& refusal, const Op& op, const Names& names,
+                     const Names& weak_names) {
+  const std::string name = in_quotes(names[refusal.object]);
+  switch (refusal.reason) {
+    case Refusal::Reason::UnknownObject:
+      return "unknown object " + name;
+    case Refusal::Reason::NotFresh:
+      return "duplicate name " + name;
+    case Refusal::Reason::Unreachable:
+      return "object " + name + " is unreachable (the mutator can only touch what it reaches)";
+    case Refusal::Reason::MissingEdge:
+      return name + " holds no reference to " + in_quotes(names[op.b]);
+    case Refusal::Reason::NoReference:
+      return "no external reference to " + name + " to drop";
+    case Refusal::Reason::BadGeneration:
+      return "bad generation " + std::to_string(op.generation) + " (expected 0, 1 or " +
+             std::to_string(kOldestGeneration) + ")";
+    case Refusal::Reason::BadThreshold:
+      return "bad threshold (at most " + std::to_string(kMaxThreshold) + ")";
+    case Refusal::Reason::SecondFinalizer:
+      return name + " already has a finalizer";
+    case Refusal::Reason::LongProgram:
+      return "the finalizer of " + name + " has " + std::to_string(op.steps.size()) +
+             " steps (at most " + std::to_string(kMaxSteps) + ")";
+    case Refusal::Reason::NotReachedFrom:
+      return name + " does not reach " + in_quotes(names[refusal.other]) + " (a finalizer can "
+             "only touch what its object reaches, and what it allocates itself)";
+    case Refusal::Reason::UnknownWeak:
+      return "unknown weak reference " + in_quotes(weak_names[op.weak]);
+    case Refusal::Reason::NotFreshWeak:
+      return "duplicate weak reference name " + in_quotes(weak_names[op.weak]);
+  }
+  return "invalid operation";
+}
+
+std::optional<Refusal> Oracle::refuse(const Op& op) const {
+  using R = Refusal::Reason;
+  const int arity = object_arity(op);
+  if (op.kind == OpKind::New) {
+    if (op.a < object_count()) return Refusal{R::NotFresh, op.a};
+    if (op.a > object_count()) return Refusal{R::UnknownObject, op.a};
+    return std::nullopt;
+  }
+  if (arity >= 1 && op.a >= object_count()) return Refusal{R::UnknownObject, op.a};
+  if (arity >= 2 && op.b >= object_count()) return Refusal{R::UnknownObject, op.b};
+  switch (op.kind) {
+    case OpKind::Link:
+      if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
+      if (!reachable_from_roots(op.b)) return Refusal{R::Unreachable, op.b};
+      break;
+    case OpKind::Unlink:
+      if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
+      if (references(op.a, op.b) == 0) return Refusal{R::MissingEdge, op.a};
+      break;
+    case OpKind::Root:
+      if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
+      break;
+    case OpKind::Unroot:
+      if (external_[op.a] == 0) return Refusal{R::NoReference, op.a};
+      break;
+    case OpKind::Collect:
+      if (op.generation < 0 || op.generation > kOldestGeneration) {
+        return Refusal{R::BadGeneration, 0};
+      }
+      break;
+    case OpKind::Threshold:
+      for (std::uint32_t t : op.thresholds) {
+        if (t > kMaxThreshold) return Refusal{R::BadThreshold, 0};
+      }
+      break;
+    case OpKind::Finalizer: {
+      if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
+      if (has_finalizer(op.a)) return Refusal{R::SecondFinalizer, op.a};
+      if (op.steps.size() > kMaxSteps) return Refusal{R::LongProgram, op.a};
+      // Its steps name what a reaches now (the finalizer skips what a no longer reaches when it
+      // runs) or what an earlier step allocated.
+      std::vector<ObjectId> usable;
+      bool searched = false;
+      ObjectId next = static_cast<ObjectId>(object_count());
+      const auto refuse_name = [&](ObjectId x) -> std::optional<Refusal> {
+        if (x >= next) return Refusal{R::UnknownObject, x};
+        if (x >= object_count()) return std::nullopt;  // allocated by an earlier step
+        if (!searched) {
+          usable = reached_through(op.a);
+          searched = true;
+        }
+        if (std::find(usable.begin(), usable.end(), x) == usable.end()) {
+          return Refusal{R::NotReachedFrom, op.a, x};
+        }
+        return std::nullopt;
+      };
+      for (const Step& step : op.steps) {
+        std::optional<Refusal> refusal;
+        switch (step.kind) {
+          case StepKind::New:
+            if (step.a < next) return Refusal{R::NotFresh, step.a};
+            if (step.a > next) return Refusal{R::UnknownObject, step.a};
+            ++next;
+            break;
+          case StepKind::Link:
+            refusal = refuse_name(step.a);
+            if (!refusal) refusal = refuse_name(step.b);
+            break;
+          case StepKind::Resurrect:
+            refusal = refuse_name(step.a);
+            break;
+          case StepKind::Collect:
+            break;
+        }
+        if (refusal) return refusal;
+      }
+      break;
+    }
+    case OpKind::Weak:
+      if (op.weak != weak_targets_.size()) return Refusal{R::NotFreshWeak, 0};
+      if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
+      break;
+    case OpKind::Deref:
+      if (op.weak >= weak_targets_.size()) return Refusal{R::UnknownWeak, 0};
+      break;
+    case OpKind::New:
+    case OpKind::Freeze:
+    case OpKind::Unfreeze:
+    case OpKind::Disable:
+    case OpKind::Enable:
+    case OpKind::Release:
+      break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,66 @@
+// The scaffolding of the oracle's searches: Boost's breadth_first_visit over filtered views of
+// the heap, with a queue that can stop early and visitors that record what a search found.
+// Private to oracle/ (oracle.cpp, searches.cpp).
+#pragma once
+
+#include <boost/graph/breadth_first_search.hpp>
+#include <functional>
+#include <vector>
+
+#include "oracle/oracle.h"
+
+namespace cyclefuzz::search {
+
+using Vertex = std::size_t;
+
+/// A FIFO buffer for Boost's breadth-first search that reports itself empty once `stop` is set,
+/// which ends the search early without throwing.
+class StoppableQueue {
+ public:
+  explicit StoppableQueue(const bool* stop = nullptr) : stop_(stop) {}
+  void push(Vertex v) { items_.push_back(v); }
+  Vertex& top() { return items_[head_]; }
+  void pop() { ++head_; }
+  bool empty() const { return (stop_ != nullptr && *stop_) || head_ == items_.size(); }
+
+ private:
+  std::vector<Vertex> items_;
+  std::size_t head_ = 0;
+  const bool* stop_;
+};
+
+/// Vertex filter: objects the predicate accepts.
+struct Only {
+  std::function<bool(Vertex)> accept;
+  bool operator()(Vertex v) const { return accept(v); }
+};
+
+/// Edge filter: the references in one collector's heap (Oracle::sees).
+struct InView {
+  const Oracle* oracle = nullptr;
+  HeapView view = kMutatorView;
+  bool operator()(Oracle::Graph::edge_descriptor e) const { return oracle->sees(view, e); }
+};
+
+/// Collects every vertex a search discovers, in discovery order.
+struct RecordDiscovered : boost::default_bfs_visitor {
+  std::vector<ObjectId>* out = nullptr;
+  template <class G>
+  void discover_vertex(Vertex v, const G&) const {
+    out->push_back(static_cast<ObjectId>(v));
+  }
+};
+
+/// Records each discovered vertex's predecessor; sets `found` on reaching `target`.
+struct RecordPredecessors : boost::default_bfs_visitor {
+  std::vector<Vertex>* predecessor = nullptr;
+  Vertex target = 0;
+  bool* found = nullptr;
+  template <class E, class G>
+  void tree_edge(E e, const G& g) const {
+    (*predecessor)[boost::target(e, g)] = boost::source(e, g);
+    if (boost::target(e, g) == target) *found = true;
+  }
+};
+
+}  // namespace cyclefuzz::search

@@ -1,0 +1,212 @@
+// The oracle's questions about one collector's heap, and its explanations for reports. Each search
+// costs what it visits (SearchColors), never the heap; the explanations may cost the heap.
+#include <algorithm>
+#include <boost/graph/filtered_graph.hpp>
+#include <boost/graph/reverse_graph.hpp>
+#include <boost/graph/strong_components.hpp>
+#include <boost/property_map/property_map.hpp>
+
+#include "oracle/oracle.h"
+#include "oracle/search.h"
+
+namespace cyclefuzz {
+
+using namespace search;
+
+// ================================================================================================
+// Search scratch space
+// ================================================================================================
+
+void SearchColors::begin(std::size_t vertices) {
+  if (epoch_.size() < vertices) {
+    epoch_.resize(vertices, 0);
+    color_.resize(vertices, 0);
+  }
+  if (++current_ == 0) {  // the epoch counter wrapped: forget every old colour for real
+    std::fill(epoch_.begin(), epoch_.end(), 0);
+    current_ = 1;
+  }
+}
+
+// ================================================================================================
+// Queries
+// ================================================================================================
+
+std::size_t Oracle::references(ObjectId from, ObjectId to) const {
+  std::size_t count = 0;
+  for (auto [e, end] = boost::out_edges(from, graph_); e != end; ++e) {
+    count += boost::target(*e, graph_) == to;
+  }
+  return count;
+}
+
+std::vector<ObjectId> Oracle::referents(ObjectId from, HeapView view) const {
+  std::vector<ObjectId> out;
+  for_each_referent(from, view, [&out](ObjectId to) { out.push_back(to); });
+  return out;
+}
+
+std::vector<ObjectId> Oracle::garbage_ancestors(std::span<const ObjectId> from,
+                                                const AlivePredicate& alive, HeapView view) const {
+  const Only held_garbage{[&](Vertex v) { return !reachable_[v] && alive(v); }};
+  std::vector<Vertex> sources;
+  for (ObjectId x : from) {
+    if (held_garbage(x)) sources.push_back(x);
+  }
+  std::vector<ObjectId> ancestors;
+  // (Each adaptor keeps a reference to the one below it.)
+  const auto heap = boost::make_filtered_graph(graph_, InView{this, view});
+  const auto reversed = boost::make_reverse_graph(heap);
+  auto referrers = boost::make_filtered_graph(reversed, boost::keep_all(), held_garbage);
+  StoppableQueue queue;
+  colors_.begin(object_count());
+  boost::breadth_first_visit(referrers, sources.begin(), sources.end(), queue,
+                             RecordDiscovered{{}, &ancestors}, SearchColorMap{&colors_});
+  return ancestors;
+}
+
+std::vector<ObjectId> Oracle::reached_through(ObjectId a) const {
+  const ObjectId from[] = {a};
+  return descendants(from, [this](ObjectId x) { return reachable_[x] != 0; });
+}
+
+std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
+                                          const AlivePredicate& through, HeapView view) const {
+  const Only accepted{[&](Vertex v) { return through(static_cast<ObjectId>(v)); }};
+  std::vector<Vertex> sources;
+  for (ObjectId x : from) {
+    if (through(x)) sources.push_back(x);
+  }
+  std::vector<ObjectId> found;
+  auto heap = boost::make_filtered_graph(graph_, InView{this, view}, accepted);
+  StoppableQueue queue;
+  colors_.begin(object_count());
+  boost::breadth_first_visit(heap, sources.begin(), sources.end(), queue,
+                             RecordDiscovered{{}, &found}, SearchColorMap{&colors_});
+  return found;
+}
+
+// Within the ancestor set A (closed under "refers to" among held garbage), peel objects that
+// nothing in A refers to, as reference counting would free them, until only objects that a cycle
+// holds are left (Kahn's algorithm; Boost's topological_sort only reports that a cycle exists).
+std::vector<ObjectId> Oracle::unheld_garbage(std::span<const ObjectId> candidates,
+                                             const AlivePredicate& alive, HeapView view) const {
+  const std::vector<ObjectId> ancestors = garbage_ancestors(candidates, alive, view);
+  members_.begin(object_count());
+  for (ObjectId v : ancestors) members_.put(v, boost::black_color);
+  if (in_degree_.size() < object_count()) in_degree_.resize(object_count());
+
+  std::vector<ObjectId> unheld;
+  for (ObjectId v : ancestors) {
+    std::uint32_t degree = 0;
+    for_each_referrer(v, view, [&](ObjectId from) { degree += members_.touched(from); });
+    in_degree_[v] = degree;
+    if (degree == 0) unheld.push_back(v);
+  }
+  for (std::size_t i = 0; i < unheld.size(); ++i) {
+    for_each_referent(unheld[i], view, [&](ObjectId w) {
+      if (members_.touched(w) && --in_degree_[w] == 0) unheld.push_back(w);
+    });
+  }
+  return unheld;
+}
+
+// ================================================================================================
+// Explanations
+// ================================================================================================
+
+std::vector<ObjectId> Oracle::path_from_roots(ObjectId x) const {
+  if (!reachable_[x]) return {};
+  if (external_[x] > 0) return {x};
+  std::vector<Vertex> predecessor(object_count());
+  bool found = false;
+  StoppableQueue queue(&found);
+  colors_.begin(object_count());
+  std::vector<Vertex> roots(rooted_list_.begin(), rooted_list_.end());
+  boost::breadth_first_visit(graph_, roots.begin(), roots.end(), queue,
+                             RecordPredecessors{{}, &predecessor, x, &found},
+                             SearchColorMap{&colors_});
+  std::vector<ObjectId> path{x};
+  while (external_[path.back()] == 0) {
+    path.push_back(static_cast<ObjectId>(predecessor[path.back()]));
+  }
+  std::reverse(path.begin(), path.end());
+  return path;
+}
+
+Oracle::HoldingCycle Oracle::cycle_holding(ObjectId x, const AlivePredicate& alive,
+                                           HeapView view) const {
+  const ObjectId from[] = {x};
+  const std::vector<ObjectId> ancestors = garbage_ancestors(from, alive, view);  // BFS from x
+  if (ancestors.empty()) return {};
+  std::vector<std::uint8_t> in_ancestors(object_count(), 0);
+  for (ObjectId v : ancestors) in_ancestors[v] = 1;
+  const Only member{[&](Vertex v) { return in_ancestors[v] != 0; }};
+  auto sub = boost::make_filtered_graph(graph_, InView{this, view}, member);
+
+  std::vector<int> component(object_count(), -1);
+  boost::strong_components(
+      sub, boost::make_iterator_property_map(component.begin(), get(boost::vertex_index, sub)));
+  std::vector<int> component_size(object_count(), 0);
+  for (ObjectId v : ancestors) ++component_size[component[v]];
+  const auto self_references = [&](ObjectId v) {
+    const std::vector<ObjectId> targets = referents(v, view);
+    return std::count(targets.begin(), targets.end(), v);
+  };
+  const auto on_cycle = [&](ObjectId v) {
+    return component_size[component[v]] > 1 || self_references(v) > 0;
+  };
+
+  // The nearest ancestor on a cycle: ancestors are in breadth-first order from x.
+  const auto nearest = std::find_if(ancestors.begin(), ancestors.end(), on_cycle);
+  if (nearest == ancestors.end()) return {};
+  const ObjectId start = *nearest;
+
+  HoldingCycle result;
+  // The cycle: a breadth-first search within start's component from start's referents back to
+  // start.
+  {
+    const int c = component[start];
+    const Only same_component{[&](Vertex v) { return in_ancestors[v] && component[v] == c; }};
+    auto scc = boost::make_filtered_graph(graph_, InView{this, view}, same_component);
+    std::vector<Vertex> predecessor(object_count());
+    std::vector<Vertex> sources;
+    for (ObjectId r : referents(start, view)) {
+      if (same_component(r) && std::find(sources.begin(), sources.end(), r) == sources.end()) {
+        sources.push_back(r);
+      }
+    }
+    if (self_references(start) > 0) {
+      result.cycle = {start, start};
+    } else {
+      for (Vertex s : sources) predecessor[s] = start;
+      bool found = false;
+      StoppableQueue queue(&found);
+      colors_.begin(object_count());
+      boost::breadth_first_visit(scc, sources.begin(), sources.end(), queue,
+                                 RecordPredecessors{{}, &predecessor, start, &found},
+                                 SearchColorMap{&colors_});
+      std::vector<ObjectId> back{start};
+      do {
+        back.push_back(static_cast<ObjectId>(predecessor[back.back()]));
+      } while (back.back() != start);
+      result.cycle.assign(back.rbegin(), back.rend());
+    }
+  }
+  // The path from the cycle to x.
+  {
+    std::vector<Vertex> predecessor(object_count());
+    bool found = start == x;
+    StoppableQueue queue(&found);
+    colors_.begin(object_count());
+    boost::breadth_first_visit(sub, Vertex{start}, queue,
+                               RecordPredecessors{{}, &predecessor, x, &found},
+                               SearchColorMap{&colors_});
+    std::vector<ObjectId> back{x};
+    while (back.back() != start) back.push_back(static_cast<ObjectId>(predecessor[back.back()]));
+    result.path.assign(back.rbegin(), back.rend());
+  }
+  return result;
+}
+
+}  // namespace cyclefuzz
