@@ -221,9 +221,9 @@ void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
     }
     return;
   }
-  const int arity = object_arity(op);
-  if (arity >= 1 && !view_matches(lane, op.a)) return;
-  if (arity >= 2 && !view_matches(lane, op.b)) return;
+  bool matches = true;
+  for_each_own_object(op, [&](ObjectId x, Slot) { matches = matches && view_matches(lane, x); });
+  if (!matches) return;
   for (ObjectId x : lane.freed_now) {
     for (ObjectId r : oracle_.referents(x, lane.view())) {
       if (!view_matches(lane, r)) return;

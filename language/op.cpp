@@ -20,8 +20,8 @@ constexpr OpKindInfo kOpKinds[] = {
      "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], collect",
      1},
     {OpKind::Release, "release", "release", 0},
-    {OpKind::Weak, "weak", "weak WEAK NAME [callback]", 1},
-    {OpKind::Deref, "deref", "deref WEAK", 0},
+    {OpKind::Weak, "weak", "weak WEAK NAME [callback]", 1, true},
+    {OpKind::Deref, "deref", "deref WEAK", 0, true},
 };
 
 constexpr bool in_kind_order() {
@@ -50,6 +50,16 @@ const char* keyword(StepKind kind) {
       return "collect";
   }
   return "?";
+}
+
+std::string bad_generation(std::string_view shown) {
+  return "bad generation '" + std::string(shown) + "' (expected 0, 1 or " +
+         std::to_string(kOldestGeneration) + ")";
+}
+
+std::string bad_threshold(std::string_view shown) {
+  return "bad threshold '" + std::string(shown) + "' (expected a number from 0 to " +
+         std::to_string(kMaxThreshold) + ")";
 }
 
 std::string Names::operator[](std::uint32_t id) const {
@@ -90,9 +100,7 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
     default:
       break;
   }
-  const int arity = object_arity(op);
-  if (arity >= 1) line += ' ' + names[op.a];
-  if (arity >= 2) line += ' ' + names[op.b];
+  for_each_own_object(op, [&](ObjectId x, Slot) { line += ' ' + names[x]; });
   return line;
 }
 

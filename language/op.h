@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -75,6 +77,11 @@ inline constexpr std::size_t kMaxSteps = 8;
 /// The largest threshold a trace may set.
 inline constexpr std::uint32_t kMaxThreshold = 1'000'000;
 
+/// What is wrong with a generation or a threshold written `shown`, whether the parser found no
+/// number there or the oracle (oracle/rules.cpp) a number out of range: one message for each rule.
+std::string bad_generation(std::string_view shown);
+std::string bad_threshold(std::string_view shown);
+
 struct Op {
   OpKind kind = OpKind::Collect;
   ObjectId a = 0;  // New, Root, Unroot: the object. Link, Unlink: the referrer.
@@ -115,6 +122,7 @@ struct OpKindInfo {
   const char* usage;    // what its arguments are, for error messages
   int objects;          // how many objects it names: `a` when at least 1, `b` when 2 (a
                         // finalizer names `a`; its steps name their own)
+  bool names_weak = false;  // it names a weak reference in `weak` (`weak` takes it, `deref` reads it)
 };
 
 /// The row of `kind`.
@@ -128,6 +136,53 @@ inline int object_arity(const Op& op) { return info(op.kind).objects; }
 inline const char* keyword(OpKind kind) { return info(kind).keyword; }
 /// The keyword of a finalizer's step ("new", "link", "resurrect", "collect").
 const char* keyword(StepKind kind);
+
+// ---- the slots of an op: one walk for every renaming, check and picture --------------------
+
+/// Whether the object in a slot of an op is one the op (or its step) allocates, or one that exists.
+enum class Slot : std::uint8_t { Allocates, Names };
+
+/// Calls f(id, slot) for each object the op itself names (`a`, then `b`: object_arity), not its
+/// steps'.
+template <class O, class F>
+  requires std::is_same_v<std::remove_const_t<O>, Op>
+void for_each_own_object(O& op, F f) {
+  const int arity = object_arity(op);
+  if (arity >= 1) f(op.a, op.kind == OpKind::New ? Slot::Allocates : Slot::Names);
+  if (arity >= 2) f(op.b, Slot::Names);
+}
+
+/// Calls f(id, slot) for each object a step names, as the text shows them (a resurrect of the
+/// dying object itself too, though the text leaves it out).
+template <class S, class F>
+  requires std::is_same_v<std::remove_const_t<S>, Step>
+void for_each_object(S& step, F f) {
+  switch (step.kind) {
+    case StepKind::New:
+      f(step.a, Slot::Allocates);
+      break;
+    case StepKind::Link:
+      f(step.a, Slot::Names);
+      f(step.b, Slot::Names);
+      break;
+    case StepKind::Resurrect:
+      f(step.a, Slot::Names);
+      break;
+    case StepKind::Collect:
+      break;
+  }
+}
+
+/// Calls f(id, slot) for every object an op names: its own, then each step's, in order.
+template <class O, class F>
+  requires std::is_same_v<std::remove_const_t<O>, Op>
+void for_each_object(O& op, F f) {
+  for_each_own_object(op, f);
+  for (auto& step : op.steps) for_each_object(step, f);
+}
+
+/// Whether the op names a weak reference (`weak`, `deref`): then `weak` is its slot.
+inline bool names_weak_reference(OpKind kind) { return info(kind).names_weak; }
 
 /// Names, indexed by ObjectId (or WeakId). Those without a name (generated traces) are shown as
 /// the prefix and the number - "o7", "w2" - which is also what the generators name them.

@@ -55,6 +55,15 @@ std::optional<StepKind> step_named(std::string_view word) {
 // The words that may follow a name in an op: never names themselves, so that an op reads one way.
 bool is_reserved(std::string_view s) { return s == "callback" || step_named(s).has_value(); }
 
+/// The whole word as a number of type T, or nothing.
+template <class T>
+std::optional<T> number(std::string_view word) {
+  T value{};
+  const auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value);
+  if (error != std::errc() || end != word.data() + word.size()) return std::nullopt;
+  return value;
+}
+
 bool is_name(std::string_view s) {
   if (s.empty() || s.size() > TraceLimits::kMaxNameLength) return false;
   const auto letter = [](char c) {
@@ -126,27 +135,19 @@ class Parser {
     if (kind == OpKind::Collect) {
       if (arguments > 1) wrong_arguments(kind);
       if (arguments == 0) return Op::collect();
-      int generation = -1;
-      const std::string_view g = words[1];
-      const auto [end, error] = std::from_chars(g.data(), g.data() + g.size(), generation);
-      if (error != std::errc() || end != g.data() + g.size() || generation < 0 ||
-          generation > kOldestGeneration) {
-        fail("bad generation " + in_quotes(g) + " (expected 0, 1 or " +
-             std::to_string(kOldestGeneration) + ")");
-      }
-      return Op::collect(generation);
+      // (Its range is the oracle's rule, as for a trace built in memory.)
+      const auto generation = number<int>(words[1]);
+      if (!generation) fail(bad_generation(words[1]));
+      return Op::collect(*generation);
     }
 
     if (kind == OpKind::Threshold) {
       if (arguments != 3) wrong_arguments(kind);
       Op op = Op::threshold(0, 0, 0);
       for (std::size_t i = 0; i < 3; ++i) {
-        const std::string_view t = words[i + 1];
-        const auto [end, error] = std::from_chars(t.data(), t.data() + t.size(), op.thresholds[i]);
-        if (error != std::errc() || end != t.data() + t.size() || op.thresholds[i] > kMaxThreshold) {
-          fail("bad threshold " + in_quotes(t) + " (expected a number from 0 to " +
-               std::to_string(kMaxThreshold) + ")");
-        }
+        const auto threshold = number<std::uint32_t>(words[i + 1]);
+        if (!threshold) fail(bad_threshold(words[i + 1]));
+        op.thresholds[i] = *threshold;
       }
       return op;
     }
@@ -171,11 +172,11 @@ class Parser {
         }
         const std::string name(words[1]);
         if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
-        if (weak_ids_.count(name) != 0) fail("duplicate weak reference name " + in_quotes(name));
-        const auto w = static_cast<WeakId>(trace_.weak_names.size());
-        weak_ids_.emplace(name, w);
-        trace_.weak_names.push_back(name);
-        return Op::weak_ref(w, lookup(words[2]), arguments == 3);
+        // A name used before keeps its weak reference, which the oracle refuses to take again.
+        const auto [it, added] =
+            weak_ids_.emplace(name, static_cast<WeakId>(trace_.weak_names.size()));
+        if (added) trace_.weak_names.push_back(name);
+        return Op::weak_ref(it->second, lookup(words[2]), arguments == 3);
       }
       case OpKind::Deref: {  // deref W
         if (arguments != 1) wrong_arguments(kind);
@@ -186,7 +187,7 @@ class Parser {
       default:
         break;
     }
-    if (arguments != static_cast<std::size_t>(object_arity(Op{kind}))) wrong_arguments(kind);
+    if (arguments != static_cast<std::size_t>(info(kind).objects)) wrong_arguments(kind);
     if (arguments == 0) return Op{kind};
     const ObjectId a = lookup(words[1]);
     const ObjectId b = arguments >= 2 ? lookup(words[2]) : 0;
@@ -231,11 +232,12 @@ class Parser {
     return op;
   }
 
-  // A new name for the next object.
+  // A new name for the next object. A name used before keeps its object, which the oracle refuses
+  // to allocate again.
   ObjectId define(std::string_view word) {
     const std::string name(word);
     if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
-    if (ids_.count(name) != 0) fail("duplicate name " + in_quotes(name));
+    if (const auto it = ids_.find(name); it != ids_.end()) return it->second;
     if (trace_.names.size() >= limits_.max_objects) {
       fail("too many objects (at most " + std::to_string(limits_.max_objects) + ")");
     }

@@ -64,7 +64,8 @@ struct Refusal {
     NotFreshWeak,     // weak w a with w not the next weak reference
   };
   Reason reason;
-  ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge)
+  ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge); for
+                        // BadThreshold, which of the three thresholds
   ObjectId other = 0;   // NotReachedFrom: what the object does not reach
 };
 

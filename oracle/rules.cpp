@@ -31,10 +31,9 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
     case Refusal::Reason::NoReference:
       return "no external reference to " + name + " to drop";
     case Refusal::Reason::BadGeneration:
-      return "bad generation " + std::to_string(op.generation) + " (expected 0, 1 or " +
-             std::to_string(kOldestGeneration) + ")";
+      return bad_generation(std::to_string(op.generation));
     case Refusal::Reason::BadThreshold:
-      return "bad threshold (at most " + std::to_string(kMaxThreshold) + ")";
+      return bad_threshold(std::to_string(op.thresholds[refusal.object]));
     case Refusal::Reason::SecondFinalizer:
       return name + " already has a finalizer";
     case Refusal::Reason::LongProgram:
@@ -53,14 +52,16 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
 
 std::optional<Refusal> Oracle::refuse(const Op& op) const {
   using R = Refusal::Reason;
-  const int arity = object_arity(op);
   if (op.kind == OpKind::New) {
     if (op.a < object_count()) return Refusal{R::NotFresh, op.a};
     if (op.a > object_count()) return Refusal{R::UnknownObject, op.a};
     return std::nullopt;
   }
-  if (arity >= 1 && op.a >= object_count()) return Refusal{R::UnknownObject, op.a};
-  if (arity >= 2 && op.b >= object_count()) return Refusal{R::UnknownObject, op.b};
+  std::optional<Refusal> unknown;
+  for_each_own_object(op, [&](ObjectId x, Slot) {
+    if (!unknown && x >= object_count()) unknown = Refusal{R::UnknownObject, x};
+  });
+  if (unknown) return unknown;
   switch (op.kind) {
     case OpKind::Link:
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
@@ -82,8 +83,8 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
       }
       break;
     case OpKind::Threshold:
-      for (std::uint32_t t : op.thresholds) {
-        if (t > kMaxThreshold) return Refusal{R::BadThreshold, 0};
+      for (ObjectId g = 0; g < op.thresholds.size(); ++g) {
+        if (op.thresholds[g] > kMaxThreshold) return Refusal{R::BadThreshold, g};
       }
       break;
     case OpKind::Finalizer: {

@@ -31,21 +31,13 @@ std::optional<Op> HeapModel::resolve(const LabeledOp& labeled) const {
     if (const auto it = fresh.find(label); it != fresh.end()) return it->second;
     return std::nullopt;
   };
-  const int arity = object_arity(op);
-  const auto a = op.kind == OpKind::New ? allocate(op.a) : id_of(op.a);
-  const auto b = id_of(op.b);
-  if (arity >= 1 && !a) return std::nullopt;
-  if (arity >= 2 && !b) return std::nullopt;
-  if (arity >= 1) resolved.a = *a;
-  if (arity >= 2) resolved.b = *b;
-  for (Step& step : resolved.steps) {
-    const auto x = step.kind == StepKind::New ? allocate(step.a) : id_of(step.a);
-    const auto y = id_of(step.b);
-    if (step.kind != StepKind::Collect && !x) return std::nullopt;
-    if (step.kind == StepKind::Link && !y) return std::nullopt;
-    step.a = x.value_or(0);
-    step.b = step.kind == StepKind::Link ? *y : 0;
-  }
+  bool exists = true;
+  for_each_object(resolved, [&](ObjectId& x, Slot slot) {
+    const auto id = slot == Slot::Allocates ? allocate(x) : id_of(x);
+    exists = exists && id.has_value();
+    x = id.value_or(0);
+  });
+  if (!exists) return std::nullopt;
   if (heap_.refuse(resolved)) return std::nullopt;
   return resolved;
 }
@@ -60,13 +52,7 @@ LabeledOp HeapModel::label(const Op& op) const {
     return x < label_of_.size() ? label_of_[x]
                                 : next_label_ + static_cast<Label>(x - heap_.object_count());
   };
-  const int arity = object_arity(op);
-  if (arity >= 1) out.a = label_of(op.a);
-  if (arity >= 2) out.b = label_of(op.b);
-  for (Step& step : out.steps) {
-    if (step.kind != StepKind::Collect) step.a = label_of(step.a);
-    if (step.kind == StepKind::Link) step.b = label_of(step.b);
-  }
+  for_each_object(out, [&](ObjectId& x, Slot) { x = label_of(x); });
   return labeled;
 }
 
@@ -78,10 +64,15 @@ void HeapModel::apply(const LabeledOp& labeled) {
     id_of_.emplace(label, id);
     next_label_ = std::max(next_label_, label + 1);
   };
-  if (op.kind == OpKind::New) name(op.a, resolved.a);
-  for (std::size_t i = 0; i < op.steps.size(); ++i) {
-    if (op.steps[i].kind == StepKind::New) name(op.steps[i].a, resolved.steps[i].a);
-  }
+  // (The same walk over both, so that their slots line up.)
+  std::vector<ObjectId> allocated;
+  for_each_object(resolved, [&](ObjectId id, Slot slot) {
+    if (slot == Slot::Allocates) allocated.push_back(id);
+  });
+  std::size_t next = 0;
+  for_each_object(op, [&](Label label, Slot slot) {
+    if (slot == Slot::Allocates) name(label, allocated[next++]);
+  });
   if (op.kind == OpKind::Weak) {
     weak_label_of_.push_back(op.weak);
     weak_id_of_.emplace(op.weak, resolved.weak);

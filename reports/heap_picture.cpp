@@ -139,9 +139,7 @@ class Painter {
     const Op* op = has_op ? &trace_.ops[session_.ops_run() - 1] : nullptr;
     const auto touched_by_op = [&] {
       if (op == nullptr) return;
-      const int arity = object_arity(*op);
-      if (arity >= 1) chosen.add(op->a);
-      if (arity >= 2) chosen.add(op->b);
+      for_each_own_object(*op, [&](ObjectId x, Slot) { chosen.add(x); });
       const auto& frees = session_.frees_per_op(collector_);  // recorded only on request
       if (!frees.empty()) chosen.add_all(frees.back());
     };

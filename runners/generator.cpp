@@ -12,16 +12,24 @@ namespace {
 constexpr std::size_t kRecentWindow = 64;
 constexpr std::size_t kRecentObjects = 8;
 
-// The decisions, in the order random_op takes them. Each is a choose(n); choices_for() below
-// answers them the other way round, so both must follow this order.
-enum Kind : std::size_t {
-  New, Link, Unroot, Unlink, Root, Collect, Threshold, Freeze, Unfreeze, Disable, Enable,
-  Finalizer, Weak, Deref, Release, kKinds
+// The first decision: which kind of op, by weight out of 116, simplest first (choice 0 is where
+// shrinking goes). The rows' order is the order of that choice's values: choices_for() answers it
+// from the same table, and fuzzer inputs and seeds mean what they mean through it, so a new kind
+// goes at the end. With nothing reachable only the ops that name no object are possible; `deref`
+// needs a weak reference.
+struct Weighted {
+  OpKind kind;
+  std::size_t weight;
 };
-// Weights out of 116, simplest first (choice 0 is where shrinking goes). With nothing reachable
-// only the ops that name no object are possible; `deref` needs a weak reference.
-constexpr std::array<std::size_t, kKinds> kWeights = {22, 28, 20, 12, 4, 8, 2, 1,
-                                                      1,  1,  1,  8,  3, 3, 2};
+constexpr Weighted kKinds[] = {
+    {OpKind::New, 22},      {OpKind::Link, 28},      {OpKind::Unroot, 20},  {OpKind::Unlink, 12},
+    {OpKind::Root, 4},      {OpKind::Collect, 8},    {OpKind::Threshold, 2}, {OpKind::Freeze, 1},
+    {OpKind::Unfreeze, 1},  {OpKind::Disable, 1},    {OpKind::Enable, 1},   {OpKind::Finalizer, 8},
+    {OpKind::Weak, 3},      {OpKind::Deref, 3},      {OpKind::Release, 2},
+};
+constexpr std::size_t kKindCount = std::size(kKinds);
+static_assert(kKindCount == static_cast<std::size_t>(OpKind::Deref) + 1, "a row for every OpKind");
+using Weights = std::array<std::size_t, kKindCount>;
 // A finalizer's program: before each step, whether there is one more (1, 2) or not (0), up to
 // kMaxSteps; each step a resurrect (0), a new (1), a link (2) or a collect (3). What a step names
 // is one of `usable`: what the object reaches (itself first), then what the program allocated.
@@ -48,28 +56,32 @@ constexpr std::size_t kThresholdModes = 4;
 constexpr std::size_t kExactThresholds = 3;
 constexpr std::array<std::size_t, 3> kSmallThresholds = {8, 3, 3};  // 1..8, 1..3, 1..3
 
-std::array<std::size_t, kKinds> weights_for(const Oracle& heap) {
-  std::array<std::size_t, kKinds> weights = kWeights;
-  if (heap.reachable_count() == 0) {
-    for (Kind k : {Link, Unroot, Unlink, Root, Finalizer, Weak}) weights[k] = 0;
+Weights weights_for(const Oracle& heap) {
+  const bool nothing_reachable = heap.reachable_count() == 0;
+  Weights weights{};
+  for (std::size_t k = 0; k < kKindCount; ++k) {
+    const OpKind kind = kKinds[k].kind;
+    const bool names_a_reachable_object = info(kind).objects > 0 && kind != OpKind::New;
+    const bool possible = !(nothing_reachable && names_a_reachable_object) &&
+                          !(kind == OpKind::New && heap.reachable_count() >= kMaxReachable) &&
+                          !(kind == OpKind::Deref && heap.weak_count() == 0);
+    weights[k] = possible ? kKinds[k].weight : 0;
   }
-  if (heap.reachable_count() >= kMaxReachable) weights[New] = 0;
-  if (heap.weak_count() == 0) weights[Deref] = 0;
   return weights;
 }
 
-std::size_t total(const std::array<std::size_t, kKinds>& weights) {
+std::size_t total(const Weights& weights) {
   std::size_t sum = 0;
   for (std::size_t w : weights) sum += w;
   return sum;
 }
 
-Kind pick_kind(const Oracle& heap, Choices& choices) {
-  const auto weights = weights_for(heap);
+OpKind pick_kind(const Oracle& heap, Choices& choices) {
+  const Weights weights = weights_for(heap);
   std::size_t roll = choices.choose(total(weights));
-  std::size_t kind = 0;
-  while (roll >= weights[kind]) roll -= weights[kind++];
-  return static_cast<Kind>(kind);
+  std::size_t k = 0;
+  while (roll >= weights[k]) roll -= weights[k++];
+  return kKinds[k].kind;
 }
 
 /// At most kRecentObjects objects, without allocating: they are picked on every op.
@@ -202,41 +214,39 @@ std::size_t position(const std::vector<ObjectId>& list, ObjectId x) {
 
 Op random_op(const Oracle& heap, Choices& choices) {
   switch (pick_kind(heap, choices)) {
-    case New:
+    case OpKind::New:
       return Op::make_new(static_cast<ObjectId>(heap.object_count()));
-    case Link:
+    case OpKind::Link:
       return random_link(heap, choices);
-    case Unroot:
+    case OpKind::Unroot:
       return Op::unroot(pick_rooted(heap, choices));
-    case Unlink:
+    case OpKind::Unlink:
       if (auto op = random_unlink(heap, choices)) return *op;
       return Op::root(pick_reachable(heap, choices));
-    case Root:
+    case OpKind::Root:
       return Op::root(pick_reachable(heap, choices));
-    case Collect:
+    case OpKind::Collect:
       return Op::collect(kGenerations[choices.choose(kGenerations.size())]);
-    case Threshold:
+    case OpKind::Threshold:
       return random_threshold(choices);
-    case Freeze:
+    case OpKind::Freeze:
       return Op{OpKind::Freeze};
-    case Unfreeze:
+    case OpKind::Unfreeze:
       return Op{OpKind::Unfreeze};
-    case Disable:
+    case OpKind::Disable:
       return Op{OpKind::Disable};
-    case Enable:
+    case OpKind::Enable:
       return Op{OpKind::Enable};
-    case Finalizer:
+    case OpKind::Finalizer:
       return random_finalizer(heap, choices);
-    case Weak: {
+    case OpKind::Weak: {
       const ObjectId a = pick_reachable(heap, choices);
       return Op::weak_ref(static_cast<WeakId>(heap.weak_count()), a, choices.choose(2) == 1);
     }
-    case Deref:
+    case OpKind::Deref:
       return Op::deref(static_cast<WeakId>(choices.choose(heap.weak_count())));
-    case Release:
+    case OpKind::Release:
       return Op{OpKind::Release};
-    case kKinds:
-      break;
   }
   return Op::collect();
 }
@@ -245,15 +255,10 @@ Op random_op(const Oracle& heap, Choices& choices) {
 // whose list holds every candidate.
 std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
   const auto weights = weights_for(heap);
-  static constexpr std::pair<OpKind, Kind> kKindOf[] = {
-      {OpKind::New, New},           {OpKind::Link, Link},         {OpKind::Unroot, Unroot},
-      {OpKind::Unlink, Unlink},     {OpKind::Root, Root},         {OpKind::Collect, Collect},
-      {OpKind::Threshold, Threshold}, {OpKind::Freeze, Freeze},   {OpKind::Unfreeze, Unfreeze},
-      {OpKind::Disable, Disable},   {OpKind::Enable, Enable},     {OpKind::Finalizer, Finalizer},
-      {OpKind::Weak, Weak},         {OpKind::Deref, Deref},       {OpKind::Release, Release}};
-  const std::size_t kind =
-      std::find_if(std::begin(kKindOf), std::end(kKindOf),
-                   [&](const auto& k) { return k.first == op.kind; })->second;
+  const std::size_t kind = static_cast<std::size_t>(
+      std::find_if(std::begin(kKinds), std::end(kKinds),
+                   [&](const Weighted& k) { return k.kind == op.kind; }) -
+      std::begin(kKinds));
   std::size_t roll = 0;
   for (std::size_t k = 0; k < kind; ++k) roll += weights[k];
   std::vector<Choice> out{{roll, total(weights)}};

@@ -33,34 +33,36 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
         if (w == renamed_weak.end()) continue;
         op.weak = w->second;
       }
-      const int arity = object_arity(op);
-      const auto a = arity >= 1 ? lookup(op.a) : std::optional<ObjectId>(0);
-      const auto b = arity >= 2 ? lookup(op.b) : std::optional<ObjectId>(0);
-      if (!a || !b) continue;
-      op.a = *a;
-      op.b = *b;
+      bool exists = true;
+      for_each_own_object(op, [&](ObjectId& x, Slot) {
+        const auto id = lookup(x);
+        exists = exists && id.has_value();
+        x = id.value_or(0);
+      });
+      if (!exists) continue;
       // A finalizer's steps: what it allocates gets the next ids; a step naming an object that is
       // gone goes too.
       born.clear();
-      std::erase_if(op.steps, [&](Step& step) {
-        if (step.kind == StepKind::New) {
-          const auto id = static_cast<ObjectId>(heap.object_count() + born.size());
-          born.emplace_back(step.a, id);
-          step.a = id;
-          return false;
+      const auto find = [&](ObjectId x) -> std::optional<ObjectId> {
+        for (const auto& [original, id] : born) {
+          if (original == x) return id;
         }
-        const auto find = [&](ObjectId x) -> std::optional<ObjectId> {
-          for (const auto& [original, id] : born) {
-            if (original == x) return id;
+        return lookup(x);
+      };
+      std::erase_if(op.steps, [&](Step& step) {
+        bool gone = false;
+        for_each_object(step, [&](ObjectId& x, Slot slot) {
+          if (slot == Slot::Allocates) {
+            const auto id = static_cast<ObjectId>(heap.object_count() + born.size());
+            born.emplace_back(x, id);
+            x = id;
+            return;
           }
-          return lookup(x);
-        };
-        const auto x = step.kind == StepKind::Collect ? std::optional<ObjectId>(0) : find(step.a);
-        const auto y = step.kind == StepKind::Link ? find(step.b) : std::optional<ObjectId>(0);
-        if (!x || !y) return true;
-        step.a = *x;
-        step.b = *y;
-        return false;
+          const auto id = find(x);
+          gone = gone || !id;
+          x = id.value_or(0);
+        });
+        return gone;
       });
       if (heap.refuse(op)) continue;
       for (const auto& [original, id] : born) {
