@@ -1,13 +1,7 @@
 #include "runners/random_check.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <stdexcept>
-
 #include "checker/session.h"
+#include "runners/child_process.h"
 #include "runners/generator.h"
 #include "runners/minimize.h"
 
@@ -17,6 +11,8 @@ namespace {
 
 constexpr std::size_t kBatch = 50;
 constexpr int kFoundOne = 3;  // a child's exit status when a trace of its batch failed
+// A child says which run starts before it runs it, so that if it crashes the parent knows which.
+constexpr char kRunStarts = 'R';
 
 std::uint64_t splitmix(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -32,32 +28,20 @@ Trace trace_of(const RandomCheckOptions& o, std::size_t run) {
 /// Runs [first, last) in a child; returns the run that failed or crashed, if one did.
 std::optional<std::size_t> run_batch(const RandomCheckOptions& o, std::size_t first,
                                      std::size_t last) {
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) throw std::runtime_error("cannot create a pipe");
-  const pid_t child = fork();
-  if (child < 0) throw std::runtime_error("cannot fork to run a batch of traces");
-  if (child == 0) {
-    close(pipe_fds[0]);
-    int status = 0;
-    for (std::size_t run = first; run < last && status == 0; ++run) {
-      // Say which run starts, so that if it crashes the parent knows which.
-      const auto index = static_cast<std::uint64_t>(run);
-      if (write(pipe_fds[1], &index, sizeof index) != sizeof index) std::_Exit(2);
+  const auto runs = [&](const ChildPipe& parent) {
+    for (std::size_t run = first; run < last; ++run) {
+      parent.send(kRunStarts, run);
       Session session(o.collectors, o.collector_options);
       session.run(trace_of(o, run));
-      if (!session.violations().empty()) status = kFoundOne;
+      if (!session.violations().empty()) return kFoundOne;
     }
-    std::_Exit(status);
-  }
-  close(pipe_fds[1]);
-  std::uint64_t started = first, index = 0;
-  while (read(pipe_fds[0], &index, sizeof index) == sizeof index) started = index;
-  close(pipe_fds[0]);
-  int status = 0;
-  while (waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR) throw std::runtime_error("lost the child process running traces");
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return std::nullopt;
+    return 0;
+  };
+  std::uint64_t started = first;
+  const ChildEnd end = run_in_child("a batch of traces", runs, [&](ChildMessage message) {
+    started = message.value;
+  });
+  if (end.exited_cleanly()) return std::nullopt;
   return static_cast<std::size_t>(started);
 }
 

@@ -13,6 +13,7 @@
 namespace cyclefuzz {
 namespace {
 
+using testing::builtin_collector_names;
 using testing::entries;
 using testing::names_of;
 using testing::op_at_line;
@@ -38,9 +39,6 @@ struct TraceRun {
   Trace trace;
   Session session;
 };
-
-const std::vector<std::string> kAll = {"mark-sweep", "trial-deletion", "generational"};
-const std::vector<std::string> kReferenceCounting = {"trial-deletion", "generational"};
 
 class EveryCollector : public ::testing::TestWithParam<std::string> {};
 
@@ -82,12 +80,8 @@ TEST_P(EveryCollector, FreesNestedCyclesTogether) {
       << "generational keeps e in the oldest generation until the last full collection";
 }
 
-INSTANTIATE_TEST_SUITE_P(Builtin, EveryCollector, ::testing::ValuesIn(kAll),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           std::erase(name, '-');
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Builtin, EveryCollector, ::testing::ValuesIn(builtin_collector_names()),
+                         testing::collector_test_name);
 
 TEST(TrialDeletion, FreesTwoCycleOnFullCollect) {
   TraceRun run(scenario("two-cycle"), {"trial-deletion"});
@@ -105,7 +99,7 @@ TEST(MarkSweep, FreesNothingOutsideCollect) {
 }
 
 TEST(ReferenceCounting, FreesABrokenCycleWithoutCollecting) {
-  for (const auto& name : kReferenceCounting) {
+  for (const auto& name : testing::reference_counting_collector_names()) {
     TraceRun run(scenario("cycle-broken-before-collection"), {name});
     EXPECT_EQ(run.freed_at(0, 8), std::vector<std::string>{"b"}) << name;
     EXPECT_EQ(run.freed_at(0, 9), std::vector<std::string>{"a"}) << name;
@@ -113,7 +107,7 @@ TEST(ReferenceCounting, FreesABrokenCycleWithoutCollecting) {
 }
 
 TEST(ReferenceCounting, UnlinkDropsExactlyOneOfSeveralReferences) {
-  for (const auto& name : kReferenceCounting) {
+  for (const auto& name : testing::reference_counting_collector_names()) {
     TraceRun run(scenario("multi-edges"), {name});
     EXPECT_TRUE(run.session.violations().empty()) << run.report();
     EXPECT_TRUE(run.freed_at(0, 9).empty()) << name;
@@ -210,7 +204,7 @@ TEST(AllCollectors, AgreeWithTheOracleOnGeneratedTraces) {
   small.thresholds[2] = 2;
   for (std::uint64_t seed = 0; seed < 3000; ++seed) {
     const Trace trace = generate_trace(seed, 50 + seed % 250);
-    Session session(entries(kAll), seed % 2 ? small : CollectorOptions{},
+    Session session(entries(builtin_collector_names()), seed % 2 ? small : CollectorOptions{},
                     {.check_invariants = true, .record_frees = false});
     session.run(trace);
     if (!session.violations().empty()) {

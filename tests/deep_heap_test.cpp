@@ -58,12 +58,8 @@ TEST_P(DeepHeap, FreesADeadRingOfAMillion) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Builtin, DeepHeap,
-                         ::testing::Values("mark-sweep", "trial-deletion", "generational"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           std::erase(name, '-');
-                           return name;
-                         });
+                         ::testing::ValuesIn(testing::builtin_collector_names()),
+                         testing::collector_test_name);
 
 /// The ops that build o0 -> o1 -> ... -> o(n-1) (with `ring`, also o(n-1) -> o0), only o0 rooted.
 std::vector<Op> deep_heap(bool ring) {
@@ -96,7 +92,7 @@ TEST(DeepOracle, FindsTheRingOfAMillionThatHoldsAnObject) {
 TEST(DeepOracle, ChecksEveryCollectorOnAChainOfAMillion) {
   CollectorOptions options;
   std::fill(std::begin(options.thresholds), std::end(options.thresholds), 0);
-  Session session(testing::entries({"mark-sweep", "trial-deletion", "generational"}), options,
+  Session session(testing::entries(testing::builtin_collector_names()), options,
                   CheckOptions{.check_invariants = false});
   for (const Op& op : deep_heap(false)) session.step(op);
   session.step(Op::collect());

@@ -32,8 +32,6 @@ std::vector<std::string> sorted_frees(const Session& session, const Trace& trace
   return names;
 }
 
-const std::vector<std::string> kBuiltIns = {"mark-sweep", "trial-deletion", "generational"};
-
 class BuiltIn : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BuiltIn, ResurrectionKeepsWhatTheStoredObjectReachesUntilRelease) {
@@ -104,7 +102,9 @@ TEST_P(BuiltIn, ReferenceAFinalizerGivesItsObjectMakesACycleThatACollectionFrees
   EXPECT_TRUE(holds_nothing(*session));
 }
 
-INSTANTIATE_TEST_SUITE_P(Collectors, BuiltIn, ::testing::ValuesIn(kBuiltIns));
+INSTANTIATE_TEST_SUITE_P(Collectors, BuiltIn,
+                         ::testing::ValuesIn(testing::builtin_collector_names()),
+                         testing::collector_test_name);
 
 /// The first violation of the only collector, or nullptr.
 const Violation* first(const Session& session) { return session.first_violation(0); }

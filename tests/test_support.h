@@ -1,6 +1,7 @@
 // Helpers shared by the tests.
 #pragma once
 
+#include <cctype>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -30,6 +31,30 @@ class RecordingListener : public CollectorHost {
  public:
   void freed(ObjectId id) override { frees.push_back(id); }
   std::vector<ObjectId> frees;
+};
+
+/// The built-in collectors: the catalogue's default set, so that a collector added to it is
+/// tested by every suite that runs them all, without editing the suite.
+inline std::vector<std::string> builtin_collector_names() { return default_collector_names(); }
+
+/// Those of the built-in collectors that count references, as a fresh one of each says.
+inline std::vector<std::string> reference_counting_collector_names() {
+  std::vector<std::string> names;
+  RecordingListener host;
+  for (const std::string& name : builtin_collector_names()) {
+    if (find_collector(name)->make(host, {})->capabilities().reference_counting) {
+      names.push_back(name);
+    }
+  }
+  return names;
+}
+
+/// A parameterized suite's test name for a collector: its name without what GoogleTest forbids
+/// in one ("mark-sweep" -> "marksweep").
+inline constexpr auto collector_test_name = [](const auto& info) {
+  std::string name = info.param;
+  std::erase_if(name, [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); });
+  return name;
 };
 
 /// The names of `ids` in `trace`.

@@ -1,0 +1,104 @@
+#include "runners/child_process.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+namespace cyclefuzz {
+
+namespace {
+
+// On the pipe a message is its tag, its value, its payload's size, then the payload: the parent
+// needs the size before the bytes, whatever the tag.
+constexpr std::size_t kHeaderSize = 1 + 2 * sizeof(std::uint64_t);
+
+/// "<doing> <what>: <the system's reason>", as in "cannot fork to run a batch of traces: ...".
+std::runtime_error failure(const std::string& doing, std::string_view what, int error) {
+  return std::runtime_error(doing + " " + std::string(what) + ": " + std::strerror(error));
+}
+
+/// Whether all of `size` bytes at `at` went through `io` (::read or ::write) on `fd` before the
+/// end of the pipe or an error (a signal on the way is no reason to stop).
+template <typename Io, typename Byte>
+bool transfer_all(Io io, int fd, Byte* at, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = io(fd, at, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    at += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+/// The next whole message on `fd`, or false at the end of the pipe or a message cut short.
+bool receive(int fd, ChildMessage& message) {
+  char header[kHeaderSize];
+  if (!transfer_all(::read, fd, header, sizeof header)) return false;
+  std::uint64_t size = 0;
+  message.tag = header[0];
+  std::memcpy(&message.value, header + 1, sizeof message.value);
+  std::memcpy(&size, header + 1 + sizeof message.value, sizeof size);
+  message.payload.assign(size, '\0');
+  return transfer_all(::read, fd, message.payload.data(), message.payload.size());
+}
+
+/// The child's whole life. noexcept, so that an exception out of `body` ends the child here (by
+/// std::terminate: an abort) instead of unwinding into a catch in the parent's code, which the
+/// child would then go on running as if it were the parent.
+[[noreturn]] void live_as_child(const ChildBody& body, int fd) noexcept {
+  std::_Exit(body(ChildPipe(fd)));
+}
+
+/// How `child` ended, waiting for it.
+ChildEnd wait_for(pid_t child, std::string_view what) {
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) throw failure("lost the child process running", what, errno);
+  }
+  if (WIFSIGNALED(status)) return {.signal = WTERMSIG(status)};
+  return {.exit_status = WEXITSTATUS(status)};
+}
+
+}  // namespace
+
+void ChildPipe::send(char tag, std::uint64_t value, std::string_view payload) const {
+  const std::uint64_t size = payload.size();
+  std::string message(kHeaderSize, '\0');
+  message[0] = tag;
+  std::memcpy(message.data() + 1, &value, sizeof value);
+  std::memcpy(message.data() + 1 + sizeof value, &size, sizeof size);
+  message.append(payload);
+  if (!transfer_all(::write, fd_, message.data(), message.size())) std::_Exit(2);
+}
+
+ChildEnd run_in_child(std::string_view what, const ChildBody& body,
+                      const MessageHandler& on_message) {
+  int fds[2];
+  if (pipe(fds) != 0) throw failure("cannot create a pipe to run", what, errno);
+  const pid_t child = fork();
+  if (child < 0) {
+    const int error = errno;  // before close() can change it
+    close(fds[0]);
+    close(fds[1]);
+    throw failure("cannot fork to run", what, error);
+  }
+  if (child == 0) {
+    close(fds[0]);
+    live_as_child(body, fds[1]);
+  }
+  // Read until the child's end closes (it has exited), so that it never blocks on a full pipe.
+  close(fds[1]);
+  ChildMessage message;
+  while (receive(fds[0], message)) {
+    if (on_message) on_message(std::move(message));
+  }
+  close(fds[0]);
+  return wait_for(child, what);
+}
+
+}  // namespace cyclefuzz

@@ -1,0 +1,54 @@
+// Running a piece of work in a forked child process, so that a collector that crashes (a
+// segfault, an abort, a sanitizer report) ends the child, not the run that reports it. The child
+// can tell its parent things as it goes (which op or run it is about to start, its reports) over
+// a pipe: what it said last before it died is what pins a crash down.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace cyclefuzz {
+
+/// One message from a child: a tag saying what it is, a number, and maybe some bytes.
+struct ChildMessage {
+  char tag = 0;
+  std::uint64_t value = 0;
+  std::string payload;
+};
+
+/// The child's end of the pipe to its parent.
+class ChildPipe {
+ public:
+  explicit ChildPipe(int fd) : fd_(fd) {}
+  /// Sends a whole message, or ends the child with status 2 if the parent is gone (nobody is
+  /// left to hear what it would find).
+  void send(char tag, std::uint64_t value, std::string_view payload = {}) const;
+
+ private:
+  int fd_;
+};
+
+/// How a child ended.
+struct ChildEnd {
+  int signal = 0;       // the signal that killed it, or 0 if it exited
+  int exit_status = 0;  // when signal == 0
+
+  bool exited_cleanly() const { return signal == 0 && exit_status == 0; }
+};
+
+using ChildBody = std::function<int(const ChildPipe&)>;
+using MessageHandler = std::function<void(ChildMessage)>;
+
+/// Forks a child that runs `body`, which returns the child's exit status, and ends the child with
+/// std::_Exit (no atexit handlers or static destructors: they are the parent's). An exception out
+/// of `body` terminates the child (an abort), so it can never unwind into the parent's code.
+/// Meanwhile the parent hands each whole message the child sends to `on_message`, in order (a
+/// message cut short by the child's death is dropped), then waits for the child and says how it
+/// ended. `what` names the work in errors: throws std::runtime_error if there is no pipe, no fork
+/// or no child to wait for.
+ChildEnd run_in_child(std::string_view what, const ChildBody& body,
+                      const MessageHandler& on_message = {});
+
+}  // namespace cyclefuzz
