@@ -2,9 +2,15 @@
 // fault, and staying quiet on the correct one it wraps.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <functional>
 #include <optional>
+#include <sstream>
+#include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "collectors/generational/generational.h"
 #include "collectors/mark_sweep/mark_sweep.h"
@@ -24,22 +30,30 @@ enum class Fault {
   CountOneLess,          // collect returns one less than it freed (never below 0)
   CountZero,             // collect returns 0, as Lua's collectgarbage does
   FreeReferentAtUnroot,  // at `unroot x`, reports a free of the first object x refers to
-  ClaimCounting,         // claims reference counting without doing it
   ExtraReference,        // inspect shows one more reference than there is
   CountWrong,            // inspect shows a count one too high
   InvariantFails,        // check_invariants always throws
   FreeTwice,             // reports every free twice
+  IgnoresFreeze,         // freeze does nothing: collections free frozen garbage
+  IgnoresFinalizers,     // set_finalizer does nothing: objects that have one are freed without it
+  IgnoresWeakReferences,      // weak_ref does nothing, deref finds nothing: nothing is cleared
+  ClearsWeakAfterFinalizers,  // reports weak-reference clears (and callbacks) only after the next
+                              // finalizer has run (or just before the next free)
+  IgnoresThresholds,          // set_thresholds does nothing: the defaults stay
 };
 
-/// A correct collector with one planted fault. The inner collector reports its frees straight to
-/// the session; the wrapper adds lies on top.
-class Faulty : public Collector {
+using Promise = std::function<void(Capabilities&)>;
+
+/// A correct collector with one planted fault, and capabilities that `promise` adjusts. It stands
+/// between the inner collector and the session: it is the inner collector's host, and passes on
+/// what it reports (frees, finalizers, weak references), with the lies the fault adds.
+class Faulty : public Collector, public CollectorHost {
  public:
-  Faulty(CollectorHost& listener, std::unique_ptr<Collector> inner, Fault fault,
-         std::function<void(Capabilities&)> promise = {})
-      : Collector(listener), inner_(std::move(inner)), fault_(fault),
+  using Make = std::function<std::unique_ptr<Collector>(CollectorHost&)>;
+
+  Faulty(CollectorHost& session, const Make& make, Fault fault, const Promise& promise)
+      : Collector(session), inner_(make(*this)), fault_(fault),
         capabilities_(inner_->capabilities()) {
-    if (fault == Fault::ClaimCounting) capabilities_.reference_counting = true;
     if (promise) promise(capabilities_);
   }
   const Capabilities& capabilities() const override { return capabilities_; }
@@ -64,6 +78,7 @@ class Faulty : public Collector {
   std::size_t collect(int generation) override {
     if (fault_ == Fault::NeverCollect) return 0;
     const std::size_t found = inner_->collect(generation);
+    pass_on_weak_events();
     switch (fault_) {
       case Fault::CountOneMore:
         return found + 1;
@@ -74,6 +89,26 @@ class Faulty : public Collector {
       default:
         return found;
     }
+  }
+  void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override {
+    if (fault_ != Fault::IgnoresThresholds) inner_->set_thresholds(thresholds);
+  }
+  void freeze() override {
+    if (fault_ != Fault::IgnoresFreeze) inner_->freeze();
+  }
+  void unfreeze() override { inner_->unfreeze(); }
+  void set_automatic_collection(bool enabled) override {
+    inner_->set_automatic_collection(enabled);
+  }
+  void set_finalizer(ObjectId id) override {
+    if (fault_ != Fault::IgnoresFinalizers) inner_->set_finalizer(id);
+  }
+  void weak_ref(WeakId w, ObjectId target, bool callback) override {
+    if (fault_ != Fault::IgnoresWeakReferences) inner_->weak_ref(w, target, callback);
+  }
+  std::optional<ObjectId> deref(WeakId w) const override {
+    if (fault_ == Fault::IgnoresWeakReferences) return std::nullopt;
+    return inner_->deref(w);
   }
   void inspect(ObjectId id, ObjectView& view) const override {
     inner_->inspect(id, view);
@@ -87,57 +122,68 @@ class Faulty : public Collector {
   }
   std::optional<GcStatistics> statistics() const override { return inner_->statistics(); }
 
+  // ---- what the inner collector reports -------------------------------------------------------
+  void freed(ObjectId id) override {
+    pass_on_weak_events();
+    report_free(id);
+    if (fault_ == Fault::FreeTwice) report_free(id);
+  }
+  void finalize(ObjectId id) override {
+    run_finalizer(id);
+    pass_on_weak_events();
+  }
+  void weak_cleared(WeakId w) override { weak_event(w, false); }
+  void weak_callback(WeakId w) override { weak_event(w, true); }
+
  private:
+  void weak_event(WeakId w, bool callback) {
+    held_back_.emplace_back(w, callback);
+    if (fault_ != Fault::ClearsWeakAfterFinalizers) pass_on_weak_events();
+  }
+  void pass_on_weak_events() {
+    for (const auto& [w, callback] : held_back_) {
+      if (callback) {
+        report_weak_callback(w);
+      } else {
+        report_weak_cleared(w);
+      }
+    }
+    held_back_.clear();
+  }
+
   std::unique_ptr<Collector> inner_;
   Fault fault_;
   Capabilities capabilities_;
+  std::vector<std::pair<WeakId, bool>> held_back_;  // weak-reference events not passed on yet
 };
 
-/// Forwards frees to the session, twice for Fault::FreeTwice.
-class Doubling : public CollectorHost {
- public:
-  explicit Doubling(CollectorHost& to) : to_(to) {}
-  void freed(ObjectId id) override {
-    to_.freed(id);
-    to_.freed(id);
-  }
-
- private:
-  CollectorHost& to_;
-};
-
+/// A built-in collector `Inner`, wrapped with `fault` and capabilities adjusted by `promise`.
 template <class Inner>
-CollectorEntry faulty(Fault fault) {
-  return {"faulty", "", [fault](CollectorHost& l, const CollectorOptions&) -> std::unique_ptr<Collector> {
-            if (fault == Fault::FreeTwice) {
-              // The doubling listener must outlive the collector: keep it inside a holder.
-              struct Holder : Faulty {
-                Holder(CollectorHost& l, std::unique_ptr<Doubling> d)
-                    : Faulty(l, std::make_unique<Inner>(*d), Fault::None), doubling(std::move(d)) {}
-                std::unique_ptr<Doubling> doubling;
-              };
-              auto d = std::make_unique<Doubling>(l);
-              return std::make_unique<Holder>(l, std::move(d));
-            }
-            return std::make_unique<Faulty>(l, std::make_unique<Inner>(l), fault);
+CollectorEntry wrapped(const char* name, const Promise& promise, Fault fault) {
+  return {name, "",
+          [=](CollectorHost& session, const CollectorOptions& o) -> std::unique_ptr<Collector> {
+            const auto make = [&o](CollectorHost& host) -> std::unique_ptr<Collector> {
+              using Options = const CollectorOptions&;
+              if constexpr (std::is_constructible_v<Inner, CollectorHost&, Options>) {
+                return std::make_unique<Inner>(host, o);
+              } else {
+                return std::make_unique<Inner>(host);
+              }
+            };
+            return std::make_unique<Faulty>(session, make, fault, promise);
           },
           false};
 }
 
+template <class Inner>
+CollectorEntry faulty(Fault fault) {
+  return wrapped<Inner>("faulty", {}, fault);
+}
+
 /// A collector with a planted fault whose capabilities `promise` adjusts.
 template <class Inner>
-CollectorEntry promising(std::function<void(Capabilities&)> promise, Fault fault) {
-  return {"promising", "",
-          [=](CollectorHost& l, const CollectorOptions& o) -> std::unique_ptr<Collector> {
-            std::unique_ptr<Collector> inner;
-            if constexpr (std::is_constructible_v<Inner, CollectorHost&, const CollectorOptions&>) {
-              inner = std::make_unique<Inner>(l, o);
-            } else {
-              inner = std::make_unique<Inner>(l);
-            }
-            return std::make_unique<Faulty>(l, std::move(inner), fault, promise);
-          },
-          false};
+CollectorEntry promising(const Promise& promise, Fault fault) {
+  return wrapped<Inner>("promising", promise, fault);
 }
 
 /// A collector with a planted fault that promises `collect_count` about what collect returns.
@@ -268,14 +314,6 @@ TEST(Checker, LetsAFinalizingCollectorFreeWhatOtherGarbageStillRefersTo) {
                   ViolationKind::PrematureFree));
 }
 
-TEST(Checker, ReportsLateFreeForAReferenceCounterThatWaits) {
-  const auto vs =
-      violations("new a\nnew b\nlink a b\nunroot b\nunroot a\n", {faulty<MarkSweep>(Fault::ClaimCounting)});
-  ASSERT_EQ(vs.size(), 1u);
-  EXPECT_EQ(vs[0].kind, ViolationKind::LateFree);
-  EXPECT_EQ(vs[0].op_index, 4u);
-}
-
 TEST(Checker, ReportsWrongReferencesAndWrongCounts) {
   EXPECT_TRUE(has(violations("new a\n", {faulty<MarkSweep>(Fault::ExtraReference)}),
                   ViolationKind::WrongBookkeeping));
@@ -301,6 +339,103 @@ TEST(Checker, ReportsDisagreementBetweenCollectors) {
   const auto vs = violations(kTwoCycle, {*find_collector("mark-sweep"),
                                          faulty<MarkSweep>(Fault::NeverCollect)});
   ASSERT_TRUE(has(vs, ViolationKind::Disagreement));
+}
+
+// ---- each capability switches its check ------------------------------------------------------
+//
+// One trace and one collector behaviour per row, run twice: with the capabilities `fires` gives,
+// the check finds the planted fault after `line` (each trace has one op per line); with those
+// `quiet` gives, the same behaviour passes. (A capability may also add a demand: a collector that
+// clears weak references or runs finalizers without declaring them is caught for it.)
+// collect_count and free_is_finalization are shown above, in
+// ChecksCollectCountsOnlyAsFarAsTheCollectorPromises and
+// LetsAFinalizingCollectorFreeWhatOtherGarbageStillRefersTo. automatic_collection is not here.
+
+struct CapabilityCase {
+  const char* capability;  // and what the planted fault does
+  CollectorEntry (*wrap)(const Promise&, Fault);
+  Fault fault;
+  Promise fires, quiet;
+  const char* trace;
+  ViolationKind kind;
+  std::size_t line;
+};
+
+/// "wrong bookkeeping after line 3: its count is 2, expected 1", one line per violation.
+std::string summary(const std::vector<Violation>& vs) {
+  std::ostringstream out;
+  for (const Violation& v : vs) {
+    out << describe(v.kind) << " after line " << v.op_index + 1 << ": " << v.detail << "\n";
+  }
+  return out.str();
+}
+
+template <class Field, class Value>
+Promise set(Field Capabilities::*field, Value value) {
+  return [=](Capabilities& c) { c.*field = value; };
+}
+
+const CapabilityCase kCapabilityCases[] = {
+    {"reference_counting: mark-sweep frees b only at a collection", promising<MarkSweep>,
+     Fault::None, set(&Capabilities::reference_counting, true),
+     set(&Capabilities::reference_counting, false),
+     "new a\nnew b\nlink a b\nunroot b\nunroot a\n", ViolationKind::LateFree, 5},
+    {"generations: mark-sweep keeps everything in generation 0", promising<MarkSweep>,
+     Fault::None, set(&Capabilities::generations, 3), set(&Capabilities::generations, 1),
+     "new a\ncollect 0\n", ViolationKind::WrongGeneration, 2},
+    {"count None: inspect shows a count one too high", promising<MarkSweep>, Fault::CountWrong,
+     set(&Capabilities::count, CountMeaning::External),
+     set(&Capabilities::count, CountMeaning::None), "new a\n", ViolationKind::WrongBookkeeping,
+     1},
+    {"count References, not External: mark-sweep counts only external references",
+     promising<MarkSweep>, Fault::None, set(&Capabilities::count, CountMeaning::References),
+     set(&Capabilities::count, CountMeaning::External), "new a\nnew b\nlink a b\n",
+     ViolationKind::WrongBookkeeping, 3},
+    {"inspectable: inspect shows one reference too many", promising<MarkSweep>,
+     Fault::ExtraReference, set(&Capabilities::inspectable, true),
+     set(&Capabilities::inspectable, false), "new a\n", ViolationKind::WrongBookkeeping, 1},
+    {"freezes: freeze does nothing", promising<MarkSweep>, Fault::IgnoresFreeze,
+     set(&Capabilities::freezes, true), set(&Capabilities::freezes, false),
+     "new a\nlink a a\nunroot a\nfreeze\ncollect\n", ViolationKind::FrozenCollected, 5},
+    {"finalizers: a is freed without its finalizer", promising<MarkSweep>,
+     Fault::IgnoresFinalizers, set(&Capabilities::finalizers, true),
+     set(&Capabilities::finalizers, false), "new a\nfinalizer a\nunroot a\ncollect\n",
+     ViolationKind::WrongFinalization, 4},
+    {"finalizers, undeclared: mark-sweep runs a finalizer it was not given", promising<MarkSweep>,
+     Fault::None, set(&Capabilities::finalizers, false), set(&Capabilities::finalizers, true),
+     "new a\nfinalizer a\nunroot a\ncollect\n", ViolationKind::WrongFinalization, 4},
+    {"weak_references: a is freed with w still pointing to it", promising<MarkSweep>,
+     Fault::IgnoresWeakReferences, set(&Capabilities::weak_references, true),
+     set(&Capabilities::weak_references, false), "new a\nweak w a\nunroot a\ncollect\n",
+     ViolationKind::WrongWeakReference, 4},
+    {"weak_references, undeclared: mark-sweep clears a weak reference it was not given",
+     promising<MarkSweep>, Fault::None, set(&Capabilities::weak_references, false),
+     set(&Capabilities::weak_references, true), "new a\nweak w a\nunroot a\ncollect\n",
+     ViolationKind::WrongWeakReference, 4},
+    {"weak_references_cleared_before_finalizers: w is cleared after a's finalizer ran",
+     promising<MarkSweep>, Fault::ClearsWeakAfterFinalizers,
+     set(&Capabilities::weak_references_cleared_before_finalizers, true),
+     set(&Capabilities::weak_references_cleared_before_finalizers, false),
+     "new a\nfinalizer a\nweak w a\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 5},
+    {"cpython_thresholds: the threshold op is ignored", promising<Generational>,
+     Fault::IgnoresThresholds, set(&Capabilities::cpython_thresholds, true),
+     set(&Capabilities::cpython_thresholds, false), "threshold 1 1 1\nnew a\nnew b\n",
+     ViolationKind::WrongAutomaticCollection, 3},
+};
+
+TEST(Checker, EachCapabilitySwitchesItsCheck) {
+  for (const CapabilityCase& c : kCapabilityCases) {
+    SCOPED_TRACE(c.capability);
+    const auto fired = violations(c.trace, {c.wrap(c.fires, c.fault)});
+    if (fired.empty()) {
+      ADD_FAILURE() << "no violation; expected " << describe(c.kind) << " after line " << c.line;
+    } else {
+      EXPECT_EQ(describe(fired[0].kind), std::string(describe(c.kind))) << summary(fired);
+      EXPECT_EQ(fired[0].op_index + 1, c.line) << summary(fired);
+    }
+    const auto quiet = violations(c.trace, {c.wrap(c.quiet, c.fault)});
+    EXPECT_TRUE(quiet.empty()) << "with the capability switched: " << summary(quiet);
+  }
 }
 
 TEST(Checker, RetiresACollectorAfterItsFirstViolation) {

@@ -2,9 +2,15 @@
 // in the lines marked BUG. The comment above each says what real collectors got wrong this way,
 // and what the harness should see. (collectors/mutants.h: the catalogue.)
 #include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
 
-#include "collectors/trial_deletion/trial_deletion.h"
+#include <boost/container/small_vector.hpp>
+
 #include "collectors/mutants.h"
+#include "collectors/prefetch.h"
+#include "collectors/trial_deletion/trial_deletion.h"
 
 namespace cyclefuzz {
 
@@ -47,13 +53,18 @@ class BufferedReleaseLeaks final : public TrialDeletion {
  protected:
   void release(Cell* s) override {
     const Busy busy(busy_);
-    std::vector<Cell*> dying{s};
+    boost::container::small_vector<std::unique_ptr<Cell>, 8> freed;
+    boost::container::small_vector<Cell*, 8> dying{s};
     while (!dying.empty()) {
       Cell* d = dying.back();
       dying.pop_back();
       if (resurrected_by_finalizer(d)) continue;
-      clear_weak_references(weak_, {d->id});
+      if (!weak_.empty()) clear_weak_references(weak_, {d->id});
       for (Cell* t : d->references) {
+        if (t->count == 0) {
+          throw BrokenInvariant("trial-deletion: object " + std::to_string(t->id) +
+                                " is referenced but its count already reached zero");
+        }
         if (--t->count == 0) {
           dying.push_back(t);
         } else {
@@ -62,7 +73,7 @@ class BufferedReleaseLeaks final : public TrialDeletion {
       }
       recolor(d, Color::Black);
       if (d->buffered) continue;  // BUG: left for MarkRoots, which never frees it
-      free_cell(d);
+      freed.emplace_back(forget_cell(d));
     }
   }
 };
@@ -78,7 +89,7 @@ class LostCandidate final : public TrialDeletion {
  protected:
   void increment(Cell* s) override {
     ++s->count;
-    if (s->buffered) unbuffer(s);  // BUG: and the colour stays purple
+    if (s->buffered) unbuffer(s);  // BUG: recolor(s, Color::Black): out of the buffer, still purple
   }
 };
 
@@ -105,9 +116,12 @@ class CollectWhiteTakesBlack final : public TrialDeletion {
   }
 };
 
-/// The paper's CollectRoots: each root's white objects are freed before the next root is walked,
-/// and the next walk reads cells already freed. A use-after-free: a crash under AddressSanitizer,
-/// silent corruption without it. (The first bug this harness found, in its own first draft.)
+/// The paper's CollectRoots: each root's white objects are freed (their weak references cleared
+/// and their finalizers run first, as the correct phase does for all of them at once) before the
+/// next root is walked, and the next walk reads cells already freed. A use-after-free: a crash
+/// under AddressSanitizer, silent corruption without it (where a later root's garbage may show
+/// instead as a wrong weak reference: cleared after an earlier root's finalizers ran). (The first
+/// bug this harness found, in its own first draft.)
 class CollectWhiteFreesPerRoot final : public TrialDeletion {
  public:
   using TrialDeletion::TrialDeletion;
@@ -116,19 +130,38 @@ class CollectWhiteFreesPerRoot final : public TrialDeletion {
   std::size_t collect_roots() override {
     std::vector<Cell*> candidates;
     candidates.swap(roots_);
-    std::size_t freed = 0;
-    for (Cell* s : candidates) {
+    std::vector<Cell*> garbage;
+    garbage.swap(gray_);
+    std::size_t freed = 0;  // BUG: summed over the roots (below)
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      if (i + 8 < candidates.size()) prefetch(&candidates[i + 8]->count);
+      Cell* s = candidates[i];
       s->buffered = false;
-      std::vector<Cell*> garbage;
       collect_white(s, garbage);
-      std::vector<ObjectId> found;
-      for (Cell* g : garbage) found.push_back(g->id);
-      clear_weak_references(weak_, found);
+      // BUG: from here to the end of the loop, what follows the loop: this root's garbage is
+      // freed before the next root is walked, and that walk may read the cells freed here.
+      if (!weak_.empty()) {
+        std::vector<ObjectId> found;
+        for (Cell* g : garbage) found.push_back(g->id);
+        clear_weak_references(weak_, found);
+      }
       const std::vector<Cell*> orphans = run_finalizers(garbage);
-      for (Cell* g : garbage) free_cell(g);  // BUG: before the other roots are walked
+      std::vector<Cell*> frozen_referents;
+      for (Cell* g : garbage) {
+        for (Cell* t : g->references) {
+          if (t->frozen) frozen_referents.push_back(t);
+        }
+      }
+      for (Cell* g : garbage) free_cell(g);
+      for (Cell* t : frozen_referents) decrement(t);
       for (Cell* t : orphans) release(t);
-      freed += garbage.size();
-    }
+      freed += garbage.size();  // BUG: const std::size_t freed = garbage.size(), after the loop
+      garbage.clear();
+    }  // BUG: the loop ends after collect_white
+    garbage.swap(gray_);
+    candidates.clear();
+    candidates.swap(roots_);  // keeps the buffer's memory too (a finalizer may have filled roots_)
+    roots_.insert(roots_.end(), candidates.begin(), candidates.end());
     return freed;
   }
 };
@@ -166,8 +199,10 @@ class UnlinkDropsLastReference final : public TrialDeletion {
   using TrialDeletion::TrialDeletion;
 
   void unlink(ObjectId from, ObjectId to) override {
-    handles_[from]->references.pop_back();  // BUG: the one to `to` is the one to remove
-    decrement(handles_[to]);
+    Cell* target = handles_[to];
+    auto& refs = handles_[from]->references;
+    refs.pop_back();  // BUG: erase(find(target)): the one to `to` is the one to remove
+    decrement(target);
   }
 };
 
@@ -197,14 +232,16 @@ class FinalizerReferencesCountedTwice final : public TrialDeletion {
 
  protected:
   std::vector<Cell*> run_finalizers(std::vector<Cell*>& garbage) override {
-    bool ran = false;
-    for (Cell* g : garbage) {
-      if (!g->has_finalizer || g->finalized) continue;
-      g->finalized = true;
-      run_finalizer(g->id);  // BUG: on trial-deleted counts, which its links then add to
-      ran = true;
-    }
-    if (!ran) return {};
+    const bool pending = std::any_of(garbage.begin(), garbage.end(), [](const Cell* g) {
+      return g->has_finalizer && !g->finalized;
+    });
+    if (!pending) return {};
+    // BUG: no restore_counts(garbage): the finalizers run on trial-deleted counts, which their
+    // links then add to.
+    finalize_garbage(garbage);
+    // BUG: to the end, the draft's keep_resurrected: ScanBlack from each garbage object with a
+    // count restores the references of what it reaches, those a finalizer added included (counted
+    // a second time); and nothing is returned for orphaned_by(garbage) to free.
     for (Cell* g : garbage) recolor(g, Color::White);
     for (Cell* g : garbage) {
       if (g->color == Color::White && g->count > 0) scan_black(g);
