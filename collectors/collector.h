@@ -48,7 +48,8 @@ struct Capabilities {
   bool reference_counting = false;
   /// How many generations: `collect(g)` is a full collection iff g >= generations - 1.
   int generations = 1;
-  /// May run collections on its own during any operation.
+  /// May run collections on its own during any operation. Without it, a collection that runs
+  /// during an op other than `collect`, unless a finalizer asked for it, is a violation.
   bool automatic_collection = false;
   /// What `ObjectView::count` holds.
   CountMeaning count = CountMeaning::None;

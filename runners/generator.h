@@ -14,7 +14,7 @@
 //     references keep alive, so reachable chains grow deep;
 //   * unroot is as common as new, and mostly drops the last external reference of a recent
 //     object: cycles are built, then abandoned;
-//   * collections are a tenth of the ops, half of them partial; one op in a hundred sets the
+//   * collections are 8 ops in 116, half of them partial; one op in a hundred sets the
 //     automatic collection thresholds, mostly to small values that short traces reach; freeze,
 //     unfreeze, disable and enable one in a hundred each;
 //   * 8 ops in 116 give an object a finalizer, whose program takes one more step two times in

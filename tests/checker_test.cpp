@@ -349,7 +349,7 @@ TEST(Checker, ReportsDisagreementBetweenCollectors) {
 // clears weak references or runs finalizers without declaring them is caught for it.)
 // collect_count and free_is_finalization are shown above, in
 // ChecksCollectCountsOnlyAsFarAsTheCollectorPromises and
-// LetsAFinalizingCollectorFreeWhatOtherGarbageStillRefersTo. automatic_collection is not here.
+// LetsAFinalizingCollectorFreeWhatOtherGarbageStillRefersTo.
 
 struct CapabilityCase {
   const char* capability;  // and what the planted fault does
@@ -420,6 +420,10 @@ const CapabilityCase kCapabilityCases[] = {
     {"cpython_thresholds: the threshold op is ignored", promising<Generational>,
      Fault::IgnoresThresholds, set(&Capabilities::cpython_thresholds, true),
      set(&Capabilities::cpython_thresholds, false), "threshold 1 1 1\nnew a\nnew b\n",
+     ViolationKind::WrongAutomaticCollection, 3},
+    {"automatic_collection, undeclared: generational collects young garbage on its own",
+     promising<Generational>, Fault::None, set(&Capabilities::automatic_collection, false),
+     set(&Capabilities::automatic_collection, true), "threshold 1 1 1\nnew a\nnew b\n",
      ViolationKind::WrongAutomaticCollection, 3},
 };
 

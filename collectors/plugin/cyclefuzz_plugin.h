@@ -56,7 +56,9 @@ typedef struct cf_host {
 enum {
   /* Frees an object as soon as nothing refers to it (acyclic garbage never waits for collect). */
   CF_REFERENCE_COUNTING = 1u << 0,
-  /* May run collections on its own during any operation (then `collections` is required). */
+  /* May run collections on its own during any operation (then `collections` is required).
+   * Without it, a collection during any op but `collect` (or a finalizer's request) is reported
+   * as a wrong automatic collection. */
   CF_AUTOMATIC_COLLECTION = 1u << 1,
   /* (Version 2, with weak references.) A collection clears the weak references to all the
    * garbage it found before it runs any of that garbage's finalizers, as CPython's gc. */
