@@ -25,6 +25,9 @@
 // trace names them. A finalizer only ever adds references from objects the mutator no longer
 // reaches, so none of this changes what the mutator reaches: reachability is the mutator's, the
 // same for every collector. The questions about one collector's garbage take its view.
+//
+// Files: oracle.cpp applies ops and keeps the support forest; rules.cpp is refuse(), the rules of
+// the language that need the heap; searches.cpp answers the checks' and reports' questions.
 #pragma once
 
 #include <boost/graph/adjacency_list.hpp>

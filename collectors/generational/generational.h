@@ -99,7 +99,7 @@ class Generational : public Collector {
     std::uint32_t external = 1;  // external references, for check_invariants only
   };
 
-  // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one.
+  // The phases are virtual so that a mutant (mutants.cpp, beside it) can replace exactly one.
 
   // ---- reference counting -------------------------------------------------------------------
   void decref(Cell* s);

@@ -50,7 +50,7 @@ class MarkSweep : public Collector {
   std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
 
  protected:
-  // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one.
+  // The phases are virtual so that a mutant (mutants.cpp, beside it) can replace exactly one.
   struct Cell : ListLinks {
     ObjectId id = 0;
     std::uint32_t external = 1;  // references the mutator holds: the roots

@@ -93,7 +93,7 @@ class TrialDeletion : public Collector {
     bool dying = false;              // in the garbage whose finalizers run (collect_roots)
   };
 
-  // The phases are virtual so that a mutant (collectors/mutants/) can replace exactly one with a
+  // The phases are virtual so that a mutant (mutants.cpp, beside it) can replace exactly one with a
   // documented bug.
 
   // ---- reference counting -------------------------------------------------------------------
