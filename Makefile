@@ -9,12 +9,13 @@ all: test
 
 # The whole suite, built with AddressSanitizer and UndefinedBehaviorSanitizer. Leaves JUnit XML
 # in $(BUILD)/junit.xml (one test case per test, every corpus trace included) for CI to show.
-# Graphviz is for the command-line test of `cyclefuzz explain --svg`.
+# Graphviz is for the command-line test of `cyclefuzz explain --svg`; Chromium for the test of
+# its step-through page (`--html`) in a real browser.
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --output-junit junit.xml
 
 build:
-	tools/ensure-deps build explain fuzz runtimes bench
+	tools/ensure-deps build explain browser fuzz runtimes bench
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCYCLEFUZZ_SANITIZE=ON -DCYCLEFUZZ_BENCH=ON
 	cmake --build $(BUILD) -j $(JOBS)
 

@@ -42,7 +42,8 @@ bool Session::check_frees(Lane& lane) {
       found(x, premature.empty() ? oracle_.path_from_roots(x) : std::vector<ObjectId>{},
             kFreedWhileReachable);
     } else if (lane.kept(x)) {
-      found(x, {}, "freed while the program's list of resurrected objects reaches it");
+      found(x, premature.empty() ? lane.path_from_list(x) : std::vector<ObjectId>{},
+            kFreedWhileListed);
     } else if (!lane.capabilities.free_is_finalization) {
       std::optional<ObjectId> holder;
       oracle_.for_each_referrer(x, lane.view(), [&](ObjectId referrer) {

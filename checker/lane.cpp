@@ -37,6 +37,11 @@ std::uint64_t Lane::expected_count(ObjectId x) const {
   return count;
 }
 
+std::vector<ObjectId> Lane::path_from_list(ObjectId x) const {
+  // (A kept object the collector freed is still on the path: the path explains the free.)
+  return oracle.path_from(resurrected, x, [this](ObjectId y) { return kept(y); }, view());
+}
+
 // ================================================================================================
 // The op's bookkeeping
 // ================================================================================================

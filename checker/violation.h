@@ -50,6 +50,10 @@ const char* slug(ViolationKind kind);
 
 /// The detail of a premature free whose path starts at an object with external references.
 inline constexpr const char* kFreedWhileReachable = "freed while still reachable";
+/// The detail of a premature free whose path starts at an entry of the program's list of
+/// resurrected objects.
+inline constexpr const char* kFreedWhileListed =
+    "freed while the program's list of resurrected objects reaches it";
 
 /// One broken rule. Built as `Violation::of(kind, objects, detail)` and, where they explain it,
 /// `.along(path)`, `.around(cycle)`, `.of_weak(w)`; the Session fills in whose and when.
@@ -60,7 +64,8 @@ struct Violation {
   std::size_t op_index = 0;   // the op after which it was found
   std::vector<ObjectId> objects;  // the objects concerned
   std::vector<ObjectId> path;   // PrematureFree: to objects[0] from a rooted object (detail
-                                // kFreedWhileReachable) or from the held garbage referring to it.
+                                // kFreedWhileReachable), from an entry of the program's list
+                                // (kFreedWhileListed), or from the held garbage referring to it.
                                 // Leak, LateFree: from the holding cycle to objects[0].
   std::vector<ObjectId> cycle;  // Leak: a garbage cycle that holds objects[0], first repeated last
   std::string detail;           // what differs, in words

@@ -218,6 +218,11 @@ class Oracle {
   /// unreachable.
   std::vector<ObjectId> path_from_roots(ObjectId x) const;
 
+  /// A shortest path of references in `view`'s heap from one of `sources` to `x`, both included,
+  /// through objects `through` accepts (the sources and x included); empty if there is none.
+  std::vector<ObjectId> path_from(std::span<const ObjectId> sources, ObjectId x,
+                                  const AlivePredicate& through, HeapView view) const;
+
   /// For an unreachable object `x` that a collector still holds: a cycle of such objects that
   /// holds `x` (first object repeated at the end), and the path from that cycle to `x` (starting
   /// on the cycle, ending at `x`; just `x` when `x` is on the cycle). Both empty if no cycle holds

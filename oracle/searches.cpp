@@ -117,17 +117,31 @@ std::vector<ObjectId> Oracle::unheld_garbage(std::span<const ObjectId> candidate
 
 std::vector<ObjectId> Oracle::path_from_roots(ObjectId x) const {
   if (!reachable_[x]) return {};
-  if (external_[x] > 0) return {x};
+  return path_from(rooted_list_, x, [this](ObjectId y) { return reachable_[y] != 0; },
+                   kMutatorView);
+}
+
+std::vector<ObjectId> Oracle::path_from(std::span<const ObjectId> sources, ObjectId x,
+                                        const AlivePredicate& through, HeapView view) const {
+  if (!through(x)) return {};
+  std::vector<Vertex> starts;
+  for (ObjectId s : sources) {
+    if (s == x) return {x};
+    if (through(s)) starts.push_back(s);
+  }
+  const Only accepted{[&](Vertex v) { return through(static_cast<ObjectId>(v)); }};
+  auto heap = boost::make_filtered_graph(graph_, InView{this, view}, accepted);
   std::vector<Vertex> predecessor(object_count());
   bool found = false;
   StoppableQueue queue(&found);
   colors_.begin(object_count());
-  std::vector<Vertex> roots(rooted_list_.begin(), rooted_list_.end());
-  boost::breadth_first_visit(graph_, roots.begin(), roots.end(), queue,
+  boost::breadth_first_visit(heap, starts.begin(), starts.end(), queue,
                              RecordPredecessors{{}, &predecessor, x, &found},
                              SearchColorMap{&colors_});
+  if (!found) return {};
+  std::sort(starts.begin(), starts.end());
   std::vector<ObjectId> path{x};
-  while (external_[path.back()] == 0) {
+  while (!std::binary_search(starts.begin(), starts.end(), path.back())) {
     path.push_back(static_cast<ObjectId>(predecessor[path.back()]));
   }
   std::reverse(path.begin(), path.end());

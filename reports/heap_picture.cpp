@@ -91,6 +91,8 @@ class Painter {
     std::sort(kept.begin(), kept.end());  // a stable layout: objects in allocation order
     for (ObjectId x : kept) add_node(x, object_node(x));
     for (ObjectId x : kept) add_external_references(x);
+    add_list(kept);
+    for (ObjectId x : kept) add_weak_references(x);
     for (ObjectId x : kept) add_references(x);
     for (const Violation* v : violations_) {
       const Highlight h =
@@ -124,10 +126,19 @@ class Painter {
     });
   }
   bool holds(ObjectId x) const { return lane_.holds(x); }
-  /// Adds a node; an object's own node (not its external references') becomes its vertex.
+  /// Whether the collector may be asked about x: it holds x and everything x refers to. (A
+  /// collector's record of an object that refers to a freed one may lead into freed memory: its
+  /// `inspect` reads the referent to name it.)
+  bool readable(ObjectId x) const {
+    if (!holds(x)) return false;
+    bool all_held = true;
+    oracle_.for_each_referent(x, view_, [&](ObjectId y) { all_held = all_held && holds(y); });
+    return all_held;
+  }
+  /// Adds a node; an object's own node (not a marker) becomes its vertex.
   Vertex add_node(ObjectId x, PictureNode node) {
     const Vertex v = boost::add_vertex(picture_.graph);
-    if (!node.external) vertex_[x] = v;
+    if (node.marker == Marker::None) vertex_[x] = v;
     picture_.graph[v] = std::move(node);
     return v;
   }
@@ -166,7 +177,7 @@ class Painter {
       chosen.add_all(v->cycle);
       // A bookkeeping error is about the references of its object: draw both ends of each.
       if (v->kind == ViolationKind::WrongBookkeeping && !v->objects.empty() &&
-          holds(v->objects.front())) {
+          readable(v->objects.front())) {
         chosen.add_all(oracle_.referents(v->objects.front(), view_));
         ObjectView view;
         session_.collector(collector_).inspect(v->objects.front(), view);
@@ -174,6 +185,7 @@ class Painter {
       }
     }
     for (const Violation* v : violations_) chosen.add_all(v->objects);
+    chosen.add_all(lane_.resurrected);  // the list is a root: its entries explain what it keeps
     // Every reachable object on a path from an external reference to those: their reachable
     // ancestors, nearest first.
     chosen.spread([&](ObjectId x, auto add) {
@@ -193,6 +205,8 @@ class Painter {
     // resurrected objects reaches. Freeing that was premature, whichever of them reaches it.
     const bool live = lane_.live(x);
     node.label = trace_.names[x];
+    if (oracle_.born_in_finalizer(x)) node.label += "\nnew in a finalizer";
+    node.frozen = lane_.frozen.contains(x);
     if (!holds(x)) {
       node.state = live ? ObjectState::PrematurelyFreed : ObjectState::Freed;
       return node;
@@ -202,6 +216,7 @@ class Painter {
     node.state = live             ? ObjectState::Live
                  : should_be_gone ? ObjectState::Leaked
                                   : ObjectState::Garbage;
+    if (!readable(x)) return node;
     ObjectView view;
     session_.collector(collector_).inspect(x, view);
     const std::string count =
@@ -215,7 +230,7 @@ class Painter {
     const std::uint32_t n = oracle_.external_references(x);
     if (n == 0) return;
     PictureNode marker;
-    marker.external = true;
+    marker.marker = Marker::External;
     marker.object = x;
     marker.label = n > 1 ? "\u00d7" + std::to_string(n) : "";
     const Vertex r = add_node(x, std::move(marker));
@@ -229,13 +244,61 @@ class Painter {
         picture_.graph);
   }
 
+  /// The program's list of resurrected objects, as the root it is: one node, an edge to each of
+  /// its drawn entries (one per entry), the first of the path that explains a premature free
+  /// highlighted.
+  void add_list(const std::vector<ObjectId>& drawn) {
+    std::vector<ObjectId> entries;
+    for (ObjectId x : lane_.resurrected) {
+      if (std::binary_search(drawn.begin(), drawn.end(), x)) entries.push_back(x);
+    }
+    if (entries.empty()) return;
+    PictureNode list;
+    list.marker = Marker::List;
+    list.label = "list";
+    const Vertex l = add_node(0, std::move(list));
+    const bool explains = std::any_of(violations_.begin(), violations_.end(), [](const auto* v) {
+      return v->kind == ViolationKind::PrematureFree && v->detail == kFreedWhileListed &&
+             !v->path.empty();
+    });
+    bool highlighted = false;
+    for (ObjectId x : entries) {
+      const bool on_path = explains && !highlighted &&
+                           std::any_of(violations_.begin(), violations_.end(),
+                                       [x](const auto* v) { return v->path.front() == x; });
+      highlighted = highlighted || on_path;
+      boost::add_edge(
+          l, vertex_[x],
+          PictureEdge{ReferenceState::Listed, on_path ? Highlight::Path : Highlight::None},
+          picture_.graph);
+    }
+  }
+
+  /// The weak references to x: a marker each, with a dotted edge to x, crossed out once this
+  /// collector cleared it.
+  void add_weak_references(ObjectId x) {
+    for (WeakId w : oracle_.weak_references_to(x)) {
+      if (w >= lane_.weak.size()) continue;
+      PictureNode marker;
+      marker.marker = Marker::Weak;
+      marker.object = w;
+      marker.cleared = lane_.weak[w] != Lane::WeakState::Set;
+      marker.label = trace_.weak_names[w] + (oracle_.weak_has_callback(w) ? "\ncallback" : "");
+      const Vertex m = add_node(x, std::move(marker));
+      boost::add_edge(m, vertex_[x], PictureEdge{ReferenceState::Weak, Highlight::None},
+                      picture_.graph);
+    }
+  }
+
   /// x's references to drawn objects: the oracle's against the collector's view, as multisets.
   void add_references(ObjectId x) {
     std::map<ObjectId, std::pair<std::size_t, std::size_t>> counts;  // target: (oracle, view)
     for (ObjectId t : oracle_.referents(x, view_)) {
       if (vertex_[t] != kNone) ++counts[t].first;
     }
-    if (holds(x)) {
+    const bool read = readable(x);
+    if (holds(x) && !read) ++unread_;
+    if (read) {
       ObjectView view;
       session_.collector(collector_).inspect(x, view);
       for (ObjectId t : view.references) {
@@ -258,6 +321,10 @@ class Painter {
       const auto [in_oracle, in_view] = n;
       if (!holds(x)) {
         add(t, in_oracle, ReferenceState::FromFreed);
+        continue;
+      }
+      if (!read) {
+        add(t, in_oracle, ReferenceState::Unread);
         continue;
       }
       const std::size_t agreed = std::min(in_oracle, in_view);
@@ -311,6 +378,10 @@ class Painter {
     }
     if (has_missing_) caption.push_back("dashed: a reference the collector's view lacks");
     if (has_only_in_collector_) caption.push_back("doubled: a reference only its view has");
+    if (unread_ > 0) {
+      caption.push_back("dotted grey: the references of " + std::to_string(unread_) +
+                        " objects that refer to freed ones, not read from the collector");
+    }
     if (unknown_references_ > 0) {
       caption.push_back("its view also names " + std::to_string(unknown_references_) +
                         " objects that were never allocated");
@@ -329,6 +400,7 @@ class Painter {
   HeapPicture picture_;
   bool has_missing_ = false, has_only_in_collector_ = false;
   std::size_t unknown_references_ = 0;
+  std::size_t unread_ = 0;  // held objects whose view was not read
 };
 
 // ---- DOT: how each kind of node and edge looks --------------------------------------------------
@@ -350,9 +422,23 @@ std::string label_text(const std::string& text, const char* separator) {
 }
 
 Attributes node_attributes(const PictureNode& node) {
-  if (node.external) {
-    return {{"shape", "doublecircle"}, {"label", node.label}, {"width", "0.3"},
-            {"fixedsize", "true"},     {"fontsize", "9"},     {"tooltip", "external reference"}};
+  switch (node.marker) {
+    case Marker::External:
+      return {{"shape", "doublecircle"}, {"label", node.label}, {"width", "0.3"},
+              {"fixedsize", "true"},     {"fontsize", "9"},     {"tooltip", "external reference"}};
+    case Marker::List:
+      return {{"shape", "box"},     {"label", node.label},  {"color", "blue"},
+              {"fontcolor", "blue"}, {"fontsize", "10"},
+              {"tooltip", "the program's list of resurrected objects"}};
+    case Marker::Weak:
+      return {{"shape", "diamond"},
+              {"label", label_text(node.label + "\n", "\\n")},
+              {"fontsize", "9"},
+              {"style", node.cleared ? "dashed" : "solid"},
+              {"color", node.cleared ? "grey60" : "black"},
+              {"tooltip", node.cleared ? "weak reference, cleared" : "weak reference"}};
+    case Marker::None:
+      break;
   }
   // Every line ends with a line break, which Graphviz draws the same, so that Boost always
   // quotes the label: its escape_dot_string leaves a DOT keyword (an object named `node`) bare,
@@ -379,6 +465,7 @@ Attributes node_attributes(const PictureNode& node) {
       a["fontcolor"] = "grey40";
       break;
   }
+  if (node.frozen) a["color"] = "blue";
   if (node.concerned) {
     style += ",bold";
     a["penwidth"] = "3";
@@ -404,6 +491,20 @@ Attributes edge_attributes(const PictureEdge& edge) {
     case ReferenceState::FromFreed:
       a["color"] = "grey60";
       break;
+    case ReferenceState::Unread:
+      a["color"] = "grey60";
+      a["style"] = "dotted";
+      a["tooltip"] = "not read from the collector: the object refers to a freed one";
+      break;
+    case ReferenceState::Listed:
+      a["color"] = "blue";
+      a["tooltip"] = "an entry of the program's list";
+      break;
+    case ReferenceState::Weak:
+      a["style"] = "dotted";
+      a["arrowhead"] = "odiamond";
+      a["tooltip"] = "weak reference";
+      break;
   }
   switch (edge.highlight) {
     case Highlight::None:
@@ -420,6 +521,21 @@ Attributes edge_attributes(const PictureEdge& edge) {
   return a;
 }
 
+/// `o<id>` an object, `r<id>` its external references, `w<id>` a weak reference, `list` the list.
+std::string node_id(const PictureNode& node) {
+  switch (node.marker) {
+    case Marker::None:
+      return "o" + std::to_string(node.object);
+    case Marker::External:
+      return "r" + std::to_string(node.object);
+    case Marker::Weak:
+      return "w" + std::to_string(node.object);
+    case Marker::List:
+      break;
+  }
+  return "list";
+}
+
 }  // namespace
 
 HeapPicture picture_heap(const Session& session, std::size_t collector, const Trace& trace,
@@ -430,7 +546,7 @@ HeapPicture picture_heap(const Session& session, std::size_t collector, const Tr
 void write_dot(std::ostream& out, const HeapPicture& picture) {
   const Graph& g = picture.graph;
   const auto ids = boost::make_function_property_map<Vertex, std::string>(
-      [&g](Vertex v) { return (g[v].external ? "r" : "o") + std::to_string(g[v].object); });
+      [&g](Vertex v) { return node_id(g[v]); });
   const auto nodes = boost::make_function_property_map<Vertex, Attributes>(
       [&g](Vertex v) { return node_attributes(g[v]); });
   const auto edges = boost::make_function_property_map<Graph::edge_descriptor, Attributes>(

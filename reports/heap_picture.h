@@ -16,11 +16,19 @@
 //   dashed edge         a reference in the oracle's heap that the collector's view lacks
 //   doubled blue edge   a reference only the collector's view has
 //   grey edge           a reference from a freed object (the collector has no view of it)
+//   grey dotted edge    a reference from an object whose view is not read: it refers to a freed
+//                       object, and reading a collector's record of it could read freed memory
+//   box "list"          the program's list of resurrected objects: as live a root as the mutator's
+//                       references, with blue edges to its entries
+//   blue outline        frozen by gc.freeze(); "new in a finalizer": allocated by a finalizer
+//   diamond, dotted edge  a weak reference to its target (crossed out once the collector cleared it)
 // Labels carry the collector's count ("rc 2"; "rc 3 (oracle 2)" when it is wrong) and generation.
 //
 // What is kept: the objects the violation names, the path or cycle that explains it, every
 // reachable object on a path from an external reference to them, and the objects the op touched
-// or freed; without a violation, the whole heap. Beyond the limit, the objects nearest the
+// or freed; without a violation, the whole heap. The states come from the checker's predicates
+// (checker/lane.h), so the picture shows what the checker sees; the collector is asked about an
+// object only while it holds it and everything it refers to. Beyond the limit, the objects nearest the
 // violation are kept and the caption says how many were left out.
 #pragma once
 
@@ -51,7 +59,19 @@ enum class ReferenceState : std::uint8_t {
   MissingInCollector,  // in the oracle's heap only
   OnlyInCollector,     // in the collector's view only
   FromFreed,           // from an object the collector freed, which it can no longer show
+  Unread,              // from an object whose view is not read: it refers to a freed object, and
+                       // a collector's record of it may lead into freed memory
   External,            // from the mutator: an external reference
+  Listed,              // from the program's list of resurrected objects: an entry
+  Weak,                // a weak reference to its target (it keeps nothing alive)
+};
+
+/// What a node stands for: an object, or something outside the heap that refers into it.
+enum class Marker : std::uint8_t {
+  None,      // an object
+  External,  // the mutator's external references to `object`
+  List,      // the program's list of resurrected objects (one node)
+  Weak,      // weak reference number `object` (a WeakId)
 };
 
 /// Edges that explain the violation.
@@ -62,10 +82,12 @@ enum class Highlight : std::uint8_t {
 };
 
 struct PictureNode {
-  bool external = false;  // a marker for the mutator's external references to `object`
-  ObjectId object = 0;
+  Marker marker = Marker::None;
+  ObjectId object = 0;  // the object (or, for a weak-reference marker, the weak reference)
   ObjectState state = ObjectState::Live;
   bool concerned = false;  // named by the violation
+  bool frozen = false;     // frozen by the last gc.freeze(): the collector may not collect it
+  bool cleared = false;    // a weak-reference marker: the collector cleared it
   std::string label;       // lines separated by '\n'
 };
 

@@ -69,8 +69,10 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
     case ViolationKind::PrematureFree:
       out << "  " << join(v.objects, names, ", ", kObjectsShown) << " " << v.detail;
       if (!v.path.empty()) {
-        out << ": " << (v.detail == kFreedWhileReachable ? "root " + names[v.path.front()] + " -> " : "")
-            << join(v.path, names, " -> ");
+        const std::string start = v.detail == kFreedWhileReachable ? "root " + names[v.path.front()] + " -> "
+                                  : v.detail == kFreedWhileListed  ? "list -> "
+                                                                   : "";
+        out << ": " << start << join(v.path, names, " -> ");
       }
       out << "\n";
       break;
@@ -95,7 +97,7 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
 }
 
 std::string explain_command(const std::string& trace_file, const std::string& collector,
-                            const CollectorOptions& options) {
+                            const CollectorOptions& options, ExplainAs as) {
   std::string picture = std::filesystem::path(trace_file).stem().string() + "-" + collector;
   // The picture's name is made safe to type; only the trace's own name is quoted.
   for (char& c : picture) {
@@ -112,14 +114,15 @@ std::string explain_command(const std::string& trace_file, const std::string& co
                std::to_string(options.thresholds[1]) + "," +
                std::to_string(options.thresholds[2]);
   }
-  return command + " --svg " + picture + ".svg";
+  return command + (as == ExplainAs::Svg ? " --svg " + picture + ".svg"
+                                         : " --html " + picture + ".html");
 }
 
 std::optional<std::string> explain_command(const Trace& trace, const Session& session,
-                                           const Violation& violation) {
+                                           const Violation& violation, ExplainAs as) {
   if (trace.lines.empty()) return std::nullopt;
   return explain_command(trace.source, session.collector_name(violation.collector),
-                         session.collector_options());
+                         session.collector_options(), as);
 }
 
 void print_trace_result(std::ostream& out, const Trace& trace, const Session& session) {
@@ -143,7 +146,11 @@ void print_trace_result(std::ostream& out, const Trace& trace, const Session& se
     print_violation(out, trace, session, v);
     // Several violations at one op draw the same picture: name its command once.
     const auto command = explain_command(trace, session, v);
-    if (command && command != last_command) out << "  draw it: " << *command << "\n";
+    if (command && command != last_command) {
+      out << "  draw it: " << *command << "\n"
+          << "  step through it: " << *explain_command(trace, session, v, ExplainAs::Html)
+          << "\n";
+    }
     last_command = command;
   }
 }
@@ -231,6 +238,8 @@ nlohmann::json violation_report(const Trace& trace, const Session& session, cons
                                                      : json(nullptr);
   const auto command = explain_command(trace, session, v);
   j["explain"] = command ? json(*command) : json(nullptr);
+  const auto html = explain_command(trace, session, v, ExplainAs::Html);
+  j["explain_html"] = html ? json(*html) : json(nullptr);
   return j;
 }
 

@@ -40,16 +40,21 @@ class VerdictTable {
   std::map<std::string, Row> rows_;
 };
 
+/// How `cyclefuzz explain` shows a violation: a picture, or a page that steps through the trace.
+enum class ExplainAs { Svg, Html };
+
 /// The command that draws a collector's heap at its first violation in a trace file, e.g.
-/// `cyclefuzz explain t.trace --collector generational --svg t-generational.svg`; it carries the
-/// collector settings that differ from the defaults, so the picture shows the same run.
+/// `cyclefuzz explain t.trace --collector generational --svg t-generational.svg` (or `--html
+/// t-generational.html`); it carries the collector settings that differ from the defaults, so the
+/// picture shows the same run.
 std::string explain_command(const std::string& trace_file, const std::string& collector,
-                            const CollectorOptions& options);
+                            const CollectorOptions& options, ExplainAs as = ExplainAs::Svg);
 
 /// The command that draws `violation`, or nothing when the trace was not read from a file (a
 /// generated trace has no file to name: save it first).
 std::optional<std::string> explain_command(const Trace& trace, const Session& session,
-                                           const Violation& violation);
+                                           const Violation& violation,
+                                           ExplainAs as = ExplainAs::Svg);
 
 // ---- JSON: the one schema for replay, check and fuzz findings (README, "JSON report") ----------
 

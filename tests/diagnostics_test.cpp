@@ -2,13 +2,18 @@
 // command that draws a violation, the JSON of one violation, and the progress line.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <csignal>
+#include <cstdlib>
 #include <optional>
 #include <sstream>
 #include <string_view>
 
 #include "collectors/mark_sweep/mark_sweep.h"
 #include "collectors/trial_deletion/trial_deletion.h"
+#include "reports/explanation.h"
+#include "reports/step_through.h"
 #include "reports/heap_picture.h"
 #include "tools/cyclefuzz/progress.h"
 #include "reports/report.h"
@@ -24,6 +29,7 @@ struct Lies {
   /// inspect(first) shows one of its references to `second` as a reference to `third`.
   std::optional<std::array<ObjectId, 3>> misdirect{};
   bool count_one_more = false;  // inspect shows every count one too high
+  bool abort_on_unroot = false;  // the collector crashes at the first unroot
 };
 
 class Lying : public Collector {
@@ -35,7 +41,17 @@ class Lying : public Collector {
   void link(ObjectId from, ObjectId to) override { inner_->link(from, to); }
   void unlink(ObjectId from, ObjectId to) override { inner_->unlink(from, to); }
   void root(ObjectId id) override { inner_->root(id); }
-  void unroot(ObjectId id) override { inner_->unroot(id); }
+  void unroot(ObjectId id) override {
+    if (lies_.abort_on_unroot) std::abort();
+    inner_->unroot(id);
+  }
+  void freeze() override { inner_->freeze(); }
+  void unfreeze() override { inner_->unfreeze(); }
+  void set_finalizer(ObjectId id) override { inner_->set_finalizer(id); }
+  void weak_ref(WeakId w, ObjectId target, bool callback) override {
+    inner_->weak_ref(w, target, callback);
+  }
+  std::optional<ObjectId> deref(WeakId w) const override { return inner_->deref(w); }
   std::size_t collect(int generation) override {
     if (lies_.never_collect) return 0;
     const std::size_t freed = inner_->collect(generation);
@@ -43,6 +59,7 @@ class Lying : public Collector {
     return freed;
   }
   void inspect(ObjectId id, ObjectView& view) const override {
+    inspected.push_back(id);
     inner_->inspect(id, view);
     if (lies_.misdirect && (*lies_.misdirect)[0] == id) {
       const auto it =
@@ -53,6 +70,8 @@ class Lying : public Collector {
   }
   std::uint64_t collections() const override { return inner_->collections(); }
   void check_invariants() const override { inner_->check_invariants(); }
+
+  mutable std::vector<ObjectId> inspected;  // every object it was asked about, in order
 
  private:
   std::unique_ptr<Collector> inner_;
@@ -207,6 +226,90 @@ TEST(HeapPicture, WithoutAViolationShowsTheWholeHeapPlainly) {
   EXPECT_EQ(dot.find("fillcolor=orange"), std::string::npos) << dot;
   EXPECT_NE(dot.find("no violation"), std::string::npos) << dot;
   EXPECT_NE(statement(dot, "o2").find("label=\"b\\nrc 1\\n\""), std::string::npos) << dot;
+}
+
+TEST(HeapPicture, AFreeWhileTheListReachesItIsRedWithThePathFromTheList) {
+  // a's finalizer resurrects it into the program's list; a -> b, so the list keeps b too. The
+  // collector frees b anyway.
+  const Replayed r = replay("new a\nfinalizer a resurrect\nnew b\nlink a b\nunroot b\nunroot a\n"
+                            "collect\n",
+                            lying<MarkSweep>({.free_at_collect = 1}));
+  ASSERT_EQ(r.session->first_violation(0)->kind, ViolationKind::PrematureFree);
+  const std::string dot = dot_of(picture_heap(*r.session, 0, r.trace));
+  EXPECT_NE(statement(dot, "o1").find("fillcolor=red"), std::string::npos) << dot;   // b
+  EXPECT_NE(statement(dot, "o0").find("fillcolor=white"), std::string::npos) << dot;  // a: live
+  EXPECT_NE(statement(dot, "list").find("shape=box"), std::string::npos) << dot;
+  for (const char* edge : {"list->o0", "o0->o1"}) {
+    EXPECT_NE(statement(dot, edge).find("color=red"), std::string::npos) << edge << "\n" << dot;
+  }
+  EXPECT_NE(dot.find("list -> a -> b"), std::string::npos) << dot;
+}
+
+TEST(HeapPicture, FrozenObjectsAndWeakReferencesAreDrawn) {
+  const Replayed r = replay("new a\nnew b\nweak w a callback\nfreeze\nnew c\n",
+                            lying<MarkSweep>({}));
+  ASSERT_TRUE(r.session->violations().empty());
+  const std::string dot = dot_of(picture_heap(*r.session, 0, r.trace));
+  for (const char* frozen : {"o0", "o1"}) {
+    EXPECT_NE(statement(dot, frozen).find("color=blue"), std::string::npos) << dot;
+  }
+  EXPECT_EQ(statement(dot, "o2").find("color=blue"), std::string::npos) << dot;
+  EXPECT_NE(statement(dot, "w0").find("diamond"), std::string::npos) << dot;
+  EXPECT_NE(statement(dot, "w0").find("callback"), std::string::npos) << dot;
+  EXPECT_NE(statement(dot, "w0->o0").find("odiamond"), std::string::npos) << dot;
+}
+
+TEST(HeapPicture, AnObjectThatRefersToAFreedOneIsNotAskedAbout) {
+  // b is freed while a, which the collector still holds, refers to it: a's record may lead into
+  // freed memory, so the picture reads nothing of a from the collector.
+  const Replayed r = replay(kChain, lying<MarkSweep>({.free_at_collect = 2}));
+  const auto& collector = dynamic_cast<const Lying&>(r.session->collector(0));
+  collector.inspected.clear();
+  const std::string dot = dot_of(picture_heap(*r.session, 0, r.trace));
+  EXPECT_EQ(std::count(collector.inspected.begin(), collector.inspected.end(), 1u), 0) << dot;
+  EXPECT_GT(std::count(collector.inspected.begin(), collector.inspected.end(), 0u), 0) << dot;
+  EXPECT_NE(statement(dot, "o1->o2").find("style=dotted"), std::string::npos) << dot;
+  EXPECT_NE(dot.find("not read from the collector"), std::string::npos) << dot;
+}
+
+TEST(Explain, DrawsACrashAsTheHeapJustBeforeTheOpThatCrashed) {
+  const Trace trace = parse_trace("new a\nnew b\nlink a b\nunroot b\n", "t.trace");
+  ExplainRequest request;
+  request.trace = &trace;
+  request.collectors = {*find_collector("mark-sweep"), lying<MarkSweep>({.abort_on_unroot = true})};
+  const Explanation one = explain_isolated(request);
+  EXPECT_TRUE(one.violation);
+  EXPECT_EQ(one.collector, "lying");
+  ASSERT_EQ(one.frames.size(), 1u);
+  EXPECT_TRUE(one.frames[0].crash);
+  EXPECT_EQ(one.frames[0].ops, 3u);
+  EXPECT_EQ(one.frames[0].caption.at(1),
+            "lying: crash (signal " + std::to_string(SIGABRT) + ") during op 4 (line 4: unroot b)");
+  EXPECT_NE(one.frames[0].dot.find("the heap just before that op"), std::string::npos);
+
+  request.every_op = true;  // as --html draws it: a frame after every op before the crash
+  const Explanation steps = explain_isolated(request);
+  ASSERT_EQ(steps.frames.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(steps.frames[i].ops, i + 1);
+  EXPECT_FALSE(steps.frames[1].crash);
+  EXPECT_TRUE(steps.frames[2].crash);
+}
+
+TEST(Explain, StepsThroughAViolationOpByOp) {
+  const Trace trace = parse_trace(kChain, "t.trace");
+  ExplainRequest request;
+  request.trace = &trace;
+  request.collectors = {lying<MarkSweep>({.free_at_collect = 2})};
+  request.every_op = true;
+  const Explanation e = explain_isolated(request);
+  ASSERT_EQ(e.frames.size(), trace.ops.size());  // the violation is at the last op
+  EXPECT_TRUE(e.frames.back().violation);
+  EXPECT_EQ(e.frames.back().freed, (std::vector<std::string>{"g", "b"}));  // as reported
+  EXPECT_FALSE(e.frames.front().violation);
+  const std::string page = step_through_page(trace, e, std::vector<std::string>(10, "<svg/>"));
+  EXPECT_NE(page.find("data-steps=\"10\""), std::string::npos);
+  EXPECT_EQ(occurrences(page, "data-violation="), 1u);
+  EXPECT_EQ(page.find("http"), std::string::npos) << "nothing loaded from the network";
 }
 
 TEST(ExplainCommand, NamesTheFileTheCollectorAndSettingsThatDiffer) {

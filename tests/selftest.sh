@@ -1,17 +1,38 @@
 #!/usr/bin/env bash
 # Who tests the tester: `cyclefuzz check` with a fixed seed and a bounded number of runs must
-# detect every mutant, and every correct collector must pass the very same runs.
+# detect every mutant, and every correct collector must pass the very same runs. Then `explain`
+# must draw every mutant's minimal counterexample - as a picture and as a step-through page -
+# without a fault of its own: it exits 1 (a violation or a crash drawn) and writes the file. In the
+# sanitized build a fault of explain itself (a heap-use-after-free while drawing, say) would end
+# it with the sanitizers' status instead, which is set apart here (a collector's own crash happens
+# in a child process and is drawn).
 # Usage: selftest.sh CYCLEFUZZ
 set -uo pipefail
 cyclefuzz=$1
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-budget=(--runs 500 --seed 1 --max-ops 1000 -o "$out")
+budget=(--runs 500 --seed 1 --max-ops 1000)
 failures=0
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=86
+
+# explain COLLECTOR TRACE FLAG EXTENSION: draws it, and says what went wrong if explain did.
+explain() {
+  local drawn=$out/drawn.$4
+  rm -f "$drawn"
+  "$cyclefuzz" explain "$2" --collector "$1" "$3" "$drawn" > "$out/explain.log" 2>&1
+  local status=$?
+  if [[ $status -ne 1 || ! -s $drawn ]]; then
+    echo "  FAIL: explain $3 exit $status (expected 1, a picture of the violation); its output:"
+    sed 's/^/    /' "$out/explain.log" | tail -20
+    return 1
+  fi
+}
 
 printf '%-45s %-8s %s\n' collector expected result
 while read -r name; do
-  result=$("$cyclefuzz" check --collector "$name" "${budget[@]}" 2>/dev/null | head -1)
+  dir=$out/${name//:/-}
+  result=$("$cyclefuzz" check --collector "$name" "${budget[@]}" -o "$dir" 2>/dev/null | head -1)
   status=${PIPESTATUS[0]}
   case $name in
     mutant:*) want=1 ;;
@@ -19,7 +40,12 @@ while read -r name; do
   esac
   printf '%-45s %-8s %s\n' "$name" "$([[ $want -eq 1 ]] && echo caught || echo passes)" "$result"
   [[ $status -eq $want ]] || { echo "  FAIL: exit $status, expected $want"; failures=$((failures + 1)); }
+  if [[ $want -eq 1 && $status -eq 1 ]]; then
+    trace=$(ls "$dir"/*.trace | head -1)
+    explain "$name" "$trace" --svg svg || failures=$((failures + 1))
+    explain "$name" "$trace" --html html || failures=$((failures + 1))
+  fi
 done < <("$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9:-]*')
 
-[[ $failures -eq 0 ]] && echo "selftest: every mutant caught, every correct collector passes"
+[[ $failures -eq 0 ]] && echo "selftest: every mutant caught and drawn, every correct collector passes"
 exit $((failures > 0))

@@ -99,10 +99,13 @@ int check(const CheckCommand& c) {
     Session session({*entry}, options.collector_options);
     session.run(minimal);
     for (const Violation& v : session.violations()) print_violation(std::cout, minimal, session, v);
-    if (auto draw = explain_command(minimal, session, session.violations().front())) {
-      std::cout << "draw it:   " << *draw << "\n";
-    }
   }
+  // (explain draws a crash too: as the heap just before the op that crashed.)
+  const auto draw = [&](ExplainAs as) {
+    return explain_command(file.string(), finding->collector, options.collector_options, as);
+  };
+  std::cout << "draw it:   " << draw(ExplainAs::Svg) << "\n"
+            << "step through it: " << draw(ExplainAs::Html) << "\n";
   std::cout << "replay:    cyclefuzz replay " << file.string() << " --collector "
             << finding->collector << thresholds_flag(options.collector_options) << "\n"
             << "reproduce: cyclefuzz check --collector " << finding->collector << " --seed "

@@ -13,7 +13,8 @@
 #include <optional>
 #include <sstream>
 
-#include "reports/heap_picture.h"
+#include "reports/explanation.h"
+#include "reports/step_through.h"
 #include "tools/cyclefuzz/collector_choice.h"
 #include "tools/cyclefuzz/commands.h"
 
@@ -29,7 +30,7 @@ struct ExplainOptions {
   std::size_t at = 0;  // 1-based; 0: the first violation, or the end of the trace
   std::size_t limit = kDefaultPictureLimit;
   bool check_invariants = false;
-  std::string dot, svg, png;
+  std::string dot, svg, png, html;
 };
 
 /// A file that is removed when it goes out of scope.
@@ -82,11 +83,30 @@ void render(const std::string& dot_text, const std::string& format, const std::s
   }
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) throw BadInput("cannot read " + path);
+  return text.str();
+}
+
+/// Each frame drawn as SVG, by Graphviz's dot.
+std::vector<std::string> svgs_of(const Explanation& explanation) {
+  std::vector<std::string> svgs;
+  const TemporaryFile svg(".svg");
+  for (const Frame& frame : explanation.frames) {
+    render(frame.dot, "svg", svg.path());
+    svgs.push_back(read_file(svg.path()));
+  }
+  return svgs;
+}
+
 int explain(const ExplainOptions& o) {
   Trace trace;
-  std::vector<CollectorEntry> collectors;
+  ExplainRequest request;
   try {
-    collectors = o.choice.collectors();
+    request.collectors = o.choice.collectors();
     trace = load_trace(o.trace);
     if (trace.ops.empty()) throw BadInput(o.trace + ": no operations to draw");
     if (o.at > trace.ops.size()) {
@@ -97,42 +117,41 @@ int explain(const ExplainOptions& o) {
     std::cerr << "cyclefuzz explain: " << e.what() << "\n";
     return kBadInput;
   }
+  request.trace = &trace;
+  request.options = o.choice.options();
+  request.check_invariants = o.check_invariants;
+  request.at = o.at;
+  request.limit = o.limit;
+  request.every_op = !o.html.empty();
 
-  CheckOptions checks;
-  checks.check_invariants = kCheckedBuild || o.check_invariants;
-  checks.record_frees = true;  // the picture shows what the op freed
-  Session session(collectors, o.choice.options(), checks);
-  // Run to the op asked for, but stop at the first violation: after it a collector's heap can no
-  // longer be trusted, and the picture must show both heaps at the same moment.
-  const std::size_t last = o.at > 0 ? o.at : trace.ops.size();
-  std::optional<std::size_t> broken;
-  for (std::size_t k = 0; k < last && !broken; ++k) {
-    session.step(trace.ops[k]);
-    for (std::size_t i = 0; i < session.collector_count() && !broken; ++i) {
-      if (session.first_violation(i) != nullptr) broken = i;
-    }
-  }
-  const HeapPicture picture = picture_heap(session, broken.value_or(0), trace, o.limit);
-  std::ostringstream dot;
-  write_dot(dot, picture);
-
-  const std::string& output = !o.dot.empty() ? o.dot : !o.svg.empty() ? o.svg : o.png;
+  // The collectors run in child processes: a crash is drawn, not suffered. Run to the op asked
+  // for, but stop at the first violation: after it a collector's heap can no longer be trusted,
+  // and the picture must show both heaps at the same moment.
+  const std::string& output = !o.dot.empty()   ? o.dot
+                              : !o.svg.empty() ? o.svg
+                              : !o.png.empty() ? o.png
+                                               : o.html;
+  Explanation explanation;
   try {
+    explanation = explain_isolated(request);
     if (!o.dot.empty()) {
-      write_file(o.dot, dot.str());
+      write_file(o.dot, explanation.frames.back().dot);
+    } else if (!o.html.empty()) {
+      write_file(o.html, step_through_page(trace, explanation, svgs_of(explanation)));
     } else {
-      render(dot.str(), !o.svg.empty() ? "svg" : "png", output);
+      render(explanation.frames.back().dot, !o.svg.empty() ? "svg" : "png", output);
     }
   } catch (const std::exception& e) {
     std::cerr << "cyclefuzz explain: " << e.what() << "\n";
     return kBadInput;
   }
-  std::cout << "wrote " << output << ": " << picture.caption.at(1) << "\n";
-  if (broken && session.ops_run() < last) {
-    std::cout << "stopped at op " << session.ops_run() << " of " << last
+  std::cout << "wrote " << output << ": " << explanation.frames.back().caption.at(1) << "\n";
+  if (explanation.stopped) {
+    std::cout << "stopped at op " << *explanation.stopped << " of "
+              << (o.at > 0 ? o.at : trace.ops.size())
               << ": the collector broke a rule there, so its heap is not trusted after it\n";
   }
-  return broken ? kViolation : kPass;
+  return explanation.violation ? kViolation : kPass;
 }
 
 }  // namespace
@@ -143,8 +162,10 @@ Subcommand add_explain(CLI::App& app) {
       "explain",
       "Draw the heap at a collector's first violation (or at --at OP): the oracle's heap against "
       "the collector's own view of it, cut to what explains the violation. With several "
-      "collectors, the first to break a rule is drawn (else the first). Colours: README, "
-      "\"Diagnostics\". Exit 0 nothing found, 1 a violation drawn, 2 bad input.");
+      "collectors, the first to break a rule is drawn (else the first); one that crashes is "
+      "drawn as its heap just before the op that crashed (collectors run in child processes). "
+      "Colours: README, \"Diagnostics\". Exit 0 nothing found, 1 a violation or crash drawn, 2 "
+      "bad input.");
   sub->add_option("trace", options->trace, "The trace file")->required();
   options->choice.add_options(*sub);
   sub->add_option("--at", options->at,
@@ -161,6 +182,10 @@ Subcommand add_explain(CLI::App& app) {
   output->add_option("--dot", options->dot, "Write the picture as Graphviz DOT text to FILE");
   output->add_option("--svg", options->svg, "Draw SVG into FILE (needs Graphviz's dot)");
   output->add_option("--png", options->png, "Draw PNG into FILE (needs Graphviz's dot)");
+  output->add_option("--html", options->html,
+                     "Write one self-contained page to FILE that steps through the trace op by op "
+                     "up to the violation: the heap after each op, what it freed, the violation "
+                     "(needs Graphviz's dot)");
   output->require_option(1);
   return {sub, [options] { return explain(*options); }};
 }
