@@ -19,6 +19,7 @@
 # PATH), and build/examples/plugin-c/rc_with_backup_trace.so is EXAMPLE_PLUGIN. A command is a
 # line, with its `\` continuations; each runs in its own bash, with pipefail.
 set -uo pipefail
+shopt -s nullglob
 cyclefuzz=$(realpath "$1")
 src=$(realpath "$2")
 plugin=${3:+$(realpath "$3")}
@@ -27,9 +28,10 @@ trap 'rm -rf "$work"' EXIT
 
 mkdir -p "$work/bin"
 ln -s "$cyclefuzz" "$work/bin/cyclefuzz"
-# `cc` in a block is the build's C compiler when CMake says which.
-if [[ -n ${CC:-} ]]; then
-  printf '#!/bin/sh\nexec %q "$@"\n' "$CC" > "$work/bin/cc"
+# `cc` in a block is the build's C compiler when CMake says which (resolved before the PATH
+# changes, so that the wrapper never finds itself).
+if [[ -n ${CC:-} ]] && compiler=$(command -v "$CC"); then
+  printf '#!/bin/sh\nexec %q "$@"\n' "$compiler" > "$work/bin/cc"
   chmod +x "$work/bin/cc"
 fi
 export PATH="$work/bin:$PATH"
