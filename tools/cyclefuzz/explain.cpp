@@ -143,8 +143,8 @@ Subcommand add_explain(CLI::App& app) {
       "explain",
       "Draw the heap at a collector's first violation (or at --at OP): the oracle's heap against "
       "the collector's own view of it, cut to what explains the violation. With several "
-      "collectors, the first to break a rule is drawn (else the first). Colours: README, "
-      "\"Diagnostics\". Exit 0 nothing found, 1 a violation drawn, 2 bad input.");
+      "collectors, the first to break a rule is drawn (else the first). Colours: "
+      "docs/diagnostics.md. Exit 0 nothing found, 1 a violation drawn, 2 bad input.");
   sub->add_option("trace", options->trace, "The trace file")->required();
   options->choice.add_options(*sub);
   sub->add_option("--at", options->at,
