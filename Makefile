@@ -29,7 +29,7 @@ properties: build
 fuzz:
 	tools/run-fuzz
 
-# The README's "Performance" tables, in a Release build without sanitizers or invariant checks
+# The tables of docs/performance.md, in a Release build without sanitizers or invariant checks
 # ($(BENCH_BUILD)): the Google Benchmark suite (collection times come out of bench/vs-cpython,
 # beside CPython's), the scale runs, and fuzz_collectors' speed (bench/fuzz-speed builds its own).
 BENCH_BUILD ?= build-bench

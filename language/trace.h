@@ -9,7 +9,7 @@
 //     collect        # full collection
 //     collect 1      # collect generations 0..1
 //     finalizer a new x link a x resurrect   # a finalizer and its program (op.h: Step)
-//     ... and threshold, freeze, unfreeze, disable, enable, release, weak, deref (README.md)
+//     ... and threshold, freeze, unfreeze, disable, enable, release, weak, deref (docs/trace-language.md)
 //
 // A trace is checked whole before anything runs: the parser applies every op to an `Oracle`, which
 // is where the rules that need the heap (reachability, edges, references) are decided.

@@ -1,6 +1,6 @@
 // The properties every collector must have, one GoogleTest case each, run with RapidCheck on
 // every collector they apply to. RC_PARAMS (seed, max_success, max_size) controls a run; CTest
-// fixes the seed (see CMakeLists.txt), and the README shows a long campaign.
+// fixes the seed (see CMakeLists.txt), and docs/properties.md shows a long campaign.
 #include <gtest/gtest.h>
 
 #include "checker/lane.h"

@@ -2,7 +2,7 @@
 // own view of it (its references and counts, from Collector::inspect), cut to what explains the
 // violation, written as Graphviz DOT by Boost.Graph's write_graphviz.
 //
-// How it is drawn (README, "Diagnostics"):
+// How it is drawn (docs/diagnostics.md):
 //   double circle       the mutator's external references to the object it points at
 //   white               a live object: reachable, and held by the collector
 //   red                 freed while still reachable (premature free); red edges: the path from an

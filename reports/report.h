@@ -56,7 +56,7 @@ std::optional<std::string> explain_command(const Trace& trace, const Session& se
                                            const Violation& violation,
                                            ExplainAs as = ExplainAs::Svg);
 
-// ---- JSON: the one schema for replay, check and fuzz findings (README, "JSON report") ----------
+// ---- JSON: the one schema for replay, check and fuzz findings (docs/json-report.md) ----------
 
 /// The schema's version: it goes up when a field is removed or changes meaning; new fields may
 /// appear without a new version, so readers should ignore fields they do not know.

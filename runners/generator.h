@@ -6,7 +6,7 @@
 // a seeded generator for `cyclefuzz gen`, the fuzzer's bytes for the fuzz targets, RapidCheck for
 // the properties (which then shrinks each choice towards 0, the simplest option).
 //
-// The distribution is biased towards what breaks cycle collectors (see the README):
+// The distribution is biased towards what breaks cycle collectors (docs/fuzzing.md):
 //   * objects are mostly chosen among the few most recently allocated reachable ones, so links
 //     between them close small cycles quickly;
 //   * a quarter of the links point back at an object that already refers to the source: a

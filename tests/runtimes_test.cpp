@@ -350,7 +350,7 @@ TEST(Php, CollectsByItselfWhenTheRootBufferFills) {
 }
 
 // PHP frees by recursion (free_obj releases references, which frees the next object, ...), so a
-// chain is freed only as deep as the C stack allows; 10,000 is well within it (see the README).
+// chain is freed only as deep as the C stack allows; 10,000 is well within it (FINDINGS.md).
 TEST(Php, FreesAChainOfTenThousandByReferenceCounting) {
   RecordingListener listener;
   PhpCollector php(listener);

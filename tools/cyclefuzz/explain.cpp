@@ -164,8 +164,8 @@ Subcommand add_explain(CLI::App& app) {
       "the collector's own view of it, cut to what explains the violation. With several "
       "collectors, the first to break a rule is drawn (else the first); one that crashes is "
       "drawn as its heap just before the op that crashed (collectors run in child processes). "
-      "Colours: README, \"Diagnostics\". Exit 0 nothing found, 1 a violation or crash drawn, 2 "
-      "bad input.");
+      "Colours: docs/diagnostics.md. Exit 0 nothing found, 1 a violation or crash drawn, 2 bad "
+      "input.");
   sub->add_option("trace", options->trace, "The trace file")->required();
   options->choice.add_options(*sub);
   sub->add_option("--at", options->at,

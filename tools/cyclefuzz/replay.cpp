@@ -144,7 +144,7 @@ Subcommand add_replay(CLI::App& app) {
       ->required();
   options->choice.add_options(*sub);
   sub->add_flag("--json", options->json,
-                "Print the JSON report (schema in the README) instead of text; it also lists "
+                "Print the JSON report (schema in docs/json-report.md) instead of text; it also lists "
                 "each collector's frees at each operation");
   sub->add_flag("--check-invariants", options->check_invariants,
                 "Run each collector's check_invariants() after every operation (always on in "
