@@ -474,49 +474,37 @@ Attributes node_attributes(const PictureNode& node) {
   return a;
 }
 
+/// How each kind of reference looks, in ReferenceState's order ("": Graphviz's default).
+struct Look {
+  const char* color;
+  const char* style;
+  const char* arrowhead;
+  const char* tooltip;
+};
+constexpr Look kReferenceLooks[] = {
+    {"", "", "", ""},                                                   // Agreed
+    {"", "dashed", "", "missing from the collector's view"},           // MissingInCollector
+    {"blue:invis:blue", "", "", "only in the collector's view"},       // OnlyInCollector: two lines
+    {"grey60", "", "", ""},                                             // FromFreed
+    {"grey60", "dotted", "",  // Unread
+     "not read from the collector: the object refers to a freed one"},
+    {"", "", "", ""},                                                   // External
+    {"blue", "", "", "an entry of the program's list"},                // Listed
+    {"", "dotted", "odiamond", "weak reference"},                      // Weak
+};
+static_assert(std::size(kReferenceLooks) == static_cast<std::size_t>(ReferenceState::Weak) + 1);
+
 Attributes edge_attributes(const PictureEdge& edge) {
+  const Look& look = kReferenceLooks[static_cast<std::size_t>(edge.state)];
   Attributes a;
-  switch (edge.state) {
-    case ReferenceState::Agreed:
-    case ReferenceState::External:
-      break;
-    case ReferenceState::MissingInCollector:
-      a["style"] = "dashed";
-      a["tooltip"] = "missing from the collector's view";
-      break;
-    case ReferenceState::OnlyInCollector:
-      a["color"] = "blue:invis:blue";  // two parallel lines
-      a["tooltip"] = "only in the collector's view";
-      break;
-    case ReferenceState::FromFreed:
-      a["color"] = "grey60";
-      break;
-    case ReferenceState::Unread:
-      a["color"] = "grey60";
-      a["style"] = "dotted";
-      a["tooltip"] = "not read from the collector: the object refers to a freed one";
-      break;
-    case ReferenceState::Listed:
-      a["color"] = "blue";
-      a["tooltip"] = "an entry of the program's list";
-      break;
-    case ReferenceState::Weak:
-      a["style"] = "dotted";
-      a["arrowhead"] = "odiamond";
-      a["tooltip"] = "weak reference";
-      break;
+  for (const auto& [key, value] : {std::pair{"color", look.color}, std::pair{"style", look.style},
+                                   std::pair{"arrowhead", look.arrowhead},
+                                   std::pair{"tooltip", look.tooltip}}) {
+    if (*value != '\0') a[key] = value;
   }
-  switch (edge.highlight) {
-    case Highlight::None:
-      break;
-    case Highlight::Path:
-      a["color"] = "red";
-      a["penwidth"] = "2.5";
-      break;
-    case Highlight::Cycle:
-      a["color"] = "orange";
-      a["penwidth"] = "2.5";
-      break;
+  if (edge.highlight != Highlight::None) {  // what explains the violation: the path, the cycle
+    a["color"] = edge.highlight == Highlight::Path ? "red" : "orange";
+    a["penwidth"] = "2.5";
   }
   return a;
 }
