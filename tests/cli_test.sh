@@ -123,5 +123,14 @@ expect 0 "$cyclefuzz" --help
 expect 0 "$cyclefuzz" replay --help
 expect 0 "$cyclefuzz" explain --help
 
+# check --seconds alone runs until the time is up (not the 1,000 traces of --runs' default), and
+# says the time as people write it.
+expect 0 "$cyclefuzz" check --collector mark-sweep --seconds 3 --max-ops 1 -o "$tmp/check"
+grep -q 'for 3 s$' <<<"$out" || fail "check --seconds: the budget reads oddly: $out"
+traces=$(grep -o 'no violation in [0-9]* traces' <<<"$out" | grep -o '[0-9]*')
+[[ ${traces:-0} -gt 1000 ]] || fail "check --seconds 3 stopped after ${traces:-?} traces: $out"
+expect 0 "$cyclefuzz" check --collector mark-sweep --seconds 60 --runs 20 -o "$tmp/check"
+grep -q 'no violation in 20 traces' <<<"$out" || fail "check --runs 20 --seconds 60: $out"
+
 [[ $failures -eq 0 ]] && echo "cli: all checks passed"
 exit $((failures > 0))

@@ -361,6 +361,15 @@ TEST(JsonReport, OneViolationCarriesItsExplainCommand) {
 
 using namespace std::chrono_literals;
 
+TEST(Progress, DurationsReadAsPeopleWriteThem) {
+  EXPECT_EQ(duration_text(30), "30 s");
+  EXPECT_EQ(duration_text(0.5), "0.5 s");
+  EXPECT_EQ(duration_text(120), "2 min");
+  EXPECT_EQ(duration_text(125), "2 min 5 s");
+  EXPECT_EQ(duration_text(5400), "1 h 30 min");
+  EXPECT_EQ(duration_text(3600), "1 h");
+}
+
 TEST(Progress, LineShowsRunsRateFindingsAndTimeLeft) {
   EXPECT_EQ(progress_line("traces", {.runs = 40}, 12, 1, 2s),
             "12/40 traces  6.0/s  1 finding  0:05 left");

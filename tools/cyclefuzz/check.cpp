@@ -21,6 +21,7 @@ struct CheckCommand {
   CollectorChoice choice;
   std::uint64_t seed = 1;
   std::size_t runs = 1000;
+  bool runs_given = false;  // --runs was given (else --seconds alone runs until the time is up)
   std::size_t max_ops = 200;
   double seconds = 0;
   std::string output_dir = "check-failures";
@@ -45,15 +46,18 @@ int check(const CheckCommand& c) {
   options.seed = c.seed;
   options.max_ops = c.max_ops;
   options.seconds = c.seconds;
-  // With only a time budget, run until it is spent.
-  options.runs = c.seconds > 0 && c.runs == 0 ? SIZE_MAX : c.runs;
+  // With only a time budget (no --runs, or --runs 0), run until it is spent.
+  options.runs = c.seconds > 0 && (!c.runs_given || c.runs == 0) ? SIZE_MAX : c.runs;
 
   std::string names;
   for (const auto& e : options.collectors) names += (names.empty() ? "" : ", ") + e.name;
-  std::cerr << "cyclefuzz check: " << names << "; seed " << c.seed << ", up to "
-            << (options.runs == SIZE_MAX ? std::string("unlimited") : std::to_string(options.runs))
-            << " traces of up to " << c.max_ops << " ops"
-            << (c.seconds > 0 ? ", " + std::to_string(c.seconds) + " s" : "") << "\n";
+  const bool unlimited = options.runs == SIZE_MAX;
+  std::cerr << "cyclefuzz check: " << names << "; seed " << c.seed << ", "
+            << (unlimited ? "" : "up to " + std::to_string(options.runs) + " ")
+            << "traces of up to " << c.max_ops << " ops"
+            << (c.seconds > 0 ? (unlimited ? " for " : ", for at most ") + duration_text(c.seconds)
+                              : "")
+            << "\n";
 
   Progress progress("traces", {.runs = options.runs == SIZE_MAX ? 0 : options.runs,
                                .time = std::chrono::duration_cast<Progress::Clock::duration>(
@@ -126,17 +130,23 @@ Subcommand add_check(CLI::App& app) {
       "check until one fails; write the minimized failure to a file and print it with the seed "
       "that reproduces it. Exit 0 none found, 1 found, 2 bad input.");
   c->choice.add_options(*sub);
-  sub->add_option("--runs", c->runs, "Traces to run (0 with --seconds: until the time is up)")
-      ->capture_default_str();
+  CLI::Option* runs = sub->add_option("--runs", c->runs,
+                                      "Traces to run (with --seconds and no --runs, or --runs 0: "
+                                      "until the time is up)")
+                          ->capture_default_str();
   sub->add_option("--seed", c->seed, "Seed of the whole run")->capture_default_str();
   sub->add_option("--max-ops", c->max_ops, "Longest trace; lengths grow to it over 100 runs")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
-  sub->add_option("--seconds", c->seconds, "Stop after this many seconds")
+  sub->add_option("--seconds", c->seconds,
+                  "Stop after this many seconds (alone: run traces until then)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("-o,--output-dir", c->output_dir, "Where the minimized failure is written")
       ->capture_default_str();
-  return {sub, [c] { return check(*c); }};
+  return {sub, [c, runs] {
+            c->runs_given = runs->count() > 0;
+            return check(*c);
+          }};
 }
 
 Subcommand add_collectors(CLI::App& app) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -30,6 +31,20 @@ std::string clock_time(std::chrono::seconds t) {
 }
 
 }  // namespace
+
+std::string duration_text(double seconds) {
+  char text[48];
+  if (seconds < 60) {
+    std::snprintf(text, sizeof text, "%g s", seconds);
+    return text;
+  }
+  const long long s = std::llround(seconds);
+  const long long h = s / 3600, m = s / 60 % 60, rest = s % 60;
+  std::string out = h > 0 ? std::to_string(h) + " h" : "";
+  if (m > 0) out += (out.empty() ? "" : " ") + std::to_string(m) + " min";
+  if (rest > 0 && h == 0) out += (out.empty() ? "" : " ") + std::to_string(rest) + " s";
+  return out.empty() ? "1 h" : out;
+}
 
 Progress::Progress(std::string unit, Goal goal)
     : Progress(std::move(unit), goal, isatty(STDERR_FILENO) ? &std::cerr : nullptr, 500ms, 200ms) {}

@@ -54,6 +54,9 @@ class Progress {
   std::size_t runs_ = 0, findings_ = 0;
 };
 
+/// A duration as people write it: "0.5 s", "30 s", "2 min", "2 min 5 s", "1 h 30 min".
+std::string duration_text(double seconds);
+
 /// The progress line, e.g. "12/40 traces  6.0/s  1 finding  0:05 left".
 std::string progress_line(std::string_view unit, const Progress::Goal& goal, std::size_t runs,
                           std::size_t findings, Progress::Clock::duration elapsed);
