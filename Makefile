@@ -3,7 +3,7 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: all test fuzz build properties bench clean
+.PHONY: all test fuzz build tool install properties bench clean
 
 all: test
 
@@ -18,6 +18,19 @@ build:
 	tools/ensure-deps build explain browser fuzz runtimes bench
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCYCLEFUZZ_SANITIZE=ON -DCYCLEFUZZ_BENCH=ON
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The fast tool for users: Release, no sanitizers, no check_invariants() after every op (ask for
+# them with --check-invariants). `make install PREFIX=...` installs it with the plug-in header and
+# the files a plug-in's build finds them by (find_package(cyclefuzz), pkg-config cyclefuzz-plugin).
+TOOL_BUILD ?= build-release
+PREFIX ?= /usr/local
+tool:
+	tools/ensure-deps build runtimes
+	cmake -S . -B $(TOOL_BUILD) -DCMAKE_BUILD_TYPE=Release -DCYCLEFUZZ_CHECKED=OFF -DCYCLEFUZZ_TESTS=OFF
+	cmake --build $(TOOL_BUILD) -j $(JOBS) --target cyclefuzz
+
+install: tool
+	cmake --install $(TOOL_BUILD) --prefix $(PREFIX)
 
 # A long property campaign: make properties RC_PARAMS="max_success=100000 seed=42"
 RC_PARAMS ?= max_success=2000 max_size=300
