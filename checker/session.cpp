@@ -9,7 +9,7 @@ namespace cyclefuzz {
 
 Session::Session(const std::vector<CollectorEntry>& collectors, const CollectorOptions& options,
                  CheckOptions checks)
-    : options_(options), checks_(checks) {
+    : entries_(collectors), options_(options), checks_(checks) {
   for (const CollectorEntry& entry : collectors) {
     auto lane = std::make_unique<Lane>(lanes_.size(), entry.name, oracle_);
     lane->collector = entry.make(*lane, options);

@@ -88,6 +88,8 @@ class Session {
   const std::vector<Violation>& violations() const { return violations_; }
   std::size_t collector_count() const;
   const std::string& collector_name(std::size_t i) const;
+  /// How collector i was chosen: its catalogue entry (a plug-in's carries its file).
+  const CollectorEntry& collector_entry(std::size_t i) const { return entries_[i]; }
   /// Whether collector i had a violation (and so was retired).
   bool retired(std::size_t i) const;
   /// The first violation of collector i, or nullptr when it passed.
@@ -144,6 +146,7 @@ class Session {
   void check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full);
 
   Oracle oracle_;
+  std::vector<CollectorEntry> entries_;
   CollectorOptions options_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::vector<Violation> violations_;

@@ -22,6 +22,8 @@ struct CollectorEntry {
   /// Run in a child process wherever a front end can (replay, check, minimize): a plug-in that
   /// crashes must be reported, not take the report down with it.
   bool isolated = false;
+  /// A plug-in's file: it is chosen with `--plugin PATH`, not by name (empty for the others).
+  std::string plugin_path = {};
 };
 
 /// Every collector known by name, the built-in ones first.

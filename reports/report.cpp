@@ -96,17 +96,22 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
   }
 }
 
-std::string explain_command(const std::string& trace_file, const std::string& collector,
+std::string selection_flags(const CollectorEntry& collector) {
+  return collector.plugin_path.empty() ? "--collector " + shell_quoted(collector.name)
+                                       : "--plugin " + shell_quoted(collector.plugin_path);
+}
+
+std::string explain_command(const std::string& trace_file, const CollectorEntry& collector,
                             const CollectorOptions& options, ExplainAs as) {
-  std::string picture = std::filesystem::path(trace_file).stem().string() + "-" + collector;
+  std::string picture = std::filesystem::path(trace_file).stem().string() + "-" + collector.name;
   // The picture's name is made safe to type; only the trace's own name is quoted.
   for (char& c : picture) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
   }
   // A file name that starts with '-' would read as an option.
   const std::string file = trace_file.starts_with('-') ? "./" + trace_file : trace_file;
-  std::string command = "cyclefuzz explain " + shell_quoted(file) + " --collector " +
-                        shell_quoted(collector);
+  std::string command =
+      "cyclefuzz explain " + shell_quoted(file) + " " + selection_flags(collector);
   const CollectorOptions defaults;
   if (!std::equal(std::begin(options.thresholds), std::end(options.thresholds),
                   std::begin(defaults.thresholds))) {
@@ -121,7 +126,7 @@ std::string explain_command(const std::string& trace_file, const std::string& co
 std::optional<std::string> explain_command(const Trace& trace, const Session& session,
                                            const Violation& violation, ExplainAs as) {
   if (trace.lines.empty()) return std::nullopt;
-  return explain_command(trace.source, session.collector_name(violation.collector),
+  return explain_command(trace.source, session.collector_entry(violation.collector),
                          session.collector_options(), as);
 }
 

@@ -40,6 +40,10 @@ class VerdictTable {
   std::map<std::string, Row> rows_;
 };
 
+/// The command-line words that choose a collector: `--collector NAME`, or `--plugin PATH` for
+/// a plug-in, quoted for a shell.
+std::string selection_flags(const CollectorEntry& collector);
+
 /// How `cyclefuzz explain` shows a violation: a picture, or a page that steps through the trace.
 enum class ExplainAs { Svg, Html };
 
@@ -47,7 +51,7 @@ enum class ExplainAs { Svg, Html };
 /// `cyclefuzz explain t.trace --collector generational --svg t-generational.svg` (or `--html
 /// t-generational.html`); it carries the collector settings that differ from the defaults, so the
 /// picture shows the same run.
-std::string explain_command(const std::string& trace_file, const std::string& collector,
+std::string explain_command(const std::string& trace_file, const CollectorEntry& collector,
                             const CollectorOptions& options, ExplainAs as = ExplainAs::Svg);
 
 /// The command that draws `violation`, or nothing when the trace was not read from a file (a

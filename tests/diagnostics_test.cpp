@@ -313,18 +313,25 @@ TEST(Explain, StepsThroughAViolationOpByOp) {
 }
 
 TEST(ExplainCommand, NamesTheFileTheCollectorAndSettingsThatDiffer) {
-  EXPECT_EQ(explain_command("corpus/x.trace", "generational", {}),
+  const CollectorEntry& generational = *find_collector("generational");
+  EXPECT_EQ(explain_command("corpus/x.trace", generational, {}),
             "cyclefuzz explain corpus/x.trace --collector generational --svg "
             "x-generational.svg");
   CollectorOptions small;
   small.thresholds[0] = 5;
   small.thresholds[1] = 3;
   small.thresholds[2] = 2;
-  EXPECT_EQ(explain_command("my dir/it's.trace", "generational", small),
+  EXPECT_EQ(explain_command("my dir/it's.trace", generational, small),
             "cyclefuzz explain 'my dir/it'\\''s.trace' --collector generational "
             "--thresholds 5,3,2 --svg it_s-generational.svg");
-  EXPECT_EQ(explain_command("-x.trace", "mark-sweep", {}),
+  EXPECT_EQ(explain_command("-x.trace", *find_collector("mark-sweep"), {}),
             "cyclefuzz explain ./-x.trace --collector mark-sweep --svg -x-mark-sweep.svg");
+  // A plug-in is chosen by its file, not its name (replay refuses --collector plugin:NAME).
+  CollectorEntry plugin = *find_collector("mark-sweep");
+  plugin.name = "plugin:rc";
+  plugin.plugin_path = "build/my rc.so";
+  EXPECT_EQ(explain_command("x.trace", plugin, {}, ExplainAs::Html),
+            "cyclefuzz explain x.trace --plugin 'build/my rc.so' --html x-plugin_rc.html");
 }
 
 TEST(ExplainCommand, IsPrintedBesideEachViolationOfAReplay) {

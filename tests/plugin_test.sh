@@ -97,6 +97,13 @@ expect 1 "plugin:bad: crash" "$cyclefuzz" replay "$src/corpus/scenarios/two-cycl
 grep -q "during op 3 (line 4: link a b)" <<<"$out" || fail "crash not pinned to its op: $out"
 grep -q "^mark-sweep .* pass$" <<<"$out" || fail "the built-in's verdict was lost: $out"
 expect 1 "crash" "$cyclefuzz" check --plugin "$bad/bad_crashes.so" --runs 50 -o "$tmp"
+# The commands check prints for a plug-in's finding run as printed: they choose it by its file.
+for what in "replay:" "draw it:"; do
+  command=$(grep "^$what" <<<"$out" | sed "s/^$what *cyclefuzz //")
+  [[ $command == *"--plugin $bad/bad_crashes.so"* ]] || fail "check printed '$what $command'"
+  (cd "$tmp" && eval "\"\$cyclefuzz\" $command" >/dev/null 2>&1)
+  [[ $? -eq 1 ]] || fail "'$what' as check printed it did not reproduce the crash: $command"
+done
 
 [[ $failures -eq 0 ]] && echo "plugins: all checks passed"
 exit $((failures > 0))

@@ -211,7 +211,8 @@ CollectorEntry load_plugin(const std::string& path) {
             return std::make_unique<PluginCollector>(l, o, loaded);
           },
           false,
-          true};
+          true,
+          path};
 }
 
 }  // namespace cyclefuzz

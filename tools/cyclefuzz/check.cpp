@@ -94,25 +94,33 @@ int check(const CheckCommand& c) {
             << ")\nminimal trace (" << finding->minimal.ops.size() << " ops), written to "
             << file.string() << ":\n";
   for (const Op& op : finding->minimal.ops) std::cout << "  " << show(op, finding->minimal) << "\n";
-  if (finding->outcome.kind == Outcome::Kind::Violation) {
+  // The collector that failed, chosen as it was (a plug-in by its file); none when only the
+  // collectors together fail (they disagree), and then the replay takes them all.
+  const auto failed = std::find_if(options.collectors.begin(), options.collectors.end(),
+                                   [&](const auto& e) { return e.name == finding->collector; });
+  const bool one = failed != options.collectors.end();
+  std::string selection;
+  for (const CollectorEntry& e : options.collectors) {
+    if (!one || &e == &*failed) selection += (selection.empty() ? "" : " ") + selection_flags(e);
+  }
+  if (one && finding->outcome.kind == Outcome::Kind::Violation) {
     // Replay it here to print the readable report (a crash cannot be replayed in-process).
     Trace minimal = finding->minimal;
     minimal.source = file.string();
-    const auto entry = std::find_if(options.collectors.begin(), options.collectors.end(),
-                                    [&](const auto& e) { return e.name == finding->collector; });
-    Session session({*entry}, options.collector_options);
+    Session session({*failed}, options.collector_options);
     session.run(minimal);
     for (const Violation& v : session.violations()) print_violation(std::cout, minimal, session, v);
   }
-  // (explain draws a crash too: as the heap just before the op that crashed.)
-  const auto draw = [&](ExplainAs as) {
-    return explain_command(file.string(), finding->collector, options.collector_options, as);
-  };
-  std::cout << "draw it:   " << draw(ExplainAs::Svg) << "\n"
-            << "step through it: " << draw(ExplainAs::Html) << "\n";
-  std::cout << "replay:    cyclefuzz replay " << file.string() << " --collector "
-            << finding->collector << thresholds_flag(options.collector_options) << "\n"
-            << "reproduce: cyclefuzz check --collector " << finding->collector << " --seed "
+  if (one) {  // (explain draws a crash too: as the heap just before the op that crashed.)
+    const auto draw = [&](ExplainAs as) {
+      return explain_command(file.string(), *failed, options.collector_options, as);
+    };
+    std::cout << "draw it:   " << draw(ExplainAs::Svg) << "\n"
+              << "step through it: " << draw(ExplainAs::Html) << "\n";
+  }
+  std::cout << "replay:    cyclefuzz replay " << file.string() << " " << selection
+            << thresholds_flag(options.collector_options) << "\n"
+            << "reproduce: cyclefuzz check " << selection << " --seed "
             << c.seed << " --runs " << finding->run + 1 << " --max-ops " << c.max_ops
             << thresholds_flag(options.collector_options) << "\n"
             << "keep it:   cyclefuzz promote " << file.string()
