@@ -1,9 +1,11 @@
 // The differential checker: runs one op stream on the oracle and on several collectors, and checks
 // every collector against the oracle after every op.
 //
-// Checks, and when each applies (a collector's Capabilities decide):
-//   premature free     always: an object freed by this op is still reachable, or an object the
-//                      collector still holds refers to it (a dangling reference)
+// Checks, and when each applies (a collector's Capabilities decide), in the terms of the lane's
+// predicates (checker/lane.h: live, garbage, must_be_freed, ...):
+//   premature free     always: an object freed by this op is still live (the mutator or the
+//                      program's list reaches it), or an object the collector still holds refers
+//                      to it (a dangling reference)
 //   leak               after a full collection: an unreachable object is still alive
 //   wrong count        after `collect`: it returned a number other than the frees it made; after a
 //                      full one, other than the unreachable objects it held before (as far as
@@ -30,7 +32,7 @@
 // its own heap below the garbage, where its finalizers' programs allocate objects and add
 // references (Oracle's HeapView). What a finalizer allocated or added references from during an
 // op, and what that reaches, may outlive that op's collection (leak, disagreement); the next full
-// collection must free it.
+// collection must free it (lane.h: may_keep).
 // A collector with a violation is retired for the rest of the trace: its heap can no longer be
 // trusted (the next op might touch the freed memory).
 #pragma once
