@@ -207,19 +207,9 @@ Oracle::HoldingCycle Oracle::cycle_holding(ObjectId x, const AlivePredicate& ali
       result.cycle.assign(back.rbegin(), back.rend());
     }
   }
-  // The path from the cycle to x.
-  {
-    std::vector<Vertex> predecessor(object_count());
-    bool found = start == x;
-    StoppableQueue queue(&found);
-    colors_.begin(object_count());
-    boost::breadth_first_visit(sub, Vertex{start}, queue,
-                               RecordPredecessors{{}, &predecessor, x, &found},
-                               SearchColorMap{&colors_});
-    std::vector<ObjectId> back{x};
-    while (back.back() != start) back.push_back(static_cast<ObjectId>(predecessor[back.back()]));
-    result.path.assign(back.rbegin(), back.rend());
-  }
+  // The path from the cycle to x, within the ancestors.
+  const ObjectId cycle_entry[] = {start};
+  result.path = path_from(cycle_entry, x, [&](ObjectId v) { return in_ancestors[v] != 0; }, view);
   return result;
 }
 
