@@ -40,9 +40,6 @@ bool Session::allocated(std::size_t i, ObjectId x) const {
   return x < lane.status.size() ? lane.status[x] != Lane::Status::Unallocated
                                 : !oracle_.born_in_finalizer(x);
 }
-std::uint32_t Session::listed(std::size_t i, ObjectId x) const {
-  return x < lanes_[i]->listed.size() ? lanes_[i]->listed[x] : 0;
-}
 
 void Session::run(const Trace& trace) {
   for (const Op& op : trace.ops) {

@@ -111,9 +111,6 @@ class Session {
   /// Whether collector i ever allocated x (every object the mutator allocates; an object a
   /// finalizer allocates once it ran that finalizer).
   bool allocated(std::size_t i, ObjectId x) const;
-  /// How many entries collector i's list of resurrected objects has for x: each is one external
-  /// reference the collector was given.
-  std::uint32_t listed(std::size_t i, ObjectId x) const;
   /// The settings every collector of the session was made with.
   const CollectorOptions& collector_options() const { return options_; }
 

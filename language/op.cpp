@@ -20,8 +20,8 @@ constexpr OpKindInfo kOpKinds[] = {
      "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], collect",
      1},
     {OpKind::Release, "release", "release", 0},
-    {OpKind::Weak, "weak", "weak WEAK NAME [callback]", 1, true},
-    {OpKind::Deref, "deref", "deref WEAK", 0, true},
+    {OpKind::Weak, "weak", "weak WEAK NAME [callback]", 1},
+    {OpKind::Deref, "deref", "deref WEAK", 0},
 };
 
 constexpr bool in_kind_order() {

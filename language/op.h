@@ -122,7 +122,6 @@ struct OpKindInfo {
   const char* usage;    // what its arguments are, for error messages
   int objects;          // how many objects it names: `a` when at least 1, `b` when 2 (a
                         // finalizer names `a`; its steps name their own)
-  bool names_weak = false;  // it names a weak reference in `weak` (`weak` takes it, `deref` reads it)
 };
 
 /// The row of `kind`.
@@ -180,9 +179,6 @@ void for_each_object(O& op, F f) {
   for_each_own_object(op, f);
   for (auto& step : op.steps) for_each_object(step, f);
 }
-
-/// Whether the op names a weak reference (`weak`, `deref`): then `weak` is its slot.
-inline bool names_weak_reference(OpKind kind) { return info(kind).names_weak; }
 
 /// Names, indexed by ObjectId (or WeakId). Those without a name (generated traces) are shown as
 /// the prefix and the number - "o7", "w2" - which is also what the generators name them.
