@@ -11,11 +11,11 @@
 //                     finalizers and callbacks run, `reaches_now` answers.)
 //   kept(x)           the list reaches x and the mutator does not (as of the end of the last op).
 //   garbage(x)        held, and not live: what a collection may free.
-//   may_keep(x)       not live, or not yet garbage a collection must find, but excused: what the
-//                     list keeps, what frozen objects kept before this op's collection
+//   may_keep(x)       what a collection may leave though the mutator no longer reaches it: what
+//                     the list keeps, what frozen objects kept before this op's collection
 //                     (`kept_before`), and what this op's finalizers allocated or linked and what
-//                     that reaches (`fresh`): a collector need not look again at what a finalizer
-//                     changed under it.
+//                     that reaches (`fresh`: a collector need not look again at what a finalizer
+//                     changed under it).
 //   must_be_freed(x)  held, unreachable, and not may_keep: a full collection must have freed it
 //                     (a leak otherwise), and two collectors must agree on it.
 #pragma once
