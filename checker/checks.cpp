@@ -202,10 +202,34 @@ void Session::check_generations(Lane& lane, const Op& op, std::uint64_t collecti
 // The collector's own records
 // ================================================================================================
 
-void Session::check_invariants(Lane& lane) {
+// The objects the lane holds whose records an op that ran no collection can have changed: the
+// op's own, the referents of what it freed (their counts fell), and what finalizers allocated or
+// added references from.
+void Session::find_touched(Lane& lane, const Op& op) {
+  touched_.clear();
+  const auto touch = [&](ObjectId x) {
+    if (lane.holds(x)) touched_.push_back(x);
+  };
+  for_each_own_object(op, [&](ObjectId x, Slot) { touch(x); });
+  for (ObjectId x : lane.freed_now) oracle_.for_each_referent(x, lane.view(), touch);
+  for (ObjectId x : lane.born_now) touch(x);
+  for (ObjectId x : lane.linked_now) touch(x);
+}
+
+// A walk of the whole heap when `walk` (a collection or a finalizer may have changed anything),
+// when asked for every op, and once the ops since the last walk outnumber the objects held: so
+// that a broken invariant away from what the ops touched waits at most that long, and walks cost
+// O(1) per op on average. Otherwise the invariants at the objects the op touched.
+void Session::check_invariants(Lane& lane, bool walk) {
   if (!checks_.check_invariants || lane.retired) return;
+  walk = walk || checks_.invariants_every_op || ++lane.ops_since_walk > lane.alive;
   try {
-    lane.collector->check_invariants();
+    if (walk) {
+      lane.ops_since_walk = 0;
+      lane.collector->check_invariants();
+    } else {
+      lane.collector->check_invariants_of(touched_);
+    }
   } catch (const std::exception& e) {
     report(lane, Violation::of(ViolationKind::BrokenInvariant, {}, e.what()));
   }
@@ -213,22 +237,11 @@ void Session::check_invariants(Lane& lane) {
 
 // The collector's view of an object against the oracle's: its references (as a multiset) and its
 // count. After a collection anything may have changed, so every object is compared; otherwise
-// only those the op touched and the referents of what it freed. Stops at the first difference.
-void Session::check_bookkeeping(Lane& lane, const Op& op, bool everything) {
+// only those the op touched (find_touched). Stops at the first difference.
+void Session::check_bookkeeping(Lane& lane, bool everything) {
   if (lane.retired || !lane.capabilities.inspectable) return;
-  if (everything) {
-    for (ObjectId x : lane.held_objects()) {
-      if (!view_matches(lane, x)) return;
-    }
-    return;
-  }
-  bool matches = true;
-  for_each_own_object(op, [&](ObjectId x, Slot) { matches = matches && view_matches(lane, x); });
-  if (!matches) return;
-  for (ObjectId x : lane.freed_now) {
-    for (ObjectId r : oracle_.referents(x, lane.view())) {
-      if (!view_matches(lane, r)) return;
-    }
+  for (ObjectId x : everything ? lane.held_objects() : std::span<const ObjectId>(touched_)) {
+    if (!view_matches(lane, x)) return;
   }
 }
 

@@ -144,10 +144,12 @@ void Session::check_lane(Lane& lane, const Op& op, const OpFacts& facts) {
   if (facts.full && sound_frees) check_leak(lane);
   if (lane.capabilities.reference_counting) check_late_free(lane);
   check_finalizers_and_weak_references(lane, op, facts.full);
-  check_bookkeeping(lane, op, op.kind == OpKind::Collect || facts.collections > 0);
+  const bool collected = op.kind == OpKind::Collect || facts.collections > 0;
+  find_touched(lane, op);
+  check_bookkeeping(lane, collected);
   check_generations(lane, op, facts.collections);
   check_automatic_collection(lane, op, facts.collections);
-  check_invariants(lane);
+  check_invariants(lane, collected || lane.finalizers_now > 0);
 }
 
 void Session::report(Lane& lane, Violation violation) {

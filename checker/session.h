@@ -17,7 +17,8 @@
 //                      from the oracle's; checked for the objects the op touched, or for all after
 //                      a collection
 //   broken invariant   the collector's check_invariants() failed (after every op in checked
-//                      builds), or the collector threw
+//                      builds: the whole heap after collections, else what the op touched), or
+//                      the collector threw
 //   double free        the collector reported a free of an object it had already freed, or never
 //                      allocated
 //   wrong generation, missed garbage, wrong automatic collection, wrong statistics
@@ -61,7 +62,12 @@ class Lane;
 inline constexpr bool kCheckedBuild = CYCLEFUZZ_CHECKED != 0;
 
 struct CheckOptions {
-  bool check_invariants = kCheckedBuild;  // run check_invariants() after every op
+  /// Check every collector's own invariants after every op: the whole heap
+  /// (Collector::check_invariants) after an op that ran a collection or a finalizer, and once
+  /// the ops since the last such walk outnumber the objects held (so that walks cost O(1) per op
+  /// on average); after any other op, at the objects it touched (check_invariants_of).
+  bool check_invariants = kCheckedBuild;
+  bool invariants_every_op = false;  // walk the whole heap after every op (slow on long traces)
   bool record_frees = false;              // keep each collector's frees per op, for reports
   /// The kinds reported, one bit per ViolationKind (all by default). A property test enables
   /// only its own. A premature or double free still retires the collector when not reported:
@@ -137,8 +143,9 @@ class Session {
   void check_count(Lane& lane, const OpFacts& facts);
   void check_automatic_collection(Lane& lane, const Op& op, std::uint64_t collections);
   void check_generations(Lane& lane, const Op& op, std::uint64_t collections);
-  void check_invariants(Lane& lane);
-  void check_bookkeeping(Lane& lane, const Op& op, bool everything);
+  void find_touched(Lane& lane, const Op& op);
+  void check_invariants(Lane& lane, bool walk);
+  void check_bookkeeping(Lane& lane, bool everything);
   bool view_matches(Lane& lane, ObjectId x);
   void check_agreement(const Op& op);
   // checker/finalization_checks.cpp
@@ -151,9 +158,11 @@ class Session {
   std::vector<Violation> violations_;
   CheckOptions checks_;
   std::size_t ops_run_ = 0;
-  // Scratch space for the bookkeeping check, reused so that it allocates nothing per object.
+  // Scratch space for the bookkeeping and invariant checks, reused so that they allocate nothing
+  // per object.
   ObjectView view_;
   std::vector<ObjectId> expected_;
+  std::vector<ObjectId> touched_;  // find_touched
 };
 
 }  // namespace cyclefuzz

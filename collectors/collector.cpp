@@ -2,6 +2,10 @@
 
 namespace cyclefuzz {
 
+void broken_invariant(const char* collector, ObjectId id, const std::string& what) {
+  throw BrokenInvariant(std::string(collector) + ": object " + std::to_string(id) + " " + what);
+}
+
 void Collector::clear_weak_references(WeakReferences& weak, const std::vector<ObjectId>& targets) {
   std::vector<WeakId> cleared;
   for (ObjectId target : targets) {

@@ -16,7 +16,9 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "collectors/weak_references.h"
@@ -126,6 +128,10 @@ class BrokenInvariant : public std::logic_error {
   using std::logic_error::logic_error;
 };
 
+/// Throws BrokenInvariant saying "<collector>: object <id> <what>". (The message is built only
+/// when an invariant fails: the checks run after every operation.)
+[[noreturn]] void broken_invariant(const char* collector, ObjectId id, const std::string& what);
+
 /// Settings a run may give a collector.
 struct CollectorOptions {
   /// Automatic collection thresholds per generation, as gc.set_threshold() (0 disables).
@@ -173,6 +179,14 @@ class Collector {
   virtual std::uint64_t collections() const = 0;
   /// Walks the collector's own structures; throws BrokenInvariant if they are inconsistent.
   virtual void check_invariants() const = 0;
+  /// The invariants an operation that ran no collection can have broken at `objects` (each one
+  /// allocated and not freed: what the operation touched, and the referents of what it freed).
+  /// The checker asks this after such operations, so that checking costs what the operation
+  /// touched, and walks the whole heap (check_invariants) after collections and every so often.
+  /// By default the whole walk: a collector that cannot check one object alone is still checked.
+  virtual void check_invariants_of(std::span<const ObjectId> /*objects*/) const {
+    check_invariants();
+  }
   /// Its gc statistics, if it keeps them (see Capabilities::cpython_thresholds).
   virtual std::optional<GcStatistics> statistics() const { return std::nullopt; }
 

@@ -62,7 +62,12 @@ Settings read_settings() {
     }
   }
   const char* invariants = std::getenv("CYCLEFUZZ_INVARIANTS");
-  s.checks.check_invariants = invariants == nullptr || std::string(invariants) != "0";
+  const std::string walk = invariants == nullptr ? "1" : invariants;
+  if (walk != "0" && walk != "1" && walk != "every-op") {
+    bad("CYCLEFUZZ_INVARIANTS is 0, 1 or every-op, not '" + walk + "'");
+  }
+  s.checks.check_invariants = walk != "0";
+  s.checks.invariants_every_op = walk == "every-op";
   return s;
 }
 

@@ -3,7 +3,9 @@
 //   CYCLEFUZZ_PLUGINS=x.so,y.so    plug-ins to target too (collectors/plugin/cyclefuzz_plugin.h);
 //                                  alone, they are the only targets
 //   CYCLEFUZZ_THRESHOLDS=t0,t1,t2  generational thresholds (default 9,4,3: short inputs reach them)
-//   CYCLEFUZZ_INVARIANTS=0         skip check_invariants() after every op (default: run it)
+//   CYCLEFUZZ_INVARIANTS=0         skip the collectors' own invariant checks (default: after
+//                                  every op, the whole heap after collections, else what the op
+//                                  touched; =every-op walks the whole heap after every op)
 #pragma once
 
 #include <vector>

@@ -6,6 +6,7 @@
 #include <array>
 #include <functional>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -328,6 +329,49 @@ TEST(Checker, ReportsBrokenInvariants) {
   ASSERT_EQ(vs.size(), 1u);
   EXPECT_EQ(vs[0].kind, ViolationKind::BrokenInvariant);
   EXPECT_EQ(vs[0].detail, "planted");
+}
+
+/// Mark-sweep that records how the session asked for its invariants: a walk of the whole heap,
+/// or at which objects.
+class RecordsInvariantChecks : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+  void check_invariants() const override {
+    asked.push_back("walk");
+    MarkSweep::check_invariants();
+  }
+  void check_invariants_of(std::span<const ObjectId> objects) const override {
+    std::string at = "at";
+    for (ObjectId x : objects) at += " " + std::to_string(x);
+    asked.push_back(at);
+    MarkSweep::check_invariants_of(objects);
+  }
+  mutable std::vector<std::string> asked;
+};
+
+std::vector<std::string> invariant_checks(const std::string& text, CheckOptions checks) {
+  const CollectorEntry recording{
+      "recording", "",
+      [](CollectorHost& host, const CollectorOptions&) -> std::unique_ptr<Collector> {
+        return std::make_unique<RecordsInvariantChecks>(host);
+      },
+      false};
+  Session session({recording}, {}, checks);
+  session.run(parse_trace(text, "t.trace"));
+  EXPECT_TRUE(session.violations().empty());
+  return dynamic_cast<const RecordsInvariantChecks&>(session.collector(0)).asked;
+}
+
+// Between collections an op's invariants are checked at what it touched, and the whole heap is
+// walked once the ops since the last walk outnumber the objects held (here after `link a b`, the
+// fourth op with three objects); a collection always ends with a walk.
+TEST(Checker, ChecksInvariantsAtWhatAnOpTouchedAndWalksAfterCollections) {
+  const std::string text = "new a\nnew b\nnew c\nlink a b\nunroot b\ncollect\n";
+  EXPECT_EQ(invariant_checks(text, {.check_invariants = true}),
+            (std::vector<std::string>{"at 0", "at 1", "at 2", "walk", "at 1", "walk"}));
+  EXPECT_EQ(invariant_checks(text, {.check_invariants = true, .invariants_every_op = true}),
+            std::vector<std::string>(6, "walk"));
+  EXPECT_TRUE(invariant_checks(text, {.check_invariants = false}).empty());
 }
 
 TEST(Checker, ReportsDoubleFree) {

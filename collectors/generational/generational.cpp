@@ -456,25 +456,41 @@ void Generational::inspect(ObjectId id, ObjectView& view) const {
   view.tracked = cell->generation != kUntracked;
 }
 
-// Restates the invariants as code.
+// Restates the invariants as code. One cell: counted, in a generation (or permanent, or
+// untracked, only while it holds no references), carrying no collection's state, the handle for
+// its id.
+void Generational::check_cell(const Cell* c) const {
+  constexpr const char* kName = "generational";
+  if (c->generation != kUntracked && c->generation != kPermanent &&
+      (c->generation < 0 || c->generation >= kGenerations)) {
+    broken_invariant(kName, c->id, "says it is in generation " + std::to_string(c->generation));
+  }
+  if (c->count == 0) broken_invariant(kName, c->id, "has count 0 but was not freed");
+  if (c->unreachable || c->reached || c->stamp > stamp_) {
+    broken_invariant(kName, c->id, "carries collection state outside a collection");
+  }
+  if (c->id >= handles_.size() || handles_[c->id] != c) {
+    broken_invariant(kName, c->id, "is not the handle for its id");
+  }
+  if (c->generation == kUntracked && !c->references.empty()) {
+    broken_invariant(kName, c->id, "is untracked but holds references");
+  }
+}
+
+// The whole heap: every cell as above and in the list of the generation it says, its count is
+// its external references plus the references to it, and every reference leads to a cell in a
+// generation.
 void Generational::check_invariants() const {
+  constexpr const char* kName = "generational";
   std::unordered_map<const Cell*, std::uint64_t> referrers;
   const auto check_list = [&](const IntrusiveList<Cell>& list, int g) {
     list.for_each([&](const Cell* c) {
-      const std::string name = "generational: object " + std::to_string(c->id);
       if (c->generation != g) {
-        throw BrokenInvariant(name + " is in generation " + std::to_string(g) +
-                              "'s list but says it is in " + std::to_string(c->generation));
+        broken_invariant(kName, c->id,
+                         "is in generation " + std::to_string(g) + "'s list but says it is in " +
+                             std::to_string(c->generation));
       }
-      if (c->unreachable || c->reached || c->stamp > stamp_) {
-        throw BrokenInvariant(name + " carries collection state outside a collection");
-      }
-      if (c->id >= handles_.size() || handles_[c->id] != c) {
-        throw BrokenInvariant(name + " is not the handle for its id");
-      }
-      if (g == kUntracked && !c->references.empty()) {
-        throw BrokenInvariant(name + " is untracked but holds references");
-      }
+      check_cell(c);
       referrers.emplace(c, 0);
     });
   };
@@ -484,20 +500,22 @@ void Generational::check_invariants() const {
   for (const auto& [cell, unused] : referrers) {
     for (const Cell* r : cell->references) {
       const auto it = referrers.find(r);
-      if (it == referrers.end()) {
-        throw BrokenInvariant("generational: object " + std::to_string(cell->id) +
-                              " refers to a cell in no generation");
-      }
+      if (it == referrers.end()) broken_invariant(kName, cell->id, "refers to a cell in no generation");
       ++it->second;
     }
   }
   for (const auto& [c, internal] : referrers) {
-    if (c->count != c->external + internal || c->count == 0) {
-      throw BrokenInvariant("generational: object " + std::to_string(c->id) + " has count " +
-                            std::to_string(c->count) + " but " + std::to_string(c->external) +
-                            " external and " + std::to_string(internal) + " internal references");
+    if (c->count != c->external + internal) {
+      broken_invariant(kName, c->id,
+                       "has count " + std::to_string(c->count) + " but " +
+                           std::to_string(c->external) + " external and " +
+                           std::to_string(internal) + " internal references");
     }
   }
+}
+
+void Generational::check_invariants_of(std::span<const ObjectId> objects) const {
+  for (ObjectId x : objects) check_cell(handles_[x]);
 }
 
 }  // namespace cyclefuzz

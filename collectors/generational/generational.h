@@ -71,6 +71,7 @@ class Generational : public Collector {
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
+  void check_invariants_of(std::span<const ObjectId> objects) const override;
 
   /// gc.get_count(): the allocation and collection counts that drive automatic collection.
   std::optional<GcStatistics> statistics() const override;
@@ -121,6 +122,7 @@ class Generational : public Collector {
   virtual void handle_resurrected_objects(IntrusiveList<Cell>& unreachable, int generation);
   virtual void delete_garbage(IntrusiveList<Cell>& unreachable, int generation);
   IntrusiveList<Cell>& list_of(Cell* s);
+  void check_cell(const Cell* c) const;  // the invariants at one cell
   /// Whether `t` is in the young set of a collection of generation g: generations 0..g (not
   /// untracked, -1, nor permanent).
   static bool in_young_set(const Cell* t, int g) {

@@ -174,22 +174,30 @@ void MarkSweep::inspect(ObjectId id, ObjectView& view) const {
   view.generation = 0;
 }
 
-// Restates the invariant as code: every cell in the heap is unmarked and is the mutator's handle
-// for its id, and every reference leads to a cell in the heap (a sweep never leaves a survivor
-// pointing at a freed cell).
+// Restates the invariant as code. One cell: unmarked, and the mutator's handle for its id.
+void MarkSweep::check_cell(const Cell* c) const {
+  if (c->marked) broken_invariant("mark-sweep", c->id, "is still marked outside a collection");
+  if (c->id >= handles_.size() || handles_[c->id] != c) {
+    broken_invariant("mark-sweep", c->id, "is in the heap but not the handle for its id");
+  }
+}
+
+// The whole heap: every cell as above, and every reference leads to a cell in the heap (a sweep
+// never leaves a survivor pointing at a freed cell).
 void MarkSweep::check_invariants() const {
   std::unordered_set<const Cell*> in_heap;
+  in_heap.reserve(heap_.size());
   heap_.for_each([&](const Cell* c) { in_heap.insert(c); });
   heap_.for_each([&](const Cell* c) {
-    const std::string name = "mark-sweep: object " + std::to_string(c->id);
-    if (c->marked) throw BrokenInvariant(name + " is still marked outside a collection");
-    if (c->id >= handles_.size() || handles_[c->id] != c) {
-      throw BrokenInvariant(name + " is in the heap but not the handle for its id");
-    }
+    check_cell(c);
     for (const Cell* r : c->references) {
-      if (in_heap.count(r) == 0) throw BrokenInvariant(name + " refers to a freed cell");
+      if (!in_heap.contains(r)) broken_invariant("mark-sweep", c->id, "refers to a freed cell");
     }
   });
+}
+
+void MarkSweep::check_invariants_of(std::span<const ObjectId> objects) const {
+  for (ObjectId x : objects) check_cell(handles_[x]);
 }
 
 }  // namespace cyclefuzz

@@ -37,6 +37,7 @@ class MarkSweep : public Collector {
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
+  void check_invariants_of(std::span<const ObjectId> objects) const override;
   void freeze() override;
   void unfreeze() override;
   std::optional<GcStatistics> statistics() const override;
@@ -68,6 +69,7 @@ class MarkSweep : public Collector {
   /// whether any finalizer ran (and so may have resurrected something).
   virtual bool finalize_unmarked();
   void clear_marks();
+  void check_cell(const Cell* c) const;  // the invariant at one cell
   virtual std::size_t sweep();
   void free_cell(Cell* c);
 

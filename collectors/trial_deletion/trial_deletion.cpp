@@ -506,36 +506,44 @@ void TrialDeletion::inspect(ObjectId id, ObjectView& view) const {
   view.generation = 0;
 }
 
-// Restates the invariants as code.
+// Restates the invariants as code. One cell: counted, black or purple (grey and white exist only
+// during a collection), purple only as a candidate, and where the candidate buffer says.
+void TrialDeletion::check_cell(const Cell* c) const {
+  constexpr const char* kName = "trial-deletion";
+  if (c->count == 0) broken_invariant(kName, c->id, "has count 0 but was not freed");
+  if (c->color != Color::Black && c->color != Color::Purple) {
+    broken_invariant(kName, c->id, "is gray or white outside a collection");
+  }
+  if (c->color == Color::Purple && !c->buffered) {
+    broken_invariant(kName, c->id, "is purple but not in the candidate buffer");
+  }
+  if (c->buffered && (c->buffer_index >= roots_.size() || roots_[c->buffer_index] != c)) {
+    broken_invariant(kName, c->id, "is marked buffered but is not where the buffer says");
+  }
+}
+
+// The whole heap: every cell as above, its count is its external references plus the references
+// to it, every reference leads to a cell not freed, and every buffer entry knows where it is.
 void TrialDeletion::check_invariants() const {
+  constexpr const char* kName = "trial-deletion";
   std::unordered_map<const Cell*, std::uint64_t> referrers;
+  referrers.reserve(cells_.size());
   cells_.for_each([&](const Cell* c) { referrers.emplace(c, 0); });
   cells_.for_each([&](const Cell* c) {
     for (const Cell* r : c->references) {
       const auto it = referrers.find(r);
-      if (it == referrers.end()) {
-        throw BrokenInvariant("trial-deletion: object " + std::to_string(c->id) +
-                              " refers to a freed cell");
-      }
+      if (it == referrers.end()) broken_invariant(kName, c->id, "refers to a freed cell");
       ++it->second;
     }
   });
   cells_.for_each([&](const Cell* c) {
-    const std::string name = "trial-deletion: object " + std::to_string(c->id);
-    if (c->count != c->external + referrers[c]) {
-      throw BrokenInvariant(name + " has count " + std::to_string(c->count) + " but " +
-                            std::to_string(c->external) + " external and " +
-                            std::to_string(referrers[c]) + " internal references");
-    }
-    if (c->count == 0) throw BrokenInvariant(name + " has count 0 but was not freed");
-    if (c->color != Color::Black && c->color != Color::Purple) {
-      throw BrokenInvariant(name + " is gray or white outside a collection");
-    }
-    if (c->color == Color::Purple && !c->buffered) {
-      throw BrokenInvariant(name + " is purple but not in the candidate buffer");
-    }
-    if (c->buffered && (c->buffer_index >= roots_.size() || roots_[c->buffer_index] != c)) {
-      throw BrokenInvariant(name + " is marked buffered but is not where the buffer says");
+    check_cell(c);
+    const std::uint64_t internal = referrers.at(c);
+    if (c->count != c->external + internal) {
+      broken_invariant(kName, c->id,
+                       "has count " + std::to_string(c->count) + " but " +
+                           std::to_string(c->external) + " external and " +
+                           std::to_string(internal) + " internal references");
     }
   });
   for (std::size_t i = 0; i < roots_.size(); ++i) {
@@ -544,6 +552,10 @@ void TrialDeletion::check_invariants() const {
                             " does not know it is buffered there");
     }
   }
+}
+
+void TrialDeletion::check_invariants_of(std::span<const ObjectId> objects) const {
+  for (ObjectId x : objects) check_cell(handles_[x]);
 }
 
 }  // namespace cyclefuzz

@@ -59,6 +59,7 @@ class TrialDeletion : public Collector {
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
+  void check_invariants_of(std::span<const ObjectId> objects) const override;
   void freeze() override;
   void unfreeze() override;
   std::optional<GcStatistics> statistics() const override;
@@ -130,6 +131,7 @@ class TrialDeletion : public Collector {
   std::vector<Cell*> orphaned_by(const std::vector<Cell*>& garbage) const;
 
   void recolor(Cell* s, Color to);
+  void check_cell(const Cell* c) const;  // the invariants at one cell
   void free_cell(Cell* s);
   /// Reports `s` freed and takes it out of the heap; the caller deletes it.
   Cell* forget_cell(Cell* s);

@@ -176,7 +176,8 @@ Subcommand add_explain(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   sub->add_flag("--check-invariants", options->check_invariants,
-                "Run each collector's check_invariants() after every operation (always on in "
+                "Check each collector's own invariants after every operation: its whole heap "
+                "after collections, else the objects the operation touched (always on in "
                 "checked builds)");
   CLI::Option_group* output = sub->add_option_group("output", "Where to draw: exactly one");
   output->add_option("--dot", options->dot, "Write the picture as Graphviz DOT text to FILE");

@@ -17,6 +17,7 @@ struct ReplayOptions {
   CollectorChoice choice;
   bool json = false;
   bool check_invariants = false;
+  bool invariants_every_op = false;
   std::size_t max_objects = TraceLimits{}.max_objects;
 };
 
@@ -78,7 +79,8 @@ int replay(const ReplayOptions& o) {
   }
 
   CheckOptions checks;
-  checks.check_invariants = kCheckedBuild || o.check_invariants;
+  checks.check_invariants = kCheckedBuild || o.check_invariants || o.invariants_every_op;
+  checks.invariants_every_op = o.invariants_every_op;
   checks.record_frees = o.json;
   VerdictTable table;
   nlohmann::json reports = nlohmann::json::array();
@@ -147,8 +149,12 @@ Subcommand add_replay(CLI::App& app) {
                 "Print the JSON report (schema in docs/json-report.md) instead of text; it also lists "
                 "each collector's frees at each operation");
   sub->add_flag("--check-invariants", options->check_invariants,
-                "Run each collector's check_invariants() after every operation (always on in "
+                "Check each collector's own invariants after every operation: its whole heap "
+                "after collections, else the objects the operation touched (always on in "
                 "checked builds)");
+  sub->add_flag("--invariants-every-op", options->invariants_every_op,
+                "Walk each collector's whole heap for its invariants after every operation "
+                "(slow on long traces)");
   sub->add_option("--max-objects", options->max_objects, "Refuse traces with more objects")
       ->capture_default_str();
   return {sub, [options] { return replay(*options); }};
