@@ -104,15 +104,18 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // the collection they changed: a collector need not look again at what a finalizer changed under
 // it (an object a finalizer allocates is no part of the garbage found; one that was untracked is
 // tracked again young, outside the collection, as in CPython). The next full collection must free
-// them.
+// them. What they reached counts even when they were freed later in the op: the collection saw it
+// held by them (an untracked object that a finalizer links to a cycle is tracked again young, its
+// reference keeps the cycle out of the garbage, then reference counting frees it with the rest,
+// and the cycle waits for the next collection). The search goes through freed objects too: none
+// that an object freed in this op reached was freed before it, else the free was premature.
 void Lane::end_op(bool list_changed) {
   if (list_changed) kept_.assign(reached_by_list());
   if (born_now.empty() && linked_now.empty()) return;
   std::vector<ObjectId> changed = born_now;
   changed.insert(changed.end(), linked_now.begin(), linked_now.end());
-  for (ObjectId x : oracle.descendants(changed, [this](ObjectId y) { return holds(y); }, view())) {
-    fresh_.insert(x);
-  }
+  const auto allocated = [this](ObjectId y) { return status[y] != Status::Unallocated; };
+  for (ObjectId x : oracle.descendants(changed, allocated, view())) fresh_.insert(x);
 }
 
 }  // namespace cyclefuzz
