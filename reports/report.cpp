@@ -160,12 +160,11 @@ void print_trace_result(std::ostream& out, const Trace& trace, const Session& se
   }
 }
 
-void VerdictTable::add(const Session& session) {
-  for (std::size_t i = 0; i < session.collector_count(); ++i) {
-    const Violation* v = session.first_violation(i);
-    add(session.collector_name(i), v ? describe(v->kind) : "pass");
-  }
+std::string verdict(const Session& session, std::size_t i) {
+  const Violation* v = session.first_violation(i);
+  return v ? describe(v->kind) : "pass";
 }
+
 
 void VerdictTable::add(const std::string& collector, const std::string& verdict) {
   if (rows_.count(collector) == 0) order_.push_back(collector);

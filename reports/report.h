@@ -24,9 +24,11 @@ void print_violation(std::ostream& out, const Trace& trace, const Session& sessi
 void print_trace_result(std::ostream& out, const Trace& trace, const Session& session);
 
 /// The collector x verdict table over all traces of a replay.
+/// Collector i's verdict on the session's trace: "pass", or the kind of its first violation.
+std::string verdict(const Session& session, std::size_t i);
+
 class VerdictTable {
  public:
-  void add(const Session& session);
   /// One collector's verdict on one trace ("pass", or what went wrong).
   void add(const std::string& collector, const std::string& verdict);
   void print(std::ostream& out) const;

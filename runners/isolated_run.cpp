@@ -21,6 +21,7 @@ constexpr int kViolationBase = 40;
 constexpr char kOpStarts = 'P';
 constexpr char kTextReport = 'T';
 constexpr char kJsonReport = 'J';
+constexpr char kVerdict = 'V';
 
 /// How a child ended, as an Outcome (a crash by a signal is a negative status).
 Outcome outcome_of(const ChildEnd& end) {
@@ -34,8 +35,8 @@ Outcome outcome_of(const ChildEnd& end) {
 }
 
 int exit_code(const Session& session) {
-  const Violation* v = session.first_violation(0);
-  return v == nullptr ? 0 : kViolationBase + static_cast<int>(v->kind);
+  if (session.violations().empty()) return 0;
+  return kViolationBase + static_cast<int>(session.violations().front().kind);
 }
 
 }  // namespace
@@ -62,11 +63,17 @@ Outcome run_isolated(const Trace& trace, const CollectorEntry& collector,
   }));
 }
 
-IsolatedReplay replay_isolated(const Trace& trace, const CollectorEntry& collector,
+IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEntry>& collectors,
                                const CollectorOptions& options, const CheckOptions& checks) {
   const auto replay = [&](const ChildPipe& parent) {
-    Session session({collector}, options, checks);
-    for (std::size_t i = 0; i < trace.ops.size() && !session.retired(0); ++i) {
+    Session session(collectors, options, checks);
+    const auto running = [&session] {
+      for (std::size_t i = 0; i < session.collector_count(); ++i) {
+        if (!session.retired(i)) return true;
+      }
+      return false;
+    };
+    for (std::size_t i = 0; i < trace.ops.size() && running(); ++i) {
       parent.send(kOpStarts, i);
       session.step(trace.ops[i]);
     }
@@ -74,14 +81,26 @@ IsolatedReplay replay_isolated(const Trace& trace, const CollectorEntry& collect
     print_trace_result(text, trace, session);
     parent.send(kTextReport, 0, text.str());
     parent.send(kJsonReport, 0, trace_report(trace, session, checks.record_frees).dump());
+    for (std::size_t i = 0; i < session.collector_count(); ++i) {
+      parent.send(kVerdict, i, verdict(session, i));
+    }
     return exit_code(session);
   };
   IsolatedReplay result;
   const auto receive = [&](ChildMessage message) {
-    if (message.tag == kOpStarts) {
-      result.ops_started = message.value + 1;
-    } else {
-      (message.tag == kTextReport ? result.text : result.json) = std::move(message.payload);
+    switch (message.tag) {
+      case kOpStarts:
+        result.ops_started = message.value + 1;
+        break;
+      case kTextReport:
+        result.text = std::move(message.payload);
+        break;
+      case kJsonReport:
+        result.json = std::move(message.payload);
+        break;
+      case kVerdict:
+        result.verdicts.push_back(std::move(message.payload));
+        break;
     }
   };
   result.outcome = outcome_of(run_in_child(kWork, replay, receive));

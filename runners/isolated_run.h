@@ -28,17 +28,20 @@ std::string describe(const Outcome& outcome);
 Outcome run_isolated(const Trace& trace, const CollectorEntry& collector,
                      const CollectorOptions& options);
 
-/// A replay of one trace on one collector in a child process, as `cyclefuzz replay` reports it.
+/// A replay of one trace on some collectors together in a child process, as `cyclefuzz replay`
+/// reports it.
 struct IsolatedReplay {
-  Outcome outcome;
-  std::size_t ops_started = 0;  // for a crash: it crashed during op ops_started - 1
-  std::string text;             // the text report (print_trace_result), unless it crashed
-  std::string json;             // the JSON report of the trace (trace_report), unless it crashed
+  Outcome outcome;  // the first violation of any of them, or the child's crash, or a pass
+  std::size_t ops_started = 0;        // for a crash: it crashed during op ops_started - 1
+  std::string text;                   // the text report (print_trace_result), unless it crashed
+  std::string json;                   // the JSON report of the trace (trace_report), unless it crashed
+  std::vector<std::string> verdicts;  // each collector's ("pass", "leak", ...), unless it crashed
 };
 
-/// Replays `trace` on `collector` in a forked child that reports each op before running it, so
-/// that a crash is pinned to the op that caused it.
-IsolatedReplay replay_isolated(const Trace& trace, const CollectorEntry& collector,
+/// Replays `trace` on `collectors` in one session (so they are also compared with each other) in
+/// a forked child that reports each op before running it, so that a crash is pinned to the op
+/// that caused it (and, with one collector, to the collector).
+IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEntry>& collectors,
                                const CollectorOptions& options, const CheckOptions& checks);
 
 }  // namespace cyclefuzz

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Who tests the tester: `cyclefuzz check` with a fixed seed and a bounded number of runs must
-# detect every mutant, and every correct collector must pass the very same runs. Then `explain`
-# must draw every mutant's minimal counterexample - as a picture and as a step-through page -
-# without a fault of its own: it exits 1 (a violation or a crash drawn) and writes the file. In the
-# sanitized build a fault of explain itself (a heap-use-after-free while drawing, say) would end
-# it with the sanitizers' status instead, which is set apart here (a collector's own crash happens
-# in a child process and is drawn).
+# detect every mutant, and every correct collector must pass the very same runs. Then `replay`
+# must report every mutant's minimal counterexample and `explain` draw it - as a picture and as a
+# step-through page - without a fault of their own: each exits 1 (a violation or a crash reported
+# or drawn; explain writes the file). In the sanitized build a fault of the front end itself (a
+# heap-use-after-free while drawing, say, or a mutant's crash taking the report down) would end it
+# with the sanitizers' status instead, which is set apart here (a collector's own crash happens
+# in a child process and is reported).
 # Usage: selftest.sh CYCLEFUZZ
 set -uo pipefail
 cyclefuzz=$1
@@ -29,6 +30,17 @@ explain() {
   fi
 }
 
+# replay COLLECTOR TRACE: reports it, and says what went wrong if replay did.
+replay() {
+  "$cyclefuzz" replay "$2" --collector "$1" > "$out/replay.log" 2>&1
+  local status=$?
+  if [[ $status -ne 1 ]]; then
+    echo "  FAIL: replay exit $status (expected 1, the violation or crash reported); its output:"
+    sed 's/^/    /' "$out/replay.log" | tail -20
+    return 1
+  fi
+}
+
 printf '%-45s %-8s %s\n' collector expected result
 while read -r name; do
   dir=$out/${name//:/-}
@@ -42,10 +54,11 @@ while read -r name; do
   [[ $status -eq $want ]] || { echo "  FAIL: exit $status, expected $want"; failures=$((failures + 1)); }
   if [[ $want -eq 1 && $status -eq 1 ]]; then
     trace=$(ls "$dir"/*.trace | head -1)
+    replay "$name" "$trace" || failures=$((failures + 1))
     explain "$name" "$trace" --svg svg || failures=$((failures + 1))
     explain "$name" "$trace" --html html || failures=$((failures + 1))
   fi
 done < <("$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9:-]*')
 
-[[ $failures -eq 0 ]] && echo "selftest: every mutant caught and drawn, every correct collector passes"
+[[ $failures -eq 0 ]] && echo "selftest: every mutant caught, replayed and drawn, every correct collector passes"
 exit $((failures > 0))

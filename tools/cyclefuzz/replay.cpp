@@ -86,35 +86,43 @@ int replay(const ReplayOptions& o) {
   nlohmann::json reports = nlohmann::json::array();
   bool failed = false;
   Progress progress("traces", {.runs = traces.size()});
-  // Collectors that ask for it (plug-ins) each run in a child process; the rest run together, so
-  // that they are also compared with each other.
-  std::vector<CollectorEntry> together, isolated;
-  for (const CollectorEntry& c : collectors) (c.isolated ? isolated : together).push_back(c);
+  // Every run is in a child process, so that a collector that crashes (a mutant's use after
+  // free, a plug-in's segfault) is reported, not the end of the report. Collectors that ask for
+  // it (plug-ins) each run alone; the rest run together, so that they are also compared with
+  // each other, and if that child crashes, each of them is replayed alone to say which crashed.
+  std::vector<CollectorEntry> together;
+  std::vector<std::vector<CollectorEntry>> alone;
+  for (const CollectorEntry& c : collectors) {
+    if (c.isolated) {
+      alone.push_back({c});
+    } else {
+      together.push_back(c);
+    }
+  }
   for (const Trace& trace : traces) {
     std::size_t found = 0;
     nlohmann::json report;
-    if (!together.empty()) {
-      Session session(together, o.choice.options(), checks);
-      session.run(trace);
-      found += session.violations().size();
+    std::vector<std::vector<CollectorEntry>> groups = alone;
+    if (!together.empty()) groups.insert(groups.begin(), together);
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      const std::vector<CollectorEntry> group = groups[g];  // (groups may grow below)
+      const IsolatedReplay run = replay_isolated(trace, group, o.choice.options(), checks);
       progress.clear();  // the report must not be written into the progress line
-      if (o.json) {
-        report = trace_report(trace, session, true);
-      } else {
-        print_trace_result(std::cout, trace, session);
+      if (run.outcome.kind == Outcome::Kind::Crash && group.size() > 1) {
+        for (const CollectorEntry& c : group) groups.push_back({c});
+        continue;
       }
-      table.add(session);
-    }
-    for (const CollectorEntry& c : isolated) {
-      const IsolatedReplay run = replay_isolated(trace, c, o.choice.options(), checks);
-      progress.clear();
-      found += run.outcome.kind != Outcome::Kind::Pass;
-      table.add(c.name, run.outcome.kind == Outcome::Kind::Crash ? "crash"
-                                                                 : describe(run.outcome));
       if (run.outcome.kind == Outcome::Kind::Crash) {
-        print_crash(std::cout, trace, c.name, run);
-        if (o.json) merge_crash(report, trace, c.name, run);
-      } else if (o.json) {
+        ++found;
+        table.add(group[0].name, "crash");
+        print_crash(std::cout, trace, group[0].name, run);
+        if (o.json) merge_crash(report, trace, group[0].name, run);
+        continue;
+      }
+      // (A disagreement between collectors is a violation of neither alone.)
+      found += run.outcome.kind != Outcome::Kind::Pass;
+      for (std::size_t i = 0; i < group.size(); ++i) table.add(group[i].name, run.verdicts[i]);
+      if (o.json) {
         merge_report(report, nlohmann::json::parse(run.json));
       } else {
         std::cout << run.text;
