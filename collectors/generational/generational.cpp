@@ -67,10 +67,14 @@ Generational::~Generational() {
 // ================================================================================================
 
 // As _PyObject_GC_Link: count the allocation, collect if a threshold is passed, then track the
-// new object in the youngest generation.
+// new object in the youngest generation. Not while a collection runs, nor while reference
+// counting frees a chain (a finalizer's allocation): as `collect` refuses then, since the dying
+// objects are still in their generation lists. The count stays past the threshold, so the next
+// allocation outside collects.
 void Generational::allocate(ObjectId id) {
   ++counts_[0];
-  if (enabled_ && thresholds_[0] > 0 && counts_[0] > thresholds_[0] && !collecting_) {
+  if (enabled_ && thresholds_[0] > 0 && counts_[0] > thresholds_[0] && !collecting_ &&
+      releasing_ == 0) {
     collecting_ = true;
     collect_generations();
     collecting_ = false;
