@@ -192,8 +192,8 @@ void Session::check_generations(Lane& lane, const Op& op, std::uint64_t collecti
   }
   if (auto finding = lane.generations->after(
           op, *lane.collector, oracle_, [&lane](ObjectId x) { return lane.holds(x); },
-          [&lane](ObjectId x) { return lane.kept(x); }, lane.held_objects(), collections,
-          lane.freed_now.size())) {
+          [&lane](ObjectId x) { return lane.kept(x); }, [&lane] { return lane.held_objects(); },
+          collections, lane.freed_now.size())) {
     report(lane, std::move(*finding));
   }
 }

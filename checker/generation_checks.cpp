@@ -20,7 +20,7 @@ GenerationModel::GenerationModel(const Capabilities& capabilities, const Collect
 
 void GenerationModel::before(const Op& op, const Collector&, const Oracle& oracle,
                              HeapView view, const AlivePredicate& holds, const AlivePredicate& kept,
-                             std::span<const ObjectId> held) {
+                             const HeldObjects& held) {
   must_free_.clear();
   if (op.kind != OpKind::Collect || op.generation >= oldest_) return;
   // Garbage of generations 0..k that no garbage of an older generation holds, directly or
@@ -29,7 +29,7 @@ void GenerationModel::before(const Op& op, const Collector&, const Oracle& oracl
     return holds(x) && !oracle.reachable_from_roots(x) && !kept(x);
   };
   std::vector<ObjectId> young, old;
-  for (ObjectId x : held) {
+  for (ObjectId x : held()) {
     if (!garbage(x)) continue;
     (generation_[x] <= op.generation ? young : old).push_back(x);
   }
@@ -62,7 +62,7 @@ std::optional<Violation> GenerationModel::after(const Op& op,
                                                                const Oracle& oracle,
                                                                const AlivePredicate& holds,
                                                                const AlivePredicate& kept,
-                                                               std::span<const ObjectId> held,
+                                                               const HeldObjects& held,
                                                                std::uint64_t collections,
                                                                std::size_t freed) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
@@ -83,14 +83,14 @@ std::optional<Violation> GenerationModel::after(const Op& op,
       break;
     case OpKind::Freeze:
       if (!freezes_) break;
-      for (ObjectId x : held) {
+      for (ObjectId x : held()) {
         if (generation_[x] != kUntracked) generation_[x] = kPermanent;
       }
       count_[0] = 0;
       break;
     case OpKind::Unfreeze:
       if (!freezes_) break;
-      for (ObjectId x : held) {  // (what the collector no longer holds is never read again)
+      for (ObjectId x : held()) {  // (what the collector no longer holds is never read again)
         if (generation_[x] == kPermanent) generation_[x] = oldest_;
       }
       break;
@@ -178,7 +178,7 @@ std::optional<Violation> GenerationModel::after(const Op& op,
     }
   }
   if (collection_ran) {
-    if (auto finding = check_generations(collector, held,
+    if (auto finding = check_generations(collector, held(),
                                          op.kind == OpKind::New ? op.a : kNoObject, collected)) {
       return finding;
     }

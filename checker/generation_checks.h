@@ -36,23 +36,25 @@
 
 namespace cyclefuzz {
 
+/// The objects a collector holds, in increasing order: asked for only around collections and
+/// freezes, since listing them may cost the heap.
+using HeldObjects = std::function<std::span<const ObjectId>()>;
+
 class GenerationModel {
  public:
   GenerationModel(const Capabilities& capabilities, const CollectorOptions& options);
 
   /// Before `op` is applied: remembers what the checks after it need (for `collect k`, the
   /// garbage it must free). `kept` says what the program's list of resurrected objects keeps
-  /// alive: that is no garbage, before or after. `held` lists the objects `holds` accepts, in
-  /// increasing order.
+  /// alive: that is no garbage, before or after. `held` lists the objects `holds` accepts.
   void before(const Op& op, const Collector& collector, const Oracle& oracle, HeapView view,
-              const AlivePredicate& holds, const AlivePredicate& kept,
-              std::span<const ObjectId> held);
+              const AlivePredicate& holds, const AlivePredicate& kept, const HeldObjects& held);
 
   /// After `op`: the first broken rule, or nothing. `collections` is how many collections the
   /// collector ran during the op; `freed` how many objects it freed.
   std::optional<Violation> after(const Op& op, const Collector& collector, const Oracle& oracle,
                                const AlivePredicate& holds, const AlivePredicate& kept,
-                               std::span<const ObjectId> held, std::uint64_t collections,
+                               const HeldObjects& held, std::uint64_t collections,
                                std::size_t freed);
 
   /// After an op during which a finalizer's nested collection ran (a collector may handle one

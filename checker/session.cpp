@@ -90,7 +90,8 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
   if (lane.generations) {
     lane.generations->before(op, *lane.collector, oracle_, lane.view(),
                              [&lane](ObjectId x) { return lane.holds(x); },
-                             [&lane](ObjectId x) { return lane.kept(x); }, lane.held_objects());
+                             [&lane](ObjectId x) { return lane.kept(x); },
+                             [&lane] { return lane.held_objects(); });
   }
 
   try {
