@@ -19,8 +19,9 @@ struct CollectorEntry {
   std::string summary;  // one line for --help
   CollectorFactory make;
   bool in_default_set;  // run when no --collector is given
-  /// Run in a child process wherever a front end can (replay, check, minimize): a plug-in that
-  /// crashes must be reported, not take the report down with it.
+  /// Run alone, in a child process of its own, wherever a front end can (replay, check,
+  /// minimize): a plug-in that crashes must be reported, not take the report down with it (and
+  /// must not take the other collectors' verdicts with it either).
   bool isolated = false;
   /// A plug-in's file: it is chosen with `--plugin PATH`, not by name (empty for the others).
   std::string plugin_path = {};
