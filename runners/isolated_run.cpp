@@ -107,4 +107,30 @@ IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEn
   return result;
 }
 
+std::vector<ChildReplay> replay_in_children(const Trace& trace,
+                                            const std::vector<CollectorEntry>& collectors,
+                                            const CollectorOptions& options,
+                                            const CheckOptions& checks) {
+  std::vector<std::vector<CollectorEntry>> groups(1);
+  for (const CollectorEntry& c : collectors) {
+    if (c.isolated) {
+      groups.push_back({c});
+    } else {
+      groups.front().push_back(c);
+    }
+  }
+  std::vector<ChildReplay> results;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    std::vector<CollectorEntry> group = groups[g];  // (groups may grow below)
+    if (group.empty()) continue;
+    IsolatedReplay run = replay_isolated(trace, group, options, checks);
+    if (run.outcome.kind == Outcome::Kind::Crash && group.size() > 1) {
+      for (const CollectorEntry& c : group) groups.push_back({c});
+      continue;
+    }
+    results.push_back({std::move(group), std::move(run)});
+  }
+  return results;
+}
+
 }  // namespace cyclefuzz

@@ -44,4 +44,20 @@ struct IsolatedReplay {
 IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEntry>& collectors,
                                const CollectorOptions& options, const CheckOptions& checks);
 
+/// One child of `replay_in_children`: the collectors it ran, and what came of it.
+struct ChildReplay {
+  std::vector<CollectorEntry> collectors;
+  IsolatedReplay run;
+};
+
+/// Replays `trace` as `cyclefuzz replay` does, every collector in a child process, so that one
+/// that crashes is reported, not the end of the report: the collectors that are not `isolated`
+/// together (so that they are also compared with each other), each isolated one alone; if the
+/// shared child crashes, each of its collectors again alone, to say which crashed. Every result
+/// is a child that ended with its reports, or the crash of one collector alone.
+std::vector<ChildReplay> replay_in_children(const Trace& trace,
+                                            const std::vector<CollectorEntry>& collectors,
+                                            const CollectorOptions& options,
+                                            const CheckOptions& checks);
+
 }  // namespace cyclefuzz

@@ -45,31 +45,56 @@ TEST(Minimize, FindsTheSmallestTraceThatStillFails) {
   }
 }
 
+/// Aborts at its first `link`.
+struct Crashing : Collector {
+  using Collector::Collector;
+  const Capabilities& capabilities() const override {
+    static const Capabilities c;
+    return c;
+  }
+  void allocate(ObjectId) override {}
+  void link(ObjectId, ObjectId) override { std::abort(); }
+  void unlink(ObjectId, ObjectId) override {}
+  void root(ObjectId) override {}
+  void unroot(ObjectId) override {}
+  std::size_t collect(int) override { return 0; }
+  void inspect(ObjectId, ObjectView&) const override {}
+  std::uint64_t collections() const override { return 0; }
+  void check_invariants() const override {}
+};
+
+const CollectorEntry kCrashing{"crashing", "",
+                               [](CollectorHost& l, const CollectorOptions&) {
+                                 return std::make_unique<Crashing>(l);
+                               },
+                               false};
+
 TEST(RunIsolated, ReportsACrashInsteadOfDying) {
-  struct Crashing : Collector {
-    using Collector::Collector;
-    const Capabilities& capabilities() const override {
-      static const Capabilities c;
-      return c;
-    }
-    void allocate(ObjectId) override {}
-    void link(ObjectId, ObjectId) override { std::abort(); }
-    void unlink(ObjectId, ObjectId) override {}
-    void root(ObjectId) override {}
-    void unroot(ObjectId) override {}
-    std::size_t collect(int) override { return 0; }
-    void inspect(ObjectId, ObjectView&) const override {}
-    std::uint64_t collections() const override { return 0; }
-    void check_invariants() const override {}
-  };
-  const CollectorEntry crashing{"crashing", "",
-                                [](CollectorHost& l, const CollectorOptions&) {
-                                  return std::make_unique<Crashing>(l);
-                                },
-                                false};
-  const Outcome outcome = run_isolated(parse_trace("new a\nlink a a\n", "t"), crashing, {});
+  const Outcome outcome = run_isolated(parse_trace("new a\nlink a a\n", "t"), kCrashing, {});
   EXPECT_EQ(outcome.kind, Outcome::Kind::Crash);
   EXPECT_EQ(describe(outcome), "crash (signal 6)");
+}
+
+// Collectors replayed together share a child; when it crashes, each is replayed alone, so the
+// crash is pinned to its collector and op and the others' verdicts still come out.
+TEST(ReplayInChildren, ReplaysEachAloneWhenTheSharedChildCrashes) {
+  const Trace trace = parse_trace("new a\nnew b\nlink a b\nunroot a\n", "t");
+  const std::vector<ChildReplay> runs =
+      replay_in_children(trace, {kCrashing, *find_collector("mark-sweep")}, {}, {});
+  ASSERT_EQ(runs.size(), 2u);
+  ASSERT_EQ(runs[0].collectors.size(), 1u);
+  EXPECT_EQ(runs[0].collectors[0].name, "crashing");
+  EXPECT_EQ(runs[0].run.outcome.kind, Outcome::Kind::Crash);
+  EXPECT_EQ(runs[0].run.ops_started, 3u);  // during op 3, `link a b`
+  ASSERT_EQ(runs[1].collectors.size(), 1u);
+  EXPECT_EQ(runs[1].collectors[0].name, "mark-sweep");
+  EXPECT_EQ(runs[1].run.verdicts, std::vector<std::string>{"pass"});
+
+  // Without a crash they share one child, and each has its verdict.
+  const std::vector<ChildReplay> together = replay_in_children(
+      trace, {*find_collector("trial-deletion"), *find_collector("mark-sweep")}, {}, {});
+  ASSERT_EQ(together.size(), 1u);
+  EXPECT_EQ(together[0].run.verdicts, (std::vector<std::string>{"pass", "pass"}));
 }
 
 }  // namespace

@@ -86,32 +86,13 @@ int replay(const ReplayOptions& o) {
   nlohmann::json reports = nlohmann::json::array();
   bool failed = false;
   Progress progress("traces", {.runs = traces.size()});
-  // Every run is in a child process, so that a collector that crashes (a mutant's use after
-  // free, a plug-in's segfault) is reported, not the end of the report. Collectors that ask for
-  // it (plug-ins) each run alone; the rest run together, so that they are also compared with
-  // each other, and if that child crashes, each of them is replayed alone to say which crashed.
-  std::vector<CollectorEntry> together;
-  std::vector<std::vector<CollectorEntry>> alone;
-  for (const CollectorEntry& c : collectors) {
-    if (c.isolated) {
-      alone.push_back({c});
-    } else {
-      together.push_back(c);
-    }
-  }
   for (const Trace& trace : traces) {
     std::size_t found = 0;
     nlohmann::json report;
-    std::vector<std::vector<CollectorEntry>> groups = alone;
-    if (!together.empty()) groups.insert(groups.begin(), together);
-    for (std::size_t g = 0; g < groups.size(); ++g) {
-      const std::vector<CollectorEntry> group = groups[g];  // (groups may grow below)
-      const IsolatedReplay run = replay_isolated(trace, group, o.choice.options(), checks);
+    // Every collector runs in a child process (runners/isolated_run.h).
+    for (const auto& [group, run] :
+         replay_in_children(trace, collectors, o.choice.options(), checks)) {
       progress.clear();  // the report must not be written into the progress line
-      if (run.outcome.kind == Outcome::Kind::Crash && group.size() > 1) {
-        for (const CollectorEntry& c : group) groups.push_back({c});
-        continue;
-      }
       if (run.outcome.kind == Outcome::Kind::Crash) {
         ++found;
         table.add(group[0].name, "crash");
