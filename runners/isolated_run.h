@@ -34,7 +34,7 @@ struct IsolatedReplay {
   Outcome outcome;  // the first violation of any of them, or the child's crash, or a pass
   std::size_t ops_started = 0;        // for a crash: it crashed during op ops_started - 1
   std::string text;                   // the text report (print_trace_result), unless it crashed
-  std::string json;                   // the JSON report of the trace (trace_report), unless it crashed
+  std::string json;                   // the JSON report (trace_report), unless it crashed
   std::vector<std::string> verdicts;  // each collector's ("pass", "leak", ...), unless it crashed
 };
 

@@ -504,7 +504,9 @@ void Generational::check_invariants() const {
   for (const auto& [cell, unused] : referrers) {
     for (const Cell* r : cell->references) {
       const auto it = referrers.find(r);
-      if (it == referrers.end()) broken_invariant(kName, cell->id, "refers to a cell in no generation");
+      if (it == referrers.end()) {
+        broken_invariant(kName, cell->id, "refers to a cell in no generation");
+      }
       ++it->second;
     }
   }
