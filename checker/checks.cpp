@@ -42,8 +42,13 @@ bool Session::check_frees(Lane& lane) {
       found(x, premature.empty() ? oracle_.path_from_roots(x) : std::vector<ObjectId>{},
             kFreedWhileReachable);
     } else if (lane.kept(x)) {
-      found(x, premature.empty() ? lane.path_from_list(x) : std::vector<ObjectId>{},
-            kFreedWhileListed);
+      const std::optional<ObjectId> map = lane.map_keeping(x);
+      if (map) {
+        found(x, {*map, x}, kFreedWhileMapped);
+      } else {
+        found(x, premature.empty() ? lane.path_from_list(x) : std::vector<ObjectId>{},
+              kFreedWhileListed);
+      }
     } else if (!lane.capabilities.free_is_finalization) {
       std::optional<ObjectId> holder;
       oracle_.for_each_referrer(x, lane.view(), [&](ObjectId referrer) {
@@ -131,6 +136,11 @@ void Session::check_late_free(Lane& lane) {
   std::vector<ObjectId> candidates = oracle_.newly_unreachable();
   for (ObjectId x : lane.freed_now) {
     oracle_.for_each_referent(x, lane.view(), [&](ObjectId r) { candidates.push_back(r); });
+    for (ObjectId map : oracle_.maps_keyed_by(x)) {  // the entries x was the key of are gone
+      if (const std::optional<ObjectId> value = oracle_.entry_value(map, x)) {
+        candidates.push_back(*value);
+      }
+    }
   }
   for (ObjectId x : lane.released) {
     if (!oracle_.reachable_from_roots(x)) candidates.push_back(x);
@@ -155,7 +165,7 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   const std::size_t collected = *facts.collected;
   // A count of what a partial collection found may fall short of its frees, never exceed them.
   const bool exact = facts.full || promise == CollectCount::Freed;
-  const std::size_t freed = lane.freed_now.size();
+  const std::size_t freed = facts.freed_by_collector;
   std::string detail;
   if (exact ? collected != freed : collected > freed) {
     detail = "collect returned " + std::to_string(collected) + " but freed " +

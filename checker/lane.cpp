@@ -11,18 +11,49 @@ namespace cyclefuzz {
 // The search stops at objects the mutator reaches: all they reach, it reaches too (a finalizer
 // only adds references from objects the mutator cannot reach), so a list that refers into the
 // live heap costs what it reaches outside it, not the whole heap at every op.
+//
+// Map entries: the harness's maps keep their values strongly while the key is not freed, so the
+// values of live maps' entries whose key the mutator no longer reaches start the search too, and
+// it follows every entry this collector still has. An ephemeron's value lives only while its key
+// does: that search follows an entry once it has found its key.
 const ObjectSet& Lane::reached_by_list() {
   if (reached_valid_) return reached_;
   reached_.clear();
-  if (!resurrected.empty() || !releasing_.empty() || !finalizer_locals_.empty()) {
-    std::vector<ObjectId> entries = resurrected;
-    entries.insert(entries.end(), releasing_.begin(), releasing_.end());
-    entries.insert(entries.end(), finalizer_locals_.begin(), finalizer_locals_.end());
+  std::vector<ObjectId> entries = resurrected;
+  entries.insert(entries.end(), releasing_.begin(), releasing_.end());
+  entries.insert(entries.end(), finalizer_locals_.begin(), finalizer_locals_.end());
+  if (!keeps_ephemerons()) {
+    for (ObjectId k : oracle.keys()) {
+      if (oracle.reachable_from_roots(k) || !holds(k)) continue;
+      for (ObjectId map : oracle.maps_keyed_by(k)) {
+        if (!oracle.reachable_from_roots(map)) continue;
+        const std::optional<ObjectId> value = oracle.entry_value(map, k);
+        if (value && !oracle.reachable_from_roots(*value)) entries.push_back(*value);
+      }
+    }
+  }
+  if (!entries.empty()) {
     const auto unreachable = [this](ObjectId y) { return !oracle.reachable_from_roots(y); };
-    for (ObjectId x : oracle.descendants(entries, unreachable, view())) reached_.insert(x);
+    for (ObjectId x : keeps_ephemerons()
+                          ? oracle.ephemeron_descendants(entries, unreachable, view())
+                          : oracle.descendants(entries, unreachable, view())) {
+      reached_.insert(x);
+    }
   }
   reached_valid_ = true;
   return reached_;
+}
+
+std::optional<ObjectId> Lane::map_keeping(ObjectId x) const {
+  std::optional<ObjectId> map;
+  for (auto [e, end] = boost::in_edges(x, oracle.graph()); e != end; ++e) {
+    const auto from = static_cast<ObjectId>(boost::source(*e, oracle.graph()));
+    if (!map && oracle.graph()[*e].key != Oracle::kNoKey && oracle.sees(view(), *e) &&
+        holds(from) && live(from)) {
+      map = from;
+    }
+  }
+  return map;
 }
 
 bool Lane::reaches_now(ObjectId x) {
@@ -81,6 +112,7 @@ void Lane::freed(ObjectId id) {
     bad_frees.push_back(id);
     return;
   }
+  oracle.key_freed(view(), id);
   status[id] = Status::Freed;
   --alive;
   freed_reachable += oracle.reachable_from_roots(id);
@@ -110,12 +142,25 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // and the cycle waits for the next collection). The search goes through freed objects too: none
 // that an object freed in this op reached was freed before it, else the free was premature.
 void Lane::end_op(bool list_changed) {
-  if (list_changed) kept_.assign(reached_by_list());
+  if (list_changed || !oracle.keys().empty()) kept_.assign(reached_by_list());
   if (born_now.empty() && linked_now.empty()) return;
   std::vector<ObjectId> changed = born_now;
   changed.insert(changed.end(), linked_now.begin(), linked_now.end());
   const auto allocated = [this](ObjectId y) { return status[y] != Status::Unallocated; };
   for (ObjectId x : oracle.descendants(changed, allocated, view())) fresh_.insert(x);
+}
+
+// A value is unlinked only while the lane holds it: one freed already is a premature free, which
+// the checks report; the collector is not asked to touch it.
+void Lane::drop_entries_of_freed_keys() {
+  if (keeps_ephemerons() || oracle.keys().empty()) return;
+  for (std::size_t i = 0; i < freed_now.size(); ++i) {  // (unlinks may free more keys)
+    const ObjectId k = freed_now[i];
+    for (ObjectId map : oracle.maps_keyed_by(k)) {
+      const std::optional<ObjectId> value = oracle.entry_value(map, k);
+      if (value && holds(map) && holds(*value)) collector->unlink(map, *value);
+    }
+  }
 }
 
 }  // namespace cyclefuzz

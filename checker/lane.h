@@ -6,10 +6,12 @@
 //
 //   holds(x)          the collector allocated x and has not freed it.
 //   live(x)           the program reaches x: the mutator's references do (the oracle), or the
-//                     program's list of resurrected objects does (`kept`). Freeing it is a
-//                     premature free. (As of the end of the last op; during an op, when
+//                     program's list of resurrected objects does, or (for the harness's
+//                     strong-value maps) the entry of a live map whose key the collector has not
+//                     freed does (`kept`). Freeing it is a premature free. (As of the end of the last op; during an op, when
 //                     finalizers and callbacks run, `reaches_now` answers.)
-//   kept(x)           the list reaches x and the mutator does not (as of the end of the last op).
+//   kept(x)           the list or a map's entry reaches x and the mutator does not (as of the
+//                     end of the last op).
 //   garbage(x)        held, and not live: what a collection may free.
 //   may_keep(x)       what a collection may leave though the mutator no longer reaches it: what
 //                     the list keeps, what frozen objects kept before this op's collection
@@ -50,6 +52,7 @@ class Lane final : public CollectorHost {
   bool holds(ObjectId x) const { return x < status.size() && status[x] == Status::Alive; }
   bool live(ObjectId x) const { return oracle.reachable_from_roots(x) || kept(x); }
   bool kept(ObjectId x) const { return kept_.contains(x); }
+  bool kept_any() const { return !kept_.empty(); }
   bool garbage(ObjectId x) const { return holds(x) && !live(x); }
   bool may_keep(ObjectId x) const {
     return kept(x) || kept_before.contains(x) || fresh_.contains(x);
@@ -91,6 +94,12 @@ class Lane final : public CollectorHost {
   void end_op(bool list_changed);
   /// `release`: the program empties its list, dropping each entry's reference.
   void release_resurrected();
+  /// The harness's maps (Capabilities::map_entries): after the op, each map the collector holds
+  /// unlinks the value of its entry for every key the collector freed during it, as a key's
+  /// weak-reference callback drops a WeakKeyDictionary's entry.
+  void drop_entries_of_freed_keys();
+  /// A live map whose entry keeps x, which the mutator does not reach; or nothing.
+  std::optional<ObjectId> map_keeping(ObjectId x) const;
 
   // ---- the program, as the collector calls it -----------------------------------------------
 
@@ -144,9 +153,11 @@ class Lane final : public CollectorHost {
   std::vector<Violation> found_in_callbacks;
 
  private:
-  /// What the program's list (and running finalizers' objects) reach now, outside the mutator's
-  /// heap: searched again only after the list or the heap changed.
+  /// What the program's list (and running finalizers' objects, and the harness's maps' entries
+  /// whose key was not freed) reach now, outside the mutator's heap: searched again only after the
+  /// list or the heap changed.
   const ObjectSet& reached_by_list();
+  bool keeps_ephemerons() const { return capabilities.map_entries == MapEntries::Ephemerons; }
   /// The finalizer's program, in this lane's heap (checker/finalizer_programs.cpp).
   void run_program(ObjectId x);
   void problem(Violation violation) { found_in_callbacks.push_back(std::move(violation)); }

@@ -56,12 +56,16 @@ void Session::run(const Trace& trace) {
 
 void Session::step(const Op& op) {
   const std::size_t reachable_before = oracle_.reachable_count();
+  std::optional<ObjectId> replaced;  // (what the harness's maps unlink)
+  if (op.kind == OpKind::Entry || op.kind == OpKind::Unentry) {
+    replaced = oracle_.entry_value(op.a, op.b);
+  }
   oracle_.apply(op);
   for (auto& lane_ptr : lanes_) {
     Lane& lane = *lane_ptr;
     if (checks_.record_frees) lane.frees_per_op.emplace_back();
     if (lane.retired) continue;
-    if (auto facts = run_op(lane, op, reachable_before)) check_lane(lane, op, *facts);
+    if (auto facts = run_op(lane, op, reachable_before, replaced)) check_lane(lane, op, *facts);
   }
   if (op.kind == OpKind::Collect) check_agreement(op);
   ++ops_run_;
@@ -71,11 +75,13 @@ void Session::step(const Op& op) {
 // predicates (checker/lane.h) describe the heap before it: what this op's checks need from then
 // is taken now.
 std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
-                                                std::size_t reachable_before) {
+                                                std::size_t reachable_before,
+                                                std::optional<ObjectId> replaced) {
   lane.begin_op(oracle_.object_count());
   OpFacts facts;
   facts.full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);
   const bool had_list = !lane.resurrected.empty();
+  const bool kept_any = lane.kept_any();
   const std::size_t garbage_before = lane.alive - reachable_before;  // when the list is empty
   if (lane.frozen_count > 0 && op.kind == OpKind::Collect) keep_by_frozen(lane);
   if (facts.full && lane.capabilities.weak_references_cleared_before_finalizers &&
@@ -95,8 +101,10 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
   }
 
   try {
-    facts.collected = apply(*lane.collector, op);
+    facts.collected = apply(*lane.collector, op, replaced);
     if (op.kind == OpKind::Release) lane.release_resurrected();
+    facts.freed_by_collector = lane.freed_now.size();
+    lane.drop_entries_of_freed_keys();
   } catch (const std::exception& e) {
     check_frees(lane);  // what it freed before it threw still counts
     report(lane, Violation::of(ViolationKind::BrokenInvariant, {},
@@ -114,8 +122,8 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
     lane.frozen_count = 0;
   }
   // (A count of what a collection found is only known beforehand when no finalizer can change
-  // the garbage while it runs.)
-  if (!had_list && lane.finalizers_now == 0) facts.garbage_before = garbage_before;
+  // the garbage while it runs, and no map's entry keeps garbage.)
+  if (!had_list && !kept_any && lane.finalizers_now == 0) facts.garbage_before = garbage_before;
   facts.collections = lane.collector->collections() - collections_before;
   return facts;
 }

@@ -128,9 +128,11 @@ class Session {
     std::optional<std::size_t> garbage_before;  // unreachable objects held before, when that fixes
                                                 // what a collection must find
     std::uint64_t collections = 0;              // collections that ran during the op
+    std::size_t freed_by_collector = 0;  // frees before the harness's maps dropped entries
   };
   // checker/session.cpp: the op, in order.
-  std::optional<OpFacts> run_op(Lane& lane, const Op& op, std::size_t reachable_before);
+  std::optional<OpFacts> run_op(Lane& lane, const Op& op, std::size_t reachable_before,
+                                std::optional<ObjectId> replaced);
   void freeze(Lane& lane);
   void check_lane(Lane& lane, const Op& op, const OpFacts& facts);
   void report(Lane& lane, Violation violation);

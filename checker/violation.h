@@ -54,6 +54,10 @@ inline constexpr const char* kFreedWhileReachable = "freed while still reachable
 /// resurrected objects.
 inline constexpr const char* kFreedWhileListed =
     "freed while the program's list of resurrected objects reaches it";
+/// The detail of a premature free of a value that a strong-value map's entry keeps (its map is
+/// live, its key not yet freed); the path is the map, then the value.
+inline constexpr const char* kFreedWhileMapped =
+    "freed while the entry of a map the program reaches keeps it (its key not yet freed)";
 
 /// One broken rule. Built as `Violation::of(kind, objects, detail)` and, where they explain it,
 /// `.along(path)`, `.around(cycle)`, `.of_weak(w)`; the Session fills in whose and when.

@@ -19,7 +19,8 @@ void Collector::clear_weak_references(WeakReferences& weak, const std::vector<Ob
   }
 }
 
-std::optional<std::size_t> apply(Collector& collector, const Op& op) {
+std::optional<std::size_t> apply(Collector& collector, const Op& op,
+                                 std::optional<ObjectId> replaced) {
   switch (op.kind) {
     case OpKind::New:
       collector.allocate(op.a);
@@ -58,6 +59,21 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op) {
       break;
     case OpKind::Weak:
       collector.weak_ref(op.weak, op.a, op.option);
+      break;
+    case OpKind::Entry:
+      if (collector.capabilities().map_entries == MapEntries::Ephemerons) {
+        collector.set_entry(op.a, op.b, op.c);
+      } else {
+        collector.link(op.a, op.c);
+        if (replaced) collector.unlink(op.a, *replaced);
+      }
+      break;
+    case OpKind::Unentry:
+      if (collector.capabilities().map_entries == MapEntries::Ephemerons) {
+        collector.remove_entry(op.a, op.b);
+      } else if (replaced) {
+        collector.unlink(op.a, *replaced);
+      }
       break;
     case OpKind::Release:  // the program's list is the Session's (checker/session.h)
     case OpKind::Deref:    // a question the Session asks (Collector::deref)

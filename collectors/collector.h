@@ -44,6 +44,19 @@ enum class CollectCount : std::uint8_t {
   None,                // not a count of objects (Lua's collectgarbage("collect") returns 0)
 };
 
+/// Who keeps weak-keyed maps' entries (language/op.h), and so which semantics the checks demand.
+enum class MapEntries : std::uint8_t {
+  /// The collector knows nothing of them: the harness builds strong-value maps from its plain
+  /// references, as CPython's weakref.WeakKeyDictionary is a dict whose key's weak-reference
+  /// callback drops the entry. `entry m k v` is `link m v` (and `unlink` of the value it
+  /// replaces), `unentry m k` the unlink of its value, and after each op the harness unlinks the
+  /// values of the entries whose key the collector freed during it.
+  Harness,
+  /// The collector keeps them (set_entry, remove_entry) as ephemerons: a value lives while its map
+  /// and its key do, and the entry goes when the key is freed.
+  Ephemerons,
+};
+
 struct Capabilities {
   /// Frees an object as soon as nothing refers to it, without waiting for `collect`; then every
   /// unreachable object that no garbage cycle holds must be gone after each operation.
@@ -80,6 +93,8 @@ struct Capabilities {
   /// long-lived rule for full collections - and `statistics()` exposes the counts
   /// (gc.get_count()). Needs generations == 3.
   bool cpython_thresholds = false;
+  /// Who keeps map entries.
+  MapEntries map_entries = MapEntries::Harness;
 
   bool is_full_collection(int generation) const { return generation >= generations - 1; }
 };
@@ -171,6 +186,11 @@ class Collector {
   virtual void weak_ref(WeakId /*w*/, ObjectId /*target*/, bool /*callback*/) {}
   /// What weak reference `w` points to, or nothing once it is cleared.
   virtual std::optional<ObjectId> deref(WeakId /*w*/) const { return std::nullopt; }
+  /// Map entries, for a collector that keeps them (Capabilities::map_entries is Ephemerons; the
+  /// harness asks no other): `map`'s entry for `key` is now `value`, replacing the old one;
+  /// `map` drops its entry for `key`. `inspect` lists each entry's value among the references.
+  virtual void set_entry(ObjectId /*map*/, ObjectId /*key*/, ObjectId /*value*/) {}
+  virtual void remove_entry(ObjectId /*map*/, ObjectId /*key*/) {}
 
   // ---- what the checker may look at ---------------------------------------------------------
   /// The collector's record of an object it has not freed.
@@ -205,7 +225,9 @@ class Collector {
 };
 
 /// The one function that applies an op to a collector. Returns what `collect` returned, for a
-/// collect op.
-std::optional<std::size_t> apply(Collector& collector, const Op& op);
+/// collect op. `replaced`: for `entry` and `unentry`, the value the map's entry for the key had
+/// before the op, if any (the harness's maps unlink it).
+std::optional<std::size_t> apply(Collector& collector, const Op& op,
+                                 std::optional<ObjectId> replaced = std::nullopt);
 
 }  // namespace cyclefuzz

@@ -22,6 +22,8 @@ constexpr OpKindInfo kOpKinds[] = {
     {OpKind::Release, "release", "release", 0},
     {OpKind::Weak, "weak", "weak WEAK NAME [callback]", 1},
     {OpKind::Deref, "deref", "deref WEAK", 0},
+    {OpKind::Entry, "entry", "entry MAP KEY VALUE", 3},
+    {OpKind::Unentry, "unentry", "unentry MAP KEY", 2},
 };
 
 constexpr bool in_kind_order() {
@@ -30,7 +32,7 @@ constexpr bool in_kind_order() {
   }
   return true;
 }
-static_assert(in_kind_order() && std::size(kOpKinds) == static_cast<std::size_t>(OpKind::Deref) + 1,
+static_assert(in_kind_order() && std::size(kOpKinds) == static_cast<std::size_t>(OpKind::Unentry) + 1,
               "kOpKinds has one row per OpKind, in OpKind's order");
 
 }  // namespace

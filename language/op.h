@@ -44,7 +44,18 @@ enum class OpKind : std::uint8_t {
   Release,    // release: the program empties its list of resurrected objects
   Weak,       // weak w a [callback]: the mutator takes weak reference w to a
   Deref,      // deref w: the mutator checks w (alive while a is reachable, cleared once freed)
+  Entry,      // entry m k v: m's entry for key k is now v (a weak-keyed map entry; see below)
+  Unentry,    // unentry m k: m drops its entry for key k
 };
+
+// Weak-keyed maps. Any object can hold entries, at most one per key: `entry m k v` makes v the
+// value of m's entry for k (replacing the old value), `unentry m k` drops it. The entry does not
+// keep its key alive, and it is gone once the key is freed. Whether it keeps its value alive
+// depends on the collector (Capabilities::weak_keyed_maps): an *ephemeron* keeps v only while m
+// and k are both reachable (Lua's weak-keyed tables, JavaScript's WeakMap); a *strong-value* map
+// keeps v while m is reachable and k not yet freed (CPython's weakref.WeakKeyDictionary: a cycle
+// from v back to k then leaks until the entry is dropped). What the mutator reaches is the same
+// for both: through an entry only while its key is reachable too.
 
 /// One step of a finalizer's program. It runs in each collector when (and if) that collector
 /// runs the finalizer, so it may only act where the mutator cannot look: on what the dying
@@ -91,6 +102,7 @@ struct Op {
   WeakId weak = 0;      // Weak, Deref: the weak reference.
   bool option = false;  // Weak: it has a callback.
   std::vector<Step> steps;  // Finalizer: its program, in order (often empty)
+  ObjectId c = 0;  // Entry: the value (`a` is the map, `b` the key; Unentry names those two).
 
   static Op make_new(ObjectId a) { return {OpKind::New, a}; }
   static Op link(ObjectId a, ObjectId b) { return {OpKind::Link, a, b}; }
@@ -110,6 +122,12 @@ struct Op {
     return {OpKind::Weak, a, 0, kOldestGeneration, {}, w, callback};
   }
   static Op deref(WeakId w) { return {OpKind::Deref, 0, 0, kOldestGeneration, {}, w}; }
+  static Op entry(ObjectId map, ObjectId key, ObjectId value) {
+    Op op{OpKind::Entry, map, key};
+    op.c = value;
+    return op;
+  }
+  static Op unentry(ObjectId map, ObjectId key) { return {OpKind::Unentry, map, key}; }
 
   friend bool operator==(const Op&, const Op&) = default;
 };
@@ -120,8 +138,8 @@ struct OpKindInfo {
   OpKind kind;
   const char* keyword;  // in the trace language ("new", "link", ...)
   const char* usage;    // what its arguments are, for error messages
-  int objects;          // how many objects it names: `a` when at least 1, `b` when 2 (a
-                        // finalizer names `a`; its steps name their own)
+  int objects;          // how many objects it names: `a` when at least 1, `b` when 2, `c` when
+                        // 3 (a finalizer names `a`; its steps name their own)
 };
 
 /// The row of `kind`.
@@ -129,7 +147,8 @@ const OpKindInfo& info(OpKind kind);
 /// Every row, in OpKind's order.
 std::span<const OpKindInfo> op_kinds();
 
-/// How many objects an op names (0, 1 or 2): `a` is named when it is at least 1, `b` when 2.
+/// How many objects an op names (0 to 3): `a` is named when it is at least 1, `b` when 2, `c`
+/// when 3.
 inline int object_arity(const Op& op) { return info(op.kind).objects; }
 /// The keyword of an op in the trace language ("new", "link", ...).
 inline const char* keyword(OpKind kind) { return info(kind).keyword; }
@@ -141,7 +160,7 @@ const char* keyword(StepKind kind);
 /// Whether the object in a slot of an op is one the op (or its step) allocates, or one that exists.
 enum class Slot : std::uint8_t { Allocates, Names };
 
-/// Calls f(id, slot) for each object the op itself names (`a`, then `b`: object_arity), not its
+/// Calls f(id, slot) for each object the op itself names (`a`, `b`, `c`: object_arity), not its
 /// steps'.
 template <class O, class F>
   requires std::is_same_v<std::remove_const_t<O>, Op>
@@ -149,6 +168,7 @@ void for_each_own_object(O& op, F f) {
   const int arity = object_arity(op);
   if (arity >= 1) f(op.a, op.kind == OpKind::New ? Slot::Allocates : Slot::Names);
   if (arity >= 2) f(op.b, Slot::Names);
+  if (arity >= 3) f(op.c, Slot::Names);
 }
 
 /// Calls f(id, slot) for each object a step names, as the text shows them (a resurrect of the

@@ -191,7 +191,9 @@ class Parser {
     if (arguments == 0) return Op{kind};
     const ObjectId a = lookup(words[1]);
     const ObjectId b = arguments >= 2 ? lookup(words[2]) : 0;
-    return Op{kind, a, b};
+    Op op{kind, a, b};
+    if (arguments >= 3) op.c = lookup(words[3]);
+    return op;
   }
 
   // finalizer A [STEP...]: the steps read left to right; each starts with a reserved word.

@@ -1,41 +1,11 @@
 #include "oracle/oracle.h"
 
-#include <boost/graph/filtered_graph.hpp>
+#include <algorithm>
 #include <cassert>
 
-#include "oracle/search.h"
 
 namespace cyclefuzz {
 
-using namespace search;
-
-namespace {
-
-/// Edge filter: the edges of the support forest that carry support from an object without
-/// external references (a rooted object supports its subtree whatever happens above it): from a
-/// reachable object to a reachable object whose parent it is.
-struct SupportEdge {
-  const Oracle::Graph* graph = nullptr;
-  const std::vector<ObjectId>* parent = nullptr;
-  const std::vector<std::uint8_t>* reachable = nullptr;
-  const std::vector<std::uint32_t>* external = nullptr;
-  bool operator()(Oracle::Graph::edge_descriptor e) const {
-    const Vertex from = boost::source(e, *graph);
-    const Vertex to = boost::target(e, *graph);
-    return (*external)[from] == 0 && (*reachable)[to] && (*parent)[to] == from;
-  }
-};
-
-/// Makes the source of each tree edge of a search the parent of its target.
-struct RecordParents : boost::default_bfs_visitor {
-  std::vector<ObjectId>* parent = nullptr;
-  template <class E, class G>
-  void tree_edge(E e, const G& g) const {
-    (*parent)[boost::target(e, g)] = static_cast<ObjectId>(boost::source(e, g));
-  }
-};
-
-}  // namespace
 
 // ================================================================================================
 // Applying an op
@@ -51,20 +21,31 @@ void Oracle::apply(const Op& op) {
     case OpKind::Link:
       boost::add_edge(op.a, op.b, Reference{}, graph_);
       break;
-    case OpKind::Unlink: {
-      // Remove exactly one of possibly several parallel references.
+    case OpKind::Unlink:
+      // Remove exactly one of possibly several parallel references (not a map entry's).
       for (auto [e, end] = boost::out_edges(op.a, graph_); e != end; ++e) {
-        if (boost::target(*e, graph_) == op.b) {
-          boost::remove_edge(*e, graph_);
+        if (boost::target(*e, graph_) == op.b && graph_[*e].key == kNoKey) {
+          remove_reference(*e);
           break;
         }
       }
-      if (parent_[op.b] == op.a && references(op.a, op.b) == 0) {
-        parent_[op.b] = kNoParent;
-        if (external_[op.b] == 0) lose_support(op.b);
+      break;
+    case OpKind::Entry: {
+      // The new value first: when it is the old one, it never loses its support.
+      const std::optional<Graph::edge_descriptor> old = entry_edge(op.a, op.b);
+      boost::add_edge(op.a, op.c, Reference{kMutatorView, op.b}, graph_);
+      if (old) {
+        remove_reference(*old);
+      } else {
+        std::vector<ObjectId>& maps = maps_keyed_by_[op.b];
+        if (maps.empty()) keys_.push_back(op.b);
+        if (std::find(maps.begin(), maps.end(), op.a) == maps.end()) maps.push_back(op.a);
       }
       break;
     }
+    case OpKind::Unentry:
+      remove_reference(*entry_edge(op.a, op.b));
+      break;
     case OpKind::Root:
       if (external_[op.a]++ == 0) add_to(rooted_list_, rooted_index_, op.a);
       break;
@@ -99,12 +80,14 @@ void Oracle::apply(const Op& op) {
 }
 
 void Oracle::add_object(ObjectId id, bool rooted) {
-  const Vertex v = boost::add_vertex(graph_);
+  const auto v = boost::add_vertex(graph_);
   (void)v;
   assert(v == id);
   external_.push_back(rooted ? 1 : 0);
   reachable_.push_back(rooted ? 1 : 0);
   parent_.push_back(kNoParent);
+  parent_key_.push_back(kNoKey);
+  maps_keyed_by_.emplace_back();
   finalizer_.push_back(kNoFinalizer);
   born_in_finalizer_.push_back(rooted ? 0 : 1);
   weak_by_target_.emplace_back();
@@ -121,6 +104,41 @@ void Oracle::add_finalizer_reference(HeapView view, ObjectId from, ObjectId to) 
   boost::add_edge(from, to, Reference{view}, graph_);
 }
 
+std::optional<Oracle::Graph::edge_descriptor> Oracle::entry_edge(ObjectId map,
+                                                                  ObjectId key) const {
+  for (auto [e, end] = boost::out_edges(map, graph_); e != end; ++e) {
+    if (graph_[*e].key == key) return *e;
+  }
+  return std::nullopt;
+}
+
+std::optional<ObjectId> Oracle::entry_value(ObjectId map, ObjectId key) const {
+  const auto e = entry_edge(map, key);
+  if (!e) return std::nullopt;
+  return static_cast<ObjectId>(boost::target(*e, graph_));
+}
+
+void Oracle::key_freed(HeapView view, ObjectId x) {
+  if (view == kMutatorView || maps_keyed_by_[x].empty()) return;
+  if (freed_keys_.size() <= view) freed_keys_.resize(view + 1);
+  if (freed_keys_[view].size() <= x) freed_keys_[view].resize(object_count(), 0);
+  freed_keys_[view][x] = 1;
+}
+
+// A parent supports its child through one reference: a plain one (any of several parallel ones)
+// or the entry of one key. Losing the last reference of that kind loses the support.
+void Oracle::remove_reference(Graph::edge_descriptor e) {
+  const auto from = static_cast<ObjectId>(boost::source(e, graph_));
+  const auto to = static_cast<ObjectId>(boost::target(e, graph_));
+  const ObjectId key = graph_[e].key;
+  boost::remove_edge(e, graph_);
+  if (!reachable_[to] || parent_[to] != from || parent_key_[to] != key) return;
+  if (key == kNoKey && references(from, to) > 0) return;
+  parent_[to] = kNoParent;
+  parent_key_[to] = kNoKey;
+  if (external_[to] == 0) lose_support(to);
+}
+
 // Pre: as lose_support. Finds, within a few steps, a referrer of x whose chain of parents ends
 // without passing through x, and makes it x's parent: then nothing died and the forest holds
 // again, without a search of x's subtree (which, for the head of a long chain that is being let
@@ -131,17 +149,24 @@ void Oracle::add_finalizer_reference(HeapView view, ObjectId from, ObjectId to) 
 // object's parent is what supports it once it is unrooted, so stopping at the first rooted object
 // could close a cycle of parents through x. Every reachable object without a parent is rooted,
 // but x.
+//
+// Only plain references adopt, along chains of plain references: support through a map entry
+// depends on its key too, which the search (lose_support) weighs.
 bool Oracle::adopt_by_a_referrer(ObjectId x) {
   constexpr int kBudget = 16;  // parent steps, over all the referrers tried
   int steps = 0;
   for (auto [e, end] = boost::in_edges(x, graph_); e != end; ++e) {
     const auto p = static_cast<ObjectId>(boost::source(*e, graph_));
-    if (!reachable_[p]) continue;
+    if (!reachable_[p] || graph_[*e].key != kNoKey) continue;
     ObjectId c = p;
-    while (c != x && parent_[c] != kNoParent && ++steps <= kBudget) c = parent_[c];
+    while (c != x && parent_[c] != kNoParent && ++steps <= kBudget) {
+      if (parent_key_[c] != kNoKey) return false;
+      c = parent_[c];
+    }
     if (steps > kBudget) return false;
     if (c != x) {
       parent_[x] = p;
+      parent_key_[x] = kNoKey;
       return true;
     }
   }
@@ -149,78 +174,121 @@ bool Oracle::adopt_by_a_referrer(ObjectId x) {
 }
 
 // Pre: the support forest held before the op (every reachable object is rooted or has a parent,
-// a reachable object that refers to it, and parents lead to rooted objects); then `x` lost the
-// external reference or the parent's reference that supported it, and has neither now.
+// a reachable object that refers to it - through an entry whose key is reachable, for a value -
+// and following parents and keys always ends at rooted objects); then `x` lost the external
+// reference or the parent's reference that supported it, and has neither now.
 // Post: exactly the objects that are no longer reachable are unmarked and listed in
-// `newly_unreachable_`, in the order of a breadth-first search from x; the forest holds again.
+// `newly_unreachable_`, breadth-first from x first; the forest holds again.
 //
-// Why searching x's subtree T is enough: an object outside T keeps its chain of parents to a
-// rooted object, which does not pass through x. Among T, an object stays reachable iff it is
-// rooted, or a reachable object outside T refers to it, or it descends within T from such an
-// object. If x stays reachable so does all of T (x reaches it through forest edges); otherwise
-// every object that dies is reached from x through objects that die (a surviving object on the
-// way would keep it alive).
+// Why searching T (collect_dependents) is enough: an object outside T keeps its chains of parents
+// and keys to rooted objects, none through x. Among T, an object stays reachable iff it is rooted,
+// or a reachable object outside T refers to it (through an entry: whose key is outside T, or
+// stays reachable), or it descends within T from such objects - the ephemeron fixpoint, which
+// the worklist computes in one pass: an entry waits until both its map and its key are known to
+// stay.
 void Oracle::lose_support(ObjectId x) {
   assert(reachable_[x] && external_[x] == 0 && parent_[x] == kNoParent);
   if (adopt_by_a_referrer(x)) return;
   const std::size_t n = object_count();
-
-  // 1. T: x and the objects supported through it, along forest edges, up to rooted objects.
-  subtree_.clear();
-  {
-    auto forest = boost::make_filtered_graph(
-        graph_, SupportEdge{&graph_, &parent_, &reachable_, &external_});
-    StoppableQueue queue;
-    colors_.begin(n);
-    boost::breadth_first_visit(forest, Vertex{x}, queue, RecordDiscovered{{}, &subtree_},
-                               SearchColorMap{&colors_});
-  }
-  members_.begin(n);
-  for (ObjectId v : subtree_) members_.put(v, boost::black_color);
-
-  // 2. The objects of T supported from outside it: rooted, or referred to by a reachable object
-  //    outside T, which becomes their parent.
+  collect_dependents(x);  // subtree_, members_
+  // Whether y stays reachable as far as known: outside T (and reachable), or found to stay.
+  colors_.begin(n);
+  const auto stays = [&](ObjectId y) {
+    return reachable_[y] && (!members_.touched(y) || colors_.touched(y));
+  };
   supported_.clear();
+  const auto keep = [&](ObjectId v, ObjectId parent, ObjectId key) {
+    colors_.put(v, boost::black_color);
+    parent_[v] = parent;
+    parent_key_[v] = key;
+    supported_.push_back(v);
+  };
+
+  // 1. The objects of T supported from outside it: rooted, or referred to by a reachable object
+  //    outside T (through an entry: whose key is outside T).
   for (ObjectId v : subtree_) {
     parent_[v] = kNoParent;
-    bool supported = external_[v] > 0;
-    for (auto [e, end] = boost::in_edges(v, graph_); !supported && e != end; ++e) {
-      const Vertex from = boost::source(*e, graph_);
-      if (reachable_[from] && !members_.touched(from)) {
-        parent_[v] = static_cast<ObjectId>(from);
-        supported = true;
-      }
+    parent_key_[v] = kNoKey;
+  }
+  for (ObjectId v : subtree_) {
+    if (external_[v] > 0) {
+      keep(v, kNoParent, kNoKey);
+      continue;
     }
-    if (supported) supported_.push_back(v);
+    for (auto [e, end] = boost::in_edges(v, graph_); e != end; ++e) {
+      const auto from = static_cast<ObjectId>(boost::source(*e, graph_));
+      const ObjectId key = graph_[*e].key;
+      if (graph_[*e].owner != kMutatorView || !reachable_[from] || members_.touched(from)) continue;
+      if (key != kNoKey && (!reachable_[key] || members_.touched(key))) continue;
+      keep(v, from, key);
+      break;
+    }
   }
 
-  // 3. What they reach within T stays reachable, and is supported along the search's tree edges.
-  {
-    const Only in_subtree{[this](Vertex v) { return members_.touched(v); }};
-    auto within = boost::make_filtered_graph(graph_, boost::keep_all(), in_subtree);
-    StoppableQueue queue;
-    colors_.begin(n);
-    boost::breadth_first_visit(within, supported_.begin(), supported_.end(), queue,
-                               RecordParents{{}, &parent_}, SearchColorMap{&colors_});
+  // 2. What they reach within T stays, each entry once its map and its key both stay.
+  for (std::size_t i = 0; i < supported_.size(); ++i) {
+    const ObjectId s = supported_[i];
+    for (auto [e, end] = boost::out_edges(s, graph_); e != end; ++e) {
+      const auto to = static_cast<ObjectId>(boost::target(*e, graph_));
+      const ObjectId key = graph_[*e].key;
+      if (graph_[*e].owner != kMutatorView || !members_.touched(to) || colors_.touched(to)) continue;
+      if (key == kNoKey || stays(key)) keep(to, s, key);
+    }
+    for (ObjectId map : maps_keyed_by_[s]) {  // s as a key: the entries it was waiting for
+      if (!stays(map)) continue;
+      const std::optional<ObjectId> value = entry_value(map, s);
+      if (value && members_.touched(*value) && !colors_.touched(*value)) keep(*value, map, s);
+    }
   }
   if (colors_.touched(x)) return;  // x stays reachable, and with it all of T
 
-  // 4. The rest of T is garbage from now on, listed in breadth-first order from x.
-  members_.begin(n);
-  for (ObjectId v : subtree_) {
-    if (!colors_.touched(v)) members_.put(v, boost::black_color);
+  // 3. The rest of T is garbage from now on, listed breadth-first: from x, then from each dying
+  //    object not yet listed (one whose entry's key died, reached from no dying object).
+  const std::size_t first = newly_unreachable_.size();
+  std::size_t next = first;
+  for (ObjectId start : subtree_) {
+    if (colors_.touched(start)) continue;
+    colors_.put(start, boost::black_color);
+    newly_unreachable_.push_back(start);
+    for (; next < newly_unreachable_.size(); ++next) {
+      for (auto [e, end] = boost::out_edges(newly_unreachable_[next], graph_); e != end; ++e) {
+        const auto to = static_cast<ObjectId>(boost::target(*e, graph_));
+        if (!members_.touched(to) || colors_.touched(to)) continue;
+        colors_.put(to, boost::black_color);
+        newly_unreachable_.push_back(to);
+      }
+    }
   }
-  {
-    const Only dying{[this](Vertex v) { return members_.touched(v); }};
-    auto garbage = boost::make_filtered_graph(graph_, boost::keep_all(), dying);
-    StoppableQueue queue;
-    colors_.begin(n);
-    boost::breadth_first_visit(garbage, Vertex{x}, queue, RecordDiscovered{{}, &newly_unreachable_},
-                               SearchColorMap{&colors_});
-  }
-  for (ObjectId d : newly_unreachable_) {
+  for (std::size_t i = first; i < newly_unreachable_.size(); ++i) {
+    const ObjectId d = newly_unreachable_[i];
     reachable_[d] = 0;
     remove_from(reachable_list_, reachable_index_, d);
+  }
+}
+
+// T: x, and every reachable object that depends on a member of T without an external reference -
+// as its parent, or as the key of the entry through which its parent supports it. In
+// breadth-first order from x, x first; members_ marks them.
+void Oracle::collect_dependents(ObjectId x) {
+  subtree_.assign(1, x);
+  members_.begin(object_count());
+  members_.put(x, boost::black_color);
+  const auto add = [&](ObjectId y) {
+    if (!reachable_[y] || members_.touched(y)) return;
+    members_.put(y, boost::black_color);
+    subtree_.push_back(y);
+  };
+  for (std::size_t i = 0; i < subtree_.size(); ++i) {
+    const ObjectId p = subtree_[i];
+    if (external_[p] > 0) continue;  // a rooted object supports what depends on it, whatever happens
+    for (auto [e, end] = boost::out_edges(p, graph_); e != end; ++e) {
+      const auto to = static_cast<ObjectId>(boost::target(*e, graph_));
+      if (parent_[to] == p && parent_key_[to] == graph_[*e].key) add(to);
+    }
+    for (ObjectId map : maps_keyed_by_[p]) {
+      const std::optional<ObjectId> value = entry_value(map, p);
+      if (value && parent_[*value] == map && parent_key_[*value] == p) add(*value);
+    }
   }
 }
 

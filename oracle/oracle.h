@@ -8,12 +8,18 @@
 //     an object is reachable iff a path of references leads to it from an object that the
 //     mutator holds an external reference to.
 //
+// A weak-keyed map's entry (language/op.h) is a reference from the map to the value that counts
+// only while its key is reachable: reachability is the least fixpoint of "rooted, or referred to
+// by a reachable object, or the value of a reachable map's entry whose key is reachable" (an
+// ephemeron's, which is also what the mutator of a strong-value map may touch).
+//
 // Invariant kept after every `apply`: `reachable_from_roots(x)` is exactly that definition. Only
 // `unlink` and `unroot` can make objects unreachable, and an unreachable object never becomes
 // reachable again (the mutator can only touch what it reaches), so the oracle maintains the
 // reachable set incrementally. It keeps a *support forest*: every reachable object without an
 // external reference has a parent, a reachable object that refers to it, and following parents
-// always ends at a rooted object. Losing a reference that is not a parent's, or an external
+// always ends at a rooted object (a value supported through an entry also depends on the entry's
+// key, which is then supported without it). Losing a reference that is not a parent's, or an external
 // reference of an object that has a parent, changes nothing; otherwise only the objects whose
 // support passed through the object that lost it (its subtree) are searched. No operation
 // rescans the heap.
@@ -65,6 +71,7 @@ struct Refusal {
                       // allocates it, earlier in its program)
     UnknownWeak,      // deref of a weak reference never taken
     NotFreshWeak,     // weak w a with w not the next weak reference
+    NoEntry,          // unentry m k where m has no entry for k
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge); for
@@ -121,9 +128,11 @@ inline void put(const SearchColorMap& m, std::size_t v, boost::default_color_typ
 class Oracle {
  public:
   /// A reference, and whose: kMutatorView for the mutator's, else the collector whose finalizer
-  /// made it.
+  /// made it. A map entry's reference, from the map to the value, has its key.
+  static constexpr ObjectId kNoKey = ~ObjectId{0};
   struct Reference {
     HeapView owner = kMutatorView;
+    ObjectId key = kNoKey;
   };
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS,
                                       boost::no_property, Reference>;
@@ -145,7 +154,7 @@ class Oracle {
   bool reachable_from_roots(ObjectId x) const { return reachable_[x] != 0; }
   std::size_t reachable_count() const { return reachable_list_.size(); }
   std::uint32_t external_references(ObjectId x) const { return external_[x]; }
-  /// How many references `from` holds to `to`.
+  /// How many references `from` holds to `to`, map entries not counted.
   std::size_t references(ObjectId from, ObjectId to) const;
   /// The targets of `from`'s references in `view`'s heap, one entry per reference.
   std::vector<ObjectId> referents(ObjectId from, HeapView view = kMutatorView) const;
@@ -163,10 +172,17 @@ class Oracle {
       if (sees(view, *e)) f(static_cast<ObjectId>(boost::source(*e, graph_)));
     }
   }
-  /// Whether reference e is in `view`'s heap.
+  /// Whether reference e is in `view`'s heap: a map entry is, until that collector frees its key
+  /// (for the mutator's view: while its key is reachable).
   bool sees(HeapView view, Graph::edge_descriptor e) const {
-    const HeapView owner = graph_[e].owner;
-    return owner == kMutatorView || owner == view;
+    const Reference& r = graph_[e];
+    return (r.owner == kMutatorView || r.owner == view) &&
+           (r.key == kNoKey || key_alive(view, r.key));
+  }
+  bool key_alive(HeapView view, ObjectId key) const {
+    if (view == kMutatorView) return reachable_[key] != 0;
+    return view >= freed_keys_.size() || key >= freed_keys_[view].size() ||
+           freed_keys_[view][key] == 0;
   }
   /// Every reference, every collector's included: filter with `sees`.
   const Graph& graph() const { return graph_; }
@@ -189,6 +205,22 @@ class Oracle {
   /// The weak references taken to x, in the order the trace took them.
   const std::vector<WeakId>& weak_references_to(ObjectId x) const { return weak_by_target_[x]; }
 
+  /// Weak-keyed maps: the value of m's entry for k, if it has one.
+  std::optional<ObjectId> entry_value(ObjectId map, ObjectId key) const;
+  /// Calls f(key, value) for each of map's entries, in the order they were made.
+  template <class F>
+  void for_each_entry(ObjectId map, F f) const {
+    for (auto [e, end] = boost::out_edges(map, graph_); e != end; ++e) {
+      if (graph_[*e].key != kNoKey) f(graph_[*e].key, static_cast<ObjectId>(boost::target(*e, graph_)));
+    }
+  }
+  /// The maps that have (or had, until the mutator dropped it) an entry for key k.
+  const std::vector<ObjectId>& maps_keyed_by(ObjectId k) const { return maps_keyed_by_[k]; }
+  /// Every object used as a key so far, in the order they were first used.
+  const std::vector<ObjectId>& keys() const { return keys_; }
+  /// Collector `view` freed x: the entries keyed by x are gone from its heap.
+  void key_freed(HeapView view, ObjectId x);
+
   // ---- questions the checks ask about one collector's view ----------------------------------
 
   /// Reference counting frees an unreachable object as soon as no cycle holds it. Among the
@@ -207,6 +239,10 @@ class Oracle {
   /// `through` accepts (those of `from` it accepts included), in breadth-first order.
   std::vector<ObjectId> descendants(std::span<const ObjectId> from, const AlivePredicate& through,
                                     HeapView view = kMutatorView) const;
+  /// As descendants, but a map entry's reference counts only once its key is reachable from the
+  /// roots or found by the search itself: what ephemerons keep.
+  std::vector<ObjectId> ephemeron_descendants(std::span<const ObjectId> from,
+                                              const AlivePredicate& through, HeapView view) const;
 
   /// A reference that collector `view`'s run of a finalizer made. Pre: the mutator does not
   /// reach `from` (so it never will again), and view != kMutatorView.
@@ -237,6 +273,12 @@ class Oracle {
  private:
   /// Pre: x is reachable and has neither an external reference nor a parent.
   void lose_support(ObjectId x);
+  /// The subtree T of lose_support: x and what depends on it, as parent or as key.
+  void collect_dependents(ObjectId x);
+  /// The reference of m's entry for k.
+  std::optional<Graph::edge_descriptor> entry_edge(ObjectId map, ObjectId key) const;
+  /// Removes reference e; if it was what supported its target, the target loses that support.
+  void remove_reference(Graph::edge_descriptor e);
   bool adopt_by_a_referrer(ObjectId x);
   void add_to(std::vector<ObjectId>& list, std::vector<std::uint32_t>& index, ObjectId x);
   void remove_from(std::vector<ObjectId>& list, std::vector<std::uint32_t>& index, ObjectId x);
@@ -258,6 +300,11 @@ class Oracle {
   /// reachable, or kNoParent when an external reference does (or, for a rooted object, may).
   static constexpr ObjectId kNoParent = ~ObjectId{0};
   std::vector<ObjectId> parent_;
+  /// For an object whose parent supports it through a map entry: that entry's key; else kNoKey.
+  std::vector<ObjectId> parent_key_;
+  std::vector<std::vector<ObjectId>> maps_keyed_by_;  // by key
+  std::vector<ObjectId> keys_;
+  std::vector<std::vector<std::uint8_t>> freed_keys_;  // by view, then key: the view freed it
   static constexpr std::uint32_t kNoFinalizer = ~std::uint32_t{0};
   std::vector<std::uint32_t> finalizer_;  // by object: its program's index in programs_
   std::vector<std::vector<Step>> programs_;

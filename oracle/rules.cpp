@@ -46,6 +46,8 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
       return "unknown weak reference " + in_quotes(weak_names[op.weak]);
     case Refusal::Reason::NotFreshWeak:
       return "duplicate weak reference name " + in_quotes(weak_names[op.weak]);
+    case Refusal::Reason::NoEntry:
+      return name + " has no entry for the key " + in_quotes(names[op.b]);
   }
   return "invalid operation";
 }
@@ -137,6 +139,16 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
     case OpKind::Deref:
       if (op.weak >= weak_targets_.size()) return Refusal{R::UnknownWeak, 0};
       break;
+    case OpKind::Entry:
+    case OpKind::Unentry: {
+      std::optional<Refusal> unreachable;
+      for_each_own_object(op, [&](ObjectId x, Slot) {
+        if (!unreachable && !reachable_from_roots(x)) unreachable = Refusal{R::Unreachable, x};
+      });
+      if (unreachable) return unreachable;
+      if (op.kind == OpKind::Unentry && !entry_edge(op.a, op.b)) return Refusal{R::NoEntry, op.a};
+      break;
+    }
     case OpKind::New:
     case OpKind::Freeze:
     case OpKind::Unfreeze:

@@ -1,6 +1,7 @@
 // The oracle's questions about one collector's heap, and its explanations for reports. Each search
 // costs what it visits (SearchColors), never the heap; the explanations may cost the heap.
 #include <algorithm>
+#include <unordered_map>
 #include <boost/graph/filtered_graph.hpp>
 #include <boost/graph/reverse_graph.hpp>
 #include <boost/graph/strong_components.hpp>
@@ -35,7 +36,7 @@ void SearchColors::begin(std::size_t vertices) {
 std::size_t Oracle::references(ObjectId from, ObjectId to) const {
   std::size_t count = 0;
   for (auto [e, end] = boost::out_edges(from, graph_); e != end; ++e) {
-    count += boost::target(*e, graph_) == to;
+    count += boost::target(*e, graph_) == to && graph_[*e].key == kNoKey;
   }
   return count;
 }
@@ -83,6 +84,40 @@ std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
   colors_.begin(object_count());
   boost::breadth_first_visit(heap, sources.begin(), sources.end(), queue,
                              RecordDiscovered{{}, &found}, SearchColorMap{&colors_});
+  return found;
+}
+
+// A breadth-first search by hand: an entry found before its key waits in `waiting` (by key) until
+// the key is found, if ever.
+std::vector<ObjectId> Oracle::ephemeron_descendants(std::span<const ObjectId> from,
+                                                    const AlivePredicate& through,
+                                                    HeapView view) const {
+  std::vector<ObjectId> found;
+  std::unordered_map<ObjectId, std::vector<ObjectId>> waiting;
+  colors_.begin(object_count());
+  const auto discover = [&](ObjectId y) {
+    if (colors_.touched(y) || !through(y)) return;
+    colors_.put(y, boost::black_color);
+    found.push_back(y);
+  };
+  for (ObjectId x : from) discover(x);
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    const ObjectId y = found[i];
+    for (auto [e, end] = boost::out_edges(y, graph_); e != end; ++e) {
+      if (!sees(view, *e)) continue;
+      const auto to = static_cast<ObjectId>(boost::target(*e, graph_));
+      const ObjectId key = graph_[*e].key;
+      if (key == kNoKey || reachable_[key] || colors_.touched(key)) {
+        discover(to);
+      } else {
+        waiting[key].push_back(to);
+      }
+    }
+    if (const auto it = waiting.find(y); it != waiting.end()) {
+      for (ObjectId to : it->second) discover(to);
+      waiting.erase(it);
+    }
+  }
   return found;
 }
 

@@ -18,7 +18,8 @@ const Capabilities& MarkSweep::capabilities() const {
                                           .freezes = true,
                                           .finalizers = true,
                                           .weak_references = true,
-                                          .weak_references_cleared_before_finalizers = true};
+                                          .weak_references_cleared_before_finalizers = true,
+                                          .map_entries = MapEntries::Ephemerons};
   return kCapabilities;
 }
 
@@ -45,6 +46,28 @@ void MarkSweep::link(ObjectId from, ObjectId to) {
 void MarkSweep::unlink(ObjectId from, ObjectId to) {
   auto& refs = handles_[from]->references;
   refs.erase(std::find(refs.begin(), refs.end(), handles_[to]));
+}
+
+void MarkSweep::set_entry(ObjectId map, ObjectId key, ObjectId value) {
+  auto& entries = handles_[map]->entries;
+  if (!entries) entries = std::make_unique<std::vector<Cell::Entry>>();
+  Cell* k = handles_[key];
+  const auto it = std::find_if(entries->begin(), entries->end(),
+                               [k](const Cell::Entry& e) { return e.key == k; });
+  if (it != entries->end()) {
+    it->value = handles_[value];
+    return;
+  }
+  entries->push_back({k, handles_[value]});
+  ++entry_count_;
+}
+
+void MarkSweep::remove_entry(ObjectId map, ObjectId key) {
+  auto& entries = *handles_[map]->entries;
+  Cell* k = handles_[key];
+  entries.erase(std::find_if(entries.begin(), entries.end(),
+                             [k](const Cell::Entry& e) { return e.key == k; }));
+  --entry_count_;
 }
 
 void MarkSweep::root(ObjectId id) { ++handles_[id]->external; }
@@ -97,20 +120,46 @@ std::vector<MarkSweep::Cell*> MarkSweep::mark_roots() {
   return roots;
 }
 
-// Pre: no cell is marked. Post: exactly the cells reachable from a root are marked. An explicit
-// stack, since a heap may be a chain of a million objects.
+// Pre: no cell is marked. Post: exactly the cells reachable from a root are marked, an entry's
+// value counting as reachable once its map and its key are. An explicit stack, since a heap may
+// be a chain of a million objects.
 void MarkSweep::mark() {
   std::vector<Cell*> stack = mark_roots();
-  while (!stack.empty()) {
+  while (!stack.empty() || !released_.empty()) {
+    if (!released_.empty()) {
+      Cell* value = released_.back();
+      released_.pop_back();
+      if (!value->marked) mark_cell(value, stack);
+      continue;
+    }
     Cell* c = stack.back();
     stack.pop_back();
     for (Cell* r : c->references) {
-      if (!r->marked) {
-        r->marked = true;
-        // A cell without references has nothing left to mark: it need not wait on the stack
-        // (one object referring to a million leaves would make a stack of a million).
-        if (!r->references.empty()) stack.push_back(r);
-      }
+      if (!r->marked) mark_cell(r, stack);
+    }
+    if (c->entries) mark_entries(c, stack);
+  }
+  waiting_.clear();  // entries whose key stays unmarked: their values live only if reached otherwise
+}
+
+void MarkSweep::mark_cell(Cell* r, std::vector<Cell*>& stack) {
+  r->marked = true;
+  // A cell without references has nothing left to mark: it need not wait on the stack (one
+  // object referring to a million leaves would make a stack of a million).
+  if (!r->references.empty() || r->entries) stack.push_back(r);
+  if (waiting_.empty()) return;
+  if (const auto it = waiting_.find(r); it != waiting_.end()) {
+    released_.insert(released_.end(), it->second.begin(), it->second.end());
+    waiting_.erase(it);
+  }
+}
+
+void MarkSweep::mark_entries(Cell* map, std::vector<Cell*>& stack) {
+  for (const Cell::Entry& e : *map->entries) {
+    if (!e.key->marked) {
+      waiting_[e.key].push_back(e.value);
+    } else if (!e.value->marked) {
+      mark_cell(e.value, stack);
     }
   }
 }
@@ -140,8 +189,10 @@ void MarkSweep::clear_marks() {
   heap_.for_each([](Cell* c) { c->marked = false; });
 }
 
-// Pre: marks as `mark` left them. Post: unmarked cells are freed, marks are cleared.
+// Pre: marks as `mark` left them. Post: unmarked cells are freed, and with them the entries whose
+// key they were; marks are cleared.
 std::size_t MarkSweep::sweep() {
+  if (entry_count_ > 0) drop_entries_of_unmarked_keys();
   std::size_t freed = 0;
   heap_.for_each([&](Cell* c) {
     if (c->marked) {
@@ -154,6 +205,16 @@ std::size_t MarkSweep::sweep() {
   // How much a sweep freed, in powers of two, is the only state a fuzzer can tell apart here.
   transitions::note(transitions::Family::MarkSweep, std::bit_width(freed));
   return freed;
+}
+
+// Before any cell is freed, so that no key is read after its free.
+void MarkSweep::drop_entries_of_unmarked_keys() {
+  heap_.for_each([&](Cell* c) {
+    if (!c->entries) return;
+    entry_count_ -= std::erase_if(*c->entries, [&](const Cell::Entry& e) {
+      return !c->marked || !e.key->marked;
+    });
+  });
 }
 
 void MarkSweep::free_cell(Cell* c) {
@@ -170,6 +231,9 @@ void MarkSweep::inspect(ObjectId id, ObjectView& view) const {
   const Cell* cell = handles_[id];
   view.references.clear();
   for (const Cell* r : cell->references) view.references.push_back(r->id);
+  if (cell->entries) {
+    for (const Cell::Entry& e : *cell->entries) view.references.push_back(e.value->id);
+  }
   view.count = cell->external;
   view.generation = 0;
 }
@@ -192,6 +256,12 @@ void MarkSweep::check_invariants() const {
     check_cell(c);
     for (const Cell* r : c->references) {
       if (!in_heap.contains(r)) broken_invariant("mark-sweep", c->id, "refers to a freed cell");
+    }
+    if (!c->entries) return;
+    for (const Cell::Entry& e : *c->entries) {
+      if (!in_heap.contains(e.key) || !in_heap.contains(e.value)) {
+        broken_invariant("mark-sweep", c->id, "has a map entry with a freed key or value");
+      }
     }
   });
 }

@@ -12,8 +12,14 @@
 // references to everything it did not mark, then runs the finalizers of the unmarked objects that
 // have one and have not run it; if any ran, it marks again from the roots, so that what a
 // finalizer resurrected (gave an external reference to) and everything that reaches survives.
+//
+// Map entries are ephemerons: marking follows an entry once both its map and its key are marked
+// (an entry found before its key waits for it: one pass, the fixpoint), and the sweep drops the
+// entries of the keys it frees from the maps that survive.
 #pragma once
 
+#include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "collectors/collector.h"
@@ -49,6 +55,8 @@ class MarkSweep : public Collector {
     weak_.add(w, target, callback);
   }
   std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
+  void set_entry(ObjectId map, ObjectId key, ObjectId value) override;
+  void remove_entry(ObjectId map, ObjectId key) override;
 
  protected:
   // The phases are virtual so that a mutant (mutants.cpp, beside it) can replace exactly one.
@@ -60,22 +68,37 @@ class MarkSweep : public Collector {
     bool has_finalizer = false;
     bool finalized = false;  // its finalizer ran: it never runs again
     References<Cell> references;
+    struct Entry {
+      Cell* key;
+      Cell* value;
+    };
+    std::unique_ptr<std::vector<Entry>> entries;  // a map's, when it has any
   };
 
   /// Marks the roots (external references, frozen objects) and returns them.
   std::vector<Cell*> mark_roots();
   virtual void mark();
+  /// Marks r (unmarked), queues it for scanning, and releases the values that waited for r as a
+  /// key.
+  void mark_cell(Cell* r, std::vector<Cell*>& stack);
+  /// Marks what a marked map's entries keep: each value whose key is marked; an entry whose key
+  /// is not marked yet waits for it (waiting_).
+  virtual void mark_entries(Cell* map, std::vector<Cell*>& stack);
   /// Clears the weak references to the unmarked cells, then runs their finalizers; returns
   /// whether any finalizer ran (and so may have resurrected something).
   virtual bool finalize_unmarked();
   void clear_marks();
   void check_cell(const Cell* c) const;  // the invariant at one cell
   virtual std::size_t sweep();
+  void drop_entries_of_unmarked_keys();
   void free_cell(Cell* c);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   IntrusiveList<Cell> heap_;    // every cell not yet swept, in allocation order
   WeakReferences weak_;
+  std::size_t entry_count_ = 0;                            // entries in all maps
+  std::unordered_map<Cell*, std::vector<Cell*>> waiting_;  // during mark: by key, values
+  std::vector<Cell*> released_;  // during mark: values whose key was marked after their entry
   std::uint64_t collections_ = 0;
   std::uint64_t collected_ = 0;
   bool collecting_ = false;

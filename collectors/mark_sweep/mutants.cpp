@@ -83,6 +83,38 @@ class SweepSkipsLastObject final : public MarkSweep {
   }
 };
 
+/// Marking follows every entry of a marked map, whatever its key: the values of ephemerons are
+/// traced strongly, as a weak table implemented as an ordinary table would be. A value whose key
+/// is garbage lives as long as its map: a leak (and, through a value that refers back to its key,
+/// the key too).
+class EphemeronValueTracedStrongly final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  void mark_entries(Cell* map, std::vector<Cell*>& stack) override {
+    for (const Cell::Entry& e : *map->entries) {
+      if (!e.value->marked) mark_cell(e.value, stack);  // BUG: the key is not looked at
+    }
+  }
+};
+
+/// Marking looks at a map's entries once, when it scans the map: an entry whose key is marked
+/// later is never followed (no fixpoint: the bug class of ephemeron tables traversed in a single
+/// pass). Its value is swept though its map and key are reachable: a premature free.
+class EphemeronSinglePass final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  void mark_entries(Cell* map, std::vector<Cell*>& stack) override {
+    for (const Cell::Entry& e : *map->entries) {
+      if (e.key->marked && !e.value->marked) mark_cell(e.value, stack);
+      // BUG: an entry whose key is not marked yet does not wait for it
+    }
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> mark_sweep_mutants() {
@@ -93,6 +125,12 @@ std::vector<CollectorEntry> mark_sweep_mutants() {
                                      "mark-sweep: marking skips each object's last reference"),
       mutant<SweepSkipsLastObject>("sweep-skips-last-object",
                                    "mark-sweep: the sweep never frees the newest object"),
+      mutant<EphemeronValueTracedStrongly>(
+          "ephemeron-value-traced-strongly",
+          "mark-sweep: a map entry's value is marked whether or not its key is"),
+      mutant<EphemeronSinglePass>(
+          "ephemeron-single-pass",
+          "mark-sweep: an entry whose key is marked after its map is never followed"),
   };
 }
 
