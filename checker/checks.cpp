@@ -105,9 +105,7 @@ void Session::keep_by_frozen(Lane& lane) const {
   for (ObjectId x : lane.frozen.members()) {
     if (held_garbage(x)) frozen.push_back(x);
   }
-  for (ObjectId x : oracle_.descendants(frozen, held_garbage, lane.view())) {
-    lane.kept_before.insert(x);
-  }
+  for (ObjectId x : lane.reached_from(frozen, held_garbage)) lane.kept_before.insert(x);
 }
 
 // ================================================================================================
@@ -192,7 +190,8 @@ void Session::check_automatic_collection(Lane& lane, const Op& op, std::uint64_t
 }
 
 // The generation model's checks (checker/generation_checks.h).
-void Session::check_generations(Lane& lane, const Op& op, std::uint64_t collections) {
+void Session::check_generations(Lane& lane, const Op& op, const OpFacts& facts) {
+  const std::uint64_t collections = facts.collections;
   if (!lane.generations || lane.retired) return;
   // (A nested collection, or a finalizer that allocated or linked objects in the middle of an
   // op, leave the model's counts and generations behind: it reads them again from the collector.)
@@ -203,7 +202,7 @@ void Session::check_generations(Lane& lane, const Op& op, std::uint64_t collecti
   if (auto finding = lane.generations->after(
           op, *lane.collector, oracle_, [&lane](ObjectId x) { return lane.holds(x); },
           [&lane](ObjectId x) { return lane.kept(x); }, [&lane] { return lane.held_objects(); },
-          collections, lane.freed_now.size())) {
+          collections, lane.freed_now.size(), facts.freed_by_collector)) {
     report(lane, std::move(*finding));
   }
 }
@@ -224,6 +223,7 @@ void Session::find_touched(Lane& lane, const Op& op) {
   for (ObjectId x : lane.freed_now) oracle_.for_each_referent(x, lane.view(), touch);
   for (ObjectId x : lane.born_now) touch(x);
   for (ObjectId x : lane.linked_now) touch(x);
+  for (ObjectId x : lane.unmapped_now) touch(x);
 }
 
 // A walk of the whole heap when `walk` (a collection or a finalizer may have changed anything),

@@ -64,7 +64,8 @@ std::optional<Violation> GenerationModel::after(const Op& op,
                                                                const AlivePredicate& kept,
                                                                const HeldObjects& held,
                                                                std::uint64_t collections,
-                                                               std::size_t freed) {
+                                                               std::size_t freed,
+                                                               std::size_t freed_by_collector) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
 
   // What the op itself does to the model.
@@ -77,6 +78,7 @@ std::optional<Violation> GenerationModel::after(const Op& op,
       enabled_ = op.kind == OpKind::Enable;
       break;
     case OpKind::Link:  // an untracked object that gains a reference is tracked again, young
+    case OpKind::Entry:      // (a map entry's value is a reference from the map)
     case OpKind::Finalizer:  // ... and so is one that becomes an instance: with a finalizer,
     case OpKind::Weak:       // or a weak reference to it
       if (generation_[op.a] == kUntracked) generation_[op.a] = 0;
@@ -126,7 +128,7 @@ std::optional<Violation> GenerationModel::after(const Op& op,
 
   if (collected >= 0) {
     ++collections_of_[collected];
-    collected_[collected] += freed;
+    collected_[collected] += freed_by_collector;
   }
 
   // 2. The counts the collector reports are the counts the rules give: they also tell which

@@ -51,11 +51,13 @@ class GenerationModel {
               const AlivePredicate& holds, const AlivePredicate& kept, const HeldObjects& held);
 
   /// After `op`: the first broken rule, or nothing. `collections` is how many collections the
-  /// collector ran during the op; `freed` how many objects it freed.
+  /// collector ran during the op; `freed` how many objects it freed, `freed_by_collector` how
+  /// many before the harness's maps dropped the entries of freed keys (as weak-reference
+  /// callbacks would: CPython counts what they free in no collection's statistics).
   std::optional<Violation> after(const Op& op, const Collector& collector, const Oracle& oracle,
                                const AlivePredicate& holds, const AlivePredicate& kept,
                                const HeldObjects& held, std::uint64_t collections,
-                               std::size_t freed);
+                               std::size_t freed, std::size_t freed_by_collector);
 
   /// After an op during which a finalizer's nested collection ran (a collector may handle one
   /// rather than refuse it), or a finalizer allocated objects or added references in the middle

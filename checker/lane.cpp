@@ -34,14 +34,16 @@ const ObjectSet& Lane::reached_by_list() {
   }
   if (!entries.empty()) {
     const auto unreachable = [this](ObjectId y) { return !oracle.reachable_from_roots(y); };
-    for (ObjectId x : keeps_ephemerons()
-                          ? oracle.ephemeron_descendants(entries, unreachable, view())
-                          : oracle.descendants(entries, unreachable, view())) {
-      reached_.insert(x);
-    }
+    for (ObjectId x : reached_from(entries, unreachable)) reached_.insert(x);
   }
   reached_valid_ = true;
   return reached_;
+}
+
+std::vector<ObjectId> Lane::reached_from(std::span<const ObjectId> from,
+                                         const AlivePredicate& through) const {
+  return keeps_ephemerons() ? oracle.ephemeron_descendants(from, through, view())
+                            : oracle.descendants(from, through, view());
 }
 
 std::optional<ObjectId> Lane::map_keeping(ObjectId x) const {
@@ -89,6 +91,7 @@ void Lane::begin_op(std::size_t objects) {
   released.clear();
   born_now.clear();
   linked_now.clear();
+  unmapped_now.clear();
   kept_before.clear();
   garbage_at_start.clear();
   fresh_.clear();  // (fresh is about one op: what this op's finalizers changed)
@@ -112,7 +115,10 @@ void Lane::freed(ObjectId id) {
     bad_frees.push_back(id);
     return;
   }
-  oracle.key_freed(view(), id);
+  if (!oracle.maps_keyed_by(id).empty()) {  // its entries are gone: what they kept may not be
+    oracle.key_freed(view(), id);
+    reached_valid_ = false;
+  }
   status[id] = Status::Freed;
   --alive;
   freed_reachable += oracle.reachable_from_roots(id);
@@ -143,9 +149,10 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // that an object freed in this op reached was freed before it, else the free was premature.
 void Lane::end_op(bool list_changed) {
   if (list_changed || !oracle.keys().empty()) kept_.assign(reached_by_list());
-  if (born_now.empty() && linked_now.empty()) return;
+  if (born_now.empty() && linked_now.empty() && unmapped_now.empty()) return;
   std::vector<ObjectId> changed = born_now;
   changed.insert(changed.end(), linked_now.begin(), linked_now.end());
+  for (std::size_t i = 1; i < unmapped_now.size(); i += 2) changed.push_back(unmapped_now[i]);
   const auto allocated = [this](ObjectId y) { return status[y] != Status::Unallocated; };
   for (ObjectId x : oracle.descendants(changed, allocated, view())) fresh_.insert(x);
 }
@@ -158,7 +165,9 @@ void Lane::drop_entries_of_freed_keys() {
     const ObjectId k = freed_now[i];
     for (ObjectId map : oracle.maps_keyed_by(k)) {
       const std::optional<ObjectId> value = oracle.entry_value(map, k);
-      if (value && holds(map) && holds(*value)) collector->unlink(map, *value);
+      if (!value || !holds(map) || !holds(*value)) continue;
+      unmapped_now.insert(unmapped_now.end(), {map, *value});
+      collector->unlink(map, *value);
     }
   }
 }

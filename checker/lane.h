@@ -17,7 +17,9 @@
 //                     the list keeps, what frozen objects kept before this op's collection
 //                     (`kept_before`), and what this op's finalizers allocated or linked and what
 //                     that reaches (`fresh`: a collector need not look again at what a finalizer
-//                     changed under it).
+//                     changed under it), and what the harness's maps let go after the op's
+//                     collection and what that reaches (as weak-reference callbacks in CPython:
+//                     garbage from then on, for the next collection).
 //   must_be_freed(x)  held, unreachable, and not may_keep: a full collection must have freed it
 //                     (a leak otherwise), and two collectors must agree on it.
 #pragma once
@@ -98,6 +100,11 @@ class Lane final : public CollectorHost {
   /// unlinks the value of its entry for every key the collector freed during it, as a key's
   /// weak-reference callback drops a WeakKeyDictionary's entry.
   void drop_entries_of_freed_keys();
+  /// What `from` reaches in its heap through objects `through` accepts, with its maps' semantics:
+  /// an ephemeron's value once the search (or the mutator) reaches its key too.
+  std::vector<ObjectId> reached_from(std::span<const ObjectId> from,
+                                     const AlivePredicate& through) const;
+  bool keeps_ephemerons() const { return capabilities.map_entries == MapEntries::Ephemerons; }
   /// A live map whose entry keeps x, which the mutator does not reach; or nothing.
   std::optional<ObjectId> map_keeping(ObjectId x) const;
 
@@ -141,6 +148,8 @@ class Lane final : public CollectorHost {
   std::vector<std::uint32_t> listed;  // by object id: its entries in the list
   std::vector<ObjectId> born_now;     // during the current op: the objects finalizers allocated
   std::vector<ObjectId> linked_now;   // ... and those they added references from
+  std::vector<ObjectId> unmapped_now;  // the maps and values of the entries the harness's maps
+                                       // dropped (drop_entries_of_freed_keys), in pairs
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
   std::vector<WeakState> weak;          // by weak reference
   // During the current op: the finalizer runs and clears, numbered in the order they happened.
@@ -157,7 +166,7 @@ class Lane final : public CollectorHost {
   /// whose key was not freed) reach now, outside the mutator's heap: searched again only after the
   /// list or the heap changed.
   const ObjectSet& reached_by_list();
-  bool keeps_ephemerons() const { return capabilities.map_entries == MapEntries::Ephemerons; }
+
   /// The finalizer's program, in this lane's heap (checker/finalizer_programs.cpp).
   void run_program(ObjectId x);
   void problem(Violation violation) { found_in_callbacks.push_back(std::move(violation)); }
@@ -175,7 +184,7 @@ class Lane final : public CollectorHost {
   // mutator's reachability is the same when it is used as when it was computed (only `collect`
   // uses it before it is recomputed, and a collection leaves the mutator's references alone).
   ObjectSet kept_;
-  ObjectSet fresh_;    // what born_now and linked_now reach, at the end of an op
+  ObjectSet fresh_;    // what born_now, linked_now and unmapped_now's values reach (end of op)
   ObjectSet reached_;  // what the list reaches, during the op (reached_by_list)
   bool reached_valid_ = false;
 };

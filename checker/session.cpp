@@ -156,7 +156,7 @@ void Session::check_lane(Lane& lane, const Op& op, const OpFacts& facts) {
   const bool collected = op.kind == OpKind::Collect || facts.collections > 0;
   find_touched(lane, op);
   check_bookkeeping(lane, collected);
-  check_generations(lane, op, facts.collections);
+  check_generations(lane, op, facts);
   check_automatic_collection(lane, op, facts.collections);
   check_invariants(lane, collected || lane.finalizers_now > 0);
 }

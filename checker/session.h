@@ -144,7 +144,7 @@ class Session {
   void check_late_free(Lane& lane);
   void check_count(Lane& lane, const OpFacts& facts);
   void check_automatic_collection(Lane& lane, const Op& op, std::uint64_t collections);
-  void check_generations(Lane& lane, const Op& op, std::uint64_t collections);
+  void check_generations(Lane& lane, const Op& op, const OpFacts& facts);
   void find_touched(Lane& lane, const Op& op);
   void check_invariants(Lane& lane, bool walk);
   void check_bookkeeping(Lane& lane, bool everything);

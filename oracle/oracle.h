@@ -240,7 +240,8 @@ class Oracle {
   std::vector<ObjectId> descendants(std::span<const ObjectId> from, const AlivePredicate& through,
                                     HeapView view = kMutatorView) const;
   /// As descendants, but a map entry's reference counts only once its key is reachable from the
-  /// roots or found by the search itself: what ephemerons keep.
+  /// roots or found by the search itself, and the entries of reachable maps count once the
+  /// search finds their key: what ephemerons keep beyond the mutator's reach.
   std::vector<ObjectId> ephemeron_descendants(std::span<const ObjectId> from,
                                               const AlivePredicate& through, HeapView view) const;
 

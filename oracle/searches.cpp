@@ -88,7 +88,8 @@ std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
 }
 
 // A breadth-first search by hand: an entry found before its key waits in `waiting` (by key) until
-// the key is found, if ever.
+// the key is found, if ever. The objects the mutator reaches count as found: the entries of a
+// reachable map follow the keys the search finds.
 std::vector<ObjectId> Oracle::ephemeron_descendants(std::span<const ObjectId> from,
                                                     const AlivePredicate& through,
                                                     HeapView view) const {
@@ -116,6 +117,11 @@ std::vector<ObjectId> Oracle::ephemeron_descendants(std::span<const ObjectId> fr
     if (const auto it = waiting.find(y); it != waiting.end()) {
       for (ObjectId to : it->second) discover(to);
       waiting.erase(it);
+    }
+    for (ObjectId map : maps_keyed_by_[y]) {
+      if (!reachable_[map]) continue;
+      const std::optional<Graph::edge_descriptor> e = entry_edge(map, y);
+      if (e && sees(view, *e)) discover(static_cast<ObjectId>(boost::target(*e, graph_)));
     }
   }
   return found;

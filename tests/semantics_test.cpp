@@ -102,6 +102,41 @@ TEST_P(BuiltIn, ReferenceAFinalizerGivesItsObjectMakesACycleThatACollectionFrees
   EXPECT_TRUE(holds_nothing(*session));
 }
 
+// Map entries: ephemerons (mark-sweep) free a value with its key; the harness's strong-value maps
+// (the reference-counting collectors) drop the entry, and so the value, the moment the key is
+// freed - and keep a value that refers back to its key for as long as the map lives.
+TEST_P(BuiltIn, MapEntriesKeepTheirValuesAsTheCollectorDeclares) {
+  bool ephemerons = false;
+  {
+    const Trace trace = scenario("map-entry-lives-while-its-key-does");
+    const auto session = replay(trace, entries({GetParam()}));
+    ephemerons = session->collector(0).capabilities().map_entries == MapEntries::Ephemerons;
+    EXPECT_TRUE(session->violations().empty());
+    EXPECT_TRUE(sorted_frees(*session, trace, 0, 8).empty());
+    const std::vector<std::string> k_and_v{"k", "v"};
+    EXPECT_EQ(sorted_frees(*session, trace, 0, ephemerons ? 10 : 9), k_and_v);
+    // A key that is its own value: garbage for an ephemeron; a strong-value map keeps it.
+    EXPECT_EQ(sorted_frees(*session, trace, 0, 14),
+              ephemerons ? std::vector<std::string>{"w"} : std::vector<std::string>{});
+  }
+  {
+    const Trace trace = scenario("map-value-refers-to-its-key");
+    const auto session = replay(trace, entries({GetParam()}));
+    EXPECT_TRUE(session->violations().empty());
+    const std::vector<std::string> k_and_v{"k", "v"};
+    EXPECT_EQ(sorted_frees(*session, trace, 0, 11),
+              ephemerons ? k_and_v : std::vector<std::string>{});
+    // The map goes: reference counting frees it, and with its entry what it kept.
+    const std::vector<std::string> all{"k", "m", "v"};
+    const std::vector<std::string> map{"m"};
+    EXPECT_EQ(sorted_frees(*session, trace, 0, ephemerons ? 13 : 12), ephemerons ? map : all);
+  }
+  for (const char* name : {"map-key-marked-after-its-map", "map-key-held-by-another-map"}) {
+    const auto session = replay(scenario(name), entries({GetParam()}));
+    EXPECT_TRUE(session->violations().empty()) << name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Collectors, BuiltIn,
                          ::testing::ValuesIn(testing::builtin_collector_names()),
                          testing::collector_test_name);
@@ -150,6 +185,28 @@ TEST(Mutants, CallbackForSurvivorIsCaught) {
   EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 9));
   EXPECT_EQ(first(*session)->detail,
             "cleared a weak reference to it while the program could still reach it");
+}
+
+TEST(Mutants, EphemeronSinglePassFreesAValueWhoseKeyWasMarkedAfterItsMap) {
+  const Trace trace = scenario("map-key-marked-after-its-map");
+  const auto session = replay(trace, entries({"mutant:ephemeron-single-pass"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::PrematureFree);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 12));
+  EXPECT_EQ(names_of(trace, first(*session)->objects), (std::vector<std::string>{"v"}));
+  EXPECT_EQ(names_of(trace, first(*session)->path), (std::vector<std::string>{"m", "v"}));
+}
+
+TEST(Mutants, EphemeronValueTracedStronglyKeepsAValueWhoseKeyIsGarbage) {
+  const Trace trace = scenario("map-value-refers-to-its-key");
+  const auto session = replay(trace, entries({"mutant:ephemeron-value-traced-strongly"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 11));
+  const auto& vs = session->violations();
+  const auto leak = std::find_if(vs.begin(), vs.end(),
+                                 [](const Violation& v) { return v.kind == ViolationKind::Leak; });
+  ASSERT_NE(leak, vs.end());
+  EXPECT_EQ(names_of(trace, leak->objects), (std::vector<std::string>{"k", "v"}));
 }
 
 // ---- planted faults the mutants do not cover ------------------------------------------------
