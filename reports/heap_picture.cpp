@@ -332,6 +332,25 @@ class Painter {
       add(t, in_oracle - agreed, ReferenceState::MissingInCollector);
       add(t, in_view - agreed, ReferenceState::OnlyInCollector);
     }
+    label_entries(x);
+  }
+
+  /// x's map entries in this collector's heap: each drawn reference to an entry's value that the
+  /// oracle knows of gets the entry's key, one reference per entry.
+  void label_entries(ObjectId x) {
+    if (vertex_[x] == kNone) return;
+    Graph& g = picture_.graph;
+    oracle_.for_each_entry(x, [&](ObjectId key, ObjectId value) {
+      if (vertex_[value] == kNone || !oracle_.key_alive(view_, key)) return;
+      for (auto [e, end] = boost::out_edges(vertex_[x], g); e != end; ++e) {
+        PictureEdge& edge = g[*e];
+        if (boost::target(*e, g) == vertex_[value] && edge.key.empty() &&
+            edge.state != ReferenceState::OnlyInCollector) {
+          edge.key = "[" + trace_.names[key] + "]";
+          break;
+        }
+      }
+    });
   }
 
   /// Highlights one real reference between each pair of consecutive drawn objects of `walk`.
@@ -497,6 +516,7 @@ static_assert(std::size(kReferenceLooks) == static_cast<std::size_t>(ReferenceSt
 Attributes edge_attributes(const PictureEdge& edge) {
   const Look& look = kReferenceLooks[static_cast<std::size_t>(edge.state)];
   Attributes a;
+  if (!edge.key.empty()) a["label"] = edge.key;
   for (const auto& [key, value] : {std::pair{"color", look.color}, std::pair{"style", look.style},
                                    std::pair{"arrowhead", look.arrowhead},
                                    std::pair{"tooltip", look.tooltip}}) {

@@ -94,6 +94,7 @@ struct PictureNode {
 struct PictureEdge {
   ReferenceState state = ReferenceState::Agreed;
   Highlight highlight = Highlight::None;
+  std::string key;  // a map entry's reference: its key's name, drawn on the edge ("[k]")
 };
 
 struct HeapPicture {
