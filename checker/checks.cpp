@@ -105,7 +105,9 @@ void Session::keep_by_frozen(Lane& lane) const {
   for (ObjectId x : lane.frozen.members()) {
     if (held_garbage(x)) frozen.push_back(x);
   }
-  for (ObjectId x : lane.reached_from(frozen, held_garbage)) lane.kept_before.insert(x);
+  // (What the list keeps is known as of the end of the last op, which is now.)
+  const auto listed = [&](ObjectId y) { return lane.kept(y); };
+  for (ObjectId x : lane.reached_from(frozen, held_garbage, listed)) lane.kept_before.insert(x);
 }
 
 // ================================================================================================

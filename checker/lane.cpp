@@ -23,8 +23,7 @@ const ObjectSet& Lane::reached_by_list() {
   entries.insert(entries.end(), releasing_.begin(), releasing_.end());
   entries.insert(entries.end(), finalizer_locals_.begin(), finalizer_locals_.end());
   if (!keeps_ephemerons()) {
-    for (ObjectId k : oracle.keys()) {
-      if (oracle.reachable_from_roots(k) || !holds(k)) continue;
+    for (ObjectId k : held_dead_keys()) {
       for (ObjectId map : oracle.maps_keyed_by(k)) {
         if (!oracle.reachable_from_roots(map)) continue;
         const std::optional<ObjectId> value = oracle.entry_value(map, k);
@@ -34,16 +33,29 @@ const ObjectSet& Lane::reached_by_list() {
   }
   if (!entries.empty()) {
     const auto unreachable = [this](ObjectId y) { return !oracle.reachable_from_roots(y); };
-    for (ObjectId x : reached_from(entries, unreachable)) reached_.insert(x);
+    // (What frozen objects keep is known during a collection: an ephemeron whose map the list
+    // keeps and whose key a frozen object keeps lives.)
+    const auto frozen_keep = [this](ObjectId y) { return kept_before.contains(y); };
+    for (ObjectId x : reached_from(entries, unreachable, frozen_keep)) reached_.insert(x);
   }
   reached_valid_ = true;
   return reached_;
 }
 
 std::vector<ObjectId> Lane::reached_from(std::span<const ObjectId> from,
-                                         const AlivePredicate& through) const {
-  return keeps_ephemerons() ? oracle.ephemeron_descendants(from, through, view())
+                                         const AlivePredicate& through,
+                                         const AlivePredicate& also_live) const {
+  return keeps_ephemerons() ? oracle.ephemeron_descendants(from, through, view(), also_live)
                             : oracle.descendants(from, through, view());
+}
+
+// The oracle's dead keys are appended in order: take the new ones, drop those freed since.
+const std::vector<ObjectId>& Lane::held_dead_keys() {
+  const std::vector<ObjectId>& dead = oracle.dead_keys();
+  held_dead_keys_.insert(held_dead_keys_.end(), dead.begin() + dead_keys_seen_, dead.end());
+  dead_keys_seen_ = dead.size();
+  std::erase_if(held_dead_keys_, [this](ObjectId k) { return !holds(k); });
+  return held_dead_keys_;
 }
 
 std::optional<ObjectId> Lane::map_keeping(ObjectId x) const {
@@ -146,21 +158,23 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // held by them (an untracked object that a finalizer links to a cycle is tracked again young, its
 // reference keeps the cycle out of the garbage, then reference counting frees it with the rest,
 // and the cycle waits for the next collection). The search goes through freed objects too: none
-// that an object freed in this op reached was freed before it, else the free was premature.
+// that an object freed in this op reached was freed before it, else the free was premature; and
+// through the entries of keys freed in this op, for the same reason. So do the values the
+// harness's maps let go after the collection, and what they kept.
 void Lane::end_op(bool list_changed) {
-  if (list_changed || !oracle.keys().empty()) kept_.assign(reached_by_list());
+  if (list_changed || oracle.has_maps()) kept_.assign(reached_by_list());
   if (born_now.empty() && linked_now.empty() && unmapped_now.empty()) return;
   std::vector<ObjectId> changed = born_now;
   changed.insert(changed.end(), linked_now.begin(), linked_now.end());
   for (std::size_t i = 1; i < unmapped_now.size(); i += 2) changed.push_back(unmapped_now[i]);
   const auto allocated = [this](ObjectId y) { return status[y] != Status::Unallocated; };
-  for (ObjectId x : oracle.descendants(changed, allocated, view())) fresh_.insert(x);
+  for (ObjectId x : oracle.descendants(changed, allocated, view(), true)) fresh_.insert(x);
 }
 
 // A value is unlinked only while the lane holds it: one freed already is a premature free, which
 // the checks report; the collector is not asked to touch it.
 void Lane::drop_entries_of_freed_keys() {
-  if (keeps_ephemerons() || oracle.keys().empty()) return;
+  if (keeps_ephemerons() || !oracle.has_maps()) return;
   for (std::size_t i = 0; i < freed_now.size(); ++i) {  // (unlinks may free more keys)
     const ObjectId k = freed_now[i];
     for (ObjectId map : oracle.maps_keyed_by(k)) {

@@ -101,10 +101,13 @@ class Lane final : public CollectorHost {
   /// weak-reference callback drops a WeakKeyDictionary's entry.
   void drop_entries_of_freed_keys();
   /// What `from` reaches in its heap through objects `through` accepts, with its maps' semantics:
-  /// an ephemeron's value once the search (or the mutator) reaches its key too.
-  std::vector<ObjectId> reached_from(std::span<const ObjectId> from,
-                                     const AlivePredicate& through) const;
+  /// an ephemeron's value once its key is live too - reached by the search, the mutator, or
+  /// `also_live` (what else is known to be kept).
+  std::vector<ObjectId> reached_from(std::span<const ObjectId> from, const AlivePredicate& through,
+                                     const AlivePredicate& also_live) const;
   bool keeps_ephemerons() const { return capabilities.map_entries == MapEntries::Ephemerons; }
+  /// The keys the mutator no longer reaches that the collector still holds.
+  const std::vector<ObjectId>& held_dead_keys();
   /// A live map whose entry keeps x, which the mutator does not reach; or nothing.
   std::optional<ObjectId> map_keeping(ObjectId x) const;
 
@@ -186,6 +189,8 @@ class Lane final : public CollectorHost {
   ObjectSet kept_;
   ObjectSet fresh_;    // what born_now, linked_now and unmapped_now's values reach (end of op)
   ObjectSet reached_;  // what the list reaches, during the op (reached_by_list)
+  std::vector<ObjectId> held_dead_keys_;  // held_dead_keys, as of its last call
+  std::size_t dead_keys_seen_ = 0;        // how many of the oracle's dead keys it has taken
   bool reached_valid_ = false;
 };
 

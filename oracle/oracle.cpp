@@ -38,7 +38,7 @@ void Oracle::apply(const Op& op) {
         remove_reference(*old);
       } else {
         std::vector<ObjectId>& maps = maps_keyed_by_[op.b];
-        if (maps.empty()) keys_.push_back(op.b);
+        if (maps.empty()) add_to(keys_, key_index_, op.b);
         if (std::find(maps.begin(), maps.end(), op.a) == maps.end()) maps.push_back(op.a);
       }
       break;
@@ -88,6 +88,7 @@ void Oracle::add_object(ObjectId id, bool rooted) {
   parent_.push_back(kNoParent);
   parent_key_.push_back(kNoKey);
   maps_keyed_by_.emplace_back();
+  key_index_.push_back(0);
   finalizer_.push_back(kNoFinalizer);
   born_in_finalizer_.push_back(rooted ? 0 : 1);
   weak_by_target_.emplace_back();
@@ -263,6 +264,10 @@ void Oracle::lose_support(ObjectId x) {
     const ObjectId d = newly_unreachable_[i];
     reachable_[d] = 0;
     remove_from(reachable_list_, reachable_index_, d);
+    if (!maps_keyed_by_[d].empty()) {
+      remove_from(keys_, key_index_, d);
+      dead_keys_.push_back(d);
+    }
   }
 }
 

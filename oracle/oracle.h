@@ -176,8 +176,13 @@ class Oracle {
   /// (for the mutator's view: while its key is reachable).
   bool sees(HeapView view, Graph::edge_descriptor e) const {
     const Reference& r = graph_[e];
-    return (r.owner == kMutatorView || r.owner == view) &&
-           (r.key == kNoKey || key_alive(view, r.key));
+    return made_in(view, e) && (r.key == kNoKey || key_alive(view, r.key));
+  }
+  /// Whether reference e was ever in `view`'s heap: the mutator's, or that collector's finalizers'
+  /// (a map entry even after the collector freed its key).
+  bool made_in(HeapView view, Graph::edge_descriptor e) const {
+    const HeapView owner = graph_[e].owner;
+    return owner == kMutatorView || owner == view;
   }
   bool key_alive(HeapView view, ObjectId key) const {
     if (view == kMutatorView) return reachable_[key] != 0;
@@ -216,8 +221,12 @@ class Oracle {
   }
   /// The maps that have (or had, until the mutator dropped it) an entry for key k.
   const std::vector<ObjectId>& maps_keyed_by(ObjectId k) const { return maps_keyed_by_[k]; }
-  /// Every object used as a key so far, in the order they were first used.
+  /// The objects used as keys that the mutator still reaches, in no particular order.
   const std::vector<ObjectId>& keys() const { return keys_; }
+  /// The objects used as keys that the mutator no longer reaches, in the order they died.
+  const std::vector<ObjectId>& dead_keys() const { return dead_keys_; }
+  /// Whether the trace ever made a map entry.
+  bool has_maps() const { return !keys_.empty() || !dead_keys_.empty(); }
   /// Collector `view` freed x: the entries keyed by x are gone from its heap.
   void key_freed(HeapView view, ObjectId x);
 
@@ -237,13 +246,17 @@ class Oracle {
 
   /// The objects reachable from `from` in `view`'s heap through references between objects that
   /// `through` accepts (those of `from` it accepts included), in breadth-first order.
+  /// With `freed_keys`, the entries whose key that collector freed count too (what they kept when
+  /// the op's collection saw them).
   std::vector<ObjectId> descendants(std::span<const ObjectId> from, const AlivePredicate& through,
-                                    HeapView view = kMutatorView) const;
-  /// As descendants, but a map entry's reference counts only once its key is reachable from the
-  /// roots or found by the search itself, and the entries of reachable maps count once the
-  /// search finds their key: what ephemerons keep beyond the mutator's reach.
+                                    HeapView view = kMutatorView, bool freed_keys = false) const;
+  /// As descendants, but a map entry's reference counts only once its key is live - reachable
+  /// from the roots, accepted by `also_live`, or found by the search itself - and the entries of
+  /// live maps count once the search finds their key: what ephemerons keep beyond the mutator's
+  /// reach, given what else is known to be kept (`also_live`).
   std::vector<ObjectId> ephemeron_descendants(std::span<const ObjectId> from,
-                                              const AlivePredicate& through, HeapView view) const;
+                                              const AlivePredicate& through, HeapView view,
+                                              const AlivePredicate& also_live) const;
 
   /// A reference that collector `view`'s run of a finalizer made. Pre: the mutator does not
   /// reach `from` (so it never will again), and view != kMutatorView.
@@ -304,7 +317,8 @@ class Oracle {
   /// For an object whose parent supports it through a map entry: that entry's key; else kNoKey.
   std::vector<ObjectId> parent_key_;
   std::vector<std::vector<ObjectId>> maps_keyed_by_;  // by key
-  std::vector<ObjectId> keys_;
+  std::vector<ObjectId> keys_, dead_keys_;
+  std::vector<std::uint32_t> key_index_;  // by object: its index in keys_
   std::vector<std::vector<std::uint8_t>> freed_keys_;  // by view, then key: the view freed it
   static constexpr std::uint32_t kNoFinalizer = ~std::uint32_t{0};
   std::vector<std::uint32_t> finalizer_;  // by object: its program's index in programs_

@@ -35,11 +35,15 @@ struct Only {
   bool operator()(Vertex v) const { return accept(v); }
 };
 
-/// Edge filter: the references in one collector's heap (Oracle::sees).
+/// Edge filter: the references in one collector's heap (Oracle::sees), or ever in it
+/// (Oracle::made_in).
 struct InView {
   const Oracle* oracle = nullptr;
   HeapView view = kMutatorView;
-  bool operator()(Oracle::Graph::edge_descriptor e) const { return oracle->sees(view, e); }
+  bool ever = false;
+  bool operator()(Oracle::Graph::edge_descriptor e) const {
+    return ever ? oracle->made_in(view, e) : oracle->sees(view, e);
+  }
 };
 
 /// Collects every vertex a search discovers, in discovery order.

@@ -72,14 +72,15 @@ std::vector<ObjectId> Oracle::reached_through(ObjectId a) const {
 }
 
 std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
-                                          const AlivePredicate& through, HeapView view) const {
+                                          const AlivePredicate& through, HeapView view,
+                                          bool freed_keys) const {
   const Only accepted{[&](Vertex v) { return through(static_cast<ObjectId>(v)); }};
   std::vector<Vertex> sources;
   for (ObjectId x : from) {
     if (through(x)) sources.push_back(x);
   }
   std::vector<ObjectId> found;
-  auto heap = boost::make_filtered_graph(graph_, InView{this, view}, accepted);
+  auto heap = boost::make_filtered_graph(graph_, InView{this, view, freed_keys}, accepted);
   StoppableQueue queue;
   colors_.begin(object_count());
   boost::breadth_first_visit(heap, sources.begin(), sources.end(), queue,
@@ -88,11 +89,12 @@ std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
 }
 
 // A breadth-first search by hand: an entry found before its key waits in `waiting` (by key) until
-// the key is found, if ever. The objects the mutator reaches count as found: the entries of a
-// reachable map follow the keys the search finds.
+// the key is found, if ever. Live objects (the mutator's, `also_live`) count as found: the entries
+// of a live map follow the keys the search finds.
 std::vector<ObjectId> Oracle::ephemeron_descendants(std::span<const ObjectId> from,
                                                     const AlivePredicate& through,
-                                                    HeapView view) const {
+                                                    HeapView view,
+                                                    const AlivePredicate& also_live) const {
   std::vector<ObjectId> found;
   std::unordered_map<ObjectId, std::vector<ObjectId>> waiting;
   colors_.begin(object_count());
@@ -101,6 +103,9 @@ std::vector<ObjectId> Oracle::ephemeron_descendants(std::span<const ObjectId> fr
     colors_.put(y, boost::black_color);
     found.push_back(y);
   };
+  const auto live = [&](ObjectId y) {
+    return reachable_[y] != 0 || colors_.touched(y) || also_live(y);
+  };
   for (ObjectId x : from) discover(x);
   for (std::size_t i = 0; i < found.size(); ++i) {
     const ObjectId y = found[i];
@@ -108,7 +113,7 @@ std::vector<ObjectId> Oracle::ephemeron_descendants(std::span<const ObjectId> fr
       if (!sees(view, *e)) continue;
       const auto to = static_cast<ObjectId>(boost::target(*e, graph_));
       const ObjectId key = graph_[*e].key;
-      if (key == kNoKey || reachable_[key] || colors_.touched(key)) {
+      if (key == kNoKey || live(key)) {
         discover(to);
       } else {
         waiting[key].push_back(to);
@@ -119,7 +124,7 @@ std::vector<ObjectId> Oracle::ephemeron_descendants(std::span<const ObjectId> fr
       waiting.erase(it);
     }
     for (ObjectId map : maps_keyed_by_[y]) {
-      if (!reachable_[map]) continue;
+      if (!live(map)) continue;
       const std::optional<Graph::edge_descriptor> e = entry_edge(map, y);
       if (e && sees(view, *e)) discover(static_cast<ObjectId>(boost::target(*e, graph_)));
     }
