@@ -74,5 +74,34 @@ TEST(PropertiesCatch, FinalizerRunTwiceOnceItsResurrectedObjectIsGarbageAgain) {
   EXPECT_TRUE(replay(counterexample, "generational", kWrong).empty()) << counterexample;
 }
 
+TEST(PropertiesCatch, EphemeronValueKeptAfterItsKeyIsGarbage) {
+  // Marking follows an entry whatever its key: a value that only the entry of a garbage key
+  // holds survives a full collection.
+  const Property property{"NoLeakAfterFullCollection", CheckOptions::only(ViolationKind::Leak)};
+  EXPECT_FALSE(check_property(property, *find_collector("mutant:ephemeron-value-traced-strongly")));
+  const std::string& counterexample = last_counterexample();
+  const Trace minimal = parse_trace(counterexample, "counterexample");
+  EXPECT_LE(minimal.ops.size(), 10u) << counterexample;
+  EXPECT_NE(counterexample.find("entry "), std::string::npos) << counterexample;
+  constexpr auto kLeak = ViolationKind::Leak;
+  EXPECT_FALSE(replay(counterexample, "mutant:ephemeron-value-traced-strongly", kLeak).empty());
+  EXPECT_TRUE(replay(counterexample, "mark-sweep", kLeak).empty()) << counterexample;
+}
+
+TEST(PropertiesCatch, EphemeronWhoseKeyIsMarkedAfterItsMapIsNeverFollowed) {
+  // The key is marked only after its map was scanned (through an older root, or through another
+  // entry's value): a single pass over the entries frees a value the mutator still reaches.
+  const Property property{"NoPrematureFreeAfterAnyOp",
+                          CheckOptions::only(ViolationKind::PrematureFree)};
+  EXPECT_FALSE(check_property(property, *find_collector("mutant:ephemeron-single-pass")));
+  const std::string& counterexample = last_counterexample();
+  const Trace minimal = parse_trace(counterexample, "counterexample");
+  EXPECT_LE(minimal.ops.size(), 12u) << counterexample;
+  EXPECT_NE(counterexample.find("entry "), std::string::npos) << counterexample;
+  constexpr auto kPremature = ViolationKind::PrematureFree;
+  EXPECT_FALSE(replay(counterexample, "mutant:ephemeron-single-pass", kPremature).empty());
+  EXPECT_TRUE(replay(counterexample, "mark-sweep", kPremature).empty()) << counterexample;
+}
+
 }  // namespace
 }  // namespace cyclefuzz::properties

@@ -12,11 +12,11 @@ namespace {
 constexpr std::size_t kRecentWindow = 64;
 constexpr std::size_t kRecentObjects = 8;
 
-// The first decision: which kind of op, by weight out of 116, simplest first (choice 0 is where
+// The first decision: which kind of op, by weight out of 126, simplest first (choice 0 is where
 // shrinking goes). The rows' order is the order of that choice's values: choices_for() answers it
 // from the same table, and fuzzer inputs and seeds mean what they mean through it, so a new kind
 // goes at the end. With nothing reachable only the ops that name no object are possible; `deref`
-// needs a weak reference.
+// needs a weak reference, `unentry` an entry whose map and key are reachable.
 struct Weighted {
   OpKind kind;
   std::size_t weight;
@@ -25,10 +25,12 @@ constexpr Weighted kKinds[] = {
     {OpKind::New, 22},      {OpKind::Link, 28},      {OpKind::Unroot, 20},  {OpKind::Unlink, 12},
     {OpKind::Root, 4},      {OpKind::Collect, 8},    {OpKind::Threshold, 2}, {OpKind::Freeze, 1},
     {OpKind::Unfreeze, 1},  {OpKind::Disable, 1},    {OpKind::Enable, 1},   {OpKind::Finalizer, 8},
-    {OpKind::Weak, 3},      {OpKind::Deref, 3},      {OpKind::Release, 2},
+    {OpKind::Weak, 3},      {OpKind::Deref, 3},      {OpKind::Release, 2},   {OpKind::Entry, 8},
+    {OpKind::Unentry, 2},
 };
 constexpr std::size_t kKindCount = std::size(kKinds);
-static_assert(kKindCount == static_cast<std::size_t>(OpKind::Deref) + 1, "a row for every OpKind");
+static_assert(kKindCount == static_cast<std::size_t>(OpKind::Unentry) + 1,
+              "a row for every OpKind");
 using Weights = std::array<std::size_t, kKindCount>;
 // A finalizer's program: before each step, whether there is one more (1, 2) or not (0), up to
 // kMaxSteps; each step a resurrect (0), a new (1), a link (2) or a collect (3). What a step names
@@ -48,6 +50,13 @@ constexpr std::size_t kAnyObject = 3;
 constexpr std::size_t kLinkModes = 4;
 constexpr std::size_t kClosesCycle = 2;
 constexpr std::size_t kDeepens = 3;
+// How an entry is chosen: map, key and value among any reachable objects (0); or (1) a rooted
+// map, a key that only references keep alive (another entry's value, or an older root's referent)
+// and the newest object as the value, which the mutator may drop next: marking may reach such a
+// key after the map, and the value lives only if the entry waits for it (the fixpoint that a
+// single pass over the entries misses).
+constexpr std::size_t kEntryModes = 2;
+constexpr std::size_t kKeyHeldByReferences = 1;
 // Which generation a collection collects: half full, half partial.
 constexpr std::array<int, 4> kGenerations = {kOldestGeneration, kOldestGeneration, 0, 1};
 // Thresholds: three times in four small ones, so that short traces reach every automatic
@@ -55,6 +64,24 @@ constexpr std::array<int, 4> kGenerations = {kOldestGeneration, kOldestGeneratio
 constexpr std::size_t kThresholdModes = 4;
 constexpr std::size_t kExactThresholds = 3;
 constexpr std::array<std::size_t, 3> kSmallThresholds = {8, 3, 3};  // 1..8, 1..3, 1..3
+
+/// Whether the mutator can name m's entry for k: m and k are reachable, and the entry is there.
+bool live_entry(const Oracle& heap, ObjectId map, ObjectId key) {
+  return heap.reachable_from_roots(map) && heap.reachable_from_roots(key) &&
+         heap.entry_value(map, key).has_value();
+}
+
+/// Whether `unentry` is possible: some map has a live entry. (Oracle::keys lists only the keys
+/// the mutator reaches, so this costs the live heap at most, before every op. std::any_of, not
+/// std::ranges: clang 14, which builds the fuzzers, cannot compile libstdc++ 12's ranges.)
+bool has_live_entry(const Oracle& heap) {
+  const std::vector<ObjectId>& keys = heap.keys();
+  return std::any_of(keys.begin(), keys.end(), [&](ObjectId key) {
+    const std::vector<ObjectId>& maps = heap.maps_keyed_by(key);
+    return std::any_of(maps.begin(), maps.end(),
+                       [&](ObjectId map) { return live_entry(heap, map, key); });
+  });
+}
 
 Weights weights_for(const Oracle& heap) {
   const bool nothing_reachable = heap.reachable_count() == 0;
@@ -64,7 +91,8 @@ Weights weights_for(const Oracle& heap) {
     const bool names_a_reachable_object = info(kind).objects > 0 && kind != OpKind::New;
     const bool possible = !(nothing_reachable && names_a_reachable_object) &&
                           !(kind == OpKind::New && heap.reachable_count() >= kMaxReachable) &&
-                          !(kind == OpKind::Deref && heap.weak_count() == 0);
+                          !(kind == OpKind::Deref && heap.weak_count() == 0) &&
+                          !(kind == OpKind::Unentry && !has_live_entry(heap));
     weights[k] = possible ? kKinds[k].weight : 0;
   }
   return weights;
@@ -124,12 +152,94 @@ ObjectId pick_rooted(const Oracle& heap, Choices& choices) {
   return rooted[choices.choose(rooted.size())];
 }
 
-/// One of the referents of `from` (one entry per reference), or nothing if it has none.
+/// The targets of `from`'s references, one per reference, its map entries left out: what
+/// `unlink` can drop (an entry's value may be unreachable, once its key is).
+std::vector<ObjectId> plain_referents(const Oracle& heap, ObjectId from) {
+  std::vector<ObjectId> out;
+  for (auto [e, end] = boost::out_edges(from, heap.graph()); e != end; ++e) {
+    if (heap.graph()[*e].key == Oracle::kNoKey) {
+      out.push_back(static_cast<ObjectId>(boost::target(*e, heap.graph())));
+    }
+  }
+  return out;
+}
+
+/// Those of `recent` that only references keep alive (no external reference).
+RecentObjects held_by_references(const RecentObjects& recent, const Oracle& heap) {
+  RecentObjects held;
+  for (ObjectId x : recent) {
+    if (heap.external_references(x) == 0) held.push_back(x);
+  }
+  return held;
+}
+
+/// One of the plain referents of `from`, or nothing if it has none.
 std::optional<ObjectId> pick_referent(const Oracle& heap, ObjectId from, Choices& choices) {
-  const std::size_t references = boost::out_degree(from, heap.graph());
-  if (references == 0) return std::nullopt;
-  const auto first = boost::adjacent_vertices(from, heap.graph()).first;
-  return static_cast<ObjectId>(*std::next(first, choices.choose(references)));
+  const std::vector<ObjectId> referents = plain_referents(heap, from);
+  if (referents.empty()) return std::nullopt;
+  return referents[choices.choose(referents.size())];
+}
+
+/// The keys of a reachable map's live entries, in the order the entries were made.
+std::vector<ObjectId> live_keys(const Oracle& heap, ObjectId map) {
+  std::vector<ObjectId> keys;
+  heap.for_each_entry(map, [&](ObjectId key, ObjectId) {
+    if (heap.reachable_from_roots(key)) keys.push_back(key);
+  });
+  return keys;
+}
+
+/// Whether a reachable object has a live entry.
+bool has_live_key(const Oracle& heap, ObjectId map) {
+  bool live = false;
+  heap.for_each_entry(map, [&](ObjectId key, ObjectId) {
+    live = live || heap.reachable_from_roots(key);
+  });
+  return live;
+}
+
+/// The maps with a live entry, in the order of heap.reachable_objects().
+std::vector<ObjectId> maps_with_live_entries(const Oracle& heap) {
+  std::vector<ObjectId> maps;
+  for (ObjectId x : heap.reachable_objects()) {
+    if (has_live_key(heap, x)) maps.push_back(x);
+  }
+  return maps;
+}
+
+/// The newest object as the value, a recent key that only references keep alive, and a recent
+/// rooted map other than the value; nothing if no recent object is held only by references.
+std::optional<Op> entry_with_held_key(const Oracle& heap, Choices& choices) {
+  const RecentObjects recent = recent_reachable(heap);
+  const RecentObjects held = held_by_references(recent, heap);
+  if (held.empty()) return std::nullopt;
+  const ObjectId value = recent.front();
+  RecentObjects rooted;
+  for (ObjectId x : recent) {
+    if (x != value && heap.external_references(x) > 0) rooted.push_back(x);
+  }
+  const ObjectId map =
+      rooted.empty() ? pick_rooted(heap, choices) : rooted[choices.choose(rooted.size())];
+  return Op::entry(map, held[choices.choose(held.size())], value);
+}
+
+/// Map, key and value picked as a link's ends are (among recent objects, values that refer back
+/// to their key come by themselves), or as entry_with_held_key picks them.
+Op random_entry(const Oracle& heap, Choices& choices) {
+  if (choices.choose(kEntryModes) == kKeyHeldByReferences) {
+    if (auto op = entry_with_held_key(heap, choices)) return *op;
+  }
+  const ObjectId map = pick_reachable(heap, choices);
+  const ObjectId key = pick_reachable(heap, choices);
+  return Op::entry(map, key, pick_reachable(heap, choices));
+}
+
+/// Drops a live entry. Pre: one exists (weights_for).
+Op random_unentry(const Oracle& heap, Choices& choices) {
+  const std::vector<ObjectId> maps = maps_with_live_entries(heap);
+  const ObjectId map = maps[choices.choose(maps.size())];
+  const std::vector<ObjectId> keys = live_keys(heap, map);
+  return Op::unentry(map, keys[choices.choose(keys.size())]);
 }
 
 Op random_link(const Oracle& heap, Choices& choices) {
@@ -141,14 +251,8 @@ Op random_link(const Oracle& heap, Choices& choices) {
   }
   if (mode == kDeepens) {
     const RecentObjects recent = recent_reachable(heap);
-    RecentObjects held_by_references;
-    for (ObjectId x : recent) {
-      if (heap.external_references(x) == 0) held_by_references.push_back(x);
-    }
-    if (!held_by_references.empty()) {
-      return Op::link(held_by_references[choices.choose(held_by_references.size())],
-                      recent.front());
-    }
+    const RecentObjects held = held_by_references(recent, heap);
+    if (!held.empty()) return Op::link(held[choices.choose(held.size())], recent.front());
   }
   const ObjectId to = pick_reachable(heap, choices);
   return Op::link(pick_reachable(heap, choices), to);
@@ -247,6 +351,10 @@ Op random_op(const Oracle& heap, Choices& choices) {
       return Op::deref(static_cast<WeakId>(choices.choose(heap.weak_count())));
     case OpKind::Release:
       return Op{OpKind::Release};
+    case OpKind::Entry:
+      return random_entry(heap, choices);
+    case OpKind::Unentry:
+      return random_unentry(heap, choices);
   }
   return Op::collect();
 }
@@ -280,7 +388,7 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
       break;
     case OpKind::Unlink: {
       any_reachable(op.a);
-      const std::vector<ObjectId> referents = heap.referents(op.a);
+      const std::vector<ObjectId> referents = plain_referents(heap, op.a);
       out.push_back({position(referents, op.b), referents.size()});
       break;
     }
@@ -325,6 +433,19 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
     case OpKind::Deref:
       out.push_back({op.weak, heap.weak_count()});
       break;
+    case OpKind::Entry:
+      out.push_back({0, kEntryModes});
+      any_reachable(op.a);
+      any_reachable(op.b);
+      any_reachable(op.c);
+      break;
+    case OpKind::Unentry: {
+      const std::vector<ObjectId> maps = maps_with_live_entries(heap);
+      out.push_back({position(maps, op.a), maps.size()});
+      const std::vector<ObjectId> keys = live_keys(heap, op.a);
+      out.push_back({position(keys, op.b), keys.size()});
+      break;
+    }
     case OpKind::Freeze:
     case OpKind::Unfreeze:
     case OpKind::Disable:

@@ -17,6 +17,20 @@ TEST(SelectOps, DropsWhatNoLongerMakesSenseAndRenumbers) {
   EXPECT_NO_THROW(check_trace(s));
 }
 
+TEST(SelectOps, RenumbersMapEntriesAndDropsAnUnentryLeftWithoutItsEntry) {
+  const Trace t = parse_trace(
+      "new a\nnew m\nnew k\nnew v\nentry m k v\nunentry m k\nentry m k a\nunentry m k\n", "t");
+  // Without `new a`, m, k and v are renumbered 0, 1, 2 and `entry m k a` names nothing, so the
+  // second `unentry m k` has no entry left to drop.
+  const Trace without_a = select_ops(t, {false, true, true, true, true, true, true, true});
+  EXPECT_EQ(to_text(without_a), "new m\nnew k\nnew v\nentry m k v\nunentry m k\n");
+  EXPECT_EQ(without_a.ops[3], Op::entry(0, 1, 2));
+  EXPECT_NO_THROW(check_trace(without_a));
+  // Without the entries, neither unentry has one to drop.
+  const Trace without_entries = select_ops(t, {true, true, true, true, false, true, false, true});
+  EXPECT_EQ(to_text(without_entries), "new a\nnew m\nnew k\nnew v\n");
+}
+
 TEST(Minimize, FindsTheSmallestTraceThatStillFails) {
   // A mutant bug buried in a long generated trace.
   const CollectorEntry mutant = *find_collector("mutant:scan-forgets-restore");
