@@ -172,14 +172,16 @@ void Lane::end_op(bool list_changed) {
 }
 
 // A value is unlinked only while the lane holds it: one freed already is a premature free, which
-// the checks report; the collector is not asked to touch it.
+// the checks report; the collector is not asked to touch it. Unless a free is a finalization
+// (Lua's __gc): the finalized value still exists, and the map still refers to it.
 void Lane::drop_entries_of_freed_keys() {
   if (keeps_ephemerons() || !oracle.has_maps()) return;
   for (std::size_t i = 0; i < freed_now.size(); ++i) {  // (unlinks may free more keys)
     const ObjectId k = freed_now[i];
     for (ObjectId map : oracle.maps_keyed_by(k)) {
       const std::optional<ObjectId> value = oracle.entry_value(map, k);
-      if (!value || !holds(map) || !holds(*value)) continue;
+      if (!value || !holds(map)) continue;
+      if (!holds(*value) && !capabilities.free_is_finalization) continue;
       unmapped_now.insert(unmapped_now.end(), {map, *value});
       collector->unlink(map, *value);
     }
