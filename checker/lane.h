@@ -8,8 +8,9 @@
 //   live(x)           the program reaches x: the mutator's references do (the oracle), or the
 //                     program's list of resurrected objects does, or (for the harness's
 //                     strong-value maps) the entry of a live map whose key the collector has not
-//                     freed does (`kept`). Freeing it is a premature free. (As of the end of the last op; during an op, when
-//                     finalizers and callbacks run, `reaches_now` answers.)
+//                     freed does (`kept`). Freeing it is a premature free. (As of the end of
+//                     the last op; during an op, when finalizers and callbacks run,
+//                     `reaches_now` answers.)
 //   kept(x)           the list or a map's entry reaches x and the mutator does not (as of the
 //                     end of the last op).
 //   garbage(x)        held, and not live: what a collection may free.

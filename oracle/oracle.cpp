@@ -232,7 +232,9 @@ void Oracle::lose_support(ObjectId x) {
     for (auto [e, end] = boost::out_edges(s, graph_); e != end; ++e) {
       const auto to = static_cast<ObjectId>(boost::target(*e, graph_));
       const ObjectId key = graph_[*e].key;
-      if (graph_[*e].owner != kMutatorView || !members_.touched(to) || colors_.touched(to)) continue;
+      if (graph_[*e].owner != kMutatorView || !members_.touched(to) || colors_.touched(to)) {
+        continue;
+      }
       if (key == kNoKey || stays(key)) keep(to, s, key);
     }
     for (ObjectId map : maps_keyed_by_[s]) {  // s as a key: the entries it was waiting for
@@ -285,7 +287,8 @@ void Oracle::collect_dependents(ObjectId x) {
   };
   for (std::size_t i = 0; i < subtree_.size(); ++i) {
     const ObjectId p = subtree_[i];
-    if (external_[p] > 0) continue;  // a rooted object supports what depends on it, whatever happens
+    // A rooted object supports what depends on it, whatever happens.
+    if (external_[p] > 0) continue;
     for (auto [e, end] = boost::out_edges(p, graph_); e != end; ++e) {
       const auto to = static_cast<ObjectId>(boost::target(*e, graph_));
       if (parent_[to] == p && parent_key_[to] == graph_[*e].key) add(to);

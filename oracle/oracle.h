@@ -19,9 +19,9 @@
 // reachable set incrementally. It keeps a *support forest*: every reachable object without an
 // external reference has a parent, a reachable object that refers to it, and following parents
 // always ends at a rooted object (a value supported through an entry also depends on the entry's
-// key, which is then supported without it). Losing a reference that is not a parent's, or an external
-// reference of an object that has a parent, changes nothing; otherwise only the objects whose
-// support passed through the object that lost it (its subtree) are searched. No operation
+// key, which is then supported without it). Losing a reference that is not a parent's, or an
+// external reference of an object that has a parent, changes nothing; otherwise only the objects
+// whose support passed through the object that lost it (its subtree) are searched. No operation
 // rescans the heap.
 //
 // Finalizers make each collector's heap a little different: a finalizer's program (Step) runs in
@@ -216,7 +216,8 @@ class Oracle {
   template <class F>
   void for_each_entry(ObjectId map, F f) const {
     for (auto [e, end] = boost::out_edges(map, graph_); e != end; ++e) {
-      if (graph_[*e].key != kNoKey) f(graph_[*e].key, static_cast<ObjectId>(boost::target(*e, graph_)));
+      if (graph_[*e].key == kNoKey) continue;
+      f(graph_[*e].key, static_cast<ObjectId>(boost::target(*e, graph_)));
     }
   }
   /// The maps that have (or had, until the mutator dropped it) an entry for key k.

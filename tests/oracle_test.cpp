@@ -155,7 +155,8 @@ void expect_reachable_by_definition(const Oracle& oracle, std::vector<ObjectId>&
   std::vector<ObjectId> searched = reachable_by_definition(oracle);
   ASSERT_EQ(sorted(oracle.reachable_objects()), searched) << where;
   for (ObjectId x = 0; x < oracle.object_count(); ++x) {
-    ASSERT_EQ(oracle.reachable_from_roots(x), std::binary_search(searched.begin(), searched.end(), x));
+    ASSERT_EQ(oracle.reachable_from_roots(x),
+              std::binary_search(searched.begin(), searched.end(), x));
   }
   std::vector<ObjectId> lost;
   std::set_difference(before.begin(), before.end(), searched.begin(), searched.end(),
@@ -184,7 +185,9 @@ TEST(Oracle, ReachableIsWhatASearchFromTheRootsFindsAfterEveryGeneratedOp) {
 // keys and chains of maps: ops drawn uniformly among the valid ones on a few objects.
 TEST(Oracle, ReachableWithMapEntriesIsTheEphemeronFixpointAfterEveryOp) {
   std::mt19937 random(7);
-  const auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(random); };
+  const auto pick = [&](std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(random);
+  };
   for (int trace = 0; trace < 300; ++trace) {
     Oracle oracle;
     std::vector<ObjectId> before;

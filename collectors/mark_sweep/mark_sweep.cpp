@@ -139,7 +139,8 @@ void MarkSweep::mark() {
     }
     if (c->entries) mark_entries(c, stack);
   }
-  waiting_.clear();  // entries whose key stays unmarked: their values live only if reached otherwise
+  // Entries whose key stays unmarked: their values live only if something else reaches them.
+  waiting_.clear();
 }
 
 void MarkSweep::mark_cell(Cell* r, std::vector<Cell*>& stack) {
