@@ -31,7 +31,7 @@ void Lane::run_program(ObjectId x) {
         locals.push_back(step.a);
         ++listed[step.a];  // the finalizer's own reference, an external one
         finalizer_locals_.push_back(step.a);
-        reached_valid_ = false;
+        reach_changed();
         collector->allocate(step.a);
         break;
       case StepKind::Link:
@@ -39,13 +39,13 @@ void Lane::run_program(ObjectId x) {
         oracle.add_finalizer_reference(view(), step.a, step.b);
         linked_now.push_back(step.a);
         from_x_valid = false;
-        reached_valid_ = false;
+        reach_changed();
         collector->link(step.a, step.b);
         break;
       case StepKind::Resurrect:
         if (!reaches(step.a)) break;
         resurrected.push_back(step.a);
-        reached_valid_ = false;
+        reach_changed();
         ++listed[step.a];
         collector->root(step.a);
         break;
@@ -61,7 +61,7 @@ void Lane::run_program(ObjectId x) {
   for (ObjectId y : locals) {
     finalizer_locals_.erase(std::find(finalizer_locals_.begin(), finalizer_locals_.end(), y));
     --listed[y];
-    reached_valid_ = false;
+    reach_changed();
     if (!holds(y)) {
       problem(Violation::of(ViolationKind::PrematureFree, {y},
                             "freed while the finalizer that allocated it still held it"));
@@ -77,7 +77,7 @@ void Lane::release_resurrected() {
   while (!releasing_.empty()) {
     const ObjectId x = releasing_.back();
     releasing_.pop_back();
-    reached_valid_ = false;
+    reach_changed();
     --listed[x];
     released.push_back(x);
     collector->unroot(x);

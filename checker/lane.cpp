@@ -91,7 +91,9 @@ std::vector<ObjectId> Lane::path_from_list(ObjectId x) const {
 // The op's bookkeeping
 // ================================================================================================
 
-void Lane::begin_op(std::size_t objects) {
+void Lane::begin_op(std::size_t objects, bool reach_may_change) {
+  // (What frozen objects kept during the last op's collection kept ephemerons' values then.)
+  if (reach_may_change || !kept_before.empty()) reach_changed();
   freed_now.clear();
   bad_frees.clear();
   events = 0;
@@ -107,7 +109,6 @@ void Lane::begin_op(std::size_t objects) {
   kept_before.clear();
   garbage_at_start.clear();
   fresh_.clear();  // (fresh is about one op: what this op's finalizers changed)
-  reached_valid_ = false;
   if (status.size() < objects) {
     status.resize(objects, Status::Unallocated);
     listed.resize(objects, 0);
@@ -129,7 +130,7 @@ void Lane::freed(ObjectId id) {
   }
   if (!oracle.maps_keyed_by(id).empty()) {  // its entries are gone: what they kept may not be
     oracle.key_freed(view(), id);
-    reached_valid_ = false;
+    reach_changed();
   }
   status[id] = Status::Freed;
   --alive;
@@ -149,7 +150,8 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
   for (ObjectId x : newly_unreachable) freed_reachable -= status[x] == Status::Freed;
 }
 
-// `kept` is recomputed only when the list or what it reaches may have changed. `fresh`: what the
+// `kept` is recomputed only when the list or what it reaches may have changed (reach_changed).
+// `fresh`: what the
 // objects its finalizers allocated or added references from during the op reach. They may outlive
 // the collection they changed: a collector need not look again at what a finalizer changed under
 // it (an object a finalizer allocates is no part of the garbage found; one that was untracked is
@@ -161,8 +163,9 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // that an object freed in this op reached was freed before it, else the free was premature; and
 // through the entries of keys freed in this op, for the same reason. So do the values the
 // harness's maps let go after the collection, and what they kept.
-void Lane::end_op(bool list_changed) {
-  if (list_changed || oracle.has_maps()) kept_.assign(reached_by_list());
+void Lane::end_op() {
+  if (kept_stale_) kept_.assign(reached_by_list());
+  kept_stale_ = false;
   if (born_now.empty() && linked_now.empty() && unmapped_now.empty()) return;
   std::vector<ObjectId> changed = born_now;
   changed.insert(changed.end(), linked_now.begin(), linked_now.end());

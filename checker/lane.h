@@ -81,8 +81,9 @@ class Lane final : public CollectorHost {
 
   /// Its heap: the mutator's references and those its finalizers made.
   HeapView view() const { return static_cast<HeapView>(index); }
-  /// Resets what the last op left; `objects` is how many the trace has named so far.
-  void begin_op(std::size_t objects);
+  /// Resets what the last op left; `objects` is how many the trace has named so far;
+  /// `reach_may_change`: the op can change what the list reaches outside the mutator's heap.
+  void begin_op(std::size_t objects, bool reach_may_change);
   /// The mutator's `new`.
   void allocate(ObjectId x);
   /// Pre: called after the oracle applied the op and before the collector does.
@@ -94,7 +95,13 @@ class Lane final : public CollectorHost {
     return freed_reachable == 0 && alive == oracle.reachable_count();
   }
   /// At the end of an op: what the list keeps, and what the finalizers changed.
-  void end_op(bool list_changed);
+  void end_op();
+  /// What the list reaches outside the mutator's heap may have changed: search it again when
+  /// next asked, and recompute `kept` at the end of the op.
+  void reach_changed() {
+    reached_valid_ = false;
+    kept_stale_ = true;
+  }
   /// `release`: the program empties its list, dropping each entry's reference.
   void release_resurrected();
   /// The harness's maps (Capabilities::map_entries): after the op, each map the collector holds
@@ -193,6 +200,7 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> held_dead_keys_;  // held_dead_keys, as of its last call
   std::size_t dead_keys_seen_ = 0;        // how many of the oracle's dead keys it has taken
   bool reached_valid_ = false;
+  bool kept_stale_ = false;
 };
 
 }  // namespace cyclefuzz

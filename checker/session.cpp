@@ -77,13 +77,20 @@ void Session::step(const Op& op) {
 std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
                                                 std::size_t reachable_before,
                                                 std::optional<ObjectId> replaced) {
-  lane.begin_op(oracle_.object_count());
+  // (What the list reaches stops where the mutator's heap begins: it grows when the mutator lets
+  // go of an object, and entries change what the harness's maps keep.)
+  lane.begin_op(oracle_.object_count(), !oracle_.newly_unreachable().empty() ||
+                                            op.kind == OpKind::Entry ||
+                                            op.kind == OpKind::Unentry);
   OpFacts facts;
   facts.full = op.kind == OpKind::Collect && lane.capabilities.is_full_collection(op.generation);
   const bool had_list = !lane.resurrected.empty();
   const bool kept_any = lane.kept_any();
   const std::size_t garbage_before = lane.alive - reachable_before;  // when the list is empty
-  if (lane.frozen_count > 0 && op.kind == OpKind::Collect) keep_by_frozen(lane);
+  if (lane.frozen_count > 0 && op.kind == OpKind::Collect) {
+    keep_by_frozen(lane);
+    if (!lane.kept_before.empty()) lane.reach_changed();  // (reached_by_list: frozen_keep)
+  }
   if (facts.full && lane.capabilities.weak_references_cleared_before_finalizers &&
       oracle_.weak_count() > 0) {
     for (ObjectId x : lane.held_objects()) {
@@ -113,7 +120,7 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
     return std::nullopt;
   }
 
-  lane.end_op(had_list || !lane.resurrected.empty());
+  lane.end_op();
   if (checks_.record_frees) lane.frees_per_op.back() = lane.freed_now;
   if (lane.capabilities.freezes && op.kind == OpKind::Freeze) {
     freeze(lane);

@@ -13,9 +13,8 @@ namespace {
 
 using nlohmann::json;
 
-// What the child tells: the op it is about to run, each frame it drew, and which collector broke
-// a rule first (its index + 1; 0 for none).
-constexpr char kOpStarts = 'P';
+// What the child tells: how many ops it has started (its progress), each frame it drew, and which
+// collector broke a rule first (its index + 1; 0 for none).
 constexpr char kFrame = 'F';
 constexpr char kBroken = 'B';
 
@@ -93,7 +92,7 @@ Run run(const ExplainRequest& r, const std::vector<CollectorEntry>& collectors, 
     Session session(collectors, r.options, checks);
     std::optional<std::size_t> broken;
     for (std::size_t k = 0; k < ops && !broken; ++k) {
-      parent.send(kOpStarts, k);
+      parent.progress(k + 1);
       session.step(r.trace->ops[k]);
       broken = first_broken(session);
       const bool last = k + 1 == ops || broken;
@@ -111,15 +110,14 @@ Run run(const ExplainRequest& r, const std::vector<CollectorEntry>& collectors, 
   };
   Run result;
   const auto receive = [&](ChildMessage m) {
-    if (m.tag == kOpStarts) {
-      result.ops_started = m.value + 1;
-    } else if (m.tag == kFrame) {
+    if (m.tag == kFrame) {
       result.frames.push_back(from_json(json::parse(m.payload)));
     } else if (m.tag == kBroken && m.value > 0) {
       result.broken = m.value - 1;
     }
   };
   result.end = run_in_child("explain", body, receive);
+  result.ops_started = result.end.progress;
   return result;
 }
 

@@ -1,5 +1,6 @@
 #include "runners/child_process.h"
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,9 +51,31 @@ bool receive(int fd, ChildMessage& message) {
 /// The child's whole life. noexcept, so that an exception out of `body` ends the child here (by
 /// std::terminate: an abort) instead of unwinding into a catch in the parent's code, which the
 /// child would then go on running as if it were the parent.
-[[noreturn]] void live_as_child(const ChildBody& body, int fd) noexcept {
-  std::_Exit(body(ChildPipe(fd)));
+[[noreturn]] void live_as_child(const ChildBody& body, int fd,
+                                std::atomic<std::uint64_t>& progress) noexcept {
+  std::_Exit(body(ChildPipe(fd, progress)));
 }
+
+/// A counter in memory that a forked child shares with its parent (a lock-free atomic works
+/// across processes).
+class SharedCounter {
+ public:
+  explicit SharedCounter(std::string_view what) {
+    void* at = mmap(nullptr, sizeof(Counter), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                    -1, 0);
+    if (at == MAP_FAILED) throw failure("cannot map memory to share with", what, errno);
+    counter_ = new (at) Counter(0);
+  }
+  SharedCounter(const SharedCounter&) = delete;
+  SharedCounter& operator=(const SharedCounter&) = delete;
+  ~SharedCounter() { munmap(counter_, sizeof(Counter)); }
+  std::atomic<std::uint64_t>& get() { return *counter_; }
+
+ private:
+  using Counter = std::atomic<std::uint64_t>;
+  static_assert(Counter::is_always_lock_free);
+  Counter* counter_;
+};
 
 /// How `child` ended, waiting for it.
 ChildEnd wait_for(pid_t child, std::string_view what) {
@@ -78,6 +101,7 @@ void ChildPipe::send(char tag, std::uint64_t value, std::string_view payload) co
 
 ChildEnd run_in_child(std::string_view what, const ChildBody& body,
                       const MessageHandler& on_message) {
+  SharedCounter progress(what);
   int fds[2];
   if (pipe(fds) != 0) throw failure("cannot create a pipe to run", what, errno);
   const pid_t child = fork();
@@ -89,7 +113,7 @@ ChildEnd run_in_child(std::string_view what, const ChildBody& body,
   }
   if (child == 0) {
     close(fds[0]);
-    live_as_child(body, fds[1]);
+    live_as_child(body, fds[1], progress.get());
   }
   // Read until the child's end closes (it has exited), so that it never blocks on a full pipe.
   close(fds[1]);
@@ -98,7 +122,9 @@ ChildEnd run_in_child(std::string_view what, const ChildBody& body,
     if (on_message) on_message(std::move(message));
   }
   close(fds[0]);
-  return wait_for(child, what);
+  ChildEnd end = wait_for(child, what);
+  end.progress = progress.get().load(std::memory_order_relaxed);
+  return end;
 }
 
 }  // namespace cyclefuzz

@@ -1,9 +1,12 @@
 // Running a piece of work in a forked child process, so that a collector that crashes (a
 // segfault, an abort, a sanitizer report) ends the child, not the run that reports it. The child
-// can tell its parent things as it goes (which op or run it is about to start, its reports) over
-// a pipe: what it said last before it died is what pins a crash down.
+// can tell its parent things as it goes: how far it got (which op or run it is about to start), in
+// memory the two share, since it says so at every op and a message each time would cost a system
+// call and a wake-up of the parent; and its reports, over a pipe. How far it got when it died is
+// what pins a crash down.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -18,22 +21,26 @@ struct ChildMessage {
   std::string payload;
 };
 
-/// The child's end of the pipe to its parent.
+/// The child's end of the pipe to its parent, and of the memory they share.
 class ChildPipe {
  public:
-  explicit ChildPipe(int fd) : fd_(fd) {}
+  ChildPipe(int fd, std::atomic<std::uint64_t>& progress) : fd_(fd), progress_(progress) {}
   /// Sends a whole message, or ends the child with status 2 if the parent is gone (nobody is
   /// left to hear what it would find).
   void send(char tag, std::uint64_t value, std::string_view payload = {}) const;
+  /// How far it got (ChildEnd::progress): a store to shared memory, no system call.
+  void progress(std::uint64_t value) const { progress_.store(value, std::memory_order_relaxed); }
 
  private:
   int fd_;
+  std::atomic<std::uint64_t>& progress_;
 };
 
 /// How a child ended.
 struct ChildEnd {
   int signal = 0;       // the signal that killed it, or 0 if it exited
   int exit_status = 0;  // when signal == 0
+  std::uint64_t progress = 0;  // the last ChildPipe::progress, or 0
 
   bool exited_cleanly() const { return signal == 0 && exit_status == 0; }
 };

@@ -15,10 +15,9 @@ constexpr std::string_view kWork = "a collector in isolation";
 // (a signal, a sanitizer's exit status) is a crash.
 constexpr int kViolationBase = 40;
 
-// What a replaying child tells its parent: the index of each op before it runs it, so that a
-// crash is pinned to that op; then its reports, which only the child can write (the session is
-// its own).
-constexpr char kOpStarts = 'P';
+// What a replaying child tells its parent: how many ops it has started, before each (its
+// progress), so that a crash is pinned to the last; then its reports, which only the child can
+// write (the session is its own).
 constexpr char kTextReport = 'T';
 constexpr char kJsonReport = 'J';
 constexpr char kVerdict = 'V';
@@ -74,7 +73,7 @@ IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEn
       return false;
     };
     for (std::size_t i = 0; i < trace.ops.size() && running(); ++i) {
-      parent.send(kOpStarts, i);
+      parent.progress(i + 1);
       session.step(trace.ops[i]);
     }
     std::ostringstream text;
@@ -89,9 +88,6 @@ IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEn
   IsolatedReplay result;
   const auto receive = [&](ChildMessage message) {
     switch (message.tag) {
-      case kOpStarts:
-        result.ops_started = message.value + 1;
-        break;
       case kTextReport:
         result.text = std::move(message.payload);
         break;
@@ -103,7 +99,9 @@ IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEn
         break;
     }
   };
-  result.outcome = outcome_of(run_in_child(kWork, replay, receive));
+  const ChildEnd end = run_in_child(kWork, replay, receive);
+  result.outcome = outcome_of(end);
+  result.ops_started = end.progress;
   return result;
 }
 

@@ -11,8 +11,6 @@ namespace {
 
 constexpr std::size_t kBatch = 50;
 constexpr int kFoundOne = 3;  // a child's exit status when a trace of its batch failed
-// A child says which run starts before it runs it, so that if it crashes the parent knows which.
-constexpr char kRunStarts = 'R';
 
 std::uint64_t splitmix(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -30,19 +28,16 @@ std::optional<std::size_t> run_batch(const RandomCheckOptions& o, std::size_t fi
                                      std::size_t last) {
   const auto runs = [&](const ChildPipe& parent) {
     for (std::size_t run = first; run < last; ++run) {
-      parent.send(kRunStarts, run);
+      parent.progress(run + 1);  // (so that if it crashes the parent knows which run did)
       Session session(o.collectors, o.collector_options);
       session.run(trace_of(o, run));
       if (!session.violations().empty()) return kFoundOne;
     }
     return 0;
   };
-  std::uint64_t started = first;
-  const ChildEnd end = run_in_child("a batch of traces", runs, [&](ChildMessage message) {
-    started = message.value;
-  });
+  const ChildEnd end = run_in_child("a batch of traces", runs);
   if (end.exited_cleanly()) return std::nullopt;
-  return static_cast<std::size_t>(started);
+  return end.progress == 0 ? first : static_cast<std::size_t>(end.progress - 1);
 }
 
 }  // namespace

@@ -43,6 +43,8 @@ TEST(ChildProcess, TellsTheSignalThatKilledTheChildAfterWhatItSaidFirst) {
       "a test",
       [](const ChildPipe& parent) {
         parent.send('P', 3);
+        parent.progress(5);
+        parent.progress(6);
         // (SIGKILL: a sanitizer catches SIGSEGV and exits with a status of its own instead.)
         std::raise(SIGKILL);
         return 0;
@@ -50,6 +52,11 @@ TEST(ChildProcess, TellsTheSignalThatKilledTheChildAfterWhatItSaidFirst) {
       [&](ChildMessage message) { last = message.value; });
   EXPECT_EQ(end.signal, SIGKILL);
   EXPECT_EQ(last, 3u);
+  EXPECT_EQ(end.progress, 6u);  // the last progress it made, through the memory they share
+}
+
+TEST(ChildProcess, AChildThatMadeNoProgressSaysZero) {
+  EXPECT_EQ(run_in_child("a test", [](const ChildPipe&) { return 0; }).progress, 0u);
 }
 
 TEST(ChildProcess, AnExceptionInTheChildAbortsItRatherThanReachingTheParentsCode) {
