@@ -43,6 +43,8 @@ void Lane::weak_cleared(WeakId w) {
   };
   if (!capabilities.weak_references) {
     wrong("cleared a weak reference it does not keep");
+  } else if (weak_gone(w)) {
+    wrong("cleared a weak reference after freeing the object that held it");
   } else if (weak[w] != WeakState::Set) {
     wrong("cleared a weak reference to it a second time");
   } else if (!holds(target)) {
@@ -51,7 +53,8 @@ void Lane::weak_cleared(WeakId w) {
     wrong("cleared a weak reference to it while the program could still reach it");
   }
   weak[w] = WeakState::Cleared;
-  cleared_now.emplace_back(w, events);
+  const std::optional<ObjectId> holder = holder_of(w);
+  cleared_now.push_back({w, events, holder && !reaches_now(*holder)});
 }
 
 void Lane::weak_callback(WeakId w) {
@@ -63,8 +66,14 @@ void Lane::weak_callback(WeakId w) {
   const auto wrong = [&](const char* detail) {
     problem(Violation::of(ViolationKind::WrongWeakReference, {target}, detail).of_weak(w));
   };
+  const std::optional<ObjectId> holder = holder_of(w);
   if (!oracle.weak_has_callback(w)) {
     wrong("ran a callback for a weak reference to it that has none");
+  } else if (weak_gone(w)) {
+    wrong("ran the callback of a weak reference after freeing the object that held it");
+  } else if (holder && garbage_at_start.contains(*holder) && !reaches_now(*holder)) {
+    wrong("ran the callback of a weak reference that is itself garbage of the collection (its "
+          "holder is): a callback must never see the garbage it belongs to");
   } else if (weak[w] == WeakState::Set) {
     wrong("ran a weak reference's callback before clearing it");
   } else if (weak[w] == WeakState::CalledBack) {
@@ -102,13 +111,15 @@ void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, boo
   };
   for (ObjectId x : lane.freed_now) {
     for (WeakId w : oracle_.weak_references_to(x)) {
-      if (lane.weak[w] == Lane::WeakState::Set) {
+      if (lane.weak[w] == Lane::WeakState::Set && !lane.weak_gone(w)) {
         return wrong(x, w, "freed, but a weak reference still points to it");
       }
     }
   }
-  for (const auto& [w, when] : lane.cleared_now) {
-    if (oracle_.weak_has_callback(w) && lane.weak[w] != Lane::WeakState::CalledBack) {
+  // (A weak reference held by garbage when it was cleared may go without its callback.)
+  for (const auto& [w, when, held_by_garbage] : lane.cleared_now) {
+    if (oracle_.weak_has_callback(w) && lane.weak[w] != Lane::WeakState::CalledBack &&
+        !held_by_garbage) {
       return wrong(oracle_.weak_target(w), w, "a weak reference to it was cleared, but its "
                    "callback never ran");
     }
@@ -125,13 +136,39 @@ void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, boo
                                                   : ", but the collector cleared it"));
     }
   }
-  if (full && !lane.garbage_at_start.empty() && lane.first_finalizer != Lane::kNever) {
-    for (const auto& [w, when] : lane.cleared_now) {
-      const ObjectId target = oracle_.weak_target(w);
-      if (when > lane.first_finalizer && lane.garbage_at_start.contains(target)) {
-        return wrong(target, w, "garbage of a full collection whose weak reference was cleared "
-                     "only after a finalizer of that collection ran");
+  if (full && !lane.garbage_at_start.empty() && lane.first_finalizer != Lane::kNever &&
+      lane.capabilities.weak_references_cleared_before_finalizers) {
+    check_weak_references_cleared_first(lane);
+  }
+}
+
+// A full collection that runs finalizers clears every weak reference to its garbage before the
+// first of them (Capabilities::weak_references_cleared_before_finalizers) - those that garbage
+// holds too, which then go with their holders: else a finalizer could follow one into an object
+// the collection is tearing down.
+void Session::check_weak_references_cleared_first(Lane& lane) {
+  for (const auto& [w, when, held_by_garbage] : lane.cleared_now) {
+    const ObjectId target = oracle_.weak_target(w);
+    if (when > lane.first_finalizer && lane.garbage_at_start.contains(target)) {
+      return report(lane, Violation::of(ViolationKind::WrongWeakReference, {target},
+                                        "garbage of a full collection whose weak reference was "
+                                        "cleared only after a finalizer of that collection ran")
+                              .of_weak(w));
+    }
+  }
+  for (ObjectId target : lane.garbage_at_start.members()) {
+    for (WeakId w : oracle_.weak_references_to(target)) {
+      // (Set, and held by the mutator, by garbage, or by an object freed during the op.)
+      const std::optional<ObjectId> holder = lane.holder_of(w);
+      if (lane.weak[w] != Lane::WeakState::Set ||
+          (lane.weak_gone(w) && !lane.garbage_at_start.contains(*holder))) {
+        continue;
       }
+      return report(lane, Violation::of(ViolationKind::WrongWeakReference, {target},
+                                        "garbage of a full collection whose weak reference was "
+                                        "never cleared, though a finalizer of that collection "
+                                        "ran")
+                              .of_weak(w));
     }
   }
 }

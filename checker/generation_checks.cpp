@@ -14,7 +14,8 @@ std::string generation_text(int g) { return "generation " + std::to_string(g); }
 GenerationModel::GenerationModel(const Capabilities& capabilities, const CollectorOptions& options)
     : oldest_(capabilities.generations - 1),
       thresholds_(capabilities.cpython_thresholds),
-      freezes_(capabilities.freezes) {
+      freezes_(capabilities.freezes),
+      weak_reference_holders_(capabilities.weak_reference_holders) {
   std::copy(std::begin(options.thresholds), std::end(options.thresholds), threshold_);
 }
 
@@ -80,8 +81,11 @@ std::optional<Violation> GenerationModel::after(const Op& op,
     case OpKind::Link:  // an untracked object that gains a reference is tracked again, young
     case OpKind::Entry:      // (a map entry's value is a reference from the map)
     case OpKind::Finalizer:  // ... and so is one that becomes an instance: with a finalizer,
-    case OpKind::Weak:       // or a weak reference to it
+    case OpKind::Weak:       // or a weak reference to it; its holder too (a weakref object)
       if (generation_[op.a] == kUntracked) generation_[op.a] = 0;
+      if (op.held && weak_reference_holders_ && generation_[op.b] == kUntracked) {
+        generation_[op.b] = 0;
+      }
       break;
     case OpKind::Freeze:
       if (!freezes_) break;

@@ -80,6 +80,7 @@ class GenerationModel {
   int oldest_;
   bool thresholds_;
   bool freezes_;
+  bool weak_reference_holders_;
   bool enabled_ = true;
   std::uint32_t threshold_[3];
   std::vector<int> generation_;      // by object, as observed after the last collection

@@ -54,6 +54,16 @@ class Lane final : public CollectorHost {
 
   bool holds(ObjectId x) const { return x < status.size() && status[x] == Status::Alive; }
   bool live(ObjectId x) const { return oracle.reachable_from_roots(x) || kept(x); }
+  /// The object that holds weak reference w, for a collector that keeps holders
+  /// (Capabilities::weak_reference_holders); else the mutator holds every one.
+  std::optional<ObjectId> holder_of(WeakId w) const {
+    return capabilities.weak_reference_holders ? oracle.weak_holder(w) : std::nullopt;
+  }
+  /// Whether w went with its holder, which the collector freed.
+  bool weak_gone(WeakId w) const {
+    const std::optional<ObjectId> h = holder_of(w);
+    return h && status[*h] == Status::Freed;
+  }
   bool kept(ObjectId x) const { return kept_.contains(x); }
   bool kept_any() const { return !kept_.empty(); }
   bool garbage(ObjectId x) const { return holds(x) && !live(x); }
@@ -168,7 +178,12 @@ class Lane final : public CollectorHost {
   std::size_t first_finalizer = kNever;
   std::size_t finalizers_now = 0;
   std::uint64_t nested_collections = 0;  // collections a finalizer asked for that ran
-  std::vector<std::pair<WeakId, std::size_t>> cleared_now;
+  struct Clear {
+    WeakId w;
+    std::size_t when;        // its number among the op's events
+    bool held_by_garbage;    // its holder was unreachable then: its callback may not run
+  };
+  std::vector<Clear> cleared_now;
   /// What the callbacks found wrong as they ran, during the current op (reported at its end).
   std::vector<Violation> found_in_callbacks;
 

@@ -91,8 +91,9 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
     keep_by_frozen(lane);
     if (!lane.kept_before.empty()) lane.reach_changed();  // (reached_by_list: frozen_keep)
   }
-  if (facts.full && lane.capabilities.weak_references_cleared_before_finalizers &&
-      oracle_.weak_count() > 0) {
+  if (facts.full && oracle_.weak_count() > 0 &&
+      (lane.capabilities.weak_references_cleared_before_finalizers ||
+       lane.capabilities.weak_reference_holders)) {
     for (ObjectId x : lane.held_objects()) {
       if (lane.must_be_freed(x)) lane.garbage_at_start.insert(x);
     }

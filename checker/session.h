@@ -152,6 +152,7 @@ class Session {
   void check_agreement(const Op& op);
   // checker/finalization_checks.cpp
   void check_finalizers_and_weak_references(Lane& lane, const Op& op, bool full);
+  void check_weak_references_cleared_first(Lane& lane);
 
   Oracle oracle_;
   std::vector<CollectorEntry> entries_;

@@ -6,7 +6,8 @@ void broken_invariant(const char* collector, ObjectId id, const std::string& wha
   throw BrokenInvariant(std::string(collector) + ": object " + std::to_string(id) + " " + what);
 }
 
-void Collector::clear_weak_references(WeakReferences& weak, const std::vector<ObjectId>& targets) {
+void Collector::clear_weak_references(WeakReferences& weak, const std::vector<ObjectId>& targets,
+                                      const std::function<bool(ObjectId)>& garbage) {
   std::vector<WeakId> cleared;
   for (ObjectId target : targets) {
     for (WeakId w : weak.clear(target)) {
@@ -15,7 +16,8 @@ void Collector::clear_weak_references(WeakReferences& weak, const std::vector<Ob
     }
   }
   for (WeakId w : cleared) {
-    if (weak.has_callback(w)) report_weak_callback(w);
+    const std::optional<ObjectId> holder = weak.holder(w);
+    if (weak.has_callback(w) && !(holder && garbage && garbage(*holder))) report_weak_callback(w);
   }
 }
 
@@ -59,6 +61,9 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op,
       break;
     case OpKind::Weak:
       collector.weak_ref(op.weak, op.a, op.option);
+      if (op.held && collector.capabilities().weak_reference_holders) {
+        collector.weak_held_by(op.weak, op.b);
+      }
       break;
     case OpKind::Entry:
       if (collector.capabilities().map_entries == MapEntries::Ephemerons) {

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -89,6 +90,12 @@ struct Capabilities {
   /// Clears the weak references to all the garbage a collection found before it runs any of that
   /// garbage's finalizers (CPython's handle_weakrefs before finalize_garbage).
   bool weak_references_cleared_before_finalizers = false;
+  /// Keeps weak references that objects hold (weak_held_by) as those objects' own: one goes when
+  /// its holder is freed (never cleared or called back after), and a collection never runs the
+  /// callback of one whose holder is part of the garbage it found (CPython's handle_weakrefs: a
+  /// weakref that is itself trash gets no callback). Without it, the checks treat every weak
+  /// reference as the mutator's.
+  bool weak_reference_holders = false;
   /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
   /// long-lived rule for full collections - and `statistics()` exposes the counts
   /// (gc.get_count()). Needs generations == 3.
@@ -184,6 +191,8 @@ class Collector {
   virtual void set_finalizer(ObjectId /*id*/) {}
   /// A weak reference to `target`, with or without a callback (Capabilities::weak_references).
   virtual void weak_ref(WeakId /*w*/, ObjectId /*target*/, bool /*callback*/) {}
+  /// Right after weak_ref: object `holder` holds `w` (Capabilities::weak_reference_holders).
+  virtual void weak_held_by(WeakId /*w*/, ObjectId /*holder*/) {}
   /// What weak reference `w` points to, or nothing once it is cleared.
   virtual std::optional<ObjectId> deref(WeakId /*w*/) const { return std::nullopt; }
   /// Map entries, for a collector that keeps them (Capabilities::map_entries is Ephemerons; the
@@ -217,8 +226,10 @@ class Collector {
   void report_weak_callback(WeakId w) { host_.weak_callback(w); }
   /// Clears the weak references to each of `targets`, then runs the callbacks of those that have
   /// one: every clear comes before any callback, so no callback can reach a target through
-  /// another weak reference (CPython's handle_weakrefs).
-  void clear_weak_references(WeakReferences& weak, const std::vector<ObjectId>& targets);
+  /// another weak reference (CPython's handle_weakrefs). A weak reference whose holder `garbage`
+  /// accepts is garbage itself: cleared, never called back.
+  void clear_weak_references(WeakReferences& weak, const std::vector<ObjectId>& targets,
+                             const std::function<bool(ObjectId)>& garbage = nullptr);
 
  private:
   CollectorHost& host_;

@@ -1,7 +1,10 @@
 // Weak references as the built-in collectors keep them: from each weak reference to its target,
-// and from each target to its weak references, so that freeing an object clears them at once.
+// and from each target to its weak references, so that freeing an object clears them at once;
+// and from each holder to the weak references it holds, so that freeing the holder drops them
+// (a weakref object goes with the object that refers to it: nothing clears it afterwards).
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -14,8 +17,29 @@ class WeakReferences {
  public:
   void add(WeakId w, ObjectId target, bool callback) {
     if (entries_.size() <= w) entries_.resize(w + 1);
-    entries_[w] = {target, callback, false};
+    entries_[w] = {target, callback, false, std::nullopt};
     by_target_[target].push_back(w);
+  }
+
+  /// `holder` holds w (right after add).
+  void hold(WeakId w, ObjectId holder) {
+    entries_[w].holder = holder;
+    by_holder_[holder].push_back(w);
+  }
+
+  /// The holder was freed: the weak references it held are gone, uncleared.
+  void drop_held_by(ObjectId holder) {
+    const auto it = by_holder_.find(holder);
+    if (it == by_holder_.end()) return;
+    for (WeakId w : it->second) {
+      Entry& entry = entries_[w];
+      if (entry.cleared) continue;
+      entry.cleared = true;
+      std::vector<WeakId>& to_target = by_target_[entry.target];
+      to_target.erase(std::find(to_target.begin(), to_target.end(), w));
+      if (to_target.empty()) by_target_.erase(entry.target);
+    }
+    by_holder_.erase(it);
   }
 
   /// Clears the weak references to `target`; returns them, in the order they were taken.
@@ -32,6 +56,7 @@ class WeakReferences {
   bool empty() const { return by_target_.empty(); }
 
   bool has_callback(WeakId w) const { return entries_[w].callback; }
+  std::optional<ObjectId> holder(WeakId w) const { return entries_[w].holder; }
 
   std::optional<ObjectId> deref(WeakId w) const {
     if (w >= entries_.size() || entries_[w].cleared) return std::nullopt;
@@ -42,10 +67,12 @@ class WeakReferences {
   struct Entry {
     ObjectId target = 0;
     bool callback = false;
-    bool cleared = false;
+    bool cleared = false;  // or dropped with its holder
+    std::optional<ObjectId> holder;
   };
   std::vector<Entry> entries_;  // by weak reference
   std::unordered_map<ObjectId, std::vector<WeakId>> by_target_;
+  std::unordered_map<ObjectId, std::vector<WeakId>> by_holder_;
 };
 
 }  // namespace cyclefuzz

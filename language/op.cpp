@@ -20,7 +20,7 @@ constexpr OpKindInfo kOpKinds[] = {
      "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], collect",
      1},
     {OpKind::Release, "release", "release", 0},
-    {OpKind::Weak, "weak", "weak WEAK NAME [callback]", 1},
+    {OpKind::Weak, "weak", "weak WEAK NAME [callback] [in NAME]", 1},
     {OpKind::Deref, "deref", "deref WEAK", 0},
     {OpKind::Entry, "entry", "entry MAP KEY VALUE", 3},
     {OpKind::Unentry, "unentry", "unentry MAP KEY", 2},
@@ -96,7 +96,8 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
       }
       return line;
     case OpKind::Weak:
-      return line + ' ' + weak_names[op.weak] + ' ' + names[op.a] + (op.option ? " callback" : "");
+      return line + ' ' + weak_names[op.weak] + ' ' + names[op.a] + (op.option ? " callback" : "") +
+             (op.held ? " in " + names[op.b] : "");
     case OpKind::Deref:
       return line + ' ' + weak_names[op.weak];
     default:

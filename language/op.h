@@ -42,7 +42,8 @@ enum class OpKind : std::uint8_t {
   Finalizer,  // finalizer a [step...]: a gets a finalizer, a small program (Step) that runs when
               // a collector finalizes a
   Release,    // release: the program empties its list of resurrected objects
-  Weak,       // weak w a [callback]: the mutator takes weak reference w to a
+  Weak,       // weak w a [callback] [in h]: the mutator (or object h) takes weak reference w to
+              // a; one that h holds goes when h is freed (a weakref object h refers to)
   Deref,      // deref w: the mutator checks w (alive while a is reachable, cleared once freed)
   Entry,      // entry m k v: m's entry for key k is now v (a weak-keyed map entry; see below)
   Unentry,    // unentry m k: m drops its entry for key k
@@ -103,6 +104,7 @@ struct Op {
   bool option = false;  // Weak: it has a callback.
   std::vector<Step> steps;  // Finalizer: its program, in order (often empty)
   ObjectId c = 0;  // Entry: the value (`a` is the map, `b` the key; Unentry names those two).
+  bool held = false;  // Weak: an object holds it (`b`), not the mutator: `weak w a in b`
 
   static Op make_new(ObjectId a) { return {OpKind::New, a}; }
   static Op link(ObjectId a, ObjectId b) { return {OpKind::Link, a, b}; }
@@ -120,6 +122,12 @@ struct Op {
   }
   static Op weak_ref(WeakId w, ObjectId a, bool callback) {
     return {OpKind::Weak, a, 0, kOldestGeneration, {}, w, callback};
+  }
+  /// A weak reference that object `holder` holds: it goes when the holder is freed.
+  static Op weak_ref_in(WeakId w, ObjectId a, bool callback, ObjectId holder) {
+    Op op{OpKind::Weak, a, holder, kOldestGeneration, {}, w, callback};
+    op.held = true;
+    return op;
   }
   static Op deref(WeakId w) { return {OpKind::Deref, 0, 0, kOldestGeneration, {}, w}; }
   static Op entry(ObjectId map, ObjectId key, ObjectId value) {
@@ -148,8 +156,8 @@ const OpKindInfo& info(OpKind kind);
 std::span<const OpKindInfo> op_kinds();
 
 /// How many objects an op names (0 to 3): `a` is named when it is at least 1, `b` when 2, `c`
-/// when 3.
-inline int object_arity(const Op& op) { return info(op.kind).objects; }
+/// when 3. (A weak reference an object holds names its holder too.)
+inline int object_arity(const Op& op) { return info(op.kind).objects + (op.held ? 1 : 0); }
 /// The keyword of an op in the trace language ("new", "link", ...).
 inline const char* keyword(OpKind kind) { return info(kind).keyword; }
 /// The keyword of a finalizer's step ("new", "link", "resurrect", "collect").

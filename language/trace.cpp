@@ -53,7 +53,9 @@ std::optional<StepKind> step_named(std::string_view word) {
 }
 
 // The words that may follow a name in an op: never names themselves, so that an op reads one way.
-bool is_reserved(std::string_view s) { return s == "callback" || step_named(s).has_value(); }
+bool is_reserved(std::string_view s) {
+  return s == "callback" || s == "in" || step_named(s).has_value();
+}
 
 /// The whole word as a number of type T, or nothing.
 template <class T>
@@ -166,17 +168,24 @@ class Parser {
     switch (kind) {
       case OpKind::Finalizer:
         return parse_finalizer(words);
-      case OpKind::Weak: {  // weak W A [callback]
-        if (arguments < 2 || arguments > 3 || (arguments == 3 && words[3] != "callback")) {
-          wrong_arguments(kind);
+      case OpKind::Weak: {  // weak W A [callback] [in H]
+        std::size_t end = words.size();
+        std::optional<ObjectId> holder;
+        if (end >= 5 && words[end - 2] == "in") {
+          holder = lookup(words[end - 1]);
+          end -= 2;
         }
+        const bool callback = end == 4 && words[3] == "callback";
+        if (end < 3 || end > 4 || (end == 4 && !callback)) wrong_arguments(kind);
         const std::string name(words[1]);
         if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
         // A name used before keeps its weak reference, which the oracle refuses to take again.
         const auto [it, added] =
             weak_ids_.emplace(name, static_cast<WeakId>(trace_.weak_names.size()));
         if (added) trace_.weak_names.push_back(name);
-        return Op::weak_ref(it->second, lookup(words[2]), arguments == 3);
+        const ObjectId target = lookup(words[2]);
+        return holder ? Op::weak_ref_in(it->second, target, callback, *holder)
+                      : Op::weak_ref(it->second, target, callback);
       }
       case OpKind::Deref: {  // deref W
         if (arguments != 1) wrong_arguments(kind);

@@ -64,6 +64,10 @@ void Oracle::apply(const Op& op) {
       weak_targets_.push_back(op.a);
       weak_callbacks_.push_back(op.option ? 1 : 0);
       weak_by_target_[op.a].push_back(op.weak);
+      weak_holders_.push_back(op.held ? op.b : kNoHolder);
+      if (op.held) weak_by_holder_[op.b].push_back(op.weak);
+      derefable_index_.push_back(0);
+      add_to(derefable_weak_, derefable_index_, op.weak);
       break;
     case OpKind::Collect:
     case OpKind::Threshold:
@@ -92,6 +96,7 @@ void Oracle::add_object(ObjectId id, bool rooted) {
   finalizer_.push_back(kNoFinalizer);
   born_in_finalizer_.push_back(rooted ? 0 : 1);
   weak_by_target_.emplace_back();
+  weak_by_holder_.emplace_back();
   reachable_index_.push_back(0);
   rooted_index_.push_back(0);
   if (rooted) {
@@ -270,6 +275,7 @@ void Oracle::lose_support(ObjectId x) {
       remove_from(keys_, key_index_, d);
       dead_keys_.push_back(d);
     }
+    for (WeakId w : weak_by_holder_[d]) remove_from(derefable_weak_, derefable_index_, w);
   }
 }
 

@@ -72,6 +72,7 @@ struct Refusal {
     UnknownWeak,      // deref of a weak reference never taken
     NotFreshWeak,     // weak w a with w not the next weak reference
     NoEntry,          // unentry m k where m has no entry for k
+    HolderGone,       // deref of a weak reference whose holder the mutator no longer reaches
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge); for
@@ -209,6 +210,15 @@ class Oracle {
   bool weak_has_callback(WeakId w) const { return weak_callbacks_[w] != 0; }
   /// The weak references taken to x, in the order the trace took them.
   const std::vector<WeakId>& weak_references_to(ObjectId x) const { return weak_by_target_[x]; }
+  /// The object that holds w (`weak w a in h`), or nothing when the mutator holds it.
+  std::optional<ObjectId> weak_holder(WeakId w) const {
+    return weak_holders_[w] == kNoHolder ? std::nullopt : std::optional(weak_holders_[w]);
+  }
+  /// The weak references the mutator can still dereference (its own, and those of objects it
+  /// reaches), in no particular order; for choosing one at random in O(1).
+  const std::vector<WeakId>& derefable_weak() const { return derefable_weak_; }
+  /// w's place in derefable_weak(). Pre: w is there.
+  std::size_t derefable_index(WeakId w) const { return derefable_index_[w]; }
 
   /// Weak-keyed maps: the value of m's entry for k, if it has one.
   std::optional<ObjectId> entry_value(ObjectId map, ObjectId key) const;
@@ -328,6 +338,11 @@ class Oracle {
   std::vector<ObjectId> weak_targets_;      // by weak reference
   std::vector<std::uint8_t> weak_callbacks_;
   std::vector<std::vector<WeakId>> weak_by_target_;  // by object
+  static constexpr ObjectId kNoHolder = ~ObjectId{0};
+  std::vector<ObjectId> weak_holders_;               // by weak reference
+  std::vector<std::vector<WeakId>> weak_by_holder_;  // by object
+  std::vector<WeakId> derefable_weak_;
+  std::vector<std::uint32_t> derefable_index_;  // by weak reference
 
   // Scratch space for searches, reused so that a search costs what it visits.
   mutable SearchColors colors_, members_;

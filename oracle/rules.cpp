@@ -48,6 +48,9 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
       return "duplicate weak reference name " + in_quotes(weak_names[op.weak]);
     case Refusal::Reason::NoEntry:
       return name + " has no entry for the key " + in_quotes(names[op.b]);
+    case Refusal::Reason::HolderGone:
+      return "weak reference " + in_quotes(weak_names[op.weak]) + " is held by " + name +
+             ", which is unreachable";
   }
   return "invalid operation";
 }
@@ -135,9 +138,13 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
     case OpKind::Weak:
       if (op.weak != weak_targets_.size()) return Refusal{R::NotFreshWeak, 0};
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
+      if (op.held && !reachable_from_roots(op.b)) return Refusal{R::Unreachable, op.b};
       break;
     case OpKind::Deref:
       if (op.weak >= weak_targets_.size()) return Refusal{R::UnknownWeak, 0};
+      if (const auto holder = weak_holder(op.weak); holder && !reachable_from_roots(*holder)) {
+        return Refusal{R::HolderGone, *holder};
+      }
       break;
     case OpKind::Entry:
     case OpKind::Unentry: {

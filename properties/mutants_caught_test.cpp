@@ -58,6 +58,21 @@ TEST(PropertiesCatch, CallbackForASurvivorWithAReadableWeakReference) {
   EXPECT_TRUE(replay(counterexample, "generational", kWeak).empty()) << counterexample;
 }
 
+TEST(PropertiesCatch, CallbackOfAWeakReferenceThatIsItselfGarbage) {
+  // The weak reference's holder dies in the same collection as its target: the mutant calls it
+  // back all the same. The counterexample shows the holder (`in`).
+  const Property property{"WeakReferencesAreClearedExactlyWhenTheirTargetsAreFreed",
+                          CheckOptions::only(ViolationKind::WrongWeakReference)};
+  EXPECT_FALSE(check_property(property, *find_collector("mutant:callback-of-trash-weakref")));
+  const std::string& counterexample = last_counterexample();
+  const Trace minimal = parse_trace(counterexample, "counterexample");
+  EXPECT_LE(minimal.ops.size(), 8u) << counterexample;
+  EXPECT_NE(counterexample.find(" in "), std::string::npos) << counterexample;
+  constexpr auto kWeak = ViolationKind::WrongWeakReference;
+  EXPECT_FALSE(replay(counterexample, "mutant:callback-of-trash-weakref", kWeak).empty());
+  EXPECT_TRUE(replay(counterexample, "generational", kWeak).empty()) << counterexample;
+}
+
 TEST(PropertiesCatch, FinalizerRunTwiceOnceItsResurrectedObjectIsGarbageAgain) {
   // The object comes back through its finalizer (a store, or a reference from itself or from
   // an object the finalizer allocates) and becomes garbage again: the mutant finalizes it again.

@@ -275,7 +275,7 @@ class Painter {
   }
 
   /// The weak references to x: a marker each, with a dotted edge to x, crossed out once this
-  /// collector cleared it.
+  /// collector cleared it; and an edge from its holder, if drawn.
   void add_weak_references(ObjectId x) {
     for (WeakId w : oracle_.weak_references_to(x)) {
       if (w >= lane_.weak.size()) continue;
@@ -287,6 +287,10 @@ class Painter {
       const Vertex m = add_node(x, std::move(marker));
       boost::add_edge(m, vertex_[x], PictureEdge{ReferenceState::Weak, Highlight::None},
                       picture_.graph);
+      if (const auto h = oracle_.weak_holder(w); h && vertex_[*h] != kNone) {
+        boost::add_edge(vertex_[*h], m, PictureEdge{ReferenceState::HoldsWeak, Highlight::None},
+                        picture_.graph);
+      }
     }
   }
 
@@ -510,8 +514,10 @@ constexpr Look kReferenceLooks[] = {
     {"", "", "", ""},                                                   // External
     {"blue", "", "", "an entry of the program's list"},                // Listed
     {"", "dotted", "odiamond", "weak reference"},                      // Weak
+    {"", "", "odot", "holds this weak reference (it goes when its holder is freed)"},  // HoldsWeak
 };
-static_assert(std::size(kReferenceLooks) == static_cast<std::size_t>(ReferenceState::Weak) + 1);
+static_assert(std::size(kReferenceLooks) ==
+              static_cast<std::size_t>(ReferenceState::HoldsWeak) + 1);
 
 Attributes edge_attributes(const PictureEdge& edge) {
   const Look& look = kReferenceLooks[static_cast<std::size_t>(edge.state)];

@@ -64,6 +64,7 @@ enum class ReferenceState : std::uint8_t {
   External,            // from the mutator: an external reference
   Listed,              // from the program's list of resurrected objects: an entry
   Weak,                // a weak reference to its target (it keeps nothing alive)
+  HoldsWeak,           // from the object that holds a weak reference to that weak reference
 };
 
 /// What a node stands for: an object, or something outside the heap that refers into it.

@@ -57,6 +57,10 @@ constexpr std::size_t kDeepens = 3;
 // single pass over the entries misses).
 constexpr std::size_t kEntryModes = 2;
 constexpr std::size_t kKeyHeldByReferences = 1;
+// Who holds a weak reference: the mutator (0) or (1) an object, chosen as any object is: then the
+// weak reference goes with it, and often dies in the same garbage as its target.
+constexpr std::size_t kWeakHolders = 2;
+constexpr std::size_t kHeldByAnObject = 1;
 // Which generation a collection collects: half full, half partial.
 constexpr std::array<int, 4> kGenerations = {kOldestGeneration, kOldestGeneration, 0, 1};
 // Thresholds: three times in four small ones, so that short traces reach every automatic
@@ -91,7 +95,7 @@ Weights weights_for(const Oracle& heap) {
     const bool names_a_reachable_object = info(kind).objects > 0 && kind != OpKind::New;
     const bool possible = !(nothing_reachable && names_a_reachable_object) &&
                           !(kind == OpKind::New && heap.reachable_count() >= kMaxReachable) &&
-                          !(kind == OpKind::Deref && heap.weak_count() == 0) &&
+                          !(kind == OpKind::Deref && heap.derefable_weak().empty()) &&
                           !(kind == OpKind::Unentry && !has_live_entry(heap));
     weights[k] = possible ? kKinds[k].weight : 0;
   }
@@ -345,10 +349,17 @@ Op random_op(const Oracle& heap, Choices& choices) {
       return random_finalizer(heap, choices);
     case OpKind::Weak: {
       const ObjectId a = pick_reachable(heap, choices);
-      return Op::weak_ref(static_cast<WeakId>(heap.weak_count()), a, choices.choose(2) == 1);
+      const auto w = static_cast<WeakId>(heap.weak_count());
+      const bool callback = choices.choose(2) == 1;
+      if (choices.choose(kWeakHolders) == kHeldByAnObject) {
+        return Op::weak_ref_in(w, a, callback, pick_reachable(heap, choices));
+      }
+      return Op::weak_ref(w, a, callback);
     }
-    case OpKind::Deref:
-      return Op::deref(static_cast<WeakId>(choices.choose(heap.weak_count())));
+    case OpKind::Deref: {
+      const std::vector<WeakId>& derefable = heap.derefable_weak();
+      return Op::deref(derefable[choices.choose(derefable.size())]);
+    }
     case OpKind::Release:
       return Op{OpKind::Release};
     case OpKind::Entry:
@@ -429,9 +440,11 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
     case OpKind::Weak:
       any_reachable(op.a);
       out.push_back({op.option ? 1u : 0u, 2});
+      out.push_back({op.held ? kHeldByAnObject : 0, kWeakHolders});
+      if (op.held) any_reachable(op.b);
       break;
     case OpKind::Deref:
-      out.push_back({op.weak, heap.weak_count()});
+      out.push_back({heap.derefable_index(op.weak), heap.derefable_weak().size()});
       break;
     case OpKind::Entry:
       out.push_back({0, kEntryModes});

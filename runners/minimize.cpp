@@ -112,11 +112,17 @@ Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>
     if (chunks >= kept.size()) break;
     chunks = std::min(kept.size(), chunks * 2);
   }
-  return drop_steps(build(kept), interesting);
+  // Simpler steps and holders may leave ops that only they needed (an object that only held a
+  // weak reference): minimize again until nothing changes.
+  const Trace reduced = build(kept);
+  Trace simpler = drop_steps(reduced, interesting);
+  if (simpler.ops == reduced.ops) return simpler;
+  return minimize_trace(simpler, interesting);
 }
 
 // Then each finalizer's program, one step at a time (select_ops renumbers what the remaining
-// steps allocate, and drops the steps naming what a dropped one allocated).
+// steps allocate, and drops the steps naming what a dropped one allocated), and each weak
+// reference's holder.
 Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesting) {
   const std::vector<bool> all(trace.ops.size(), true);
   for (std::size_t i = 0; i < trace.ops.size(); ++i) {
@@ -129,6 +135,13 @@ Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesti
       } else {
         ++j;
       }
+    }
+    if (trace.ops[i].held) {
+      Trace unheld = trace;
+      unheld.ops[i].held = false;
+      unheld.ops[i].b = 0;
+      unheld = select_ops(unheld, all);
+      if (unheld.ops.size() == trace.ops.size() && interesting(unheld)) trace = std::move(unheld);
     }
   }
   return trace;

@@ -15,11 +15,13 @@ namespace cyclefuzz {
 Trace select_ops(const Trace& trace, const std::vector<bool>& keep);
 
 /// A smaller trace for which `interesting` still holds, 1-minimal: removing any one op, or any one
-/// step of a finalizer's program, makes `interesting` false (or leaves an op that has to go).
+/// step of a finalizer's program, or any weak reference's holder, makes `interesting` false (or
+/// leaves an op that has to go).
 /// Pre: interesting(trace).
 Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>& interesting);
 
-/// The steps of `trace`'s finalizers that `interesting` does not need, dropped one at a time.
+/// The steps of `trace`'s finalizers that `interesting` does not need, dropped one at a time; then
+/// the holders of its weak references (each then the mutator's).
 Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesting);
 
 }  // namespace cyclefuzz

@@ -31,6 +31,22 @@ TEST(SelectOps, RenumbersMapEntriesAndDropsAnUnentryLeftWithoutItsEntry) {
   EXPECT_EQ(to_text(without_entries), "new a\nnew m\nnew k\nnew v\n");
 }
 
+TEST(SelectOps, DropsAWeakReferenceWhoseHolderIsGoneAndTheDerefsOfIt) {
+  const Trace t = parse_trace("new a\nnew h\nweak w a in h\nderef w\n", "t");
+  EXPECT_EQ(to_text(select_ops(t, {true, false, true, true})), "new a\n");
+  EXPECT_EQ(to_text(select_ops(t, {false, true, true, true})), "new h\n");
+}
+
+TEST(Minimize, DropsAHolderThatTheFailureDoesNotNeed) {
+  // Any trace with a weak reference "fails": the holder is not needed, so it goes.
+  const Trace t = parse_trace("new a\nnew h\nweak w a in h\n", "t");
+  const Trace minimal = minimize_trace(t, [](const Trace& candidate) {
+    return std::any_of(candidate.ops.begin(), candidate.ops.end(),
+                       [](const Op& op) { return op.kind == OpKind::Weak; });
+  });
+  EXPECT_EQ(to_text(minimal), "new a\nweak w a\n");
+}
+
 TEST(Minimize, FindsTheSmallestTraceThatStillFails) {
   // A mutant bug buried in a long generated trace.
   const CollectorEntry mutant = *find_collector("mutant:scan-forgets-restore");

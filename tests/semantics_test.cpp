@@ -209,6 +209,40 @@ TEST(Mutants, EphemeronValueTracedStronglyKeepsAValueWhoseKeyIsGarbage) {
   EXPECT_EQ(names_of(trace, leak->objects), (std::vector<std::string>{"k", "v"}));
 }
 
+TEST(Mutants, ACallbackOfAWeakReferenceThatGarbageHoldsIsCaught) {
+  const Trace trace = scenario("weak-reference-held-by-garbage");
+  for (const char* mutant :
+       {"mutant:callback-of-garbage-weak-reference", "mutant:callback-of-trash-weakref"}) {
+    const auto session = replay(trace, entries({mutant}));
+    ASSERT_NE(first(*session), nullptr) << mutant;
+    EXPECT_EQ(first(*session)->kind, ViolationKind::WrongWeakReference) << mutant;
+    EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 14)) << mutant;
+    EXPECT_EQ(first(*session)->detail,
+              "ran the callback of a weak reference that is itself garbage of the collection (its "
+              "holder is): a callback must never see the garbage it belongs to")
+        << mutant;
+  }
+}
+
+TEST(Mutants, WeakReferencesThatGarbageHoldsLeftUnclearedForTheFinalizersAreCaught) {
+  const Trace trace = scenario("weak-reference-held-by-garbage");
+  const auto session = replay(trace, entries({"mutant:trash-weakrefs-not-cleared"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongWeakReference);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 14));
+  EXPECT_EQ(names_of(trace, first(*session)->objects), (std::vector<std::string>{"t"}));
+}
+
+TEST(Mutants, AWeakReferenceClearedAfterItsHolderWasFreedIsCaught) {
+  const Trace trace = scenario("weak-reference-goes-with-its-holder");
+  const auto session = replay(trace, entries({"mutant:weak-reference-outlives-holder"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongWeakReference);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 14));
+  EXPECT_EQ(first(*session)->detail,
+            "cleared a weak reference after freeing the object that held it");
+}
+
 // ---- planted faults the mutants do not cover ------------------------------------------------
 
 /// Forgets finalizers: objects that have one are freed without it.

@@ -152,6 +152,16 @@ TEST(TraceParser, ReadsFinalizersWeakReferencesAndRelease) {
   EXPECT_EQ(to_text(t), text);
 }
 
+TEST(TraceParser, ReadsWeakReferencesThatObjectsHold) {
+  const std::string text = "new a\nnew h\nweak w a callback in h\nweak v h in a\nderef w\n";
+  const Trace t = parse_trace(text, "t.trace");
+  ASSERT_EQ(t.ops.size(), 5u);
+  EXPECT_EQ(t.ops[2], Op::weak_ref_in(0, 0, true, 1));
+  EXPECT_EQ(t.ops[3], Op::weak_ref_in(1, 1, false, 0));
+  EXPECT_EQ(object_arity(t.ops[3]), 2);  // the holder is one of the objects it names
+  EXPECT_EQ(to_text(t), text);
+}
+
 TEST(TraceParser, RejectsBrokenFinalizersAndWeakReferences) {
   EXPECT_EQ(error_of("new a\nfinalizer a\nfinalizer a\n"), "3: 'a' already has a finalizer");
   EXPECT_EQ(error_of("new a\nnew b\nfinalizer a resurrect b\n"),
@@ -161,7 +171,15 @@ TEST(TraceParser, RejectsBrokenFinalizersAndWeakReferences) {
             "2: unknown finalizer step 'resurrects' (expected '" + kFinalizerUsage + "')");
   EXPECT_EQ(error_of("new a\nweak w a\nweak w a\n"), "3: duplicate weak reference name 'w'");
   EXPECT_EQ(error_of("new a\nweak w a later\n"),
-            "2: wrong arguments (expected 'weak WEAK NAME [callback]')");
+            "2: wrong arguments (expected 'weak WEAK NAME [callback] [in NAME]')");
+  EXPECT_EQ(error_of("new a\nweak w a in\n"),
+            "2: wrong arguments (expected 'weak WEAK NAME [callback] [in NAME]')");
+  EXPECT_EQ(error_of("new a\nweak w a in b\n"), "2: unknown object 'b'");
+  EXPECT_EQ(error_of("new a\nnew b\nunroot b\nweak w a in b\n"),
+            "4: object 'b' is unreachable (the mutator can only touch what it reaches)");
+  EXPECT_EQ(error_of("new a\nnew h\nweak w a in h\nunroot h\nderef w\n"),
+            "5: weak reference 'w' is held by 'h', which is unreachable");
+  EXPECT_EQ(error_of("new in\n"), "1: 'in' is a word of the language, not a name");
   EXPECT_EQ(error_of("deref w\n"), "1: unknown weak reference 'w'");
   EXPECT_EQ(error_of("new a\nunroot a\nweak w a\n"), "3: object 'a' is unreachable (the mutator can only touch what it reaches)");
   EXPECT_EQ(error_of("release now\n"), "1: wrong arguments (expected 'release')");
@@ -262,7 +280,8 @@ TEST(Generator, SameSeedSameTraceAndAlwaysValid) {
 }
 
 TEST(Generator, GivesFinalizersAndWeakReferences) {
-  std::size_t resurrecting = 0, allocating = 0, linking = 0, weak = 0, deref = 0, release = 0;
+  std::size_t resurrecting = 0, allocating = 0, linking = 0, weak = 0, held = 0, deref = 0,
+              release = 0;
   for (std::uint64_t seed = 0; seed < 20; ++seed) {
     for (const Op& op : generate_trace(seed, 300).ops) {
       for (const Step& step : op.steps) {
@@ -271,6 +290,7 @@ TEST(Generator, GivesFinalizersAndWeakReferences) {
         linking += step.kind == StepKind::Link;
       }
       weak += op.kind == OpKind::Weak;
+      held += op.kind == OpKind::Weak && op.held;
       deref += op.kind == OpKind::Deref;
       release += op.kind == OpKind::Release;
     }
@@ -279,6 +299,8 @@ TEST(Generator, GivesFinalizersAndWeakReferences) {
   EXPECT_GT(allocating, 50u);
   EXPECT_GT(linking, 50u);
   EXPECT_GT(weak, 50u);
+  EXPECT_GT(held, weak / 4);  // about half the weak references are an object's
+  EXPECT_LT(held, weak * 3 / 4);
   EXPECT_GT(deref, 50u);
   EXPECT_GT(release, 50u);
 }

@@ -5,6 +5,7 @@
 
 #include "collectors/cpython/generation.h"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -76,6 +77,10 @@ class Interpreter {
   }
 
   PyObject* node_type = nullptr;  // class Node(list): __slots__ = ('__weakref__',)
+  // class Ref(weakref.ref): the program's weak references, one object each (CPython hands out
+  // one shared weakref.ref per object for those without a callback: one the mutator holds would
+  // then keep alive the weakref object that a holder was given)
+  PyObject* ref_type = nullptr;
   PyObject* gc_collect = nullptr;
   PyObject* gc_callbacks = nullptr;
   PyObject* gc_get_threshold = nullptr;
@@ -98,7 +103,7 @@ class Interpreter {
     PyConfig_Clear(&config);
     check(status, "initialising the interpreter");
     try {
-      define_node_type();
+      define_types();
       Owned gc(PyImport_ImportModule("gc"));
       if (!gc) fail("importing gc");
       for (auto [field, name] : {std::pair{&gc_collect, "collect"},
@@ -120,20 +125,24 @@ class Interpreter {
     Py_FinalizeEx();
   }
 
-  void define_node_type() {
+  void define_types() {
     Owned globals(PyDict_New());
     if (!globals || PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) < 0) {
       fail("making a namespace");
     }
-    Owned done(PyRun_String("class Node(list):\n    __slots__ = ('__weakref__',)\n",
+    Owned done(PyRun_String("import weakref\n"
+                            "class Node(list):\n    __slots__ = ('__weakref__',)\n"
+                            "class Ref(weakref.ref):\n    __slots__ = ()\n",
                             Py_file_input, globals.get(), globals.get()));
-    if (!done) fail("defining class Node");
-    node_type = Py_XNewRef(PyDict_GetItemString(globals.get(), "Node"));
-    if (node_type == nullptr || !PyType_Check(node_type)) fail("finding class Node");
+    if (!done) fail("defining classes Node and Ref");
+    for (auto [field, name] : {std::pair{&node_type, "Node"}, {&ref_type, "Ref"}}) {
+      *field = Py_XNewRef(PyDict_GetItemString(globals.get(), name));
+      if (*field == nullptr || !PyType_Check(*field)) fail(std::string("finding class ") + name);
+    }
   }
 
   void release() {
-    for (PyObject** p : {&node_type, &gc_collect, &gc_callbacks, &gc_get_threshold,
+    for (PyObject** p : {&node_type, &ref_type, &gc_collect, &gc_callbacks, &gc_get_threshold,
                          &gc_set_threshold}) {
       Py_CLEAR(*p);
     }
@@ -186,7 +195,8 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
                     .count = CountMeaning::References,
                     .collect_count = CollectCount::FoundInGenerations,
                     .weak_references = true,
-                    .weak_references_cleared_before_finalizers = true} {
+                    .weak_references_cleared_before_finalizers = true,
+                    .weak_reference_holders = true} {
   Interpreter& py = Interpreter::get();
   if (py.active != nullptr) {
     throw std::runtime_error(
@@ -218,8 +228,13 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
 // then the external references, and collects what cycles remain.
 CPythonCollector::~CPythonCollector() {
   Interpreter& py = Interpreter::get();
+  py.active = nullptr;  // (the weak references objects hold die with them, below: no callback)
   for (WeakHandle& w : weak_) {
-    Py_CLEAR(w.ref);
+    if (w.held) {
+      w.ref = nullptr;
+    } else {
+      Py_CLEAR(w.ref);
+    }
     Py_CLEAR(w.callback);
   }
   for (Handle& h : handles_) Py_CLEAR(h.weakref);
@@ -310,13 +325,25 @@ std::size_t CPythonCollector::collect(int generation) {
   Interpreter& py = Interpreter::get();
   // Small ints are cached and gc.collect takes vectorcalls: no tracked object is allocated, so
   // no automatic collection can run before the requested one.
+  // gc.collect counts the weakref objects that the garbage's holders hold, which are no objects of
+  // the trace: those of holders in the collected generations that the collection frees. (A
+  // weakref is never older than its holder, so it is collected with it.)
+  std::vector<WeakId> held_in_collected;
+  for (WeakId w = 0; w < weak_.size(); ++w) {
+    const WeakHandle& handle = weak_[w];
+    if (handle.held && handle.ref != nullptr &&
+        cyclefuzz_cpython_generation(handles_[handle.holder].object) <= generation) {
+      held_in_collected.push_back(w);
+    }
+  }
   Owned g(PyLong_FromLong(generation));
   Owned found(PyObject_CallOneArg(py.gc_collect, g.get()));
   if (!found) fail("gc.collect(" + std::to_string(generation) + ")");
-  const Py_ssize_t n = PyLong_AsSsize_t(found.get());
+  Py_ssize_t n = PyLong_AsSsize_t(found.get());
   if (n < 0) fail("reading what gc.collect returned");
+  for (WeakId w : held_in_collected) n -= weak_[w].ref == nullptr ? 1 : 0;
   release_dead_weakrefs();
-  return static_cast<std::size_t>(n);
+  return static_cast<std::size_t>(std::max<Py_ssize_t>(n, 0));
 }
 
 // As a program's gc.set_threshold(t0, t1, t2): building its arguments allocates, which may run
@@ -341,14 +368,31 @@ void CPythonCollector::weak_ref(WeakId w, ObjectId target, bool callback) {
     handle.callback = id ? PyCFunction_New(&kWeakCallback, id.get()) : nullptr;
   }
   if (!callback || handle.callback != nullptr) {
-    handle.ref = PyWeakref_NewRef(object(target), handle.callback);
+    handle.ref = PyObject_CallFunctionObjArgs(Interpreter::get().ref_type, object(target),
+                                              handle.callback, nullptr);
   }
   if (collecting_automatically) PyGC_Enable();
   if (handle.ref == nullptr) fail("making weak reference " + std::to_string(w));
   handles_[target].weak.push_back(w);
 }
 
+// The holder's list takes the weakref object as one of its items, and the adapter gives up its
+// own reference: the weakref lives and dies with its holder, and CPython's collector sees it as
+// part of whatever garbage the holder is part of (handle_weakrefs: no callback for trash).
+void CPythonCollector::weak_held_by(WeakId w, ObjectId holder) {
+  WeakHandle& handle = weak_.at(w);
+  if (PyList_Append(object(holder), handle.ref) < 0) fail("giving weak reference to its holder");
+  Py_DECREF(handle.ref);
+  handle.held = true;
+  handle.holder = holder;
+  handles_[holder].held.push_back(w);
+}
+
 std::optional<ObjectId> CPythonCollector::deref(WeakId w) const {
+  if (weak_.at(w).ref == nullptr) {
+    throw std::runtime_error("cpython: weak reference " + std::to_string(w) +
+                             " went with its holder, which was reported freed");
+  }
   PyObject* referent = PyWeakref_GET_OBJECT(weak_.at(w).ref);
   if (referent == Py_None) return std::nullopt;
   const auto it = id_of_object_.find(referent);
@@ -365,8 +409,13 @@ void CPythonCollector::report_cleared(WeakId w) {
   report_weak_cleared(w);
 }
 
-// CPython cleared the reference before it called back.
+// CPython cleared the reference before it called back. A weak reference whose holder was reported
+// freed went with it in the trace's model; in CPython the weakref object dies a little later, when
+// the holder's deallocation drops its items, and if an item dropped before it was its target, it
+// is cleared and called back meanwhile - legitimately (the object is alive; AddressSanitizer would
+// see it otherwise). That is not reported: the harness's holder is already gone.
 void CPythonCollector::weak_callback_ran(WeakId w) {
+  if (weak_[w].held && weak_[w].ref == nullptr) return;
   report_cleared(w);
   report_weak_callback(w);
 }
@@ -389,8 +438,12 @@ void CPythonCollector::weakref_died(PyObject* weakref) {
   dead_weakrefs_.push_back(weakref);
   // (Whose callbacks have not run yet: CPython has cleared them all by now.)
   for (WeakId w : h.weak) {
-    if (PyWeakref_GET_OBJECT(weak_[w].ref) == Py_None) report_cleared(w);
+    if (weak_[w].ref != nullptr && PyWeakref_GET_OBJECT(weak_[w].ref) == Py_None) {
+      report_cleared(w);
+    }
   }
+  // Those it holds go with its list, as it is deallocated.
+  for (WeakId w : h.held) weak_[w].ref = nullptr;
   report_free(id);
 }
 
@@ -416,15 +469,18 @@ void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
   view.generation = cyclefuzz_cpython_generation(h.object);
   const Py_ssize_t n = PyList_GET_SIZE(h.object);
   for (Py_ssize_t i = 0; i < n; ++i) {
-    const auto it = id_of_object_.find(PyList_GET_ITEM(h.object, i));
+    PyObject* item = PyList_GET_ITEM(h.object, i);
+    if (PyWeakref_Check(item)) continue;  // a weak reference it holds: no reference of the trace
+    const auto it = id_of_object_.find(item);
     view.references.push_back(it == id_of_object_.end() ? kNotAnObject : it->second);
   }
   view.count = static_cast<std::uint64_t>(Py_REFCNT(h.object));
 }
 
 // Every object not reported freed is alive in the interpreter, an instance of Node in one of the
-// collector's three generations, refers only to such objects, and its ob_refcnt is its external references plus its
-// referrers' elements.
+// collector's three generations, refers only to such objects (besides the weak references it
+// holds, one item each), and its ob_refcnt is its external references plus its referrers'
+// elements.
 void CPythonCollector::check_invariants() const {
   const Interpreter& py = Interpreter::get();
   std::unordered_map<const PyObject*, std::uint64_t> referrers;
@@ -445,12 +501,22 @@ void CPythonCollector::check_invariants() const {
                                           : " is in the permanent generation"));
     }
     const Py_ssize_t n = PyList_GET_SIZE(h.object);
+    std::size_t weak_items = 0;
     for (Py_ssize_t i = 0; i < n; ++i) {
       PyObject* item = PyList_GET_ITEM(h.object, i);
+      if (PyWeakref_Check(item)) {
+        ++weak_items;
+        continue;
+      }
       if (!id_of_object_.contains(item)) {
         throw BrokenInvariant(name + " refers to something that is not a live object");
       }
       ++referrers[item];
+    }
+    if (weak_items != h.held.size()) {
+      throw BrokenInvariant(name + " holds " + std::to_string(weak_items) +
+                            " weak references, not the " + std::to_string(h.held.size()) +
+                            " it was given");
     }
   }
   if (alive != id_of_object_.size() || alive != id_of_weakref_.size()) {

@@ -60,6 +60,7 @@ class CPythonCollector : public Collector {
   std::size_t collect(int generation) override;
   void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override;
   void weak_ref(WeakId w, ObjectId target, bool callback) override;
+  void weak_held_by(WeakId w, ObjectId holder) override;
   std::optional<ObjectId> deref(WeakId w) const override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
@@ -77,10 +78,14 @@ class CPythonCollector : public Collector {
     _object* object = nullptr;   // not owned: the address, to forget it once freed
     std::uint32_t external = 0;  // strong references the adapter owns
     std::vector<WeakId> weak;    // the program's weak references to it
+    std::vector<WeakId> held;    // ... and those it holds (weakref objects among its items)
   };
   /// One of the program's weak references.
   struct WeakHandle {
-    _object* ref = nullptr;       // owned
+    _object* ref = nullptr;       // owned; borrowed from its holder's list when it has one, and
+                                  // nullptr once the holder is freed (the weakref went with it)
+    bool held = false;
+    ObjectId holder = 0;          // when held
     _object* callback = nullptr;  // owned, when it has one
     bool cleared_reported = false;
   };

@@ -43,6 +43,7 @@ const Capabilities& Generational::capabilities() const {
                                           .finalizers = true,
                                           .weak_references = true,
                                           .weak_references_cleared_before_finalizers = true,
+                                          .weak_reference_holders = true,
                                           .cpython_thresholds = true};
   return kCapabilities;
 }
@@ -114,6 +115,12 @@ void Generational::weak_ref(WeakId w, ObjectId target, bool callback) {
   track(handles_[target]);
 }
 
+void Generational::weak_held_by(WeakId w, ObjectId holder) {
+  weak_.hold(w, holder);
+  handles_[holder]->holds_weak = true;
+  track(handles_[holder]);
+}
+
 void Generational::unlink(ObjectId from, ObjectId to) {
   Cell* target = handles_[to];
   auto& refs = handles_[from]->references;
@@ -157,6 +164,7 @@ void Generational::release(Cell* s) {
     note(collecting_ ? (d->unreachable ? kFreeUnreachable : kFreeCascade) : kFreeCounted);
     list_of(d).remove(d);
     if (counts_[0] > 0) --counts_[0];
+    if (d->holds_weak) weak_.drop_held_by(d->id);
     report_free(d->id);
     delete d;
     ++freed_;
@@ -289,7 +297,8 @@ void Generational::update_refs(IntrusiveList<Cell>& young_set, int g) {
 // gc_refs 1 (and go back to the end of the young list, if the walk had already moved them to
 // `unreachable`), so that the walk comes to them later. An object the walk reaches with gc_refs
 // still zero is moved to `unreachable` for now.
-// A reachable object that holds no references, no finalizer and no weak reference goes to
+// A reachable object that holds no references, no finalizer and no weak reference (to it, or
+// held by it: a weakref object it refers to, which CPython tracks) goes to
 // `childless` as the walk finds it (CPython's untrack_tuples and untrack_dicts, without a pass
 // of their own).
 // Post: `young` holds the young objects reachable from one with gc_refs > 0 (or referred to from
@@ -306,7 +315,7 @@ void Generational::move_unreachable(IntrusiveList<Cell>& young_set,
       c = after;
       continue;
     }
-    if (c->references.empty() && !c->has_finalizer && !c->weakly_referenced) {
+    if (c->references.empty() && !c->has_finalizer && !c->weakly_referenced && !c->holds_weak) {
       Cell* after = young_set.next(c);
       young_set.remove(c);
       c->generation = kUntracked;
@@ -356,7 +365,7 @@ void Generational::handle_weakrefs(IntrusiveList<Cell>& unreachable) {
   unreachable.for_each([&](Cell* c) {
     if (c->weakly_referenced) targets.push_back(c->id);
   });
-  clear_weak_references(weak_, targets);
+  clear_weak_references(weak_, targets, [this](ObjectId h) { return handles_[h]->unreachable; });
 }
 
 // Post: every unreachable object with a finalizer has run it, once in its life. A finalizer may

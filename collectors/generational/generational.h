@@ -78,6 +78,7 @@ class Generational : public Collector {
 
   void set_finalizer(ObjectId id) override;
   void weak_ref(WeakId w, ObjectId target, bool callback) override;
+  void weak_held_by(WeakId w, ObjectId holder) override;
   std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
 
  protected:
@@ -95,6 +96,7 @@ class Generational : public Collector {
     bool has_finalizer = false;
     bool finalized = false;          // its finalizer ran: it never runs again
     bool weakly_referenced = false;  // a weak reference was taken to it
+    bool holds_weak = false;         // it holds a weak reference (a weakref object it refers to)
     References<Cell> references;
     ObjectId id = 0;
     std::uint32_t external = 1;  // external references, for check_invariants only

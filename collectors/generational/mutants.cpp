@@ -184,6 +184,41 @@ class CallbackForSurvivor final : public Generational {
   }
 };
 
+/// handle_weakrefs without its rule for trash weakrefs: a weak reference that the unreachable set
+/// holds is called back with the rest, and its callback runs with the garbage it belongs to
+/// (CPython's handle_weakrefs never calls the callback of a weakref that is itself trash).
+/// Wrong weak reference.
+class CallbackOfTrashWeakref final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  void handle_weakrefs(IntrusiveList<Cell>& unreachable) override {
+    std::vector<ObjectId> targets;
+    unreachable.for_each([&](Cell* c) {
+      if (c->weakly_referenced) targets.push_back(c->id);
+    });
+    clear_weak_references(weak_, targets);  // BUG: no word of which holders are unreachable
+  }
+};
+
+/// The weak references that the unreachable set holds are let go with their holders, uncleared,
+/// on the reasoning that they are garbage anyway: but the finalizers run first, and one can still
+/// follow such a weak reference into garbage (CPython clears every weakref to the unreachable set,
+/// trash or not, before any finalizer). Wrong weak reference.
+class TrashWeakrefsNotCleared final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  void handle_weakrefs(IntrusiveList<Cell>& unreachable) override {
+    unreachable.for_each([&](Cell* c) {
+      if (c->holds_weak) weak_.drop_held_by(c->id);  // BUG: before the finalizers, not after
+    });
+    Generational::handle_weakrefs(unreachable);
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> generational_mutants() {
@@ -214,6 +249,12 @@ std::vector<CollectorEntry> generational_mutants() {
       mutant<CallbackForSurvivor>(
           "callback-for-survivor",
           "generational: weak references to young survivors are cleared, callbacks run"),
+      mutant<CallbackOfTrashWeakref>(
+          "callback-of-trash-weakref",
+          "generational: a weak reference the unreachable set holds is called back"),
+      mutant<TrashWeakrefsNotCleared>(
+          "trash-weakrefs-not-cleared",
+          "generational: weak references garbage holds go uncleared before its finalizers"),
   };
 }
 

@@ -19,6 +19,7 @@ const Capabilities& MarkSweep::capabilities() const {
                                           .finalizers = true,
                                           .weak_references = true,
                                           .weak_references_cleared_before_finalizers = true,
+                                          .weak_reference_holders = true,
                                           .map_entries = MapEntries::Ephemerons};
   return kCapabilities;
 }
@@ -178,7 +179,7 @@ bool MarkSweep::finalize_unmarked() {
     unmarked.push_back(c->id);
     if (c->has_finalizer && !c->finalized) to_finalize.push_back(c);
   });
-  clear_weak_references(weak_, unmarked);
+  clear_weak_references(weak_, unmarked, [this](ObjectId h) { return !handles_[h]->marked; });
   for (Cell* c : to_finalize) {
     c->finalized = true;
     run_finalizer(c->id);
@@ -220,6 +221,7 @@ void MarkSweep::drop_entries_of_unmarked_keys() {
 
 void MarkSweep::free_cell(Cell* c) {
   heap_.remove(c);
+  weak_.drop_held_by(c->id);
   report_free(c->id);
   delete c;
 }

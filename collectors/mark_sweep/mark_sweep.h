@@ -54,6 +54,7 @@ class MarkSweep : public Collector {
   void weak_ref(WeakId w, ObjectId target, bool callback) override {
     weak_.add(w, target, callback);
   }
+  void weak_held_by(WeakId w, ObjectId holder) override { weak_.hold(w, holder); }
   std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
   void set_entry(ObjectId map, ObjectId key, ObjectId value) override;
   void remove_entry(ObjectId map, ObjectId key) override;

@@ -115,6 +115,33 @@ class EphemeronSinglePass final : public MarkSweep {
   }
 };
 
+/// The callbacks of the weak references to the garbage run whoever holds them: a weak reference
+/// that is itself garbage (its holder unmarked) is called back, and the callback sees the garbage
+/// it belongs to, which the sweep is about to free (what CPython's handle_weakrefs guards against:
+/// a trash weakref's callback is never called). Wrong weak reference.
+class CallbackOfGarbageWeakReference final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  bool finalize_unmarked() override {
+    if (weak_.empty() && !finalizers_) return false;
+    std::vector<ObjectId> unmarked;
+    std::vector<Cell*> to_finalize;
+    heap_.for_each([&](Cell* c) {
+      if (c->marked) return;
+      unmarked.push_back(c->id);
+      if (c->has_finalizer && !c->finalized) to_finalize.push_back(c);
+    });
+    clear_weak_references(weak_, unmarked);  // BUG: no word of which holders are garbage
+    for (Cell* c : to_finalize) {
+      c->finalized = true;
+      run_finalizer(c->id);
+    }
+    return !to_finalize.empty();
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> mark_sweep_mutants() {
@@ -131,6 +158,9 @@ std::vector<CollectorEntry> mark_sweep_mutants() {
       mutant<EphemeronSinglePass>(
           "ephemeron-single-pass",
           "mark-sweep: an entry whose key is marked after its map is never followed"),
+      mutant<CallbackOfGarbageWeakReference>(
+          "callback-of-garbage-weak-reference",
+          "mark-sweep: a weak reference that garbage holds is called back"),
   };
 }
 

@@ -252,6 +252,25 @@ class FinalizerReferencesCountedTwice final : public TrialDeletion {
   }
 };
 
+/// Freeing an object leaves the weak references it held registered with their targets: when a
+/// target dies later, its weak references are cleared and called back though the weakref object
+/// went with its holder (a write to, and a callback with, freed memory: the weakref-list bugs of
+/// runtimes that free an object before unlinking its weakrefs). Wrong weak reference.
+class WeakReferenceOutlivesHolder final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  Cell* forget_cell(Cell* s) override {
+    if (s->buffered) unbuffer(s);
+    ++freed_;
+    cells_.remove(s);
+    // BUG: the weak references s held stay registered
+    report_free(s->id);
+    return s;
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> trial_deletion_mutants() {
@@ -276,6 +295,9 @@ std::vector<CollectorEntry> trial_deletion_mutants() {
       mutant<FinalizerReferencesCountedTwice>(
           "finalizer-references-counted-twice",
           "trial deletion: references a finalizer adds from the garbage are counted twice"),
+      mutant<WeakReferenceOutlivesHolder>(
+          "weak-reference-outlives-holder",
+          "trial deletion: the weak references a freed object held are cleared later"),
   };
 }
 

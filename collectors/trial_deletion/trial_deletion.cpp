@@ -20,7 +20,8 @@ const Capabilities& TrialDeletion::capabilities() const {
                                           .freezes = true,
                                           .finalizers = true,
                                           .weak_references = true,
-                                          .weak_references_cleared_before_finalizers = true};
+                                          .weak_references_cleared_before_finalizers = true,
+                                          .weak_reference_holders = true};
   return kCapabilities;
 }
 
@@ -262,7 +263,11 @@ std::size_t TrialDeletion::collect_roots() {
   if (!weak_.empty()) {
     std::vector<ObjectId> found;
     for (Cell* g : garbage) found.push_back(g->id);
-    clear_weak_references(weak_, found);
+    std::vector<ObjectId> sorted = found;
+    std::sort(sorted.begin(), sorted.end());
+    clear_weak_references(weak_, found, [&sorted](ObjectId h) {
+      return std::binary_search(sorted.begin(), sorted.end(), h);
+    });
   }
   const std::vector<Cell*> orphans = run_finalizers(garbage);
   // MarkGray never takes from a frozen object's count, so the garbage's references to frozen
@@ -490,6 +495,7 @@ TrialDeletion::Cell* TrialDeletion::forget_cell(Cell* s) {
   if (s->buffered) unbuffer(s);  // (a finalizer's reference counting may have buffered it)
   ++freed_;
   cells_.remove(s);
+  weak_.drop_held_by(s->id);
   report_free(s->id);
   return s;
 }

@@ -67,6 +67,7 @@ class TrialDeletion : public Collector {
   void weak_ref(WeakId w, ObjectId target, bool callback) override {
     weak_.add(w, target, callback);
   }
+  void weak_held_by(WeakId w, ObjectId holder) override { weak_.hold(w, holder); }
   std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
 
  protected:
@@ -133,8 +134,9 @@ class TrialDeletion : public Collector {
   void recolor(Cell* s, Color to);
   void check_cell(const Cell* c) const;  // the invariants at one cell
   void free_cell(Cell* s);
-  /// Reports `s` freed and takes it out of the heap; the caller deletes it.
-  Cell* forget_cell(Cell* s);
+  /// Reports `s` freed and takes it out of the heap, with the weak references it held; the caller
+  /// deletes it.
+  virtual Cell* forget_cell(Cell* s);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   IntrusiveList<Cell> cells_;   // every cell not freed, for check_invariants and the destructor
