@@ -146,6 +146,9 @@ void Session::check_late_free(Lane& lane) {
     if (!oracle_.reachable_from_roots(x)) candidates.push_back(x);
   }
   candidates.insert(candidates.end(), lane.born_now.begin(), lane.born_now.end());
+  for (std::size_t i = 1; i < lane.unlinked_now.size(); i += 2) {
+    candidates.push_back(lane.unlinked_now[i]);
+  }
   const std::vector<ObjectId> late = oracle_.unheld_garbage(
       candidates, [&lane](ObjectId x) { return lane.garbage(x); }, lane.view());
   if (!late.empty()) {
@@ -195,9 +198,11 @@ void Session::check_automatic_collection(Lane& lane, const Op& op, std::uint64_t
 void Session::check_generations(Lane& lane, const Op& op, const OpFacts& facts) {
   const std::uint64_t collections = facts.collections;
   if (!lane.generations || lane.retired) return;
-  // (A nested collection, or a finalizer that allocated or linked objects in the middle of an
-  // op, leave the model's counts and generations behind: it reads them again from the collector.)
-  if (lane.nested_collections > 0 || !lane.born_now.empty() || !lane.linked_now.empty()) {
+  // (A nested collection, or a finalizer that allocated, linked or unlinked objects in the middle
+  // of an op, leave the model's counts and generations behind: it reads them again from the
+  // collector.)
+  if (lane.nested_collections > 0 || !lane.born_now.empty() || !lane.linked_now.empty() ||
+      !lane.unlinked_now.empty()) {
     lane.generations->adopt(*lane.collector, oracle_, lane.held_objects());
     return;
   }
@@ -225,6 +230,7 @@ void Session::find_touched(Lane& lane, const Op& op) {
   for (ObjectId x : lane.freed_now) oracle_.for_each_referent(x, lane.view(), touch);
   for (ObjectId x : lane.born_now) touch(x);
   for (ObjectId x : lane.linked_now) touch(x);
+  for (ObjectId x : lane.unlinked_now) touch(x);
   for (ObjectId x : lane.unmapped_now) touch(x);
 }
 

@@ -55,6 +55,20 @@ void Lane::run_program(ObjectId x) {
         nested_collections += collector->collections() - before;
         break;
       }
+      case StepKind::Unlink:
+        if (!reaches(step.a) || !reaches(step.b) || oracle.reachable_from_roots(step.a)) break;
+        if (!oracle.drop_finalizer_reference(view(), step.a, step.b)) break;
+        unlinked_now.insert(unlinked_now.end(), {step.a, step.b});
+        from_x_valid = false;
+        reach_changed();
+        collector->unlink(step.a, step.b);  // (which may free step.b there and then)
+        break;
+      case StepKind::Deref: {
+        const std::optional<ObjectId> holder = holder_of(step.weak);
+        if (!holder || weak_gone(step.weak) || !reaches(*holder)) break;
+        deref_in_program(step.weak);
+        break;
+      }
     }
   }
   // It returns: its locals go.
@@ -69,6 +83,36 @@ void Lane::run_program(ObjectId x) {
     }
     collector->unroot(y);
   }
+}
+
+// What the collector's weak reference yields must be what its clears say; an object it yields is
+// stored in the list, and must not be one the collector freed (a finalizer handed an object
+// already torn down).
+void Lane::deref_in_program(WeakId w) {
+  const ObjectId target = oracle.weak_target(w);
+  const std::optional<ObjectId> expected =
+      weak[w] == WeakState::Set ? std::optional(target) : std::nullopt;
+  const std::optional<ObjectId> got = collector->deref(w);
+  if (got != expected) {
+    problem(Violation::of(ViolationKind::WrongWeakReference, {target},
+                          std::string("a finalizer's deref ") +
+                              (got ? "found an object" : "found it cleared") +
+                              (expected ? ", but it was never cleared"
+                                        : ", but the collector cleared it"))
+                .of_weak(w));
+    return;
+  }
+  if (!got) return;
+  if (!holds(target)) {
+    problem(Violation::of(ViolationKind::PrematureFree, {target},
+                          "a finalizer's deref was handed it after it was freed")
+                .of_weak(w));
+    return;
+  }
+  resurrected.push_back(target);
+  reach_changed();
+  ++listed[target];
+  collector->root(target);
 }
 
 // A finalizer that runs meanwhile may store new entries: those stay.

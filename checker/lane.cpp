@@ -105,6 +105,7 @@ void Lane::begin_op(std::size_t objects, bool reach_may_change) {
   released.clear();
   born_now.clear();
   linked_now.clear();
+  unlinked_now.clear();
   unmapped_now.clear();
   kept_before.clear();
   garbage_at_start.clear();

@@ -169,6 +169,7 @@ class Lane final : public CollectorHost {
   std::vector<std::uint32_t> listed;  // by object id: its entries in the list
   std::vector<ObjectId> born_now;     // during the current op: the objects finalizers allocated
   std::vector<ObjectId> linked_now;   // ... and those they added references from
+  std::vector<ObjectId> unlinked_now;  // ... and the references they dropped: from, to, in pairs
   std::vector<ObjectId> unmapped_now;  // the maps and values of the entries the harness's maps
                                        // dropped (drop_entries_of_freed_keys), in pairs
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
@@ -195,6 +196,8 @@ class Lane final : public CollectorHost {
 
   /// The finalizer's program, in this lane's heap (checker/finalizer_programs.cpp).
   void run_program(ObjectId x);
+  /// A program's `deref w` step, once it can reach w's holder.
+  void deref_in_program(WeakId w);
   void problem(Violation violation) { found_in_callbacks.push_back(std::move(violation)); }
 
   /// The objects it allocated, in increasing order, less those it freed before the last

@@ -17,7 +17,8 @@ constexpr OpKindInfo kOpKinds[] = {
     {OpKind::Disable, "disable", "disable", 0},
     {OpKind::Enable, "enable", "enable", 0},
     {OpKind::Finalizer, "finalizer",
-     "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], collect",
+     "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], "
+     "collect, unlink FROM TO, deref WEAK",
      1},
     {OpKind::Release, "release", "release", 0},
     {OpKind::Weak, "weak", "weak WEAK NAME [callback] [in NAME]", 1},
@@ -50,6 +51,10 @@ const char* keyword(StepKind kind) {
       return "resurrect";
     case StepKind::Collect:
       return "collect";
+    case StepKind::Unlink:
+      return "unlink";
+    case StepKind::Deref:
+      return "deref";
   }
   return "?";
 }
@@ -89,10 +94,12 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
       line += ' ' + names[op.a];
       for (const Step& step : op.steps) {
         line += std::string(" ") + keyword(step.kind);
-        const bool names_a = step.kind == StepKind::New || step.kind == StepKind::Link ||
+        const bool pair = step.kind == StepKind::Link || step.kind == StepKind::Unlink;
+        const bool names_a = step.kind == StepKind::New || pair ||
                              (step.kind == StepKind::Resurrect && step.a != op.a);
         if (names_a) line += ' ' + names[step.a];
-        if (step.kind == StepKind::Link) line += ' ' + names[step.b];
+        if (pair) line += ' ' + names[step.b];
+        if (step.kind == StepKind::Deref) line += ' ' + weak_names[step.weak];
       }
       return line;
     case OpKind::Weak:

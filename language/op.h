@@ -68,17 +68,24 @@ enum class StepKind : std::uint8_t {
   Link,       // link b c: b gains a reference to c
   Resurrect,  // resurrect [b]: stores b (by default the dying object) in the program's list
   Collect,    // collect: asks for a full collection from inside the collector (a nested one)
+  Unlink,     // unlink b c: b drops one of its references to c (a reference-counting decrement
+              // in the middle of a collection, which may free c there and then)
+  Deref,      // deref w: stores what weak reference w yields, if anything, in the program's list
+              // (resurrection through a weak reference); w is one an object it reaches holds
 };
 
 struct Step {
   StepKind kind = StepKind::Collect;
-  ObjectId a = 0;  // New: the object. Link: the referrer. Resurrect: what it stores.
-  ObjectId b = 0;  // Link: the referent.
+  ObjectId a = 0;  // New: the object. Link, Unlink: the referrer. Resurrect: what it stores.
+  ObjectId b = 0;  // Link, Unlink: the referent.
+  WeakId weak = 0;  // Deref: the weak reference.
 
   static Step make_new(ObjectId x) { return {StepKind::New, x}; }
   static Step link(ObjectId from, ObjectId to) { return {StepKind::Link, from, to}; }
   static Step resurrect(ObjectId x) { return {StepKind::Resurrect, x}; }
   static Step collect() { return {StepKind::Collect}; }
+  static Step unlink(ObjectId from, ObjectId to) { return {StepKind::Unlink, from, to}; }
+  static Step deref(WeakId w) { return {StepKind::Deref, 0, 0, w}; }
 
   friend bool operator==(const Step&, const Step&) = default;
 };
@@ -189,6 +196,7 @@ void for_each_object(S& step, F f) {
       f(step.a, Slot::Allocates);
       break;
     case StepKind::Link:
+    case StepKind::Unlink:
       f(step.a, Slot::Names);
       f(step.b, Slot::Names);
       break;
@@ -196,6 +204,7 @@ void for_each_object(S& step, F f) {
       f(step.a, Slot::Names);
       break;
     case StepKind::Collect:
+    case StepKind::Deref:
       break;
   }
 }

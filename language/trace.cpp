@@ -41,8 +41,8 @@ std::size_t first_non_text(std::string_view line) {
   return std::string_view::npos;
 }
 
-constexpr StepKind kStepKinds[] = {StepKind::New, StepKind::Link, StepKind::Resurrect,
-                                   StepKind::Collect};
+constexpr StepKind kStepKinds[] = {StepKind::New,     StepKind::Link,   StepKind::Resurrect,
+                                   StepKind::Collect, StepKind::Unlink, StepKind::Deref};
 
 /// The step a word starts in a finalizer's program, if it is one of their keywords.
 std::optional<StepKind> step_named(std::string_view word) {
@@ -225,9 +225,18 @@ class Parser {
         case StepKind::New:
           op.steps.push_back(Step::make_new(define(name_at(i++))));
           break;
-        case StepKind::Link: {
+        case StepKind::Link:
+        case StepKind::Unlink: {
           const ObjectId from = lookup(name_at(i++));
-          op.steps.push_back(Step::link(from, lookup(name_at(i++))));
+          const ObjectId to = lookup(name_at(i++));
+          op.steps.push_back(*step == StepKind::Link ? Step::link(from, to) : Step::unlink(from, to));
+          break;
+        }
+        case StepKind::Deref: {
+          const std::string_view name = name_at(i++);
+          const auto it = weak_ids_.find(std::string(name));
+          if (it == weak_ids_.end()) fail("unknown weak reference " + in_quotes(name));
+          op.steps.push_back(Step::deref(it->second));
           break;
         }
         case StepKind::Resurrect: {  // of the dying object itself unless a name follows

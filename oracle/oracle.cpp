@@ -110,6 +110,18 @@ void Oracle::add_finalizer_reference(HeapView view, ObjectId from, ObjectId to) 
   boost::add_edge(from, to, Reference{view}, graph_);
 }
 
+bool Oracle::drop_finalizer_reference(HeapView view, ObjectId from, ObjectId to) {
+  assert(view != kMutatorView && !reachable_[from]);
+  if (view >= kDroppable) return false;
+  for (auto [e, end] = boost::out_edges(from, graph_); e != end; ++e) {
+    if (boost::target(*e, graph_) == to && graph_[*e].key == kNoKey && sees(view, *e)) {
+      graph_[*e].dropped |= std::uint64_t{1} << view;
+      return true;
+    }
+  }
+  return false;
+}
+
 std::optional<Oracle::Graph::edge_descriptor> Oracle::entry_edge(ObjectId map,
                                                                   ObjectId key) const {
   for (auto [e, end] = boost::out_edges(map, graph_); e != end; ++e) {

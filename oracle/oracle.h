@@ -73,11 +73,13 @@ struct Refusal {
     NotFreshWeak,     // weak w a with w not the next weak reference
     NoEntry,          // unentry m k where m has no entry for k
     HolderGone,       // deref of a weak reference whose holder the mutator no longer reaches
+    WeakNotReached,   // a finalizer's deref of a weak reference no object its object reaches holds
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge); for
                         // BadThreshold, which of the three thresholds
-  ObjectId other = 0;   // NotReachedFrom: what the object does not reach
+  ObjectId other = 0;   // NotReachedFrom: what the object does not reach; WeakNotReached, and
+                        // UnknownWeak in a finalizer's step: the weak reference
 };
 
 /// The problem part of an error message, e.g. "object 'b' is unreachable".
@@ -134,6 +136,7 @@ class Oracle {
   struct Reference {
     HeapView owner = kMutatorView;
     ObjectId key = kNoKey;
+    std::uint64_t dropped = 0;  // bit v: collector v's finalizers dropped it (views below 64)
   };
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS,
                                       boost::no_property, Reference>;
@@ -177,7 +180,8 @@ class Oracle {
   /// (for the mutator's view: while its key is reachable).
   bool sees(HeapView view, Graph::edge_descriptor e) const {
     const Reference& r = graph_[e];
-    return made_in(view, e) && (r.key == kNoKey || key_alive(view, r.key));
+    return made_in(view, e) && (r.key == kNoKey || key_alive(view, r.key)) &&
+           (view >= kDroppable || (r.dropped >> view & 1) == 0);
   }
   /// Whether reference e was ever in `view`'s heap: the mutator's, or that collector's finalizers'
   /// (a map entry even after the collector freed its key).
@@ -272,6 +276,16 @@ class Oracle {
   /// A reference that collector `view`'s run of a finalizer made. Pre: the mutator does not
   /// reach `from` (so it never will again), and view != kMutatorView.
   void add_finalizer_reference(HeapView view, ObjectId from, ObjectId to);
+  /// Collector `view`'s run of a finalizer drops one plain reference from `from` to `to` that its
+  /// heap has; false if it has none, or if view >= kDroppable (then the step is skipped). Pre as
+  /// add_finalizer_reference.
+  bool drop_finalizer_reference(HeapView view, ObjectId from, ObjectId to);
+  /// The collectors whose finalizers can drop references (Reference::dropped).
+  static constexpr HeapView kDroppable = 64;
+  /// The weak references object x holds.
+  const std::vector<WeakId>& weak_references_held_by(ObjectId x) const {
+    return weak_by_holder_[x];
+  }
 
   // ---- explanations for reports (each may cost the whole heap) ------------------------------
 

@@ -43,11 +43,16 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
       return name + " does not reach " + in_quotes(names[refusal.other]) + " (a finalizer can "
              "only touch what its object reaches, and what it allocates itself)";
     case Refusal::Reason::UnknownWeak:
-      return "unknown weak reference " + in_quotes(weak_names[op.weak]);
+      return "unknown weak reference " +
+             in_quotes(weak_names[op.kind == OpKind::Finalizer ? refusal.other : op.weak]);
     case Refusal::Reason::NotFreshWeak:
       return "duplicate weak reference name " + in_quotes(weak_names[op.weak]);
     case Refusal::Reason::NoEntry:
       return name + " has no entry for the key " + in_quotes(names[op.b]);
+    case Refusal::Reason::WeakNotReached:
+      return "the finalizer of " + name + " names weak reference " +
+             in_quotes(weak_names[refusal.other]) + ", which no object " + name +
+             " reaches holds (a finalizer can only use what its object reaches)";
     case Refusal::Reason::HolderGone:
       return "weak reference " + in_quotes(weak_names[op.weak]) + " is held by " + name +
              ", which is unreachable";
@@ -122,6 +127,7 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
             ++next;
             break;
           case StepKind::Link:
+          case StepKind::Unlink:
             refusal = refuse_name(step.a);
             if (!refusal) refusal = refuse_name(step.b);
             break;
@@ -130,6 +136,14 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
             break;
           case StepKind::Collect:
             break;
+          case StepKind::Deref: {
+            if (step.weak >= weak_count()) return Refusal{R::UnknownWeak, 0, step.weak};
+            const std::optional<ObjectId> holder = weak_holder(step.weak);
+            if (!holder || refuse_name(*holder)) {
+              return Refusal{R::WeakNotReached, op.a, step.weak};
+            }
+            break;
+          }
         }
         if (refusal) return refusal;
       }

@@ -18,6 +18,12 @@ std::optional<Op> HeapModel::resolve(const LabeledOp& labeled) const {
     if (w == weak_id_of_.end()) return std::nullopt;
     resolved.weak = w->second;
   }
+  for (Step& step : resolved.steps) {
+    if (step.kind != StepKind::Deref) continue;
+    const auto w = weak_id_of_.find(step.weak);
+    if (w == weak_id_of_.end()) return std::nullopt;
+    step.weak = w->second;
+  }
   // The objects this op allocates get the next ids; their labels must be new.
   std::unordered_map<Label, ObjectId> fresh;
   const auto allocate = [&](Label label) -> std::optional<ObjectId> {
@@ -47,6 +53,9 @@ LabeledOp HeapModel::label(const Op& op) const {
   Op& out = labeled.op;
   if (op.kind == OpKind::Weak) out.weak = next_weak_label_;
   if (op.kind == OpKind::Deref) out.weak = weak_label_of_[op.weak];
+  for (Step& step : out.steps) {
+    if (step.kind == StepKind::Deref) step.weak = weak_label_of_[step.weak];
+  }
   // Objects the op allocates (ids from object_count() on) get the next labels.
   const auto label_of = [&](ObjectId x) {
     return x < label_of_.size() ? label_of_[x]

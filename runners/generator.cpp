@@ -33,13 +33,17 @@ static_assert(kKindCount == static_cast<std::size_t>(OpKind::Unentry) + 1,
               "a row for every OpKind");
 using Weights = std::array<std::size_t, kKindCount>;
 // A finalizer's program: before each step, whether there is one more (1, 2) or not (0), up to
-// kMaxSteps; each step a resurrect (0), a new (1), a link (2) or a collect (3). What a step names
-// is one of `usable`: what the object reaches (itself first), then what the program allocated.
-// A link starts at the newest object the program allocated, or the object itself if none (0), or
-// at any usable one (1).
+// kMaxSteps; each step a resurrect (0), a new (1), a link (2), a collect (3), an unlink (4) or a
+// deref (5). What a step names is one of `usable`: what the object reaches (itself first), then
+// what the program allocated. A link starts at the newest object the program allocated, or the
+// object itself if none (0), or at any usable one (1); an unlink at the object itself (0) or any
+// usable one (1), and drops one of its references (those it has now, and those the program's
+// earlier links gave it); a deref takes one of the weak references that usable objects hold. An
+// unlink or a deref with nothing to take is left out.
 constexpr std::size_t kMoreSteps = 3;
-constexpr std::array<StepKind, 4> kStepKinds = {StepKind::Resurrect, StepKind::New, StepKind::Link,
-                                                StepKind::Collect};
+constexpr std::array<StepKind, 6> kStepKinds = {StepKind::Resurrect, StepKind::New,
+                                                StepKind::Link,      StepKind::Collect,
+                                                StepKind::Unlink,    StepKind::Deref};
 constexpr std::size_t kLinkSources = 2;
 // Which object: three times in four (0..2) a recent one, else (3) any.
 constexpr std::size_t kRecency = 4;
@@ -281,34 +285,84 @@ std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
 }
 
 /// A finalizer for a reachable object that has none (else, a `root` of it).
+/// What a finalizer's program can name as it is written, step by step: the objects it can use,
+/// the references it can drop, the weak references it can dereference.
+class ProgramSoFar {
+ public:
+  ProgramSoFar(const Oracle& heap, ObjectId a) : heap_(heap), usable(heap.reached_through(a)) {}
+
+  /// Records a step written.
+  void add(const Step& step) {
+    if (step.kind == StepKind::New) usable.push_back(step.a);
+    if (step.kind == StepKind::Link) links_.emplace_back(step.a, step.b);
+  }
+  /// from's references: those the heap has, then those the program's links gave it.
+  std::vector<ObjectId> referents(ObjectId from) const {
+    std::vector<ObjectId> out;
+    if (from < heap_.object_count()) out = plain_referents(heap_, from);
+    for (const auto& [f, t] : links_) {
+      if (f == from) out.push_back(t);
+    }
+    return out;
+  }
+  /// The weak references that usable objects hold, in their order.
+  std::vector<WeakId> weak_references() const {
+    std::vector<WeakId> out;
+    for (ObjectId x : usable) {
+      if (x >= heap_.object_count()) continue;
+      const std::vector<WeakId>& held = heap_.weak_references_held_by(x);
+      out.insert(out.end(), held.begin(), held.end());
+    }
+    return out;
+  }
+
+  std::vector<ObjectId> usable;  // the object first
+
+ private:
+  const Oracle& heap_;
+  std::vector<std::pair<ObjectId, ObjectId>> links_;
+};
+
 Op random_finalizer(const Oracle& heap, Choices& choices) {
   const ObjectId a = pick_reachable(heap, choices);
   if (heap.has_finalizer(a)) return Op::root(a);
   Op op = Op::finalizer(a);
-  std::vector<ObjectId> usable = heap.reached_through(a);  // a first
+  ProgramSoFar program(heap, a);
+  const std::vector<ObjectId>& usable = program.usable;
+  const auto any_usable = [&] { return usable[choices.choose(usable.size())]; };
   while (op.steps.size() < kMaxSteps && choices.choose(kMoreSteps) != 0) {
+    std::optional<Step> step;
     switch (kStepKinds[choices.choose(kStepKinds.size())]) {
       case StepKind::Resurrect:
-        op.steps.push_back(Step::resurrect(usable[choices.choose(usable.size())]));
+        step = Step::resurrect(any_usable());
         break;
-      case StepKind::New: {
-        const auto x = static_cast<ObjectId>(heap.object_count() + allocated_by(op).size());
-        op.steps.push_back(Step::make_new(x));
-        usable.push_back(x);
+      case StepKind::New:
+        step = Step::make_new(static_cast<ObjectId>(heap.object_count() + allocated_by(op).size()));
         break;
-      }
       case StepKind::Link: {
         const ObjectId newest = usable.back() >= heap.object_count() ? usable.back() : a;
-        const ObjectId from = choices.choose(kLinkSources) == 0
-                                  ? newest
-                                  : usable[choices.choose(usable.size())];
-        op.steps.push_back(Step::link(from, usable[choices.choose(usable.size())]));
+        const ObjectId from = choices.choose(kLinkSources) == 0 ? newest : any_usable();
+        step = Step::link(from, any_usable());
         break;
       }
       case StepKind::Collect:
-        op.steps.push_back(Step::collect());
+        step = Step::collect();
         break;
+      case StepKind::Unlink: {
+        const ObjectId from = choices.choose(kLinkSources) == 0 ? a : any_usable();
+        const std::vector<ObjectId> referents = program.referents(from);
+        if (!referents.empty()) step = Step::unlink(from, referents[choices.choose(referents.size())]);
+        break;
+      }
+      case StepKind::Deref: {
+        const std::vector<WeakId> weak = program.weak_references();
+        if (!weak.empty()) step = Step::deref(weak[choices.choose(weak.size())]);
+        break;
+      }
     }
+    if (!step) continue;
+    op.steps.push_back(*step);
+    program.add(*step);
   }
   return op;
 }
@@ -418,7 +472,8 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
       break;
     case OpKind::Finalizer: {
       any_reachable(op.a);
-      std::vector<ObjectId> usable = heap.reached_through(op.a);
+      ProgramSoFar program(heap, op.a);
+      const std::vector<ObjectId>& usable = program.usable;
       const auto index_of = [&](ObjectId x) { return Choice{position(usable, x), usable.size()}; };
       for (const Step& step : op.steps) {
         out.push_back({1, kMoreSteps});
@@ -427,12 +482,22 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
                            kStepKinds.begin()),
                        kStepKinds.size()});
         if (step.kind == StepKind::Resurrect) out.push_back(index_of(step.a));
-        if (step.kind == StepKind::New) usable.push_back(step.a);
-        if (step.kind == StepKind::Link) {
+        if (step.kind == StepKind::Link || step.kind == StepKind::Unlink) {
           out.push_back({1, kLinkSources});
           out.push_back(index_of(step.a));
-          out.push_back(index_of(step.b));
         }
+        if (step.kind == StepKind::Link) out.push_back(index_of(step.b));
+        if (step.kind == StepKind::Unlink) {
+          const std::vector<ObjectId> referents = program.referents(step.a);
+          out.push_back({position(referents, step.b), referents.size()});
+        }
+        if (step.kind == StepKind::Deref) {
+          const std::vector<WeakId> weak = program.weak_references();
+          out.push_back({static_cast<std::size_t>(
+                             std::find(weak.begin(), weak.end(), step.weak) - weak.begin()),
+                         weak.size()});
+        }
+        program.add(step);
       }
       if (op.steps.size() < kMaxSteps) out.push_back({0, kMoreSteps});
       break;

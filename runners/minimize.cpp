@@ -50,6 +50,12 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
         return lookup(x);
       };
       std::erase_if(op.steps, [&](Step& step) {
+        if (step.kind == StepKind::Deref) {
+          const auto w = renamed_weak.find(step.weak);
+          if (w == renamed_weak.end()) return true;
+          step.weak = w->second;
+          return false;
+        }
         bool gone = false;
         for_each_object(step, [&](ObjectId& x, Slot slot) {
           if (slot == Slot::Allocates) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "collectors/generational/generational.h"
+#include "runners/isolated_run.h"
 #include "tests/test_support.h"
 
 namespace cyclefuzz {
@@ -241,6 +242,30 @@ TEST(Mutants, AWeakReferenceClearedAfterItsHolderWasFreedIsCaught) {
   EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 14));
   EXPECT_EQ(first(*session)->detail,
             "cleared a weak reference after freeing the object that held it");
+}
+
+TEST(Mutants, AFinalizersDecrementThatFreesGarbageTheCollectionHoldsIsCaught) {
+  // Either a crash (the collection walks the freed object: a use after free) or, where the freed
+  // memory still reads as before, a wrong finalization or a double free; never a pass.
+  const Trace trace = scenario("finalizer-drops-a-reference");
+  for (const char* mutant :
+       {"mutant:finalizer-decrement-frees-garbage", "mutant:finalizer-walks-freed-garbage"}) {
+    const std::vector<ChildReplay> runs =
+        replay_in_children(trace, entries({mutant}), {}, CheckOptions{});
+    ASSERT_EQ(runs.size(), 1u);
+    EXPECT_NE(runs[0].run.outcome.kind, Outcome::Kind::Pass) << mutant;
+  }
+}
+
+TEST(Mutants, AFinalizerThatDerefsAnUnclearedWeakReferenceResurrectsGarbage) {
+  // The weak references are cleared after the finalizers: h's finalizer finds t through w and
+  // stores it, and the late clear of w is then a clear of a weak reference to a live object.
+  const Trace trace = scenario("finalizer-derefs-a-weak-reference");
+  const auto session = replay(trace, entries({"mutant:weakrefs-cleared-after-finalizers"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongWeakReference);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 13));
+  EXPECT_EQ(names_of(trace, first(*session)->objects), (std::vector<std::string>{"t"}));
 }
 
 // ---- planted faults the mutants do not cover ------------------------------------------------

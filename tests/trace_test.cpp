@@ -10,7 +10,8 @@ namespace cyclefuzz {
 namespace {
 
 const std::string kFinalizerUsage =
-    "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], collect";
+    "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], "
+    "collect, unlink FROM TO, deref WEAK";
 
 /// The error a text gives, as "line: problem", or "" if it parses.
 std::string error_of(const std::string& text, TraceLimits limits = {}) {
@@ -150,6 +151,23 @@ TEST(TraceParser, ReadsFinalizersWeakReferencesAndRelease) {
   EXPECT_EQ(t.ops[9], Op::deref(1));
   EXPECT_EQ(t.ops[10], Op{OpKind::Release});
   EXPECT_EQ(to_text(t), text);
+}
+
+TEST(TraceParser, ReadsFinalizersThatUnlinkAndDeref) {
+  const std::string text =
+      "new a\nnew b\nlink a b\nweak w b in a\nfinalizer a unlink a b deref w\n";
+  const Trace t = parse_trace(text, "t.trace");
+  ASSERT_EQ(t.ops.size(), 5u);
+  EXPECT_EQ(t.ops[4], Op::finalizer(0, {Step::unlink(0, 1), Step::deref(0)}));
+  EXPECT_EQ(to_text(t), text);
+  // A program derefs only a weak reference that an object it reaches holds.
+  EXPECT_EQ(error_of("new a\nnew b\nweak w b\nfinalizer a deref w\n"),
+            "4: the finalizer of 'a' names weak reference 'w', which no object 'a' reaches holds "
+            "(a finalizer can only use what its object reaches)");
+  EXPECT_EQ(error_of("new a\nfinalizer a deref w\n"), "2: unknown weak reference 'w'");
+  EXPECT_EQ(error_of("new a\nnew b\nfinalizer a unlink a b\n"),
+            "3: 'a' does not reach 'b' (a finalizer can only touch what its object reaches, and "
+            "what it allocates itself)");
 }
 
 TEST(TraceParser, ReadsWeakReferencesThatObjectsHold) {

@@ -166,6 +166,7 @@ void Generational::release(Cell* s) {
     if (counts_[0] > 0) --counts_[0];
     if (d->holds_weak) weak_.drop_held_by(d->id);
     report_free(d->id);
+    handles_[d->id] = nullptr;
     delete d;
     ++freed_;
   }
@@ -263,12 +264,14 @@ std::size_t Generational::collect_generation(int g) {
   for (int i = 0; i < g; ++i) young.splice_back(generations_[i]);
   update_refs(young, g);
   IntrusiveList<Cell> unreachable, childless;
+  unreachable_ = &unreachable;  // (a finalizer's reference counting may free its objects)
   move_unreachable(young, unreachable, childless, g);
   untrack_childless(young, childless);
   promote_survivors(g);
   handle_weakrefs(unreachable);
   if (finalize_garbage(unreachable)) handle_resurrected_objects(unreachable, g);
   delete_garbage(unreachable, g);
+  unreachable_ = nullptr;
   ++collections_of_[g];
   collected_[g] += freed_ - freed_before;
   return freed_ - freed_before;
@@ -370,14 +373,23 @@ void Generational::handle_weakrefs(IntrusiveList<Cell>& unreachable) {
 
 // Post: every unreachable object with a finalizer has run it, once in its life. A finalizer may
 // give an object a reference (`root`) meanwhile; nothing is freed here.
+//
+// A finalizer may drop references (reference counting), and so free objects of the unreachable
+// set, this one's finalizer included, before their turn: they are taken by id, and one freed
+// meanwhile is skipped. Each is held by one count while its finalizer runs, as CPython's
+// finalize_garbage holds it, and released after if that was the last.
 bool Generational::finalize_garbage(IntrusiveList<Cell>& unreachable) {
-  std::vector<Cell*> to_finalize;
+  std::vector<ObjectId> to_finalize;
   unreachable.for_each([&](Cell* c) {
-    if (c->has_finalizer && !c->finalized) to_finalize.push_back(c);
+    if (c->has_finalizer && !c->finalized) to_finalize.push_back(c->id);
   });
-  for (Cell* c : to_finalize) {
+  for (ObjectId id : to_finalize) {
+    Cell* c = handles_[id];
+    if (c == nullptr || c->finalized) continue;  // (reference counting got to it first)
     c->finalized = true;
-    run_finalizer(c->id);
+    ++c->count;
+    run_finalizer(id);
+    if (--c->count == 0) release(c);
   }
   return !to_finalize.empty();
 }
@@ -434,7 +446,6 @@ void Generational::handle_resurrected_objects(IntrusiveList<Cell>& unreachable, 
 // the clearing of that other object frees it.
 // Post: `unreachable` is empty.
 void Generational::delete_garbage(IntrusiveList<Cell>& unreachable, int g) {
-  unreachable_ = &unreachable;
   const int older = std::min(g + 1, kGenerations - 1);
   while (!unreachable.empty()) {
     Cell* u = unreachable.front();
@@ -453,7 +464,6 @@ void Generational::delete_garbage(IntrusiveList<Cell>& unreachable, int g) {
       generations_[older].push_back(u);
     }
   }
-  unreachable_ = nullptr;
 }
 
 // ================================================================================================

@@ -148,7 +148,7 @@ class Generational : public Collector {
   std::array<std::uint32_t, kGenerations> thresholds_{};
   std::size_t long_lived_total_ = 0;    // survivors of the last full collection
   std::size_t long_lived_pending_ = 0;  // promoted into the oldest generation since
-  IntrusiveList<Cell>* unreachable_ = nullptr;  // the unreachable set, while it is deleted
+  IntrusiveList<Cell>* unreachable_ = nullptr;  // the unreachable set, during a collection
   bool collecting_ = false;
   int releasing_ = 0;  // depth of release(): a finalizer there may call collect
   bool enabled_ = true;

@@ -121,13 +121,17 @@ class FinalizerRunTwice final : public Generational {
 
  protected:
   bool finalize_garbage(IntrusiveList<Cell>& unreachable) override {
-    std::vector<Cell*> to_finalize;
+    std::vector<ObjectId> to_finalize;
     unreachable.for_each([&](Cell* c) {
-      if (c->has_finalizer) to_finalize.push_back(c);  // BUG: and !c->finalized
+      if (c->has_finalizer) to_finalize.push_back(c->id);  // BUG: and !c->finalized
     });
-    for (Cell* c : to_finalize) {
+    for (ObjectId id : to_finalize) {
+      Cell* c = handles_[id];
+      if (c == nullptr) continue;
       c->finalized = true;
-      run_finalizer(c->id);
+      ++c->count;
+      run_finalizer(id);
+      if (--c->count == 0) release(c);
     }
     return !to_finalize.empty();
   }
@@ -219,6 +223,31 @@ class TrashWeakrefsNotCleared final : public Generational {
   }
 };
 
+/// finalize_garbage takes its list of objects to finalize up front and trusts it: a finalizer that
+/// drops a reference lets reference counting free another object of the unreachable set (or run
+/// its finalizer first), and the loop then finalizes a freed object (the re-entrancy bugs of
+/// collectors that call out while walking their own lists). A use after free: a crash under the
+/// sanitizers.
+class FinalizerWalksFreedGarbage final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  bool finalize_garbage(IntrusiveList<Cell>& unreachable) override {
+    std::vector<Cell*> to_finalize;  // BUG: pointers, which a finalizer's decrement may free
+    unreachable.for_each([&](Cell* c) {
+      if (c->has_finalizer && !c->finalized) to_finalize.push_back(c);
+    });
+    for (Cell* c : to_finalize) {
+      c->finalized = true;
+      ++c->count;
+      run_finalizer(c->id);
+      if (--c->count == 0) release(c);
+    }
+    return !to_finalize.empty();
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> generational_mutants() {
@@ -255,6 +284,9 @@ std::vector<CollectorEntry> generational_mutants() {
       mutant<TrashWeakrefsNotCleared>(
           "trash-weakrefs-not-cleared",
           "generational: weak references garbage holds go uncleared before its finalizers"),
+      mutant<FinalizerWalksFreedGarbage>(
+          "finalizer-walks-freed-garbage",
+          "generational: finalizes objects a finalizer's decrement already freed"),
   };
 }
 

@@ -85,7 +85,10 @@ std::size_t MarkSweep::collect(int /*generation: every collection is full*/) {
   collecting_ = true;
   ++collections_;
   mark();
-  if (finalize_unmarked()) {
+  // A finalizer may resurrect what it reaches, and may drop references (`unlink`), which leaves
+  // more objects unmarked when marking again, some with finalizers of their own: those run too,
+  // before anything is swept, until a marking leaves no finalizer to run.
+  while (finalize_unmarked()) {
     clear_marks();
     mark();
   }

@@ -11,7 +11,9 @@
 // Finalizers and weak references, as CPython orders them (PEP 442): a collection clears the weak
 // references to everything it did not mark, then runs the finalizers of the unmarked objects that
 // have one and have not run it; if any ran, it marks again from the roots, so that what a
-// finalizer resurrected (gave an external reference to) and everything that reaches survives.
+// finalizer resurrected (gave an external reference to) and everything that reaches survives -
+// and again, until a marking leaves no finalizer to run (a finalizer's unlink can cut off what
+// the first marking reached).
 //
 // Map entries are ephemerons: marking follows an entry once both its map and its key are marked
 // (an entry found before its key waits for it: one pass, the fixpoint), and the sweep drops the

@@ -58,6 +58,7 @@ class BufferedReleaseLeaks final : public TrialDeletion {
     while (!dying.empty()) {
       Cell* d = dying.back();
       dying.pop_back();
+      if (d->dying) continue;
       if (resurrected_by_finalizer(d)) continue;
       if (!weak_.empty()) clear_weak_references(weak_, {d->id});
       for (Cell* t : d->references) {
@@ -271,6 +272,43 @@ class WeakReferenceOutlivesHolder final : public TrialDeletion {
   }
 };
 
+/// Reference counting frees whatever reaches zero, the garbage of the collection whose finalizers
+/// are running included: a finalizer that drops a reference (its object's own, or another's) frees
+/// an object the collection still holds in its list of garbage, and the collection then walks and
+/// frees it again (the re-entrancy bugs of collectors that let a decrement from a finalizer free
+/// what they are walking). A use after free: a crash under the sanitizers.
+class FinalizerDecrementFreesGarbage final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void release(Cell* s) override {
+    const Busy busy(busy_);
+    boost::container::small_vector<std::unique_ptr<Cell>, 8> freed;
+    boost::container::small_vector<Cell*, 8> dying{s};
+    while (!dying.empty()) {
+      Cell* d = dying.back();
+      dying.pop_back();
+      // BUG: no word of whether d is the collection's
+      if (resurrected_by_finalizer(d)) continue;
+      if (!weak_.empty()) clear_weak_references(weak_, {d->id});
+      for (Cell* t : d->references) {
+        if (t->count == 0) {
+          throw BrokenInvariant("trial-deletion: object " + std::to_string(t->id) +
+                                " is referenced but its count already reached zero");
+        }
+        if (--t->count == 0) {
+          dying.push_back(t);
+        } else {
+          possible_root(t);
+        }
+      }
+      recolor(d, Color::Black);
+      freed.emplace_back(forget_cell(d));
+    }
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> trial_deletion_mutants() {
@@ -298,6 +336,9 @@ std::vector<CollectorEntry> trial_deletion_mutants() {
       mutant<WeakReferenceOutlivesHolder>(
           "weak-reference-outlives-holder",
           "trial deletion: the weak references a freed object held are cleared later"),
+      mutant<FinalizerDecrementFreesGarbage>(
+          "finalizer-decrement-frees-garbage",
+          "trial deletion: a finalizer's decrement frees garbage the collection still holds"),
   };
 }
 

@@ -89,6 +89,12 @@ void TrialDeletion::decrement(Cell* s) {
 // The cells it frees are deleted only when the cascade is over, so that a count that reached zero
 // while references to it remained (wrong counts: never in a correct run) is caught here as a
 // broken invariant rather than read from freed memory.
+//
+// A cell of the garbage whose finalizers are running (dying) is the collection's: a finalizer's
+// decrement that takes it to zero leaves it to the collection, which frees it with the rest of
+// its garbage (freeing it here would leave the collection holding a freed cell: as CPython's
+// finalize_garbage survives a finalizer that drops the last reference to another object of the
+// unreachable set, because deallocation takes it off the list).
 void TrialDeletion::release(Cell* s) {
   const Busy busy(busy_);
   // Inline while short: most releases free one object or a few.
@@ -97,6 +103,7 @@ void TrialDeletion::release(Cell* s) {
   while (!dying.empty()) {
     Cell* d = dying.back();
     dying.pop_back();
+    if (d->dying) continue;  // the collection's
     if (resurrected_by_finalizer(d)) continue;
     if (!weak_.empty()) clear_weak_references(weak_, {d->id});
     for (Cell* t : d->references) {
