@@ -71,7 +71,8 @@ void Lane::weak_callback(WeakId w) {
     wrong("ran a callback for a weak reference to it that has none");
   } else if (weak_gone(w)) {
     wrong("ran the callback of a weak reference after freeing the object that held it");
-  } else if (holder && garbage_at_start.contains(*holder) && !reaches_now(*holder)) {
+  } else if (holder && garbage_at_start.contains(*holder) && !reaches_now(*holder) &&
+             !kept_through_freed_keys(*holder)) {
     wrong("ran the callback of a weak reference that is itself garbage of the collection (its "
           "holder is): a callback must never see the garbage it belongs to");
   } else if (weak[w] == WeakState::Set) {

@@ -19,6 +19,19 @@ namespace cyclefuzz {
 const ObjectSet& Lane::reached_by_list() {
   if (reached_valid_) return reached_;
   reached_.clear();
+  const std::vector<ObjectId> entries = list_seeds();
+  if (!entries.empty()) {
+    const auto unreachable = [this](ObjectId y) { return !oracle.reachable_from_roots(y); };
+    // (What frozen objects keep is known during a collection: an ephemeron whose map the list
+    // keeps and whose key a frozen object keeps lives.)
+    const auto frozen_keep = [this](ObjectId y) { return kept_before.contains(y); };
+    for (ObjectId x : reached_from(entries, unreachable, frozen_keep)) reached_.insert(x);
+  }
+  reached_valid_ = true;
+  return reached_;
+}
+
+std::vector<ObjectId> Lane::list_seeds() {
   std::vector<ObjectId> entries = resurrected;
   entries.insert(entries.end(), releasing_.begin(), releasing_.end());
   entries.insert(entries.end(), finalizer_locals_.begin(), finalizer_locals_.end());
@@ -31,15 +44,16 @@ const ObjectSet& Lane::reached_by_list() {
       }
     }
   }
-  if (!entries.empty()) {
-    const auto unreachable = [this](ObjectId y) { return !oracle.reachable_from_roots(y); };
-    // (What frozen objects keep is known during a collection: an ephemeron whose map the list
-    // keeps and whose key a frozen object keeps lives.)
-    const auto frozen_keep = [this](ObjectId y) { return kept_before.contains(y); };
-    for (ObjectId x : reached_from(entries, unreachable, frozen_keep)) reached_.insert(x);
-  }
-  reached_valid_ = true;
-  return reached_;
+  return entries;
+}
+
+// The harness unlinks the values of the entries whose key the collector freed only after the op:
+// until then, the collector still holds them through the map.
+bool Lane::kept_through_freed_keys(ObjectId x) {
+  if (keeps_ephemerons() || !oracle.has_maps()) return false;
+  const auto unreachable = [this](ObjectId y) { return !oracle.reachable_from_roots(y); };
+  const std::vector<ObjectId> found = oracle.descendants(list_seeds(), unreachable, view(), true);
+  return std::find(found.begin(), found.end(), x) != found.end();
 }
 
 std::vector<ObjectId> Lane::reached_from(std::span<const ObjectId> from,

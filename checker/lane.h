@@ -193,6 +193,11 @@ class Lane final : public CollectorHost {
   /// whose key was not freed) reach now, outside the mutator's heap: searched again only after the
   /// list or the heap changed.
   const ObjectSet& reached_by_list();
+  /// Where reached_by_list starts: the list, running finalizers' objects, and the values the
+  /// harness's maps keep for keys the mutator no longer reaches.
+  std::vector<ObjectId> list_seeds();
+  /// Whether the list reaches x through an entry whose key the collector freed during this op.
+  bool kept_through_freed_keys(ObjectId x);
 
   /// The finalizer's program, in this lane's heap (checker/finalizer_programs.cpp).
   void run_program(ObjectId x);

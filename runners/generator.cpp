@@ -289,7 +289,7 @@ std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
 /// the references it can drop, the weak references it can dereference.
 class ProgramSoFar {
  public:
-  ProgramSoFar(const Oracle& heap, ObjectId a) : heap_(heap), usable(heap.reached_through(a)) {}
+  ProgramSoFar(const Oracle& heap, ObjectId a) : usable(heap.reached_through(a)), heap_(heap) {}
 
   /// Records a step written.
   void add(const Step& step) {

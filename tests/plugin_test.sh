@@ -29,7 +29,7 @@ expect 2 "missing.so: no such file" "$cyclefuzz" replay "$src/corpus" --plugin "
 echo "not a library" >"$tmp/text.so"
 expect 2 "not a loadable shared library" "$cyclefuzz" replay "$src/corpus" --plugin "$tmp/text.so"
 expect 2 "exports no cyclefuzz_plugin()" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_no_entry_point.so"
-expect 2 "plug-in ABI version 999, but cyclefuzz speaks 1 to 2" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_abi.so"
+expect 2 "plug-in ABI version 999, but cyclefuzz speaks 1 to 3" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_abi.so"
 expect 2 "its 'link' function is NULL" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_null_link.so"
 expect 2 "create() returned NULL" "$cyclefuzz" check --plugin "$bad/bad_null_create.so"
 expect 2 "collect_count is 7 (0 to 2)" "$cyclefuzz" replay "$src/corpus" --plugin "$bad/bad_collect_count.so"
@@ -37,6 +37,10 @@ expect 2 "it has a 'freeze' function but no 'unfreeze'" "$cyclefuzz" replay "$sr
   --plugin "$bad/bad_freeze_only.so"
 expect 2 "it has a 'weak_ref' function but no 'deref'" "$cyclefuzz" replay "$src/corpus" \
   --plugin "$bad/bad_weak_ref_only.so"
+expect 2 "it has a 'weak_held_by' function but no 'weak_ref'" "$cyclefuzz" replay "$src/corpus" \
+  --plugin "$bad/bad_held_without_weak.so"
+expect 2 "it has a 'set_entry' function but no 'remove_entry'" "$cyclefuzz" replay "$src/corpus" \
+  --plugin "$bad/bad_set_entry_only.so"
 
 # One object of a garbage cycle reported freed while the other, not yet, still refers to it: a
 # premature free, unless the plug-in says its frees are finalizations.

@@ -15,7 +15,8 @@
  * built with. Fields are only ever added at the end, with a new version, and cyclefuzz reads a
  * plug-in's description only up to the fields of its version: a plug-in built against an older
  * header keeps working (version 1 lacks collect_count, freeze, unfreeze, finalizers and weak
- * references). cyclefuzz refuses a version newer than its own.
+ * references; version 2 lacks weak references held by objects and map entries). cyclefuzz
+ * refuses a version newer than its own.
  */
 #ifndef CYCLEFUZZ_PLUGIN_H
 #define CYCLEFUZZ_PLUGIN_H
@@ -27,7 +28,7 @@
 extern "C" {
 #endif
 
-#define CYCLEFUZZ_PLUGIN_ABI_VERSION 2
+#define CYCLEFUZZ_PLUGIN_ABI_VERSION 3
 
 /* An object, as cyclefuzz names it: the n-th allocated object is n. */
 typedef uint32_t cf_object;
@@ -142,6 +143,23 @@ typedef struct cf_plugin {
    * `weak` is not cleared, 0 once it is. */
   void (*weak_ref)(cf_collector* collector, cf_weak weak, cf_object target, int callback);
   int (*deref)(cf_collector* collector, cf_weak weak, cf_object* target);
+
+  /* ---- version 3 ------------------------------------------------------------------------------ */
+  /* Optional (with weak_ref): right after weak_ref, object `holder` holds `weak` (`weak w a in h`:
+   * a weakref object that the holder refers to). The weak reference goes when its holder is
+   * freed: nothing may clear it or run its callback after. A collection never runs the callback
+   * of one whose holder is part of the garbage it found (it clears it with the rest, before any
+   * finalizer when CF_WEAK_CLEARED_BEFORE_FINALIZERS). Without it, every weak reference is
+   * checked as the program's own. */
+  void (*weak_held_by)(cf_collector* collector, cf_weak weak, cf_object holder);
+  /* Optional, both or neither: weak-keyed maps kept by the collector as ephemerons (`entry m k
+   * v`: m's entry for key k is now v, replacing the old one; `unentry m k`). An entry never keeps
+   * its key; it keeps its value only while its map and its key are both reachable (a fixpoint:
+   * marking follows an entry once both are marked), and it goes when its key is freed. traverse
+   * lists each entry's value among the map's references. Without them, cyclefuzz builds
+   * strong-value maps (as CPython's WeakKeyDictionary) from link and unlink. */
+  void (*set_entry)(cf_collector* collector, cf_object map, cf_object key, cf_object value);
+  void (*remove_entry)(cf_collector* collector, cf_object map, cf_object key);
 } cf_plugin;
 
 /* The one function a plug-in exports. */

@@ -43,6 +43,10 @@ class PluginCollector final : public Collector {
           (p_.flags & CF_WEAK_CLEARED_BEFORE_FINALIZERS) != 0;
       capabilities_.free_is_finalization = (p_.flags & CF_FREE_IS_FINALIZATION) != 0;
     }
+    if (p_.abi_version >= 3) {
+      capabilities_.weak_reference_holders = capabilities_.weak_references && p_.weak_held_by;
+      if (p_.set_entry != nullptr) capabilities_.map_entries = MapEntries::Ephemerons;
+    }
     host_.context = this;
     host_.freed = [](void* self, cf_object object) {
       static_cast<PluginCollector*>(self)->report_free(object);
@@ -86,6 +90,13 @@ class PluginCollector final : public Collector {
   void weak_ref(WeakId w, ObjectId target, bool callback) override {
     if (capabilities_.weak_references) p_.weak_ref(state_, w, target, callback ? 1 : 0);
   }
+  void weak_held_by(WeakId w, ObjectId holder) override {
+    if (capabilities_.weak_reference_holders) p_.weak_held_by(state_, w, holder);
+  }
+  void set_entry(ObjectId map, ObjectId key, ObjectId value) override {
+    p_.set_entry(state_, map, key, value);  // (asked only of a collector that keeps ephemerons)
+  }
+  void remove_entry(ObjectId map, ObjectId key) override { p_.remove_entry(state_, map, key); }
   std::optional<ObjectId> deref(WeakId w) const override {
     cf_object target = 0;
     if (!capabilities_.weak_references || p_.deref(state_, w, &target) == 0) return std::nullopt;
@@ -172,6 +183,14 @@ std::string problem_with(const cf_plugin& p) {
   if ((p.weak_ref == nullptr) != (p.deref == nullptr)) {
     return p.weak_ref != nullptr ? "it has a 'weak_ref' function but no 'deref'"
                                  : "it has a 'deref' function but no 'weak_ref'";
+  }
+  if (p.abi_version < 3) return "";
+  if (p.weak_held_by != nullptr && p.weak_ref == nullptr) {
+    return "it has a 'weak_held_by' function but no 'weak_ref'";
+  }
+  if ((p.set_entry == nullptr) != (p.remove_entry == nullptr)) {
+    return p.set_entry != nullptr ? "it has a 'set_entry' function but no 'remove_entry'"
+                                  : "it has a 'remove_entry' function but no 'set_entry'";
   }
   return "";
 }

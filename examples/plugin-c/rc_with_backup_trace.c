@@ -3,7 +3,10 @@
  * do). `collect` marks everything reachable from the external references and from the objects
  * set aside by freeze (as gc.freeze()), and frees the rest. It runs finalizers (once per object,
  * before the object is freed; what a finalizer resurrects survives, as PEP 442) and keeps weak
- * references (cleared when their target is freed).
+ * references (cleared when their target is freed), the program's and those objects hold (ABI
+ * version 3: one goes with its holder, and a weak reference whose holder is being freed is
+ * cleared without its callback). Map entries it leaves to cyclefuzz, which builds strong-value
+ * maps from link and unlink.
  *
  * Build it against collectors/plugin/cyclefuzz_plugin.h, then:
  *     cyclefuzz replay corpus/ --plugin build/examples/plugin-c/rc_with_backup_trace.so
@@ -36,10 +39,14 @@ typedef struct object {
   size_t nrefs, refs_capacity;
   cf_weak* weaks; /* the weak references to it */
   size_t nweaks, weaks_capacity;
+  cf_weak* held; /* the weak references it holds */
+  size_t nheld, held_capacity;
 } object;
 
 typedef struct weak_ref {
-  object* target; /* NULL once cleared */
+  object* target; /* NULL once cleared, or gone with its holder */
+  object* holder; /* NULL when the program holds it; read only while a target lists it, which
+                   * its holder's free stops (drop_held) */
   int callback;
 } weak_ref;
 
@@ -70,19 +77,41 @@ static void* grow(void* array, size_t* capacity, size_t needed, size_t element) 
   return array;
 }
 
-/* Clears the weak references to o, reports the free, then runs their callbacks. */
+/* The weak references o holds go with it: its targets forget them, so nothing clears them later. */
+static void drop_held(cf_collector* c, object* o) {
+  for (size_t i = 0; i < o->nheld; ++i) {
+    weak_ref* w = &c->weak[o->held[i]];
+    object* t = w->target;
+    if (t == NULL) continue; /* cleared already */
+    w->target = NULL;
+    for (size_t j = 0; j < t->nweaks; ++j) {
+      if (t->weaks[j] == o->held[i]) {
+        t->weaks[j] = t->weaks[--t->nweaks];
+        break;
+      }
+    }
+  }
+  free(o->held);
+}
+
+/* Clears the weak references to o, drops those it holds, reports the free, then runs the
+ * callbacks of the weak references to it - but not of one whose holder is being freed too (by
+ * this cascade or this collection): that weak reference is garbage itself. */
 static void free_object(cf_collector* c, object* o) {
   for (size_t i = 0; i < o->nweaks; ++i) {
     c->weak[o->weaks[i]].target = NULL;
     c->host.weak_cleared(c->host.context, o->weaks[i]);
   }
+  drop_held(c, o);
   object* last = c->live[--c->nlive];
   c->live[o->live_index] = last;
   last->live_index = o->live_index;
   c->host.freed(c->host.context, o->id);
   c->frees++;
   for (size_t i = 0; i < o->nweaks; ++i) {
-    if (c->weak[o->weaks[i]].callback) c->host.weak_callback(c->host.context, o->weaks[i]);
+    const weak_ref* w = &c->weak[o->weaks[i]];
+    const int trash = w->holder == NULL ? 0 : w->holder == o || w->holder->dying;
+    if (w->callback && !trash) c->host.weak_callback(c->host.context, o->weaks[i]);
   }
   free(o->weaks);
   free(o->refs);
@@ -139,6 +168,7 @@ static cf_collector* rc_create(const cf_host* host, const uint32_t thresholds[3]
 static void rc_destroy(cf_collector* c) {
   for (size_t i = 0; i < c->nlive; ++i) {
     free(c->live[i]->weaks);
+    free(c->live[i]->held);
     free(c->live[i]->refs);
     free(c->live[i]);
   }
@@ -300,6 +330,13 @@ static void rc_weak_ref(cf_collector* c, cf_weak w, cf_object target, int callba
   o->weaks[o->nweaks++] = w;
 }
 
+static void rc_weak_held_by(cf_collector* c, cf_weak w, cf_object holder) {
+  object* h = c->by_id[holder];
+  c->weak[w].holder = h;
+  h->held = grow(h->held, &h->held_capacity, h->nheld + 1, sizeof *h->held);
+  h->held[h->nheld++] = w;
+}
+
 static int rc_deref(cf_collector* c, cf_weak w, cf_object* target) {
   if (w >= c->weak_capacity || c->weak[w].target == NULL) return 0;
   *target = c->weak[w].target->id;
@@ -363,6 +400,7 @@ const cf_plugin* cyclefuzz_plugin(void) {
       .set_finalizer = rc_set_finalizer,
       .weak_ref = rc_weak_ref,
       .deref = rc_deref,
+      .weak_held_by = rc_weak_held_by,
   };
   return &plugin;
 }

@@ -67,6 +67,17 @@ static size_t bad_collect(cf_collector* c, int generation) {
 }
 static uint64_t bad_collections(cf_collector* c) { return c->steps; }
 static void bad_freeze(cf_collector* c) { (void)c; }
+static void bad_weak_held_by(cf_collector* c, cf_weak w, cf_object holder) {
+  (void)c;
+  (void)w;
+  (void)holder;
+}
+static void bad_set_entry(cf_collector* c, cf_object map, cf_object key, cf_object value) {
+  (void)c;
+  (void)map;
+  (void)key;
+  (void)value;
+}
 static void bad_weak_ref(cf_collector* c, cf_weak w, cf_object target, int callback) {
   (void)c;
   (void)w;
@@ -110,6 +121,12 @@ const cf_plugin* cyclefuzz_plugin(void) {
 #endif
 #ifdef BAD_WEAK_REF_ONLY
       .weak_ref = bad_weak_ref,
+#endif
+#ifdef BAD_HELD_WITHOUT_WEAK
+      .weak_held_by = bad_weak_held_by,
+#endif
+#ifdef BAD_SET_ENTRY_ONLY
+      .set_entry = bad_set_entry,
 #endif
   };
   return &plugin;
