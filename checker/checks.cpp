@@ -283,9 +283,15 @@ bool Session::view_matches(Lane& lane, ObjectId x) {
     same = view_.references == expected_;
   }
   std::string detail;
-  if (!view_.tracked && !view_.references.empty()) {
-    detail = "untracked, yet it holds " + std::to_string(view_.references.size()) +
-             " references: it must be tracked again the moment it gains one";
+  // (What can never take part in a cycle may hold references untracked: an acyclic object, a
+  // tuple of such objects, as CPython untracks a tuple of atomic objects and untracked tuples.
+  // An untracked list can be tracked again, and then take part in a cycle through the tuple.)
+  if (!view_.tracked && !view_.references.empty() && !oracle_.never_cyclic(x)) {
+    detail = oracle_.kind_of(x) == ObjectKind::Tuple
+                 ? "an untracked tuple, yet one of its items may take part in a cycle (only "
+                   "acyclic objects, and tuples of them, never can)"
+                 : "untracked, yet it holds " + std::to_string(view_.references.size()) +
+                       " references: it must be tracked again the moment it gains one";
   } else if (!same) {
     detail = "its references differ from the oracle's (" + std::to_string(view_.references.size()) +
              " held, " + std::to_string(expected_.size()) + " expected)";

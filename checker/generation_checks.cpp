@@ -80,6 +80,10 @@ std::optional<Violation> GenerationModel::after(const Op& op,
       break;
     case OpKind::Link:  // an untracked object that gains a reference is tracked again, young
     case OpKind::Entry:      // (a map entry's value is a reference from the map)
+      if (generation_[op.a] == kUntracked && oracle.kind_of(op.a) != ObjectKind::Acyclic) {
+        generation_[op.a] = 0;  // (an acyclic object is never tracked for its references)
+      }
+      break;
     case OpKind::Finalizer:  // ... and so is one that becomes an instance: with a finalizer,
     case OpKind::Weak:       // or a weak reference to it; its holder too (a weakref object)
       if (generation_[op.a] == kUntracked) generation_[op.a] = 0;
@@ -173,12 +177,15 @@ std::optional<Violation> GenerationModel::after(const Op& op,
   }
   if (oldest_ == 0) return std::nullopt;  // the rest is about generations
 
-  // 3. Generations: a new object starts young; after a collection, survivors move up one.
+  // 3. Generations: a new object starts young (an acyclic one may start untracked); after a
+  //    collection, survivors move up one.
   ObjectView view;
   const bool collection_ran = collected >= 0 || collections > 0;
   if (op.kind == OpKind::New && holds(op.a) && (thresholds_ || !collection_ran)) {
     collector.inspect(op.a, view);
-    if (view.generation != 0) {
+    if (!view.tracked && op.object_kind == ObjectKind::Acyclic) {
+      generation_[op.a] = kUntracked;
+    } else if (view.generation != 0) {
       return Violation::of(ViolationKind::WrongGeneration, {op.a},
                      "a new object is in " + generation_text(view.generation));
     }

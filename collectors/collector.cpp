@@ -26,6 +26,8 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op,
   switch (op.kind) {
     case OpKind::New:
       collector.allocate(op.a);
+      if (op.object_kind != ObjectKind::List) collector.set_kind(op.a, op.object_kind);
+      for (ObjectId item : op.items) collector.link(op.a, item);
       break;
     case OpKind::Link:
       collector.link(op.a, op.b);

@@ -189,6 +189,10 @@ class Collector {
   virtual void set_automatic_collection(bool /*enabled*/) {}
   /// The object has a finalizer (Capabilities::finalizers).
   virtual void set_finalizer(ObjectId /*id*/) {}
+  /// Right after allocate, what the object is when it is not a list (language/op.h: ObjectKind):
+  /// what its kind promises a collector may use (a tuple's references never change; an acyclic
+  /// object is never part of a cycle), or ignore. A tuple's references follow as links.
+  virtual void set_kind(ObjectId /*id*/, ObjectKind /*kind*/) {}
   /// A weak reference to `target`, with or without a callback (Capabilities::weak_references).
   virtual void weak_ref(WeakId /*w*/, ObjectId /*target*/, bool /*callback*/) {}
   /// Right after weak_ref: object `holder` holds `w` (Capabilities::weak_reference_holders).

@@ -5,7 +5,7 @@ namespace cyclefuzz {
 namespace {
 
 constexpr OpKindInfo kOpKinds[] = {
-    {OpKind::New, "new", "new NAME", 1},
+    {OpKind::New, "new", "new NAME [list|record|dict|cell|acyclic|tuple NAME...]", 1},
     {OpKind::Link, "link", "link FROM TO", 2},
     {OpKind::Unlink, "unlink", "unlink FROM TO", 2},
     {OpKind::Root, "root", "root NAME", 1},
@@ -40,6 +40,27 @@ static_assert(in_kind_order() && std::size(kOpKinds) == static_cast<std::size_t>
 
 const OpKindInfo& info(OpKind kind) { return kOpKinds[static_cast<std::size_t>(kind)]; }
 std::span<const OpKindInfo> op_kinds() { return kOpKinds; }
+
+namespace {
+constexpr std::pair<ObjectKind, const char*> kObjectKinds[] = {
+    {ObjectKind::List, "list"},   {ObjectKind::Record, "record"}, {ObjectKind::Dict, "dict"},
+    {ObjectKind::Cell, "cell"},   {ObjectKind::Tuple, "tuple"},   {ObjectKind::Acyclic, "acyclic"},
+};
+}  // namespace
+
+const char* keyword(ObjectKind kind) {
+  for (const auto& [k, word] : kObjectKinds) {
+    if (k == kind) return word;
+  }
+  return "?";
+}
+
+std::optional<ObjectKind> object_kind_named(std::string_view word) {
+  for (const auto& [kind, w] : kObjectKinds) {
+    if (word == w) return kind;
+  }
+  return std::nullopt;
+}
 
 const char* keyword(StepKind kind) {
   switch (kind) {
@@ -107,6 +128,11 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
              (op.held ? " in " + names[op.b] : "");
     case OpKind::Deref:
       return line + ' ' + weak_names[op.weak];
+    case OpKind::New:
+      line += ' ' + names[op.a];
+      if (op.object_kind != ObjectKind::List) line += std::string(" ") + keyword(op.object_kind);
+      for (ObjectId x : op.items) line += ' ' + names[x];
+      return line;
     default:
       break;
   }

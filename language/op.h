@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,8 +28,24 @@ using WeakId = std::uint32_t;
 /// collection. A collector without generations treats every `collect` as a full one.
 inline constexpr int kOldestGeneration = 2;
 
+/// What an object is (`new a KIND`): a small generic set that the model collectors treat alike
+/// but for what a kind promises, and that a runtime may map to its own types.
+enum class ObjectKind : std::uint8_t {
+  List,     // a container (the default): any references, changed at will
+  Record,   // an object with named fields (an instance with a __dict__, a PHP object)
+  Dict,     // a dictionary
+  Cell,     // a closure cell: at most one reference at a time
+  Tuple,    // an immutable sequence: its references are given when it is made, and never change
+  Acyclic,  // promised never to be part of a cycle: it refers only to older acyclic objects (as
+            // Nim's {.acyclic.} types, or CPython's atomic objects), so a collector may skip it
+};
+
+/// The most references a tuple is made with.
+inline constexpr std::size_t kMaxItems = 8;
+
 enum class OpKind : std::uint8_t {
-  New,      // new a: allocate a; the mutator holds one external reference to it
+  New,      // new a [KIND]: allocate a; the mutator holds one external reference to it
+            // (new t tuple b c ...: t refers to b, c, ... from the start, and only to them)
   Link,     // link a b: a gains one reference to b
   Unlink,   // unlink a b: a drops one of its references to b
   Root,     // root a: the mutator takes one more external reference to a
@@ -112,8 +129,16 @@ struct Op {
   std::vector<Step> steps;  // Finalizer: its program, in order (often empty)
   ObjectId c = 0;  // Entry: the value (`a` is the map, `b` the key; Unentry names those two).
   bool held = false;  // Weak: an object holds it (`b`), not the mutator: `weak w a in b`
+  ObjectKind object_kind = ObjectKind::List;  // New: what it makes
+  std::vector<ObjectId> items;                // New of a tuple: its references, in order
 
   static Op make_new(ObjectId a) { return {OpKind::New, a}; }
+  static Op make_new(ObjectId a, ObjectKind kind, std::vector<ObjectId> items = {}) {
+    Op op{OpKind::New, a};
+    op.object_kind = kind;
+    op.items = std::move(items);
+    return op;
+  }
   static Op link(ObjectId a, ObjectId b) { return {OpKind::Link, a, b}; }
   static Op unlink(ObjectId a, ObjectId b) { return {OpKind::Unlink, a, b}; }
   static Op root(ObjectId a) { return {OpKind::Root, a}; }
@@ -169,14 +194,17 @@ inline int object_arity(const Op& op) { return info(op.kind).objects + (op.held 
 inline const char* keyword(OpKind kind) { return info(kind).keyword; }
 /// The keyword of a finalizer's step ("new", "link", "resurrect", "collect").
 const char* keyword(StepKind kind);
+/// The word for an object's kind ("list", "record", ...), and the kind a word names.
+const char* keyword(ObjectKind kind);
+std::optional<ObjectKind> object_kind_named(std::string_view word);
 
 // ---- the slots of an op: one walk for every renaming, check and picture --------------------
 
 /// Whether the object in a slot of an op is one the op (or its step) allocates, or one that exists.
 enum class Slot : std::uint8_t { Allocates, Names };
 
-/// Calls f(id, slot) for each object the op itself names (`a`, `b`, `c`: object_arity), not its
-/// steps'.
+/// Calls f(id, slot) for each object the op itself names (`a`, `b`, `c`: object_arity; a tuple's
+/// items), not its steps'.
 template <class O, class F>
   requires std::is_same_v<std::remove_const_t<O>, Op>
 void for_each_own_object(O& op, F f) {
@@ -184,6 +212,7 @@ void for_each_own_object(O& op, F f) {
   if (arity >= 1) f(op.a, op.kind == OpKind::New ? Slot::Allocates : Slot::Names);
   if (arity >= 2) f(op.b, Slot::Names);
   if (arity >= 3) f(op.c, Slot::Names);
+  for (auto& item : op.items) f(item, Slot::Names);
 }
 
 /// Calls f(id, slot) for each object a step names, as the text shows them (a resurrect of the

@@ -161,9 +161,23 @@ class Parser {
              std::to_string(TraceLimits::kMaxNameLength) + " characters)");
       }
     }
-    if (kind == OpKind::New) {
-      if (arguments != 1) wrong_arguments(kind);
-      return Op::make_new(define(words[1]));
+    if (kind == OpKind::New) {  // new A [KIND], new A tuple [ITEM...]
+      if (arguments < 1) wrong_arguments(kind);
+      std::optional<ObjectKind> object_kind;
+      if (arguments >= 2) object_kind = object_kind_named(words[2]);
+      if (arguments >= 2 && !object_kind) {
+        fail("unknown kind of object " + in_quotes(words[2]) + " (expected '" + info(kind).usage +
+             "')");
+      }
+      if (arguments > 2 && object_kind != ObjectKind::Tuple) wrong_arguments(kind);
+      if (arguments - 2 > kMaxItems && object_kind == ObjectKind::Tuple) {
+        fail("a tuple of " + std::to_string(arguments - 2) + " items (at most " +
+             std::to_string(kMaxItems) + ")");
+      }
+      std::vector<ObjectId> items;
+      for (std::size_t i = 3; i < words.size(); ++i) items.push_back(lookup(words[i]));
+      return Op::make_new(define(words[1]), object_kind.value_or(ObjectKind::List),
+                          std::move(items));
     }
     switch (kind) {
       case OpKind::Finalizer:

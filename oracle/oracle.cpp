@@ -17,6 +17,14 @@ void Oracle::apply(const Op& op) {
   switch (op.kind) {
     case OpKind::New:
       add_object(op.a, true);
+      kinds_[op.a] = op.object_kind;
+      for (ObjectId item : op.items) boost::add_edge(op.a, item, Reference{}, graph_);
+      never_cyclic_[op.a] =
+          op.object_kind == ObjectKind::Acyclic ||
+          (op.object_kind == ObjectKind::Tuple &&
+           std::all_of(op.items.begin(), op.items.end(), [this](ObjectId x) {
+             return never_cyclic_[x] != 0;
+           }));
       break;
     case OpKind::Link:
       boost::add_edge(op.a, op.b, Reference{}, graph_);
@@ -97,6 +105,8 @@ void Oracle::add_object(ObjectId id, bool rooted) {
   born_in_finalizer_.push_back(rooted ? 0 : 1);
   weak_by_target_.emplace_back();
   weak_by_holder_.emplace_back();
+  kinds_.push_back(ObjectKind::List);
+  never_cyclic_.push_back(0);
   reachable_index_.push_back(0);
   rooted_index_.push_back(0);
   if (rooted) {

@@ -74,12 +74,19 @@ struct Refusal {
     NoEntry,          // unentry m k where m has no entry for k
     HolderGone,       // deref of a weak reference whose holder the mutator no longer reaches
     WeakNotReached,   // a finalizer's deref of a weak reference no object its object reaches holds
+    Immutable,        // a reference added to or dropped from a tuple after it was made
+    FullCell,         // link from a cell that already holds its one reference
+    AcyclicReference, // link from an acyclic object to one that is not an older acyclic object
+    NotAMap,          // an entry in a tuple, a cell or an acyclic object
+    ProgramLink,      // a finalizer's link from a tuple, a cell or an acyclic object
+    LongTuple,        // a tuple made with more than kMaxItems references
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge); for
                         // BadThreshold, which of the three thresholds
   ObjectId other = 0;   // NotReachedFrom: what the object does not reach; WeakNotReached, and
                         // UnknownWeak in a finalizer's step: the weak reference
+  ObjectKind kind = ObjectKind::List;  // NotAMap, ProgramLink: the kind that refuses it
 };
 
 /// The problem part of an error message, e.g. "object 'b' is unreachable".
@@ -145,6 +152,8 @@ class Oracle {
 
   /// Why `op` breaks a rule of the trace language in the current heap, or nothing if it is valid.
   std::optional<Refusal> refuse(const Op& op) const;
+  /// Why a new reference from `from` to `to` breaks what from's kind promises, or nothing.
+  std::optional<Refusal> refuse_reference(ObjectId from, ObjectId to) const;
 
   /// Performs a valid op on the true heap. Precondition: `!refuse(op)`.
   void apply(const Op& op);
@@ -160,6 +169,8 @@ class Oracle {
   std::uint32_t external_references(ObjectId x) const { return external_[x]; }
   /// How many references `from` holds to `to`, map entries not counted.
   std::size_t references(ObjectId from, ObjectId to) const;
+  /// How many references `from` holds in the mutator's heap, map entries not counted.
+  std::size_t references(ObjectId from) const;
   /// The targets of `from`'s references in `view`'s heap, one entry per reference.
   std::vector<ObjectId> referents(ObjectId from, HeapView view = kMutatorView) const;
   /// Calls f(target) for each of `from`'s references in `view`'s heap, and f(source) for each
@@ -282,6 +293,12 @@ class Oracle {
   bool drop_finalizer_reference(HeapView view, ObjectId from, ObjectId to);
   /// The collectors whose finalizers can drop references (Reference::dropped).
   static constexpr HeapView kDroppable = 64;
+  /// What object x is (`new x KIND`; what a finalizer allocates is a list).
+  ObjectKind kind_of(ObjectId x) const { return kinds_[x]; }
+  /// Whether x can never take part in a cycle, whatever the program does: an acyclic object, or
+  /// a tuple of such objects (a tuple's references never change). Then a collector may leave it
+  /// untracked, references and all.
+  bool never_cyclic(ObjectId x) const { return never_cyclic_[x] != 0; }
   /// The weak references object x holds.
   const std::vector<WeakId>& weak_references_held_by(ObjectId x) const {
     return weak_by_holder_[x];
@@ -355,6 +372,8 @@ class Oracle {
   static constexpr ObjectId kNoHolder = ~ObjectId{0};
   std::vector<ObjectId> weak_holders_;               // by weak reference
   std::vector<std::vector<WeakId>> weak_by_holder_;  // by object
+  std::vector<ObjectKind> kinds_;                    // by object
+  std::vector<std::uint8_t> never_cyclic_;           // by object
   std::vector<WeakId> derefable_weak_;
   std::vector<std::uint32_t> derefable_index_;  // by weak reference
 

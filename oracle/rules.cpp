@@ -53,6 +53,23 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
       return "the finalizer of " + name + " names weak reference " +
              in_quotes(weak_names[refusal.other]) + ", which no object " + name +
              " reaches holds (a finalizer can only use what its object reaches)";
+    case Refusal::Reason::Immutable:
+      return name + " is a tuple: its references are fixed when it is made";
+    case Refusal::Reason::FullCell:
+      return name + " is a cell, and it already holds its one reference";
+    case Refusal::Reason::AcyclicReference:
+      return name + " is acyclic: it may refer only to acyclic objects made before it, not to " +
+             in_quotes(names[refusal.other]);
+    case Refusal::Reason::NotAMap:
+      return name + " is a " + keyword(refusal.kind) +
+             ": only lists, records and dicts hold map entries";
+    case Refusal::Reason::ProgramLink:
+      return "the finalizer of " + name + " links from " + in_quotes(names[refusal.other]) +
+             ", a " + keyword(refusal.kind) +
+             " (a finalizer links only from lists, records and dicts)";
+    case Refusal::Reason::LongTuple:
+      return "a tuple of " + std::to_string(op.items.size()) + " items (at most " +
+             std::to_string(kMaxItems) + ")";
     case Refusal::Reason::HolderGone:
       return "weak reference " + in_quotes(weak_names[op.weak]) + " is held by " + name +
              ", which is unreachable";
@@ -60,11 +77,40 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
   return "invalid operation";
 }
 
+std::optional<Refusal> Oracle::refuse_reference(ObjectId from, ObjectId to) const {
+  using R = Refusal::Reason;
+  switch (kinds_[from]) {
+    case ObjectKind::Tuple:
+      return Refusal{R::Immutable, from};
+    case ObjectKind::Cell:
+      if (references(from) > 0) return Refusal{R::FullCell, from};
+      break;
+    case ObjectKind::Acyclic:
+      if (to >= from || kinds_[to] != ObjectKind::Acyclic) {
+        return Refusal{R::AcyclicReference, from, to};
+      }
+      break;
+    case ObjectKind::List:
+    case ObjectKind::Record:
+    case ObjectKind::Dict:
+      break;
+  }
+  return std::nullopt;
+}
+
 std::optional<Refusal> Oracle::refuse(const Op& op) const {
   using R = Refusal::Reason;
   if (op.kind == OpKind::New) {
     if (op.a < object_count()) return Refusal{R::NotFresh, op.a};
     if (op.a > object_count()) return Refusal{R::UnknownObject, op.a};
+    if (op.object_kind != ObjectKind::Tuple && !op.items.empty()) {
+      return Refusal{R::Immutable, op.a};  // (only a tuple is made with references)
+    }
+    if (op.items.size() > kMaxItems) return Refusal{R::LongTuple, op.a};
+    for (ObjectId item : op.items) {
+      if (item >= object_count()) return Refusal{R::UnknownObject, item};
+      if (!reachable_from_roots(item)) return Refusal{R::Unreachable, item};
+    }
     return std::nullopt;
   }
   std::optional<Refusal> unknown;
@@ -76,10 +122,11 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
     case OpKind::Link:
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
       if (!reachable_from_roots(op.b)) return Refusal{R::Unreachable, op.b};
-      break;
+      return refuse_reference(op.a, op.b);
     case OpKind::Unlink:
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
       if (references(op.a, op.b) == 0) return Refusal{R::MissingEdge, op.a};
+      if (kinds_[op.a] == ObjectKind::Tuple) return Refusal{R::Immutable, op.a};
       break;
     case OpKind::Root:
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
@@ -130,6 +177,14 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
           case StepKind::Unlink:
             refusal = refuse_name(step.a);
             if (!refusal) refusal = refuse_name(step.b);
+            if (!refusal && step.a < object_count()) {  // (what a program allocates is a list)
+              const ObjectKind from = kinds_[step.a];
+              if (from == ObjectKind::Tuple ||
+                  (step.kind == StepKind::Link && from != ObjectKind::List &&
+                   from != ObjectKind::Record && from != ObjectKind::Dict)) {
+                refusal = Refusal{R::ProgramLink, op.a, step.a, from};
+              }
+            }
             break;
           case StepKind::Resurrect:
             refusal = refuse_name(step.a);
@@ -168,6 +223,10 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
       });
       if (unreachable) return unreachable;
       if (op.kind == OpKind::Unentry && !entry_edge(op.a, op.b)) return Refusal{R::NoEntry, op.a};
+      if (op.kind == OpKind::Entry && kinds_[op.a] != ObjectKind::List &&
+          kinds_[op.a] != ObjectKind::Record && kinds_[op.a] != ObjectKind::Dict) {
+        return Refusal{R::NotAMap, op.a, 0, kinds_[op.a]};
+      }
       break;
     }
     case OpKind::New:

@@ -41,6 +41,14 @@ std::size_t Oracle::references(ObjectId from, ObjectId to) const {
   return count;
 }
 
+std::size_t Oracle::references(ObjectId from) const {
+  std::size_t count = 0;
+  for (auto [e, end] = boost::out_edges(from, graph_); e != end; ++e) {
+    count += graph_[*e].key == kNoKey && sees(kMutatorView, *e);
+  }
+  return count;
+}
+
 std::vector<ObjectId> Oracle::referents(ObjectId from, HeapView view) const {
   std::vector<ObjectId> out;
   for_each_referent(from, view, [&out](ObjectId to) { out.push_back(to); });

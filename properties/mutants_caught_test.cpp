@@ -63,14 +63,15 @@ TEST(PropertiesCatch, CallbackOfAWeakReferenceThatIsItselfGarbage) {
   // back all the same. The counterexample shows the holder (`in`).
   const Property property{"WeakReferencesAreClearedExactlyWhenTheirTargetsAreFreed",
                           CheckOptions::only(ViolationKind::WrongWeakReference)};
-  EXPECT_FALSE(check_property(property, *find_collector("mutant:callback-of-trash-weakref")));
+  const CollectorEntry mutant = *find_collector("mutant:callback-of-garbage-weak-reference");
+  EXPECT_FALSE(check_property(property, mutant));
   const std::string& counterexample = last_counterexample();
   const Trace minimal = parse_trace(counterexample, "counterexample");
   EXPECT_LE(minimal.ops.size(), 8u) << counterexample;
   EXPECT_NE(counterexample.find(" in "), std::string::npos) << counterexample;
   constexpr auto kWeak = ViolationKind::WrongWeakReference;
-  EXPECT_FALSE(replay(counterexample, "mutant:callback-of-trash-weakref", kWeak).empty());
-  EXPECT_TRUE(replay(counterexample, "generational", kWeak).empty()) << counterexample;
+  EXPECT_FALSE(replay(counterexample, mutant.name, kWeak).empty());
+  EXPECT_TRUE(replay(counterexample, "mark-sweep", kWeak).empty()) << counterexample;
 }
 
 TEST(PropertiesCatch, FinalizerRunTwiceOnceItsResurrectedObjectIsGarbageAgain) {

@@ -205,6 +205,9 @@ class Painter {
     // resurrected objects reaches. Freeing that was premature, whichever of them reaches it.
     const bool live = lane_.live(x);
     node.label = trace_.names[x];
+    if (oracle_.kind_of(x) != ObjectKind::List) {
+      node.label += std::string(" (") + keyword(oracle_.kind_of(x)) + ")";
+    }
     if (oracle_.born_in_finalizer(x)) node.label += "\nnew in a finalizer";
     node.frozen = lane_.frozen.contains(x);
     if (!holds(x)) {

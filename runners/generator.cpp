@@ -61,6 +61,19 @@ constexpr std::size_t kDeepens = 3;
 // single pass over the entries misses).
 constexpr std::size_t kEntryModes = 2;
 constexpr std::size_t kKeyHeldByReferences = 1;
+// What a new object is, by weight out of 25 (the rows' order is the choice's): mostly a list; a
+// tuple takes one more item two times in three while anything is reachable (up to kMaxItems),
+// each chosen as any object is.
+struct WeightedKind {
+  ObjectKind kind;
+  std::size_t weight;
+};
+constexpr WeightedKind kObjectKinds[] = {
+    {ObjectKind::List, 16}, {ObjectKind::Record, 3}, {ObjectKind::Dict, 2},
+    {ObjectKind::Cell, 1},  {ObjectKind::Tuple, 1},  {ObjectKind::Acyclic, 2},
+};
+constexpr std::size_t kObjectKindTotal = 25;
+constexpr std::size_t kMoreItems = 3;
 // Who holds a weak reference: the mutator (0) or (1) an object, chosen as any object is: then the
 // weak reference goes with it, and often dies in the same garbage as its target.
 constexpr std::size_t kWeakHolders = 2;
@@ -284,7 +297,6 @@ std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
   return std::nullopt;
 }
 
-/// A finalizer for a reachable object that has none (else, a `root` of it).
 /// What a finalizer's program can name as it is written, step by step: the objects it can use,
 /// the references it can drop, the weak references it can dereference.
 class ProgramSoFar {
@@ -323,6 +335,29 @@ class ProgramSoFar {
   std::vector<std::pair<ObjectId, ObjectId>> links_;
 };
 
+/// Whether a program may add (`link`) or drop references from x: it links only from lists,
+/// records and dicts (and what it allocates), and never changes a tuple.
+bool program_may_change(const Oracle& heap, ObjectId x, StepKind step) {
+  if (x >= heap.object_count()) return true;
+  const ObjectKind kind = heap.kind_of(x);
+  if (step == StepKind::Unlink) return kind != ObjectKind::Tuple;
+  return kind == ObjectKind::List || kind == ObjectKind::Record || kind == ObjectKind::Dict;
+}
+
+/// A new object of a random kind; a tuple with its items.
+Op random_new(const Oracle& heap, Choices& choices) {
+  std::size_t roll = choices.choose(kObjectKindTotal);
+  std::size_t k = 0;
+  while (roll >= kObjectKinds[k].weight) roll -= kObjectKinds[k++].weight;
+  Op op = Op::make_new(static_cast<ObjectId>(heap.object_count()), kObjectKinds[k].kind);
+  if (op.object_kind != ObjectKind::Tuple || heap.reachable_count() == 0) return op;
+  while (op.items.size() < kMaxItems && choices.choose(kMoreItems) != 0) {
+    op.items.push_back(pick_reachable(heap, choices));
+  }
+  return op;
+}
+
+/// A finalizer for a reachable object that has none (else, a `root` of it).
 Op random_finalizer(const Oracle& heap, Choices& choices) {
   const ObjectId a = pick_reachable(heap, choices);
   if (heap.has_finalizer(a)) return Op::root(a);
@@ -342,7 +377,8 @@ Op random_finalizer(const Oracle& heap, Choices& choices) {
       case StepKind::Link: {
         const ObjectId newest = usable.back() >= heap.object_count() ? usable.back() : a;
         const ObjectId from = choices.choose(kLinkSources) == 0 ? newest : any_usable();
-        step = Step::link(from, any_usable());
+        const ObjectId to = any_usable();
+        if (program_may_change(heap, from, StepKind::Link)) step = Step::link(from, to);
         break;
       }
       case StepKind::Collect:
@@ -351,7 +387,9 @@ Op random_finalizer(const Oracle& heap, Choices& choices) {
       case StepKind::Unlink: {
         const ObjectId from = choices.choose(kLinkSources) == 0 ? a : any_usable();
         const std::vector<ObjectId> referents = program.referents(from);
-        if (!referents.empty()) step = Step::unlink(from, referents[choices.choose(referents.size())]);
+        if (referents.empty()) break;
+        const ObjectId to = referents[choices.choose(referents.size())];
+        if (program_may_change(heap, from, StepKind::Unlink)) step = Step::unlink(from, to);
         break;
       }
       case StepKind::Deref: {
@@ -372,12 +410,10 @@ std::size_t position(const std::vector<ObjectId>& list, ObjectId x) {
   return static_cast<std::size_t>(std::find(list.begin(), list.end(), x) - list.begin());
 }
 
-}  // namespace
-
-Op random_op(const Oracle& heap, Choices& choices) {
+Op random_op_of_any_kind(const Oracle& heap, Choices& choices) {
   switch (pick_kind(heap, choices)) {
     case OpKind::New:
-      return Op::make_new(static_cast<ObjectId>(heap.object_count()));
+      return random_new(heap, choices);
     case OpKind::Link:
       return random_link(heap, choices);
     case OpKind::Unroot:
@@ -424,6 +460,21 @@ Op random_op(const Oracle& heap, Choices& choices) {
   return Op::collect();
 }
 
+}  // namespace
+
+// An op that what an object is forbids (a link from a tuple, a full cell or an acyclic object; an
+// unlink from a tuple; an entry in a tuple, a cell or an acyclic object) becomes the link the
+// other way if that one is allowed (it closes the same cycles), else a `root` of its first object,
+// so that every sequence stays valid.
+Op random_op(const Oracle& heap, Choices& choices) {
+  Op op = random_op_of_any_kind(heap, choices);
+  const bool kind_matters =
+      op.kind == OpKind::Link || op.kind == OpKind::Unlink || op.kind == OpKind::Entry;
+  if (!kind_matters || !heap.refuse(op)) return op;
+  if (op.kind == OpKind::Link && !heap.refuse(Op::link(op.b, op.a))) return Op::link(op.b, op.a);
+  return Op::root(op.a);
+}
+
 // random_op's decisions, answered backwards: every object is named through the "any object" path,
 // whose list holds every candidate.
 std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
@@ -440,8 +491,21 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
     out.push_back({position(heap.reachable_objects(), x), heap.reachable_objects().size()});
   };
   switch (op.kind) {
-    case OpKind::New:
+    case OpKind::New: {
+      std::size_t roll = 0;
+      for (const WeightedKind& k : kObjectKinds) {
+        if (k.kind == op.object_kind) break;
+        roll += k.weight;
+      }
+      out.push_back({roll, kObjectKindTotal});
+      if (op.object_kind != ObjectKind::Tuple || heap.reachable_count() == 0) break;
+      for (ObjectId item : op.items) {
+        out.push_back({1, kMoreItems});
+        any_reachable(item);
+      }
+      if (op.items.size() < kMaxItems) out.push_back({0, kMoreItems});
       break;
+    }
     case OpKind::Link:
       out.push_back({0, kLinkModes});
       any_reachable(op.b);

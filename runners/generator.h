@@ -30,6 +30,9 @@
 //     only references keep alive (another entry's value, an older root's referent) and the newest
 //     object as the value - marking reaches such a key after its map, so the value lives only if
 //     the entry waits for it; `unentry` 2 in 126, of any entry whose map and key are reachable;
+//   * a new object is a list 16 times in 25, else a record (3), an acyclic object or a dict (2
+//     each), a cell or a tuple (with its items); an op that an object's kind forbids becomes
+//     the link the other way, or a `root` of it;
 //   * no `new` while kMaxReachable (256) objects are reachable, so that a long trace's live
 //     heap stays bounded.
 #pragma once

@@ -23,6 +23,12 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
     Op op = trace.ops[i];
     if (op.kind == OpKind::New) {
       op.a = static_cast<ObjectId>(heap.object_count());  // always fresh: never refused
+      std::erase_if(op.items, [&](ObjectId& x) {  // (a tuple without the items that are gone)
+        const auto id = lookup(x);
+        if (!id || !heap.reachable_from_roots(*id)) return true;
+        x = *id;
+        return false;
+      });
       renamed[trace.ops[i].a] = op.a;
       out.names.push_back(trace.names[trace.ops[i].a]);
     } else {
@@ -127,8 +133,8 @@ Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>
 }
 
 // Then each finalizer's program, one step at a time (select_ops renumbers what the remaining
-// steps allocate, and drops the steps naming what a dropped one allocated), and each weak
-// reference's holder.
+// steps allocate, and drops the steps naming what a dropped one allocated), each tuple's items,
+// each other object's kind, and each weak reference's holder.
 Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesting) {
   const std::vector<bool> all(trace.ops.size(), true);
   for (std::size_t i = 0; i < trace.ops.size(); ++i) {
@@ -140,6 +146,25 @@ Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesti
         trace = std::move(shorter);
       } else {
         ++j;
+      }
+    }
+    if (trace.ops[i].kind == OpKind::New && trace.ops[i].object_kind != ObjectKind::List) {
+      // A tuple with one item fewer; any other kind a list (a tuple stays a tuple: a list is not
+      // made with references).
+      Op& made = trace.ops[i];
+      const std::size_t tries = made.object_kind == ObjectKind::Tuple ? made.items.size() : 1;
+      for (std::size_t j = tries; j-- > 0;) {
+        Trace simpler = trace;
+        Op& op = simpler.ops[i];
+        if (op.object_kind == ObjectKind::Tuple) {
+          op.items.erase(op.items.begin() + static_cast<long>(j));
+        } else {
+          op.object_kind = ObjectKind::List;
+        }
+        simpler = select_ops(simpler, all);
+        if (simpler.ops.size() == trace.ops.size() && interesting(simpler)) {
+          trace = std::move(simpler);
+        }
       }
     }
     if (trace.ops[i].held) {

@@ -268,6 +268,25 @@ TEST(Mutants, AFinalizerThatDerefsAnUnclearedWeakReferenceResurrectsGarbage) {
   EXPECT_EQ(names_of(trace, first(*session)->objects), (std::vector<std::string>{"t"}));
 }
 
+TEST(Mutants, ATupleUntrackedWithAListThatCanBeTrackedAgainIsCaught) {
+  const Trace trace = scenario("tuple-holding-a-list-stays-tracked");
+  const auto session = replay(trace, entries({"mutant:tuple-untracked-with-list-item"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongBookkeeping);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 8));
+  EXPECT_EQ(names_of(trace, first(*session)->objects), (std::vector<std::string>{"t"}));
+}
+
+TEST(Mutants, RecordsTakenForAcyclicLeakTheirCycles) {
+  // The collection finds nothing: the record cycle, and the acyclic objects it holds, stay.
+  const Trace trace = scenario("kinds-cycle-alike");
+  const auto session = replay(trace, entries({"mutant:record-treated-as-acyclic"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongCount);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 17));
+  EXPECT_EQ(first(*session)->detail, "collect returned 0 but 4 objects it held were unreachable");
+}
+
 // ---- planted faults the mutants do not cover ------------------------------------------------
 
 /// Forgets finalizers: objects that have one are freed without it.

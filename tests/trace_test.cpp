@@ -77,7 +77,8 @@ TEST(TraceParser, RejectsUnknownOperation) {
 }
 
 TEST(TraceParser, RejectsWrongArgumentCounts) {
-  EXPECT_EQ(error_of("new\n"), "1: wrong arguments (expected 'new NAME')");
+  EXPECT_EQ(error_of("new\n"),
+            "1: wrong arguments (expected 'new NAME [list|record|dict|cell|acyclic|tuple NAME...]')");
   EXPECT_EQ(error_of("new a\nlink a\n"), "2: wrong arguments (expected 'link FROM TO')");
   EXPECT_EQ(error_of("new a\nroot a a\n"), "2: wrong arguments (expected 'root NAME')");
   EXPECT_EQ(error_of("collect 1 2\n"), "1: wrong arguments (expected 'collect [GENERATION]')");
@@ -168,6 +169,39 @@ TEST(TraceParser, ReadsFinalizersThatUnlinkAndDeref) {
   EXPECT_EQ(error_of("new a\nnew b\nfinalizer a unlink a b\n"),
             "3: 'a' does not reach 'b' (a finalizer can only touch what its object reaches, and "
             "what it allocates itself)");
+}
+
+TEST(TraceParser, ReadsKindsOfObjects) {
+  const std::string text =
+      "new a\nnew r record\nnew d dict\nnew c cell\nnew x acyclic\nnew t tuple a x\nnew u tuple\n";
+  const Trace t = parse_trace(text, "t.trace");
+  ASSERT_EQ(t.ops.size(), 7u);
+  EXPECT_EQ(t.ops[1], Op::make_new(1, ObjectKind::Record));
+  EXPECT_EQ(t.ops[5], Op::make_new(5, ObjectKind::Tuple, {0, 4}));
+  EXPECT_EQ(t.ops[6], Op::make_new(6, ObjectKind::Tuple));
+  EXPECT_EQ(to_text(t), text);
+  EXPECT_EQ(error_of("new a thing\n"),
+            "1: unknown kind of object 'thing' (expected 'new NAME "
+            "[list|record|dict|cell|acyclic|tuple NAME...]')");
+  EXPECT_EQ(error_of("new a\nnew b record a\n"),
+            "2: wrong arguments (expected 'new NAME [list|record|dict|cell|acyclic|tuple NAME...]')");
+  EXPECT_EQ(error_of("new a\nnew t tuple a\nlink t a\n"),
+            "3: 't' is a tuple: its references are fixed when it is made");
+  EXPECT_EQ(error_of("new a\nnew t tuple a\nunlink t a\n"),
+            "3: 't' is a tuple: its references are fixed when it is made");
+  EXPECT_EQ(error_of("new c cell\nnew d\nlink c d\nlink c d\n"),
+            "4: 'c' is a cell, and it already holds its one reference");
+  EXPECT_EQ(error_of("new x acyclic\nnew y acyclic\nlink x y\n"),
+            "3: 'x' is acyclic: it may refer only to acyclic objects made before it, not to 'y'");
+  EXPECT_EQ(error_of("new x acyclic\nnew y\nlink y x\nlink x x\n"),
+            "4: 'x' is acyclic: it may refer only to acyclic objects made before it, not to 'x'");
+  EXPECT_EQ(error_of("new t tuple\nentry t t t\n"),
+            "2: 't' is a tuple: only lists, records and dicts hold map entries");
+  EXPECT_EQ(error_of("new a\nnew t tuple a\nfinalizer a\nnew b\nlink a b\nfinalizer t link t t\n"),
+            "6: the finalizer of 't' links from 't', a tuple (a finalizer links only from lists, "
+            "records and dicts)");
+  EXPECT_EQ(error_of("new a\nunroot a\nnew t tuple a\n"),
+            "3: object 'a' is unreachable (the mutator can only touch what it reaches)");
 }
 
 TEST(TraceParser, ReadsWeakReferencesThatObjectsHold) {
@@ -429,7 +463,7 @@ TEST(Generator, KeepsALongTracesLiveHeapAtTheCap) {
 TEST(Generator, BuildsAndAbandonsCycles) {
   // Over many traces, full collections must find garbage cycles: the bias is working.
   std::size_t cyclic_garbage = 0;
-  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+  for (std::uint64_t seed = 0; seed < 50; ++seed) {
     const Trace t = generate_trace(seed, 300);
     Oracle heap;
     for (const Op& op : t.ops) heap.apply(op);
@@ -441,7 +475,9 @@ TEST(Generator, BuildsAndAbandonsCycles) {
     const auto unheld = heap.unheld_garbage(garbage, all);
     cyclic_garbage += garbage.size() - unheld.size();
   }
-  EXPECT_GT(cyclic_garbage, 100u);
+  // (About 1000 for 200 seeds when every object was a list, 780 since a fifth of the new objects
+  // are of kinds that cycles cannot pass through: tuples, cells, acyclic objects.)
+  EXPECT_GT(cyclic_garbage, 150u);
 }
 
 }  // namespace

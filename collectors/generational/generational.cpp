@@ -90,7 +90,7 @@ void Generational::allocate(ObjectId id) {
 void Generational::link(ObjectId from, ObjectId to) {
   Cell* source = handles_[from];
   Cell* target = handles_[to];
-  track(source);  // it gains a reference
+  if (source->kind != ObjectKind::Acyclic) track(source);  // it gains a reference
   source->references.push_back(target);
   ++target->count;
 }
@@ -102,6 +102,17 @@ void Generational::track(Cell* s) {
   s->generation = 0;
   generations_[0].push_back(s);
   note(kRetrack);
+}
+
+// An acyclic object is never tracked (as CPython never tracks an atomic object): no cycle passes
+// through it. Unless it has a finalizer or a weak reference to it: then it is an instance.
+void Generational::set_kind(ObjectId id, ObjectKind kind) {
+  Cell* c = handles_[id];
+  c->kind = kind;
+  if (kind != ObjectKind::Acyclic || c->generation == kUntracked) return;
+  list_of(c).remove(c);
+  c->generation = kUntracked;
+  untracked_.push_back(c);
 }
 
 void Generational::set_finalizer(ObjectId id) {
@@ -300,8 +311,9 @@ void Generational::update_refs(IntrusiveList<Cell>& young_set, int g) {
 // gc_refs 1 (and go back to the end of the young list, if the walk had already moved them to
 // `unreachable`), so that the walk comes to them later. An object the walk reaches with gc_refs
 // still zero is moved to `unreachable` for now.
-// A reachable object that holds no references, no finalizer and no weak reference (to it, or
-// held by it: a weakref object it refers to, which CPython tracks) goes to
+// A reachable object that holds no references (or a tuple of objects that never take part in a
+// cycle: `untrackable`), no finalizer and no weak reference (to it, or held by it: a weakref
+// object it refers to, which CPython tracks) goes to
 // `childless` as the walk finds it (CPython's untrack_tuples and untrack_dicts, without a pass
 // of their own).
 // Post: `young` holds the young objects reachable from one with gc_refs > 0 (or referred to from
@@ -318,15 +330,6 @@ void Generational::move_unreachable(IntrusiveList<Cell>& young_set,
       c = after;
       continue;
     }
-    if (c->references.empty() && !c->has_finalizer && !c->weakly_referenced && !c->holds_weak) {
-      Cell* after = young_set.next(c);
-      young_set.remove(c);
-      c->generation = kUntracked;
-      childless.push_back(c);
-      note(kUntrack);
-      c = after;
-      continue;
-    }
     for (Cell* t : c->references) {
       if (!in_young_set(t, g) || t->gc_refs > 0) continue;
       t->gc_refs = 1;
@@ -336,7 +339,14 @@ void Generational::move_unreachable(IntrusiveList<Cell>& young_set,
         young_set.push_back(t);
       }
     }
-    c = young_set.next(c);
+    Cell* after = young_set.next(c);
+    if (untrackable(c)) {  // (after its referents: an untracked tuple still keeps its items)
+      young_set.remove(c);
+      c->generation = kUntracked;
+      childless.push_back(c);
+      note(kUntrack);
+    }
+    c = after;
   }
 }
 
@@ -345,6 +355,27 @@ void Generational::move_unreachable(IntrusiveList<Cell>& young_set,
 void Generational::untrack_childless(IntrusiveList<Cell>& /*young*/,
                                      IntrusiveList<Cell>& childless) {
   untracked_.splice_back(childless);
+}
+
+// CPython's untracking: an object with nothing that could take part in a cycle - no references
+// (untrack_dicts; it is tracked again when it gains one), or a tuple of acyclic objects and such
+// tuples (untrack_tuples, _PyTuple_MaybeUntrack: a tuple never gains a reference, so it stays
+// untracked; an untracked list may be tracked again, so a tuple holding one may not be).
+bool Generational::untrackable(const Cell* c) const {
+  if (c->has_finalizer || c->weakly_referenced || c->holds_weak) return false;
+  return c->references.empty() || (c->kind == ObjectKind::Tuple && never_cyclic(c));
+}
+
+// An acyclic object, or a tuple of such objects: a tuple's items never change, so the answer is
+// kept once known (tuples nest only in the order they were made, so the recursion ends).
+bool Generational::never_cyclic(const Cell* c) const {
+  if (c->kind == ObjectKind::Acyclic) return true;
+  if (c->kind != ObjectKind::Tuple) return false;
+  if (c->never_cyclic < 0) {
+    c->never_cyclic = std::all_of(c->references.begin(), c->references.end(),
+                                  [this](const Cell* t) { return never_cyclic(t); });
+  }
+  return c->never_cyclic != 0;
 }
 
 // Post: survivors of a young collection are one generation older; a full collection resets the
@@ -495,7 +526,7 @@ void Generational::check_cell(const Cell* c) const {
   if (c->id >= handles_.size() || handles_[c->id] != c) {
     broken_invariant(kName, c->id, "is not the handle for its id");
   }
-  if (c->generation == kUntracked && !c->references.empty()) {
+  if (c->generation == kUntracked && !c->references.empty() && !never_cyclic(c)) {
     broken_invariant(kName, c->id, "is untracked but holds references");
   }
 }

@@ -77,6 +77,7 @@ class Generational : public Collector {
   std::optional<GcStatistics> statistics() const override;
 
   void set_finalizer(ObjectId id) override;
+  void set_kind(ObjectId id, ObjectKind kind) override;
   void weak_ref(WeakId w, ObjectId target, bool callback) override;
   void weak_held_by(WeakId w, ObjectId holder) override;
   std::optional<ObjectId> deref(WeakId w) const override { return weak_.deref(w); }
@@ -97,6 +98,8 @@ class Generational : public Collector {
     bool finalized = false;          // its finalizer ran: it never runs again
     bool weakly_referenced = false;  // a weak reference was taken to it
     bool holds_weak = false;         // it holds a weak reference (a weakref object it refers to)
+    ObjectKind kind = ObjectKind::List;
+    mutable std::int8_t never_cyclic = -1;  // a tuple's: -1 until never_cyclic() is asked
     References<Cell> references;
     ObjectId id = 0;
     std::uint32_t external = 1;  // external references, for check_invariants only
@@ -121,6 +124,9 @@ class Generational : public Collector {
   virtual void promote_survivors(int generation);
   virtual void handle_weakrefs(IntrusiveList<Cell>& unreachable);
   virtual bool finalize_garbage(IntrusiveList<Cell>& unreachable);
+  /// Whether a reachable object may be untracked (see the .cpp).
+  virtual bool untrackable(const Cell* c) const;
+  bool never_cyclic(const Cell* c) const;
   virtual void handle_resurrected_objects(IntrusiveList<Cell>& unreachable, int generation);
   virtual void delete_garbage(IntrusiveList<Cell>& unreachable, int generation);
   IntrusiveList<Cell>& list_of(Cell* s);

@@ -248,6 +248,25 @@ class FinalizerWalksFreedGarbage final : public Generational {
   }
 };
 
+/// Tuples are untracked when every item is untracked now, whatever its kind (the test CPython's
+/// _PyTuple_MaybeUntrack avoids: an untracked list or record is tracked again when it gains a
+/// reference, and then a cycle through the untracked tuple is one no collection sees). Wrong
+/// bookkeeping at once; a leak once the cycle is closed and dropped.
+class TupleUntrackedWithListItem final : public Generational {
+ public:
+  using Generational::Generational;
+
+ protected:
+  bool untrackable(const Cell* c) const override {
+    if (c->has_finalizer || c->weakly_referenced || c->holds_weak) return false;
+    if (c->references.empty()) return true;
+    if (c->kind != ObjectKind::Tuple) return false;
+    return std::all_of(c->references.begin(), c->references.end(), [](const Cell* t) {
+      return t->kind == ObjectKind::Acyclic || t->generation == kUntracked;  // BUG: any kind
+    });
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> generational_mutants() {
@@ -287,6 +306,9 @@ std::vector<CollectorEntry> generational_mutants() {
       mutant<FinalizerWalksFreedGarbage>(
           "finalizer-walks-freed-garbage",
           "generational: finalizes objects a finalizer's decrement already freed"),
+      mutant<TupleUntrackedWithListItem>(
+          "tuple-untracked-with-list-item",
+          "generational: a tuple of untracked lists is untracked (a list is tracked again)"),
   };
 }
 

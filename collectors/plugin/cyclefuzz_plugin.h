@@ -90,6 +90,16 @@ enum {
   CF_COLLECT_NONE = 2,
 };
 
+/* What an object is (version 3, `new a KIND`): what its kind promises a collector may use. */
+enum {
+  CF_KIND_LIST = 0,    /* a container: any references, changed at will */
+  CF_KIND_RECORD = 1,  /* an object with named fields */
+  CF_KIND_DICT = 2,    /* a dictionary */
+  CF_KIND_CELL = 3,    /* a closure cell: at most one reference at a time */
+  CF_KIND_TUPLE = 4,   /* immutable: its references are linked right after allocate, never again */
+  CF_KIND_ACYCLIC = 5, /* refers only to older acyclic objects: never part of a cycle */
+};
+
 /* The collector's own state, opaque to cyclefuzz. */
 typedef struct cf_collector cf_collector;
 
@@ -160,6 +170,8 @@ typedef struct cf_plugin {
    * strong-value maps (as CPython's WeakKeyDictionary) from link and unlink. */
   void (*set_entry)(cf_collector* collector, cf_object map, cf_object key, cf_object value);
   void (*remove_entry)(cf_collector* collector, cf_object map, cf_object key);
+  /* Optional: right after allocate, the object's kind when it is not CF_KIND_LIST. */
+  void (*set_kind)(cf_collector* collector, cf_object object, uint32_t kind);
 } cf_plugin;
 
 /* The one function a plug-in exports. */

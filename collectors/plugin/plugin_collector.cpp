@@ -11,6 +11,14 @@ namespace cyclefuzz {
 
 namespace {
 
+static_assert(static_cast<std::uint32_t>(ObjectKind::List) == CF_KIND_LIST &&
+                  static_cast<std::uint32_t>(ObjectKind::Record) == CF_KIND_RECORD &&
+                  static_cast<std::uint32_t>(ObjectKind::Dict) == CF_KIND_DICT &&
+                  static_cast<std::uint32_t>(ObjectKind::Cell) == CF_KIND_CELL &&
+                  static_cast<std::uint32_t>(ObjectKind::Tuple) == CF_KIND_TUPLE &&
+                  static_cast<std::uint32_t>(ObjectKind::Acyclic) == CF_KIND_ACYCLIC,
+              "the header's kinds are language/op.h's, in the same order");
+
 /// A loaded library and the description it exported. The library stays loaded for the life of
 /// the process: collectors made from it may be destroyed late.
 struct LoadedPlugin {
@@ -97,6 +105,11 @@ class PluginCollector final : public Collector {
     p_.set_entry(state_, map, key, value);  // (asked only of a collector that keeps ephemerons)
   }
   void remove_entry(ObjectId map, ObjectId key) override { p_.remove_entry(state_, map, key); }
+  void set_kind(ObjectId id, ObjectKind kind) override {
+    if (p_.abi_version >= 3 && p_.set_kind != nullptr) {
+      p_.set_kind(state_, id, static_cast<std::uint32_t>(kind));
+    }
+  }
   std::optional<ObjectId> deref(WeakId w) const override {
     cf_object target = 0;
     if (!capabilities_.weak_references || p_.deref(state_, w, &target) == 0) return std::nullopt;

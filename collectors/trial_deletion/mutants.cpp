@@ -309,6 +309,20 @@ class FinalizerDecrementFreesGarbage final : public TrialDeletion {
   }
 };
 
+/// The table of which kinds are acyclic is wrong for one kind: records are taken for acyclic, so
+/// a decrement to a record never makes it a candidate, and a cycle of records (an instance that
+/// refers back to itself through another) is never collected (Nim's ORC trusts {.acyclic.}
+/// the same way: a type wrongly marked acyclic leaks its cycles). A leak.
+class RecordTreatedAsAcyclic final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  bool is_acyclic(ObjectKind kind) const override {
+    return kind == ObjectKind::Acyclic || kind == ObjectKind::Record;  // BUG: records can cycle
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> trial_deletion_mutants() {
@@ -339,6 +353,8 @@ std::vector<CollectorEntry> trial_deletion_mutants() {
       mutant<FinalizerDecrementFreesGarbage>(
           "finalizer-decrement-frees-garbage",
           "trial deletion: a finalizer's decrement frees garbage the collection still holds"),
+      mutant<RecordTreatedAsAcyclic>("record-treated-as-acyclic",
+                                     "trial deletion: records are never candidates, as if acyclic"),
   };
 }
 

@@ -135,8 +135,11 @@ bool TrialDeletion::resurrected_by_finalizer(Cell* s) {
   return true;
 }
 
-// A decrement to a non-zero count may have cut the last outside reference into a cycle.
+// A decrement to a non-zero count may have cut the last outside reference into a cycle - unless
+// the object is acyclic: no cycle passes through it (as Nim's ORC never registers an acyclic
+// type's objects as cycle roots).
 void TrialDeletion::possible_root(Cell* s) {
+  if (s->acyclic) return;
   if (s->color != Color::Purple) {
     recolor(s, Color::Purple);
     if (!s->buffered) buffer(s);

@@ -64,6 +64,7 @@ class TrialDeletion : public Collector {
   void unfreeze() override;
   std::optional<GcStatistics> statistics() const override;
   void set_finalizer(ObjectId id) override { handles_[id]->has_finalizer = true; }
+  void set_kind(ObjectId id, ObjectKind kind) override { handles_[id]->acyclic = is_acyclic(kind); }
   void weak_ref(WeakId w, ObjectId target, bool callback) override {
     weak_.add(w, target, callback);
   }
@@ -93,6 +94,7 @@ class TrialDeletion : public Collector {
     std::uint32_t buffer_index = 0;  // its position in roots_
     bool finalized = false;          // its finalizer ran: it never runs again
     bool dying = false;              // in the garbage whose finalizers run (collect_roots)
+    bool acyclic = false;            // never part of a cycle (ObjectKind::Acyclic)
   };
 
   // The phases are virtual so that a mutant (mutants.cpp, beside it) can replace exactly one with a
@@ -103,6 +105,8 @@ class TrialDeletion : public Collector {
   virtual void decrement(Cell* s);
   virtual void release(Cell* s);
   virtual void possible_root(Cell* s);
+  /// Whether an object of this kind can never be part of a cycle.
+  virtual bool is_acyclic(ObjectKind kind) const { return kind == ObjectKind::Acyclic; }
   /// Runs the finalizer of `s`, whose count is zero, if it has one that has not run; returns
   /// whether the finalizer resurrected it (gave it a reference).
   virtual bool resurrected_by_finalizer(Cell* s);
