@@ -28,7 +28,7 @@ void Lane::finalize(ObjectId x) {
   // (Reachable from the mutator, that is: as in PEP 442, a finalizer of a collection's garbage
   // runs even when another finalizer of that garbage has just resurrected its object.)
   if (oracle.reachable_from_roots(x)) return wrong("ran its finalizer while still reachable");
-  run_program(x);
+  run_program(oracle.finalizer_program(x), x);
 }
 
 void Lane::weak_cleared(WeakId w) {
@@ -41,6 +41,8 @@ void Lane::weak_cleared(WeakId w) {
   const auto wrong = [&](const char* detail) {
     problem(Violation::of(ViolationKind::WrongWeakReference, {target}, detail).of_weak(w));
   };
+  const std::optional<ObjectId> holder = holder_of(w);
+  const bool held_by_garbage = holder && !reaches_now(*holder);
   if (!capabilities.weak_references) {
     wrong("cleared a weak reference it does not keep");
   } else if (weak_gone(w)) {
@@ -49,12 +51,12 @@ void Lane::weak_cleared(WeakId w) {
     wrong("cleared a weak reference to it a second time");
   } else if (!holds(target)) {
     wrong("cleared a weak reference to it only after freeing it");
-  } else if (reaches_now(target)) {
+  } else if (reaches_now(target) && !held_by_garbage) {
+    // (One that garbage holds may be cleared with the garbage: its target may live on.)
     wrong("cleared a weak reference to it while the program could still reach it");
   }
   weak[w] = WeakState::Cleared;
-  const std::optional<ObjectId> holder = holder_of(w);
-  cleared_now.push_back({w, events, holder && !reaches_now(*holder)});
+  cleared_now.push_back({w, events, held_by_garbage});
 }
 
 void Lane::weak_callback(WeakId w) {
@@ -67,6 +69,7 @@ void Lane::weak_callback(WeakId w) {
     problem(Violation::of(ViolationKind::WrongWeakReference, {target}, detail).of_weak(w));
   };
   const std::optional<ObjectId> holder = holder_of(w);
+  const std::size_t problems_before = found_in_callbacks.size();
   if (!oracle.weak_has_callback(w)) {
     wrong("ran a callback for a weak reference to it that has none");
   } else if (weak_gone(w)) {
@@ -83,6 +86,10 @@ void Lane::weak_callback(WeakId w) {
     wrong("ran a weak reference's callback while the program could still reach it");
   }
   weak[w] = WeakState::CalledBack;
+  // Its program runs once, in a rightful callback (one run out of turn is reported, not obeyed).
+  if (found_in_callbacks.size() == problems_before) {
+    run_program(oracle.callback_program(w), std::nullopt);
+  }
 }
 
 // ================================================================================================

@@ -1,5 +1,6 @@
-// The program's code as it runs inside a collector: a finalizer's program (language/op.h: Step),
-// and `release`, which empties the program's list of resurrected objects. Each runs in one lane's
+// The program's code as it runs inside a collector: a finalizer's program (language/op.h: Step), a
+// weak reference's callback's, and `release`, which empties the program's list of resurrected
+// objects. Each runs in one lane's
 // heap, when that lane's collector calls it, and acts on the collector as the mutator would.
 #include <algorithm>
 
@@ -10,20 +11,23 @@ namespace cyclefuzz {
 // A step acts only where the mutator cannot look (language/op.h): a step naming an object that x
 // no longer reaches when it runs - the mutator changed the heap before this collector got to x -
 // or a link from an object the mutator still reaches is skipped, and the collector never sees it.
-void Lane::run_program(ObjectId x) {
+// A callback has no x: it reaches only what it allocates.
+void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId> x) {
+  if (x || !program.empty()) ++programs_now;
   std::vector<ObjectId> locals;  // what its `new` steps allocated: held until it returns
   std::vector<ObjectId> from_x;  // what x reaches in this lane's heap, when a step asks
   bool from_x_valid = false;
   const auto reaches = [&](ObjectId y) {
     if (std::find(locals.begin(), locals.end(), y) != locals.end()) return holds(y);
+    if (!x) return false;
     if (!from_x_valid) {
-      const ObjectId from[] = {x};
+      const ObjectId from[] = {*x};
       from_x = oracle.descendants(from, [this](ObjectId z) { return holds(z); }, view());
       from_x_valid = true;
     }
     return std::find(from_x.begin(), from_x.end(), y) != from_x.end();
   };
-  for (const Step& step : oracle.finalizer_program(x)) {
+  for (const Step& step : program) {
     switch (step.kind) {
       case StepKind::New:
         allocate(step.a);
@@ -78,7 +82,8 @@ void Lane::run_program(ObjectId x) {
     reach_changed();
     if (!holds(y)) {
       problem(Violation::of(ViolationKind::PrematureFree, {y},
-                            "freed while the finalizer that allocated it still held it"));
+                            x ? "freed while the finalizer that allocated it still held it"
+                              : "freed while the callback that allocated it still held it"));
       continue;
     }
     collector->unroot(y);

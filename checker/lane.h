@@ -178,6 +178,7 @@ class Lane final : public CollectorHost {
   std::size_t events = 0;
   std::size_t first_finalizer = kNever;
   std::size_t finalizers_now = 0;
+  std::size_t programs_now = 0;  // finalizers, and callbacks' programs, that ran (may change it)
   std::uint64_t nested_collections = 0;  // collections a finalizer asked for that ran
   struct Clear {
     WeakId w;
@@ -200,7 +201,7 @@ class Lane final : public CollectorHost {
   bool kept_through_freed_keys(ObjectId x);
 
   /// The finalizer's program, in this lane's heap (checker/finalizer_programs.cpp).
-  void run_program(ObjectId x);
+  void run_program(const std::vector<Step>& program, std::optional<ObjectId> x);
   /// A program's `deref w` step, once it can reach w's holder.
   void deref_in_program(WeakId w);
   void problem(Violation violation) { found_in_callbacks.push_back(std::move(violation)); }

@@ -129,9 +129,9 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
     lane.frozen.clear();
     lane.frozen_count = 0;
   }
-  // (A count of what a collection found is only known beforehand when no finalizer can change
-  // the garbage while it runs, and no map's entry keeps garbage.)
-  if (!had_list && !kept_any && lane.finalizers_now == 0) facts.garbage_before = garbage_before;
+  // (A count of what a collection found is only known beforehand when no finalizer's or
+  // callback's program can change the garbage while it runs, and no map's entry keeps garbage.)
+  if (!had_list && !kept_any && lane.programs_now == 0) facts.garbage_before = garbage_before;
   facts.collections = lane.collector->collections() - collections_before;
   return facts;
 }
@@ -166,7 +166,7 @@ void Session::check_lane(Lane& lane, const Op& op, const OpFacts& facts) {
   check_bookkeeping(lane, collected);
   check_generations(lane, op, facts);
   check_automatic_collection(lane, op, facts.collections);
-  check_invariants(lane, collected || lane.finalizers_now > 0);
+  check_invariants(lane, collected || lane.finalizers_now > 0 || lane.programs_now > 0);
 }
 
 void Session::report(Lane& lane, Violation violation) {

@@ -21,6 +21,10 @@ void Collector::clear_weak_references(WeakReferences& weak, const std::vector<Ob
   }
 }
 
+void Collector::clear_held_weak_references(WeakReferences& weak, ObjectId holder) {
+  for (WeakId w : weak.clear_held_by(holder)) report_weak_cleared(w);
+}
+
 std::optional<std::size_t> apply(Collector& collector, const Op& op,
                                  std::optional<ObjectId> replaced) {
   switch (op.kind) {

@@ -234,6 +234,9 @@ class Collector {
   /// accepts is garbage itself: cleared, never called back.
   void clear_weak_references(WeakReferences& weak, const std::vector<ObjectId>& targets,
                              const std::function<bool(ObjectId)>& garbage = nullptr);
+  /// Clears the weak references `holder` holds (garbage itself, it takes them with it): no
+  /// callback ever runs for them.
+  void clear_held_weak_references(WeakReferences& weak, ObjectId holder);
 
  private:
   CollectorHost& host_;

@@ -29,17 +29,25 @@ class WeakReferences {
 
   /// The holder was freed: the weak references it held are gone, uncleared.
   void drop_held_by(ObjectId holder) {
+    clear_held_by(holder);
+    by_holder_.erase(holder);
+  }
+
+  /// Clears the weak references `holder` holds that are not cleared yet; returns them.
+  std::vector<WeakId> clear_held_by(ObjectId holder) {
+    std::vector<WeakId> cleared;
     const auto it = by_holder_.find(holder);
-    if (it == by_holder_.end()) return;
+    if (it == by_holder_.end()) return cleared;
     for (WeakId w : it->second) {
       Entry& entry = entries_[w];
       if (entry.cleared) continue;
       entry.cleared = true;
+      cleared.push_back(w);
       std::vector<WeakId>& to_target = by_target_[entry.target];
       to_target.erase(std::find(to_target.begin(), to_target.end(), w));
       if (to_target.empty()) by_target_.erase(entry.target);
     }
-    by_holder_.erase(it);
+    return cleared;
   }
 
   /// Clears the weak references to `target`; returns them, in the order they were taken.

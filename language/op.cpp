@@ -21,7 +21,7 @@ constexpr OpKindInfo kOpKinds[] = {
      "collect, unlink FROM TO, deref WEAK",
      1},
     {OpKind::Release, "release", "release", 0},
-    {OpKind::Weak, "weak", "weak WEAK NAME [callback] [in NAME]", 1},
+    {OpKind::Weak, "weak", "weak WEAK NAME [callback [STEP...]] [in NAME]", 1},
     {OpKind::Deref, "deref", "deref WEAK", 0},
     {OpKind::Entry, "entry", "entry MAP KEY VALUE", 3},
     {OpKind::Unentry, "unentry", "unentry MAP KEY", 2},
@@ -112,7 +112,12 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
       for (std::uint32_t t : op.thresholds) line += ' ' + std::to_string(t);
       return line;
     case OpKind::Finalizer:
-      line += ' ' + names[op.a];
+    case OpKind::Weak:
+      if (op.kind == OpKind::Weak) {
+        line += ' ' + weak_names[op.weak] + ' ' + names[op.a] + (op.option ? " callback" : "");
+      } else {
+        line += ' ' + names[op.a];
+      }
       for (const Step& step : op.steps) {
         line += std::string(" ") + keyword(step.kind);
         const bool pair = step.kind == StepKind::Link || step.kind == StepKind::Unlink;
@@ -122,10 +127,8 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
         if (pair) line += ' ' + names[step.b];
         if (step.kind == StepKind::Deref) line += ' ' + weak_names[step.weak];
       }
+      if (op.kind == OpKind::Weak && op.held) line += " in " + names[op.b];
       return line;
-    case OpKind::Weak:
-      return line + ' ' + weak_names[op.weak] + ' ' + names[op.a] + (op.option ? " callback" : "") +
-             (op.held ? " in " + names[op.b] : "");
     case OpKind::Deref:
       return line + ' ' + weak_names[op.weak];
     case OpKind::New:

@@ -182,15 +182,15 @@ class Parser {
     switch (kind) {
       case OpKind::Finalizer:
         return parse_finalizer(words);
-      case OpKind::Weak: {  // weak W A [callback] [in H]
+      case OpKind::Weak: {  // weak W A [callback [STEP...]] [in H]
         std::size_t end = words.size();
         std::optional<ObjectId> holder;
         if (end >= 5 && words[end - 2] == "in") {
           holder = lookup(words[end - 1]);
           end -= 2;
         }
-        const bool callback = end == 4 && words[3] == "callback";
-        if (end < 3 || end > 4 || (end == 4 && !callback)) wrong_arguments(kind);
+        const bool callback = end >= 4 && words[3] == "callback";
+        if (end < 3 || (end > 3 && !callback)) wrong_arguments(kind);
         const std::string name(words[1]);
         if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
         // A name used before keeps its weak reference, which the oracle refuses to take again.
@@ -198,8 +198,10 @@ class Parser {
             weak_ids_.emplace(name, static_cast<WeakId>(trace_.weak_names.size()));
         if (added) trace_.weak_names.push_back(name);
         const ObjectId target = lookup(words[2]);
-        return holder ? Op::weak_ref_in(it->second, target, callback, *holder)
-                      : Op::weak_ref(it->second, target, callback);
+        Op op = holder ? Op::weak_ref_in(it->second, target, callback, *holder)
+                       : Op::weak_ref(it->second, target, callback);
+        parse_steps(words, 4, end, op);  // the callback's program
+        return op;
       }
       case OpKind::Deref: {  // deref W
         if (arguments != 1) wrong_arguments(kind);
@@ -223,17 +225,26 @@ class Parser {
   Op parse_finalizer(const std::vector<std::string_view>& words) {
     if (words.size() < 2 || is_reserved(words[1])) wrong_arguments(OpKind::Finalizer);
     Op op = Op::finalizer(lookup(words[1]));
+    parse_steps(words, 2, words.size(), op);
+    return op;
+  }
+
+  // A program's steps, words[begin, end), into op.steps: a finalizer's, or a weak reference's
+  // callback's (a `resurrect` without a name is of op.a: the finalizer's object, or the weak
+  // reference's target, which the oracle refuses a callback).
+  void parse_steps(const std::vector<std::string_view>& words, std::size_t begin, std::size_t end,
+                   Op& op) {
     // The name at words[i], which must be there and not be a step's word.
     const auto name_at = [&](std::size_t i) {
-      if (i >= words.size() || is_reserved(words[i])) wrong_arguments(OpKind::Finalizer);
+      if (i >= end || is_reserved(words[i])) wrong_arguments(op.kind);
       return words[i];
     };
-    for (std::size_t i = 2; i < words.size();) {
+    for (std::size_t i = begin; i < end;) {
       const std::string_view word = words[i++];
       const std::optional<StepKind> step = step_named(word);
       if (!step) {
-        fail("unknown finalizer step " + in_quotes(word) + " (expected '" +
-             info(OpKind::Finalizer).usage + "')");
+        fail("unknown program step " + in_quotes(word) + " (expected '" + info(op.kind).usage +
+             "')");
       }
       switch (*step) {
         case StepKind::New:
@@ -243,7 +254,8 @@ class Parser {
         case StepKind::Unlink: {
           const ObjectId from = lookup(name_at(i++));
           const ObjectId to = lookup(name_at(i++));
-          op.steps.push_back(*step == StepKind::Link ? Step::link(from, to) : Step::unlink(from, to));
+          op.steps.push_back(*step == StepKind::Link ? Step::link(from, to)
+                                                     : Step::unlink(from, to));
           break;
         }
         case StepKind::Deref: {
@@ -254,7 +266,7 @@ class Parser {
           break;
         }
         case StepKind::Resurrect: {  // of the dying object itself unless a name follows
-          const bool named = i < words.size() && !step_named(words[i]);
+          const bool named = i < end && !step_named(words[i]);
           op.steps.push_back(Step::resurrect(named ? lookup(name_at(i++)) : op.a));
           break;
         }
@@ -263,7 +275,6 @@ class Parser {
           break;
       }
     }
-    return op;
   }
 
   // A new name for the next object. A name used before keeps its object, which the oracle refuses

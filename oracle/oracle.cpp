@@ -73,6 +73,8 @@ void Oracle::apply(const Op& op) {
       weak_callbacks_.push_back(op.option ? 1 : 0);
       weak_by_target_[op.a].push_back(op.weak);
       weak_holders_.push_back(op.held ? op.b : kNoHolder);
+      weak_programs_.push_back(op.steps);
+      for (ObjectId x : allocated_by(op)) add_object(x, false);
       if (op.held) weak_by_holder_[op.b].push_back(op.weak);
       derefable_index_.push_back(0);
       add_to(derefable_weak_, derefable_index_, op.weak);

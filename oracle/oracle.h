@@ -80,6 +80,9 @@ struct Refusal {
     NotAMap,          // an entry in a tuple, a cell or an acyclic object
     ProgramLink,      // a finalizer's link from a tuple, a cell or an acyclic object
     LongTuple,        // a tuple made with more than kMaxItems references
+    NotAllocatedByCallback,  // a callback's step names what it did not allocate
+    NoCallback,       // a weak reference without a callback, with a program
+    NotAnInstance,    // a finalizer or a weak reference for a tuple or an acyclic object
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge); for
@@ -154,6 +157,8 @@ class Oracle {
   std::optional<Refusal> refuse(const Op& op) const;
   /// Why a new reference from `from` to `to` breaks what from's kind promises, or nothing.
   std::optional<Refusal> refuse_reference(ObjectId from, ObjectId to) const;
+  /// Why the program of a finalizer or a weak reference's callback breaks a rule, or nothing.
+  std::optional<Refusal> refuse_program(const Op& op) const;
 
   /// Performs a valid op on the true heap. Precondition: `!refuse(op)`.
   void apply(const Op& op);
@@ -225,6 +230,8 @@ class Oracle {
   bool weak_has_callback(WeakId w) const { return weak_callbacks_[w] != 0; }
   /// The weak references taken to x, in the order the trace took them.
   const std::vector<WeakId>& weak_references_to(ObjectId x) const { return weak_by_target_[x]; }
+  /// The program of w's callback (often empty).
+  const std::vector<Step>& callback_program(WeakId w) const { return weak_programs_[w]; }
   /// The object that holds w (`weak w a in h`), or nothing when the mutator holds it.
   std::optional<ObjectId> weak_holder(WeakId w) const {
     return weak_holders_[w] == kNoHolder ? std::nullopt : std::optional(weak_holders_[w]);
@@ -295,6 +302,11 @@ class Oracle {
   static constexpr HeapView kDroppable = 64;
   /// What object x is (`new x KIND`; what a finalizer allocates is a list).
   ObjectKind kind_of(ObjectId x) const { return kinds_[x]; }
+  /// Whether x may have a finalizer, a weak reference to it, or hold one: not a tuple nor an
+  /// acyclic object (as CPython's tuples and atomic objects have neither).
+  bool is_instance(ObjectId x) const {
+    return kinds_[x] != ObjectKind::Tuple && kinds_[x] != ObjectKind::Acyclic;
+  }
   /// Whether x can never take part in a cycle, whatever the program does: an acyclic object, or
   /// a tuple of such objects (a tuple's references never change). Then a collector may leave it
   /// untracked, references and all.
@@ -371,6 +383,7 @@ class Oracle {
   std::vector<std::vector<WeakId>> weak_by_target_;  // by object
   static constexpr ObjectId kNoHolder = ~ObjectId{0};
   std::vector<ObjectId> weak_holders_;               // by weak reference
+  std::vector<std::vector<Step>> weak_programs_;     // by weak reference: its callback's
   std::vector<std::vector<WeakId>> weak_by_holder_;  // by object
   std::vector<ObjectKind> kinds_;                    // by object
   std::vector<std::uint8_t> never_cyclic_;           // by object

@@ -10,6 +10,11 @@ namespace {
 
 std::string in_quotes(const std::string& name) { return "'" + name + "'"; }
 
+/// "a tuple", "an acyclic object", ...
+std::string a_kind(ObjectKind kind) {
+  return kind == ObjectKind::Acyclic ? "an acyclic object" : std::string("a ") + keyword(kind);
+}
+
 }  // namespace
 
 // ================================================================================================
@@ -61,15 +66,25 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
       return name + " is acyclic: it may refer only to acyclic objects made before it, not to " +
              in_quotes(names[refusal.other]);
     case Refusal::Reason::NotAMap:
-      return name + " is a " + keyword(refusal.kind) +
+      return name + " is " + a_kind(refusal.kind) +
              ": only lists, records and dicts hold map entries";
     case Refusal::Reason::ProgramLink:
       return "the finalizer of " + name + " links from " + in_quotes(names[refusal.other]) +
-             ", a " + keyword(refusal.kind) +
+             ", " + a_kind(refusal.kind) +
              " (a finalizer links only from lists, records and dicts)";
     case Refusal::Reason::LongTuple:
       return "a tuple of " + std::to_string(op.items.size()) + " items (at most " +
              std::to_string(kMaxItems) + ")";
+    case Refusal::Reason::NotAllocatedByCallback:
+      return "the callback of weak reference " + in_quotes(weak_names[op.weak]) + " names " +
+             in_quotes(names[refusal.other]) + ", which it did not allocate (a callback can only "
+             "touch what it allocates)";
+    case Refusal::Reason::NotAnInstance:
+      return name + " is " + a_kind(refusal.kind) +
+             ": it has no finalizer, takes no weak reference and holds none (as CPython's tuples "
+             "and atomic objects)";
+    case Refusal::Reason::NoCallback:
+      return "weak reference " + in_quotes(weak_names[op.weak]) + " has a program but no callback";
     case Refusal::Reason::HolderGone:
       return "weak reference " + in_quotes(weak_names[op.weak]) + " is held by " + name +
              ", which is unreachable";
@@ -94,6 +109,70 @@ std::optional<Refusal> Oracle::refuse_reference(ObjectId from, ObjectId to) cons
     case ObjectKind::Record:
     case ObjectKind::Dict:
       break;
+  }
+  return std::nullopt;
+}
+
+// What a finalizer's or a callback's program may name (language/op.h, Step).
+std::optional<Refusal> Oracle::refuse_program(const Op& op) const {
+  using R = Refusal::Reason;
+  if (op.steps.size() > kMaxSteps) return Refusal{R::LongProgram, op.a};
+  // Its steps name what a reaches now (the finalizer skips what a no longer reaches when it runs)
+  // or what an earlier step allocated; a callback's, only what it allocated.
+  const bool callback = op.kind == OpKind::Weak;
+  std::vector<ObjectId> usable;
+  bool searched = false;
+  ObjectId next = static_cast<ObjectId>(object_count());
+  const auto refuse_name = [&](ObjectId x) -> std::optional<Refusal> {
+    if (x >= next) return Refusal{R::UnknownObject, x};
+    if (x >= object_count()) return std::nullopt;  // allocated by an earlier step
+    if (callback) return Refusal{R::NotAllocatedByCallback, op.a, x};
+    if (!searched) {
+      usable = reached_through(op.a);
+      searched = true;
+    }
+    if (std::find(usable.begin(), usable.end(), x) == usable.end()) {
+      return Refusal{R::NotReachedFrom, op.a, x};
+    }
+    return std::nullopt;
+  };
+  for (const Step& step : op.steps) {
+    std::optional<Refusal> refusal;
+    switch (step.kind) {
+      case StepKind::New:
+        if (step.a < next) return Refusal{R::NotFresh, step.a};
+        if (step.a > next) return Refusal{R::UnknownObject, step.a};
+        ++next;
+        break;
+      case StepKind::Link:
+      case StepKind::Unlink:
+        refusal = refuse_name(step.a);
+        if (!refusal) refusal = refuse_name(step.b);
+        if (!refusal && step.a < object_count()) {  // (what a program allocates is a list)
+          const ObjectKind from = kinds_[step.a];
+          if (from == ObjectKind::Tuple ||
+              (step.kind == StepKind::Link && from != ObjectKind::List &&
+               from != ObjectKind::Record && from != ObjectKind::Dict)) {
+            refusal = Refusal{R::ProgramLink, op.a, step.a, from};
+          }
+        }
+        break;
+      case StepKind::Resurrect:
+        refusal = refuse_name(step.a);
+        break;
+      case StepKind::Collect:
+        break;
+      case StepKind::Deref: {
+        if (step.weak >= weak_count()) return Refusal{R::UnknownWeak, 0, step.weak};
+        const std::optional<ObjectId> holder = weak_holder(step.weak);
+        if (callback) return Refusal{R::NotAllocatedByCallback, op.a, holder.value_or(op.a)};
+        if (!holder || refuse_name(*holder)) {
+          return Refusal{R::WeakNotReached, op.a, step.weak};
+        }
+        break;
+      }
+    }
+    if (refusal) return refusal;
   }
   return std::nullopt;
 }
@@ -147,68 +226,19 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
     case OpKind::Finalizer: {
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
       if (has_finalizer(op.a)) return Refusal{R::SecondFinalizer, op.a};
-      if (op.steps.size() > kMaxSteps) return Refusal{R::LongProgram, op.a};
-      // Its steps name what a reaches now (the finalizer skips what a no longer reaches when it
-      // runs) or what an earlier step allocated.
-      std::vector<ObjectId> usable;
-      bool searched = false;
-      ObjectId next = static_cast<ObjectId>(object_count());
-      const auto refuse_name = [&](ObjectId x) -> std::optional<Refusal> {
-        if (x >= next) return Refusal{R::UnknownObject, x};
-        if (x >= object_count()) return std::nullopt;  // allocated by an earlier step
-        if (!searched) {
-          usable = reached_through(op.a);
-          searched = true;
-        }
-        if (std::find(usable.begin(), usable.end(), x) == usable.end()) {
-          return Refusal{R::NotReachedFrom, op.a, x};
-        }
-        return std::nullopt;
-      };
-      for (const Step& step : op.steps) {
-        std::optional<Refusal> refusal;
-        switch (step.kind) {
-          case StepKind::New:
-            if (step.a < next) return Refusal{R::NotFresh, step.a};
-            if (step.a > next) return Refusal{R::UnknownObject, step.a};
-            ++next;
-            break;
-          case StepKind::Link:
-          case StepKind::Unlink:
-            refusal = refuse_name(step.a);
-            if (!refusal) refusal = refuse_name(step.b);
-            if (!refusal && step.a < object_count()) {  // (what a program allocates is a list)
-              const ObjectKind from = kinds_[step.a];
-              if (from == ObjectKind::Tuple ||
-                  (step.kind == StepKind::Link && from != ObjectKind::List &&
-                   from != ObjectKind::Record && from != ObjectKind::Dict)) {
-                refusal = Refusal{R::ProgramLink, op.a, step.a, from};
-              }
-            }
-            break;
-          case StepKind::Resurrect:
-            refusal = refuse_name(step.a);
-            break;
-          case StepKind::Collect:
-            break;
-          case StepKind::Deref: {
-            if (step.weak >= weak_count()) return Refusal{R::UnknownWeak, 0, step.weak};
-            const std::optional<ObjectId> holder = weak_holder(step.weak);
-            if (!holder || refuse_name(*holder)) {
-              return Refusal{R::WeakNotReached, op.a, step.weak};
-            }
-            break;
-          }
-        }
-        if (refusal) return refusal;
-      }
+      if (!is_instance(op.a)) return Refusal{R::NotAnInstance, op.a, 0, kinds_[op.a]};
+      if (auto refusal = refuse_program(op)) return refusal;
       break;
     }
     case OpKind::Weak:
       if (op.weak != weak_targets_.size()) return Refusal{R::NotFreshWeak, 0};
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
       if (op.held && !reachable_from_roots(op.b)) return Refusal{R::Unreachable, op.b};
-      break;
+      for (ObjectId x : {op.a, op.held ? op.b : op.a}) {
+        if (!is_instance(x)) return Refusal{R::NotAnInstance, x, 0, kinds_[x]};
+      }
+      if (!op.option && !op.steps.empty()) return Refusal{R::NoCallback, op.a};
+      return refuse_program(op);
     case OpKind::Deref:
       if (op.weak >= weak_targets_.size()) return Refusal{R::UnknownWeak, 0};
       if (const auto holder = weak_holder(op.weak); holder && !reachable_from_roots(*holder)) {

@@ -301,7 +301,9 @@ std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
 /// the references it can drop, the weak references it can dereference.
 class ProgramSoFar {
  public:
-  ProgramSoFar(const Oracle& heap, ObjectId a) : usable(heap.reached_through(a)), heap_(heap) {}
+  /// A finalizer's for a: it can use what a reaches. A callback's: only what it allocates.
+  ProgramSoFar(const Oracle& heap, std::optional<ObjectId> a)
+      : usable(a ? heap.reached_through(*a) : std::vector<ObjectId>{}), heap_(heap) {}
 
   /// Records a step written.
   void add(const Step& step) {
@@ -357,17 +359,20 @@ Op random_new(const Oracle& heap, Choices& choices) {
   return op;
 }
 
-/// A finalizer for a reachable object that has none (else, a `root` of it).
-Op random_finalizer(const Oracle& heap, Choices& choices) {
-  const ObjectId a = pick_reachable(heap, choices);
-  if (heap.has_finalizer(a)) return Op::root(a);
-  Op op = Op::finalizer(a);
-  ProgramSoFar program(heap, a);
+/// Random steps for op's program: a finalizer's for `self`, or (no self) a weak reference's
+/// callback's, which has only what it allocates to use (a step with nothing to name is left out).
+void add_random_steps(const Oracle& heap, Choices& choices, Op& op, std::optional<ObjectId> self) {
+  ProgramSoFar program(heap, self);
   const std::vector<ObjectId>& usable = program.usable;
   const auto any_usable = [&] { return usable[choices.choose(usable.size())]; };
   while (op.steps.size() < kMaxSteps && choices.choose(kMoreSteps) != 0) {
     std::optional<Step> step;
-    switch (kStepKinds[choices.choose(kStepKinds.size())]) {
+    const StepKind kind = kStepKinds[choices.choose(kStepKinds.size())];
+    if (usable.empty() && kind != StepKind::New && kind != StepKind::Collect) continue;
+    // (A callback's usable objects are all its own: then the newest is the last of them.)
+    const ObjectId newest =
+        !usable.empty() && usable.back() >= heap.object_count() ? usable.back() : self.value_or(0);
+    switch (kind) {
       case StepKind::Resurrect:
         step = Step::resurrect(any_usable());
         break;
@@ -375,7 +380,6 @@ Op random_finalizer(const Oracle& heap, Choices& choices) {
         step = Step::make_new(static_cast<ObjectId>(heap.object_count() + allocated_by(op).size()));
         break;
       case StepKind::Link: {
-        const ObjectId newest = usable.back() >= heap.object_count() ? usable.back() : a;
         const ObjectId from = choices.choose(kLinkSources) == 0 ? newest : any_usable();
         const ObjectId to = any_usable();
         if (program_may_change(heap, from, StepKind::Link)) step = Step::link(from, to);
@@ -385,7 +389,8 @@ Op random_finalizer(const Oracle& heap, Choices& choices) {
         step = Step::collect();
         break;
       case StepKind::Unlink: {
-        const ObjectId from = choices.choose(kLinkSources) == 0 ? a : any_usable();
+        const ObjectId from =
+            choices.choose(kLinkSources) == 0 ? self.value_or(newest) : any_usable();
         const std::vector<ObjectId> referents = program.referents(from);
         if (referents.empty()) break;
         const ObjectId to = referents[choices.choose(referents.size())];
@@ -402,6 +407,14 @@ Op random_finalizer(const Oracle& heap, Choices& choices) {
     op.steps.push_back(*step);
     program.add(*step);
   }
+}
+
+/// A finalizer for a reachable object that has none and may have one (else, a `root` of it).
+Op random_finalizer(const Oracle& heap, Choices& choices) {
+  const ObjectId a = pick_reachable(heap, choices);
+  if (heap.has_finalizer(a) || !heap.is_instance(a)) return Op::root(a);
+  Op op = Op::finalizer(a);
+  add_random_steps(heap, choices, op, a);
   return op;
 }
 
@@ -441,10 +454,15 @@ Op random_op_of_any_kind(const Oracle& heap, Choices& choices) {
       const ObjectId a = pick_reachable(heap, choices);
       const auto w = static_cast<WeakId>(heap.weak_count());
       const bool callback = choices.choose(2) == 1;
+      Op op = Op::weak_ref(w, a, callback);
+      if (callback) add_random_steps(heap, choices, op, std::nullopt);
       if (choices.choose(kWeakHolders) == kHeldByAnObject) {
-        return Op::weak_ref_in(w, a, callback, pick_reachable(heap, choices));
+        op.held = true;
+        op.b = pick_reachable(heap, choices);
       }
-      return Op::weak_ref(w, a, callback);
+      if (!heap.is_instance(op.a)) return Op::root(op.a);
+      if (op.held && !heap.is_instance(op.b)) return Op::root(op.b);
+      return op;
     }
     case OpKind::Deref: {
       const std::vector<WeakId>& derefable = heap.derefable_weak();
@@ -534,9 +552,18 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
       out.push_back({kExactThresholds, kThresholdModes});
       for (std::uint32_t t : op.thresholds) out.push_back({t, kMaxThreshold + 1});
       break;
-    case OpKind::Finalizer: {
+    case OpKind::Finalizer:
+    case OpKind::Weak: {
       any_reachable(op.a);
-      ProgramSoFar program(heap, op.a);
+      if (op.kind == OpKind::Weak) {
+        out.push_back({op.option ? 1u : 0u, 2});
+        if (!op.option) {
+          out.push_back({op.held ? kHeldByAnObject : 0, kWeakHolders});
+          if (op.held) any_reachable(op.b);
+          break;
+        }
+      }
+      ProgramSoFar program(heap, op.kind == OpKind::Finalizer ? std::optional(op.a) : std::nullopt);
       const std::vector<ObjectId>& usable = program.usable;
       const auto index_of = [&](ObjectId x) { return Choice{position(usable, x), usable.size()}; };
       for (const Step& step : op.steps) {
@@ -564,14 +591,12 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
         program.add(step);
       }
       if (op.steps.size() < kMaxSteps) out.push_back({0, kMoreSteps});
+      if (op.kind == OpKind::Weak) {
+        out.push_back({op.held ? kHeldByAnObject : 0, kWeakHolders});
+        if (op.held) any_reachable(op.b);
+      }
       break;
     }
-    case OpKind::Weak:
-      any_reachable(op.a);
-      out.push_back({op.option ? 1u : 0u, 2});
-      out.push_back({op.held ? kHeldByAnObject : 0, kWeakHolders});
-      if (op.held) any_reachable(op.b);
-      break;
     case OpKind::Deref:
       out.push_back({heap.derefable_index(op.weak), heap.derefable_weak().size()});
       break;

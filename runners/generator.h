@@ -21,7 +21,8 @@
 //     three (up to kMaxSteps): a resurrect, a new, a link or a collect, each as likely, naming
 //     the object itself, what it reaches or what the program allocated - so that collections
 //     meet resurrection, allocation under the collector and re-entrancy often; weak
-//     references and derefs 3 in 126 each, half of the weak references with a callback, half
+//     references and derefs 3 in 126 each, half of the weak references with a callback (a
+//     program of its own, drawn as a finalizer's from what it allocates), half
 //     held by an object (mostly a recent one: often garbage with its target) instead of the
 //     mutator, derefs only of those the mutator still reaches;
 //     `release` 2 in 126, so that resurrected objects turn into garbage again;

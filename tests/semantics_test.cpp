@@ -287,6 +287,15 @@ TEST(Mutants, RecordsTakenForAcyclicLeakTheirCycles) {
   EXPECT_EQ(first(*session)->detail, "collect returned 0 but 4 objects it held were unreachable");
 }
 
+TEST(Mutants, WhatACallbackAllocatesDuringACollectionIsNotItsGarbage) {
+  const Trace trace = scenario("callback-allocates-during-a-collection");
+  const auto session = replay(trace, entries({"mutant:allocates-white-during-collection"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::PrematureFree);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 11));
+  EXPECT_EQ(names_of(trace, first(*session)->objects), (std::vector<std::string>{"x", "y"}));
+}
+
 // ---- planted faults the mutants do not cover ------------------------------------------------
 
 /// Forgets finalizers: objects that have one are freed without it.

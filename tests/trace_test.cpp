@@ -171,6 +171,27 @@ TEST(TraceParser, ReadsFinalizersThatUnlinkAndDeref) {
             "what it allocates itself)");
 }
 
+TEST(TraceParser, ReadsCallbackPrograms) {
+  const std::string text =
+      "new a\nnew h\nweak w a callback new x new y link x y resurrect x collect in h\n"
+      "weak v a callback\n";
+  const Trace t = parse_trace(text, "t.trace");
+  ASSERT_EQ(t.ops.size(), 4u);
+  Op expected = Op::weak_ref_in(0, 0, true, 1);
+  expected.steps = {Step::make_new(2), Step::make_new(3), Step::link(2, 3), Step::resurrect(2),
+                    Step::collect()};
+  EXPECT_EQ(t.ops[2], expected);
+  EXPECT_EQ(to_text(t), text);
+  EXPECT_EQ(error_of("new a\nnew b\nweak w a callback link b b\n"),
+            "3: the callback of weak reference 'w' names 'b', which it did not allocate (a "
+            "callback can only touch what it allocates)");
+  EXPECT_EQ(error_of("new a\nweak w a callback resurrect\n"),
+            "2: the callback of weak reference 'w' names 'a', which it did not allocate (a "
+            "callback can only touch what it allocates)");
+  EXPECT_EQ(error_of("new a\nweak w a new x\n"),
+            "2: wrong arguments (expected 'weak WEAK NAME [callback [STEP...]] [in NAME]')");
+}
+
 TEST(TraceParser, ReadsKindsOfObjects) {
   const std::string text =
       "new a\nnew r record\nnew d dict\nnew c cell\nnew x acyclic\nnew t tuple a x\nnew u tuple\n";
@@ -197,9 +218,15 @@ TEST(TraceParser, ReadsKindsOfObjects) {
             "4: 'x' is acyclic: it may refer only to acyclic objects made before it, not to 'x'");
   EXPECT_EQ(error_of("new t tuple\nentry t t t\n"),
             "2: 't' is a tuple: only lists, records and dicts hold map entries");
-  EXPECT_EQ(error_of("new a\nnew t tuple a\nfinalizer a\nnew b\nlink a b\nfinalizer t link t t\n"),
-            "6: the finalizer of 't' links from 't', a tuple (a finalizer links only from lists, "
+  EXPECT_EQ(error_of("new a\nnew t tuple\nlink a t\nfinalizer a link t a\n"),
+            "4: the finalizer of 'a' links from 't', a tuple (a finalizer links only from lists, "
             "records and dicts)");
+  EXPECT_EQ(error_of("new t tuple\nfinalizer t\n"),
+            "2: 't' is a tuple: it has no finalizer, takes no weak reference and holds none (as "
+            "CPython's tuples and atomic objects)");
+  EXPECT_EQ(error_of("new x acyclic\nnew h\nweak w h in x\n"),
+            "3: 'x' is an acyclic object: it has no finalizer, takes no weak reference and holds none (as "
+            "CPython's tuples and atomic objects)");
   EXPECT_EQ(error_of("new a\nunroot a\nnew t tuple a\n"),
             "3: object 'a' is unreachable (the mutator can only touch what it reaches)");
 }
@@ -220,12 +247,12 @@ TEST(TraceParser, RejectsBrokenFinalizersAndWeakReferences) {
             "3: 'a' does not reach 'b' (a finalizer can only touch what its object reaches, and "
             "what it allocates itself)");
   EXPECT_EQ(error_of("new a\nfinalizer a resurrects\n"),
-            "2: unknown finalizer step 'resurrects' (expected '" + kFinalizerUsage + "')");
+            "2: unknown program step 'resurrects' (expected '" + kFinalizerUsage + "')");
   EXPECT_EQ(error_of("new a\nweak w a\nweak w a\n"), "3: duplicate weak reference name 'w'");
   EXPECT_EQ(error_of("new a\nweak w a later\n"),
-            "2: wrong arguments (expected 'weak WEAK NAME [callback] [in NAME]')");
+            "2: wrong arguments (expected 'weak WEAK NAME [callback [STEP...]] [in NAME]')");
   EXPECT_EQ(error_of("new a\nweak w a in\n"),
-            "2: wrong arguments (expected 'weak WEAK NAME [callback] [in NAME]')");
+            "2: wrong arguments (expected 'weak WEAK NAME [callback [STEP...]] [in NAME]')");
   EXPECT_EQ(error_of("new a\nweak w a in b\n"), "2: unknown object 'b'");
   EXPECT_EQ(error_of("new a\nnew b\nunroot b\nweak w a in b\n"),
             "4: object 'b' is unreachable (the mutator can only touch what it reaches)");
@@ -236,7 +263,7 @@ TEST(TraceParser, RejectsBrokenFinalizersAndWeakReferences) {
   EXPECT_EQ(error_of("new a\nunroot a\nweak w a\n"), "3: object 'a' is unreachable (the mutator can only touch what it reaches)");
   EXPECT_EQ(error_of("release now\n"), "1: wrong arguments (expected 'release')");
   EXPECT_EQ(error_of("new a\nfinalizer a collect now\n"),
-            "2: unknown finalizer step 'now' (expected '" + kFinalizerUsage + "')");
+            "2: unknown program step 'now' (expected '" + kFinalizerUsage + "')");
 }
 
 TEST(TraceParser, ReadsFinalizerPrograms) {

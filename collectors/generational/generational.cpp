@@ -105,7 +105,8 @@ void Generational::track(Cell* s) {
 }
 
 // An acyclic object is never tracked (as CPython never tracks an atomic object): no cycle passes
-// through it. Unless it has a finalizer or a weak reference to it: then it is an instance.
+// through it, and it has no finalizer and no weak reference (language/op.h), so it never becomes
+// an instance either.
 void Generational::set_kind(ObjectId id, ObjectKind kind) {
   Cell* c = handles_[id];
   c->kind = kind;
@@ -167,7 +168,9 @@ void Generational::release(Cell* s) {
   while (!dying.empty()) {
     Cell* d = dying.back();
     dying.pop_back();
-    if (resurrected_by_finalizer(d)) continue;
+    // (One that waited here may have been resurrected meanwhile, by a finalizer's `deref` of a
+    // weak reference to it that was not cleared yet: it lives.)
+    if (d->count > 0 || resurrected_by_finalizer(d)) continue;
     if (d->weakly_referenced) clear_weak_references(weak_, {d->id});
     for (Cell* t : d->references) {
       if (--t->count == 0) dying.push_back(t);
@@ -394,12 +397,20 @@ void Generational::promote_survivors(int g) {
 
 // Post: no weak reference to an unreachable object is left, and the callbacks have run - before
 // any finalizer, so that no finalizer can reach garbage through a weak reference.
+//
+// The weak references that the unreachable set holds are cleared too, whatever their target: a
+// target outside the set may die during delete_garbage, by reference counting, and the callback of
+// a weak reference whose holder is being torn down would run then (bpo-38006: CPython clears
+// every weakref inside the unreachable set for this reason).
 void Generational::handle_weakrefs(IntrusiveList<Cell>& unreachable) {
   std::vector<ObjectId> targets;
   unreachable.for_each([&](Cell* c) {
     if (c->weakly_referenced) targets.push_back(c->id);
   });
   clear_weak_references(weak_, targets, [this](ObjectId h) { return handles_[h]->unreachable; });
+  unreachable.for_each([&](Cell* c) {
+    if (c->holds_weak) clear_held_weak_references(weak_, c->id);
+  });
 }
 
 // Post: every unreachable object with a finalizer has run it, once in its life. A finalizer may

@@ -203,6 +203,9 @@ class CallbackOfTrashWeakref final : public Generational {
       if (c->weakly_referenced) targets.push_back(c->id);
     });
     clear_weak_references(weak_, targets);  // BUG: no word of which holders are unreachable
+    unreachable.for_each([&](Cell* c) {
+      if (c->holds_weak) clear_held_weak_references(weak_, c->id);
+    });
   }
 };
 

@@ -32,10 +32,14 @@ MarkSweep::~MarkSweep() {
 // The mutator's operations: bookkeeping only, nothing is freed here.
 // ================================================================================================
 
+// An object allocated during a collection (by a weak reference's callback, after the marking) is
+// allocated marked: it is no part of the garbage that marking found, and the sweep must not take
+// it (it unmarks it, as every survivor).
 void MarkSweep::allocate(ObjectId id) {
   if (handles_.size() <= id) handles_.resize(id + 1, nullptr);
   auto* cell = new Cell;
   cell->id = id;
+  cell->marked = collecting_;
   handles_[id] = cell;
   heap_.push_back(cell);
 }

@@ -36,7 +36,7 @@ class MarkSweep : public Collector {
   ~MarkSweep() override;
 
   const Capabilities& capabilities() const override;
-  void allocate(ObjectId id) override;
+  void allocate(ObjectId id) override;  // (virtual: a mutant replaces it)
   void link(ObjectId from, ObjectId to) override;
   void unlink(ObjectId from, ObjectId to) override;
   void root(ObjectId id) override;

@@ -142,6 +142,23 @@ class CallbackOfGarbageWeakReference final : public MarkSweep {
   }
 };
 
+/// An object allocated during a collection - by a weak reference's callback, after the marking -
+/// is allocated white, and the sweep frees it, though the callback stored it (the allocate-black
+/// rule every incremental or re-entrant marker needs). A premature free.
+class AllocatesWhiteDuringCollection final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+  void allocate(ObjectId id) override {
+    if (handles_.size() <= id) handles_.resize(id + 1, nullptr);
+    auto* cell = new Cell;
+    cell->id = id;
+    // BUG: unmarked, whether or not a collection is marking
+    handles_[id] = cell;
+    heap_.push_back(cell);
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> mark_sweep_mutants() {
@@ -161,6 +178,9 @@ std::vector<CollectorEntry> mark_sweep_mutants() {
       mutant<CallbackOfGarbageWeakReference>(
           "callback-of-garbage-weak-reference",
           "mark-sweep: a weak reference that garbage holds is called back"),
+      mutant<AllocatesWhiteDuringCollection>(
+          "allocates-white-during-collection",
+          "mark-sweep: what a callback allocates during a collection is swept with its garbage"),
   };
 }
 

@@ -48,7 +48,9 @@ typedef struct cf_host {
    * no longer reach it, before it is freed; what the finalizer resurrects must survive. */
   void (*finalize)(void* context, cf_object object);
   /* Report that weak reference `weak` was cleared (before its target is reported freed, never
-   * while the program can reach the target), then, if it has a callback, that the callback ran. */
+   * while the program can reach the target), then, if it has a callback, that the callback ran:
+   * the callback is the program's code, and like a finalizer it may call back into the collector
+   * (allocate, link, unlink, root, unroot, collect) before it returns. */
   void (*weak_cleared)(void* context, cf_weak weak);
   void (*weak_callback)(void* context, cf_weak weak);
 } cf_host;

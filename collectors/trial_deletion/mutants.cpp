@@ -59,7 +59,7 @@ class BufferedReleaseLeaks final : public TrialDeletion {
       Cell* d = dying.back();
       dying.pop_back();
       if (d->dying) continue;
-      if (resurrected_by_finalizer(d)) continue;
+      if (d->count > 0 || resurrected_by_finalizer(d)) continue;
       if (!weak_.empty()) clear_weak_references(weak_, {d->id});
       for (Cell* t : d->references) {
         if (t->count == 0) {
@@ -290,7 +290,7 @@ class FinalizerDecrementFreesGarbage final : public TrialDeletion {
       Cell* d = dying.back();
       dying.pop_back();
       // BUG: no word of whether d is the collection's
-      if (resurrected_by_finalizer(d)) continue;
+      if (d->count > 0 || resurrected_by_finalizer(d)) continue;
       if (!weak_.empty()) clear_weak_references(weak_, {d->id});
       for (Cell* t : d->references) {
         if (t->count == 0) {

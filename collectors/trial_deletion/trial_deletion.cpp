@@ -104,7 +104,9 @@ void TrialDeletion::release(Cell* s) {
     Cell* d = dying.back();
     dying.pop_back();
     if (d->dying) continue;  // the collection's
-    if (resurrected_by_finalizer(d)) continue;
+    // (One that waited here may have been resurrected meanwhile, by a finalizer's `deref` of a
+    // weak reference to it that was not cleared yet: it lives.)
+    if (d->count > 0 || resurrected_by_finalizer(d)) continue;
     if (!weak_.empty()) clear_weak_references(weak_, {d->id});
     for (Cell* t : d->references) {
       if (t->count == 0) {
@@ -278,6 +280,9 @@ std::size_t TrialDeletion::collect_roots() {
     clear_weak_references(weak_, found, [&sorted](ObjectId h) {
       return std::binary_search(sorted.begin(), sorted.end(), h);
     });
+    // (And those the garbage holds, whatever their target: one outside the garbage may die by
+    // reference counting as the garbage goes, and must not call back into it.)
+    for (ObjectId g : found) clear_held_weak_references(weak_, g);
   }
   const std::vector<Cell*> orphans = run_finalizers(garbage);
   // MarkGray never takes from a frozen object's count, so the garbage's references to frozen

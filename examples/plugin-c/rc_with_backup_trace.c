@@ -140,8 +140,10 @@ static void decref(cf_collector* c, object* o) {
   stack[depth++] = o;
   while (depth > 0) {
     object* dying = stack[--depth];
-    if (!finalize(c, dying)) {
-      dying->dying = 0; /* resurrected */
+    /* Resurrected while it waited here (a finalizer stored what a weak reference to it, not yet
+     * cleared, yielded), or by its own finalizer. */
+    if (dying->count > 0 || !finalize(c, dying)) {
+      dying->dying = 0;
       continue;
     }
     for (size_t i = 0; i < dying->nrefs; ++i) {
