@@ -353,8 +353,9 @@ void Generational::move_unreachable(IntrusiveList<Cell>& young_set,
   }
 }
 
-// Post: the survivors that hold no references are no longer tracked: no collection needs to look
-// at them until they gain one. move_unreachable found them (and labelled them untracked).
+// Post: the survivors that move_unreachable found untrackable (and labelled untracked) are no
+// longer tracked: no collection needs to look at them until they gain a reference (a tuple never
+// does).
 void Generational::untrack_childless(IntrusiveList<Cell>& /*young*/,
                                      IntrusiveList<Cell>& childless) {
   untracked_.splice_back(childless);

@@ -14,13 +14,13 @@
 //   2. gc_refs := count for each young object, minus one for each reference from a young object:
 //      what is left counts references from outside the young set (older objects, the mutator);
 //   3. objects with gc_refs > 0, and all young objects they reach, are reachable; the rest is
-//      moved to the unreachable set; reachable objects that hold no references are set aside, to
-//      be untracked;
+//      moved to the unreachable set; reachable objects that hold no references (or tuples of
+//      objects that can never take part in a cycle) are set aside, to be untracked;
 //   4. survivors are promoted to generation g + 1 (the oldest generation stays put);
-//   5. the weak references to the unreachable objects are cleared, then their finalizers run
-//      (handle_weakrefs, finalize_garbage); if any ran, the unreachable objects that a finalizer
-//      gave a reference to, and all they reach, survive into generation g + 1
-//      (handle_resurrected_objects);
+//   5. the weak references to the unreachable objects, and those they hold, are cleared, then
+//      their finalizers run (handle_weakrefs, finalize_garbage); if any ran, the unreachable
+//      objects that a finalizer gave a reference to, and all they reach, survive into
+//      generation g + 1 (handle_resurrected_objects);
 //   6. the unreachable objects' references are cleared (as tp_clear does), which frees them and
 //      whatever only they held, by reference counting.
 // Outside a collection, an object whose count drops to zero runs its finalizer first (PEP 442),
@@ -28,9 +28,10 @@
 // gc.freeze() moves every tracked object to a permanent generation that no collection touches,
 // gc.unfreeze() moves them back to the oldest; gc.disable() stops automatic collection.
 // As CPython does for tuples and dicts that hold only atomic values, a collection stops tracking
-// survivors that hold no references (unless it has a finalizer or weak references: those are
-// instances, which CPython always tracks); an untracked object is tracked again (in generation 0) the
-// moment it gains one.
+// survivors that hold no references, and tuples of acyclic objects and such tuples (unless it has
+// a finalizer or weak references: those are instances, which CPython always tracks); an untracked
+// object is tracked again (in generation 0) the moment it gains one. An acyclic object is never
+// tracked.
 //
 // Automatic collection follows the allocation counts and the thresholds (default 700, 10, 10):
 // after an allocation pushes counts_[0] past its threshold, the oldest generation whose count
