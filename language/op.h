@@ -69,7 +69,7 @@ enum class OpKind : std::uint8_t {
 // Weak-keyed maps. Any object can hold entries, at most one per key: `entry m k v` makes v the
 // value of m's entry for k (replacing the old value), `unentry m k` drops it. The entry does not
 // keep its key alive, and it is gone once the key is freed. Whether it keeps its value alive
-// depends on the collector (Capabilities::weak_keyed_maps): an *ephemeron* keeps v only while m
+// depends on the collector (Capabilities::map_entries): an *ephemeron* keeps v only while m
 // and k are both reachable (Lua's weak-keyed tables, JavaScript's WeakMap); a *strong-value* map
 // keeps v while m is reachable and k not yet freed (CPython's weakref.WeakKeyDictionary: a cycle
 // from v back to k then leaks until the entry is dropped). What the mutator reaches is the same
