@@ -328,11 +328,12 @@ std::size_t CPythonCollector::collect(int generation) {
   // gc.collect counts the weakref objects that the garbage's holders hold, which are no objects of
   // the trace: those of holders in the collected generations that the collection frees. (A
   // weakref is never older than its holder, so it is collected with it.)
+  // (Those gone with their holders leave the list here: it costs the held ones, not every weak
+  // reference the trace ever took.)
+  std::erase_if(held_, [this](WeakId w) { return weak_[w].ref == nullptr; });
   std::vector<WeakId> held_in_collected;
-  for (WeakId w = 0; w < weak_.size(); ++w) {
-    const WeakHandle& handle = weak_[w];
-    if (handle.held && handle.ref != nullptr &&
-        cyclefuzz_cpython_generation(handles_[handle.holder].object) <= generation) {
+  for (WeakId w : held_) {
+    if (cyclefuzz_cpython_generation(handles_[weak_[w].holder].object) <= generation) {
       held_in_collected.push_back(w);
     }
   }
@@ -386,6 +387,7 @@ void CPythonCollector::weak_held_by(WeakId w, ObjectId holder) {
   handle.held = true;
   handle.holder = holder;
   handles_[holder].held.push_back(w);
+  held_.push_back(w);
 }
 
 std::optional<ObjectId> CPythonCollector::deref(WeakId w) const {

@@ -97,6 +97,7 @@ class CPythonCollector : public Collector {
   Capabilities capabilities_;
   std::vector<Handle> handles_;  // by object id
   std::vector<WeakHandle> weak_;  // by weak reference id
+  std::vector<WeakId> held_;      // the weak references objects hold, less those gone (collect)
   std::unordered_map<_object*, ObjectId> id_of_weakref_;
   std::unordered_map<_object*, ObjectId> id_of_object_;
   std::vector<_object*> dead_weakrefs_;  // released after the op whose callbacks cleared them
