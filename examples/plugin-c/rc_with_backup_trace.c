@@ -5,20 +5,31 @@
  * before the object is freed; what a finalizer resurrects survives, as PEP 442) and keeps weak
  * references (cleared when their target is freed), the program's and those objects hold (ABI
  * version 3: one goes with its holder, and a weak reference whose holder is being freed is
- * cleared without its callback). Map entries it leaves to cyclefuzz, which builds strong-value
- * maps from link and unlink.
+ * cleared without its callback). It keeps weak-keyed maps itself, as ephemerons (version 3,
+ * set_entry and remove_entry): for reference counting an entry holds its value as a reference
+ * does, until its map or its key is freed; the backup trace follows it only once it has marked
+ * both its map and its key, so a value that refers back to its key does not keep it. And it uses
+ * what kinds promise (set_kind): an acyclic object, or a tuple of them, is never part of a cycle
+ * of references, so the backup trace leaves it to reference counting - while no entry is keyed by
+ * one: an entry's hold on its value can close a cycle through its key.
  *
  * Build it against collectors/plugin/cyclefuzz_plugin.h, then:
  *     cyclefuzz replay corpus/ --plugin build/examples/plugin-c/rc_with_backup_trace.so
  *     cyclefuzz check --plugin build/examples/plugin-c/rc_with_backup_trace.so --runs 1000
  *
  * Invariant between operations: an object's count is its external references plus the
- * references held by objects not freed, and it is never zero.
+ * references held by objects not freed, one more for each map entry of theirs whose value it is,
+ * and it is never zero. An entry's map and key are not freed: an entry goes the moment either is
+ * (so reference counting alone never frees what an entry keyed by a garbage cycle holds: the
+ * collection that frees the key lets go of it).
  *
  * A finalizer is the program's code: it may call back into the collector (allocate, link, root,
- * unroot, collect) before it returns. So an object being freed is marked `dying` first, and
- * nothing frees a dying object but whoever marked it; and a collection asked for while one runs,
- * or while reference counting frees a chain, is refused (it returns 0 and collects nothing).
+ * unroot, collect) before it returns, and so may a weak reference's callback. So an object being
+ * freed is marked `dying` first, and nothing frees a dying object but whoever marked it; what a
+ * freed object held is detached one reference at a time, each before it is released (a release
+ * may run such code, which may free a key and so change the entries it holds); and a collection
+ * asked for while one runs, or while reference counting frees a chain, is refused (it returns 0
+ * and collects nothing).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,17 +37,29 @@
 
 #include "collectors/plugin/cyclefuzz_plugin.h"
 
+/* A map entry (ephemeron): map[key] = value. Both its map and its key list it, so that either
+ * finds it at once (the trace looks from both sides; a key's free drops its entries). */
+typedef struct entry {
+  struct object *map, *key, *value;
+  size_t in_map, in_key; /* where it is in map->entries and in key->keyed */
+} entry;
+
 typedef struct object {
   cf_object id;
-  uint32_t count;    /* external references + references from objects not freed */
+  uint32_t count;    /* external references + references and entries to it (see above) */
   uint32_t external; /* external references */
   int marked;
   int frozen;        /* set aside by the last freeze: a root of the backup trace */
   int has_finalizer, finalized;
   int dying;         /* being freed by reference counting or a collection */
+  int acyclic;       /* never part of a cycle of references, as its kind says (left_to_rc) */
   size_t live_index; /* where it is in the collector's live array */
   struct object** refs;
   size_t nrefs, refs_capacity;
+  entry** entries; /* its map entries, one per key */
+  size_t nentries, entries_capacity;
+  entry** keyed; /* the entries keyed by it, one per map */
+  size_t nkeyed, keyed_capacity;
   cf_weak* weaks; /* the weak references to it */
   size_t nweaks, weaks_capacity;
   cf_weak* held; /* the weak references it holds */
@@ -58,6 +81,8 @@ struct cf_collector {
   size_t nlive, live_capacity;
   weak_ref* weak; /* by weak reference */
   size_t weak_capacity;
+  size_t acyclic_keys; /* entries keyed by an acyclic object (see left_to_rc) */
+  int trace_acyclic;   /* whether the collection running traces acyclic objects (left_to_rc) */
   uint64_t collections;
   uint64_t frees; /* so that collect can say how many objects it freed */
   int busy;       /* a collection or a reference-counting release is running */
@@ -77,6 +102,57 @@ static void* grow(void* array, size_t* capacity, size_t needed, size_t element) 
   return array;
 }
 
+/* An explicit stack: a dead chain of a million objects must not overflow the C stack. */
+typedef struct stack {
+  object** items;
+  size_t depth, capacity;
+} stack;
+
+static void push(stack* s, object* o) {
+  s->items = grow(s->items, &s->capacity, s->depth + 1, sizeof *s->items);
+  s->items[s->depth++] = o;
+}
+
+/* ---- map entries -------------------------------------------------------------------------- */
+
+/* Map m's entry for key k, or NULL. Looked for among k's entries: a key is in few maps, and a
+ * map may have many entries. */
+static entry* find_entry(const object* m, const object* k) {
+  for (size_t i = 0; i < k->nkeyed; ++i) {
+    if (k->keyed[i]->map == m) return k->keyed[i];
+  }
+  return NULL;
+}
+
+/* Takes e out of its map and its key, and frees it. Returns its value: the caller releases the
+ * count the entry held. */
+static object* drop_entry(cf_collector* c, entry* e) {
+  object* m = e->map;
+  object* k = e->key;
+  object* v = e->value;
+  entry* last = m->entries[--m->nentries];
+  m->entries[e->in_map] = last;
+  last->in_map = e->in_map;
+  last = k->keyed[--k->nkeyed];
+  k->keyed[e->in_key] = last;
+  last->in_key = e->in_key;
+  if (k->acyclic) c->acyclic_keys--;
+  free(e);
+  return v;
+}
+
+/* Detaches one reference that goes when o is freed: one of o's references, one of its entries,
+ * or an entry keyed by o. Returns what it referred to (the caller releases it), NULL once none is
+ * left. One at a time, detached before it is released: see the top of the file. */
+static object* detach_one(cf_collector* c, object* o) {
+  if (o->nrefs > 0) return o->refs[--o->nrefs];
+  if (o->nentries > 0) return drop_entry(c, o->entries[o->nentries - 1]);
+  if (o->nkeyed > 0) return drop_entry(c, o->keyed[o->nkeyed - 1]);
+  return NULL;
+}
+
+/* ---- freeing -------------------------------------------------------------------------------- */
+
 /* The weak references o holds go with it: its targets forget them, so nothing clears them later. */
 static void drop_held(cf_collector* c, object* o) {
   for (size_t i = 0; i < o->nheld; ++i) {
@@ -94,9 +170,10 @@ static void drop_held(cf_collector* c, object* o) {
   free(o->held);
 }
 
-/* Clears the weak references to o, drops those it holds, reports the free, then runs the
- * callbacks of the weak references to it - but not of one whose holder is being freed too (by
- * this cascade or this collection): that weak reference is garbage itself. */
+/* Pre: what o held is detached (detach_one). Clears the weak references to o, drops those it
+ * holds, reports the free, then runs the callbacks of the weak references to it - but not of one
+ * whose holder is being freed too (by this cascade or this collection): that weak reference is
+ * garbage itself. */
 static void free_object(cf_collector* c, object* o) {
   for (size_t i = 0; i < o->nweaks; ++i) {
     c->weak[o->weaks[i]].target = NULL;
@@ -115,6 +192,8 @@ static void free_object(cf_collector* c, object* o) {
   }
   free(o->weaks);
   free(o->refs);
+  free(o->entries);
+  free(o->keyed);
   free(o);
 }
 
@@ -128,37 +207,35 @@ static int finalize(cf_collector* c, object* o) {
 }
 
 /* Drops one reference to o; frees it, and what only it held, when the count reaches zero, each
- * after its finalizer. An explicit stack: a dead chain of a million objects must not overflow
- * the C stack. */
+ * after its finalizer. What a freed object held includes its entries' values, and the values of
+ * the entries keyed by it: those entries go with it. */
 static void decref(cf_collector* c, object* o) {
   if (--o->count > 0 || o->dying) return;
   c->busy++;
-  object** stack = NULL;
-  size_t depth = 0, capacity = 0;
-  stack = grow(stack, &capacity, 1, sizeof *stack);
+  stack dead = {0};
   o->dying = 1;
-  stack[depth++] = o;
-  while (depth > 0) {
-    object* dying = stack[--depth];
+  push(&dead, o);
+  while (dead.depth > 0) {
+    object* dying = dead.items[--dead.depth];
     /* Resurrected while it waited here (a finalizer stored what a weak reference to it, not yet
      * cleared, yielded), or by its own finalizer. */
     if (dying->count > 0 || !finalize(c, dying)) {
       dying->dying = 0;
       continue;
     }
-    for (size_t i = 0; i < dying->nrefs; ++i) {
-      object* t = dying->refs[i];
+    for (object* t; (t = detach_one(c, dying)) != NULL;) {
       if (--t->count == 0 && !t->dying) {
         t->dying = 1;
-        stack = grow(stack, &capacity, depth + 1, sizeof *stack);
-        stack[depth++] = t;
+        push(&dead, t);
       }
     }
     free_object(c, dying);
   }
-  free(stack);
+  free(dead.items);
   c->busy--;
 }
+
+/* ---- the operations ------------------------------------------------------------------------- */
 
 static cf_collector* rc_create(const cf_host* host, const uint32_t thresholds[3]) {
   (void)thresholds; /* no automatic collection */
@@ -168,10 +245,15 @@ static cf_collector* rc_create(const cf_host* host, const uint32_t thresholds[3]
 }
 
 static void rc_destroy(cf_collector* c) {
+  for (size_t i = 0; i < c->nlive; ++i) { /* (every entry's map is live: freed once, there) */
+    for (size_t e = 0; e < c->live[i]->nentries; ++e) free(c->live[i]->entries[e]);
+  }
   for (size_t i = 0; i < c->nlive; ++i) {
     free(c->live[i]->weaks);
     free(c->live[i]->held);
     free(c->live[i]->refs);
+    free(c->live[i]->entries);
+    free(c->live[i]->keyed);
     free(c->live[i]);
   }
   free(c->weak);
@@ -198,11 +280,19 @@ static void rc_allocate(cf_collector* c, cf_object id) {
   c->by_id[id] = o;
 }
 
+/* What kinds promise: an acyclic object refers only to older acyclic objects, and a tuple gets
+ * its references right after this, never again - so a tuple of objects never part of a cycle is
+ * never part of one either (rc_link decides, link by link). Nothing refers to o yet. */
+static void rc_set_kind(cf_collector* c, cf_object id, uint32_t kind) {
+  c->by_id[id]->acyclic = kind == CF_KIND_ACYCLIC || kind == CF_KIND_TUPLE;
+}
+
 static void rc_link(cf_collector* c, cf_object from, cf_object to) {
   object* f = c->by_id[from];
   f->refs = grow(f->refs, &f->refs_capacity, f->nrefs + 1, sizeof *f->refs);
   f->refs[f->nrefs++] = c->by_id[to];
   c->by_id[to]->count++;
+  f->acyclic = f->acyclic && c->by_id[to]->acyclic; /* (a tuple given an item that may cycle) */
 }
 
 static void rc_unlink(cf_collector* c, cf_object from, cf_object to) {
@@ -227,6 +317,34 @@ static void rc_unroot(cf_collector* c, cf_object id) {
   decref(c, c->by_id[id]);
 }
 
+/* m's entry for k is now v. The new value is counted before the old one is released: they may be
+ * the same object, and the release may free the old one (and run its finalizer). */
+static void rc_set_entry(cf_collector* c, cf_object map, cf_object key, cf_object value) {
+  object* m = c->by_id[map];
+  object* k = c->by_id[key];
+  object* v = c->by_id[value];
+  v->count++;
+  entry* e = find_entry(m, k);
+  if (e != NULL) {
+    object* old = e->value;
+    e->value = v;
+    decref(c, old);
+    return;
+  }
+  e = malloc(sizeof *e);
+  if (e == NULL) abort();
+  *e = (entry){m, k, v, m->nentries, k->nkeyed};
+  m->entries = grow(m->entries, &m->entries_capacity, m->nentries + 1, sizeof *m->entries);
+  m->entries[m->nentries++] = e;
+  k->keyed = grow(k->keyed, &k->keyed_capacity, k->nkeyed + 1, sizeof *k->keyed);
+  k->keyed[k->nkeyed++] = e;
+  if (k->acyclic) c->acyclic_keys++;
+}
+
+static void rc_remove_entry(cf_collector* c, cf_object map, cf_object key) {
+  decref(c, drop_entry(c, find_entry(c->by_id[map], c->by_id[key])));
+}
+
 /* gc.freeze(): every object held now becomes a root of the backup trace, until unfreeze.
  * Reference counting still frees a frozen object when its count reaches zero. */
 static void set_frozen(cf_collector* c, int frozen) {
@@ -235,55 +353,76 @@ static void set_frozen(cf_collector* c, int frozen) {
 static void rc_freeze(cf_collector* c) { set_frozen(c, 1); }
 static void rc_unfreeze(cf_collector* c) { set_frozen(c, 0); }
 
+/* ---- the backup trace ----------------------------------------------------------------------- */
+
+/* Whether the collection running leaves o to reference counting: neither marks it nor makes it
+ * garbage. An acyclic object refers only to acyclic objects and is no map, so the only cycle it
+ * can be part of goes through an entry keyed by an acyclic object, which holds its value while
+ * its key lives (`entry m k k`). While there is none, no acyclic object is part of a cycle, and
+ * reference counting frees one once the garbage that holds it lets go; skipping them spares the
+ * trace what may be most of the heap. Otherwise the trace treats them as any other object. The
+ * choice holds from the collection's start to its end: its finalizers add no entry, but may free
+ * keys, and the second mark must see acyclic objects as the first did. */
+static int left_to_rc(const cf_collector* c, const object* o) {
+  return o->acyclic && !c->trace_acyclic;
+}
+
+/* Marks o and pushes it to be scanned, unless it is marked or left to reference counting. */
+static void mark_one(const cf_collector* c, stack* s, object* o) {
+  if (o->marked || left_to_rc(c, o)) return;
+  o->marked = 1;
+  push(s, o);
+}
+
 /* Marks what the external references and the frozen objects reach; with `and_not_dying`, also
- * what every object not dying reaches. */
+ * what every object not dying reaches. Ephemerons: an entry's value is reached once its map and
+ * its key both are. Each of the two is marked before it is scanned, so whichever is scanned
+ * second finds the other marked and marks the value: one pass reaches the fixpoint. */
 static void mark(cf_collector* c, int and_not_dying) {
-  object** stack = NULL;
-  size_t depth = 0, capacity = 0;
+  stack s = {0};
   for (size_t i = 0; i < c->nlive; ++i) {
     object* o = c->live[i];
-    if ((o->external > 0 || o->frozen || (and_not_dying && !o->dying)) && !o->marked) {
-      o->marked = 1;
-      stack = grow(stack, &capacity, depth + 1, sizeof *stack);
-      stack[depth++] = o;
+    if (o->external > 0 || o->frozen || (and_not_dying && !o->dying)) mark_one(c, &s, o);
+  }
+  while (s.depth > 0) {
+    object* o = s.items[--s.depth];
+    for (size_t i = 0; i < o->nrefs; ++i) mark_one(c, &s, o->refs[i]);
+    for (size_t i = 0; i < o->nentries; ++i) {
+      if (o->entries[i]->key->marked) mark_one(c, &s, o->entries[i]->value);
+    }
+    for (size_t i = 0; i < o->nkeyed; ++i) {
+      if (o->keyed[i]->map->marked) mark_one(c, &s, o->keyed[i]->value);
     }
   }
-  while (depth > 0) {
-    object* o = stack[--depth];
-    for (size_t i = 0; i < o->nrefs; ++i) {
-      if (!o->refs[i]->marked) {
-        o->refs[i]->marked = 1;
-        stack = grow(stack, &capacity, depth + 1, sizeof *stack);
-        stack[depth++] = o->refs[i];
-      }
-    }
-  }
-  free(stack);
+  free(s.items);
 }
 
 static void unmark(cf_collector* c) {
   for (size_t i = 0; i < c->nlive; ++i) c->live[i]->marked = 0;
 }
 
-/* The backup trace. 1: mark; the garbage is what is left, and it is dying from now on. 2: run
+/* The backup trace. 1: mark; the garbage is what is left but for what is left to reference
+ * counting (it frees each when the garbage lets go of it), and it is dying from now on. 2: run
  * the garbage's finalizers; if any ran, mark again, since what they resurrected survives, with
  * what it reaches - and so does what the objects they allocated reach: those are no part of this
- * collection's garbage (the next collection frees them if they are garbage), and one may refer
- * to the garbage. 3: drop the references the garbage still holds to survivors, then free the
- * garbage. Returns how many objects it freed. */
+ * collection's garbage (the next collection frees them if they are garbage), and one may refer to
+ * the garbage. 3: detach what the garbage holds - its references, its entries, the entries keyed
+ * by it - and release the survivors among their targets, then free the garbage. Returns how many
+ * objects it freed, reference counting's frees during it included. */
 static size_t rc_collect(cf_collector* c, int generation) {
   (void)generation; /* every collection is full */
   if (c->busy) return 0;
   c->busy++;
   c->collections++;
   const uint64_t frees_before = c->frees;
+  c->trace_acyclic = c->acyclic_keys > 0;
 
   mark(c, 0);
   object** garbage = NULL;
   size_t ngarbage = 0, capacity = 0;
   for (size_t i = 0; i < c->nlive; ++i) {
     object* o = c->live[i];
-    if (o->marked) continue;
+    if (o->marked || left_to_rc(c, o)) continue;
     o->dying = 1;
     garbage = grow(garbage, &capacity, ngarbage + 1, sizeof *garbage);
     garbage[ngarbage++] = o;
@@ -311,8 +450,8 @@ static size_t rc_collect(cf_collector* c, int generation) {
   }
   unmark(c);
   for (size_t i = 0; i < still; ++i) {
-    for (size_t r = 0; r < garbage[i]->nrefs; ++r) {
-      if (!garbage[i]->refs[r]->dying) decref(c, garbage[i]->refs[r]);
+    for (object* t; (t = detach_one(c, garbage[i])) != NULL;) {
+      if (!t->dying) decref(c, t);
     }
   }
   for (size_t i = 0; i < still; ++i) free_object(c, garbage[i]);
@@ -320,6 +459,8 @@ static size_t rc_collect(cf_collector* c, int generation) {
   c->busy--;
   return (size_t)(c->frees - frees_before);
 }
+
+/* ---- finalizers, weak references, bookkeeping ----------------------------------------------- */
 
 static void rc_set_finalizer(cf_collector* c, cf_object id) { c->by_id[id]->has_finalizer = 1; }
 
@@ -345,25 +486,68 @@ static int rc_deref(cf_collector* c, cf_weak w, cf_object* target) {
   return 1;
 }
 
+/* Its references, then its entries' values (as the header asks of a map). */
 static void rc_traverse(cf_collector* c, cf_object id, void (*visit)(void*, cf_object),
-                     void* context) {
+                        void* context) {
   const object* o = c->by_id[id];
   for (size_t i = 0; i < o->nrefs; ++i) visit(context, o->refs[i]->id);
+  for (size_t i = 0; i < o->nentries; ++i) visit(context, o->entries[i]->value->id);
 }
 
 static uint64_t rc_count(cf_collector* c, cf_object id) { return c->by_id[id]->count; }
 
 static uint64_t rc_collections(cf_collector* c) { return c->collections; }
 
+/* What is wrong with o's entries and kind, or NULL: each entry is where its map and its key say,
+ * one per key in a map, and an acyclic object refers only to acyclic ones. Counts the entries
+ * keyed by acyclic objects into *acyclic. */
+static const char* check_object(cf_collector* c, const object* o, size_t* acyclic) {
+  for (size_t i = 0; i < o->nentries; ++i) {
+    const entry* e = o->entries[i];
+    if (e->map != o || e->in_map != i || e->in_key >= e->key->nkeyed ||
+        e->key->keyed[e->in_key] != e || find_entry(o, e->key) != e) {
+      snprintf(c->problem, sizeof c->problem, "map %u: its entry for %u is misplaced", o->id,
+               e->key->id);
+      return c->problem;
+    }
+    *acyclic += e->key->acyclic != 0;
+  }
+  for (size_t i = 0; i < o->nkeyed; ++i) {
+    const entry* e = o->keyed[i];
+    if (e->key != o || e->in_key != i || e->in_map >= e->map->nentries ||
+        e->map->entries[e->in_map] != e) {
+      snprintf(c->problem, sizeof c->problem, "object %u: an entry keyed by it is misplaced",
+               o->id);
+      return c->problem;
+    }
+  }
+  for (size_t r = 0; r < o->nrefs && o->acyclic; ++r) {
+    if (!o->refs[r]->acyclic) {
+      snprintf(c->problem, sizeof c->problem, "object %u: acyclic, yet refers to %u", o->id,
+               o->refs[r]->id);
+      return c->problem;
+    }
+  }
+  return NULL;
+}
+
 static const char* rc_check_invariants(cf_collector* c) {
   uint64_t* expected = calloc(c->ids + 1, sizeof *expected);
   if (expected == NULL) abort();
-  for (size_t i = 0; i < c->nlive; ++i) {
+  const char* problem = NULL;
+  size_t acyclic_keys = 0;
+  for (size_t i = 0; i < c->nlive && problem == NULL; ++i) {
     const object* o = c->live[i];
     expected[o->id] += o->external;
     for (size_t r = 0; r < o->nrefs; ++r) expected[o->refs[r]->id]++;
+    for (size_t e = 0; e < o->nentries; ++e) expected[o->entries[e]->value->id]++;
+    problem = check_object(c, o, &acyclic_keys);
   }
-  const char* problem = NULL;
+  if (problem == NULL && acyclic_keys != c->acyclic_keys) {
+    snprintf(c->problem, sizeof c->problem, "%zu entries keyed by acyclic objects, %zu counted",
+             acyclic_keys, c->acyclic_keys);
+    problem = c->problem;
+  }
   for (size_t i = 0; i < c->nlive && problem == NULL; ++i) {
     const object* o = c->live[i];
     if (o->live_index != i || o->marked || o->dying || o->count == 0 ||
@@ -403,6 +587,9 @@ const cf_plugin* cyclefuzz_plugin(void) {
       .weak_ref = rc_weak_ref,
       .deref = rc_deref,
       .weak_held_by = rc_weak_held_by,
+      .set_entry = rc_set_entry,
+      .remove_entry = rc_remove_entry,
+      .set_kind = rc_set_kind,
   };
   return &plugin;
 }
