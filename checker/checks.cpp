@@ -150,7 +150,8 @@ void Session::check_late_free(Lane& lane) {
     candidates.push_back(lane.unlinked_now[i]);
   }
   const std::vector<ObjectId> late = oracle_.unheld_garbage(
-      candidates, [&lane](ObjectId x) { return lane.garbage(x); }, lane.view());
+      candidates, [&lane](ObjectId x) { return lane.garbage(x); }, lane.view(),
+      [&lane](ObjectId map) { return lane.holds(map) && lane.live(map); });
   if (!late.empty()) {
     report(lane, Violation::of(ViolationKind::LateFree, late,
                                "unreachable, held by no garbage cycle, and still alive"));
@@ -210,11 +211,11 @@ void Session::check_automatic_collection(Lane& lane, const Op& op, std::uint64_t
 void Session::check_generations(Lane& lane, const Op& op, const OpFacts& facts) {
   const std::uint64_t collections = facts.collections;
   if (!lane.generations || lane.retired) return;
-  // (A nested collection, or a finalizer that allocated, linked or unlinked objects in the middle
-  // of an op, leave the model's counts and generations behind: it reads them again from the
-  // collector.)
+  // (A nested collection, or a program that allocated, linked or unlinked objects, released
+  // one, gave one a finalizer or took a weak reference in the middle of an op, leave the model's
+  // counts and generations behind: it reads them again from the collector.)
   if (lane.nested_collections > 0 || !lane.born_now.empty() || !lane.linked_now.empty() ||
-      !lane.unlinked_now.empty()) {
+      !lane.unlinked_now.empty() || lane.other_steps_now > 0) {
     lane.generations->adopt(*lane.collector, oracle_, lane.held_objects());
     return;
   }

@@ -143,8 +143,17 @@ std::vector<ObjectId> Oracle::ephemeron_descendants(std::span<const ObjectId> fr
 // Within the ancestor set A (closed under "refers to" among held garbage), peel objects that
 // nothing in A refers to, as reference counting would free them, until only objects that a cycle
 // holds are left (Kahn's algorithm; Boost's topological_sort only reports that a cycle exists).
+//
+// An entry of a live map, whose key is garbage the collector has not freed yet, holds its value
+// too: the map lives, and only the key's death drops the entry, which for a cycle through the key
+// takes a collection (a reference-counting collector that keeps ephemerons counts the entry's
+// value until then).
 std::vector<ObjectId> Oracle::unheld_garbage(std::span<const ObjectId> candidates,
-                                             const AlivePredicate& alive, HeapView view) const {
+                                             const AlivePredicate& alive, HeapView view,
+                                             const AlivePredicate& live_map) const {
+  const auto lives = [&](ObjectId map) {
+    return live_map ? live_map(map) : reachable_[map] != 0;
+  };
   const std::vector<ObjectId> ancestors = garbage_ancestors(candidates, alive, view);
   members_.begin(object_count());
   for (ObjectId v : ancestors) members_.put(v, boost::black_color);
@@ -153,7 +162,11 @@ std::vector<ObjectId> Oracle::unheld_garbage(std::span<const ObjectId> candidate
   std::vector<ObjectId> unheld;
   for (ObjectId v : ancestors) {
     std::uint32_t degree = 0;
-    for_each_referrer(v, view, [&](ObjectId from) { degree += members_.touched(from); });
+    for (auto [e, end] = boost::in_edges(v, graph_); e != end; ++e) {
+      if (!sees(view, *e)) continue;
+      const auto from = static_cast<ObjectId>(boost::source(*e, graph_));
+      degree += members_.touched(from) || (graph_[*e].key != kNoKey && lives(from));
+    }
     in_degree_[v] = degree;
     if (degree == 0) unheld.push_back(v);
   }

@@ -282,6 +282,19 @@ TEST(Oracle, UnheldGarbageIsWhatReferenceCountingWouldFree) {
   EXPECT_EQ(h.oracle.unheld_garbage(c, without_cycle), std::vector<ObjectId>{2});
 }
 
+TEST(Oracle, AnEntryOfALiveMapHoldsItsValueUntilTheCollectorFreesItsKey) {
+  // m lives; its entry k -> v keeps v from reference counting until k is freed (a collector's
+  // view: the mutator's sees no entry whose key it no longer reaches).
+  Heap h("new m\nnew k\nnew v\nentry m k v\nunroot v\nunroot k\n");
+  const auto garbage = [](ObjectId x) { return x > 0; };
+  const std::vector<ObjectId> both = {1, 2};
+  const HeapView view = 0;
+  EXPECT_EQ(h.oracle.unheld_garbage(both, garbage, view), std::vector<ObjectId>{1});
+  h.oracle.key_freed(view, 1);
+  const auto v_only = [](ObjectId x) { return x == 2; };
+  EXPECT_EQ(h.oracle.unheld_garbage(both, v_only, view), std::vector<ObjectId>{2});
+}
+
 TEST(Oracle, CycleHoldingFindsTheCycleAndThePathToTheObject) {
   Heap h("new a\nnew b\nnew c\nnew d\nlink a b\nlink b c\nlink c a\nlink b d\n"
          "unroot a\nunroot b\nunroot c\nunroot d\n");
