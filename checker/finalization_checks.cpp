@@ -2,6 +2,8 @@
 // calls them (a finalizer or callback that runs when it must not), and those that must hold once
 // the op is over (every freed object finalized, every clear called back, deref as the clears say,
 // and a full collection's clears before its finalizers).
+#include <algorithm>
+
 #include "checker/lane.h"
 #include "checker/session.h"
 
@@ -33,7 +35,7 @@ void Lane::finalize(ObjectId x) {
 
 void Lane::weak_cleared(WeakId w) {
   ++events;
-  if (w >= weak.size()) {
+  if (w >= weak.size() || weak[w] == WeakState::NotTaken) {
     return problem(Violation::of(ViolationKind::WrongWeakReference, {},
                                  "cleared a weak reference never taken"));
   }
@@ -42,7 +44,9 @@ void Lane::weak_cleared(WeakId w) {
     problem(Violation::of(ViolationKind::WrongWeakReference, {target}, detail).of_weak(w));
   };
   const std::optional<ObjectId> holder = holder_of(w);
-  const bool held_by_garbage = holder && !reaches_now(*holder);
+  // (Garbage when the op began counts too: a collection need not call back what its garbage
+  // holds, though a finalizer resurrects the holder meanwhile - it cannot know that yet.)
+  const bool held_by_garbage = holder && (!reaches_now(*holder) || !live(*holder));
   if (!capabilities.weak_references) {
     wrong("cleared a weak reference it does not keep");
   } else if (weak_gone(w)) {
@@ -60,7 +64,7 @@ void Lane::weak_cleared(WeakId w) {
 }
 
 void Lane::weak_callback(WeakId w) {
-  if (w >= weak.size()) {
+  if (w >= weak.size() || weak[w] == WeakState::NotTaken) {
     return problem(Violation::of(ViolationKind::WrongWeakReference, {},
                                  "ran the callback of a weak reference never taken"));
   }
@@ -75,7 +79,10 @@ void Lane::weak_callback(WeakId w) {
   } else if (weak_gone(w)) {
     wrong("ran the callback of a weak reference after freeing the object that held it");
   } else if (holder && garbage_at_start.contains(*holder) && !reaches_now(*holder) &&
-             !kept_through_freed_keys(*holder)) {
+             !kept_through_freed_keys(*holder) &&
+             std::find(taken_now.begin(), taken_now.end(), w) == taken_now.end()) {
+    // (One a finalizer took during the collection is no weak reference the collection found:
+    // it may be called back when its target goes, whoever holds it, as CPython does.)
     wrong("ran the callback of a weak reference that is itself garbage of the collection (its "
           "holder is): a callback must never see the garbage it belongs to");
   } else if (weak[w] == WeakState::Set) {
@@ -153,11 +160,15 @@ void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, boo
 // A full collection that runs finalizers clears every weak reference to its garbage before the
 // first of them (Capabilities::weak_references_cleared_before_finalizers) - those that garbage
 // holds too, which then go with their holders: else a finalizer could follow one into an object
-// the collection is tearing down.
+// the collection is tearing down. (Those its finalizers took meanwhile it clears when it frees
+// their targets, as any other: the clearing before finalizers cannot have seen them.)
 void Session::check_weak_references_cleared_first(Lane& lane) {
+  const auto taken_now = [&lane](WeakId w) {
+    return std::find(lane.taken_now.begin(), lane.taken_now.end(), w) != lane.taken_now.end();
+  };
   for (const auto& [w, when, held_by_garbage] : lane.cleared_now) {
     const ObjectId target = oracle_.weak_target(w);
-    if (when > lane.first_finalizer && lane.garbage_at_start.contains(target)) {
+    if (when > lane.first_finalizer && lane.garbage_at_start.contains(target) && !taken_now(w)) {
       return report(lane, Violation::of(ViolationKind::WrongWeakReference, {target},
                                         "garbage of a full collection whose weak reference was "
                                         "cleared only after a finalizer of that collection ran")
@@ -168,7 +179,7 @@ void Session::check_weak_references_cleared_first(Lane& lane) {
     for (WeakId w : oracle_.weak_references_to(target)) {
       // (Set, and held by the mutator, by garbage, or by an object freed during the op.)
       const std::optional<ObjectId> holder = lane.holder_of(w);
-      if (lane.weak[w] != Lane::WeakState::Set ||
+      if (lane.weak[w] != Lane::WeakState::Set || taken_now(w) ||
           (lane.weak_gone(w) && !lane.garbage_at_start.contains(*holder))) {
         continue;
       }

@@ -1,8 +1,9 @@
 // The program's code as it runs inside a collector: a finalizer's program (language/op.h: Step), a
 // weak reference's callback's, and `release`, which empties the program's list of resurrected
-// objects. Each runs in one lane's
-// heap, when that lane's collector calls it, and acts on the collector as the mutator would.
+// objects. Each runs in one lane's heap, when that lane's collector calls it, and acts on the
+// collector as the mutator would.
 #include <algorithm>
+#include <iterator>
 
 #include "checker/lane.h"
 
@@ -69,10 +70,29 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
         break;
       case StepKind::Deref: {
         const std::optional<ObjectId> holder = holder_of(step.weak);
-        if (!holder || weak_gone(step.weak) || !reaches(*holder)) break;
+        if (!holder || weak[step.weak] == WeakState::NotTaken || weak_gone(step.weak) ||
+            !reaches(*holder)) {
+          break;
+        }
         deref_in_program(step.weak);
         break;
       }
+      case StepKind::Release:  // (what the list holds is the program's, whoever reaches it)
+        if (release_one(step.a)) ++other_steps_now;
+        break;
+      case StepKind::Finalizer:  // (of what it allocated, which it still holds)
+        ++other_steps_now;
+        collector->set_finalizer(step.a);
+        break;
+      case StepKind::Weak:
+        // Taken from, and held by, what the mutator no longer reaches: it never sees it.
+        if (!reaches(step.a) || !reaches(step.b) || oracle.reachable_from_roots(step.b)) break;
+        weak[step.weak] = WeakState::Set;
+        taken_now.push_back(step.weak);
+        ++other_steps_now;
+        collector->weak_ref(step.weak, step.a, step.callback);
+        if (capabilities.weak_reference_holders) collector->weak_held_by(step.weak, step.b);
+        break;
     }
   }
   // It returns: its locals go.
@@ -118,6 +138,18 @@ void Lane::deref_in_program(WeakId w) {
   reach_changed();
   ++listed[target];
   collector->root(target);
+}
+
+// The newest entry for x goes; none, and the step is skipped (false).
+bool Lane::release_one(ObjectId x) {
+  const auto entry = std::find(resurrected.rbegin(), resurrected.rend(), x);
+  if (entry == resurrected.rend()) return false;
+  resurrected.erase(std::next(entry).base());
+  reach_changed();
+  --listed[x];
+  released.push_back(x);
+  collector->unroot(x);  // (which may free x there and then)
+  return true;
 }
 
 // A finalizer that runs meanwhile may store new entries: those stay.

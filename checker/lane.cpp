@@ -118,9 +118,11 @@ void Lane::begin_op(std::size_t objects, bool reach_may_change) {
   cleared_now.clear();
   found_in_callbacks.clear();
   released.clear();
+  taken_now.clear();
   born_now.clear();
   linked_now.clear();
   unlinked_now.clear();
+  other_steps_now = 0;
   unmapped_now.clear();
   kept_before.clear();
   garbage_at_start.clear();
@@ -130,7 +132,9 @@ void Lane::begin_op(std::size_t objects, bool reach_may_change) {
     listed.resize(objects, 0);
     finalized.resize(objects, 0);
   }
-  weak.resize(oracle.weak_count(), WeakState::Set);
+  for (auto w = static_cast<WeakId>(weak.size()); w < oracle.weak_count(); ++w) {
+    weak.push_back(oracle.weak_in_program(w) ? WeakState::NotTaken : WeakState::Set);
+  }
 }
 
 void Lane::allocate(ObjectId x) {

@@ -44,7 +44,8 @@ namespace cyclefuzz {
 class Lane final : public CollectorHost {
  public:
   enum class Status : std::uint8_t { Unallocated, Alive, Freed };
-  enum class WeakState : std::uint8_t { Set, Cleared, CalledBack };
+  /// A weak reference a program takes is NotTaken until this lane's run of it takes it.
+  enum class WeakState : std::uint8_t { Set, Cleared, CalledBack, NotTaken };
   static constexpr std::size_t kNever = ~std::size_t{0};
 
   Lane(std::size_t index, std::string name, Oracle& oracle)
@@ -170,10 +171,12 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> born_now;     // during the current op: the objects finalizers allocated
   std::vector<ObjectId> linked_now;   // ... and those they added references from
   std::vector<ObjectId> unlinked_now;  // ... and the references they dropped: from, to, in pairs
+  std::size_t other_steps_now = 0;     // ... and their release, finalizer and weak steps that ran
   std::vector<ObjectId> unmapped_now;  // the maps and values of the entries the harness's maps
                                        // dropped (drop_entries_of_freed_keys), in pairs
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
   std::vector<WeakState> weak;          // by weak reference
+  std::vector<WeakId> taken_now;        // during the current op: those its programs took
   // During the current op: the finalizer runs and clears, numbered in the order they happened.
   std::size_t events = 0;
   std::size_t first_finalizer = kNever;
@@ -183,7 +186,8 @@ class Lane final : public CollectorHost {
   struct Clear {
     WeakId w;
     std::size_t when;        // its number among the op's events
-    bool held_by_garbage;    // its holder was unreachable then: its callback may not run
+    bool held_by_garbage;    // its holder was unreachable then, or when the op began: its
+                             // callback may not run
   };
   std::vector<Clear> cleared_now;
   /// What the callbacks found wrong as they ran, during the current op (reported at its end).
@@ -204,6 +208,8 @@ class Lane final : public CollectorHost {
   void run_program(const std::vector<Step>& program, std::optional<ObjectId> x);
   /// A program's `deref w` step, once it can reach w's holder.
   void deref_in_program(WeakId w);
+  /// A program's `release x` step: the list drops one of its entries for x, if it has one.
+  bool release_one(ObjectId x);
   void problem(Violation violation) { found_in_callbacks.push_back(std::move(violation)); }
 
   /// The objects it allocated, in increasing order, less those it freed before the last

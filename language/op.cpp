@@ -1,5 +1,7 @@
 #include "language/op.h"
 
+#include <algorithm>
+
 namespace cyclefuzz {
 
 namespace {
@@ -18,10 +20,11 @@ constexpr OpKindInfo kOpKinds[] = {
     {OpKind::Enable, "enable", "enable", 0},
     {OpKind::Finalizer, "finalizer",
      "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], "
-     "collect, unlink FROM TO, deref WEAK",
+     "collect, unlink FROM TO, deref WEAK, release [NAME], finalizer NAME, "
+     "weak WEAK NAME [callback] in HOLDER",
      1},
     {OpKind::Release, "release", "release", 0},
-    {OpKind::Weak, "weak", "weak WEAK NAME [callback [STEP...]] [in NAME]", 1},
+    {OpKind::Weak, "weak", "weak WEAK NAME [callback [STEP...]] [in HOLDER]", 1},
     {OpKind::Deref, "deref", "deref WEAK", 0},
     {OpKind::Entry, "entry", "entry MAP KEY VALUE", 3},
     {OpKind::Unentry, "unentry", "unentry MAP KEY", 2},
@@ -76,6 +79,12 @@ const char* keyword(StepKind kind) {
       return "unlink";
     case StepKind::Deref:
       return "deref";
+    case StepKind::Release:
+      return "release";
+    case StepKind::Finalizer:
+      return "finalizer";
+    case StepKind::Weak:
+      return "weak";
   }
   return "?";
 }
@@ -102,6 +111,13 @@ std::vector<ObjectId> allocated_by(const Op& op) {
   return allocated;
 }
 
+std::size_t weak_references_taken(const Op& op) {
+  return (op.kind == OpKind::Weak ? 1 : 0) +
+         static_cast<std::size_t>(std::count_if(op.steps.begin(), op.steps.end(), [](const Step& s) {
+           return s.kind == StepKind::Weak;
+         }));
+}
+
 std::string show(const Op& op, const Names& names, const Names& weak_names) {
   std::string line = keyword(op.kind);
   switch (op.kind) {
@@ -120,12 +136,29 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
       }
       for (const Step& step : op.steps) {
         line += std::string(" ") + keyword(step.kind);
-        const bool pair = step.kind == StepKind::Link || step.kind == StepKind::Unlink;
-        const bool names_a = step.kind == StepKind::New || pair ||
-                             (step.kind == StepKind::Resurrect && step.a != op.a);
-        if (names_a) line += ' ' + names[step.a];
-        if (pair) line += ' ' + names[step.b];
-        if (step.kind == StepKind::Deref) line += ' ' + weak_names[step.weak];
+        switch (step.kind) {
+          case StepKind::Link:
+          case StepKind::Unlink:
+            line += ' ' + names[step.a] + ' ' + names[step.b];
+            break;
+          case StepKind::New:
+          case StepKind::Finalizer:
+            line += ' ' + names[step.a];
+            break;
+          case StepKind::Resurrect:
+          case StepKind::Release:  // (of the dying object itself when no name follows)
+            if (step.a != op.a) line += ' ' + names[step.a];
+            break;
+          case StepKind::Deref:
+            line += ' ' + weak_names[step.weak];
+            break;
+          case StepKind::Weak:
+            line += ' ' + weak_names[step.weak] + ' ' + names[step.a] +
+                    (step.callback ? " callback" : "") + " in " + names[step.b];
+            break;
+          case StepKind::Collect:
+            break;
+        }
       }
       if (op.kind == OpKind::Weak && op.held) line += " in " + names[op.b];
       return line;

@@ -89,13 +89,21 @@ enum class StepKind : std::uint8_t {
               // in the middle of a collection, which may free c there and then)
   Deref,      // deref w: stores what weak reference w yields, if anything, in the program's list
               // (resurrection through a weak reference); w is one an object it reaches holds
+  Release,    // release [b]: drops one of the list's entries for b (by default the dying object):
+              // an external reference dropped in the middle of a collection
+  Finalizer,  // finalizer x: gives x, which an earlier step allocated, a finalizer of its own
+              // (one that does nothing but is counted when it runs)
+  Weak,       // weak v b [callback] in h: h, which the program reaches, takes a new weak
+              // reference v to b (v exists only in the collectors that ran the step)
 };
 
 struct Step {
   StepKind kind = StepKind::Collect;
-  ObjectId a = 0;  // New: the object. Link, Unlink: the referrer. Resurrect: what it stores.
-  ObjectId b = 0;  // Link, Unlink: the referent.
-  WeakId weak = 0;  // Deref: the weak reference.
+  ObjectId a = 0;  // New, Finalizer: the object. Link, Unlink: the referrer. Resurrect, Release:
+                   // what it stores or lets go. Weak: the target.
+  ObjectId b = 0;  // Link, Unlink: the referent. Weak: the holder.
+  WeakId weak = 0;  // Deref, Weak: the weak reference.
+  bool callback = false;  // Weak: it has a callback (one that runs no program)
 
   static Step make_new(ObjectId x) { return {StepKind::New, x}; }
   static Step link(ObjectId from, ObjectId to) { return {StepKind::Link, from, to}; }
@@ -103,6 +111,11 @@ struct Step {
   static Step collect() { return {StepKind::Collect}; }
   static Step unlink(ObjectId from, ObjectId to) { return {StepKind::Unlink, from, to}; }
   static Step deref(WeakId w) { return {StepKind::Deref, 0, 0, w}; }
+  static Step release(ObjectId x) { return {StepKind::Release, x}; }
+  static Step finalizer(ObjectId x) { return {StepKind::Finalizer, x}; }
+  static Step weak_ref_in(WeakId w, ObjectId target, bool callback, ObjectId holder) {
+    return {StepKind::Weak, target, holder, w, callback};
+  }
 
   friend bool operator==(const Step&, const Step&) = default;
 };
@@ -226,10 +239,13 @@ void for_each_object(S& step, F f) {
       break;
     case StepKind::Link:
     case StepKind::Unlink:
+    case StepKind::Weak:
       f(step.a, Slot::Names);
       f(step.b, Slot::Names);
       break;
     case StepKind::Resurrect:
+    case StepKind::Release:
+    case StepKind::Finalizer:
       f(step.a, Slot::Names);
       break;
     case StepKind::Collect:
@@ -268,6 +284,8 @@ class Names {
 
 /// The objects a finalizer's `new` steps allocate, in order (their ids follow the trace's last).
 std::vector<ObjectId> allocated_by(const Op& op);
+/// How many weak references an op takes: a `weak` op's own, and its program's `weak` steps'.
+std::size_t weak_references_taken(const Op& op);
 
 /// The trace line for `op`, without a newline: parse(show(op)) == op.
 std::string show(const Op& op, const Names& names, const Names& weak_names = Names('w'));

@@ -41,8 +41,9 @@ std::size_t first_non_text(std::string_view line) {
   return std::string_view::npos;
 }
 
-constexpr StepKind kStepKinds[] = {StepKind::New,     StepKind::Link,   StepKind::Resurrect,
-                                   StepKind::Collect, StepKind::Unlink, StepKind::Deref};
+constexpr StepKind kStepKinds[] = {StepKind::New,     StepKind::Link,    StepKind::Resurrect,
+                                   StepKind::Collect, StepKind::Unlink,  StepKind::Deref,
+                                   StepKind::Release, StepKind::Finalizer, StepKind::Weak};
 
 /// The step a word starts in a finalizer's program, if it is one of their keywords.
 std::optional<StepKind> step_named(std::string_view word) {
@@ -183,24 +184,20 @@ class Parser {
       case OpKind::Finalizer:
         return parse_finalizer(words);
       case OpKind::Weak: {  // weak W A [callback [STEP...]] [in H]
-        std::size_t end = words.size();
-        std::optional<ObjectId> holder;
-        if (end >= 5 && words[end - 2] == "in") {
-          holder = lookup(words[end - 1]);
-          end -= 2;
-        }
-        const bool callback = end >= 4 && words[3] == "callback";
-        if (end < 3 || (end > 3 && !callback)) wrong_arguments(kind);
-        const std::string name(words[1]);
-        if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
-        // A name used before keeps its weak reference, which the oracle refuses to take again.
-        const auto [it, added] =
-            weak_ids_.emplace(name, static_cast<WeakId>(trace_.weak_names.size()));
-        if (added) trace_.weak_names.push_back(name);
+        if (words.size() < 3) wrong_arguments(kind);
+        const WeakId w = define_weak(words[1]);
         const ObjectId target = lookup(words[2]);
-        Op op = holder ? Op::weak_ref_in(it->second, target, callback, *holder)
-                       : Op::weak_ref(it->second, target, callback);
-        parse_steps(words, 4, end, op);  // the callback's program
+        const bool callback = words.size() >= 4 && words[3] == "callback";
+        Op op = Op::weak_ref(w, target, callback);
+        // The callback's program reads up to an `in` that starts no step: its own `weak` steps
+        // end in `in HOLDER` themselves, so what is left is the op's holder.
+        const std::size_t end = callback ? parse_steps(words, 4, words.size(), op) : 3;
+        if (end + 2 == words.size() && words[end] == "in") {
+          op.held = true;
+          op.b = lookup(name_at(words, end + 1, kind));
+        } else if (end != words.size()) {
+          wrong_arguments(kind);
+        }
         return op;
       }
       case OpKind::Deref: {  // deref W
@@ -225,21 +222,26 @@ class Parser {
   Op parse_finalizer(const std::vector<std::string_view>& words) {
     if (words.size() < 2 || is_reserved(words[1])) wrong_arguments(OpKind::Finalizer);
     Op op = Op::finalizer(lookup(words[1]));
-    parse_steps(words, 2, words.size(), op);
+    if (parse_steps(words, 2, words.size(), op) != words.size()) wrong_arguments(op.kind);
     return op;
   }
 
-  // A program's steps, words[begin, end), into op.steps: a finalizer's, or a weak reference's
-  // callback's (a `resurrect` without a name is of op.a: the finalizer's object, or the weak
-  // reference's target, which the oracle refuses a callback).
-  void parse_steps(const std::vector<std::string_view>& words, std::size_t begin, std::size_t end,
-                   Op& op) {
-    // The name at words[i], which must be there and not be a step's word.
-    const auto name_at = [&](std::size_t i) {
-      if (i >= end || is_reserved(words[i])) wrong_arguments(op.kind);
-      return words[i];
-    };
-    for (std::size_t i = begin; i < end;) {
+  /// The name at words[i], which must be there and not be a word of the language.
+  std::string_view name_at(const std::vector<std::string_view>& words, std::size_t i,
+                           OpKind kind) const {
+    if (i >= words.size() || is_reserved(words[i])) wrong_arguments(kind);
+    return words[i];
+  }
+
+  // A program's steps, from words[begin] up to `end` or to an `in` that starts no step, into
+  // op.steps: a finalizer's, or a weak reference's callback's (a `resurrect` or `release` without
+  // a name is of op.a: the finalizer's object, or the weak reference's target, which the oracle
+  // refuses a callback). Returns where it stopped.
+  std::size_t parse_steps(const std::vector<std::string_view>& words, std::size_t begin,
+                          std::size_t end, Op& op) {
+    const auto name_at = [&](std::size_t i) { return this->name_at(words, i, op.kind); };
+    std::size_t i = begin;
+    while (i < end && words[i] != "in") {
       const std::string_view word = words[i++];
       const std::optional<StepKind> step = step_named(word);
       if (!step) {
@@ -265,16 +267,44 @@ class Parser {
           op.steps.push_back(Step::deref(it->second));
           break;
         }
-        case StepKind::Resurrect: {  // of the dying object itself unless a name follows
-          const bool named = i < end && !step_named(words[i]);
-          op.steps.push_back(Step::resurrect(named ? lookup(name_at(i++)) : op.a));
+        case StepKind::Resurrect:
+        case StepKind::Release: {  // of the dying object itself unless a name follows
+          const bool named = i < end && !is_reserved(words[i]);
+          const ObjectId x = named ? lookup(name_at(i++)) : op.a;
+          op.steps.push_back(*step == StepKind::Resurrect ? Step::resurrect(x) : Step::release(x));
           break;
         }
         case StepKind::Collect:
           op.steps.push_back(Step::collect());
           break;
+        case StepKind::Finalizer:
+          op.steps.push_back(Step::finalizer(lookup(name_at(i++))));
+          break;
+        case StepKind::Weak: {  // weak V B [callback] in H
+          const WeakId w = define_weak(name_at(i++));
+          const ObjectId target = lookup(name_at(i++));
+          const bool callback = i < end && words[i] == "callback";
+          if (callback) ++i;
+          if (i >= end || words[i] != "in") wrong_arguments(op.kind);
+          const ObjectId holder = lookup(name_at(++i));
+          ++i;
+          op.steps.push_back(Step::weak_ref_in(w, target, callback, holder));
+          break;
+        }
       }
     }
+    return i;
+  }
+
+  // A new name for the next weak reference. A name used before keeps its weak reference, which
+  // the oracle refuses to take again.
+  WeakId define_weak(std::string_view word) {
+    const std::string name(word);
+    if (is_reserved(name)) fail(in_quotes(name) + " is a word of the language, not a name");
+    const auto [it, added] =
+        weak_ids_.emplace(name, static_cast<WeakId>(trace_.weak_names.size()));
+    if (added) trace_.weak_names.push_back(name);
+    return it->second;
   }
 
   // A new name for the next object. A name used before keeps its object, which the oracle refuses

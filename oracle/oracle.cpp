@@ -66,18 +66,12 @@ void Oracle::apply(const Op& op) {
     case OpKind::Finalizer:
       finalizer_[op.a] = static_cast<std::uint32_t>(programs_.size());
       programs_.push_back(op.steps);
-      for (ObjectId x : allocated_by(op)) add_object(x, false);
+      add_program(op);
       break;
     case OpKind::Weak:
-      weak_targets_.push_back(op.a);
-      weak_callbacks_.push_back(op.option ? 1 : 0);
-      weak_by_target_[op.a].push_back(op.weak);
-      weak_holders_.push_back(op.held ? op.b : kNoHolder);
-      weak_programs_.push_back(op.steps);
-      for (ObjectId x : allocated_by(op)) add_object(x, false);
-      if (op.held) weak_by_holder_[op.b].push_back(op.weak);
-      derefable_index_.push_back(0);
-      add_to(derefable_weak_, derefable_index_, op.weak);
+      add_weak(op.weak, op.a, op.option, op.held ? std::optional(op.b) : std::nullopt, op.steps,
+               false);
+      add_program(op);
       break;
     case OpKind::Collect:
     case OpKind::Threshold:
@@ -114,6 +108,39 @@ void Oracle::add_object(ObjectId id, bool rooted) {
   if (rooted) {
     add_to(reachable_list_, reachable_index_, id);
     add_to(rooted_list_, rooted_index_, id);
+  }
+}
+
+void Oracle::add_weak(WeakId w, ObjectId target, bool callback, std::optional<ObjectId> holder,
+                      std::vector<Step> program, bool in_program) {
+  assert(w == weak_targets_.size());
+  weak_targets_.push_back(target);
+  weak_callbacks_.push_back(callback ? 1 : 0);
+  weak_by_target_[target].push_back(w);
+  weak_holders_.push_back(holder.value_or(kNoHolder));
+  weak_programs_.push_back(std::move(program));
+  weak_in_program_.push_back(in_program ? 1 : 0);
+  if (holder) weak_by_holder_[*holder].push_back(w);
+  derefable_index_.push_back(0);
+  if (!in_program) add_to(derefable_weak_, derefable_index_, w);
+}
+
+void Oracle::add_program(const Op& op) {
+  for (const Step& step : op.steps) {
+    switch (step.kind) {
+      case StepKind::New:
+        add_object(step.a, false);
+        break;
+      case StepKind::Finalizer:
+        finalizer_[step.a] = static_cast<std::uint32_t>(programs_.size());
+        programs_.emplace_back();
+        break;
+      case StepKind::Weak:
+        add_weak(step.weak, step.a, step.callback, step.b, {}, true);
+        break;
+      default:
+        break;
+    }
   }
 }
 
@@ -299,7 +326,9 @@ void Oracle::lose_support(ObjectId x) {
       remove_from(keys_, key_index_, d);
       dead_keys_.push_back(d);
     }
-    for (WeakId w : weak_by_holder_[d]) remove_from(derefable_weak_, derefable_index_, w);
+    for (WeakId w : weak_by_holder_[d]) {
+      if (!weak_in_program_[w]) remove_from(derefable_weak_, derefable_index_, w);
+    }
   }
 }
 

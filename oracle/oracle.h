@@ -83,12 +83,15 @@ struct Refusal {
     NotAllocatedByCallback,  // a callback's step names what it did not allocate
     NoCallback,       // a weak reference without a callback, with a program
     NotAnInstance,    // a finalizer or a weak reference for a tuple or an acyclic object
+    NotAllocatedByProgram,  // a program's `finalizer x` step where x is not what it allocated
+    ProgramWeak,      // the mutator's deref of a weak reference a program takes
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge); for
                         // BadThreshold, which of the three thresholds
-  ObjectId other = 0;   // NotReachedFrom: what the object does not reach; WeakNotReached, and
-                        // UnknownWeak in a finalizer's step: the weak reference
+  ObjectId other = 0;   // NotReachedFrom, NotAllocatedByProgram: what the step names;
+                        // WeakNotReached, NotFreshWeak, and UnknownWeak in a finalizer's step:
+                        // the weak reference
   ObjectKind kind = ObjectKind::List;  // NotAMap, ProgramLink: the kind that refuses it
 };
 
@@ -232,6 +235,9 @@ class Oracle {
   const std::vector<WeakId>& weak_references_to(ObjectId x) const { return weak_by_target_[x]; }
   /// The program of w's callback (often empty).
   const std::vector<Step>& callback_program(WeakId w) const { return weak_programs_[w]; }
+  /// Whether a program's `weak` step takes w: it exists only in the collectors that ran the step,
+  /// and the mutator never holds it.
+  bool weak_in_program(WeakId w) const { return weak_in_program_[w] != 0; }
   /// The object that holds w (`weak w a in h`), or nothing when the mutator holds it.
   std::optional<ObjectId> weak_holder(WeakId w) const {
     return weak_holders_[w] == kNoHolder ? std::nullopt : std::optional(weak_holders_[w]);
@@ -267,11 +273,12 @@ class Oracle {
 
   /// Reference counting frees an unreachable object as soon as no cycle holds it. Among the
   /// unreachable objects that `alive` says a collector still holds, returns those that no cycle
-  /// of such objects holds (directly or through a chain of them). Only the ancestors of
-  /// `candidates` are searched, so the cost is theirs, not the heap's.
+  /// of such objects holds (directly or through a chain of them), nor an entry of a map that
+  /// `live_map` accepts (by default: one the mutator reaches) whose key the collector has not
+  /// freed. Only the ancestors of `candidates` are searched, so the cost is theirs, not the heap's.
   std::vector<ObjectId> unheld_garbage(std::span<const ObjectId> candidates,
-                                       const AlivePredicate& alive,
-                                       HeapView view = kMutatorView) const;
+                                       const AlivePredicate& alive, HeapView view = kMutatorView,
+                                       const AlivePredicate& live_map = nullptr) const;
 
   /// What the mutator reaches through `a` (a included, a reachable), in breadth-first order: what a
   /// finalizer of `a` may store or link (besides what it allocates).
@@ -357,6 +364,13 @@ class Oracle {
   /// Allocates the vertex of object `id` (the next one), with the mutator's external reference
   /// or, for an object a finalizer allocates, without.
   void add_object(ObjectId id, bool rooted);
+  /// Registers weak reference w (the next one), which the mutator can dereference unless a
+  /// program takes it.
+  void add_weak(WeakId w, ObjectId target, bool callback, std::optional<ObjectId> holder,
+                std::vector<Step> program, bool in_program);
+  /// What an op's program gives the heap as the trace names it: the objects it allocates, their
+  /// finalizers, the weak references it takes (each exists only where the program runs).
+  void add_program(const Op& op);
 
   Graph graph_;
   std::vector<std::uint32_t> external_;
@@ -383,6 +397,7 @@ class Oracle {
   std::vector<std::vector<WeakId>> weak_by_target_;  // by object
   static constexpr ObjectId kNoHolder = ~ObjectId{0};
   std::vector<ObjectId> weak_holders_;               // by weak reference
+  std::vector<std::uint8_t> weak_in_program_;        // by weak reference
   std::vector<std::vector<Step>> weak_programs_;     // by weak reference: its callback's
   std::vector<std::vector<WeakId>> weak_by_holder_;  // by object
   std::vector<ObjectKind> kinds_;                    // by object

@@ -51,7 +51,14 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
       return "unknown weak reference " +
              in_quotes(weak_names[op.kind == OpKind::Finalizer ? refusal.other : op.weak]);
     case Refusal::Reason::NotFreshWeak:
-      return "duplicate weak reference name " + in_quotes(weak_names[op.weak]);
+      return "duplicate weak reference name " + in_quotes(weak_names[refusal.other]);
+    case Refusal::Reason::NotAllocatedByProgram:
+      return "the finalizer step of " + in_quotes(names[refusal.other]) +
+             " names what the program did not allocate (a program gives a finalizer only to "
+             "what its own earlier `new` step made)";
+    case Refusal::Reason::ProgramWeak:
+      return "weak reference " + in_quotes(weak_names[op.weak]) +
+             " is one a program takes: the mutator never holds it";
     case Refusal::Reason::NoEntry:
       return name + " has no entry for the key " + in_quotes(names[op.b]);
     case Refusal::Reason::WeakNotReached:
@@ -123,6 +130,9 @@ std::optional<Refusal> Oracle::refuse_program(const Op& op) const {
   std::vector<ObjectId> usable;
   bool searched = false;
   ObjectId next = static_cast<ObjectId>(object_count());
+  // The weak references it takes follow the op's own (a `weak` op's).
+  WeakId next_weak = static_cast<WeakId>(weak_count() + (callback ? 1 : 0));
+  std::vector<ObjectId> given_finalizers;
   const auto refuse_name = [&](ObjectId x) -> std::optional<Refusal> {
     if (x >= next) return Refusal{R::UnknownObject, x};
     if (x >= object_count()) return std::nullopt;  // allocated by an earlier step
@@ -158,9 +168,30 @@ std::optional<Refusal> Oracle::refuse_program(const Op& op) const {
         }
         break;
       case StepKind::Resurrect:
+      case StepKind::Release:
         refusal = refuse_name(step.a);
         break;
       case StepKind::Collect:
+        break;
+      case StepKind::Finalizer:  // of what it allocated, once
+        if (step.a < object_count() || step.a >= next) {
+          return Refusal{R::NotAllocatedByProgram, op.a, step.a};
+        }
+        if (std::find(given_finalizers.begin(), given_finalizers.end(), step.a) !=
+            given_finalizers.end()) {
+          return Refusal{R::SecondFinalizer, step.a};
+        }
+        given_finalizers.push_back(step.a);
+        break;
+      case StepKind::Weak:
+        if (step.weak != next_weak++) return Refusal{R::NotFreshWeak, 0, step.weak};
+        refusal = refuse_name(step.a);
+        if (!refusal) refusal = refuse_name(step.b);
+        for (ObjectId x : {step.a, step.b}) {  // (what a program allocates is a list)
+          if (!refusal && x < object_count() && !is_instance(x)) {
+            refusal = Refusal{R::NotAnInstance, x, 0, kinds_[x]};
+          }
+        }
         break;
       case StepKind::Deref: {
         if (step.weak >= weak_count()) return Refusal{R::UnknownWeak, 0, step.weak};
@@ -231,7 +262,7 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
       break;
     }
     case OpKind::Weak:
-      if (op.weak != weak_targets_.size()) return Refusal{R::NotFreshWeak, 0};
+      if (op.weak != weak_targets_.size()) return Refusal{R::NotFreshWeak, 0, op.weak};
       if (!reachable_from_roots(op.a)) return Refusal{R::Unreachable, op.a};
       if (op.held && !reachable_from_roots(op.b)) return Refusal{R::Unreachable, op.b};
       for (ObjectId x : {op.a, op.held ? op.b : op.a}) {
@@ -241,6 +272,7 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
       return refuse_program(op);
     case OpKind::Deref:
       if (op.weak >= weak_targets_.size()) return Refusal{R::UnknownWeak, 0};
+      if (weak_in_program(op.weak)) return Refusal{R::ProgramWeak, 0};
       if (const auto holder = weak_holder(op.weak); holder && !reachable_from_roots(*holder)) {
         return Refusal{R::HolderGone, *holder};
       }

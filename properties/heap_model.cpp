@@ -18,7 +18,14 @@ std::optional<Op> HeapModel::resolve(const LabeledOp& labeled) const {
     if (w == weak_id_of_.end()) return std::nullopt;
     resolved.weak = w->second;
   }
+  // The weak references its steps take get the next ids after the op's own; their labels must
+  // be new.
+  auto next_weak = static_cast<WeakId>(heap_.weak_count() + (op.kind == OpKind::Weak ? 1 : 0));
   for (Step& step : resolved.steps) {
+    if (step.kind == StepKind::Weak) {
+      if (weak_id_of_.count(step.weak) != 0) return std::nullopt;
+      step.weak = next_weak++;
+    }
     if (step.kind != StepKind::Deref) continue;
     const auto w = weak_id_of_.find(step.weak);
     if (w == weak_id_of_.end()) return std::nullopt;
@@ -53,8 +60,11 @@ LabeledOp HeapModel::label(const Op& op) const {
   Op& out = labeled.op;
   if (op.kind == OpKind::Weak) out.weak = next_weak_label_;
   if (op.kind == OpKind::Deref) out.weak = weak_label_of_[op.weak];
+  // Weak references its steps take (ids from weak_count() on, after the op's own) get the next.
+  Label next_weak = next_weak_label_ + (op.kind == OpKind::Weak ? 1 : 0);
   for (Step& step : out.steps) {
     if (step.kind == StepKind::Deref) step.weak = weak_label_of_[step.weak];
+    if (step.kind == StepKind::Weak) step.weak = next_weak++;
   }
   // Objects the op allocates (ids from object_count() on) get the next labels.
   const auto label_of = [&](ObjectId x) {
@@ -82,10 +92,14 @@ void HeapModel::apply(const LabeledOp& labeled) {
   for_each_object(op, [&](Label label, Slot slot) {
     if (slot == Slot::Allocates) name(label, allocated[next++]);
   });
-  if (op.kind == OpKind::Weak) {
-    weak_label_of_.push_back(op.weak);
-    weak_id_of_.emplace(op.weak, resolved.weak);
-    next_weak_label_ = std::max(next_weak_label_, op.weak + 1);
+  const auto name_weak = [this](Label label, WeakId id) {
+    weak_label_of_.push_back(label);
+    weak_id_of_.emplace(label, id);
+    next_weak_label_ = std::max(next_weak_label_, label + 1);
+  };
+  if (op.kind == OpKind::Weak) name_weak(op.weak, resolved.weak);
+  for (std::size_t i = 0; i < op.steps.size(); ++i) {
+    if (op.steps[i].kind == StepKind::Weak) name_weak(op.steps[i].weak, resolved.steps[i].weak);
   }
   heap_.apply(resolved);
 }

@@ -281,7 +281,7 @@ class Painter {
   /// collector cleared it; and an edge from its holder, if drawn.
   void add_weak_references(ObjectId x) {
     for (WeakId w : oracle_.weak_references_to(x)) {
-      if (w >= lane_.weak.size()) continue;
+      if (w >= lane_.weak.size() || lane_.weak[w] == Lane::WeakState::NotTaken) continue;
       PictureNode marker;
       marker.marker = Marker::Weak;
       marker.object = w;

@@ -33,17 +33,20 @@ static_assert(kKindCount == static_cast<std::size_t>(OpKind::Unentry) + 1,
               "a row for every OpKind");
 using Weights = std::array<std::size_t, kKindCount>;
 // A finalizer's program: before each step, whether there is one more (1, 2) or not (0), up to
-// kMaxSteps; each step a resurrect (0), a new (1), a link (2), a collect (3), an unlink (4) or a
-// deref (5). What a step names is one of `usable`: what the object reaches (itself first), then
-// what the program allocated. A link starts at the newest object the program allocated, or the
-// object itself if none (0), or at any usable one (1); an unlink at the object itself (0) or any
-// usable one (1), and drops one of its references (those it has now, and those the program's
-// earlier links gave it); a deref takes one of the weak references that usable objects hold. An
-// unlink or a deref with nothing to take is left out.
+// kMaxSteps; each step a resurrect (0), a new (1), a link (2), a collect (3), an unlink (4), a
+// deref (5), a release (6), a finalizer (7) or a weak reference (8). What a step names is one of
+// `usable`: what the object reaches (itself first), then what the program allocated. A link
+// starts at the newest object the program allocated, or the object itself if none (0), or at any
+// usable one (1); an unlink at the object itself (0) or any usable one (1), and drops one of its
+// references (those it has now, and those the program's earlier links gave it); a deref takes one
+// of the weak references that usable objects hold; a finalizer goes to one of the objects the
+// program allocated that has none; a weak reference has a usable target, a callback (1) or not
+// (0), and a usable holder. A step with nothing to take, or that what an object is forbids, is
+// left out.
 constexpr std::size_t kMoreSteps = 3;
-constexpr std::array<StepKind, 6> kStepKinds = {StepKind::Resurrect, StepKind::New,
-                                                StepKind::Link,      StepKind::Collect,
-                                                StepKind::Unlink,    StepKind::Deref};
+constexpr std::array<StepKind, 9> kStepKinds = {
+    StepKind::Resurrect, StepKind::New,     StepKind::Link,      StepKind::Collect, StepKind::Unlink,
+    StepKind::Deref,     StepKind::Release, StepKind::Finalizer, StepKind::Weak};
 constexpr std::size_t kLinkSources = 2;
 // Which object: three times in four (0..2) a recent one, else (3) any.
 constexpr std::size_t kRecency = 4;
@@ -307,8 +310,13 @@ class ProgramSoFar {
 
   /// Records a step written.
   void add(const Step& step) {
+    if (step.kind == StepKind::New) without_finalizer.push_back(step.a);
     if (step.kind == StepKind::New) usable.push_back(step.a);
     if (step.kind == StepKind::Link) links_.emplace_back(step.a, step.b);
+    if (step.kind == StepKind::Finalizer) {
+      without_finalizer.erase(
+          std::find(without_finalizer.begin(), without_finalizer.end(), step.a));
+    }
   }
   /// from's references: those the heap has, then those the program's links gave it.
   std::vector<ObjectId> referents(ObjectId from) const {
@@ -331,6 +339,7 @@ class ProgramSoFar {
   }
 
   std::vector<ObjectId> usable;  // the object first
+  std::vector<ObjectId> without_finalizer;  // what it allocated and gave no finalizer, in order
 
  private:
   const Oracle& heap_;
@@ -400,6 +409,27 @@ void add_random_steps(const Oracle& heap, Choices& choices, Op& op, std::optiona
       case StepKind::Deref: {
         const std::vector<WeakId> weak = program.weak_references();
         if (!weak.empty()) step = Step::deref(weak[choices.choose(weak.size())]);
+        break;
+      }
+      case StepKind::Release:
+        step = Step::release(any_usable());
+        break;
+      case StepKind::Finalizer: {
+        const std::vector<ObjectId>& allocated = program.without_finalizer;
+        if (!allocated.empty()) step = Step::finalizer(allocated[choices.choose(allocated.size())]);
+        break;
+      }
+      case StepKind::Weak: {
+        const ObjectId target = any_usable();
+        const bool callback = choices.choose(2) == 1;
+        const ObjectId holder = any_usable();
+        const auto instance = [&](ObjectId x) {
+          return x >= heap.object_count() || heap.is_instance(x);
+        };
+        const auto w = static_cast<WeakId>(heap.weak_count() + weak_references_taken(op));
+        if (instance(target) && instance(holder)) {
+          step = Step::weak_ref_in(w, target, callback, holder);
+        }
         break;
       }
     }
@@ -572,7 +602,18 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
                            std::find(kStepKinds.begin(), kStepKinds.end(), step.kind) -
                            kStepKinds.begin()),
                        kStepKinds.size()});
-        if (step.kind == StepKind::Resurrect) out.push_back(index_of(step.a));
+        if (step.kind == StepKind::Resurrect || step.kind == StepKind::Release) {
+          out.push_back(index_of(step.a));
+        }
+        if (step.kind == StepKind::Finalizer) {
+          out.push_back({position(program.without_finalizer, step.a),
+                         program.without_finalizer.size()});
+        }
+        if (step.kind == StepKind::Weak) {
+          out.push_back(index_of(step.a));
+          out.push_back({step.callback ? 1u : 0u, 2});
+          out.push_back(index_of(step.b));
+        }
         if (step.kind == StepKind::Link || step.kind == StepKind::Unlink) {
           out.push_back({1, kLinkSources});
           out.push_back(index_of(step.a));

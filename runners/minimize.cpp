@@ -14,6 +14,7 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
   std::unordered_map<ObjectId, ObjectId> renamed;  // original id -> id in `out`
   std::unordered_map<WeakId, WeakId> renamed_weak;  // the same for weak references
   std::vector<std::pair<ObjectId, ObjectId>> born;  // a finalizer's new objects: original, id
+  std::vector<std::pair<WeakId, WeakId>> taken;  // its steps' weak references: original, id
   const auto lookup = [&](ObjectId x) -> std::optional<ObjectId> {
     const auto it = renamed.find(x);
     return it == renamed.end() ? std::nullopt : std::optional<ObjectId>(it->second);
@@ -21,6 +22,7 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
   for (std::size_t i = 0; i < trace.ops.size(); ++i) {
     if (!keep[i]) continue;
     Op op = trace.ops[i];
+    taken.clear();
     if (op.kind == OpKind::New) {
       op.a = static_cast<ObjectId>(heap.object_count());  // always fresh: never refused
       std::erase_if(op.items, [&](ObjectId& x) {  // (a tuple without the items that are gone)
@@ -46,8 +48,8 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
         x = id.value_or(0);
       });
       if (!exists) continue;
-      // A finalizer's steps: what it allocates gets the next ids; a step naming an object that is
-      // gone goes too.
+      // A finalizer's steps: what it allocates, and the weak references it takes, get the next
+      // ids; a step naming an object that is gone goes too.
       born.clear();
       const auto find = [&](ObjectId x) -> std::optional<ObjectId> {
         for (const auto& [original, id] : born) {
@@ -74,6 +76,12 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
           gone = gone || !id;
           x = id.value_or(0);
         });
+        if (!gone && step.kind == StepKind::Weak) {
+          const auto id = static_cast<WeakId>(heap.weak_count() +
+                                              (op.kind == OpKind::Weak ? 1 : 0) + taken.size());
+          taken.emplace_back(step.weak, id);
+          step.weak = id;
+        }
         return gone;
       });
       if (heap.refuse(op)) continue;
@@ -85,6 +93,10 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
     if (op.kind == OpKind::Weak) {
       renamed_weak[trace.ops[i].weak] = op.weak;
       out.weak_names.push_back(trace.weak_names[trace.ops[i].weak]);
+    }
+    for (const auto& [original, id] : taken) {
+      renamed_weak[original] = id;
+      out.weak_names.push_back(trace.weak_names[original]);
     }
     heap.apply(op);
     out.ops.push_back(op);

@@ -296,6 +296,16 @@ TEST(Mutants, WhatACallbackAllocatesDuringACollectionIsNotItsGarbage) {
   EXPECT_EQ(names_of(trace, first(*session)->objects), (std::vector<std::string>{"x", "y"}));
 }
 
+TEST(Mutants, AWeakReferenceAFinalizerTookToTheGarbageIsClearedWhenItIsFreed) {
+  const Trace trace = scenario("finalizer-takes-a-weak-reference-to-garbage");
+  const auto session = replay(trace, entries({"mutant:weak-reference-taken-meanwhile-kept"}));
+  ASSERT_NE(first(*session), nullptr);
+  EXPECT_EQ(first(*session)->kind, ViolationKind::WrongWeakReference);
+  EXPECT_EQ(first(*session)->op_index, op_at_line(trace, 12));
+  EXPECT_EQ(first(*session)->detail, "freed, but a weak reference still points to it");
+  EXPECT_EQ(names_of(trace, first(*session)->objects), (std::vector<std::string>{"b"}));
+}
+
 // ---- planted faults the mutants do not cover ------------------------------------------------
 
 /// Forgets finalizers: objects that have one are freed without it.

@@ -11,7 +11,8 @@ namespace {
 
 const std::string kFinalizerUsage =
     "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], "
-    "collect, unlink FROM TO, deref WEAK";
+    "collect, unlink FROM TO, deref WEAK, release [NAME], finalizer NAME, weak WEAK NAME "
+    "[callback] in HOLDER";
 
 /// The error a text gives, as "line: problem", or "" if it parses.
 std::string error_of(const std::string& text, TraceLimits limits = {}) {
@@ -171,6 +172,44 @@ TEST(TraceParser, ReadsFinalizersThatUnlinkAndDeref) {
             "what it allocates itself)");
 }
 
+TEST(TraceParser, ReadsFinalizersThatReleaseGiveFinalizersAndTakeWeakReferences) {
+  const std::string text =
+      "new a\nnew b\nlink a b\nfinalizer a resurrect release resurrect b release b new x "
+      "finalizer x weak v b callback in x\n"
+      "weak w a callback new y weak u y in y in b\n";
+  const Trace t = parse_trace(text, "t.trace");
+  ASSERT_EQ(t.ops.size(), 5u);
+  EXPECT_EQ(t.ops[3], Op::finalizer(0, {Step::resurrect(0), Step::release(0), Step::resurrect(1),
+                                        Step::release(1), Step::make_new(2), Step::finalizer(2),
+                                        Step::weak_ref_in(0, 1, true, 2)}));
+  // A callback's `weak` step ends in its own `in`; the last `in` is the op's holder.
+  Op callback = Op::weak_ref_in(1, 0, true, 1);
+  callback.steps = {Step::make_new(3), Step::weak_ref_in(2, 3, false, 3)};
+  EXPECT_EQ(t.ops[4], callback);
+  EXPECT_EQ(to_text(t), text);
+  EXPECT_EQ((std::vector<std::string>{"v", "w", "u"}),
+            (std::vector<std::string>{t.weak_names[0], t.weak_names[1], t.weak_names[2]}));
+  // The mutator never holds what a program takes.
+  EXPECT_EQ(error_of("new a\nfinalizer a new x weak v a in x\nderef v\n"),
+            "3: weak reference 'v' is one a program takes: the mutator never holds it");
+  EXPECT_EQ(error_of("new a\nnew b\nfinalizer a finalizer b\n"),
+            "3: the finalizer step of 'b' names what the program did not allocate (a program "
+            "gives a finalizer only to what its own earlier `new` step made)");
+  EXPECT_EQ(error_of("new a\nfinalizer a new x finalizer x finalizer x\n"),
+            "2: 'x' already has a finalizer");
+  EXPECT_EQ(error_of("new a\nnew b\nfinalizer a weak v b in a\n"),
+            "3: 'a' does not reach 'b' (a finalizer can only touch what its object reaches, and "
+            "what it allocates itself)");
+  EXPECT_EQ(error_of("new a\nweak w a\nfinalizer a weak w a in a\n"),
+            "3: duplicate weak reference name 'w'");
+  EXPECT_EQ(error_of("new a\nnew t tuple a\nlink a t\nfinalizer a weak v t in a\n"),
+            "4: 't' is a tuple: it has no finalizer, takes no weak reference and holds none (as "
+            "CPython's tuples and atomic objects)");
+  const std::string usage = "wrong arguments (expected '" + kFinalizerUsage + "')";
+  EXPECT_EQ(error_of("new a\nfinalizer a weak v a\n"), "2: " + usage);
+  EXPECT_EQ(error_of("new a\nfinalizer a new x in a\n"), "2: " + usage);
+}
+
 TEST(TraceParser, ReadsCallbackPrograms) {
   const std::string text =
       "new a\nnew h\nweak w a callback new x new y link x y resurrect x collect in h\n"
@@ -189,7 +228,7 @@ TEST(TraceParser, ReadsCallbackPrograms) {
             "2: the callback of weak reference 'w' names 'a', which it did not allocate (a "
             "callback can only touch what it allocates)");
   EXPECT_EQ(error_of("new a\nweak w a new x\n"),
-            "2: wrong arguments (expected 'weak WEAK NAME [callback [STEP...]] [in NAME]')");
+            "2: wrong arguments (expected 'weak WEAK NAME [callback [STEP...]] [in HOLDER]')");
 }
 
 TEST(TraceParser, ReadsKindsOfObjects) {
@@ -250,9 +289,9 @@ TEST(TraceParser, RejectsBrokenFinalizersAndWeakReferences) {
             "2: unknown program step 'resurrects' (expected '" + kFinalizerUsage + "')");
   EXPECT_EQ(error_of("new a\nweak w a\nweak w a\n"), "3: duplicate weak reference name 'w'");
   EXPECT_EQ(error_of("new a\nweak w a later\n"),
-            "2: wrong arguments (expected 'weak WEAK NAME [callback [STEP...]] [in NAME]')");
+            "2: wrong arguments (expected 'weak WEAK NAME [callback [STEP...]] [in HOLDER]')");
   EXPECT_EQ(error_of("new a\nweak w a in\n"),
-            "2: wrong arguments (expected 'weak WEAK NAME [callback [STEP...]] [in NAME]')");
+            "2: wrong arguments (expected 'weak WEAK NAME [callback [STEP...]] [in HOLDER]')");
   EXPECT_EQ(error_of("new a\nweak w a in b\n"), "2: unknown object 'b'");
   EXPECT_EQ(error_of("new a\nnew b\nunroot b\nweak w a in b\n"),
             "4: object 'b' is unreachable (the mutator can only touch what it reaches)");
@@ -360,13 +399,16 @@ TEST(Generator, SameSeedSameTraceAndAlwaysValid) {
 
 TEST(Generator, GivesFinalizersAndWeakReferences) {
   std::size_t resurrecting = 0, allocating = 0, linking = 0, weak = 0, held = 0, deref = 0,
-              release = 0;
-  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+              release = 0, releasing = 0, finalizing = 0, taking = 0;
+  for (std::uint64_t seed = 0; seed < 40; ++seed) {
     for (const Op& op : generate_trace(seed, 300).ops) {
       for (const Step& step : op.steps) {
         resurrecting += step.kind == StepKind::Resurrect;
         allocating += step.kind == StepKind::New;
         linking += step.kind == StepKind::Link;
+        releasing += step.kind == StepKind::Release;
+        finalizing += step.kind == StepKind::Finalizer;
+        taking += step.kind == StepKind::Weak;
       }
       weak += op.kind == OpKind::Weak;
       held += op.kind == OpKind::Weak && op.held;
@@ -382,6 +424,9 @@ TEST(Generator, GivesFinalizersAndWeakReferences) {
   EXPECT_LT(held, weak * 3 / 4);
   EXPECT_GT(deref, 50u);
   EXPECT_GT(release, 50u);
+  EXPECT_GT(releasing, 30u);
+  EXPECT_GT(finalizing, 10u);
+  EXPECT_GT(taking, 30u);
 }
 
 /// Answers with recorded choices, checking that each is asked the same question (the same n).

@@ -171,7 +171,12 @@ void Generational::release(Cell* s) {
     // (One that waited here may have been resurrected meanwhile, by a finalizer's `deref` of a
     // weak reference to it that was not cleared yet: it lives.)
     if (d->count > 0 || resurrected_by_finalizer(d)) continue;
-    if (d->weakly_referenced) clear_weak_references(weak_, {d->id});
+    // (During a collection, one that the unreachable set holds is garbage: no callback.)
+    if (d->weakly_referenced) {
+      clear_weak_references(weak_, {d->id}, [this](ObjectId h) {
+        return handles_[h] != nullptr && handles_[h]->unreachable;
+      });
+    }
     for (Cell* t : d->references) {
       if (--t->count == 0) dying.push_back(t);
     }
@@ -283,7 +288,13 @@ std::size_t Generational::collect_generation(int g) {
   untrack_childless(young, childless);
   promote_survivors(g);
   handle_weakrefs(unreachable);
-  if (finalize_garbage(unreachable)) handle_resurrected_objects(unreachable, g);
+  if (finalize_garbage(unreachable)) {
+    handle_resurrected_objects(unreachable, g);
+    // A finalizer may have taken new weak references to the garbage, or given the garbage new
+    // ones, that the first pass could not see: delete_garbage would call those back while their
+    // holders are torn down.
+    handle_weakrefs(unreachable);
+  }
   delete_garbage(unreachable, g);
   unreachable_ = nullptr;
   ++collections_of_[g];

@@ -323,6 +323,29 @@ class RecordTreatedAsAcyclic final : public TrialDeletion {
   }
 };
 
+/// The weak references to the garbage are cleared once, before the finalizers, and the garbage is
+/// freed without looking again: a weak reference a finalizer took to it meanwhile (CPython's
+/// handle_weakrefs cannot see one either; deallocation must clear it) still points to an object
+/// the collection freed. Seen as a weak reference left to a freed object (a use after free through
+/// it in a real runtime).
+class WeakReferenceTakenMeanwhileKept final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  std::vector<Cell*> run_finalizers(std::vector<Cell*>& garbage) override {
+    const bool pending = std::any_of(garbage.begin(), garbage.end(), [](const Cell* g) {
+      return g->has_finalizer && !g->finalized;
+    });
+    if (!pending) return {};
+    restore_counts(garbage);
+    finalize_garbage(garbage);
+    keep_resurrected(garbage);
+    // BUG: the correct phase clears the weak references taken to `garbage` meanwhile here.
+    return orphaned_by(garbage);
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> trial_deletion_mutants() {
@@ -355,6 +378,9 @@ std::vector<CollectorEntry> trial_deletion_mutants() {
           "trial deletion: a finalizer's decrement frees garbage the collection still holds"),
       mutant<RecordTreatedAsAcyclic>("record-treated-as-acyclic",
                                      "trial deletion: records are never candidates, as if acyclic"),
+      mutant<WeakReferenceTakenMeanwhileKept>(
+          "weak-reference-taken-meanwhile-kept",
+          "trial deletion: a weak reference a finalizer took to the garbage is never cleared"),
   };
 }
 

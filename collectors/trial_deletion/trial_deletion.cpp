@@ -107,7 +107,12 @@ void TrialDeletion::release(Cell* s) {
     // (One that waited here may have been resurrected meanwhile, by a finalizer's `deref` of a
     // weak reference to it that was not cleared yet: it lives.)
     if (d->count > 0 || resurrected_by_finalizer(d)) continue;
-    if (!weak_.empty()) clear_weak_references(weak_, {d->id});
+    // (During a collection, one that its garbage holds is garbage too: no callback.)
+    if (!weak_.empty()) {
+      clear_weak_references(weak_, {d->id}, [this](ObjectId h) {
+        return handles_[h] != nullptr && handles_[h]->dying;
+      });
+    }
     for (Cell* t : d->references) {
       if (t->count == 0) {
         throw BrokenInvariant("trial-deletion: object " + std::to_string(t->id) +
@@ -417,7 +422,22 @@ std::vector<TrialDeletion::Cell*> TrialDeletion::run_finalizers(std::vector<Cell
   restore_counts(garbage);
   finalize_garbage(garbage);
   keep_resurrected(garbage);
+  clear_weak_references_taken_meanwhile(garbage);
   return orphaned_by(garbage);
+}
+
+// A finalizer may take a new weak reference to the garbage after the collection cleared the old
+// ones (CPython's handle_weakrefs cannot see those either; deallocation clears them): the garbage
+// left after the finalizers clears them before it goes. One the garbage holds is garbage too.
+void TrialDeletion::clear_weak_references_taken_meanwhile(const std::vector<Cell*>& garbage) {
+  if (weak_.empty()) return;
+  std::vector<ObjectId> ids;
+  for (const Cell* g : garbage) ids.push_back(g->id);
+  std::vector<ObjectId> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  clear_weak_references(weak_, ids, [&sorted](ObjectId h) {
+    return std::binary_search(sorted.begin(), sorted.end(), h);
+  });
 }
 
 // Pre: counts leave out the references from `garbage` (MarkGray; but to frozen objects). Post:
