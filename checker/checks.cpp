@@ -137,7 +137,7 @@ void Session::check_late_free(Lane& lane) {
   for (ObjectId x : lane.freed_now) {
     oracle_.for_each_referent(x, lane.view(), [&](ObjectId r) { candidates.push_back(r); });
     for (ObjectId map : oracle_.maps_keyed_by(x)) {  // the entries x was the key of are gone
-      if (const std::optional<ObjectId> value = oracle_.entry_value(map, x)) {
+      if (const std::optional<ObjectId> value = oracle_.entry_value(map, x, lane.view())) {
         candidates.push_back(*value);
       }
     }

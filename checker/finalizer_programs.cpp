@@ -84,6 +84,39 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
         ++other_steps_now;
         collector->set_finalizer(step.a);
         break;
+      case StepKind::Entry: {  // on a map the mutator no longer reaches, as a link
+        if (!reaches(step.a) || !reaches(step.b) || !reaches(step.c) ||
+            oracle.reachable_from_roots(step.a)) {
+          break;
+        }
+        const std::optional<ObjectId> replaced = oracle.entry_value(step.a, step.b, view());
+        if (!oracle.set_finalizer_entry(view(), step.a, step.b, step.c)) break;
+        linked_now.push_back(step.a);
+        if (replaced) unlinked_now.insert(unlinked_now.end(), {step.a, *replaced});
+        from_x_valid = false;
+        reach_changed();
+        if (keeps_ephemerons()) {
+          collector->set_entry(step.a, step.b, step.c);
+        } else {  // (the harness's strong-value map, as for the mutator's `entry`)
+          collector->link(step.a, step.c);
+          if (replaced) collector->unlink(step.a, *replaced);
+        }
+        break;
+      }
+      case StepKind::Unentry: {
+        if (!reaches(step.a) || !reaches(step.b) || oracle.reachable_from_roots(step.a)) break;
+        const std::optional<ObjectId> value = oracle.entry_value(step.a, step.b, view());
+        if (!value || !oracle.drop_finalizer_entry(view(), step.a, step.b)) break;
+        unlinked_now.insert(unlinked_now.end(), {step.a, *value});
+        from_x_valid = false;
+        reach_changed();
+        if (keeps_ephemerons()) {
+          collector->remove_entry(step.a, step.b);
+        } else {
+          collector->unlink(step.a, *value);
+        }
+        break;
+      }
       case StepKind::Weak:
         // Taken from, and held by, what the mutator no longer reaches: it never sees it.
         if (!reaches(step.a) || !reaches(step.b) || oracle.reachable_from_roots(step.b)) break;

@@ -202,7 +202,7 @@ void Lane::drop_entries_of_freed_keys() {
   for (std::size_t i = 0; i < freed_now.size(); ++i) {  // (unlinks may free more keys)
     const ObjectId k = freed_now[i];
     for (ObjectId map : oracle.maps_keyed_by(k)) {
-      const std::optional<ObjectId> value = oracle.entry_value(map, k);
+      const std::optional<ObjectId> value = oracle.entry_value(map, k, view());
       if (!value || !holds(map)) continue;
       if (!holds(*value) && !capabilities.free_is_finalization) continue;
       unmapped_now.insert(unmapped_now.end(), {map, *value});

@@ -21,7 +21,7 @@ constexpr OpKindInfo kOpKinds[] = {
     {OpKind::Finalizer, "finalizer",
      "finalizer NAME [STEP...], each STEP one of: new NAME, link FROM TO, resurrect [NAME], "
      "collect, unlink FROM TO, deref WEAK, release [NAME], finalizer NAME, "
-     "weak WEAK NAME [callback] in HOLDER",
+     "weak WEAK NAME [callback] in HOLDER, entry MAP KEY VALUE, unentry MAP KEY",
      1},
     {OpKind::Release, "release", "release", 0},
     {OpKind::Weak, "weak", "weak WEAK NAME [callback [STEP...]] [in HOLDER]", 1},
@@ -85,6 +85,10 @@ const char* keyword(StepKind kind) {
       return "finalizer";
     case StepKind::Weak:
       return "weak";
+    case StepKind::Entry:
+      return "entry";
+    case StepKind::Unentry:
+      return "unentry";
   }
   return "?";
 }
@@ -139,7 +143,11 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
         switch (step.kind) {
           case StepKind::Link:
           case StepKind::Unlink:
+          case StepKind::Unentry:
             line += ' ' + names[step.a] + ' ' + names[step.b];
+            break;
+          case StepKind::Entry:
+            line += ' ' + names[step.a] + ' ' + names[step.b] + ' ' + names[step.c];
             break;
           case StepKind::New:
           case StepKind::Finalizer:

@@ -95,15 +95,19 @@ enum class StepKind : std::uint8_t {
               // (one that does nothing but is counted when it runs)
   Weak,       // weak v b [callback] in h: h, which the program reaches, takes a new weak
               // reference v to b (v exists only in the collectors that ran the step)
+  Entry,      // entry m k v: m's entry for key k is now v (m a map the mutator no longer reaches)
+  Unentry,    // unentry m k: m drops its entry for key k, if it has one
 };
 
 struct Step {
   StepKind kind = StepKind::Collect;
   ObjectId a = 0;  // New, Finalizer: the object. Link, Unlink: the referrer. Resurrect, Release:
                    // what it stores or lets go. Weak: the target.
-  ObjectId b = 0;  // Link, Unlink: the referent. Weak: the holder.
+  ObjectId b = 0;  // Link, Unlink: the referent. Weak: the holder. Entry, Unentry: the key
+                   // (`a` is the map).
   WeakId weak = 0;  // Deref, Weak: the weak reference.
   bool callback = false;  // Weak: it has a callback (one that runs no program)
+  ObjectId c = 0;  // Entry: the value.
 
   static Step make_new(ObjectId x) { return {StepKind::New, x}; }
   static Step link(ObjectId from, ObjectId to) { return {StepKind::Link, from, to}; }
@@ -116,6 +120,10 @@ struct Step {
   static Step weak_ref_in(WeakId w, ObjectId target, bool callback, ObjectId holder) {
     return {StepKind::Weak, target, holder, w, callback};
   }
+  static Step entry(ObjectId map, ObjectId key, ObjectId value) {
+    return {StepKind::Entry, map, key, 0, false, value};
+  }
+  static Step unentry(ObjectId map, ObjectId key) { return {StepKind::Unentry, map, key}; }
 
   friend bool operator==(const Step&, const Step&) = default;
 };
@@ -240,8 +248,14 @@ void for_each_object(S& step, F f) {
     case StepKind::Link:
     case StepKind::Unlink:
     case StepKind::Weak:
+    case StepKind::Unentry:
       f(step.a, Slot::Names);
       f(step.b, Slot::Names);
+      break;
+    case StepKind::Entry:
+      f(step.a, Slot::Names);
+      f(step.b, Slot::Names);
+      f(step.c, Slot::Names);
       break;
     case StepKind::Resurrect:
     case StepKind::Release:

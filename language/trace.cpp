@@ -43,7 +43,8 @@ std::size_t first_non_text(std::string_view line) {
 
 constexpr StepKind kStepKinds[] = {StepKind::New,     StepKind::Link,    StepKind::Resurrect,
                                    StepKind::Collect, StepKind::Unlink,  StepKind::Deref,
-                                   StepKind::Release, StepKind::Finalizer, StepKind::Weak};
+                                   StepKind::Release, StepKind::Finalizer, StepKind::Weak,
+                                   StepKind::Entry,   StepKind::Unentry};
 
 /// The step a word starts in a finalizer's program, if it is one of their keywords.
 std::optional<StepKind> step_named(std::string_view word) {
@@ -280,6 +281,17 @@ class Parser {
         case StepKind::Finalizer:
           op.steps.push_back(Step::finalizer(lookup(name_at(i++))));
           break;
+        case StepKind::Entry: {
+          const ObjectId map = lookup(name_at(i++));
+          const ObjectId key = lookup(name_at(i++));
+          op.steps.push_back(Step::entry(map, key, lookup(name_at(i++))));
+          break;
+        }
+        case StepKind::Unentry: {
+          const ObjectId map = lookup(name_at(i++));
+          op.steps.push_back(Step::unentry(map, lookup(name_at(i++))));
+          break;
+        }
         case StepKind::Weak: {  // weak V B [callback] in H
           const WeakId w = define_weak(name_at(i++));
           const ObjectId target = lookup(name_at(i++));

@@ -45,9 +45,7 @@ void Oracle::apply(const Op& op) {
       if (old) {
         remove_reference(*old);
       } else {
-        std::vector<ObjectId>& maps = maps_keyed_by_[op.b];
-        if (maps.empty()) add_to(keys_, key_index_, op.b);
-        if (std::find(maps.begin(), maps.end(), op.a) == maps.end()) maps.push_back(op.a);
+        add_key(op.a, op.b);
       }
       break;
     }
@@ -161,16 +159,48 @@ bool Oracle::drop_finalizer_reference(HeapView view, ObjectId from, ObjectId to)
   return false;
 }
 
-std::optional<Oracle::Graph::edge_descriptor> Oracle::entry_edge(ObjectId map,
-                                                                  ObjectId key) const {
+std::optional<Oracle::Graph::edge_descriptor> Oracle::entry_edge(ObjectId map, ObjectId key,
+                                                                  HeapView view) const {
   for (auto [e, end] = boost::out_edges(map, graph_); e != end; ++e) {
-    if (graph_[*e].key == key) return *e;
+    if (graph_[*e].key == key && has_entry_edge(view, *e)) return *e;
   }
   return std::nullopt;
 }
 
-std::optional<ObjectId> Oracle::entry_value(ObjectId map, ObjectId key) const {
-  const auto e = entry_edge(map, key);
+// A key dies with the mutator's reach: one a program gives an entry may be dead already.
+void Oracle::add_key(ObjectId map, ObjectId key) {
+  std::vector<ObjectId>& maps = maps_keyed_by_[key];
+  if (maps.empty()) {
+    if (reachable_[key]) {
+      add_to(keys_, key_index_, key);
+    } else {
+      dead_keys_.push_back(key);
+    }
+  }
+  if (std::find(maps.begin(), maps.end(), map) == maps.end()) maps.push_back(map);
+}
+
+bool Oracle::set_finalizer_entry(HeapView view, ObjectId map, ObjectId key, ObjectId value) {
+  assert(view != kMutatorView && !reachable_[map]);
+  if (view >= kDroppable) return false;
+  const std::optional<Graph::edge_descriptor> old = entry_edge(map, key, view);
+  if (old) graph_[*old].dropped |= std::uint64_t{1} << view;
+  boost::add_edge(map, value, Reference{view, key}, graph_);
+  add_key(map, key);
+  return true;
+}
+
+bool Oracle::drop_finalizer_entry(HeapView view, ObjectId map, ObjectId key) {
+  assert(view != kMutatorView && !reachable_[map]);
+  if (view >= kDroppable) return false;
+  const std::optional<Graph::edge_descriptor> old = entry_edge(map, key, view);
+  if (!old) return false;
+  graph_[*old].dropped |= std::uint64_t{1} << view;
+  return true;
+}
+
+std::optional<ObjectId> Oracle::entry_value(ObjectId map, ObjectId key, HeapView view) const {
+  const auto e = entry_edge(map, key, view);
   if (!e) return std::nullopt;
   return static_cast<ObjectId>(boost::target(*e, graph_));
 }

@@ -248,13 +248,15 @@ class Oracle {
   /// w's place in derefable_weak(). Pre: w is there.
   std::size_t derefable_index(WeakId w) const { return derefable_index_[w]; }
 
-  /// Weak-keyed maps: the value of m's entry for k, if it has one.
-  std::optional<ObjectId> entry_value(ObjectId map, ObjectId key) const;
-  /// Calls f(key, value) for each of map's entries, in the order they were made.
+  /// Weak-keyed maps: the value of m's entry for k in `view`'s heap (the mutator's, or what a
+  /// collector's programs made of it), if it has one - whether or not that collector freed k.
+  std::optional<ObjectId> entry_value(ObjectId map, ObjectId key,
+                                      HeapView view = kMutatorView) const;
+  /// Calls f(key, value) for each of map's entries in `view`'s heap, in the order they were made.
   template <class F>
-  void for_each_entry(ObjectId map, F f) const {
+  void for_each_entry(ObjectId map, F f, HeapView view = kMutatorView) const {
     for (auto [e, end] = boost::out_edges(map, graph_); e != end; ++e) {
-      if (graph_[*e].key == kNoKey) continue;
+      if (graph_[*e].key == kNoKey || !has_entry_edge(view, *e)) continue;
       f(graph_[*e].key, static_cast<ObjectId>(boost::target(*e, graph_)));
     }
   }
@@ -301,6 +303,11 @@ class Oracle {
   /// A reference that collector `view`'s run of a finalizer made. Pre: the mutator does not
   /// reach `from` (so it never will again), and view != kMutatorView.
   void add_finalizer_reference(HeapView view, ObjectId from, ObjectId to);
+  /// Collector `view`'s run of a program gives map m an entry k -> v, replacing the old one; false
+  /// if view >= kDroppable (then the step is skipped). Pre as add_finalizer_reference, for m.
+  bool set_finalizer_entry(HeapView view, ObjectId map, ObjectId key, ObjectId value);
+  /// ... drops m's entry for k, if its heap has one (else, or if view >= kDroppable, false).
+  bool drop_finalizer_entry(HeapView view, ObjectId map, ObjectId key);
   /// Collector `view`'s run of a finalizer drops one plain reference from `from` to `to` that its
   /// heap has; false if it has none, or if view >= kDroppable (then the step is skipped). Pre as
   /// add_finalizer_reference.
@@ -311,6 +318,11 @@ class Oracle {
   ObjectKind kind_of(ObjectId x) const { return kinds_[x]; }
   /// Whether x may have a finalizer, a weak reference to it, or hold one: not a tuple nor an
   /// acyclic object (as CPython's tuples and atomic objects have neither).
+  /// Whether x may hold map entries: a list, a record or a dict.
+  bool holds_entries(ObjectId x) const {
+    return kinds_[x] == ObjectKind::List || kinds_[x] == ObjectKind::Record ||
+           kinds_[x] == ObjectKind::Dict;
+  }
   bool is_instance(ObjectId x) const {
     return kinds_[x] != ObjectKind::Tuple && kinds_[x] != ObjectKind::Acyclic;
   }
@@ -350,8 +362,16 @@ class Oracle {
   void lose_support(ObjectId x);
   /// The subtree T of lose_support: x and what depends on it, as parent or as key.
   void collect_dependents(ObjectId x);
-  /// The reference of m's entry for k.
-  std::optional<Graph::edge_descriptor> entry_edge(ObjectId map, ObjectId key) const;
+  /// The reference of m's entry for k, in `view`'s heap.
+  std::optional<Graph::edge_descriptor> entry_edge(ObjectId map, ObjectId key,
+                                                   HeapView view = kMutatorView) const;
+  /// Whether e, an entry's reference, is in `view`'s heap (made there and not dropped), whatever
+  /// its key.
+  bool has_entry_edge(HeapView view, Graph::edge_descriptor e) const {
+    return made_in(view, e) && (view >= kDroppable || (graph_[e].dropped >> view & 1) == 0);
+  }
+  /// Registers k as a key of map m (for the lists of keys).
+  void add_key(ObjectId map, ObjectId key);
   /// Removes reference e; if it was what supported its target, the target loses that support.
   void remove_reference(Graph::edge_descriptor e);
   bool adopt_by_a_referrer(ObjectId x);

@@ -183,6 +183,15 @@ std::optional<Refusal> Oracle::refuse_program(const Op& op) const {
         }
         given_finalizers.push_back(step.a);
         break;
+      case StepKind::Entry:
+      case StepKind::Unentry:
+        for (ObjectId x : {step.a, step.b, step.kind == StepKind::Entry ? step.c : step.a}) {
+          if (!refusal) refusal = refuse_name(x);
+        }
+        if (!refusal && step.a < object_count() && !holds_entries(step.a)) {
+          refusal = Refusal{R::NotAMap, step.a, 0, kinds_[step.a]};
+        }
+        break;
       case StepKind::Weak:
         if (step.weak != next_weak++) return Refusal{R::NotFreshWeak, 0, step.weak};
         refusal = refuse_name(step.a);
@@ -285,8 +294,7 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
       });
       if (unreachable) return unreachable;
       if (op.kind == OpKind::Unentry && !entry_edge(op.a, op.b)) return Refusal{R::NoEntry, op.a};
-      if (op.kind == OpKind::Entry && kinds_[op.a] != ObjectKind::List &&
-          kinds_[op.a] != ObjectKind::Record && kinds_[op.a] != ObjectKind::Dict) {
+      if (op.kind == OpKind::Entry && !holds_entries(op.a)) {
         return Refusal{R::NotAMap, op.a, 0, kinds_[op.a]};
       }
       break;

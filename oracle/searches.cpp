@@ -133,7 +133,7 @@ std::vector<ObjectId> Oracle::ephemeron_descendants(std::span<const ObjectId> fr
     }
     for (ObjectId map : maps_keyed_by_[y]) {
       if (!live(map)) continue;
-      const std::optional<Graph::edge_descriptor> e = entry_edge(map, y);
+      const std::optional<Graph::edge_descriptor> e = entry_edge(map, y, view);
       if (e && sees(view, *e)) discover(static_cast<ObjectId>(boost::target(*e, graph_)));
     }
   }

@@ -357,7 +357,7 @@ class Painter {
           break;
         }
       }
-    });
+    }, view_);
   }
 
   /// Highlights one real reference between each pair of consecutive drawn objects of `walk`.

@@ -34,19 +34,22 @@ static_assert(kKindCount == static_cast<std::size_t>(OpKind::Unentry) + 1,
 using Weights = std::array<std::size_t, kKindCount>;
 // A finalizer's program: before each step, whether there is one more (1, 2) or not (0), up to
 // kMaxSteps; each step a resurrect (0), a new (1), a link (2), a collect (3), an unlink (4), a
-// deref (5), a release (6), a finalizer (7) or a weak reference (8). What a step names is one of
-// `usable`: what the object reaches (itself first), then what the program allocated. A link
-// starts at the newest object the program allocated, or the object itself if none (0), or at any
-// usable one (1); an unlink at the object itself (0) or any usable one (1), and drops one of its
-// references (those it has now, and those the program's earlier links gave it); a deref takes one
-// of the weak references that usable objects hold; a finalizer goes to one of the objects the
-// program allocated that has none; a weak reference has a usable target, a callback (1) or not
-// (0), and a usable holder. A step with nothing to take, or that what an object is forbids, is
-// left out.
+// deref (5), a release (6), a finalizer (7), a weak reference (8), an entry (9) or an unentry
+// (10). What a step names is one of `usable`: what the object reaches (itself first), then what
+// the program allocated. A link starts at the newest object the program allocated, or the object
+// itself if none (0), or at any usable one (1); an unlink at the object itself (0) or any usable
+// one (1), and drops one of its references (those it has now, and those the program's earlier
+// links gave it); a deref takes one of the weak references that usable objects hold; a finalizer
+// goes to one of the objects the program allocated that has none; a weak reference has a usable
+// target, a callback (1) or not (0), and a usable holder; an entry is in a map chosen as a link's
+// source, for a usable key and value; an unentry drops one of the entries usable maps have (those
+// of the heap, and those the program's earlier entries made). A step with nothing to take, or
+// that what an object is forbids, is left out.
 constexpr std::size_t kMoreSteps = 3;
-constexpr std::array<StepKind, 9> kStepKinds = {
-    StepKind::Resurrect, StepKind::New,     StepKind::Link,      StepKind::Collect, StepKind::Unlink,
-    StepKind::Deref,     StepKind::Release, StepKind::Finalizer, StepKind::Weak};
+constexpr std::array<StepKind, 11> kStepKinds = {
+    StepKind::Resurrect, StepKind::New,     StepKind::Link,      StepKind::Collect,
+    StepKind::Unlink,    StepKind::Deref,   StepKind::Release,   StepKind::Finalizer,
+    StepKind::Weak,      StepKind::Entry,   StepKind::Unentry};
 constexpr std::size_t kLinkSources = 2;
 // Which object: three times in four (0..2) a recent one, else (3) any.
 constexpr std::size_t kRecency = 4;
@@ -310,6 +313,7 @@ class ProgramSoFar {
 
   /// Records a step written.
   void add(const Step& step) {
+    if (step.kind == StepKind::Entry) entries_.emplace_back(step.a, step.b);
     if (step.kind == StepKind::New) without_finalizer.push_back(step.a);
     if (step.kind == StepKind::New) usable.push_back(step.a);
     if (step.kind == StepKind::Link) links_.emplace_back(step.a, step.b);
@@ -325,6 +329,20 @@ class ProgramSoFar {
     for (const auto& [f, t] : links_) {
       if (f == from) out.push_back(t);
     }
+    return out;
+  }
+  /// The entries usable maps have for usable keys, as (map, key): the heap's, then the
+  /// program's (repeats and dropped ones included: an unentry of what is not there is skipped
+  /// when it runs).
+  std::vector<std::pair<ObjectId, ObjectId>> entries() const {
+    std::vector<std::pair<ObjectId, ObjectId>> out;
+    for (ObjectId m : usable) {
+      if (m >= heap_.object_count()) continue;
+      heap_.for_each_entry(m, [&](ObjectId k, ObjectId) {
+        if (std::find(usable.begin(), usable.end(), k) != usable.end()) out.emplace_back(m, k);
+      });
+    }
+    out.insert(out.end(), entries_.begin(), entries_.end());
     return out;
   }
   /// The weak references that usable objects hold, in their order.
@@ -344,6 +362,7 @@ class ProgramSoFar {
  private:
   const Oracle& heap_;
   std::vector<std::pair<ObjectId, ObjectId>> links_;
+  std::vector<std::pair<ObjectId, ObjectId>> entries_;
 };
 
 /// Whether a program may add (`link`) or drop references from x: it links only from lists,
@@ -430,6 +449,20 @@ void add_random_steps(const Oracle& heap, Choices& choices, Op& op, std::optiona
         if (instance(target) && instance(holder)) {
           step = Step::weak_ref_in(w, target, callback, holder);
         }
+        break;
+      }
+      case StepKind::Entry: {
+        const ObjectId map = choices.choose(kLinkSources) == 0 ? newest : any_usable();
+        const ObjectId key = any_usable();
+        const ObjectId value = any_usable();
+        if (program_may_change(heap, map, StepKind::Link)) step = Step::entry(map, key, value);
+        break;
+      }
+      case StepKind::Unentry: {
+        const auto entries = program.entries();
+        if (entries.empty()) break;
+        const auto [map, key] = entries[choices.choose(entries.size())];
+        step = Step::unentry(map, key);
         break;
       }
     }
@@ -613,6 +646,17 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
           out.push_back(index_of(step.a));
           out.push_back({step.callback ? 1u : 0u, 2});
           out.push_back(index_of(step.b));
+        }
+        if (step.kind == StepKind::Entry) {
+          out.push_back({1, kLinkSources});
+          out.push_back(index_of(step.a));
+          out.push_back(index_of(step.b));
+          out.push_back(index_of(step.c));
+        }
+        if (step.kind == StepKind::Unentry) {
+          const auto entries = program.entries();
+          const auto at = std::find(entries.begin(), entries.end(), std::pair(step.a, step.b));
+          out.push_back({static_cast<std::size_t>(at - entries.begin()), entries.size()});
         }
         if (step.kind == StepKind::Link || step.kind == StepKind::Unlink) {
           out.push_back({1, kLinkSources});
