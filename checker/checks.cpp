@@ -213,9 +213,10 @@ void Session::check_generations(Lane& lane, const Op& op, const OpFacts& facts) 
   if (!lane.generations || lane.retired) return;
   // (A nested collection, or a program that allocated, linked or unlinked objects, released
   // one, gave one a finalizer or took a weak reference in the middle of an op, leave the model's
-  // counts and generations behind: it reads them again from the collector.)
+  // counts and generations behind: it reads them again from the collector. So does a build,
+  // whose many allocations may each start a collection.)
   if (lane.nested_collections > 0 || !lane.born_now.empty() || !lane.linked_now.empty() ||
-      !lane.unlinked_now.empty() || lane.other_steps_now > 0) {
+      !lane.unlinked_now.empty() || lane.other_steps_now > 0 || op.kind == OpKind::Build) {
     lane.generations->adopt(*lane.collector, oracle_, lane.held_objects());
     return;
   }
@@ -240,6 +241,7 @@ void Session::find_touched(Lane& lane, const Op& op) {
     if (lane.holds(x)) touched_.push_back(x);
   };
   for_each_own_object(op, [&](ObjectId x, Slot) { touch(x); });
+  for (std::uint32_t k = 1; k < objects_made(op); ++k) touch(op.a + k);  // (a build's members)
   for (ObjectId x : lane.freed_now) oracle_.for_each_referent(x, lane.view(), touch);
   for (ObjectId x : lane.born_now) touch(x);
   for (ObjectId x : lane.linked_now) touch(x);

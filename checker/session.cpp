@@ -100,7 +100,7 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
   }
   const std::uint64_t collections_before = lane.collector->collections();
   lane.forget_freed_that_died(oracle_.newly_unreachable());
-  if (op.kind == OpKind::New) lane.allocate(op.a);
+  for (std::uint32_t k = 0; k < objects_made(op); ++k) lane.allocate(op.a + k);
   if (lane.generations) {
     lane.generations->before(op, *lane.collector, oracle_, lane.view(),
                              [&lane](ObjectId x) { return lane.holds(x); },

@@ -86,6 +86,9 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op,
         collector.unlink(op.a, *replaced);
       }
       break;
+    case OpKind::Build:
+      for (const Op& part : parts_of_build(op)) apply(collector, part, std::nullopt);
+      break;
     case OpKind::Release:  // the program's list is the Session's (checker/session.h)
     case OpKind::Deref:    // a question the Session asks (Collector::deref)
       break;

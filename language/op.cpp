@@ -1,6 +1,7 @@
 #include "language/op.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace cyclefuzz {
 
@@ -28,6 +29,7 @@ constexpr OpKindInfo kOpKinds[] = {
     {OpKind::Deref, "deref", "deref WEAK", 0},
     {OpKind::Entry, "entry", "entry MAP KEY VALUE", 3},
     {OpKind::Unentry, "unentry", "unentry MAP KEY", 2},
+    {OpKind::Build, "build", "build NAME chain|ring|tree|fan|clique SIZE", 1},
 };
 
 constexpr bool in_kind_order() {
@@ -36,7 +38,7 @@ constexpr bool in_kind_order() {
   }
   return true;
 }
-static_assert(in_kind_order() && std::size(kOpKinds) == static_cast<std::size_t>(OpKind::Unentry) + 1,
+static_assert(in_kind_order() && std::size(kOpKinds) == static_cast<std::size_t>(OpKind::Build) + 1,
               "kOpKinds has one row per OpKind, in OpKind's order");
 
 }  // namespace
@@ -63,6 +65,56 @@ std::optional<ObjectKind> object_kind_named(std::string_view word) {
     if (word == w) return kind;
   }
   return std::nullopt;
+}
+
+namespace {
+constexpr std::pair<Shape, const char*> kShapes[] = {
+    {Shape::Chain, "chain"}, {Shape::Ring, "ring"},     {Shape::Tree, "tree"},
+    {Shape::Fan, "fan"},     {Shape::Clique, "clique"},
+};
+}  // namespace
+
+const char* keyword(Shape shape) {
+  for (const auto& [s, word] : kShapes) {
+    if (s == shape) return word;
+  }
+  return "?";
+}
+
+std::optional<Shape> shape_named(std::string_view word) {
+  for (const auto& [shape, w] : kShapes) {
+    if (word == w) return shape;
+  }
+  return std::nullopt;
+}
+
+std::vector<Op> parts_of_build(const Op& build) {
+  const ObjectId s = build.a;
+  const std::uint32_t n = build.size;
+  std::vector<Op> parts;
+  for (std::uint32_t i = 0; i < n; ++i) parts.push_back(Op::make_new(s + i));
+  switch (build.shape) {
+    case Shape::Chain:
+    case Shape::Ring:
+      for (std::uint32_t i = 0; i + 1 < n; ++i) parts.push_back(Op::link(s + i, s + i + 1));
+      if (build.shape == Shape::Ring) parts.push_back(Op::link(s + n - 1, s));
+      break;
+    case Shape::Tree:
+      for (std::uint32_t i = 1; i < n; ++i) parts.push_back(Op::link(s + (i - 1) / 2, s + i));
+      break;
+    case Shape::Fan:
+      for (std::uint32_t i = 1; i < n; ++i) parts.push_back(Op::link(s, s + i));
+      break;
+    case Shape::Clique:
+      for (std::uint32_t i = 0; i < n; ++i) {
+        for (std::uint32_t j = 0; j < n; ++j) {
+          if (i != j) parts.push_back(Op::link(s + i, s + j));
+        }
+      }
+      break;
+  }
+  for (std::uint32_t i = 1; i < n; ++i) parts.push_back(Op::unroot(s + i));
+  return parts;
 }
 
 const char* keyword(StepKind kind) {
@@ -103,8 +155,20 @@ std::string bad_threshold(std::string_view shown) {
          std::to_string(kMaxThreshold) + ")";
 }
 
+std::string bad_build_size(std::string_view shown) {
+  return "bad size '" + std::string(shown) + "' (expected 2 to " + std::to_string(kMaxBuild) +
+         " objects, or to " + std::to_string(kMaxClique) + " in a clique)";
+}
+
 std::string Names::operator[](std::uint32_t id) const {
-  return id < names_.size() ? names_[id] : prefix_ + std::to_string(id);
+  if (id < names_.size()) return names_[id];
+  const auto after = std::upper_bound(builds_.begin(), builds_.end(), id,
+                                      [](ObjectId x, const Build& b) { return x < b.first; });
+  if (after != builds_.begin()) {
+    const Build& b = *std::prev(after);
+    if (id > b.first && id - b.first < b.size) return member((*this)[b.first], id - b.first);
+  }
+  return prefix_ + std::to_string(id);
 }
 
 std::vector<ObjectId> allocated_by(const Op& op) {
@@ -177,6 +241,8 @@ std::string show(const Op& op, const Names& names, const Names& weak_names) {
       if (op.object_kind != ObjectKind::List) line += std::string(" ") + keyword(op.object_kind);
       for (ObjectId x : op.items) line += ' ' + names[x];
       return line;
+    case OpKind::Build:
+      return line + ' ' + names[op.a] + ' ' + keyword(op.shape) + ' ' + std::to_string(op.size);
     default:
       break;
   }

@@ -64,7 +64,20 @@ enum class OpKind : std::uint8_t {
   Deref,      // deref w: the mutator checks w (alive while a is reachable, cleared once freed)
   Entry,      // entry m k v: m's entry for key k is now v (a weak-keyed map entry; see below)
   Unentry,    // unentry m k: m drops its entry for key k
+  Build,      // build s SHAPE n: n new objects in a shape (below); the mutator holds s alone
 };
+
+/// The shape `build s SHAPE n` gives its n objects, s (member 0) and s_1 .. s_(n-1) (lists), the
+/// mutator holding only s: a chain (member i refers to i + 1), a ring (the chain, and the last
+/// refers to s), a tree (i refers to 2i + 1 and 2i + 2), a fan (s refers to each other member) or
+/// a clique (each refers to every other). Every member is reachable from s. Ordinary ops then
+/// abandon it, hang it off live data, cut it or close it; the op is one line however large, so
+/// that a counterexample shrinks by its size (runners/minimize.h), not op by op.
+enum class Shape : std::uint8_t { Chain, Ring, Tree, Fan, Clique };
+
+/// The most objects one `build` makes (a clique: kMaxClique, for its n(n-1) references).
+inline constexpr std::uint32_t kMaxBuild = 1'000'000;
+inline constexpr std::uint32_t kMaxClique = 256;
 
 // Weak-keyed maps. Any object can hold entries, at most one per key: `entry m k v` makes v the
 // value of m's entry for k (replacing the old value), `unentry m k` drops it. The entry does not
@@ -138,6 +151,7 @@ inline constexpr std::uint32_t kMaxThreshold = 1'000'000;
 /// number there or the oracle (oracle/rules.cpp) a number out of range: one message for each rule.
 std::string bad_generation(std::string_view shown);
 std::string bad_threshold(std::string_view shown);
+std::string bad_build_size(std::string_view shown);
 
 struct Op {
   OpKind kind = OpKind::Collect;
@@ -152,6 +166,8 @@ struct Op {
   bool held = false;  // Weak: an object holds it (`b`), not the mutator: `weak w a in b`
   ObjectKind object_kind = ObjectKind::List;  // New: what it makes
   std::vector<ObjectId> items;                // New of a tuple: its references, in order
+  Shape shape = Shape::Chain;  // Build: its shape
+  std::uint32_t size = 0;      // Build: how many objects (`a` the first, the others a + 1, ...)
 
   static Op make_new(ObjectId a) { return {OpKind::New, a}; }
   static Op make_new(ObjectId a, ObjectKind kind, std::vector<ObjectId> items = {}) {
@@ -189,6 +205,12 @@ struct Op {
     return op;
   }
   static Op unentry(ObjectId map, ObjectId key) { return {OpKind::Unentry, map, key}; }
+  static Op build(ObjectId first, Shape shape, std::uint32_t size) {
+    Op op{OpKind::Build, first};
+    op.shape = shape;
+    op.size = size;
+    return op;
+  }
 
   friend bool operator==(const Op&, const Op&) = default;
 };
@@ -225,12 +247,13 @@ std::optional<ObjectKind> object_kind_named(std::string_view word);
 enum class Slot : std::uint8_t { Allocates, Names };
 
 /// Calls f(id, slot) for each object the op itself names (`a`, `b`, `c`: object_arity; a tuple's
-/// items), not its steps'.
+/// items), not its steps'. (A `build` names its first object; the others follow it.)
 template <class O, class F>
   requires std::is_same_v<std::remove_const_t<O>, Op>
 void for_each_own_object(O& op, F f) {
   const int arity = object_arity(op);
-  if (arity >= 1) f(op.a, op.kind == OpKind::New ? Slot::Allocates : Slot::Names);
+  const bool allocates = op.kind == OpKind::New || op.kind == OpKind::Build;
+  if (arity >= 1) f(op.a, allocates ? Slot::Allocates : Slot::Names);
   if (arity >= 2) f(op.b, Slot::Names);
   if (arity >= 3) f(op.c, Slot::Names);
   for (auto& item : op.items) f(item, Slot::Names);
@@ -287,14 +310,37 @@ class Names {
   std::string operator[](std::uint32_t id) const;
   void push_back(std::string name) { names_.push_back(std::move(name)); }
   std::size_t size() const { return names_.size(); }
+  /// For names without entries: the members of a `build` of `size` objects from `first` are
+  /// named after it, as the parser names them (`o7`, then `o7_1`, `o7_2`, ...).
+  void name_build(ObjectId first, std::uint32_t size) { builds_.push_back({first, size}); }
 
   /// The name a generator gives object `id`.
   static std::string generated(ObjectId id) { return "o" + std::to_string(id); }
+  /// The name of member k > 0 of a `build` whose first object is named `first`.
+  static std::string member(const std::string& first, std::uint32_t k) {
+    return first + "_" + std::to_string(k);
+  }
 
  private:
+  struct Build {
+    ObjectId first;
+    std::uint32_t size;
+  };
   std::vector<std::string> names_;
+  std::vector<Build> builds_;  // in increasing order of `first`
   char prefix_;
 };
+
+/// How many objects an op allocates itself (not its program): 1 for `new`, the size of a `build`.
+inline std::uint32_t objects_made(const Op& op) {
+  return op.kind == OpKind::Build ? op.size : op.kind == OpKind::New ? 1 : 0;
+}
+/// The ordinary ops a `build` stands for, in order: each member's `new`, the shape's `link`s,
+/// then an `unroot` of every member but the first.
+std::vector<Op> parts_of_build(const Op& build);
+/// The word for a shape, and the shape a word names.
+const char* keyword(Shape shape);
+std::optional<Shape> shape_named(std::string_view word);
 
 /// The objects a finalizer's `new` steps allocate, in order (their ids follow the trace's last).
 std::vector<ObjectId> allocated_by(const Op& op);

@@ -156,6 +156,7 @@ class Parser {
       return op;
     }
 
+    if (kind == OpKind::Build) return parse_build(words);
     for (std::size_t i = 1; i < words.size(); ++i) {
       if (!is_name(words[i])) {
         fail("wrong arguments: " + in_quotes(words[i]) +
@@ -217,6 +218,32 @@ class Parser {
     Op op{kind, a, b};
     if (arguments >= 3) op.c = lookup(words[3]);
     return op;
+  }
+
+  // build S SHAPE SIZE: S and its members S_1 .. S_(SIZE-1), named here (the size's range is the
+  // oracle's rule).
+  Op parse_build(const std::vector<std::string_view>& words) {
+    if (words.size() != 4 || !is_name(words[1])) wrong_arguments(OpKind::Build);
+    const std::optional<Shape> shape = shape_named(words[2]);
+    if (!shape) {
+      fail("unknown shape " + in_quotes(words[2]) + " (expected '" +
+           info(OpKind::Build).usage + "')");
+    }
+    const auto size = number<std::uint32_t>(words[3]);
+    if (!size) fail(bad_build_size(words[3]));
+    if (*size > kMaxBuild || trace_.names.size() + *size > limits_.max_objects) {
+      fail(*size > kMaxBuild ? bad_build_size(words[3])
+                             : "too many objects (at most " + std::to_string(limits_.max_objects) + ")");
+    }
+    const ObjectId first = define(words[1]);
+    if (first + 1 == trace_.names.size()) {  // (a name used before: the oracle refuses it)
+      for (std::uint32_t k = 1; k < *size; ++k) {
+        const std::string member = Names::member(std::string(words[1]), k);
+        if (ids_.count(member) != 0) fail("duplicate name " + in_quotes(member));
+        define(member);
+      }
+    }
+    return Op::build(first, *shape, *size);
   }
 
   // finalizer A [STEP...]: the steps read left to right; each starts with a reserved word.

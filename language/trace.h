@@ -35,6 +35,12 @@ struct Trace {
 
   /// The source line of op `i`, or 0 when the trace was not read from text.
   std::uint32_t line_of(std::size_t i) const { return i < lines.size() ? lines[i] : 0; }
+  /// Appends an op of a trace without names (generated, decoded): a `build`'s members get the
+  /// names the parser would give them.
+  void push_unnamed(const Op& op) {
+    if (op.kind == OpKind::Build) names.name_build(op.a, op.size);
+    ops.push_back(op);
+  }
 };
 
 struct TraceLimits {

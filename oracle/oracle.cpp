@@ -15,6 +15,9 @@ void Oracle::apply(const Op& op) {
   assert(!refuse(op));
   newly_unreachable_.clear();
   switch (op.kind) {
+    case OpKind::Build:  // (nothing it makes is unreachable after it)
+      for (const Op& part : parts_of_build(op)) apply(part);
+      break;
     case OpKind::New:
       add_object(op.a, true);
       kinds_[op.a] = op.object_kind;

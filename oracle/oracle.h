@@ -37,6 +37,7 @@
 #pragma once
 
 #include <boost/graph/adjacency_list.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -85,6 +86,7 @@ struct Refusal {
     NotAnInstance,    // a finalizer or a weak reference for a tuple or an acyclic object
     NotAllocatedByProgram,  // a program's `finalizer x` step where x is not what it allocated
     ProgramWeak,      // the mutator's deref of a weak reference a program takes
+    BadSize,          // a build of fewer than 2 or more than kMaxBuild objects (kMaxClique)
   };
   Reason reason;
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge); for
@@ -283,8 +285,8 @@ class Oracle {
                                        const AlivePredicate& live_map = nullptr) const;
 
   /// What the mutator reaches through `a` (a included, a reachable), in breadth-first order: what a
-  /// finalizer of `a` may store or link (besides what it allocates).
-  std::vector<ObjectId> reached_through(ObjectId a) const;
+  /// finalizer of `a` may store or link (besides what it allocates); the `most` nearest only.
+  std::vector<ObjectId> reached_through(ObjectId a, std::size_t most = SIZE_MAX) const;
 
   /// The objects reachable from `from` in `view`'s heap through references between objects that
   /// `through` accepts (those of `from` it accepts included), in breadth-first order.

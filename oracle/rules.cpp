@@ -52,6 +52,8 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
              in_quotes(weak_names[op.kind == OpKind::Finalizer ? refusal.other : op.weak]);
     case Refusal::Reason::NotFreshWeak:
       return "duplicate weak reference name " + in_quotes(weak_names[refusal.other]);
+    case Refusal::Reason::BadSize:
+      return bad_build_size(std::to_string(op.size));
     case Refusal::Reason::NotAllocatedByProgram:
       return "the finalizer step of " + in_quotes(names[refusal.other]) +
              " names what the program did not allocate (a program gives a finalizer only to "
@@ -219,6 +221,14 @@ std::optional<Refusal> Oracle::refuse_program(const Op& op) const {
 
 std::optional<Refusal> Oracle::refuse(const Op& op) const {
   using R = Refusal::Reason;
+  if (op.kind == OpKind::Build) {
+    if (op.a < object_count()) return Refusal{R::NotFresh, op.a};
+    if (op.a > object_count()) return Refusal{R::UnknownObject, op.a};
+    if (op.size < 2 || op.size > (op.shape == Shape::Clique ? kMaxClique : kMaxBuild)) {
+      return Refusal{R::BadSize, op.a};
+    }
+    return std::nullopt;
+  }
   if (op.kind == OpKind::New) {
     if (op.a < object_count()) return Refusal{R::NotFresh, op.a};
     if (op.a > object_count()) return Refusal{R::UnknownObject, op.a};
@@ -300,6 +310,7 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
       break;
     }
     case OpKind::New:
+    case OpKind::Build:
     case OpKind::Freeze:
     case OpKind::Unfreeze:
     case OpKind::Disable:

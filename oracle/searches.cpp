@@ -74,9 +74,33 @@ std::vector<ObjectId> Oracle::garbage_ancestors(std::span<const ObjectId> from,
   return ancestors;
 }
 
-std::vector<ObjectId> Oracle::reached_through(ObjectId a) const {
-  const ObjectId from[] = {a};
-  return descendants(from, [this](ObjectId x) { return reachable_[x] != 0; });
+std::vector<ObjectId> Oracle::reached_through(ObjectId a, std::size_t most) const {
+  if (most == SIZE_MAX) {
+    const ObjectId from[] = {a};
+    return descendants(from, [this](ObjectId x) { return reachable_[x] != 0; });
+  }
+  // The nearest ones only: the search stops once it has found enough (a big structure below a
+  // costs no more than they do).
+  const Only accepted{[this](Vertex v) { return reachable_[v] != 0; }};
+  std::vector<ObjectId> found;
+  bool enough = most == 0;
+  auto heap = boost::make_filtered_graph(graph_, InView{this, kMutatorView, false}, accepted);
+  StoppableQueue queue(&enough);
+  colors_.begin(object_count());
+  const Vertex source = a;
+  struct UpTo : boost::default_bfs_visitor {
+    std::vector<ObjectId>* out;
+    std::size_t most;
+    bool* enough;
+    void discover_vertex(Vertex v, const decltype(heap)&) const {
+      if (*enough) return;
+      out->push_back(static_cast<ObjectId>(v));
+      *enough = out->size() >= most;
+    }
+  };
+  boost::breadth_first_visit(heap, &source, &source + 1, queue, UpTo{{}, &found, most, &enough},
+                             SearchColorMap{&colors_});
+  return found;
 }
 
 std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,

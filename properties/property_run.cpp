@@ -65,7 +65,12 @@ PropertyRun::PropertyRun(const Property& property, const CollectorEntry& collect
 }
 
 void PropertyRun::step(const Op& op, const Op& labeled) {
-  if (op.kind == OpKind::New) trace_.names.push_back(label_name(labeled.a));
+  if (op.kind == OpKind::New || op.kind == OpKind::Build) {
+    trace_.names.push_back(label_name(labeled.a));
+    for (std::uint32_t k = 1; k < objects_made(op); ++k) {
+      trace_.names.push_back(Names::member(label_name(labeled.a), k));
+    }
+  }
   for (const Step& step : labeled.steps) {
     if (step.kind == StepKind::New) trace_.names.push_back(label_name(step.a));
   }

@@ -29,7 +29,7 @@ Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::size_t max_ops
   while (!choices.exhausted() && trace.ops.size() < max_ops) {
     const Op op = random_op(heap, choices);
     heap.apply(op);
-    trace.ops.push_back(op);
+    trace.push_unnamed(op);
   }
   return trace;
 }

@@ -12,7 +12,7 @@ namespace {
 constexpr std::size_t kRecentWindow = 64;
 constexpr std::size_t kRecentObjects = 8;
 
-// The first decision: which kind of op, by weight out of 126, simplest first (choice 0 is where
+// The first decision: which kind of op, by weight out of 127, simplest first (choice 0 is where
 // shrinking goes). The rows' order is the order of that choice's values: choices_for() answers it
 // from the same table, and fuzzer inputs and seeds mean what they mean through it, so a new kind
 // goes at the end. With nothing reachable only the ops that name no object are possible; `deref`
@@ -26,10 +26,10 @@ constexpr Weighted kKinds[] = {
     {OpKind::Root, 4},      {OpKind::Collect, 8},    {OpKind::Threshold, 2}, {OpKind::Freeze, 1},
     {OpKind::Unfreeze, 1},  {OpKind::Disable, 1},    {OpKind::Enable, 1},   {OpKind::Finalizer, 8},
     {OpKind::Weak, 3},      {OpKind::Deref, 3},      {OpKind::Release, 2},   {OpKind::Entry, 8},
-    {OpKind::Unentry, 2},
+    {OpKind::Unentry, 2},   {OpKind::Build, 1},
 };
 constexpr std::size_t kKindCount = std::size(kKinds);
-static_assert(kKindCount == static_cast<std::size_t>(OpKind::Unentry) + 1,
+static_assert(kKindCount == static_cast<std::size_t>(OpKind::Build) + 1,
               "a row for every OpKind");
 using Weights = std::array<std::size_t, kKindCount>;
 // A finalizer's program: before each step, whether there is one more (1, 2) or not (0), up to
@@ -46,6 +46,7 @@ using Weights = std::array<std::size_t, kKindCount>;
 // of the heap, and those the program's earlier entries made). A step with nothing to take, or
 // that what an object is forbids, is left out.
 constexpr std::size_t kMoreSteps = 3;
+constexpr std::size_t kUsable = 64;
 constexpr std::array<StepKind, 11> kStepKinds = {
     StepKind::Resurrect, StepKind::New,     StepKind::Link,      StepKind::Collect,
     StepKind::Unlink,    StepKind::Deref,   StepKind::Release,   StepKind::Finalizer,
@@ -57,6 +58,15 @@ constexpr std::size_t kAnyObject = 3;
 // How a link is chosen: between any two reachable objects (0, 1); back from one of the target's
 // referents, closing a two-cycle (2); or from a recent object that only references keep alive
 // to the newest object, so that reachable chains grow deep (3).
+// A build: a shape (chain, ring, tree, fan or clique, each as likely) and a size drawn
+// log-uniformly: a power of two 2^e (0 < e < kBuildOctaves, each as likely) plus less than as
+// much again, at most kMaxGeneratedBuild (a clique, kMaxGeneratedClique: its references grow with
+// the square) and at most the room left under kMaxReachable. Sizes from 2 to hundreds, as bugs
+// that need size (a mark stack or a buffer that gives up) need them; most builds stay small.
+constexpr std::size_t kShapes = 5;
+constexpr std::size_t kBuildOctaves = 8;
+constexpr std::uint32_t kMaxGeneratedBuild = 255;
+constexpr std::uint32_t kMaxGeneratedClique = 32;
 constexpr std::size_t kLinkModes = 4;
 constexpr std::size_t kClosesCycle = 2;
 constexpr std::size_t kDeepens = 3;
@@ -117,7 +127,8 @@ Weights weights_for(const Oracle& heap) {
     const OpKind kind = kKinds[k].kind;
     const bool names_a_reachable_object = info(kind).objects > 0 && kind != OpKind::New;
     const bool possible = !(nothing_reachable && names_a_reachable_object) &&
-                          !(kind == OpKind::New && heap.reachable_count() >= kMaxReachable) &&
+                          !((kind == OpKind::New || kind == OpKind::Build) &&
+                            heap.reachable_count() >= kMaxReachable) &&
                           !(kind == OpKind::Deref && heap.derefable_weak().empty()) &&
                           !(kind == OpKind::Unentry && !has_live_entry(heap));
     weights[k] = possible ? kKinds[k].weight : 0;
@@ -307,9 +318,10 @@ std::optional<Op> random_unlink(const Oracle& heap, Choices& choices) {
 /// the references it can drop, the weak references it can dereference.
 class ProgramSoFar {
  public:
-  /// A finalizer's for a: it can use what a reaches. A callback's: only what it allocates.
+  /// A finalizer's for a: it can use what a reaches (the kUsable nearest: a structure below a
+  /// adds no more). A callback's: only what it allocates.
   ProgramSoFar(const Oracle& heap, std::optional<ObjectId> a)
-      : usable(a ? heap.reached_through(*a) : std::vector<ObjectId>{}), heap_(heap) {}
+      : usable(a ? heap.reached_through(*a, kUsable) : std::vector<ObjectId>{}), heap_(heap) {}
 
   /// Records a step written.
   void add(const Step& step) {
@@ -486,8 +498,22 @@ std::size_t position(const std::vector<ObjectId>& list, ObjectId x) {
   return static_cast<std::size_t>(std::find(list.begin(), list.end(), x) - list.begin());
 }
 
+/// A build of a random shape and size (kBuildOctaves).
+Op random_build(const Oracle& heap, Choices& choices) {
+  const auto shape = static_cast<Shape>(choices.choose(kShapes));
+  const std::size_t octave = std::size_t{1} << (1 + choices.choose(kBuildOctaves - 1));
+  const std::size_t size = octave + choices.choose(octave);
+  // (No larger than the room left under kMaxReachable: the live heap stays bounded.)
+  const std::size_t room = std::max<std::size_t>(2, kMaxReachable - heap.reachable_count());
+  const std::uint32_t most = shape == Shape::Clique ? kMaxGeneratedClique : kMaxGeneratedBuild;
+  return Op::build(static_cast<ObjectId>(heap.object_count()), shape,
+                   static_cast<std::uint32_t>(std::min({size, std::size_t{most}, room})));
+}
+
 Op random_op_of_any_kind(const Oracle& heap, Choices& choices) {
   switch (pick_kind(heap, choices)) {
+    case OpKind::Build:
+      return random_build(heap, choices);
     case OpKind::New:
       return random_new(heap, choices);
     case OpKind::Link:
@@ -698,6 +724,16 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
       out.push_back({position(keys, op.b), keys.size()});
       break;
     }
+    case OpKind::Build: {  // (a size past the generator's cap is answered as the cap)
+      out.push_back({static_cast<std::size_t>(op.shape), kShapes});
+      const std::size_t size = std::min<std::size_t>(
+          op.size, op.shape == Shape::Clique ? kMaxGeneratedClique : kMaxGeneratedBuild);
+      std::size_t e = 1;
+      while (e + 1 < kBuildOctaves && (std::size_t{2} << e) <= size) ++e;
+      out.push_back({e - 1, kBuildOctaves - 1});
+      out.push_back({size - (std::size_t{1} << e), std::size_t{1} << e});
+      break;
+    }
     case OpKind::Freeze:
     case OpKind::Unfreeze:
     case OpKind::Disable:
@@ -716,7 +752,7 @@ Trace generate_trace(std::uint64_t seed, std::size_t ops) {
   for (std::size_t i = 0; i < ops; ++i) {
     const Op op = random_op(heap, choices);
     heap.apply(op);
-    trace.ops.push_back(op);
+    trace.push_unnamed(op);
   }
   return trace;
 }

@@ -14,28 +14,31 @@
 //     references keep alive, so reachable chains grow deep;
 //   * unroot is as common as new, and mostly drops the last external reference of a recent
 //     object: cycles are built, then abandoned;
-//   * collections are 8 ops in 126, half of them partial; one op in a hundred sets the
+//   * collections are 8 ops in 127, half of them partial; one op in a hundred sets the
 //     automatic collection thresholds, mostly to small values that short traces reach; freeze,
 //     unfreeze, disable and enable one in a hundred each;
-//   * 8 ops in 126 give an object a finalizer, whose program takes one more step two times in
+//   * 8 ops in 127 give an object a finalizer, whose program takes one more step two times in
 //     three (up to kMaxSteps): a resurrect, a new, a link or a collect, each as likely, naming
 //     the object itself, what it reaches or what the program allocated - so that collections
 //     meet resurrection, allocation under the collector and re-entrancy often; weak
-//     references and derefs 3 in 126 each, half of the weak references with a callback (a
+//     references and derefs 3 in 127 each, half of the weak references with a callback (a
 //     program of its own, drawn as a finalizer's from what it allocates), half
 //     held by an object (mostly a recent one: often garbage with its target) instead of the
 //     mutator, derefs only of those the mutator still reaches;
-//     `release` 2 in 126, so that resurrected objects turn into garbage again;
-//   * `entry` 8 in 126: half of them pick map, key and value as a link's ends are (mostly recent
+//     `release` 2 in 127, so that resurrected objects turn into garbage again;
+//   * `entry` 8 in 127: half of them pick map, key and value as a link's ends are (mostly recent
 //     objects, so values that refer back to their key come often), half a rooted map, a key that
 //     only references keep alive (another entry's value, an older root's referent) and the newest
 //     object as the value - marking reaches such a key after its map, so the value lives only if
-//     the entry waits for it; `unentry` 2 in 126, of any entry whose map and key are reachable;
+//     the entry waits for it; `unentry` 2 in 127, of any entry whose map and key are reachable;
 //   * a new object is a list 16 times in 25, else a record (3), an acyclic object or a dict (2
 //     each), a cell or a tuple (with its items); an op that an object's kind forbids becomes
 //     the link the other way, or a `root` of it;
-//   * no `new` while kMaxReachable (256) objects are reachable, so that a long trace's live
-//     heap stays bounded.
+//   * `build` 1 in 127: a chain, ring, tree, fan or clique of 2 to 255 objects, the size
+//     log-uniform, which the ops that follow (on the newest objects) abandon, hang off live
+//     data, cut or close: bugs that need size need it;
+//   * no `new` nor `build` while kMaxReachable (256) objects are reachable, so that a long
+//     trace's live heap stays bounded.
 #pragma once
 
 #include <cstddef>

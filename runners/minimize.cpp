@@ -1,6 +1,7 @@
 #include "runners/minimize.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include "oracle/oracle.h"
@@ -23,7 +24,7 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
     if (!keep[i]) continue;
     Op op = trace.ops[i];
     taken.clear();
-    if (op.kind == OpKind::New) {
+    if (op.kind == OpKind::New || op.kind == OpKind::Build) {
       op.a = static_cast<ObjectId>(heap.object_count());  // always fresh: never refused
       std::erase_if(op.items, [&](ObjectId& x) {  // (a tuple without the items that are gone)
         const auto id = lookup(x);
@@ -31,8 +32,12 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
         x = *id;
         return false;
       });
-      renamed[trace.ops[i].a] = op.a;
-      out.names.push_back(trace.names[trace.ops[i].a]);
+      // (A build's members follow its first object; a smaller build drops the ops naming the
+      // members it no longer makes.)
+      for (std::uint32_t k = 0; k < objects_made(op); ++k) {
+        renamed[trace.ops[i].a + k] = op.a + k;
+        out.names.push_back(trace.names[trace.ops[i].a + k]);
+      }
     } else {
       if (op.kind == OpKind::Weak) {
         op.weak = static_cast<WeakId>(heap.weak_count());
@@ -144,6 +149,43 @@ Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>
   return minimize_trace(simpler, interesting);
 }
 
+namespace {
+
+/// The smallest size of the build at op i that stays interesting, by bisection (as if a smaller
+/// build failed no more often than a larger one: a heuristic, but every candidate is valid).
+/// The later ops that named members it no longer makes name its last one instead (the end of a
+/// chain stays its end); those that are no longer valid go.
+Trace shrink_build(Trace trace, std::size_t i,
+                   const std::function<bool(const Trace&)>& interesting) {
+  const ObjectId first = trace.ops[i].a;
+  const std::uint32_t old_size = trace.ops[i].size;
+  const auto with_size = [&](std::uint32_t size) {
+    Trace smaller = trace;
+    smaller.ops[i].size = size;
+    for (std::size_t j = i + 1; j < smaller.ops.size(); ++j) {
+      for_each_object(smaller.ops[j], [&](ObjectId& x, Slot) {
+        if (x >= first + size && x < first + old_size) x = first + size - 1;
+      });
+    }
+    return select_ops(smaller, std::vector<bool>(smaller.ops.size(), true));
+  };
+  std::uint32_t low = 2, high = trace.ops[i].size;  // high: interesting
+  std::optional<Trace> best;
+  while (low < high) {
+    const std::uint32_t middle = low + (high - low) / 2;
+    Trace candidate = with_size(middle);
+    if (interesting(candidate)) {
+      high = middle;
+      best = std::move(candidate);
+    } else {
+      low = middle + 1;
+    }
+  }
+  return best ? std::move(*best) : std::move(trace);
+}
+
+}  // namespace
+
 // Then each finalizer's program, one step at a time (select_ops renumbers what the remaining
 // steps allocate, and drops the steps naming what a dropped one allocated), each tuple's items,
 // each other object's kind, and each weak reference's holder.
@@ -179,6 +221,7 @@ Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesti
         }
       }
     }
+    if (trace.ops[i].kind == OpKind::Build) trace = shrink_build(std::move(trace), i, interesting);
     if (trace.ops[i].held) {
       Trace unheld = trace;
       unheld.ops[i].held = false;

@@ -47,6 +47,31 @@ TEST(Minimize, DropsAHolderThatTheFailureDoesNotNeed) {
   EXPECT_EQ(to_text(minimal), "new a\nweak w a\n");
 }
 
+TEST(Minimize, ShrinksABuildToTheSizeTheFailureNeeds) {
+  // Marking that stops four references below a root frees a chain's sixth object: a chain of
+  // 1,000 shrinks to 6, and the op that named its end names the new end.
+  const CollectorEntry mutant = *find_collector("mutant:mark-stops-at-depth-4");
+  const Trace trace =
+      parse_trace("build s chain 1000\nnew x\nlink s_999 x\nunroot x\ncollect\n", "t");
+  const Outcome target = run_isolated(trace, mutant, {});
+  ASSERT_NE(target.kind, Outcome::Kind::Pass);
+  const Trace minimal = minimize_trace(trace, [&](const Trace& candidate) {
+    return run_isolated(candidate, mutant, {}).kind == target.kind;
+  });
+  EXPECT_EQ(to_text(minimal), "build s chain 6\ncollect\n");
+}
+
+TEST(SelectOps, RenamesABuildsMembersAndKeepsTheirNames) {
+  const Trace t = parse_trace("new a\nbuild s ring 3\nlink a s_2\nunroot s\n", "t");
+  std::vector<bool> keep = {false, true, false, true};
+  EXPECT_EQ(to_text(select_ops(t, keep)), "build s ring 3\nunroot s\n");
+  EXPECT_EQ(show(Op::build(4, Shape::Tree, 3), Names()), "build o4 tree 3");
+  Names generated;
+  generated.name_build(4, 3);
+  EXPECT_EQ(generated[6], "o4_2");
+  EXPECT_EQ(generated[7], "o7");
+}
+
 TEST(Minimize, FindsTheSmallestTraceThatStillFails) {
   // A mutant bug buried in a long generated trace.
   const CollectorEntry mutant = *find_collector("mutant:scan-forgets-restore");

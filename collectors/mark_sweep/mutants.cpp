@@ -35,6 +35,44 @@ class MarkStopsAtDepth4 final : public MarkSweep {
   }
 };
 
+/// The mark stack has a fixed size (16 entries, refilled from each root in turn) and an entry that
+/// would overflow it is dropped: marked, but never scanned, so what only it reaches is swept while
+/// reachable. Only a wide or deep enough structure overflows it (an object whose many referents
+/// each refer onwards: a clique, a tree, a fan whose members were linked on). A premature free.
+class MarkStackDropsPastCapacity final : public MarkSweep {
+ public:
+  using MarkSweep::MarkSweep;
+
+ protected:
+  void mark() override {
+    constexpr std::size_t kCapacity = 16;
+    const auto trim = [](std::vector<Cell*>& stack) {
+      if (stack.size() > kCapacity) stack.resize(kCapacity);  // BUG: silently drops the overflow
+    };
+    for (Cell* root : mark_roots()) {
+      std::vector<Cell*> stack{root};
+      while (!stack.empty() || !released_.empty()) {
+        if (!released_.empty()) {
+          Cell* value = released_.back();
+          released_.pop_back();
+          if (!value->marked) mark_cell(value, stack);
+          trim(stack);
+          continue;
+        }
+        Cell* c = stack.back();
+        stack.pop_back();
+        for (Cell* r : c->references) {
+          if (!r->marked) mark_cell(r, stack);
+          trim(stack);
+        }
+        if (c->entries) mark_entries(c, stack);
+        trim(stack);
+      }
+    }
+    waiting_.clear();
+  }
+};
+
 /// Marking traverses every reference of an object but its last (an off-by-one in tp_traverse):
 /// what only that reference reaches is swept while reachable. A premature free.
 class MarkSkipsLastReference final : public MarkSweep {
@@ -165,6 +203,9 @@ std::vector<CollectorEntry> mark_sweep_mutants() {
   return {
       mutant<MarkStopsAtDepth4>("mark-stops-at-depth-4",
                                 "mark-sweep: marking gives up four references from a root"),
+      mutant<MarkStackDropsPastCapacity>(
+          "mark-stack-drops-past-capacity",
+          "mark-sweep: a fixed mark stack of 16 entries drops what overflows it"),
       mutant<MarkSkipsLastReference>("mark-skips-last-reference",
                                      "mark-sweep: marking skips each object's last reference"),
       mutant<SweepSkipsLastObject>("sweep-skips-last-object",
