@@ -180,10 +180,9 @@ std::vector<ObjectId> allocated_by(const Op& op) {
 }
 
 std::size_t weak_references_taken(const Op& op) {
+  const auto takes = [](const Step& s) { return s.kind == StepKind::Weak; };
   return (op.kind == OpKind::Weak ? 1 : 0) +
-         static_cast<std::size_t>(std::count_if(op.steps.begin(), op.steps.end(), [](const Step& s) {
-           return s.kind == StepKind::Weak;
-         }));
+         static_cast<std::size_t>(std::count_if(op.steps.begin(), op.steps.end(), takes));
 }
 
 std::string show(const Op& op, const Names& names, const Names& weak_names) {

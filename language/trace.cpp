@@ -231,9 +231,9 @@ class Parser {
     }
     const auto size = number<std::uint32_t>(words[3]);
     if (!size) fail(bad_build_size(words[3]));
-    if (*size > kMaxBuild || trace_.names.size() + *size > limits_.max_objects) {
-      fail(*size > kMaxBuild ? bad_build_size(words[3])
-                             : "too many objects (at most " + std::to_string(limits_.max_objects) + ")");
+    if (*size > kMaxBuild) fail(bad_build_size(words[3]));
+    if (trace_.names.size() + *size > limits_.max_objects) {
+      fail("too many objects (at most " + std::to_string(limits_.max_objects) + ")");
     }
     const ObjectId first = define(words[1]);
     if (first + 1 == trace_.names.size()) {  // (a name used before: the oracle refuses it)

@@ -51,7 +51,9 @@ std::optional<Op> HeapModel::resolve(const LabeledOp& labeled) const {
     x = id.value_or(0);
   });
   // A build's members: the labels after its first one, new too.
-  for (std::uint32_t k = 1; exists && k < objects_made(op); ++k) exists = allocate(op.a + k).has_value();
+  for (std::uint32_t k = 1; exists && k < objects_made(op); ++k) {
+    exists = allocate(op.a + k).has_value();
+  }
   if (!exists) return std::nullopt;
   if (heap_.refuse(resolved)) return std::nullopt;
   return resolved;
