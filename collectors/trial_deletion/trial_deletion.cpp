@@ -531,6 +531,7 @@ TrialDeletion::Cell* TrialDeletion::forget_cell(Cell* s) {
   ++freed_;
   cells_.remove(s);
   weak_.drop_held_by(s->id);
+  handles_[s->id] = nullptr;  // (a weak reference a buggy version kept may still name it)
   report_free(s->id);
   return s;
 }
