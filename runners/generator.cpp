@@ -64,8 +64,8 @@ constexpr std::size_t kAnyObject = 3;
 // the square) and at most the room left under kMaxReachable. Sizes from 2 to hundreds, as bugs
 // that need size (a mark stack or a buffer that gives up) need them; most builds stay small.
 constexpr std::size_t kShapes = 5;
-constexpr std::size_t kBuildOctaves = 8;
-constexpr std::uint32_t kMaxGeneratedBuild = 255;
+constexpr std::size_t kBuildOctaves = 7;
+constexpr std::uint32_t kMaxGeneratedBuild = 127;
 constexpr std::uint32_t kMaxGeneratedClique = 32;
 constexpr std::size_t kLinkModes = 4;
 constexpr std::size_t kClosesCycle = 2;

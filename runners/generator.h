@@ -34,7 +34,7 @@
 //   * a new object is a list 16 times in 25, else a record (3), an acyclic object or a dict (2
 //     each), a cell or a tuple (with its items); an op that an object's kind forbids becomes
 //     the link the other way, or a `root` of it;
-//   * `build` 1 in 127: a chain, ring, tree, fan or clique of 2 to 255 objects, the size
+//   * `build` 1 in 127: a chain, ring, tree, fan or clique of 2 to 127 objects, the size
 //     log-uniform, which the ops that follow (on the newest objects) abandon, hang off live
 //     data, cut or close: bugs that need size need it;
 //   * no `new` nor `build` while kMaxReachable (256) objects are reachable, so that a long
