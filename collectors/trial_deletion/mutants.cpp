@@ -267,6 +267,7 @@ class WeakReferenceOutlivesHolder final : public TrialDeletion {
     ++freed_;
     cells_.remove(s);
     // BUG: the weak references s held stay registered
+    handles_[s->id] = nullptr;
     report_free(s->id);
     return s;
   }
