@@ -74,13 +74,8 @@ std::vector<ObjectId> Oracle::garbage_ancestors(std::span<const ObjectId> from,
   return ancestors;
 }
 
+// The search stops once it has found `most` (a big structure below a then costs no more).
 std::vector<ObjectId> Oracle::reached_through(ObjectId a, std::size_t most) const {
-  if (most == SIZE_MAX) {
-    const ObjectId from[] = {a};
-    return descendants(from, [this](ObjectId x) { return reachable_[x] != 0; });
-  }
-  // The nearest ones only: the search stops once it has found enough (a big structure below a
-  // costs no more than they do).
   const Only accepted{[this](Vertex v) { return reachable_[v] != 0; }};
   std::vector<ObjectId> found;
   bool enough = most == 0;

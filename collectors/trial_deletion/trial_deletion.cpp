@@ -278,16 +278,10 @@ std::size_t TrialDeletion::collect_roots() {
     collect_white(s, garbage);
   }
   if (!weak_.empty()) {
-    std::vector<ObjectId> found;
-    for (Cell* g : garbage) found.push_back(g->id);
-    std::vector<ObjectId> sorted = found;
-    std::sort(sorted.begin(), sorted.end());
-    clear_weak_references(weak_, found, [&sorted](ObjectId h) {
-      return std::binary_search(sorted.begin(), sorted.end(), h);
-    });
+    clear_weak_references_to(garbage);
     // (And those the garbage holds, whatever their target: one outside the garbage may die by
     // reference counting as the garbage goes, and must not call back into it.)
-    for (ObjectId g : found) clear_held_weak_references(weak_, g);
+    for (Cell* g : garbage) clear_held_weak_references(weak_, g->id);
   }
   const std::vector<Cell*> orphans = run_finalizers(garbage);
   // MarkGray never takes from a frozen object's count, so the garbage's references to frozen
@@ -422,15 +416,15 @@ std::vector<TrialDeletion::Cell*> TrialDeletion::run_finalizers(std::vector<Cell
   restore_counts(garbage);
   finalize_garbage(garbage);
   keep_resurrected(garbage);
-  clear_weak_references_taken_meanwhile(garbage);
+  // A finalizer may take a new weak reference to the garbage after the collection cleared the
+  // old ones (CPython's handle_weakrefs cannot see those either; deallocation clears them): the
+  // garbage left after the finalizers clears them before it goes.
+  if (!weak_.empty()) clear_weak_references_to(garbage);
   return orphaned_by(garbage);
 }
 
-// A finalizer may take a new weak reference to the garbage after the collection cleared the old
-// ones (CPython's handle_weakrefs cannot see those either; deallocation clears them): the garbage
-// left after the finalizers clears them before it goes. One the garbage holds is garbage too.
-void TrialDeletion::clear_weak_references_taken_meanwhile(const std::vector<Cell*>& garbage) {
-  if (weak_.empty()) return;
+// One the garbage holds is garbage too: cleared without its callback.
+void TrialDeletion::clear_weak_references_to(const std::vector<Cell*>& garbage) {
   std::vector<ObjectId> ids;
   for (const Cell* g : garbage) ids.push_back(g->id);
   std::vector<ObjectId> sorted = ids;

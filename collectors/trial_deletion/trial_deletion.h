@@ -131,8 +131,8 @@ class TrialDeletion : public Collector {
   virtual void finalize_garbage(const std::vector<Cell*>& garbage);
   /// Takes out of `garbage` what the finalizers resurrected and everything that reaches.
   virtual void keep_resurrected(std::vector<Cell*>& garbage);
-  /// Clears the weak references to `garbage` that its finalizers took after the first clearing.
-  void clear_weak_references_taken_meanwhile(const std::vector<Cell*>& garbage);
+  /// Clears the weak references to `garbage` (calling back those whose holder is not in it).
+  void clear_weak_references_to(const std::vector<Cell*>& garbage);
   void trial_delete(const std::vector<Cell*>& garbage);
   void restore_from(Cell* s);
   std::vector<Cell*> orphaned_by(const std::vector<Cell*>& garbage) const;
