@@ -169,8 +169,13 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   const std::size_t collected = *facts.collected;
   // A count of what a partial collection found may fall short of its frees, never exceed them.
   // What a program (a finalizer's, a callback's) allocated during the collection and reference
-  // counting freed again is no garbage the collection found: gc.collect() leaves it out.
-  const bool exact = facts.full || promise == CollectCount::Freed;
+  // counting freed again is no garbage the collection found: gc.collect() leaves it out. So is
+  // garbage that reference counting freed when a finalizer dropped a reference (`unlink`,
+  // `release`): CPython counts what is still unreachable after the finalizers ran.
+  const bool dropped_by_programs = !lane.unlinked_now.empty() || !lane.released.empty();
+  const bool exact = promise == CollectCount::Freed ||
+                     (facts.full && !(promise == CollectCount::FoundInGenerations &&
+                                      dropped_by_programs));
   const std::size_t freed = facts.freed_by_collector;
   std::size_t born_and_freed = 0;
   if (promise == CollectCount::FoundInGenerations && !lane.born_now.empty()) {
@@ -186,7 +191,7 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   if (too_many || too_few) {
     detail = "collect returned " + std::to_string(collected) + " but freed " +
              (exact ? "" : "only ") + std::to_string(freed) + " objects";
-  } else if (facts.full && lane.frozen_count == 0 && facts.garbage_before &&
+  } else if (exact && facts.full && lane.frozen_count == 0 && facts.garbage_before &&
              collected != *facts.garbage_before) {
     // (With frozen objects the number is not known beforehand: a frozen object the garbage
     // alone held dies with it, by reference counting, and takes what only it held.)
@@ -223,7 +228,7 @@ void Session::check_generations(Lane& lane, const Op& op, const OpFacts& facts) 
   if (auto finding = lane.generations->after(
           op, *lane.collector, oracle_, [&lane](ObjectId x) { return lane.holds(x); },
           [&lane](ObjectId x) { return lane.kept(x); }, [&lane] { return lane.held_objects(); },
-          collections, lane.freed_now.size(), facts.freed_by_collector)) {
+          collections, lane.freed_now.size(), facts.freed_by_collector, lane.finalized_now)) {
     report(lane, std::move(*finding));
   }
 }

@@ -27,6 +27,7 @@ void Lane::finalize(ObjectId x) {
   }
   if (finalized[x]) return wrong("ran its finalizer a second time");
   finalized[x] = 1;
+  finalized_now.push_back(x);
   // (Reachable from the mutator, that is: as in PEP 442, a finalizer of a collection's garbage
   // runs even when another finalizer of that garbage has just resurrected its object.)
   if (oracle.reachable_from_roots(x)) return wrong("ran its finalizer while still reachable");

@@ -66,7 +66,8 @@ std::optional<Violation> GenerationModel::after(const Op& op,
                                                                const HeldObjects& held,
                                                                std::uint64_t collections,
                                                                std::size_t freed,
-                                                               std::size_t freed_by_collector) {
+                                                               std::size_t freed_by_collector,
+                                                               std::span<const ObjectId> finalized) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
 
   // What the op itself does to the model.
@@ -190,9 +191,21 @@ std::optional<Violation> GenerationModel::after(const Op& op,
                      "a new object is in " + generation_text(view.generation));
     }
   }
+  // A collector may track an object again, young, to run its finalizer outside its own
+  // collection's finalizers (CPython's subtype_dealloc does): one the finalizer resurrected stays
+  // there. Younger is never wrong for a collector (it only looks at the object sooner).
+  std::vector<ObjectId> young_again;
+  for (ObjectId x : finalized) {
+    if (!holds(x)) continue;
+    collector.inspect(x, view);
+    if (view.tracked && view.generation == 0) {
+      generation_[x] = 0;
+      young_again.push_back(x);
+    }
+  }
+  if (op.kind == OpKind::New) young_again.push_back(op.a);  // (allocated after the collection)
   if (collection_ran) {
-    if (auto finding = check_generations(collector, held(),
-                                         op.kind == OpKind::New ? op.a : kNoObject, collected)) {
+    if (auto finding = check_generations(collector, held(), young_again, collected)) {
       return finding;
     }
   }
@@ -230,14 +243,17 @@ void GenerationModel::adopt(const Collector& collector, const Oracle& oracle,
   must_free_.clear();
 }
 
-// Pre: a collection ran; `collected` is its generation when known (else -1); `fresh` is an object
-// allocated after it (it stays young). Post: generation_ is what the collector now says.
-std::optional<Violation> GenerationModel::check_generations(
-    const Collector& collector, std::span<const ObjectId> held, ObjectId fresh, int collected) {
+// Pre: a collection ran; `collected` is its generation when known (else -1); `young` are objects
+// that are young whatever it did (allocated after it, or tracked again). Post: generation_ is
+// what the collector now says.
+std::optional<Violation> GenerationModel::check_generations(const Collector& collector,
+                                                           std::span<const ObjectId> held,
+                                                           std::span<const ObjectId> young,
+                                                           int collected) {
   ObjectView view;
   std::size_t promoted_into_oldest = 0, in_oldest = 0;
   for (ObjectId x : held) {
-    if (x == fresh) continue;
+    if (std::find(young.begin(), young.end(), x) != young.end()) continue;
     collector.inspect(x, view);
     if (!view.tracked) {
       generation_[x] = kUntracked;

@@ -1,9 +1,11 @@
 // The checks for collectors with generations or gc statistics, as one collector's model that the
 // Session keeps beside it (checker/session.h), each finding a Violation:
 //
-//   wrong generation   a new object is not in generation 0; an object's generation went down;
-//                      or after a collection of generation g, a survivor of generations 0..g is
-//                      not in generation g + 1 (the oldest stays in the oldest)
+//   wrong generation   a new object is not in generation 0; an object's generation went down
+//                      (but to generation 0 when its finalizer ran during the op: CPython tracks
+//                      an object anew to run its finalizer from its deallocation); or after a
+//                      collection of generation g, a survivor of generations 0..g is not in
+//                      generation g + 1 (the oldest stays in the oldest)
 //   missed garbage     after `collect k` (partial), an object of generations 0..k is still alive
 //                      though it is garbage that nothing in an older generation holds
 //   wrong automatic collection   (Capabilities::cpython_thresholds) an allocation started a
@@ -53,11 +55,13 @@ class GenerationModel {
   /// After `op`: the first broken rule, or nothing. `collections` is how many collections the
   /// collector ran during the op; `freed` how many objects it freed, `freed_by_collector` how
   /// many before the harness's maps dropped the entries of freed keys (as weak-reference
-  /// callbacks would: CPython counts what they free in no collection's statistics).
+  /// callbacks would: CPython counts what they free in no collection's statistics); `finalized`
+  /// the objects whose finalizers ran during the op.
   std::optional<Violation> after(const Op& op, const Collector& collector, const Oracle& oracle,
                                const AlivePredicate& holds, const AlivePredicate& kept,
                                const HeldObjects& held, std::uint64_t collections,
-                               std::size_t freed, std::size_t freed_by_collector);
+                               std::size_t freed, std::size_t freed_by_collector,
+                               std::span<const ObjectId> finalized);
 
   /// After an op during which a finalizer's nested collection ran (a collector may handle one
   /// rather than refuse it), or a finalizer allocated objects or added references in the middle
@@ -69,10 +73,9 @@ class GenerationModel {
   /// The generation CPython's rules say an allocation collects, or -1; updates the counts.
   int predicted_collection();
   void count_collection(int generation);
-  static constexpr ObjectId kNoObject = ~ObjectId{0};
   std::optional<Violation> check_generations(const Collector& collector,
-                                           std::span<const ObjectId> held, ObjectId fresh,
-                                           int collected);
+                                           std::span<const ObjectId> held,
+                                           std::span<const ObjectId> young, int collected);
 
   static constexpr int kPermanent = 3;
   static constexpr int kUntracked = -1;

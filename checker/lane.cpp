@@ -113,6 +113,7 @@ void Lane::begin_op(std::size_t objects, bool reach_may_change) {
   events = 0;
   first_finalizer = kNever;
   finalizers_now = 0;
+  finalized_now.clear();
   programs_now = 0;
   nested_collections = 0;
   cleared_now.clear();

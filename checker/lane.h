@@ -181,6 +181,7 @@ class Lane final : public CollectorHost {
   std::size_t events = 0;
   std::size_t first_finalizer = kNever;
   std::size_t finalizers_now = 0;
+  std::vector<ObjectId> finalized_now;  // whose finalizers ran during the current op
   std::size_t programs_now = 0;  // finalizers, and callbacks' programs, that ran (may change it)
   std::uint64_t nested_collections = 0;  // collections a finalizer asked for that ran
   struct Clear {

@@ -41,7 +41,10 @@ enum class CollectCount : std::uint8_t {
   FoundInGenerations,  // the unreachable objects it found in the generations it collected, as
                        // CPython's gc.collect(g): never more than it freed during the call, but
                        // fewer when reference counting then frees older objects that only the
-                       // garbage held; after a full collection, exactly what Freed demands
+                       // garbage held, or garbage that a finalizer's dropped reference freed
+                       // (it counts what is still unreachable after the finalizers); after a
+                       // full collection whose programs dropped nothing, exactly what Freed
+                       // demands
   None,                // not a count of objects (Lua's collectgarbage("collect") returns 0)
 };
 

@@ -1,5 +1,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include "collectors/cpython/cpython.h"
 
@@ -68,6 +69,118 @@ class Owned {
   PyObject* p_;
 };
 
+// ================================================================================================
+// Node: the trace's objects, a C type as an extension module would define
+// ================================================================================================
+
+/// A Node's references are its items; the weakref objects it holds (`weak w a in h`) are items too,
+/// so that CPython's collector sees them as the holder's.
+struct NodeObject {
+  PyObject_HEAD
+  PyObject* weakreflist;  // CPython's list of weak references to it (tp_weaklistoffset)
+  PyObject** items;       // owned references, PyMem-allocated
+  Py_ssize_t size;
+  Py_ssize_t capacity;
+  ObjectId id;
+  bool finalizer;  // the trace gave it one: tp_finalize runs its program
+};
+
+NodeObject* as_node(PyObject* o) { return reinterpret_cast<NodeObject*>(o); }
+
+CPythonCollector* active_adapter();
+
+int node_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));  // a heap type's instances refer to their type
+  const NodeObject* n = as_node(self);
+  for (Py_ssize_t i = 0; i < n->size; ++i) Py_VISIT(n->items[i]);
+  return 0;
+}
+
+// The collector breaks garbage cycles through tp_clear; the items are dropped after the array is
+// detached, since each drop may run code (a dealloc) that looks at this object.
+int node_clear(PyObject* self) {
+  NodeObject* n = as_node(self);
+  if (CPythonCollector* adapter = active_adapter()) adapter->node_cleared(n->id);
+  PyObject** items = std::exchange(n->items, nullptr);
+  const Py_ssize_t size = std::exchange(n->size, 0);
+  n->capacity = 0;
+  for (Py_ssize_t i = 0; i < size; ++i) Py_DECREF(items[i]);
+  PyMem_Free(items);
+  return 0;
+}
+
+// PEP 442: called at most once per object, by the collector on unreachable garbage or from
+// tp_dealloc. The pending exception, if any, is kept across the program, as CPython asks.
+void node_finalize(PyObject* self) {
+  const NodeObject* n = as_node(self);
+  CPythonCollector* adapter = active_adapter();
+  if (!n->finalizer || adapter == nullptr) return;
+  PyObject* type = nullptr;
+  PyObject* value = nullptr;
+  PyObject* traceback = nullptr;
+  PyErr_Fetch(&type, &value, &traceback);
+  adapter->node_finalized(n->id);
+  PyErr_Restore(type, value, traceback);
+}
+
+// As CPython's own types with finalizers (subtype_dealloc): the finalizer runs tracked, and may
+// resurrect; then the free is reported, the weak references are cleared (their callbacks run),
+// and the items go. The trashcan keeps a long chain's deallocation off the C stack.
+void node_dealloc(PyObject* self) {
+  NodeObject* n = as_node(self);
+  PyObject_GC_UnTrack(self);
+  Py_TRASHCAN_BEGIN(self, node_dealloc)
+  bool resurrected = false;
+  if (n->finalizer) {
+    PyObject_GC_Track(self);
+    resurrected = PyObject_CallFinalizerFromDealloc(self) < 0;
+    if (!resurrected) PyObject_GC_UnTrack(self);
+  }
+  if (!resurrected) {
+    CPythonCollector* adapter = active_adapter();
+    if (adapter != nullptr) adapter->node_dying(n->id);
+    if (n->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
+    if (adapter != nullptr) adapter->node_freed(n->id);
+    node_clear(self);
+    PyTypeObject* type = Py_TYPE(self);
+    type->tp_free(self);
+    Py_DECREF(type);
+  }
+  Py_TRASHCAN_END
+}
+
+PyMemberDef kNodeMembers[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(NodeObject, weakreflist), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr}};
+
+PyType_Slot kNodeSlots[] = {{Py_tp_dealloc, reinterpret_cast<void*>(node_dealloc)},
+                            {Py_tp_traverse, reinterpret_cast<void*>(node_traverse)},
+                            {Py_tp_clear, reinterpret_cast<void*>(node_clear)},
+                            {Py_tp_finalize, reinterpret_cast<void*>(node_finalize)},
+                            {Py_tp_members, kNodeMembers},
+                            {0, nullptr}};
+
+PyType_Spec kNodeSpec = {"cyclefuzz.Node", sizeof(NodeObject), 0,
+                         Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+                             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                         kNodeSlots};
+
+/// Appends an owned reference to a Node's items; false (with MemoryError set) if it cannot.
+bool append_item(NodeObject* n, PyObject* item) {
+  if (n->size == n->capacity) {
+    const Py_ssize_t capacity = std::max<Py_ssize_t>(4, 2 * n->capacity);
+    auto** items = static_cast<PyObject**>(PyMem_Realloc(n->items, capacity * sizeof(PyObject*)));
+    if (items == nullptr) {
+      PyErr_NoMemory();
+      return false;
+    }
+    n->items = items;
+    n->capacity = capacity;
+  }
+  n->items[n->size++] = Py_NewRef(item);
+  return true;
+}
+
 /// The interpreter, started on first use and finalized at exit; what the adapters need of it.
 class Interpreter {
  public:
@@ -76,7 +189,7 @@ class Interpreter {
     return interpreter;
   }
 
-  PyObject* node_type = nullptr;  // class Node(list): __slots__ = ('__weakref__',)
+  PyTypeObject* node_type = nullptr;
   // class Ref(weakref.ref): the program's weak references, one object each (CPython hands out
   // one shared weakref.ref per object for those without a callback: one the mutator holds would
   // then keep alive the weakref object that a holder was given)
@@ -126,48 +239,44 @@ class Interpreter {
   }
 
   void define_types() {
+    node_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kNodeSpec));
+    if (node_type == nullptr) fail("defining type Node");
     Owned globals(PyDict_New());
     if (!globals || PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) < 0) {
       fail("making a namespace");
     }
     Owned done(PyRun_String("import weakref\n"
-                            "class Node(list):\n    __slots__ = ('__weakref__',)\n"
                             "class Ref(weakref.ref):\n    __slots__ = ()\n",
                             Py_file_input, globals.get(), globals.get()));
-    if (!done) fail("defining classes Node and Ref");
-    for (auto [field, name] : {std::pair{&node_type, "Node"}, {&ref_type, "Ref"}}) {
-      *field = Py_XNewRef(PyDict_GetItemString(globals.get(), name));
-      if (*field == nullptr || !PyType_Check(*field)) fail(std::string("finding class ") + name);
-    }
+    if (!done) fail("defining class Ref");
+    ref_type = Py_XNewRef(PyDict_GetItemString(globals.get(), "Ref"));
+    if (ref_type == nullptr || !PyType_Check(ref_type)) fail("finding class Ref");
   }
 
   void release() {
-    for (PyObject** p : {&node_type, &ref_type, &gc_collect, &gc_callbacks, &gc_get_threshold,
+    Py_CLEAR(node_type);
+    for (PyObject** p : {&ref_type, &gc_collect, &gc_callbacks, &gc_get_threshold,
                          &gc_set_threshold}) {
       Py_CLEAR(*p);
     }
   }
 };
 
-// The callbacks the interpreter calls; `self` is a capsule holding the adapter.
-PyObject* on_object_freed(PyObject* self, PyObject* weakref) {
-  auto* adapter = static_cast<CPythonCollector*>(PyCapsule_GetPointer(self, kCapsuleName));
-  if (adapter == nullptr) return nullptr;
-  try {
-    adapter->weakref_died(weakref);
-  } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-    return nullptr;
-  }
-  Py_RETURN_NONE;
-}
+CPythonCollector* active_adapter() { return Interpreter::get().active; }
+
+bool is_node(PyObject* o) { return Py_TYPE(o) == Interpreter::get().node_type; }
 
 PyObject* on_collection_phase(PyObject* self, PyObject* args) {
   auto* adapter = static_cast<CPythonCollector*>(PyCapsule_GetPointer(self, kCapsuleName));
   PyObject* phase = nullptr;
   PyObject* info = nullptr;
   if (adapter == nullptr || !PyArg_ParseTuple(args, "UO", &phase, &info)) return nullptr;
-  if (PyUnicode_CompareWithASCIIString(phase, "start") == 0) adapter->collection_started();
+  if (adapter != active_adapter()) Py_RETURN_NONE;  // (it is being torn down)
+  if (PyUnicode_CompareWithASCIIString(phase, "start") == 0) {
+    adapter->collection_started();
+  } else {
+    adapter->collection_stopped();
+  }
   Py_RETURN_NONE;
 }
 
@@ -178,12 +287,10 @@ PyObject* on_weak_callback(PyObject* self, PyObject* /*weakref*/) {
   Py_RETURN_NONE;
 }
 
-PyMethodDef kObjectFreed = {"cyclefuzz_object_freed", on_object_freed, METH_O,
-                            "Weak reference callback: reports the free of the referent."};
 PyMethodDef kWeakCallback = {"cyclefuzz_weak_callback", on_weak_callback, METH_O,
                              "The callback of one of the program's weak references."};
 PyMethodDef kCollectionPhase = {"cyclefuzz_collection_phase", on_collection_phase, METH_VARARGS,
-                                "gc.callbacks entry: counts collections."};
+                                "gc.callbacks entry: counts collections, reports clears."};
 
 }  // namespace
 
@@ -194,6 +301,7 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
                     .automatic_collection = true,
                     .count = CountMeaning::References,
                     .collect_count = CollectCount::FoundInGenerations,
+                    .finalizers = true,
                     .weak_references = true,
                     .weak_references_cleared_before_finalizers = true,
                     .weak_reference_holders = true} {
@@ -208,49 +316,147 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
   if (!Owned(PyObject_CallNoArgs(py.gc_collect))) fail("collecting leftovers");
   Owned capsule(PyCapsule_New(this, kCapsuleName, nullptr));
   if (!capsule) fail("making a capsule");
-  Owned free_callback(PyCFunction_New(&kObjectFreed, capsule.get()));
   Owned collection_callback(PyCFunction_New(&kCollectionPhase, capsule.get()));
   Owned previous_thresholds(PyObject_CallNoArgs(py.gc_get_threshold));
-  if (!free_callback || !collection_callback || !previous_thresholds) fail("making callbacks");
+  if (!collection_callback || !previous_thresholds) fail("making callbacks");
   if (!Owned(PyObject_CallFunction(py.gc_set_threshold, "III", options.thresholds[0],
                                    options.thresholds[1], options.thresholds[2]))) {
     fail("gc.set_threshold");
   }
   if (PyList_Append(py.gc_callbacks, collection_callback.get()) < 0) fail("adding to gc.callbacks");
   PyGC_Enable();
-  free_callback_ = free_callback.release();
   collection_callback_ = collection_callback.release();
   previous_thresholds_ = previous_thresholds.release();
   py.active = this;
 }
 
-// Drops the weak references first, so that no callback reaches this adapter once it is gone;
-// then the external references, and collects what cycles remain.
+// Nothing reaches this adapter once it is no longer the active one: the frees, finalizers and
+// callbacks of the teardown are not the trace's. The weak references go first, then the external
+// references; a collection takes the cycles that remain.
 CPythonCollector::~CPythonCollector() {
   Interpreter& py = Interpreter::get();
-  py.active = nullptr;  // (the weak references objects hold die with them, below: no callback)
+  py.active = nullptr;
+  const Py_ssize_t entry = PySequence_Index(py.gc_callbacks, collection_callback_);
+  if (entry < 0 || PySequence_DelItem(py.gc_callbacks, entry) < 0) PyErr_Clear();
+  uncleared_.clear();
   for (WeakHandle& w : weak_) {
     if (w.held) {
-      w.ref = nullptr;
+      w.ref = nullptr;  // (its holder's)
     } else {
       Py_CLEAR(w.ref);
     }
     Py_CLEAR(w.callback);
   }
-  for (Handle& h : handles_) Py_CLEAR(h.weakref);
-  release_dead_weakrefs();
   for (Handle& h : handles_) {
-    for (; h.object != nullptr && h.external > 0; --h.external) Py_DECREF(h.object);
+    PyObject* o = std::exchange(h.object, nullptr);
+    for (; o != nullptr && h.external > 0; --h.external) Py_DECREF(o);
   }
-  const Py_ssize_t entry = PySequence_Index(py.gc_callbacks, collection_callback_);
-  if (entry < 0 || PySequence_DelItem(py.gc_callbacks, entry) < 0) PyErr_Clear();
   Py_XDECREF(PyObject_CallNoArgs(py.gc_collect));
   Py_XDECREF(PyObject_CallObject(py.gc_set_threshold, previous_thresholds_));
   PyErr_Clear();
   Py_DECREF(previous_thresholds_);
   Py_DECREF(collection_callback_);
-  Py_DECREF(free_callback_);
-  py.active = nullptr;
+}
+
+// ================================================================================================
+// Calls from the interpreter
+// ================================================================================================
+
+template <typename F>
+void CPythonCollector::from_interpreter(F&& what) {
+  try {
+    what();
+  } catch (...) {
+    if (!error_) error_ = std::current_exception();
+  }
+}
+
+void CPythonCollector::rethrow_error() {
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+// CPython has cleared every weak reference to the garbage before any finalizer of a collection
+// runs, and to an object before any of its callbacks: each is reported before the program runs.
+void CPythonCollector::node_finalized(ObjectId id) {
+  from_interpreter([&] {
+    report_clears();
+    run_finalizer(id);
+  });
+}
+
+// Its deallocation begins: PyObject_ClearWeakRefs clears the weak references to it, then calls
+// their callbacks. The free is reported after the clears and before the first callback, as the
+// checks demand of every collector: so by the first callback, or else right after.
+void CPythonCollector::node_dying(ObjectId id) {
+  from_interpreter([&] {
+    report_clears();
+    handles_.at(id).dying = true;
+  });
+}
+
+void CPythonCollector::node_freed(ObjectId id) {
+  from_interpreter([&] { report_free_after_clears(id); });
+}
+
+void CPythonCollector::report_free_after_clears(ObjectId id) {
+  Handle& h = handles_.at(id);
+  if (!h.dying) return;
+  for (WeakId w : h.weak) {
+    if (weak_[w].ref != nullptr && PyWeakref_GET_OBJECT(weak_[w].ref) == Py_None) {
+      report_cleared(w);
+    }
+  }
+  h.dying = false;
+  drop_held_weak_references(id);  // (the weak references it holds go with its items)
+  h.object = nullptr;
+  --alive_;
+  report_free(id);
+}
+
+void CPythonCollector::node_cleared(ObjectId id) {
+  from_interpreter([&] { drop_held_weak_references(id); });
+}
+
+// tp_clear (the collector breaking a garbage cycle) or the free: the weakref objects among the
+// items die with them, uncalled (the trash weakrefs of handle_weakrefs).
+void CPythonCollector::drop_held_weak_references(ObjectId id) {
+  report_clears();  // (some of them may be among the clears)
+  for (WeakId w : std::exchange(handles_.at(id).held, {})) {
+    weak_[w].ref = nullptr;
+    std::erase(uncleared_, w);
+  }
+}
+
+// A weak reference whose holder was freed (or dropped its items) is no longer the trace's: CPython
+// may still clear and call it back as the holder's items go (legitimately: its target is alive),
+// or, when it refers to its own holder, from the holder's PyObject_ClearWeakRefs (the weakref is
+// still one of the dying holder's items). Neither is reported.
+void CPythonCollector::weak_callback_ran(WeakId w) {
+  from_interpreter([&] {
+    const auto gone = [&] { return weak_[w].held && weak_[w].ref == nullptr; };
+    if (gone()) return;
+    report_clears();
+    report_free_after_clears(weak_[w].target);
+    if (gone()) return;  // (its holder was its target: CPython calls it back as the holder dies)
+    report_cleared(w);
+    report_weak_callback(w);
+  });
+}
+
+void CPythonCollector::report_cleared(WeakId w) {
+  if (weak_[w].cleared_reported) return;
+  weak_[w].cleared_reported = true;
+  std::erase(uncleared_, w);
+  report_weak_cleared(w);
+}
+
+void CPythonCollector::report_clears() {
+  if (!std::exchange(clears_unseen_, false)) return;
+  std::vector<WeakId> cleared;
+  for (WeakId w : uncleared_) {
+    if (PyWeakref_GET_OBJECT(weak_[w].ref) == Py_None) cleared.push_back(w);
+  }
+  for (WeakId w : cleared) report_cleared(w);
 }
 
 // ================================================================================================
@@ -258,55 +464,43 @@ CPythonCollector::~CPythonCollector() {
 // ================================================================================================
 
 PyObject* CPythonCollector::object(ObjectId id) const {
-  const Handle& h = handles_.at(id);
-  if (h.weakref == nullptr || PyWeakref_GET_OBJECT(h.weakref) != h.object) {
-    throw std::runtime_error("cpython: object " + std::to_string(id) +
-                             " is no longer alive in the interpreter");
+  PyObject* o = handles_.at(id).object;
+  if (o == nullptr) {
+    throw std::runtime_error("cpython: object " + std::to_string(id) + " was freed");
   }
-  return h.object;
+  return o;
 }
 
+// Allocating the Node may run an automatic collection first, as in any Python program.
 void CPythonCollector::allocate(ObjectId id) {
-  Interpreter& py = Interpreter::get();
+  PyTypeObject* type = Interpreter::get().node_type;
   if (handles_.size() <= id) handles_.resize(id + 1);
-  // Allocating the instance may run an automatic collection first, as in any Python program.
-  Owned node(PyObject_CallNoArgs(py.node_type));
-  if (!node) fail("allocating object " + std::to_string(id));
-  // The weak reference is the harness's, not the program's: its allocation must not start a
-  // collection, which would promote the new object before the program has seen it. It counts
-  // as an allocation all the same, so the collection it would have started comes at the next
-  // allocation instead.
-  const int collecting_automatically = PyGC_Disable();
-  PyObject* weakref = PyWeakref_NewRef(node.get(), free_callback_);
-  if (collecting_automatically) PyGC_Enable();
-  if (weakref == nullptr) fail("making a weak reference to object " + std::to_string(id));
-  if (id_of_object_.contains(node.get())) {
-    Py_DECREF(weakref);
-    throw std::runtime_error("cpython: object " + std::to_string(id) +
-                             " has the address of an object never reported freed");
-  }
-  handles_[id] = {weakref, node.release(), 1};
-  id_of_weakref_.emplace(weakref, id);
-  id_of_object_.emplace(handles_[id].object, id);
-  release_dead_weakrefs();
+  PyObject* node = type->tp_alloc(type, 0);
+  if (node == nullptr) fail("allocating object " + std::to_string(id));
+  as_node(node)->id = id;
+  handles_[id] = {node, 1};
+  ++alive_;
+  rethrow_error();
 }
 
 void CPythonCollector::link(ObjectId from, ObjectId to) {
-  if (PyList_Append(object(from), object(to)) < 0) fail("link");
+  if (!append_item(as_node(object(from)), object(to))) fail("link");
 }
 
+// Removing the item releases it: its referent may be freed now.
 void CPythonCollector::unlink(ObjectId from, ObjectId to) {
-  PyObject* list = object(from);
+  NodeObject* n = as_node(object(from));
   PyObject* target = object(to);
-  Py_ssize_t i = PyList_GET_SIZE(list) - 1;
-  while (i >= 0 && PyList_GET_ITEM(list, i) != target) --i;
+  Py_ssize_t i = n->size - 1;
+  while (i >= 0 && n->items[i] != target) --i;
   if (i < 0) {
     throw std::runtime_error("cpython: object " + std::to_string(from) +
                              " holds no reference to object " + std::to_string(to));
   }
-  // Deleting the element releases it: its referent may be freed now.
-  if (PyList_SetSlice(list, i, i + 1, nullptr) < 0) fail("unlink");
-  release_dead_weakrefs();
+  std::copy(n->items + i + 1, n->items + n->size, n->items + i);
+  --n->size;
+  Py_DECREF(target);
+  rethrow_error();
 }
 
 void CPythonCollector::root(ObjectId id) {
@@ -318,7 +512,7 @@ void CPythonCollector::unroot(ObjectId id) {
   PyObject* o = object(id);
   --handles_[id].external;
   Py_DECREF(o);
-  release_dead_weakrefs();
+  rethrow_error();
 }
 
 std::size_t CPythonCollector::collect(int generation) {
@@ -339,11 +533,11 @@ std::size_t CPythonCollector::collect(int generation) {
   }
   Owned g(PyLong_FromLong(generation));
   Owned found(PyObject_CallOneArg(py.gc_collect, g.get()));
+  rethrow_error();
   if (!found) fail("gc.collect(" + std::to_string(generation) + ")");
   Py_ssize_t n = PyLong_AsSsize_t(found.get());
   if (n < 0) fail("reading what gc.collect returned");
   for (WeakId w : held_in_collected) n -= weak_[w].ref == nullptr ? 1 : 0;
-  release_dead_weakrefs();
   return static_cast<std::size_t>(std::max<Py_ssize_t>(n, 0));
 }
 
@@ -355,11 +549,13 @@ void CPythonCollector::set_thresholds(const std::array<std::uint32_t, 3>& thresh
                                    thresholds[2]))) {
     fail("gc.set_threshold");
   }
-  release_dead_weakrefs();
+  rethrow_error();
 }
 
-// The program's weak references. Like the adapter's own, their allocation must not start a
-// collection (the program's `weak` op is no allocation in the trace's model).
+void CPythonCollector::set_finalizer(ObjectId id) { as_node(object(id))->finalizer = true; }
+
+// The program's weak references. Their allocation must not start a collection (the program's
+// `weak` op is no allocation in the trace's model).
 void CPythonCollector::weak_ref(WeakId w, ObjectId target, bool callback) {
   if (weak_.size() <= w) weak_.resize(w + 1);
   WeakHandle& handle = weak_[w];
@@ -374,15 +570,17 @@ void CPythonCollector::weak_ref(WeakId w, ObjectId target, bool callback) {
   }
   if (collecting_automatically) PyGC_Enable();
   if (handle.ref == nullptr) fail("making weak reference " + std::to_string(w));
+  handle.target = target;
   handles_[target].weak.push_back(w);
+  uncleared_.push_back(w);
 }
 
-// The holder's list takes the weakref object as one of its items, and the adapter gives up its
-// own reference: the weakref lives and dies with its holder, and CPython's collector sees it as
-// part of whatever garbage the holder is part of (handle_weakrefs: no callback for trash).
+// The holder's items take the weakref object, and the adapter gives up its own reference: the
+// weakref lives and dies with its holder, and CPython's collector sees it as part of whatever
+// garbage the holder is part of (handle_weakrefs: no callback for trash).
 void CPythonCollector::weak_held_by(WeakId w, ObjectId holder) {
   WeakHandle& handle = weak_.at(w);
-  if (PyList_Append(object(holder), handle.ref) < 0) fail("giving weak reference to its holder");
+  if (!append_item(as_node(object(holder)), handle.ref)) fail("giving a weak reference away");
   Py_DECREF(handle.ref);
   handle.held = true;
   handle.holder = holder;
@@ -393,146 +591,80 @@ void CPythonCollector::weak_held_by(WeakId w, ObjectId holder) {
 std::optional<ObjectId> CPythonCollector::deref(WeakId w) const {
   if (weak_.at(w).ref == nullptr) {
     throw std::runtime_error("cpython: weak reference " + std::to_string(w) +
-                             " went with its holder, which was reported freed");
+                             " went with its holder's items");
   }
   PyObject* referent = PyWeakref_GET_OBJECT(weak_.at(w).ref);
   if (referent == Py_None) return std::nullopt;
-  const auto it = id_of_object_.find(referent);
-  if (it == id_of_object_.end()) {
+  const ObjectId id = id_of(referent);
+  if (id == kNotAnObject) {
     throw std::runtime_error("cpython: weak reference " + std::to_string(w) +
                              " refers to an object reported freed");
   }
-  return it->second;
-}
-
-void CPythonCollector::report_cleared(WeakId w) {
-  if (weak_[w].cleared_reported) return;
-  weak_[w].cleared_reported = true;
-  report_weak_cleared(w);
-}
-
-// CPython cleared the reference before it called back. A weak reference whose holder was reported
-// freed went with it in the trace's model; in CPython the weakref object dies a little later, when
-// the holder's deallocation drops its items, and if an item dropped before it was its target, it
-// is cleared and called back meanwhile - legitimately (the object is alive; AddressSanitizer would
-// see it otherwise). That is not reported: the harness's holder is already gone.
-void CPythonCollector::weak_callback_ran(WeakId w) {
-  if (weak_[w].held && weak_[w].ref == nullptr) return;
-  report_cleared(w);
-  report_weak_callback(w);
-}
-
-// ================================================================================================
-// Frees
-// ================================================================================================
-
-// The weak reference is dead: CPython is freeing its referent. The weak reference itself is
-// released after the op, not here: the deallocator that called back holds no reference to it.
-void CPythonCollector::weakref_died(PyObject* weakref) {
-  const auto it = id_of_weakref_.find(weakref);
-  if (it == id_of_weakref_.end()) return;
-  const ObjectId id = it->second;
-  id_of_weakref_.erase(it);
-  Handle& h = handles_[id];
-  id_of_object_.erase(h.object);
-  h.object = nullptr;
-  h.weakref = nullptr;
-  dead_weakrefs_.push_back(weakref);
-  // (Whose callbacks have not run yet: CPython has cleared them all by now.)
-  for (WeakId w : h.weak) {
-    if (weak_[w].ref != nullptr && PyWeakref_GET_OBJECT(weak_[w].ref) == Py_None) {
-      report_cleared(w);
-    }
-  }
-  // Those it holds go with its list, as it is deallocated.
-  for (WeakId w : h.held) weak_[w].ref = nullptr;
-  report_free(id);
-}
-
-void CPythonCollector::release_dead_weakrefs() {
-  for (PyObject* weakref : dead_weakrefs_) Py_DECREF(weakref);
-  dead_weakrefs_.clear();
+  return id;
 }
 
 // ================================================================================================
 // Inspection
 // ================================================================================================
 
-void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
-  const Handle& h = handles_.at(id);
-  view.references.clear();
-  if (h.weakref == nullptr || PyWeakref_GET_OBJECT(h.weakref) != h.object) {
-    // The interpreter cleared the weak reference without calling back: its record is gone.
-    view.references.push_back(kNotAnObject);
-    view.count = 0;
-    view.generation = 0;
-    return;
-  }
-  view.generation = cyclefuzz_cpython_generation(h.object);
-  const Py_ssize_t n = PyList_GET_SIZE(h.object);
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    PyObject* item = PyList_GET_ITEM(h.object, i);
-    if (PyWeakref_Check(item)) continue;  // a weak reference it holds: no reference of the trace
-    const auto it = id_of_object_.find(item);
-    view.references.push_back(it == id_of_object_.end() ? kNotAnObject : it->second);
-  }
-  view.count = static_cast<std::uint64_t>(Py_REFCNT(h.object));
+ObjectId CPythonCollector::id_of(PyObject* o) const {
+  if (!is_node(o)) return kNotAnObject;
+  const ObjectId id = as_node(o)->id;
+  return id < handles_.size() && handles_[id].object == o ? id : kNotAnObject;
 }
 
-// Every object not reported freed is alive in the interpreter, an instance of Node in one of the
-// collector's three generations, refers only to such objects (besides the weak references it
-// holds, one item each), and its ob_refcnt is its external references plus its referrers'
-// elements.
+void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
+  const NodeObject* n = as_node(object(id));
+  view.references.clear();
+  view.generation = cyclefuzz_cpython_generation(handles_[id].object);
+  for (Py_ssize_t i = 0; i < n->size; ++i) {
+    // (a weak reference it holds is no reference of the trace)
+    if (!PyWeakref_Check(n->items[i])) view.references.push_back(id_of(n->items[i]));
+  }
+  view.count = static_cast<std::uint64_t>(Py_REFCNT(handles_[id].object));
+}
+
+// Every object not reported freed is a live Node of its id in one of the collector's three
+// generations, refers only to such objects (besides the weak references it holds, one item each),
+// and its ob_refcnt is its external references plus its referrers' items.
 void CPythonCollector::check_invariants() const {
-  const Interpreter& py = Interpreter::get();
-  std::unordered_map<const PyObject*, std::uint64_t> referrers;
+  std::vector<std::uint64_t> referrers(handles_.size());
   std::size_t alive = 0;
   for (ObjectId id = 0; id < handles_.size(); ++id) {
     const Handle& h = handles_[id];
-    if (h.weakref == nullptr) continue;
+    if (h.object == nullptr) continue;
     ++alive;
-    const std::string name = "cpython: object " + std::to_string(id);
-    if (PyWeakref_GET_OBJECT(h.weakref) != h.object) {
-      throw BrokenInvariant(name + "'s weak reference was cleared but no callback reported it");
-    }
-    if (Py_TYPE(h.object) != reinterpret_cast<PyTypeObject*>(py.node_type)) {
-      throw BrokenInvariant(name + " is no longer a Node");
-    }
+    if (id_of(h.object) != id) broken_invariant("cpython", id, "is no longer its Node");
     if (const int g = cyclefuzz_cpython_generation(h.object); g < 0 || g > 2) {
-      throw BrokenInvariant(name + (g < 0 ? " is not in a generation of the collector"
-                                          : " is in the permanent generation"));
+      broken_invariant("cpython", id, g < 0 ? "is not in a generation of the collector"
+                                            : "is in the permanent generation");
     }
-    const Py_ssize_t n = PyList_GET_SIZE(h.object);
+    const NodeObject* n = as_node(h.object);
     std::size_t weak_items = 0;
-    for (Py_ssize_t i = 0; i < n; ++i) {
-      PyObject* item = PyList_GET_ITEM(h.object, i);
-      if (PyWeakref_Check(item)) {
+    for (Py_ssize_t i = 0; i < n->size; ++i) {
+      if (PyWeakref_Check(n->items[i])) {
         ++weak_items;
         continue;
       }
-      if (!id_of_object_.contains(item)) {
-        throw BrokenInvariant(name + " refers to something that is not a live object");
-      }
-      ++referrers[item];
+      const ObjectId to = id_of(n->items[i]);
+      if (to == kNotAnObject) broken_invariant("cpython", id, "refers to no live object");
+      ++referrers[to];
     }
     if (weak_items != h.held.size()) {
-      throw BrokenInvariant(name + " holds " + std::to_string(weak_items) +
-                            " weak references, not the " + std::to_string(h.held.size()) +
-                            " it was given");
+      broken_invariant("cpython", id,
+                       "holds " + std::to_string(weak_items) + " weak references, not the " +
+                           std::to_string(h.held.size()) + " it was given");
     }
   }
-  if (alive != id_of_object_.size() || alive != id_of_weakref_.size()) {
-    throw BrokenInvariant("cpython: the tables of objects and weak references disagree");
-  }
+  if (alive != alive_) throw BrokenInvariant("cpython: the count of live objects is wrong");
   for (ObjectId id = 0; id < handles_.size(); ++id) {
     const Handle& h = handles_[id];
-    if (h.weakref == nullptr) continue;
-    const std::uint64_t internal = referrers[h.object];
-    if (static_cast<std::uint64_t>(Py_REFCNT(h.object)) != h.external + internal) {
-      throw BrokenInvariant("cpython: object " + std::to_string(id) + " has ob_refcnt " +
-                            std::to_string(Py_REFCNT(h.object)) + " but " +
-                            std::to_string(h.external) + " external and " +
-                            std::to_string(internal) + " internal references");
+    if (h.object == nullptr) continue;
+    if (static_cast<std::uint64_t>(Py_REFCNT(h.object)) != h.external + referrers[id]) {
+      broken_invariant("cpython", id,
+                       "has ob_refcnt " + std::to_string(Py_REFCNT(h.object)) + " but " +
+                           std::to_string(h.external) + " external and " +
+                           std::to_string(referrers[id]) + " internal references");
     }
   }
 }
