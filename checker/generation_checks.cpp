@@ -58,16 +58,10 @@ void GenerationModel::count_collection(int g) {
 }
 
 // Read this first: the order of the checks is the order in which one failure explains the next.
-std::optional<Violation> GenerationModel::after(const Op& op,
-                                                               const Collector& collector,
-                                                               const Oracle& oracle,
-                                                               const AlivePredicate& holds,
-                                                               const AlivePredicate& kept,
-                                                               const HeldObjects& held,
-                                                               std::uint64_t collections,
-                                                               std::size_t freed,
-                                                               std::size_t freed_by_collector,
-                                                               std::span<const ObjectId> finalized) {
+std::optional<Violation> GenerationModel::after(
+    const Op& op, const Collector& collector, const Oracle& oracle, const AlivePredicate& holds,
+    const AlivePredicate& kept, const HeldObjects& held, std::uint64_t collections,
+    std::size_t freed, std::size_t freed_by_collector, std::span<const ObjectId> finalized) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
 
   // What the op itself does to the model.

@@ -16,9 +16,10 @@
 //   garbage(x)        held, and not live: what a collection may free.
 //   may_keep(x)       what a collection may leave though the mutator no longer reaches it: what
 //                     the list keeps, what frozen objects kept before this op's collection
-//                     (`kept_before`), and what this op's finalizers allocated or linked and what
-//                     that reaches (`fresh`: a collector need not look again at what a finalizer
-//                     changed under it), and what the harness's maps let go after the op's
+//                     (`kept_before`), and what this op's finalizers allocated, linked or
+//                     released from the list and what that reaches (`fresh`: a collector need
+//                     not look again at what a finalizer changed under it), and what the
+//                     harness's maps let go after the op's
 //                     collection and what that reaches (as weak-reference callbacks in CPython:
 //                     garbage from then on, for the next collection).
 //   must_be_freed(x)  held, unreachable, and not may_keep: a full collection must have freed it
@@ -226,7 +227,7 @@ class Lane final : public CollectorHost {
   // mutator's reachability is the same when it is used as when it was computed (only `collect`
   // uses it before it is recomputed, and a collection leaves the mutator's references alone).
   ObjectSet kept_;
-  ObjectSet fresh_;    // what born_now, linked_now and unmapped_now's values reach (end of op)
+  ObjectSet fresh_;  // what born_now, linked_now, released, unmapped_now's values reach (op end)
   ObjectSet reached_;  // what the list reaches, during the op (reached_by_list)
   std::vector<ObjectId> held_dead_keys_;  // held_dead_keys, as of its last call
   std::size_t dead_keys_seen_ = 0;        // how many of the oracle's dead keys it has taken
