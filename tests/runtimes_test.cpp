@@ -270,6 +270,27 @@ TEST(CPython, RefusesASecondCollectorWhileOneIsAlive) {
   EXPECT_EQ(listener.frees, std::vector<ObjectId>{0});
 }
 
+// gc.freeze() puts the heap in the permanent generation, which no collection looks at;
+// gc.unfreeze() gives it back to the oldest. gc.disable() stops automatic collection.
+TEST(CPython, CollectsFrozenGarbageOnlyOnceUnfrozen) {
+  TraceRun run("new a\nnew b\nlink a b\nlink b a\nfreeze\nunroot a\nunroot b\ncollect\n"
+               "unfreeze\ncollect\n",
+               "cpython");
+  EXPECT_TRUE(run.freed_at(8).empty());
+  EXPECT_EQ(run.freed_set_at(10), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+TEST(CPython, NeverCollectsByItselfWhileDisabled) {
+  CollectorOptions options;
+  options.thresholds[0] = 1;
+  TraceRun run("disable\nnew a\nlink a a\nunroot a\nnew b\nnew c\nenable\nnew d\n",
+               "cpython", options);
+  for (std::uint32_t line = 1; line <= 7; ++line) EXPECT_TRUE(run.freed_at(line).empty()) << line;
+  EXPECT_EQ(run.freed_at(8), std::vector<std::string>{"a"});
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
 // PEP 442 through the adapter's Node type: the finalizer of a collection's garbage runs before
 // anything is freed, what it resurrects survives the collection, and the object goes when the
 // program lets it go (its finalizer never runs again).

@@ -195,6 +195,8 @@ class Interpreter {
   // then keep alive the weakref object that a holder was given)
   PyObject* ref_type = nullptr;
   PyObject* gc_collect = nullptr;
+  PyObject* gc_freeze = nullptr;
+  PyObject* gc_unfreeze = nullptr;
   PyObject* gc_callbacks = nullptr;
   PyObject* gc_get_threshold = nullptr;
   PyObject* gc_set_threshold = nullptr;
@@ -220,6 +222,8 @@ class Interpreter {
       Owned gc(PyImport_ImportModule("gc"));
       if (!gc) fail("importing gc");
       for (auto [field, name] : {std::pair{&gc_collect, "collect"},
+                                 {&gc_freeze, "freeze"},
+                                 {&gc_unfreeze, "unfreeze"},
                                  {&gc_callbacks, "callbacks"},
                                  {&gc_get_threshold, "get_threshold"},
                                  {&gc_set_threshold, "set_threshold"}}) {
@@ -255,7 +259,8 @@ class Interpreter {
 
   void release() {
     Py_CLEAR(node_type);
-    for (PyObject** p : {&ref_type, &gc_collect, &gc_callbacks, &gc_get_threshold,
+    for (PyObject** p : {&ref_type, &gc_collect, &gc_freeze, &gc_unfreeze, &gc_callbacks,
+                         &gc_get_threshold,
                          &gc_set_threshold}) {
       Py_CLEAR(*p);
     }
@@ -301,6 +306,7 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
                     .automatic_collection = true,
                     .count = CountMeaning::References,
                     .collect_count = CollectCount::FoundInGenerations,
+                    .freezes = true,
                     .finalizers = true,
                     .weak_references = true,
                     .weak_references_cleared_before_finalizers = true,
@@ -351,6 +357,7 @@ CPythonCollector::~CPythonCollector() {
     PyObject* o = std::exchange(h.object, nullptr);
     for (; o != nullptr && h.external > 0; --h.external) Py_DECREF(o);
   }
+  if (frozen_) Py_XDECREF(PyObject_CallNoArgs(py.gc_unfreeze));  // (for the next adapter)
   Py_XDECREF(PyObject_CallNoArgs(py.gc_collect));
   Py_XDECREF(PyObject_CallObject(py.gc_set_threshold, previous_thresholds_));
   PyErr_Clear();
@@ -552,6 +559,27 @@ void CPythonCollector::set_thresholds(const std::array<std::uint32_t, 3>& thresh
   rethrow_error();
 }
 
+// gc.freeze() moves every object the collector tracks, the interpreter's own too, to the
+// permanent generation; gc.unfreeze() moves them all to the oldest.
+void CPythonCollector::freeze() {
+  if (!Owned(PyObject_CallNoArgs(Interpreter::get().gc_freeze))) fail("gc.freeze");
+  frozen_ = true;
+}
+
+void CPythonCollector::unfreeze() {
+  if (!Owned(PyObject_CallNoArgs(Interpreter::get().gc_unfreeze))) fail("gc.unfreeze");
+  frozen_ = false;
+}
+
+// gc.disable() and gc.enable().
+void CPythonCollector::set_automatic_collection(bool enabled) {
+  if (enabled) {
+    PyGC_Enable();
+  } else {
+    PyGC_Disable();
+  }
+}
+
 void CPythonCollector::set_finalizer(ObjectId id) { as_node(object(id))->finalizer = true; }
 
 // The program's weak references. Their allocation must not start a collection (the program's
@@ -625,7 +653,7 @@ void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
 }
 
 // Every object not reported freed is a live Node of its id in one of the collector's three
-// generations, refers only to such objects (besides the weak references it holds, one item each),
+// generations (or, frozen, the permanent one), refers only to such objects (besides the weak references it holds, one item each),
 // and its ob_refcnt is its external references plus its referrers' items.
 void CPythonCollector::check_invariants() const {
   std::vector<std::uint64_t> referrers(handles_.size());
@@ -635,9 +663,9 @@ void CPythonCollector::check_invariants() const {
     if (h.object == nullptr) continue;
     ++alive;
     if (id_of(h.object) != id) broken_invariant("cpython", id, "is no longer its Node");
-    if (const int g = cyclefuzz_cpython_generation(h.object); g < 0 || g > 2) {
+    if (const int g = cyclefuzz_cpython_generation(h.object); g < 0 || (g > 2 && !frozen_)) {
       broken_invariant("cpython", id, g < 0 ? "is not in a generation of the collector"
-                                            : "is in the permanent generation");
+                                            : "is in the permanent generation, unfrozen");
     }
     const NodeObject* n = as_node(h.object);
     std::size_t weak_items = 0;

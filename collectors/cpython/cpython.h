@@ -29,6 +29,8 @@
 //   automatic           gc.set_threshold(thresholds) from the run's options, and again at each
 //                       `threshold` op; a first threshold of 0 disables automatic collection,
 //                       as in CPython
+//   freeze, unfreeze    gc.freeze(), gc.unfreeze()
+//   disable, enable     gc.disable(), gc.enable()
 //   collections()       counted by an entry in gc.callbacks
 //   generation          the collector's list that holds the object, read from the interpreter's
 //                       state without allocating (generation.c)
@@ -65,6 +67,9 @@ class CPythonCollector : public Collector {
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
   void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override;
+  void freeze() override;
+  void unfreeze() override;
+  void set_automatic_collection(bool enabled) override;
   void set_finalizer(ObjectId id) override;
   void weak_ref(WeakId w, ObjectId target, bool callback) override;
   void weak_held_by(WeakId w, ObjectId holder) override;
@@ -136,6 +141,7 @@ class CPythonCollector : public Collector {
   _object* collection_callback_ = nullptr;  // entry of gc.callbacks, bound to this adapter
   _object* previous_thresholds_ = nullptr;  // gc.get_threshold() before this adapter
   std::uint64_t collections_ = 0;
+  bool frozen_ = false;  // since the last gc.freeze(), no gc.unfreeze()
 };
 
 }  // namespace cyclefuzz
