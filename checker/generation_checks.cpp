@@ -89,14 +89,14 @@ std::optional<Violation> GenerationModel::after(
     case OpKind::Freeze:
       if (!freezes_) break;
       for (ObjectId x : held()) {
-        if (generation_[x] != kUntracked) generation_[x] = kPermanent;
+        if (generation_[x] != kUntracked) generation_[x] = kPermanentGeneration;
       }
       count_[0] = 0;
       break;
     case OpKind::Unfreeze:
       if (!freezes_) break;
       for (ObjectId x : held()) {  // (what the collector no longer holds is never read again)
-        if (generation_[x] == kPermanent) generation_[x] = oldest_;
+        if (generation_[x] == kPermanentGeneration) generation_[x] = oldest_;
       }
       break;
     default:

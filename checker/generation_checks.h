@@ -77,7 +77,6 @@ class GenerationModel {
                                            std::span<const ObjectId> held,
                                            std::span<const ObjectId> young, int collected);
 
-  static constexpr int kPermanent = 3;
   static constexpr int kUntracked = -1;
 
   int oldest_;

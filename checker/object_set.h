@@ -36,6 +36,12 @@ class ObjectSet {
     epoch_[x] = current_;
     members_.push_back(x);
   }
+  /// In the time it takes to list the members: for what is rarely taken out.
+  void erase(ObjectId x) {
+    if (!contains(x)) return;
+    epoch_[x] = 0;
+    members_.erase(std::find(members_.begin(), members_.end(), x));
+  }
   void clear() {
     members_.clear();
     if (++current_ == 0) {  // the epoch counter wrapped: forget every old epoch for real

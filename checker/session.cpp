@@ -128,6 +128,8 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
   } else if (op.kind == OpKind::Unfreeze) {
     lane.frozen.clear();
     lane.frozen_count = 0;
+  } else if (lane.frozen_count > 0 && lane.capabilities.generations > 1) {
+    thaw_finalized(lane);  // (only generations show where a frozen object is)
   }
   // (A count of what a collection found is only known beforehand when no finalizer's or
   // callback's program can change the garbage while it runs, and no map's entry keeps garbage.)
@@ -147,6 +149,20 @@ void Session::freeze(Lane& lane) {
     if (!view.tracked) continue;
     lane.frozen.insert(x);
     ++lane.frozen_count;
+  }
+}
+
+// A frozen object whose finalizer ran may have been tracked again, young, to run it from its
+// deallocation (CPython's subtype_dealloc): resurrected, it is frozen no more.
+void Session::thaw_finalized(Lane& lane) {
+  ObjectView view;
+  for (ObjectId x : lane.finalized_now) {
+    if (!lane.frozen.contains(x) || !lane.holds(x)) continue;
+    lane.collector->inspect(x, view);
+    if (view.generation != kPermanentGeneration) {
+      lane.frozen.erase(x);
+      --lane.frozen_count;
+    }
   }
 }
 

@@ -109,12 +109,16 @@ struct Capabilities {
   bool is_full_collection(int generation) const { return generation >= generations - 1; }
 };
 
+/// The generation of a frozen object (gc.freeze()), as ObjectView::generation shows it.
+inline constexpr int kPermanentGeneration = 3;
+
 /// A collector's own record of one object, as CPython exposes it through tp_traverse and
 /// ob_refcnt: the checker compares it with the oracle after operations.
 struct ObjectView {
   std::vector<ObjectId> references;  // one entry per reference held, in any order
   std::uint64_t count = 0;           // see Capabilities::count
-  int generation = 0;                // the generation holding the object (0 without generations)
+  int generation = 0;                // the generation holding the object (0 without generations;
+                                     // kPermanentGeneration when frozen)
   bool tracked = true;               // false: the collector stopped tracking it (it holds no
                                      // references), as CPython does for some tuples and dicts
 };

@@ -205,7 +205,7 @@ bool Generational::resurrected_by_finalizer(Cell* s) {
 
 IntrusiveList<Generational::Cell>& Generational::list_of(Cell* s) {
   if (s->unreachable) return *unreachable_;
-  if (s->generation == kPermanent) return permanent_;
+  if (s->generation == kPermanentGeneration) return permanent_;
   if (s->generation == kUntracked) return untracked_;
   return generations_[s->generation];
 }
@@ -235,7 +235,7 @@ void Generational::set_thresholds(const std::array<std::uint32_t, 3>& thresholds
 // starts again.
 void Generational::freeze() {
   for (auto& generation : generations_) {
-    generation.for_each([](Cell* c) { c->generation = kPermanent; });
+    generation.for_each([](Cell* c) { c->generation = kPermanentGeneration; });
     permanent_.splice_back(generation);
   }
   counts_[0] = 0;
@@ -538,7 +538,7 @@ void Generational::inspect(ObjectId id, ObjectView& view) const {
 // its id.
 void Generational::check_cell(const Cell* c) const {
   constexpr const char* kName = "generational";
-  if (c->generation != kUntracked && c->generation != kPermanent &&
+  if (c->generation != kUntracked && c->generation != kPermanentGeneration &&
       (c->generation < 0 || c->generation >= kGenerations)) {
     broken_invariant(kName, c->id, "says it is in generation " + std::to_string(c->generation));
   }
@@ -572,7 +572,7 @@ void Generational::check_invariants() const {
     });
   };
   for (int g = 0; g < kGenerations; ++g) check_list(generations_[g], g);
-  check_list(permanent_, kPermanent);
+  check_list(permanent_, kPermanentGeneration);
   check_list(untracked_, kUntracked);
   for (const auto& [cell, unused] : referrers) {
     for (const Cell* r : cell->references) {

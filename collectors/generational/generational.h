@@ -52,7 +52,6 @@ namespace cyclefuzz {
 class Generational : public Collector {
  public:
   static constexpr int kGenerations = 3;
-  static constexpr int kPermanent = 3;   // the generation of frozen objects
   static constexpr int kUntracked = -1;  // the "generation" of objects the collector stopped tracking
 
   Generational(CollectorHost& listener, const CollectorOptions& options);
