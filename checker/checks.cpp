@@ -173,20 +173,24 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   // garbage that reference counting freed when a finalizer dropped a reference (`unlink`,
   // `release`): CPython counts what is still unreachable after the finalizers ran.
   const bool dropped_by_programs = !lane.unlinked_now.empty() || !lane.released.empty();
-  const bool exact = promise == CollectCount::Freed ||
-                     (facts.full && !(promise == CollectCount::FoundInGenerations &&
-                                      dropped_by_programs));
+  const bool exact =
+      promise == CollectCount::Freed ||
+      (promise == CollectCount::FreedUnlessFinalized && lane.finalizers_now == 0) ||
+      (promise == CollectCount::FoundInGenerations && facts.full && !dropped_by_programs);
   const std::size_t freed = facts.freed_by_collector;
-  std::size_t born_and_freed = 0;
-  if (promise == CollectCount::FoundInGenerations && !lane.born_now.empty()) {
+  // Nor are frozen objects that reference counting freed with the garbage: the permanent
+  // generation is older than any collected.
+  std::size_t uncounted = 0;
+  if (promise == CollectCount::FoundInGenerations &&
+      (!lane.born_now.empty() || lane.frozen_count > 0)) {
     for (std::size_t i = 0; i < freed; ++i) {
       const ObjectId x = lane.freed_now[i];
-      born_and_freed += std::find(lane.born_now.begin(), lane.born_now.end(), x) !=
-                        lane.born_now.end();
+      uncounted += lane.frozen.contains(x) ||
+                   std::find(lane.born_now.begin(), lane.born_now.end(), x) != lane.born_now.end();
     }
   }
   const bool too_many = collected > freed;
-  const bool too_few = exact && collected + born_and_freed < freed;
+  const bool too_few = exact && collected + uncounted < freed;
   std::string detail;
   if (too_many || too_few) {
     detail = "collect returned " + std::to_string(collected) + " but freed " +

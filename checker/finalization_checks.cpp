@@ -80,10 +80,11 @@ void Lane::weak_callback(WeakId w) {
   } else if (weak_gone(w)) {
     wrong("ran the callback of a weak reference after freeing the object that held it");
   } else if (holder && garbage_at_start.contains(*holder) && !reaches_now(*holder) &&
-             !kept_through_freed_keys(*holder) &&
+             !kept_through_freed_keys(*holder) && !thawed.contains(*holder) &&
              std::find(taken_now.begin(), taken_now.end(), w) == taken_now.end()) {
     // (One a finalizer took during the collection is no weak reference the collection found:
-    // it may be called back when its target goes, whoever holds it, as CPython does.)
+    // it may be called back when its target goes, whoever holds it, as CPython does. Nor is one
+    // frozen with a holder that was thawed since: CPython thaws the holder, not what it holds.)
     wrong("ran the callback of a weak reference that is itself garbage of the collection (its "
           "holder is): a callback must never see the garbage it belongs to");
   } else if (weak[w] == WeakState::Set) {

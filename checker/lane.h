@@ -155,6 +155,7 @@ class Lane final : public CollectorHost {
   std::optional<std::size_t> first;  // index of its first violation
   std::optional<GenerationModel> generations;  // for collectors with generations or statistics
   ObjectSet frozen;                            // frozen by the last freeze
+  ObjectSet thawed;  // frozen by it, then frozen no more (Session::thaw_finalized)
   std::size_t frozen_count = 0;                // objects frozen (held or not)
   // Before a collection, what frozen objects kept: it may survive the collection, even if the
   // frozen object keeping it dies during it (reference counting frees it with the garbage that

@@ -127,8 +127,10 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
     freeze(lane);
   } else if (op.kind == OpKind::Unfreeze) {
     lane.frozen.clear();
+    lane.thawed.clear();
     lane.frozen_count = 0;
-  } else if (lane.frozen_count > 0 && lane.capabilities.generations > 1) {
+  } else if (lane.frozen_count > 0 && lane.capabilities.generations > 1 &&
+             op.kind != OpKind::Collect) {
     thaw_finalized(lane);  // (only generations show where a frozen object is)
   }
   // (A count of what a collection found is only known beforehand when no finalizer's or
@@ -142,6 +144,7 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
 // tracked again young when it gains one, and is not frozen).
 void Session::freeze(Lane& lane) {
   lane.frozen.clear();
+  lane.thawed.clear();
   lane.frozen_count = 0;
   ObjectView view;
   for (ObjectId x : lane.held_objects()) {
@@ -152,17 +155,20 @@ void Session::freeze(Lane& lane) {
   }
 }
 
-// A frozen object whose finalizer ran may have been tracked again, young, to run it from its
-// deallocation (CPython's subtype_dealloc): resurrected, it is frozen no more.
+// A frozen object whose finalizer ran outside `collect` may have been tracked again, young, to
+// run it from its deallocation (CPython's subtype_dealloc): resurrected, it is frozen no more,
+// and a collection that a finalizer asked for in the same op may free it.
 void Session::thaw_finalized(Lane& lane) {
   ObjectView view;
   for (ObjectId x : lane.finalized_now) {
-    if (!lane.frozen.contains(x) || !lane.holds(x)) continue;
-    lane.collector->inspect(x, view);
-    if (view.generation != kPermanentGeneration) {
-      lane.frozen.erase(x);
-      --lane.frozen_count;
+    if (!lane.frozen.contains(x)) continue;
+    if (lane.holds(x)) {
+      lane.collector->inspect(x, view);
+      if (view.generation == kPermanentGeneration) continue;
     }
+    lane.frozen.erase(x);
+    lane.thawed.insert(x);
+    --lane.frozen_count;
   }
 }
 

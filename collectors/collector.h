@@ -45,6 +45,10 @@ enum class CollectCount : std::uint8_t {
                        // (it counts what is still unreachable after the finalizers); after a
                        // full collection whose programs dropped nothing, exactly what Freed
                        // demands
+  FreedUnlessFinalized,  // exactly what it freed during the call when no finalizer ran in it;
+                        // when one did, never more: PHP's gc_collect_cycles leaves objects with
+                        // destructors, and what they hold, to reference counting as it destroys
+                        // the rest of the garbage, and counts only the rest
   None,                // not a count of objects (Lua's collectgarbage("collect") returns 0)
 };
 

@@ -388,6 +388,45 @@ TEST(Php, FreesACycleOnlyWhenItCollectsAndCountsIt) {
 
 // 6,000 abandoned two-cycles buffer 12,000 possible roots: past the root buffer's threshold of
 // 10,000, PHP collects by itself during an unroot.
+// A finalizer is a destructor (dtor_obj): PHP calls it once, before the free, by reference
+// counting or from gc_collect_cycles, and keeps what it resurrects.
+TEST(Php, KeepsWhatADestructorResurrects) {
+  TraceRun run("new a\nnew b\nlink a b\nlink b a\nfinalizer a resurrect\n"
+               "unroot a\nunroot b\ncollect\nrelease\ncollect\n",
+               "php");
+  EXPECT_TRUE(run.freed_at(8).empty());
+  EXPECT_EQ(run.freed_set_at(10), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// The adapter's destructor holds its object and releases it as a userland __destruct's frame
+// does, so an object its destructor makes a cycle is a possible root that the next collection
+// finds (PHP's bare decrement after dtor_obj would leave it to no collection at all).
+TEST(Php, CollectsAnObjectItsDestructorMadeACycle) {
+  TraceRun run("new a\nfinalizer a link a a\nunroot a\ncollect\n", "php");
+  EXPECT_TRUE(run.freed_at(3).empty());
+  EXPECT_EQ(run.freed_at(4), std::vector<std::string>{"a"});
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// gc_collect_cycles leaves an object with a destructor, and what it holds, to reference counting
+// as it destroys the rest of the garbage, and does not count them (as in plain PHP): the count is
+// exact only when no destructor ran (CollectCount::FreedUnlessFinalized).
+TEST(Php, CountsOnlyTheGarbageThatNoDestructorHolds) {
+  RecordingListener listener;
+  PhpCollector php(listener);
+  for (ObjectId x = 0; x < 4; ++x) php.allocate(x);
+  php.link(0, 1);  // a cycle of two, 0 <-> 1 ...
+  php.link(1, 0);
+  php.link(1, 2);  // ... holding 2, which has a destructor and holds 3
+  php.link(2, 3);
+  php.set_finalizer(2);
+  for (ObjectId x = 0; x < 4; ++x) php.unroot(x);
+  EXPECT_EQ(php.collect(0), 2u);
+  EXPECT_EQ(listener.frees.size(), 4u);
+  EXPECT_EQ(php.capabilities().collect_count, CollectCount::FreedUnlessFinalized);
+}
+
 TEST(Php, CollectsByItselfWhenTheRootBufferFills) {
   std::string text;
   for (int i = 0; i < 6000; ++i) {

@@ -527,16 +527,15 @@ std::size_t CPythonCollector::collect(int generation) {
   // Small ints are cached and gc.collect takes vectorcalls: no tracked object is allocated, so
   // no automatic collection can run before the requested one.
   // gc.collect counts the weakref objects that the garbage's holders hold, which are no objects of
-  // the trace: those of holders in the collected generations that the collection frees. (A
-  // weakref is never older than its holder, so it is collected with it.)
+  // the trace: those in the collected generations that go with their holders. (Not one frozen
+  // while its holder, resurrected in its deallocation, was tracked again young.)
   // (Those gone with their holders leave the list here: it costs the held ones, not every weak
   // reference the trace ever took.)
   std::erase_if(held_, [this](WeakId w) { return weak_[w].ref == nullptr; });
   std::vector<WeakId> held_in_collected;
   for (WeakId w : held_) {
-    if (cyclefuzz_cpython_generation(handles_[weak_[w].holder].object) <= generation) {
-      held_in_collected.push_back(w);
-    }
+    const int g = cyclefuzz_cpython_generation(weak_[w].ref);
+    if (g >= 0 && g <= generation) held_in_collected.push_back(w);
   }
   Owned g(PyLong_FromLong(generation));
   Owned found(PyObject_CallOneArg(py.gc_collect, g.get()));

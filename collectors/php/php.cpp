@@ -36,6 +36,11 @@ Node* node_of(zend_object* object) {
 
 zend_class_entry* node_class = nullptr;
 zend_object_handlers node_handlers;
+// Those of an object the trace gave a finalizer: the same, with a destructor (dtor_obj) that runs
+// its program. PHP calls a destructor once per object, before the free, from reference counting
+// or from gc_collect_cycles; what it resurrects lives on. An object without a finalizer keeps
+// the class's handlers, whose default destructor PHP skips: it is no object "with destructor".
+zend_object_handlers finalizing_handlers;
 
 bool is_node(const zval& z) { return Z_TYPE(z) == IS_OBJECT && Z_OBJCE(z) == node_class; }
 
@@ -58,6 +63,18 @@ void free_node(zend_object* object) {
   for (zval& z : *references) zval_ptr_dtor(&z);
   delete references;
   zend_object_std_dtor(object);
+}
+
+// As a userland __destruct's call frame does, the destructor holds the object while its program
+// runs and releases it after with OBJ_RELEASE, which makes a resurrected object a possible root:
+// PHP's own release after dtor_obj is a bare decrement, so without it a destructor that makes its
+// object a cycle would leave garbage that no collection ever looks at.
+void destruct_node(zend_object* object) {
+  const Node* node = node_of(object);
+  if (node->owner == nullptr) return;
+  GC_ADDREF(object);
+  node->owner->object_finalized(node->id);
+  OBJ_RELEASE(object);
 }
 
 // What the collector traverses: the reference vector, and no property table.
@@ -85,6 +102,8 @@ zend_result register_node_class(int /*type*/, int /*module_number*/) {
   node_handlers.free_obj = &free_node;
   node_handlers.get_gc = &node_references;
   node_handlers.clone_obj = nullptr;
+  std::memcpy(&finalizing_handlers, &node_handlers, sizeof finalizing_handlers);
+  finalizing_handlers.dtor_obj = &destruct_node;
   return SUCCESS;
 }
 
@@ -178,7 +197,8 @@ const Capabilities& PhpCollector::capabilities() const {
                                           .generations = 1,
                                           .automatic_collection = true,
                                           .count = CountMeaning::References,
-                                          .collect_count = CollectCount::Freed};
+                                          .collect_count = CollectCount::FreedUnlessFinalized,
+                                          .finalizers = true};
   return kCapabilities;
 }
 
@@ -204,6 +224,7 @@ void PhpCollector::allocate(ObjectId id) {
   node->owner = this;
   node->id = id;
   handles_[id] = {Z_OBJ(created), 1};  // the new object's count of 1 is the first external one
+  rethrow_error();  // (an automatic collection may have run finalizers)
 }
 
 void PhpCollector::link(ObjectId from, ObjectId to) {
@@ -225,6 +246,7 @@ void PhpCollector::unlink(ObjectId from, ObjectId to) {
   zval dropped = *std::prev(it);
   references.erase(std::prev(it));
   zval_ptr_dtor(&dropped);
+  rethrow_error();
 }
 
 void PhpCollector::root(ObjectId id) {
@@ -236,10 +258,14 @@ void PhpCollector::unroot(ObjectId id) {
   zend_object* o = object(id);
   --handles_[id].external;
   OBJ_RELEASE(o);
+  rethrow_error();
 }
+
+void PhpCollector::set_finalizer(ObjectId id) { object(id)->handlers = &finalizing_handlers; }
 
 std::size_t PhpCollector::collect(int /*generation*/) {
   const int found = gc_collect_cycles();
+  rethrow_error();
   if (found < 0) throw std::runtime_error("php: gc_collect_cycles returned a negative count");
   return static_cast<std::size_t>(found);
 }
@@ -253,6 +279,21 @@ std::uint64_t PhpCollector::collections() const {
 void PhpCollector::object_freed(ObjectId id) {
   handles_[id].object = nullptr;
   if (reporting_) report_free(id);
+}
+
+// Inside PHP's destructor call: an exception waits for the end of the operation (rethrow_error),
+// since PHP's C frames cannot pass it on.
+void PhpCollector::object_finalized(ObjectId id) {
+  if (!reporting_) return;
+  try {
+    run_finalizer(id);
+  } catch (...) {
+    if (!error_) error_ = std::current_exception();
+  }
+}
+
+void PhpCollector::rethrow_error() {
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 // ================================================================================================

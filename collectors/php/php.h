@@ -14,8 +14,10 @@
 //                       unroot is OBJ_RELEASE (zend_object_release, the same release path)
 //   references, to GC   the get_gc handler returns the reference vector
 //   free                the free_obj handler, where PHP frees the object: by reference counting,
-//                       or from gc_collect_cycles for garbage (a destructor is not a free; the
-//                       class has none)
+//                       or from gc_collect_cycles for garbage (a destructor is not a free)
+//   finalizer           a destructor (dtor_obj handler) that runs the trace's program, given to
+//                       an object the trace gives a finalizer; PHP calls it once per object,
+//                       before the free, and what it resurrects lives on
 //   collect             gc_collect_cycles(): every collection is full (no generations)
 //   automatic           PHP collects by itself when its root buffer reaches its threshold
 //                       (10,000 roots, adaptive): traces of the usual size never reach it
@@ -27,6 +29,7 @@
 // PhpCollector may exist at a time.
 #pragma once
 
+#include <exception>
 #include <vector>
 
 #include "collectors/collector.h"
@@ -48,12 +51,14 @@ class PhpCollector : public Collector {
   void root(ObjectId id) override;
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
+  void set_finalizer(ObjectId id) override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override;
   void check_invariants() const override;
 
-  /// Called by the class's free_obj handler.
+  /// Called by the class's free_obj handler, and by the destructor of an object with a finalizer.
   void object_freed(ObjectId id);
+  void object_finalized(ObjectId id);
 
  private:
   /// What the adapter holds for one object.
@@ -63,9 +68,12 @@ class PhpCollector : public Collector {
   };
 
   _zend_object* object(ObjectId id) const;  // throws if PHP has freed it
+  /// Ends an operation: throws what a finalizer's program threw inside PHP.
+  void rethrow_error();
 
   std::vector<Handle> handles_;  // by object id
   bool reporting_ = true;        // false while tearing down: those frees are not the trace's
+  std::exception_ptr error_;     // kept by object_finalized
 };
 
 }  // namespace cyclefuzz
