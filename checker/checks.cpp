@@ -49,7 +49,8 @@ bool Session::check_frees(Lane& lane) {
         found(x, premature.empty() ? lane.path_from_list(x) : std::vector<ObjectId>{},
               kFreedWhileListed);
       }
-    } else if (!lane.capabilities.free_is_finalization) {
+    } else if (!lane.capabilities.free_is_finalization &&
+               !lane.capabilities.frees_garbage_in_steps) {
       std::optional<ObjectId> holder;
       oracle_.for_each_referrer(x, lane.view(), [&](ObjectId referrer) {
         if (!holder && lane.holds(referrer)) holder = referrer;

@@ -174,7 +174,8 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // `kept` is recomputed only when the list or what it reaches may have changed (reach_changed).
 // `fresh`: what the objects its finalizers allocated or added references from during the op
 // reach, and what the entries of the list it released reach (garbage from then on: a collection
-// that found its garbage before a finalizer released them need not free them). They may outlive
+// that found its garbage before a finalizer released them need not free them), and, for a
+// collector that keeps_finalized_a_cycle, what the objects it finalized reach. They may outlive
 // the collection they changed: a collector need not look again at what a finalizer changed under
 // it (an object a finalizer allocates is no part of the garbage found; one that was untracked is
 // tracked again young, outside the collection, as in CPython). The next full collection must free
@@ -188,10 +189,15 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 void Lane::end_op() {
   if (kept_stale_) kept_.assign(reached_by_list());
   kept_stale_ = false;
-  if (born_now.empty() && linked_now.empty() && unmapped_now.empty() && released.empty()) return;
+  const bool keeps_finalized = capabilities.keeps_finalized_a_cycle && !finalized_now.empty();
+  if (born_now.empty() && linked_now.empty() && unmapped_now.empty() && released.empty() &&
+      !keeps_finalized) {
+    return;
+  }
   std::vector<ObjectId> changed = born_now;
   changed.insert(changed.end(), linked_now.begin(), linked_now.end());
   changed.insert(changed.end(), released.begin(), released.end());
+  if (keeps_finalized) changed.insert(changed.end(), finalized_now.begin(), finalized_now.end());
   for (std::size_t i = 1; i < unmapped_now.size(); i += 2) changed.push_back(unmapped_now[i]);
   const auto allocated = [this](ObjectId y) { return status[y] != Status::Unallocated; };
   for (ObjectId x : oracle.descendants(changed, allocated, view(), true)) fresh_.insert(x);

@@ -129,9 +129,8 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
     lane.frozen.clear();
     lane.thawed.clear();
     lane.frozen_count = 0;
-  } else if (lane.frozen_count > 0 && lane.capabilities.generations > 1 &&
-             op.kind != OpKind::Collect) {
-    thaw_finalized(lane);  // (only generations show where a frozen object is)
+  } else if (lane.frozen_count > 0 && lane.capabilities.generations > 1) {
+    thaw_finalized(lane, op);  // (only generations show where a frozen object is)
   }
   // (A count of what a collection found is only known beforehand when no finalizer's or
   // callback's program can change the garbage while it runs, and no map's entry keeps garbage.)
@@ -155,16 +154,19 @@ void Session::freeze(Lane& lane) {
   }
 }
 
-// A frozen object whose finalizer ran outside `collect` may have been tracked again, young, to
-// run it from its deallocation (CPython's subtype_dealloc): resurrected, it is frozen no more,
-// and a collection that a finalizer asked for in the same op may free it.
-void Session::thaw_finalized(Lane& lane) {
+// A frozen object whose finalizer ran may have been tracked again, young, to run it from its
+// deallocation (CPython's subtype_dealloc): resurrected, it is frozen no more once its collector
+// shows it in another generation. Outside `collect`, a collection that a finalizer asked for in
+// the same op may even have freed it since.
+void Session::thaw_finalized(Lane& lane, const Op& op) {
   ObjectView view;
   for (ObjectId x : lane.finalized_now) {
     if (!lane.frozen.contains(x)) continue;
     if (lane.holds(x)) {
       lane.collector->inspect(x, view);
       if (view.generation == kPermanentGeneration) continue;
+    } else if (op.kind == OpKind::Collect) {
+      continue;
     }
     lane.frozen.erase(x);
     lane.thawed.insert(x);

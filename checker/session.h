@@ -134,7 +134,7 @@ class Session {
   std::optional<OpFacts> run_op(Lane& lane, const Op& op, std::size_t reachable_before,
                                 std::optional<ObjectId> replaced);
   void freeze(Lane& lane);
-  void thaw_finalized(Lane& lane);
+  void thaw_finalized(Lane& lane, const Op& op);
   void check_lane(Lane& lane, const Op& op, const OpFacts& facts);
   void report(Lane& lane, Violation violation);
   // checker/checks.cpp

@@ -83,6 +83,14 @@ struct Capabilities {
   /// other garbage refers to it (Lua's __gc). Garbage still referring to a freed object is then
   /// no dangling reference (a free while reachable still is a premature free).
   bool free_is_finalization = false;
+  /// Sweeps a collection's garbage over several steps, the program running between them (Lua's
+  /// incremental sweep): garbage not swept yet may still refer to an object already freed. That
+  /// is no dangling reference (a free while reachable still is a premature free).
+  bool frees_garbage_in_steps = false;
+  /// Keeps an object whose finalizer ran, and what it reaches, until its next cycle (Lua marks
+  /// them so that their finalizers can run: lgc.c's markbeingfnz): the full collection in which
+  /// a finalizer ran need not free them; the next one must.
+  bool keeps_finalized_a_cycle = false;
   /// `inspect` shows the collector's own references (else the bookkeeping checks skip it).
   bool inspectable = true;
   /// Implements gc.freeze()/gc.unfreeze(): then no collection may free a frozen object (reference

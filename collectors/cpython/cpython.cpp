@@ -527,15 +527,21 @@ std::size_t CPythonCollector::collect(int generation) {
   // Small ints are cached and gc.collect takes vectorcalls: no tracked object is allocated, so
   // no automatic collection can run before the requested one.
   // gc.collect counts the weakref objects that the garbage's holders hold, which are no objects of
-  // the trace: those in the collected generations that go with their holders. (Not one frozen
-  // while its holder, resurrected in its deallocation, was tracked again young.)
+  // the trace: those that go with holders it found, both in the collected generations. (Not one
+  // of a frozen holder that the garbage alone held, nor one frozen while its holder, resurrected
+  // in its deallocation, was tracked again young.)
   // (Those gone with their holders leave the list here: it costs the held ones, not every weak
   // reference the trace ever took.)
   std::erase_if(held_, [this](WeakId w) { return weak_[w].ref == nullptr; });
   std::vector<WeakId> held_in_collected;
+  const auto collected = [generation](PyObject* o) {
+    const int g = cyclefuzz_cpython_generation(o);
+    return g >= 0 && g <= generation;
+  };
   for (WeakId w : held_) {
-    const int g = cyclefuzz_cpython_generation(weak_[w].ref);
-    if (g >= 0 && g <= generation) held_in_collected.push_back(w);
+    if (collected(weak_[w].ref) && collected(handles_[weak_[w].holder].object)) {
+      held_in_collected.push_back(w);
+    }
   }
   Owned g(PyLong_FromLong(generation));
   Owned found(PyObject_CallOneArg(py.gc_collect, g.get()));

@@ -2,6 +2,8 @@
 
 #include <lua.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -44,6 +46,24 @@ int on_sentinel_finalized(lua_State* L) {
   return 0;
 }
 
+// The state's allocator: malloc's, so that AddressSanitizer sees every free, and the adapter
+// sees each object's table go.
+void* allocate_block(void* adapter, void* block, std::size_t /*old_size*/, std::size_t size) {
+  if (size == 0) {
+    if (block != nullptr) static_cast<LuaCollector*>(adapter)->block_freed(block);
+    std::free(block);
+    return nullptr;
+  }
+  return std::realloc(block, size);
+}
+
+// An error outside any protected call (none is expected: every operation is one).
+int on_panic(lua_State* L) {
+  std::fprintf(stderr, "lua: unprotected error: %s\n",
+               lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
+  return 0;  // Lua aborts
+}
+
 /// Pushes a new table whose metatable has `__mode = mode`.
 void push_weak_table(lua_State* L, const char* mode) {
   lua_createtable(L, 0, 0);
@@ -70,7 +90,8 @@ enum class LuaCollector::CallKind : std::uint8_t {
   Unlink,
   Root,
   Unroot,
-  Collect
+  Collect,
+  SetFinalizer
 };
 
 struct LuaCollector::Call {
@@ -79,6 +100,7 @@ struct LuaCollector::Call {
   ObjectId a = 0;
   ObjectId b = 0;
   int ref = LUA_NOREF;  // Allocate, Root: the registry reference made; Unroot: the one to drop
+  const void* table = nullptr;  // Allocate: the new table's address
 };
 
 LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
@@ -89,9 +111,13 @@ LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
                     .automatic_collection = true,
                     .count = CountMeaning::External,
                     .collect_count = CollectCount::None,
-                    .free_is_finalization = true} {
-  L_ = luaL_newstate();
+                    .frees_garbage_in_steps = true,
+                    .keeps_finalized_a_cycle = true,
+                    .inspectable = false,
+                    .finalizers = true} {
+  L_ = lua_newstate(&allocate_block, this);
   if (L_ == nullptr) throw std::runtime_error("lua: cannot make a state: out of memory");
+  lua_atpanic(L_, &on_panic);
   Call setup_call{this, CallKind::Setup};
   try {
     call(setup_call);
@@ -125,8 +151,10 @@ void LuaCollector::call(Call& c) {
     std::string message = lua_type(L_, -1) == LUA_TSTRING ? lua_tostring(L_, -1)
                                                            : "an error that is not a string";
     lua_pop(L_, 1);
+    error_ = nullptr;
     throw std::runtime_error("lua: " + message);
   }
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 // Runs inside lua_pcall: a Lua error longjmps out of here, so no local needs destruction.
@@ -144,8 +172,7 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       break;
     case CallKind::Allocate:
       lua_createtable(L, 0, 0);  // may take a step of the collector
-      lua_rawgeti(L, LUA_REGISTRYINDEX, node_metatable_ref_);
-      lua_setmetatable(L, -2);  // the metatable has __gc: the table is marked for finalization
+      c.table = lua_topointer(L, -1);
       lua_rawgeti(L, LUA_REGISTRYINDEX, objects_ref_);
       lua_pushvalue(L, -2);
       lua_rawseti(L, -2, c.a);
@@ -164,7 +191,11 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       lua_pop(L, 1);
       break;
     case CallKind::Unlink: {
-      push_reachable(c.a);
+      // A table Lua can no longer name is dead to it (its weak entries go at the atomic phase):
+      // the sweep frees it, where the checks see the free; until then, what it refers to
+      // changes nothing Lua looks at. (The harness unlinks the values of a garbage map whose
+      // key was freed.)
+      if (!push_object(c.a)) break;
       push_reachable(c.b);
       const auto n = static_cast<lua_Integer>(lua_rawlen(L, -2));
       lua_Integer i = n;
@@ -185,9 +216,19 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       lua_pop(L, 2);
       break;
     }
-    case CallKind::Root:
+    case CallKind::Root:  // (of a table being finalized, too: its weak value is set again)
       push_reachable(c.a);
+      lua_rawgeti(L, LUA_REGISTRYINDEX, objects_ref_);
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, -2, c.a);
+      lua_pop(L, 1);
       c.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      break;
+    case CallKind::SetFinalizer:
+      push_reachable(c.a);
+      lua_rawgeti(L, LUA_REGISTRYINDEX, node_metatable_ref_);
+      lua_setmetatable(L, -2);  // the metatable has __gc: the table is marked for finalization
+      lua_pop(L, 1);
       break;
     case CallKind::Unroot:
       luaL_unref(L, LUA_REGISTRYINDEX, c.ref);
@@ -232,6 +273,13 @@ void LuaCollector::allocate(ObjectId id) {
   call(c);
   records_[id].allocated = true;
   records_[id].registry_refs.push_back(c.ref);
+  object_at_[c.table] = id;
+}
+
+void LuaCollector::set_finalizer(ObjectId id) {
+  Call c{this, CallKind::SetFinalizer, id};
+  call(c);
+  records_[id].has_finalizer = true;
 }
 
 void LuaCollector::link(ObjectId from, ObjectId to) {
@@ -269,13 +317,32 @@ std::size_t LuaCollector::collect(int /*generation*/) {
 // Finalizers
 // ================================================================================================
 
-// The table being finalized is the finalizer's argument, at stack index 1.
+// The table being finalized is the finalizer's argument, at stack index 1. The program's calls
+// back into the adapter are protected calls of their own.
 void LuaCollector::node_finalized() {
   if (closing_) return;
   const long long id = id_of(1);
   if (id < 0) return;
-  records_[static_cast<ObjectId>(id)].finalized = true;
-  report_free(static_cast<ObjectId>(id));
+  try {
+    run_finalizer(static_cast<ObjectId>(id));
+  } catch (...) {
+    if (!error_) error_ = std::current_exception();
+  }
+}
+
+// (Lua's own blocks, and the tables of what is not an object, are not in object_at_.)
+void LuaCollector::block_freed(const void* block) {
+  const auto it = object_at_.find(block);
+  if (it == object_at_.end()) return;
+  const ObjectId id = it->second;
+  object_at_.erase(it);
+  records_[id].freed = true;
+  if (closing_) return;
+  try {
+    report_free(id);
+  } catch (...) {
+    if (!error_) error_ = std::current_exception();
+  }
 }
 
 void LuaCollector::sentinel_finalized(lua_State* L) {
@@ -349,33 +416,39 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
   lua_settop(L_, top);
 }
 
-// Every object not finalized has its table (by weak value, or among the weak keys while it waits
-// for its finalizer), named by its id, with the objects' metatable, holding nothing but a
-// sequence of objects' tables, and held by each of its registry references. A finalized object's
-// weak value is gone (Lua clears weak values before it runs finalizers).
+// The allocator's table of addresses holds exactly the objects not freed. Each of them that the
+// adapter can name (a dead table cannot be named between the atomic phase that cleared its weak
+// entries and the sweep that frees it; one with a registry reference always can) is named by its
+// id, has the finalizers' metatable if and only if the trace gave it a finalizer, holds nothing
+// but a sequence of objects' tables, and is held by each of its registry references.
 void LuaCollector::check_invariants() const {
   const int top = lua_gettop(L_);
   const auto fail = [&](ObjectId id, const std::string& what) {
     lua_settop(L_, top);
     throw BrokenInvariant("lua: object " + std::to_string(id) + " " + what);
   };
+  std::size_t alive = 0;
   for (ObjectId id = 0; id < records_.size(); ++id) {
     const Record& r = records_[id];
-    if (!r.allocated) continue;
-    if (r.finalized) {
-      lua_rawgeti(L_, LUA_REGISTRYINDEX, objects_ref_);
-      lua_rawgeti(L_, -1, id);
-      if (!lua_isnil(L_, -1)) fail(id, "was finalized but its weak value is still set");
-      lua_settop(L_, top);
+    if (!r.allocated || r.freed) continue;
+    ++alive;
+    if (!push_object(id)) {
+      if (!r.registry_refs.empty()) fail(id, "has registry references but no table");
       continue;
     }
-    if (!push_object(id)) fail(id, "has no table, yet was never finalized");
     if (id_of(-1) != id) fail(id, "has a table that the table of ids names otherwise");
-    lua_rawgeti(L_, LUA_REGISTRYINDEX, node_metatable_ref_);
-    if (!lua_getmetatable(L_, -2) || !lua_rawequal(L_, -1, -2)) {
-      fail(id, "has lost the objects' metatable");
+    if (object_at_.find(lua_topointer(L_, -1)) == object_at_.end()) {
+      fail(id, "has a table at an address the allocator does not know");
     }
-    lua_pop(L_, 2);
+    const bool has_metatable = lua_getmetatable(L_, -1) != 0;
+    if (has_metatable != r.has_finalizer) {
+      fail(id, r.has_finalizer ? "has lost its finalizer's metatable" : "has a metatable");
+    }
+    if (has_metatable) {
+      lua_rawgeti(L_, LUA_REGISTRYINDEX, node_metatable_ref_);
+      if (!lua_rawequal(L_, -1, -2)) fail(id, "has a metatable that is not the finalizers'");
+      lua_pop(L_, 2);
+    }
     const auto n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
     lua_Integer entries = 0;
     lua_pushnil(L_);
@@ -394,6 +467,10 @@ void LuaCollector::check_invariants() const {
       lua_pop(L_, 1);
     }
     lua_settop(L_, top);
+  }
+  if (alive != object_at_.size()) {
+    throw BrokenInvariant("lua: the allocator knows " + std::to_string(object_at_.size()) +
+                          " tables, not the " + std::to_string(alive) + " objects not freed");
   }
 }
 

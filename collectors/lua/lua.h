@@ -2,14 +2,15 @@
 // API of the system's liblua5.4. Each adapter has a lua_State of its own.
 //
 // What maps to what:
-//   object              a table, whose metatable (one for all objects) has a __gc field before
-//                       setmetatable, so that Lua marks the table for finalization
+//   object              a table (of the adapter's own: no metatable but for a finalizer)
 //   reference a -> b    one entry of a's sequence a[1..n] whose value is b: link appends
 //                       (lua_rawseti), unlink moves the last entry into the dropped one's place
 //   external reference  one registry reference (luaL_ref); unroot is luaL_unref of one of them
-//   free                the table's finalizer (__gc). Lua frees the memory of a finalized table
-//                       in a later cycle, but the finalizer is where Lua declares it dead, and a
-//                       finalizer must never run on a table the program can still reach
+//   free                Lua releasing the table's memory through the state's allocator (the
+//                       adapter's: malloc and free), which it does when it sweeps the table
+//   finalizer           a metatable with __gc, set on an object the trace gives a finalizer: Lua
+//                       calls it once, for an unreachable table, which it keeps (with all the
+//                       table reaches) until its next cycle; what the program resurrects lives on
 //   collect             collectgarbage("collect"), whatever the generation asked for: Lua
 //                       collects no generation on request (in generational mode,
 //                       collectgarbage("step") makes a young or a major collection as it sees
@@ -24,13 +25,20 @@
 // The adapter names tables through two weak tables: id -> table with weak values, to reach an
 // object without keeping it alive, and table -> id with weak keys, which Lua keeps for tables
 // being finalized (it clears weak values before finalizers run, weak keys only after), so that a
-// finalizer and `inspect` find a table that is waiting for its finalizer. Tables still waiting at
-// lua_close are finalized by it; those frees are not reported.
+// finalizer finds a table that is waiting for its finalizer. Lua clears both for a dead table
+// when a cycle's atomic phase ends, and frees it during the sweep that follows, a few steps
+// later: in between the adapter cannot name it, so `inspect` cannot show Lua's record of garbage
+// and the adapter declares no bookkeeping (`inspectable` off). The frees themselves are exact:
+// the allocator sees each table's memory go. Tables still alive at lua_close are freed by it;
+// those frees are not reported.
 //
 // Lua raises errors by longjmp: every operation runs in protected mode (lua_pcall) and an error
-// becomes a std::runtime_error.
+// becomes a std::runtime_error; an exception from the program inside a finalizer waits for the
+// end of the operation.
 #pragma once
 
+#include <exception>
+#include <unordered_map>
 #include <vector>
 
 #include "collectors/collector.h"
@@ -54,26 +62,31 @@ class LuaCollector : public Collector {
   void root(ObjectId id) override;
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
+  void set_finalizer(ObjectId id) override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return cycles_; }
   void check_invariants() const override;
 
-  // Called by the finalizers, inside Lua.
+  // Called by the finalizers and the allocator, inside Lua: none throws.
   void node_finalized();
   void sentinel_finalized(lua_State* L);
+  void block_freed(const void* block);
 
  private:
   /// What the adapter holds for one object.
   struct Record {
     bool allocated = false;
-    bool finalized = false;
+    bool freed = false;
+    bool has_finalizer = false;
     std::vector<int> registry_refs;  // its external references
   };
   struct Call;  // one operation's arguments and results, across lua_pcall
   enum class CallKind : std::uint8_t;
   static int run_call(lua_State* L);
 
-  void call(Call& c);  // runs `c` in protected mode; throws std::runtime_error on a Lua error
+  /// Runs `c` in protected mode; throws std::runtime_error on a Lua error, and what a finalizer's
+  /// program threw meanwhile.
+  void call(Call& c);
   void setup(lua_State* L);
   void perform(lua_State* L, Call& c);
   void make_sentinel(lua_State* L);
@@ -86,9 +99,11 @@ class LuaCollector : public Collector {
   Capabilities capabilities_;
   lua_State* L_ = nullptr;
   std::vector<Record> records_;  // by object id
+  std::unordered_map<const void*, ObjectId> object_at_;  // by the address of its table
+  std::exception_ptr error_;     // thrown inside Lua, by a finalizer's program
   int objects_ref_ = 0;          // registry: id -> table, weak values
   int ids_ref_ = 0;              // registry: table -> id, weak keys
-  int node_metatable_ref_ = 0;   // registry: the objects' metatable
+  int node_metatable_ref_ = 0;   // registry: the metatable of objects with a finalizer
   int sentinel_metatable_ref_ = 0;
   std::uint64_t cycles_ = 0;
   bool closing_ = false;  // lua_close finalizes what is left: not the trace's frees
