@@ -175,7 +175,8 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // `fresh`: what the objects its finalizers allocated or added references from during the op
 // reach, and what the entries of the list it released reach (garbage from then on: a collection
 // that found its garbage before a finalizer released them need not free them), and, for a
-// collector that keeps_finalized_a_cycle, what the objects it finalized reach. They may outlive
+// collector that keeps_finalized_a_cycle, what the objects it finalized reach (as keys of
+// ephemerons, too). They may outlive
 // the collection they changed: a collector need not look again at what a finalizer changed under
 // it (an object a finalizer allocates is no part of the garbage found; one that was untracked is
 // tracked again young, outside the collection, as in CPython). The next full collection must free
@@ -189,17 +190,22 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 void Lane::end_op() {
   if (kept_stale_) kept_.assign(reached_by_list());
   kept_stale_ = false;
-  const bool keeps_finalized = capabilities.keeps_finalized_a_cycle && !finalized_now.empty();
-  if (born_now.empty() && linked_now.empty() && unmapped_now.empty() && released.empty() &&
-      !keeps_finalized) {
-    return;
+  const auto allocated = [this](ObjectId y) { return status[y] != Status::Unallocated; };
+  if (capabilities.keeps_finalized_a_cycle && !finalized_now.empty()) {
+    // (What the finalizers reached when the collector marked it: their objects, and what their
+    // programs unlinked since. A finalized key keeps its entries' values too.)
+    std::vector<ObjectId> marked = finalized_now;
+    for (std::size_t i = 1; i < unlinked_now.size(); i += 2) marked.push_back(unlinked_now[i]);
+    const auto nothing_else = [](ObjectId) { return false; };
+    for (ObjectId x : oracle.ephemeron_descendants(marked, allocated, view(), nothing_else)) {
+      fresh_.insert(x);
+    }
   }
+  if (born_now.empty() && linked_now.empty() && unmapped_now.empty() && released.empty()) return;
   std::vector<ObjectId> changed = born_now;
   changed.insert(changed.end(), linked_now.begin(), linked_now.end());
   changed.insert(changed.end(), released.begin(), released.end());
-  if (keeps_finalized) changed.insert(changed.end(), finalized_now.begin(), finalized_now.end());
   for (std::size_t i = 1; i < unmapped_now.size(); i += 2) changed.push_back(unmapped_now[i]);
-  const auto allocated = [this](ObjectId y) { return status[y] != Status::Unallocated; };
   for (ObjectId x : oracle.descendants(changed, allocated, view(), true)) fresh_.insert(x);
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -28,6 +29,9 @@ constexpr int kIncrementalStepSize = 1;
 //   the heap grows by 1%, a major one after it grows by 20% since the last major one.
 constexpr int kGenerationalMinorMultiplier = 1;
 constexpr int kGenerationalMajorMultiplier = 20;
+
+/// The field of a map's table that holds its entries: an ephemeron table (__mode "k").
+constexpr const char* kEntries = "entries";
 
 /// What `inspect` shows for a reference to something that is not an object's table.
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
@@ -91,7 +95,9 @@ enum class LuaCollector::CallKind : std::uint8_t {
   Root,
   Unroot,
   Collect,
-  SetFinalizer
+  SetFinalizer,
+  SetEntry,
+  RemoveEntry
 };
 
 struct LuaCollector::Call {
@@ -99,6 +105,7 @@ struct LuaCollector::Call {
   CallKind kind;
   ObjectId a = 0;
   ObjectId b = 0;
+  ObjectId c = 0;  // SetEntry: the value
   int ref = LUA_NOREF;  // Allocate, Root: the registry reference made; Unroot: the one to drop
   const void* table = nullptr;  // Allocate: the new table's address
 };
@@ -114,7 +121,8 @@ LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
                     .frees_garbage_in_steps = true,
                     .keeps_finalized_a_cycle = true,
                     .inspectable = false,
-                    .finalizers = true} {
+                    .finalizers = true,
+                    .map_entries = MapEntries::Ephemerons} {
   L_ = lua_newstate(&allocate_block, this);
   if (L_ == nullptr) throw std::runtime_error("lua: cannot make a state: out of memory");
   lua_atpanic(L_, &on_panic);
@@ -224,6 +232,25 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       lua_pop(L, 1);
       c.ref = luaL_ref(L, LUA_REGISTRYINDEX);
       break;
+    case CallKind::SetEntry:  // map a's entry for key b is c
+    case CallKind::RemoveEntry: {
+      push_reachable(c.a);
+      if (lua_getfield(L, -1, kEntries) == LUA_TNIL) {
+        lua_pop(L, 1);
+        push_weak_table(L, "k");  // an ephemeron table: Lua's own weak-keyed map
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, kEntries);
+      }
+      push_reachable(c.b);
+      if (c.kind == CallKind::SetEntry) {
+        push_reachable(c.c);
+      } else {
+        lua_pushnil(L);
+      }
+      lua_rawset(L, -3);
+      lua_pop(L, 2);
+      break;
+    }
     case CallKind::SetFinalizer:
       push_reachable(c.a);
       lua_rawgeti(L, LUA_REGISTRYINDEX, node_metatable_ref_);
@@ -274,6 +301,16 @@ void LuaCollector::allocate(ObjectId id) {
   records_[id].allocated = true;
   records_[id].registry_refs.push_back(c.ref);
   object_at_[c.table] = id;
+}
+
+void LuaCollector::set_entry(ObjectId map, ObjectId key, ObjectId value) {
+  Call c{this, CallKind::SetEntry, map, key, value};
+  call(c);
+}
+
+void LuaCollector::remove_entry(ObjectId map, ObjectId key) {
+  Call c{this, CallKind::RemoveEntry, map, key};
+  call(c);
 }
 
 void LuaCollector::set_finalizer(ObjectId id) {
@@ -420,7 +457,8 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
 // adapter can name (a dead table cannot be named between the atomic phase that cleared its weak
 // entries and the sweep that frees it; one with a registry reference always can) is named by its
 // id, has the finalizers' metatable if and only if the trace gave it a finalizer, holds nothing
-// but a sequence of objects' tables, and is held by each of its registry references.
+// but a sequence of objects' tables (and, a map, its entries), and is held by each of its
+// registry references.
 void LuaCollector::check_invariants() const {
   const int top = lua_gettop(L_);
   const auto fail = [&](ObjectId id, const std::string& what) {
@@ -453,6 +491,18 @@ void LuaCollector::check_invariants() const {
     lua_Integer entries = 0;
     lua_pushnil(L_);
     while (lua_next(L_, -2) != 0) {
+      if (lua_type(L_, -2) == LUA_TSTRING && std::strcmp(lua_tostring(L_, -2), kEntries) == 0) {
+        // A map's ephemeron table: objects' tables to objects' tables (Lua removes the entries
+        // of dead keys at the atomic phase).
+        if (!lua_istable(L_, -1)) fail(id, "has entries that are not a table");
+        lua_pushnil(L_);
+        while (lua_next(L_, -2) != 0) {
+          if (id_of(-2) < 0 || id_of(-1) < 0) fail(id, "has an entry that is no object's");
+          lua_pop(L_, 1);
+        }
+        lua_pop(L_, 1);
+        continue;
+      }
       ++entries;
       if (!lua_isinteger(L_, -2) || lua_tointeger(L_, -2) < 1 || lua_tointeger(L_, -2) > n) {
         fail(id, "has an entry outside its sequence 1.." + std::to_string(n));

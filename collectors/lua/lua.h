@@ -6,6 +6,8 @@
 //   reference a -> b    one entry of a's sequence a[1..n] whose value is b: link appends
 //                       (lua_rawseti), unlink moves the last entry into the dropped one's place
 //   external reference  one registry reference (luaL_ref); unroot is luaL_unref of one of them
+//   map entries         Lua's own ephemerons: a map's table holds, at its field "entries", a
+//                       table with __mode "k" from each key's table to its value's
 //   free                Lua releasing the table's memory through the state's allocator (the
 //                       adapter's: malloc and free), which it does when it sweeps the table
 //   finalizer           a metatable with __gc, set on an object the trace gives a finalizer: Lua
@@ -63,6 +65,8 @@ class LuaCollector : public Collector {
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
   void set_finalizer(ObjectId id) override;
+  void set_entry(ObjectId map, ObjectId key, ObjectId value) override;
+  void remove_entry(ObjectId map, ObjectId key) override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return cycles_; }
   void check_invariants() const override;
