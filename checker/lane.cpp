@@ -196,8 +196,8 @@ void Lane::end_op() {
     // programs unlinked since. A finalized key keeps its entries' values too.)
     std::vector<ObjectId> marked = finalized_now;
     for (std::size_t i = 1; i < unlinked_now.size(); i += 2) marked.push_back(unlinked_now[i]);
-    const auto nothing_else = [](ObjectId) { return false; };
-    for (ObjectId x : oracle.ephemeron_descendants(marked, allocated, view(), nothing_else)) {
+    const auto listed_maps = [this](ObjectId map) { return kept(map); };
+    for (ObjectId x : oracle.ephemeron_descendants(marked, allocated, view(), listed_maps)) {
       fresh_.insert(x);
     }
   }

@@ -1,5 +1,8 @@
 #include "runners/fuzz_input.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace cyclefuzz {
 
 namespace {
@@ -37,8 +40,16 @@ Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::size_t max_ops
 std::vector<std::uint8_t> encode_fuzz_input(const Trace& trace) {
   std::vector<std::uint8_t> bytes;
   Oracle heap;
-  for (const Op& op : trace.ops) {
-    for (const Choice& c : choices_for(heap, op)) {
+  for (std::size_t i = 0; i < trace.ops.size(); ++i) {
+    const Op& op = trace.ops[i];
+    std::vector<Choice> choices;
+    try {
+      choices = choices_for(heap, op);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(trace.source + ":" + std::to_string(trace.line_of(i)) +
+                                  ": no fuzzer input stands for this op: " + e.what());
+    }
+    for (const Choice& c : choices) {
       for (std::size_t i = 0; i < width(c.n); ++i) {
         bytes.push_back(static_cast<std::uint8_t>(c.value >> (8 * i)));
       }

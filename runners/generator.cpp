@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/container/static_vector.hpp>
+#include <stdexcept>
 
 namespace cyclefuzz {
 
@@ -590,6 +591,11 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
       std::find_if(std::begin(kKinds), std::end(kKinds),
                    [&](const Weighted& k) { return k.kind == op.kind; }) -
       std::begin(kKinds));
+  if (kind == kKindCount || weights[kind] == 0) {
+    throw std::invalid_argument(std::string("the generator never draws `") + info(op.kind).keyword +
+                                "` here" +
+                                (heap.reachable_count() == 0 ? " (nothing is reachable yet)" : ""));
+  }
   std::size_t roll = 0;
   for (std::size_t k = 0; k < kind; ++k) roll += weights[k];
   std::vector<Choice> out{{roll, total(weights)}};

@@ -63,6 +63,13 @@ diff <(grep -v '^#' "$tmp/n.trace" | cut -d' ' -f1) \
   >/dev/null || fail "decode(encode(t)) lost ops"
 expect 2 "$cyclefuzz" decode "$tmp/none.bin"
 expect 2 "$cyclefuzz" encode "$tmp/bad.trace"
+# A trace that no input stands for (the generator never builds before anything is reachable) is
+# refused with its line, not encoded as something else.
+printf 'build s chain 4\ncollect\n' >"$tmp/first-build.trace"
+expect 2 "$cyclefuzz" encode "$tmp/first-build.trace" -o "$tmp/fb.bin"
+said=$("$cyclefuzz" encode "$tmp/first-build.trace" 2>&1 >/dev/null || true)
+[[ $said == *"first-build.trace:1: no fuzzer input stands for this op"* ]] ||
+  fail "encode did not say which op no input stands for: $said"
 
 # minimize: a failing generated trace shrinks to a few ops that still fail; a passing one is refused.
 "$cyclefuzz" gen --ops 300 --seed 1 >"$tmp/long.trace"

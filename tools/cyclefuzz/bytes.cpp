@@ -1,5 +1,6 @@
 // cyclefuzz decode / encode: between fuzzer inputs and text traces (runners/fuzz_input.h).
 #include <fstream>
+#include <stdexcept>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -43,7 +44,13 @@ int encode(const Paths& p) {
     std::cerr << "cyclefuzz encode: " << e.what() << "\n";
     return kBadInput;
   }
-  const std::vector<std::uint8_t> bytes = encode_fuzz_input(trace);
+  std::vector<std::uint8_t> bytes;
+  try {
+    bytes = encode_fuzz_input(trace);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "cyclefuzz encode: " << e.what() << "\n";
+    return kBadInput;
+  }
   std::ofstream file;
   if (!p.output.empty()) file.open(p.output, std::ios::binary);
   std::ostream& out = p.output.empty() ? std::cout : file;
