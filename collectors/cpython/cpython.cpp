@@ -658,8 +658,9 @@ void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
 }
 
 // Every object not reported freed is a live Node of its id in one of the collector's three
-// generations (or, frozen, the permanent one), refers only to such objects (besides the weak references it holds, one item each),
-// and its ob_refcnt is its external references plus its referrers' items.
+// generations (or, frozen, the permanent one), refers only to such objects (besides the weak
+// references it holds, one item each), and its ob_refcnt is its external references plus its
+// referrers' items.
 void CPythonCollector::check_invariants() const {
   std::vector<std::uint64_t> referrers(handles_.size());
   std::size_t alive = 0;
