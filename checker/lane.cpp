@@ -176,11 +176,10 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // reach, and what the entries of the list it released reach (garbage from then on: a collection
 // that found its garbage before a finalizer released them need not free them), and, for a
 // collector that keeps_finalized_a_cycle, what the objects it finalized reach (as keys of
-// ephemerons, too). They may outlive
-// the collection they changed: a collector need not look again at what a finalizer changed under
-// it (an object a finalizer allocates is no part of the garbage found; one that was untracked is
-// tracked again young, outside the collection, as in CPython). The next full collection must free
-// them. What they reached counts even when they were freed later in the op: the collection saw it
+// ephemerons, too). They may outlive the collection they changed: a collector need not look again
+// at what a finalizer changed under it (an object a finalizer allocates is no part of the garbage
+// found; one that was untracked is tracked again young, outside the collection, as in CPython).
+// The next full collection must free them. What they reached counts even when they were freed later in the op: the collection saw it
 // held by them (an untracked object that a finalizer links to a cycle is tracked again young, its
 // reference keeps the cycle out of the garbage, then reference counting frees it with the rest,
 // and the cycle waits for the next collection). The search goes through freed objects too: none

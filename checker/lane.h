@@ -18,10 +18,11 @@
 //                     the list keeps, what frozen objects kept before this op's collection
 //                     (`kept_before`), and what this op's finalizers allocated, linked or
 //                     released from the list and what that reaches (`fresh`: a collector need
-//                     not look again at what a finalizer changed under it), and what the
-//                     harness's maps let go after the op's
-//                     collection and what that reaches (as weak-reference callbacks in CPython:
-//                     garbage from then on, for the next collection).
+//                     not look again at what a finalizer changed under it), what a collector
+//                     that keeps_finalized_a_cycle finalized and what that reaches, and what the
+//                     harness's maps let go after the op's collection and what that reaches (as
+//                     weak-reference callbacks in CPython: garbage from then on, for the next
+//                     collection).
 //   must_be_freed(x)  held, unreachable, and not may_keep: a full collection must have freed it
 //                     (a leak otherwise), and two collectors must agree on it.
 #pragma once
