@@ -25,13 +25,18 @@ void Lane::finalize(ObjectId x) {
   if (!capabilities.finalizers || !oracle.has_finalizer(x)) {
     return wrong("ran a finalizer the object does not have");
   }
-  if (finalized[x]) return wrong("ran its finalizer a second time");
+  const bool again = finalized[x] != 0;
+  if (again && !capabilities.finalizers_may_run_again) {
+    return wrong("ran its finalizer a second time");
+  }
   finalized[x] = 1;
   finalized_now.push_back(x);
   // (Reachable from the mutator, that is: as in PEP 442, a finalizer of a collection's garbage
   // runs even when another finalizer of that garbage has just resurrected its object.)
   if (oracle.reachable_from_roots(x)) return wrong("ran its finalizer while still reachable");
-  run_program(oracle.finalizer_program(x), x);
+  // A program runs once (what its `new` steps allocate has the trace's names): a finalizer that
+  // runs again runs none.
+  if (!again) run_program(oracle.finalizer_program(x), x);
 }
 
 void Lane::weak_cleared(WeakId w) {

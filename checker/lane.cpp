@@ -175,17 +175,18 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // `fresh`: what the objects its finalizers allocated or added references from during the op
 // reach, and what the entries of the list it released reach (garbage from then on: a collection
 // that found its garbage before a finalizer released them need not free them), and, for a
-// collector that keeps_finalized_a_cycle, what the objects it finalized reach (as keys of
-// ephemerons, too). They may outlive the collection they changed: a collector need not look again
-// at what a finalizer changed under it (an object a finalizer allocates is no part of the garbage
-// found; one that was untracked is tracked again young, outside the collection, as in CPython).
-// The next full collection must free them. What they reached counts even when they were freed later in the op: the collection saw it
-// held by them (an untracked object that a finalizer links to a cycle is tracked again young, its
-// reference keeps the cycle out of the garbage, then reference counting frees it with the rest,
-// and the cycle waits for the next collection). The search goes through freed objects too: none
-// that an object freed in this op reached was freed before it, else the free was premature; and
-// through the entries of keys freed in this op, for the same reason. So do the values the
-// harness's maps let go after the collection, and what they kept.
+// collector that keeps_finalized_a_cycle, what the objects it finalized reach (as keys of its
+// ephemerons, too; through the harness's maps' entries as plain references). They may outlive
+// the collection they changed: a collector need not look again at what a finalizer changed
+// under it (an object a finalizer allocates is no part of the garbage found; one that was
+// untracked is tracked again young, outside the collection, as in CPython). The next full
+// collection must free them. What they reached counts even when they were freed later in the op:
+// the collection saw it held by them (an untracked object that a finalizer links to a cycle is
+// tracked again young, its reference keeps the cycle out of the garbage, then reference counting
+// frees it with the rest, and the cycle waits for the next collection). The search goes through
+// freed objects too: none that an object freed in this op reached was freed before it, else the
+// free was premature; and through the entries of keys freed in this op, for the same reason. So
+// do the values the harness's maps let go after the collection, and what they kept.
 void Lane::end_op() {
   if (kept_stale_) kept_.assign(reached_by_list());
   kept_stale_ = false;
@@ -196,9 +197,10 @@ void Lane::end_op() {
     std::vector<ObjectId> marked = finalized_now;
     for (std::size_t i = 1; i < unlinked_now.size(); i += 2) marked.push_back(unlinked_now[i]);
     const auto listed_maps = [this](ObjectId map) { return kept(map); };
-    for (ObjectId x : oracle.ephemeron_descendants(marked, allocated, view(), listed_maps)) {
-      fresh_.insert(x);
-    }
+    const std::vector<ObjectId> reached =
+        keeps_ephemerons() ? oracle.ephemeron_descendants(marked, allocated, view(), listed_maps)
+                           : oracle.descendants(marked, allocated, view());
+    for (ObjectId x : reached) fresh_.insert(x);
   }
   if (born_now.empty() && linked_now.empty() && unmapped_now.empty() && released.empty()) return;
   std::vector<ObjectId> changed = born_now;

@@ -99,6 +99,13 @@ struct Capabilities {
   /// Runs finalizers (set_finalizer): once per object, only when it is unreachable, before it is
   /// freed; what a finalizer resurrects survives (PEP 442).
   bool finalizers = false;
+  /// A finalizer may run again for an object it already ran for (still only when the object is
+  /// unreachable; a second run runs no program). Duktape asks for re-entrant finalizers: it arms
+  /// a finalizer again when reference counting ran it and the object's count is not zero after
+  /// it, and when a round of mark-and-sweep finds a finalized object marked - reachable, or only
+  /// reached from garbage that waits for its own finalizer (duk_heap_markandsweep.c's sweep).
+  /// Without it, once per object.
+  bool finalizers_may_run_again = false;
   /// Keeps weak references (weak_ref, deref): cleared when the target is freed, never while it is
   /// reachable; a callback runs once, after its clear.
   bool weak_references = false;

@@ -6,6 +6,7 @@
 #include "collectors/trial_deletion/trial_deletion.h"
 #if CYCLEFUZZ_RUNTIMES
 #include "collectors/cpython/cpython.h"
+#include "collectors/duktape/duktape.h"
 #include "collectors/lua/lua.h"
 #include "collectors/php/php.h"
 #endif
@@ -51,6 +52,11 @@ std::vector<CollectorEntry> runtime_collectors() {
        false},
       {"php", "PHP 8.2's Zend collector (libphp8.2 embed): refcounting + Bacon-Rajan cycles",
        [](CollectorHost& l, const CollectorOptions&) { return std::make_unique<PhpCollector>(l); },
+       false},
+      {"duktape", "Duktape 2.7's collector (libduktape): refcounting + mark-and-sweep, finalizers",
+       [](CollectorHost& l, const CollectorOptions&) {
+         return std::make_unique<DuktapeCollector>(l);
+       },
        false},
   };
 }

@@ -419,6 +419,17 @@ Promise set(Field Capabilities::*field, Value value) {
   return [=](Capabilities& c) { c.*field = value; };
 }
 
+/// The mutant that runs a rescued object's finalizer again, with capabilities `promise` adjusts.
+CollectorEntry finalizer_run_twice(const Promise& promise, Fault fault) {
+  const CollectorEntry mutant = *find_collector("mutant:finalizer-run-twice");
+  return {"promising", "",
+          [=](CollectorHost& session, const CollectorOptions& o) -> std::unique_ptr<Collector> {
+            const auto make = [&](CollectorHost& host) { return mutant.make(host, o); };
+            return std::make_unique<Faulty>(session, make, fault, promise);
+          },
+          false};
+}
+
 const CapabilityCase kCapabilityCases[] = {
     {"reference_counting: mark-sweep frees b only at a collection", promising<MarkSweep>,
      Fault::None, set(&Capabilities::reference_counting, true),
@@ -448,6 +459,11 @@ const CapabilityCase kCapabilityCases[] = {
     {"finalizers, undeclared: mark-sweep runs a finalizer it was not given", promising<MarkSweep>,
      Fault::None, set(&Capabilities::finalizers, false), set(&Capabilities::finalizers, true),
      "new a\nfinalizer a\nunroot a\ncollect\n", ViolationKind::WrongFinalization, 4},
+    {"finalizers_may_run_again: a's finalizer runs again once a is garbage again",
+     finalizer_run_twice, Fault::None, set(&Capabilities::finalizers_may_run_again, false),
+     set(&Capabilities::finalizers_may_run_again, true),
+     "new a\nfinalizer a resurrect\nunroot a\ncollect\nrelease\ncollect\n",
+     ViolationKind::WrongFinalization, 6},
     {"weak_references: a is freed with w still pointing to it", promising<MarkSweep>,
      Fault::IgnoresWeakReferences, set(&Capabilities::weak_references, true),
      set(&Capabilities::weak_references, false), "new a\nweak w a\nunroot a\ncollect\n",

@@ -1,4 +1,5 @@
-// The real collectors - CPython 3.11, Lua 5.4 in both modes, PHP 8.2 - against the oracle on the
+// The real collectors - CPython 3.11, Lua 5.4 in both modes, PHP 8.2, Duktape 2.7 - against the
+// oracle on the
 // scenarios and on generated traces, and when each one frees: at the moment its runtime does.
 #include <gtest/gtest.h>
 
@@ -7,6 +8,7 @@
 #include <sstream>
 
 #include "collectors/cpython/cpython.h"
+#include "collectors/duktape/duktape.h"
 #include "collectors/lua/lua.h"
 #include "collectors/php/php.h"
 #include "runners/generator.h"
@@ -23,7 +25,7 @@ using testing::RecordingListener;
 using testing::scenario;
 
 const std::vector<std::string> kRuntimes = {"cpython", "lua-incremental", "lua-generational",
-                                            "php"};
+                                            "php", "duktape"};
 
 /// A trace's run on one collector, with frees recorded.
 struct TraceRun {
@@ -472,3 +474,61 @@ TEST(Php, RefusesASecondCollectorWhileOneIsAlive) {
 
 }  // namespace
 }  // namespace cyclefuzz
+
+// ================================================================================================
+// Duktape: reference counting frees at once, mark-and-sweep frees the rest
+// ================================================================================================
+
+TEST(Duktape, FreesAnAcyclicObjectWhenItsLastReferenceGoes) {
+  TraceRun run("new a\nnew b\nlink a b\nunroot b\nunroot a\n", "duktape");
+  EXPECT_TRUE(run.freed_at(4).empty());
+  EXPECT_EQ(run.freed_set_at(5), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// The count is Duktape's own (h_refcount): external references and elements of other arrays.
+TEST(Duktape, CountsEveryReferenceAndFreesACycleOnlyWhenItCollects) {
+  RecordingListener listener;
+  DuktapeCollector duktape(listener);
+  duktape.allocate(0);
+  duktape.allocate(1);
+  duktape.link(0, 1);
+  duktape.link(1, 0);
+  duktape.root(1);
+  ObjectView view;
+  duktape.inspect(1, view);
+  EXPECT_EQ(view.count, 3u);
+  EXPECT_EQ(view.references, std::vector<ObjectId>{0});
+  duktape.unroot(0);
+  duktape.unroot(1);
+  duktape.unroot(1);
+  EXPECT_TRUE(listener.frees.empty());
+  const std::uint64_t rounds = duktape.collections();
+  EXPECT_EQ(duktape.collect(0), 0u);  // duk_gc() counts nothing
+  EXPECT_EQ(std::set<ObjectId>(listener.frees.begin(), listener.frees.end()),
+            (std::set<ObjectId>{0, 1}));
+  EXPECT_EQ(duktape.collections(), rounds + 1);
+  duktape.check_invariants();
+}
+
+// Mark-and-sweep runs a cycle's finalizer and keeps the cycle (and what it reaches) until its
+// next round, which frees what is still unreachable.
+TEST(Duktape, FreesAFinalizedCycleOnlyAtTheNextRound) {
+  TraceRun run("new a\nnew b\nlink a b\nlink b a\nfinalizer a\nunroot a\nunroot b\n"
+               "collect\ncollect\n",
+               "duktape");
+  EXPECT_TRUE(run.freed_at(8).empty());
+  EXPECT_EQ(run.freed_set_at(9), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// A finalizer that reference counting ran, and after which something still refers to its object,
+// is armed again: a collection runs it again (Capabilities::finalizers_may_run_again), and keeps
+// the object until its next round.
+TEST(Duktape, RunsTheFinalizerOfAnObjectThatSurvivedItAgain) {
+  TraceRun run("new a\nfinalizer a link a a\nunroot a\ncollect\ncollect\n", "duktape");
+  EXPECT_TRUE(run.freed_at(3).empty());
+  EXPECT_TRUE(run.freed_at(4).empty());
+  EXPECT_EQ(run.freed_at(5), std::vector<std::string>{"a"});
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
