@@ -199,7 +199,7 @@ void Lane::end_op() {
     const auto listed_maps = [this](ObjectId map) { return kept(map); };
     const std::vector<ObjectId> reached =
         keeps_ephemerons() ? oracle.ephemeron_descendants(marked, allocated, view(), listed_maps)
-                           : oracle.descendants(marked, allocated, view());
+                           : oracle.descendants(marked, allocated, view(), true);
     for (ObjectId x : reached) fresh_.insert(x);
   }
   if (born_now.empty() && linked_now.empty() && unmapped_now.empty() && released.empty()) return;

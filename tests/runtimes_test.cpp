@@ -472,9 +472,6 @@ TEST(Php, RefusesASecondCollectorWhileOneIsAlive) {
   EXPECT_EQ(listener.frees, std::vector<ObjectId>{0});
 }
 
-}  // namespace
-}  // namespace cyclefuzz
-
 // ================================================================================================
 // Duktape: reference counting frees at once, mark-and-sweep frees the rest
 // ================================================================================================
@@ -532,3 +529,6 @@ TEST(Duktape, RunsTheFinalizerOfAnObjectThatSurvivedItAgain) {
   EXPECT_EQ(run.freed_at(5), std::vector<std::string>{"a"});
   EXPECT_TRUE(run.session.violations().empty()) << run.report();
 }
+
+}  // namespace
+}  // namespace cyclefuzz
