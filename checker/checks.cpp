@@ -291,6 +291,9 @@ void Session::check_bookkeeping(Lane& lane, bool everything) {
 // Reports and returns false when the lane holds x and its view of x differs from the oracle's.
 bool Session::view_matches(Lane& lane, ObjectId x) {
   if (!lane.holds(x)) return true;
+  // (Garbage that an incremental sweep has not reached may still refer to what it freed, even to
+  // a slot that a new object took since: what garbage refers to no longer matters.)
+  if (lane.capabilities.frees_garbage_in_steps && lane.garbage(x)) return true;
   // view_ is shared by every lane: reset what a collector's inspect may leave as it found it.
   view_.references.clear();
   view_.count = 0;

@@ -8,6 +8,7 @@
 #include "collectors/cpython/cpython.h"
 #include "collectors/duktape/duktape.h"
 #include "collectors/lua/lua.h"
+#include "collectors/mruby/mruby.h"
 #include "collectors/php/php.h"
 #endif
 
@@ -56,6 +57,16 @@ std::vector<CollectorEntry> runtime_collectors() {
       {"duktape", "Duktape 2.7's collector (libduktape): refcounting + mark-and-sweep, finalizers",
        [](CollectorHost& l, const CollectorOptions&) {
          return std::make_unique<DuktapeCollector>(l);
+       },
+       false},
+      {"mruby-incremental", "mruby 3.1's incremental collector (libmruby): tri-colour, barriers",
+       [](CollectorHost& l, const CollectorOptions&) {
+         return std::make_unique<MrubyCollector>(l, MrubyMode::Incremental);
+       },
+       false},
+      {"mruby-generational", "mruby 3.1's generational collector (libmruby)",
+       [](CollectorHost& l, const CollectorOptions&) {
+         return std::make_unique<MrubyCollector>(l, MrubyMode::Generational);
        },
        false},
   };

@@ -1,5 +1,5 @@
-// The real collectors - CPython 3.11, Lua 5.4 in both modes, PHP 8.2, Duktape 2.7 - against the
-// oracle on the
+// The real collectors - CPython 3.11, Lua 5.4 in both modes, PHP 8.2, Duktape 2.7, mruby 3.1 in
+// both modes - against the oracle on the
 // scenarios and on generated traces, and when each one frees: at the moment its runtime does.
 #include <gtest/gtest.h>
 
@@ -11,6 +11,7 @@
 #include "collectors/cpython/cpython.h"
 #include "collectors/duktape/duktape.h"
 #include "collectors/lua/lua.h"
+#include "collectors/mruby/mruby.h"
 #include "collectors/php/php.h"
 #include "runners/generator.h"
 #include "reports/report.h"
@@ -26,7 +27,8 @@ using testing::RecordingListener;
 using testing::scenario;
 
 const std::vector<std::string> kRuntimes = {"cpython", "lua-incremental", "lua-generational",
-                                            "php", "duktape"};
+                                            "php", "duktape", "mruby-incremental",
+                                            "mruby-generational"};
 
 /// A trace's run on one collector, with frees recorded.
 struct TraceRun {
@@ -564,6 +566,40 @@ TEST(Duktape, RunsAgainTheFinalizerOfAnObjectOnlyGarbageRefersTo) {
   EXPECT_EQ(host.frees, std::vector<ObjectId>{1});
   duktape.collect(0);
   EXPECT_EQ(host.frees, (std::vector<ObjectId>{1, 0}));
+}
+
+// ================================================================================================
+// mruby: nothing is freed outside the collector's cycles, which it runs in steps by itself
+// ================================================================================================
+
+TEST(Mruby, FreesNothingWhenTheLastReferenceGoesOnlyWhenItCollects) {
+  for (const char* mode : {"mruby-incremental", "mruby-generational"}) {
+    TraceRun run("new a\nnew b\nlink a b\nunroot b\nunroot a\ncollect\n", mode);
+    EXPECT_TRUE(run.freed_at(5).empty()) << mode;  // mrb_gc_unregister allocates nothing
+    EXPECT_EQ(run.freed_set_at(6), (std::set<std::string>{"a", "b"})) << mode;
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+}
+
+// Each external reference is one registration: the object lives until the last one goes.
+TEST(Mruby, KeepsAnObjectRegisteredTwiceUntilBothGo) {
+  TraceRun run("new a\nroot a\nunroot a\ncollect\nunroot a\ncollect\n", "mruby-incremental");
+  EXPECT_TRUE(run.freed_at(4).empty());
+  EXPECT_EQ(run.freed_at(6), std::vector<std::string>{"a"});
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+TEST(Mruby, CollectsGarbageInAutomaticStepsWhileTheProgramAllocates) {
+  for (MrubyMode mode : {MrubyMode::Incremental, MrubyMode::Generational}) {
+    RecordingListener listener;
+    MrubyCollector mruby(listener, mode);
+    mruby.allocate(0);
+    mruby.unroot(0);
+    for (ObjectId x = 1; x <= 5000 && listener.frees.empty(); ++x) mruby.allocate(x);
+    EXPECT_EQ(listener.frees, std::vector<ObjectId>{0});
+    EXPECT_GE(mruby.collections(), 1u);
+    mruby.check_invariants();
+  }
 }
 
 }  // namespace
