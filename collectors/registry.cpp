@@ -7,6 +7,7 @@
 #if CYCLEFUZZ_RUNTIMES
 #include "collectors/cpython/cpython.h"
 #include "collectors/lua/lua.h"
+#include "collectors/nim/nim_orc.h"
 #include "collectors/php/php.h"
 #endif
 
@@ -51,6 +52,11 @@ std::vector<CollectorEntry> runtime_collectors() {
        false},
       {"php", "PHP 8.2's Zend collector (libphp8.2 embed): refcounting + Bacon-Rajan cycles",
        [](CollectorHost& l, const CollectorOptions&) { return std::make_unique<PhpCollector>(l); },
+       false},
+      {"nim-orc", "Nim 1.6's ORC (nim --mm:orc): refcounting + Bacon-Rajan cycle collection",
+       [](CollectorHost& l, const CollectorOptions&) {
+         return std::make_unique<NimOrcCollector>(l);
+       },
        false},
   };
 }
