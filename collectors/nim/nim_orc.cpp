@@ -17,16 +17,16 @@ void cyclefuzz_nim_unref(void* object, bool acyclic);
 void cyclefuzz_nim_link(void* from, bool from_acyclic, void* to, bool to_acyclic);
 bool cyclefuzz_nim_unlink(void* from, bool from_acyclic, void* to, bool to_acyclic);
 void cyclefuzz_nim_collect();
-void cyclefuzz_nim_set_automatic(bool enabled);
 std::int64_t cyclefuzz_nim_roots();
-void cyclefuzz_nim_make_sentinel();
 std::int64_t cyclefuzz_nim_count(void* object);
 std::int64_t cyclefuzz_nim_flags(void* object);
 std::int64_t cyclefuzz_nim_root_index(void* object);
 std::int64_t cyclefuzz_nim_id(void* object, bool acyclic);
 std::int64_t cyclefuzz_nim_reference_count(void* object, bool acyclic);
 void* cyclefuzz_nim_reference(void* object, bool acyclic, std::int64_t i);
-void cyclefuzz_nim_freed(void* object, std::int64_t id);  // defined below
+void cyclefuzz_nim_freed(void* object, std::int64_t id, bool by_cycle_collector);  // below
+// orc.nim's rootsThreshold, private to Nim's system module: CMake finds its name in the C.
+extern std::int64_t CYCLEFUZZ_NIM_ROOTS_THRESHOLD;
 }
 
 namespace cyclefuzz {
@@ -36,9 +36,12 @@ namespace {
 /// What `inspect` shows for a reference to something that is not one of the adapter's objects.
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
 
-// nodes.nim's sentinelId, and the id of the object that tests ORC's header at start.
-constexpr std::int64_t kSentinel = -1;
-constexpr std::int64_t kHeaderTest = -2;
+/// The id of the object that tests ORC's header at start.
+constexpr std::int64_t kHeaderTest = -1;
+
+// orc.nim's defaultThreshold, which GC_enableOrc sets, and what GC_disableOrc sets.
+constexpr std::int64_t kDefaultThreshold = 128;
+constexpr std::int64_t kNoThreshold = std::numeric_limits<std::int64_t>::max();
 
 /// The one adapter allowed at a time (the destructors report to it).
 NimOrcCollector* active = nullptr;
@@ -79,15 +82,16 @@ void start_nim() {
 
 // Inside ORC, from a destructor: the active adapter's, if any (the object of a runtime test, or
 // one an adapter torn down could not free, belongs to none).
-extern "C" void cyclefuzz_nim_freed(void* object, std::int64_t id) {
+extern "C" void cyclefuzz_nim_freed(void* object, std::int64_t id, bool by_cycle_collector) {
   if (cyclefuzz::NimOrcCollector* adapter = cyclefuzz::active) {
-    adapter->object_freed(object, static_cast<long long>(id));
+    adapter->object_freed(object, static_cast<long long>(id), by_cycle_collector);
   }
 }
 
 namespace cyclefuzz {
 
-NimOrcCollector::NimOrcCollector(CollectorHost& listener) : Collector(listener) {
+NimOrcCollector::NimOrcCollector(CollectorHost& listener)
+    : Collector(listener), threshold_(kDefaultThreshold) {
   start_nim();
   if (active != nullptr) {
     throw std::runtime_error(
@@ -95,8 +99,7 @@ NimOrcCollector::NimOrcCollector(CollectorHost& listener) : Collector(listener) 
         "roots is shared, so only one can be checked at a time");
   }
   active = this;
-  cyclefuzz_nim_set_automatic(true);  // (the default threshold, whatever the last run left)
-  finish();
+  CYCLEFUZZ_NIM_ROOTS_THRESHOLD = threshold_;  // (whatever the last run left)
 }
 
 // Drops the external references and collects the cycles left; what ORC frees on the way is not
@@ -134,11 +137,8 @@ void* NimOrcCollector::object(ObjectId id) const {
 }
 
 void NimOrcCollector::finish() {
-  // (A collection that a new sentinel's possible root starts frees that sentinel too.)
-  while (!sentinel_) {
-    sentinel_ = true;
-    cyclefuzz_nim_make_sentinel();
-  }
+  if (collected_) ++collections_;
+  collected_ = false;
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
@@ -208,21 +208,27 @@ void NimOrcCollector::unroot(ObjectId id) {
 std::size_t NimOrcCollector::collect(int /*generation*/) {
   const std::size_t before = freed_;
   cyclefuzz_nim_collect();
+  collected_ = true;  // (if it found no garbage, too)
   const std::size_t freed = freed_ - before;
   finish();
   return freed;
 }
 
-void NimOrcCollector::set_automatic_collection(bool enabled) {
-  cyclefuzz_nim_set_automatic(enabled);
+// ORC collects when a possible root makes its buffer reach the threshold, which it then adapts
+// after each collection: GC_enableOrc sets it to 128, GC_disableOrc out of reach. A `threshold`
+// op sets it as they do, to its first threshold (0, as in CPython, disables), and `enable` sets
+// it back to that (or 128) as CPython's gc.enable() keeps the thresholds.
+void NimOrcCollector::set_thresholds(const std::array<std::uint32_t, 3>& thresholds) {
+  threshold_ = thresholds[0] == 0 ? kNoThreshold : thresholds[0];
+  if (automatic_) CYCLEFUZZ_NIM_ROOTS_THRESHOLD = threshold_;
 }
 
-void NimOrcCollector::object_freed(void* object, long long id) {
-  if (id == kSentinel) {
-    ++collections_;
-    sentinel_ = false;
-    return;
-  }
+void NimOrcCollector::set_automatic_collection(bool enabled) {
+  automatic_ = enabled;
+  CYCLEFUZZ_NIM_ROOTS_THRESHOLD = enabled ? threshold_ : kNoThreshold;
+}
+
+void NimOrcCollector::object_freed(void* object, long long id, bool by_cycle_collector) {
   const auto it = object_at_.find(object);
   if (it == object_at_.end()) return;  // (not one of this adapter's objects)
   const ObjectId x = it->second;
@@ -230,6 +236,7 @@ void NimOrcCollector::object_freed(void* object, long long id) {
   handles_[x].object = nullptr;
   if (!reporting_) return;
   ++freed_;
+  collected_ = collected_ || by_cycle_collector;
   try {
     if (id != x) {
       broken_invariant("nim-orc", x, "was freed with the id " + std::to_string(id) + " in it");
@@ -301,8 +308,8 @@ void NimOrcCollector::check_invariants_of(std::span<const ObjectId> objects) con
 }
 
 // Besides each object's invariants: each count is the object's external references plus its
-// referrers', and ORC's buffer of possible roots holds exactly the sentinel (while one waits)
-// and the objects whose root index points into it, each at its own place.
+// referrers', and ORC's buffer of possible roots holds exactly the objects whose root index
+// points into it, each at its own place.
 void NimOrcCollector::check_invariants() const {
   std::unordered_map<const void*, std::uint64_t> referrers;
   std::size_t alive = 0;
@@ -334,10 +341,10 @@ void NimOrcCollector::check_invariants() const {
     }
   }
   const std::int64_t roots = cyclefuzz_nim_roots();
-  if (static_cast<std::int64_t>(root_indices.size()) + (sentinel_ ? 1 : 0) != roots) {
+  if (static_cast<std::int64_t>(root_indices.size()) != roots) {
     throw BrokenInvariant("nim-orc: ORC's buffer holds " + std::to_string(roots) +
                           " possible roots, but " + std::to_string(root_indices.size()) +
-                          " objects and " + (sentinel_ ? "the" : "no") + " sentinel are in it");
+                          " objects are in it");
   }
 }
 

@@ -22,12 +22,16 @@
 //   collect             GC_fullCollect(): every collection is full (no generations). It returns
 //                       nothing: the count is what the destructors reported during the call
 //   automatic           ORC collects when a possible root added makes the buffer reach its
-//                       threshold (128 roots at first, then adapted to how much each collection
-//                       freed); `disable`/`enable` are GC_disableOrc()/GC_enableOrc()
-//   collections()       collections seen by a sentinel: a garbage cycle of one, made anew after
-//                       each op that freed it, which every collection frees (ORC's own
-//                       collection count is private). A second collection in the same op, after
-//                       the sentinel's, is not counted
+//                       threshold: 128 roots at first, then adapted to how much each collection
+//                       freed (down to 16, or up). `threshold t0 t1 t2` sets it to t0 (0
+//                       disables), `disable` out of reach, `enable` back to the trace's or 128,
+//                       writing orc.nim's private rootsThreshold as GC_enableOrc() and
+//                       GC_disableOrc() do: at 128, few traces reach it. The run's thresholds
+//                       (--thresholds) do not apply
+//   collections()       the `collect` ops, and the other ops in which the cycle collector freed
+//                       an object (a destructor tells: nodes.nim). ORC counts no collections, so
+//                       an automatic one that freed nothing goes uncounted, and several in one
+//                       op count as one
 //   count               ORC's reference count, read from the object's header (arc.nim's
 //                       RefHeader, whose layout the adapter tests at start)
 //
@@ -37,6 +41,8 @@
 // external references and collected, are never reported.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <exception>
 #include <unordered_map>
 #include <vector>
@@ -60,6 +66,7 @@ class NimOrcCollector : public Collector {
   void root(ObjectId id) override;
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
+  void set_thresholds(const std::array<std::uint32_t, 3>& thresholds) override;
   void set_automatic_collection(bool enabled) override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
@@ -67,7 +74,7 @@ class NimOrcCollector : public Collector {
   void check_invariants_of(std::span<const ObjectId> objects) const override;
 
   /// Called by the objects' destructors, inside ORC: never throws.
-  void object_freed(void* object, long long id);
+  void object_freed(void* object, long long id, bool by_cycle_collector);
 
  private:
   /// What the adapter holds for one object.
@@ -78,17 +85,19 @@ class NimOrcCollector : public Collector {
   };
 
   void* object(ObjectId id) const;  // throws if ORC has freed it
-  /// Ends an operation: makes a new sentinel if a collection freed the last one, and throws what
-  /// the program threw inside ORC (a report of a free).
+  /// Ends an operation: counts a collection if one ran, and throws what the program threw inside
+  /// ORC (from a report of a free).
   void finish();
   /// The invariants of one object; adds its references to `referrers` if given.
   void check_object(ObjectId id, std::unordered_map<const void*, std::uint64_t>* referrers) const;
 
   std::vector<Handle> handles_;                          // by object id
   std::unordered_map<const void*, ObjectId> object_at_;  // the objects not freed, by address
+  std::int64_t threshold_;        // the trace's threshold of possible roots
+  bool automatic_ = true;         // `disable` puts the threshold out of reach
   std::uint64_t collections_ = 0;
   std::size_t freed_ = 0;        // frees reported so far
-  bool sentinel_ = false;        // a sentinel waits for the next collection
+  bool collected_ = false;       // a collection ran during the op
   bool reporting_ = true;        // false while replacing an object or tearing down
   std::exception_ptr error_;     // thrown by the program's side of a report
 };

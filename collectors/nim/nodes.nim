@@ -25,27 +25,30 @@ type
     rootIdx: int
 
 const
-  sentinelId = -1  # the adapter's own garbage, which each collection frees (nim_orc.h)
-  rcShift = 4      # system/arc.nim's rcShift and rcMask with --mm:orc
+  rcShift = 4  # system/arc.nim's rcShift and rcMask with --mm:orc
   rcMask = 0b1111
-
-proc freed(p: pointer; id: int) {.importc: "cyclefuzz_nim_freed", cdecl, raises: [].}
-
-# The free of an object: ORC calls its type's destructor just before it releases the memory,
-# whether its count fell to zero or the cycle collector found it garbage (then ORC has already
-# set to nil the references it traced, so that no destructor touches other garbage). A
-# destructor of its own must destroy the fields itself.
-proc `=destroy`(x: var AcyclicObj) =
-  freed(addr x, x.id)
-  `=destroy`(x.refs)
-
-proc `=destroy`(x: var NodeObj) =
-  freed(addr x, x.id)
-  `=destroy`(x.refs)
-  `=destroy`(x.acyclic)
 
 proc header(p: pointer): ptr Header {.inline.} =
   cast[ptr Header](cast[int](p) - sizeof(Header))
+
+proc freed(p: pointer; id: int; byCycleCollector: bool) {.
+    importc: "cyclefuzz_nim_freed", cdecl, raises: [].}
+
+# The free of an object: ORC calls its type's destructor just before it releases the memory,
+# whether its count fell to zero or the cycle collector found it garbage (then ORC has already
+# set to nil the references it traced, so that no destructor touches other garbage). The count
+# tells which: reference counting destroys an object whose count is 0 (one reference, the one
+# going), the cycle collector one whose trial deletion took it below (orc.nim's scan makes white
+# only what it left below 0; its shortcut, when the counts sum to the edges it followed, leaves
+# every object it collects at -1). A destructor of its own must destroy the fields itself.
+proc `=destroy`(x: var AcyclicObj) =
+  freed(addr x, x.id, (header(addr x).rc shr rcShift) < 0)
+  `=destroy`(x.refs)
+
+proc `=destroy`(x: var NodeObj) =
+  freed(addr x, x.id, (header(addr x).rc shr rcShift) < 0)
+  `=destroy`(x.refs)
+  `=destroy`(x.acyclic)
 
 {.push cdecl.}
 
@@ -68,7 +71,8 @@ proc dropRef(p: pointer; acyclic: bool) {.exportc: "cyclefuzz_nim_unref".} =
   if acyclic: GC_unref(cast[Acyclic](p)) else: GC_unref(cast[Node](p))
 
 # One more reference from `a` to `b` (an acyclic object refers only to acyclic ones).
-proc link(a: pointer; aAcyclic: bool; b: pointer; bAcyclic: bool) {.exportc: "cyclefuzz_nim_link".} =
+proc link(a: pointer; aAcyclic: bool; b: pointer; bAcyclic: bool) {.
+    exportc: "cyclefuzz_nim_link".} =
   if aAcyclic:
     let x {.cursor.} = cast[Acyclic](a)
     x.refs.add cast[Acyclic](b)
@@ -102,19 +106,7 @@ proc unlink(a: pointer; aAcyclic: bool; b: pointer; bAcyclic: bool): bool {.
 
 proc collect() {.exportc: "cyclefuzz_nim_collect".} = GC_fullCollect()
 
-proc setAutomatic(enabled: bool) {.exportc: "cyclefuzz_nim_set_automatic".} =
-  if enabled: GC_enableOrc() else: GC_disableOrc()
-
 proc rootCount(): int {.exportc: "cyclefuzz_nim_roots".} = GC_prepareOrc()
-
-# A cycle of one that nothing else holds, made as the trace `new s; link s s; unroot s` would be:
-# when its count falls at the end, ORC takes it for a possible root, and the next collection
-# frees it. (`var s = Node(); s.refs.add s` would not do: Nim moves `s` into its own sequence
-# there, as its last use, so its count never falls and ORC never looks at it.)
-proc makeSentinel() {.exportc: "cyclefuzz_nim_make_sentinel".} =
-  let s = newObject(sentinelId, acyclic = false)
-  link(s, false, s, false)
-  dropRef(s, false)
 
 # ---- inspection: what ORC keeps of an object ----------------------------------------------------
 
