@@ -6,7 +6,8 @@
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build="${WORK:-/tmp}/cyclefuzz-clusterfuzzlite"
 
-# Without the real runtimes (CPython, Lua, PHP): they are Debian packages the fuzzing image lacks.
+# Without the real runtimes (CPython, Lua, PHP, Duktape, mruby, Nim): Debian packages the fuzzing
+# image lacks.
 # Build type None: $CFLAGS alone set the optimisation (-O1 under OSS-Fuzz, which also compiles
 # faster than -O3) and assertions stay on, as a fuzzing build wants them.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=None \

@@ -9,6 +9,7 @@
 #include "collectors/duktape/duktape.h"
 #include "collectors/lua/lua.h"
 #include "collectors/mruby/mruby.h"
+#include "collectors/nim/nim_orc.h"
 #include "collectors/php/php.h"
 #endif
 
@@ -67,6 +68,11 @@ std::vector<CollectorEntry> runtime_collectors() {
       {"mruby-generational", "mruby 3.1's generational collector (libmruby)",
        [](CollectorHost& l, const CollectorOptions&) {
          return std::make_unique<MrubyCollector>(l, MrubyMode::Generational);
+       },
+       false},
+      {"nim-orc", "Nim 1.6's ORC (nim --mm:orc): refcounting + Bacon-Rajan cycle collection",
+       [](CollectorHost& l, const CollectorOptions&) {
+         return std::make_unique<NimOrcCollector>(l);
        },
        false},
   };

@@ -1,6 +1,6 @@
 // The real collectors - CPython 3.11, Lua 5.4 in both modes, PHP 8.2, Duktape 2.7, mruby 3.1 in
-// both modes - against the oracle on the
-// scenarios and on generated traces, and when each one frees: at the moment its runtime does.
+// both modes, Nim 1.6's ORC - against the oracle on the scenarios and on generated traces, and
+// when each one frees: at the moment its runtime does.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,6 +12,7 @@
 #include "collectors/duktape/duktape.h"
 #include "collectors/lua/lua.h"
 #include "collectors/mruby/mruby.h"
+#include "collectors/nim/nim_orc.h"
 #include "collectors/php/php.h"
 #include "runners/generator.h"
 #include "reports/report.h"
@@ -28,7 +29,7 @@ using testing::scenario;
 
 const std::vector<std::string> kRuntimes = {"cpython", "lua-incremental", "lua-generational",
                                             "php", "duktape", "mruby-incremental",
-                                            "mruby-generational"};
+                                            "mruby-generational", "nim-orc"};
 
 /// A trace's run on one collector, with frees recorded.
 struct TraceRun {
@@ -600,6 +601,119 @@ TEST(Mruby, CollectsGarbageInAutomaticStepsWhileTheProgramAllocates) {
     EXPECT_GE(mruby.collections(), 1u);
     mruby.check_invariants();
   }
+}
+
+// ================================================================================================
+// Nim's ORC: reference counting frees at once, its cycle collector frees cycles
+// ================================================================================================
+
+TEST(NimOrc, FreesAChainWhenItsLastReferenceGoes) {
+  TraceRun run("new a\nnew b\nlink a b\nunroot b\nunroot a\n", "nim-orc");
+  EXPECT_TRUE(run.freed_at(4).empty());
+  EXPECT_EQ(run.freed_set_at(5), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// GC_fullCollect returns nothing: the adapter counts the frees reported during the call.
+TEST(NimOrc, FreesACycleOnlyWhenItCollectsAndCountsIt) {
+  RecordingListener listener;
+  NimOrcCollector nim(listener);
+  nim.allocate(0);
+  nim.allocate(1);
+  nim.link(0, 1);
+  nim.link(1, 0);
+  nim.unroot(0);
+  nim.unroot(1);
+  EXPECT_TRUE(listener.frees.empty());
+  nim.check_invariants();
+  EXPECT_EQ(nim.collect(0), 2u);
+  EXPECT_EQ(std::set<ObjectId>(listener.frees.begin(), listener.frees.end()),
+            (std::set<ObjectId>{0, 1}));
+  EXPECT_EQ(nim.collections(), 1u);
+}
+
+// ORC does not trace references to an {.acyclic.} type: an acyclic object that only garbage held
+// goes by reference counting as the garbage's sequences are destroyed, in the same collection,
+// which counts it too.
+TEST(NimOrc, FreesWhatTheGarbageHeldOfAcyclicObjectsInTheSameCollection) {
+  TraceRun run("new s acyclic\nnew t acyclic\nlink t s\nnew a\nlink a a\nlink a t\n"
+               "unroot s\nunroot t\nunroot a\ncollect\n",
+               "nim-orc");
+  EXPECT_TRUE(run.freed_at(9).empty());
+  EXPECT_EQ(run.freed_set_at(10), (std::set<std::string>{"a", "s", "t"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// 200 abandoned two-cycles make 400 possible roots: past ORC's threshold (128 at first), it
+// collects by itself during an unroot.
+TEST(NimOrc, CollectsByItselfPastTheThreshold) {
+  std::string text;
+  for (int i = 0; i < 200; ++i) {
+    const std::string a = "a" + std::to_string(i);
+    const std::string b = "b" + std::to_string(i);
+    text += "new " + a + "\nnew " + b + "\nlink " + a + " " + b + "\nlink " + b + " " + a +
+            "\nunroot " + a + "\nunroot " + b + "\n";
+  }
+  text += "collect\n";
+  TraceRun run(text, "nim-orc");
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  std::size_t automatic = 0;
+  for (std::size_t op = 0; op + 1 < run.trace.ops.size(); ++op) {
+    automatic += run.session.frees_per_op(0)[op].size();
+  }
+  EXPECT_GE(automatic, 2u);
+  EXPECT_EQ(automatic + run.session.frees_per_op(0).back().size(), 400u);
+}
+
+// A `threshold` op sets ORC's threshold of possible roots: at 2, the second cycle abandoned makes
+// the second possible root, and ORC collects both cycles there.
+TEST(NimOrc, CollectsByItselfAtTheTracesThreshold) {
+  TraceRun run("threshold 2 1 1\nnew a\nlink a a\nunroot a\nnew b\nlink b b\nunroot b\n",
+               "nim-orc");
+  EXPECT_TRUE(run.freed_at(4).empty());
+  EXPECT_EQ(run.freed_set_at(7), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+TEST(NimOrc, NeverCollectsByItselfWhileDisabled) {
+  RecordingListener listener;
+  NimOrcCollector nim(listener);
+  nim.set_automatic_collection(false);
+  for (ObjectId x = 0; x < 400; x += 2) {
+    nim.allocate(x);
+    nim.allocate(x + 1);
+    nim.link(x, x + 1);
+    nim.link(x + 1, x);
+    nim.unroot(x);
+    nim.unroot(x + 1);
+  }
+  EXPECT_TRUE(listener.frees.empty());
+  EXPECT_EQ(nim.collections(), 0u);
+  nim.check_invariants();
+  EXPECT_EQ(nim.collect(0), 400u);
+}
+
+// ORC frees by recursion (a destructor destroys the sequence, which frees the next object...),
+// as PHP does; 10,000 is well within the stack.
+TEST(NimOrc, FreesAChainOfTenThousandByReferenceCounting) {
+  RecordingListener listener;
+  NimOrcCollector nim(listener);
+  constexpr ObjectId kLength = 10'000;
+  for (ObjectId x = 0; x < kLength; ++x) nim.allocate(x);
+  for (ObjectId x = 0; x + 1 < kLength; ++x) nim.link(x, x + 1);
+  for (ObjectId x = kLength - 1; x > 0; --x) nim.unroot(x);
+  EXPECT_TRUE(listener.frees.empty());
+  nim.unroot(0);
+  EXPECT_EQ(listener.frees.size(), kLength);
+}
+
+TEST(NimOrc, RefusesASecondCollectorWhileOneIsAlive) {
+  RecordingListener listener;
+  NimOrcCollector first(listener);
+  EXPECT_THROW(NimOrcCollector second(listener), std::runtime_error);
+  first.allocate(0);
+  first.unroot(0);
+  EXPECT_EQ(listener.frees, std::vector<ObjectId>{0});
 }
 
 }  // namespace
