@@ -19,53 +19,81 @@ failures=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=86
 
-# explain COLLECTOR TRACE FLAG EXTENSION: draws it, and says what went wrong if explain did.
+# explain COLLECTOR TRACE FLAG EXTENSION DIR: draws it, and says what went wrong if explain did.
 explain() {
-  local drawn=$out/drawn.$4
-  rm -f "$drawn"
-  "$cyclefuzz" explain "$2" --collector "$1" "$3" "$drawn" > "$out/explain.log" 2>&1
+  local drawn=$5/drawn.$4
+  "$cyclefuzz" explain "$2" --collector "$1" "$3" "$drawn" > "$5/explain.log" 2>&1
   local status=$?
   if [[ $status -ne 1 || ! -s $drawn ]]; then
     echo "  FAIL: explain $3 exit $status (expected 1, a picture of the violation); its output:"
-    sed 's/^/    /' "$out/explain.log" | tail -20
+    sed 's/^/    /' "$5/explain.log" | tail -20
     return 1
   fi
 }
 
-# replay COLLECTOR TRACE: reports it, and says what went wrong if replay did.
+# replay COLLECTOR TRACE DIR: reports it, and says what went wrong if replay did.
 replay() {
-  "$cyclefuzz" replay "$2" --collector "$1" > "$out/replay.log" 2>&1
+  "$cyclefuzz" replay "$2" --collector "$1" > "$3/replay.log" 2>&1
   local status=$?
   if [[ $status -ne 1 ]]; then
     echo "  FAIL: replay exit $status (expected 1, the violation or crash reported); its output:"
-    sed 's/^/    /' "$out/replay.log" | tail -20
+    sed 's/^/    /' "$3/replay.log" | tail -20
     return 1
   fi
 }
 
-printf '%-45s %-8s %s\n' collector expected result
-# The correct collectors together, in one check (the same runs, generated and checked once).
-correct=()
-while read -r name; do correct+=(--collector "$name"); done < <(
-  "$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9-]*' | grep -v '^mutant')
-result=$("$cyclefuzz" check "${correct[@]}" "${budget[@]}" -o "$out/correct" 2>/dev/null | head -2 |
-         tail -1)
-status=${PIPESTATUS[0]}
-printf '%-45s %-8s %s\n' "the correct collectors" passes "$result"
-[[ $status -eq 0 ]] || { echo "  FAIL: exit $status, expected 0"; failures=$((failures + 1)); }
-while read -r name; do
-  dir=$out/${name//:/-}
-  result=$("$cyclefuzz" check --collector "$name" "${budget[@]}" -o "$dir" 2>/dev/null | head -1)
+# correct NAME...: one check of these correct collectors together (the same runs, generated and
+# checked once), which must pass.
+correct() {
+  local dir=$out/correct-$1 collectors=() result status
+  for name in "$@"; do collectors+=(--collector "$name"); done
+  result=$("$cyclefuzz" check "${collectors[@]}" "${budget[@]}" -o "$dir" 2>/dev/null |
+           head -2 | tail -1)
+  status=${PIPESTATUS[0]}
+  printf '%-45s %-8s %s\n' "$*" passes "$result"
+  [[ $status -eq 0 ]] || { echo "  FAIL: exit $status, expected 0"; return 1; }
+}
+
+# mutant NAME: check catches it, then replay reports and explain draws what check found.
+mutant() {
+  local name=$1 dir=$out/${1//:/-} result status trace failures=0
+  mkdir -p "$dir"
+  result=$("$cyclefuzz" check --collector "$name" "${budget[@]}" -o "$dir/found" 2>/dev/null |
+           head -1)
   status=${PIPESTATUS[0]}
   printf '%-45s %-8s %s\n' "$name" caught "$result"
-  [[ $status -eq 1 ]] || { echo "  FAIL: exit $status, expected 1"; failures=$((failures + 1)); }
-  if [[ $status -eq 1 ]]; then
-    trace=$(ls "$dir"/*.trace | head -1)
-    replay "$name" "$trace" || failures=$((failures + 1))
-    explain "$name" "$trace" --svg svg || failures=$((failures + 1))
-    explain "$name" "$trace" --html html || failures=$((failures + 1))
-  fi
-done < <("$cyclefuzz" collectors | grep -o '^mutant:[a-z0-9-]*')
+  [[ $status -eq 1 ]] || { echo "  FAIL: exit $status, expected 1"; return 1; }
+  trace=$(ls "$dir"/found/*.trace | head -1)
+  replay "$name" "$trace" "$dir" || failures=$((failures + 1))
+  explain "$name" "$trace" --svg svg "$dir" || failures=$((failures + 1))
+  explain "$name" "$trace" --html html "$dir" || failures=$((failures + 1))
+  return $((failures > 0))
+}
+
+# One job per core (each check is one process): the built-in collectors together, each runtime
+# alone (a check as long as all the built-ins'), each mutant. Every job's lines go to its own
+# log, printed in order at the end.
+mapfile -t builtins < <("$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9-]*  (default)' |
+                        cut -d' ' -f1)
+mapfile -t runtimes < <("$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9-]*$')
+mapfile -t mutants < <("$cyclefuzz" collectors | grep -o '^mutant:[a-z0-9-]*')
+logs=()
+for job in "${builtins[*]}" "${runtimes[@]}" "${mutants[@]}"; do
+  while [[ $(jobs -rp | wc -l) -ge $(nproc) ]]; do wait -n; done
+  log=$out/${job//[: ]/-}.log
+  # (A job's words: the collectors of one correct check, or one mutant.)
+  # shellcheck disable=SC2086
+  { if [[ $job == mutant:* ]]; then mutant "$job"; else correct $job; fi; echo "status $?"; } \
+    > "$log" 2>&1 &
+  logs+=("$log")
+done
+wait
+
+printf '%-45s %-8s %s\n' collector expected result
+for log in "${logs[@]}"; do
+  grep -v '^status ' "$log"
+  grep -q '^status 0$' "$log" || failures=$((failures + 1))
+done
 
 [[ $failures -eq 0 ]] && echo "selftest: every mutant caught, replayed and drawn, every correct collector passes"
 exit $((failures > 0))
