@@ -96,7 +96,7 @@ enum class DuktapeCollector::CallKind : std::uint8_t {
 };
 
 struct DuktapeCollector::Call {
-  const DuktapeCollector* self;
+  DuktapeCollector* self;
   CallKind kind;
   ObjectId a = 0;
   ObjectId b = 0;
@@ -134,7 +134,7 @@ DuktapeCollector::~DuktapeCollector() {
 // Protected calls
 // ================================================================================================
 
-void DuktapeCollector::call(Call& c) const {
+void DuktapeCollector::call(Call& c) {
   duk_context* ctx = as_context(context_);
   const auto run = [](duk_context*, void* udata) -> duk_ret_t {
     Call* c = static_cast<Call*>(udata);
@@ -152,7 +152,7 @@ void DuktapeCollector::call(Call& c) const {
 }
 
 // Runs inside duk_safe_call: a Duktape error longjmps out of here, so no local needs destruction.
-void DuktapeCollector::perform(Call& c) const {
+void DuktapeCollector::perform(Call& c) {
   duk_context* ctx = as_context(context_);
   switch (c.kind) {
     case CallKind::Setup:
@@ -234,7 +234,7 @@ void DuktapeCollector::perform(Call& c) const {
 // that unroot never allocates), the finalizers' functions, the first sentinel; and a check that
 // the count is where the adapter reads it: a new array that only the value stack holds counts
 // one, two once the stash holds it too.
-void DuktapeCollector::setup() const {
+void DuktapeCollector::setup() {
   duk_context* ctx = as_context(context_);
   duk_push_heap_stash(ctx);
   duk_push_bare_object(ctx);
@@ -259,7 +259,7 @@ void DuktapeCollector::setup() const {
 }
 
 // Unreferenced but by itself: only mark-and-sweep finds it, and its finalizer then counts a round.
-void DuktapeCollector::make_sentinel() const {
+void DuktapeCollector::make_sentinel() {
   duk_context* ctx = as_context(context_);
   duk_push_bare_object(ctx);
   duk_dup(ctx, -1);

@@ -30,9 +30,10 @@
 //
 // The adapter names objects by their heap pointers (duk_push_heapptr), which keep nothing alive:
 // it pushes one only while Duktape holds it - the allocator reports each header's free. Pushing
-// an object that waits for its finalizer cancels the finalizer (Duktape's "autorescue"), so the
-// adapter never pushes an object but its own finalizer's argument while finalizers run: between
-// operations none waits (Duktape runs every queued finalizer before the operation returns).
+// an object that waits for its finalizer cancels the finalizer (Duktape's "autorescue"): between
+// operations none waits (Duktape runs every queued finalizer before the operation returns), so
+// inspection cancels nothing; during one, a finalizer's program that names another object
+// waiting for its finalizer cancels it for that round, and a later round runs it.
 //
 // Duktape raises errors by longjmp: every operation runs in protected mode (duk_safe_call) and an
 // error becomes a std::runtime_error; an exception from the program inside a finalizer waits for
@@ -85,10 +86,10 @@ class DuktapeCollector : public Collector {
 
   /// Runs `c` in protected mode; throws std::runtime_error on a Duktape error, and what a
   /// finalizer's program threw meanwhile.
-  void call(Call& c) const;
-  void perform(Call& c) const;
-  void setup() const;
-  void make_sentinel() const;
+  void call(Call& c);
+  void perform(Call& c);
+  void setup();
+  void make_sentinel();
   /// Pushes object `id`, which Duktape must still hold (else a Duktape error).
   void push_object(ObjectId id) const;
   /// The id of the object at `index`, or -1 if it is none of the trace's objects.
@@ -101,7 +102,7 @@ class DuktapeCollector : public Collector {
   void* context_ = nullptr;  // the heap's duk_context (its heap thread)
   std::vector<Record> records_;                          // by object id
   std::unordered_map<const void*, ObjectId> object_at_;  // by heap header, objects not freed
-  mutable std::exception_ptr error_;  // thrown inside Duktape, by a finalizer's program
+  std::exception_ptr error_;  // thrown inside Duktape, by a finalizer's program
   std::uint64_t rounds_ = 0;
   bool closing_ = false;  // duk_destroy_heap finalizes and frees what is left: not the trace's
 };
