@@ -3,11 +3,13 @@
 // op and the readable report, then aborts, so that libFuzzer keeps the input.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "collectors/transitions.h"
 #include "fuzz/fuzz_settings.h"
 #include "runners/fuzz_input.h"
+#include "runners/op_mutator.h"
 #include "reports/report.h"
 
 #ifdef CYCLEFUZZ_LIBFUZZER
@@ -24,6 +26,32 @@ void count_transition(std::uint32_t transition) {
   if (counter != 255) ++counter;
 }
 }  // namespace
+
+// Mutations of the input's ops (runners/op_mutator.h), with libFuzzer's byte mutation as one of
+// them; CYCLEFUZZ_MUTATOR=bytes leaves libFuzzer's own mutations alone (a cross-over that makes
+// nothing makes libFuzzer pick another mutation).
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size,
+                                        std::size_t max_size);
+
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
+                                               std::size_t max_size, unsigned int seed) {
+  if (!cyclefuzz::fuzz::settings().op_mutations) return LLVMFuzzerMutate(data, size, max_size);
+  std::vector<std::uint8_t> input(data, data + size);
+  cyclefuzz::OpMutator(seed, LLVMFuzzerMutate).mutate(input, max_size);
+  if (!input.empty()) std::memcpy(data, input.data(), input.size());
+  return input.size();
+}
+
+extern "C" std::size_t LLVMFuzzerCustomCrossOver(const std::uint8_t* a, std::size_t a_size,
+                                                 const std::uint8_t* b, std::size_t b_size,
+                                                 std::uint8_t* out, std::size_t max_size,
+                                                 unsigned int seed) {
+  if (!cyclefuzz::fuzz::settings().op_mutations) return 0;
+  const std::vector<std::uint8_t> crossed =
+      cyclefuzz::OpMutator(seed, LLVMFuzzerMutate).cross_over({a, a_size}, {b, b_size}, max_size);
+  if (!crossed.empty()) std::memcpy(out, crossed.data(), crossed.size());
+  return crossed.size();
+}
 #endif
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
