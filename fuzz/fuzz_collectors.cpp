@@ -1,10 +1,12 @@
 // fuzz_collectors: bytes -> a valid trace (runners/fuzz_input.h) -> every selected collector, with
 // every check of the oracle after every op. On a violation it prints the trace up to the failing
 // op and the readable report, then aborts, so that libFuzzer keeps the input.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <vector>
 
 #include "collectors/transitions.h"
 #include "fuzz/fuzz_settings.h"
@@ -46,7 +48,7 @@ extern "C" std::size_t LLVMFuzzerCustomCrossOver(const std::uint8_t* a, std::siz
                                                  const std::uint8_t* b, std::size_t b_size,
                                                  std::uint8_t* out, std::size_t max_size,
                                                  unsigned int seed) {
-  if (!cyclefuzz::fuzz::settings().op_mutations) return 0;
+  if (!cyclefuzz::fuzz::settings().op_mutations || seed % 3 != 0) return 0;
   const std::vector<std::uint8_t> crossed =
       cyclefuzz::OpMutator(seed, LLVMFuzzerMutate).cross_over({a, a_size}, {b, b_size}, max_size);
   if (!crossed.empty()) std::memcpy(out, crossed.data(), crossed.size());
@@ -54,9 +56,27 @@ extern "C" std::size_t LLVMFuzzerCustomCrossOver(const std::uint8_t* a, std::siz
 }
 #endif
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 #ifdef CYCLEFUZZ_LIBFUZZER
   cyclefuzz::transitions::listener = count_transition;
+  // A custom mutator turns libFuzzer's length control off unless it is asked for; with it off,
+  // inputs take the whole -max_len at once and run several times slower (measured: the first
+  // inputs 4 KB, 186 exec/s against 1,457 with it on). Ask for libFuzzer's default, before
+  // libFuzzer reads its flags, unless the command line says otherwise.
+  static std::vector<char*> args(*argv, *argv + *argc);
+  static char len_control[] = "-len_control=100";
+  const bool given = std::any_of(args.begin(), args.end(), [](const char* arg) {
+    return std::strncmp(arg, "-len_control=", 13) == 0;
+  });
+  if (!given) {
+    args.push_back(len_control);
+    *argc = static_cast<int>(args.size());
+    args.push_back(nullptr);
+    *argv = args.data();
+  }
+#else
+  (void)argc;
+  (void)argv;
 #endif
   cyclefuzz::fuzz::settings();  // fail early on bad settings
   return 0;

@@ -111,7 +111,13 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
   return out;
 }
 
-Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>& interesting) {
+bool MinimizeBudget::spent() {
+  if (!ran_out_ && deadline_ && std::chrono::steady_clock::now() >= *deadline_) ran_out_ = true;
+  return ran_out_;
+}
+
+Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>& interesting,
+                     MinimizeBudget& budget) {
   std::vector<std::size_t> kept(trace.ops.size());  // indices into `trace`
   for (std::size_t i = 0; i < kept.size(); ++i) kept[i] = i;
   const auto build = [&](const std::vector<std::size_t>& indices) {
@@ -120,13 +126,25 @@ Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>
     return select_ops(trace, keep);
   };
 
+  // The shortest interesting prefix: `high` ops are interesting, `low` are not known to be.
+  std::size_t low = 0, high = kept.size();
+  while (low + 1 < high && !budget.spent()) {
+    const std::size_t middle = low + (high - low) / 2;
+    if (interesting(build({kept.begin(), kept.begin() + static_cast<long>(middle)}))) {
+      high = middle;
+    } else {
+      low = middle;
+    }
+  }
+  kept.resize(high);
+
   // ddmin over complements: try dropping one of n chunks; on success keep the rest and go on
   // at granularity n - 1, else split finer.
   std::size_t chunks = 2;
-  while (kept.size() >= 2) {
+  while (kept.size() >= 2 && !budget.spent()) {
     const std::size_t size = (kept.size() + chunks - 1) / chunks;
     bool reduced = false;
-    for (std::size_t start = 0; start < kept.size(); start += size) {
+    for (std::size_t start = 0; start < kept.size() && !budget.spent(); start += size) {
       std::vector<std::size_t> rest(kept.begin(), kept.begin() + static_cast<long>(start));
       rest.insert(rest.end(), kept.begin() + static_cast<long>(std::min(start + size, kept.size())),
                   kept.end());
@@ -144,9 +162,14 @@ Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>
   // Simpler steps and holders may leave ops that only they needed (an object that only held a
   // weak reference): minimize again until nothing changes.
   const Trace reduced = build(kept);
-  Trace simpler = drop_steps(reduced, interesting);
-  if (simpler.ops == reduced.ops) return simpler;
-  return minimize_trace(simpler, interesting);
+  Trace simpler = drop_steps(reduced, interesting, budget);
+  if (simpler.ops == reduced.ops || budget.spent()) return simpler;
+  return minimize_trace(simpler, interesting, budget);
+}
+
+Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>& interesting) {
+  MinimizeBudget unlimited;
+  return minimize_trace(trace, interesting, unlimited);
 }
 
 namespace {
@@ -156,7 +179,7 @@ namespace {
 /// The later ops that named members it no longer makes name its last one instead (the end of a
 /// chain stays its end); those that are no longer valid go.
 Trace shrink_build(Trace trace, std::size_t i,
-                   const std::function<bool(const Trace&)>& interesting) {
+                   const std::function<bool(const Trace&)>& interesting, MinimizeBudget& budget) {
   const ObjectId first = trace.ops[i].a;
   const std::uint32_t old_size = trace.ops[i].size;
   const auto with_size = [&](std::uint32_t size) {
@@ -171,7 +194,7 @@ Trace shrink_build(Trace trace, std::size_t i,
   };
   std::uint32_t low = 2, high = trace.ops[i].size;  // high: interesting
   std::optional<Trace> best;
-  while (low < high) {
+  while (low < high && !budget.spent()) {
     const std::uint32_t middle = low + (high - low) / 2;
     Trace candidate = with_size(middle);
     if (interesting(candidate)) {
@@ -189,10 +212,11 @@ Trace shrink_build(Trace trace, std::size_t i,
 // Then each finalizer's program, one step at a time (select_ops renumbers what the remaining
 // steps allocate, and drops the steps naming what a dropped one allocated), each tuple's items,
 // each other object's kind, and each weak reference's holder.
-Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesting) {
+Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesting,
+                 MinimizeBudget& budget) {
   const std::vector<bool> all(trace.ops.size(), true);
-  for (std::size_t i = 0; i < trace.ops.size(); ++i) {
-    for (std::size_t j = 0; j < trace.ops[i].steps.size();) {
+  for (std::size_t i = 0; i < trace.ops.size() && !budget.spent(); ++i) {
+    for (std::size_t j = 0; j < trace.ops[i].steps.size() && !budget.spent();) {
       Trace shorter = trace;
       shorter.ops[i].steps.erase(shorter.ops[i].steps.begin() + static_cast<long>(j));
       shorter = select_ops(shorter, all);
@@ -221,7 +245,9 @@ Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesti
         }
       }
     }
-    if (trace.ops[i].kind == OpKind::Build) trace = shrink_build(std::move(trace), i, interesting);
+    if (trace.ops[i].kind == OpKind::Build) {
+      trace = shrink_build(std::move(trace), i, interesting, budget);
+    }
     if (trace.ops[i].held) {
       Trace unheld = trace;
       unheld.ops[i].held = false;

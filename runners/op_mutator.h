@@ -26,7 +26,7 @@ namespace cyclefuzz {
 enum class OpMutation : std::uint8_t {
   Erase,      // drop a block of ops
   Duplicate,  // copy a block of ops to another place
-  Repeat,     // repeat a block of ops k times where it is (k log-uniform up to 1024)
+  Repeat,     // repeat a block of ops k times where it is (k log-uniform up to 127)
   Insert,     // insert an op the generator draws for the heap there
   Replace,    // replace an op by one the generator draws for the heap there
   Resize,     // give a `build` another size

@@ -76,9 +76,15 @@ std::optional<RandomCheckFinding> random_check(const RandomCheckOptions& o,
       if (outcome.kind == Outcome::Kind::Pass) continue;
       finding.collector = c.name;
       finding.outcome = outcome;
-      finding.minimal = minimize_trace(trace, [&](const Trace& candidate) {
-        return run_isolated(candidate, c, o.collector_options) == outcome;
-      });
+      MinimizeBudget budget(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(o.minimize_seconds)));
+      finding.minimal = minimize_trace(
+          trace,
+          [&](const Trace& candidate) {
+            return run_isolated(candidate, c, o.collector_options) == outcome;
+          },
+          budget);
+      finding.minimized_fully = !budget.ran_out();
       return finding;
     }
     // Only the collectors together fail: a disagreement between them. Keep the whole trace.

@@ -25,6 +25,7 @@ struct RandomCheckOptions {
   std::size_t runs = 1000;     // at most this many traces...
   double seconds = 0;          // ...or until this much time has passed (0: no limit)
   std::size_t max_ops = 200;   // trace lengths grow from a few ops to this over the first 100 runs
+  double minimize_seconds = 300;  // minimizing a finding stops after this long
 };
 
 struct RandomCheckFinding {
@@ -34,6 +35,7 @@ struct RandomCheckFinding {
   std::string collector;           // the collector that failed
   Outcome outcome;                 // how
   Trace minimal;                   // the trace, minimized for that outcome on that collector
+  bool minimized_fully = true;     // false: minimizing ran out of time (smaller, maybe not minimal)
 };
 
 /// The seed and length of run i (what `cyclefuzz gen` needs to reproduce it).

@@ -100,6 +100,38 @@ TEST(Minimize, FindsTheSmallestTraceThatStillFails) {
   }
 }
 
+TEST(Minimize, ALongTraceLosesItsTailByBisectionFirst) {
+  // 100,000 ops, and what "fails" is the first `freeze` (within the first few hundred ops): the
+  // prefix bisection leaves a few hundred ops in 17 runs, then ddmin works on those alone.
+  const Trace trace = generate_trace(3, 100'000);
+  const auto freezes = [](const Trace& t) {
+    return std::any_of(t.ops.begin(), t.ops.end(),
+                       [](const Op& op) { return op.kind == OpKind::Freeze; });
+  };
+  std::size_t runs = 0;
+  const Trace minimal = minimize_trace(trace, [&](const Trace& candidate) {
+    ++runs;
+    return freezes(candidate);
+  });
+  EXPECT_EQ(to_text(minimal), "freeze\n");
+  EXPECT_LT(runs, 200u);
+}
+
+TEST(Minimize, StopsWhenTheBudgetIsSpentWithAnInterestingValidTrace) {
+  const Trace trace = generate_trace(3, 2'000);
+  MinimizeBudget spent(std::chrono::seconds(0));
+  std::size_t runs = 0;
+  const Trace smaller = minimize_trace(
+      trace, [&](const Trace&) { return ++runs, true; }, spent);
+  EXPECT_TRUE(spent.ran_out());
+  EXPECT_EQ(runs, 0u);
+  EXPECT_EQ(smaller.ops, trace.ops);
+
+  MinimizeBudget unlimited;
+  EXPECT_EQ(minimize_trace(trace, [](const Trace&) { return true; }, unlimited).ops.size(), 1u);
+  EXPECT_FALSE(unlimited.ran_out());
+}
+
 /// Aborts at its first `link`.
 struct Crashing : Collector {
   using Collector::Collector;

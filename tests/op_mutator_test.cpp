@@ -190,13 +190,15 @@ TEST(OpMutator, CrossOverJoinsWholeOpsOfBothInputs) {
   const Ops a = slice(ops, 0, 7);
   const Ops b = slice(ops, 5, 12);
   for (std::uint32_t seed = 0; seed < 60; ++seed) {
-    const Ops result = decoded(OpMutator(seed, flip_a_byte).cross_over(encoded(a), encoded(b), 4096));
+    const Ops result =
+        decoded(OpMutator(seed, flip_a_byte).cross_over(encoded(a), encoded(b), 4096));
     bool found = false;
     for (std::size_t at = 0; at <= a.size() && !found; ++at) {
       for (std::size_t first = 0; first <= b.size() && !found; ++first) {
         found = result == concat({slice(a, 0, at), slice(b, first, b.size())});
         for (std::size_t last = first + 1; last <= b.size() && !found; ++last) {
-          found = result == concat({slice(a, 0, at), slice(b, first, last), slice(a, at, a.size())});
+          found = result ==
+                  concat({slice(a, 0, at), slice(b, first, last), slice(a, at, a.size())});
         }
       }
     }

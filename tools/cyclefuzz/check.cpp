@@ -24,6 +24,7 @@ struct CheckCommand {
   bool runs_given = false;  // --runs was given (else --seconds alone runs until the time is up)
   std::size_t max_ops = 200;
   double seconds = 0;
+  double minimize_seconds = 300;
   std::string output_dir = "check-failures";
 };
 
@@ -46,6 +47,7 @@ int check(const CheckCommand& c) {
   options.seed = c.seed;
   options.max_ops = c.max_ops;
   options.seconds = c.seconds;
+  options.minimize_seconds = c.minimize_seconds;
   // With only a time budget (no --runs, or --runs 0), run until it is spent.
   options.runs = c.seconds > 0 && (!c.runs_given || c.runs == 0) ? SIZE_MAX : c.runs;
 
@@ -82,17 +84,21 @@ int check(const CheckCommand& c) {
     if (ch == ':' || ch == '/' || ch == ' ') ch = '-';
   }
   const std::filesystem::path file = std::filesystem::path(c.output_dir) / (stem + ".trace");
+  const std::string cut_short = "; minimizing stopped after " +
+                                duration_text(c.minimize_seconds) + ": maybe not minimal";
   const std::string text =
       "# " + what + "\n# found by cyclefuzz check --seed " + std::to_string(c.seed) +
       " (run " + std::to_string(finding->run + 1) + ": cyclefuzz gen --seed " +
       std::to_string(finding->trace_seed) + " --ops " + std::to_string(finding->ops) +
       "), minimized from " + std::to_string(finding->ops) + " to " +
-      std::to_string(finding->minimal.ops.size()) + " ops\n" + to_text(finding->minimal);
+      std::to_string(finding->minimal.ops.size()) + " ops" +
+      (finding->minimized_fully ? "" : cut_short) + "\n" + to_text(finding->minimal);
   std::ofstream(file) << text;
 
   std::cout << "found " << what << " after " << finding->run + 1 << " traces (seed " << c.seed
-            << ")\nminimal trace (" << finding->minimal.ops.size() << " ops), written to "
-            << file.string() << ":\n";
+            << ")\n" << (finding->minimized_fully ? "minimal" : "smaller") << " trace ("
+            << finding->minimal.ops.size() << " ops" << (finding->minimized_fully ? "" : cut_short)
+            << "), written to " << file.string() << ":\n";
   for (const Op& op : finding->minimal.ops) std::cout << "  " << show(op, finding->minimal) << "\n";
   // The collector that failed, chosen as it was (a plug-in by its file); none when only the
   // collectors together fail (they disagree), and then the replay takes them all.
@@ -149,6 +155,10 @@ Subcommand add_check(CLI::App& app) {
   sub->add_option("--seconds", c->seconds,
                   "Stop after this many seconds (alone: run traces until then)")
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--minimize-seconds", c->minimize_seconds,
+                  "Minimizing a finding stops after this long, with the smallest trace so far")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   sub->add_option("-o,--output-dir", c->output_dir, "Where the minimized failure is written")
       ->capture_default_str();
   return {sub, [c, runs] {

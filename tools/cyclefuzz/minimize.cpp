@@ -9,6 +9,7 @@
 #include "runners/minimize.h"
 #include "tools/cyclefuzz/collector_choice.h"
 #include "tools/cyclefuzz/commands.h"
+#include "tools/cyclefuzz/progress.h"
 
 namespace cyclefuzz::cli {
 
@@ -17,6 +18,7 @@ namespace {
 struct MinimizeOptions {
   std::string trace;
   std::string output;
+  double seconds = 600;
   CollectorChoice choice;
 };
 
@@ -49,21 +51,30 @@ int minimize(const MinimizeOptions& o) {
   std::cerr << "minimizing " << trace.ops.size() << " ops: " << describe(target) << " on "
             << failing->name << "\n";
   std::size_t tried = 0;
-  const Trace minimal = minimize_trace(trace, [&](const Trace& candidate) {
-    ++tried;
-    return run_isolated(candidate, *failing, options) == target;
-  });
+  MinimizeBudget budget(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(o.seconds)));
+  const Trace minimal = minimize_trace(
+      trace,
+      [&](const Trace& candidate) {
+        ++tried;
+        return run_isolated(candidate, *failing, options) == target;
+      },
+      budget);
+  const std::string stopped =
+      budget.ran_out() ? "; stopped after " + duration_text(o.seconds) + ": maybe not minimal" : "";
   const std::string text = "# " + describe(target) + " on " + failing->name + ": minimized from " +
                            o.trace + " (" + std::to_string(trace.ops.size()) + " ops to " +
                            std::to_string(minimal.ops.size()) + ", " + std::to_string(tried) +
-                           " runs)\n" + to_text(minimal);
+                           " runs" + stopped + ")\n" + to_text(minimal);
   if (o.output.empty()) {
     std::cout << text;
   } else if (!(std::ofstream(o.output) << text)) {
     std::cerr << "cyclefuzz minimize: cannot write " << o.output << "\n";
     return kBadInput;
   }
-  std::cerr << "minimal trace: " << minimal.ops.size() << " ops\n";
+  std::cerr << (budget.ran_out() ? "smaller trace (time is up: maybe not minimal): "
+                                 : "minimal trace: ")
+            << minimal.ops.size() << " ops\n";
   return kViolation;
 }
 
@@ -78,6 +89,9 @@ Subcommand add_minimize(CLI::App& app) {
       "produced one, 2 when the trace does not fail.");
   sub->add_option("trace", options->trace, "A trace that fails on some collector")->required();
   sub->add_option("-o,--output", options->output, "Write the minimal trace here (else stdout)");
+  sub->add_option("--seconds", options->seconds,
+                  "Stop after this long with the smallest trace found so far (default 600)")
+      ->check(CLI::PositiveNumber);
   options->choice.add_options(*sub);
   return {sub, [options] { return minimize(*options); }};
 }
