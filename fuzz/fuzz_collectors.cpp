@@ -27,6 +27,11 @@ void count_transition(std::uint32_t transition) {
   std::uint8_t& counter = transition_counters[slot % kTransitionCounters];
   if (counter != 255) ++counter;
 }
+
+// The input run last, with where its ops start: libFuzzer mostly mutates the input it has just
+// run, and the op mutator would decode it again.
+std::vector<std::uint8_t> last_input;
+std::vector<std::size_t> last_offsets;
 }  // namespace
 
 // Mutations of the input's ops (runners/op_mutator.h), with libFuzzer's byte mutation as one of
@@ -39,7 +44,9 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
                                                std::size_t max_size, unsigned int seed) {
   if (!cyclefuzz::fuzz::settings().op_mutations) return LLVMFuzzerMutate(data, size, max_size);
   std::vector<std::uint8_t> input(data, data + size);
-  cyclefuzz::OpMutator(seed, LLVMFuzzerMutate).mutate(input, max_size);
+  const bool known = input == last_input;
+  cyclefuzz::OpMutator(seed, LLVMFuzzerMutate).mutate(input, max_size,
+                                                      known ? &last_offsets : nullptr);
   if (!input.empty()) std::memcpy(data, input.data(), input.size());
   return input.size();
 }
@@ -85,7 +92,12 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace cyclefuzz;
   const fuzz::Settings& s = fuzz::settings();
+#ifdef CYCLEFUZZ_LIBFUZZER
+  last_input.assign(data, data + size);
+  const Trace trace = decode_fuzz_input({data, size}, last_offsets);
+#else
   const Trace trace = decode_fuzz_input({data, size});
+#endif
   Session session(s.collectors, s.options, s.checks);
   session.run(trace);
   if (session.violations().empty()) return 0;

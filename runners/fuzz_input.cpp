@@ -56,6 +56,11 @@ Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::size_t max_ops
   return decode(bytes, max_ops, nullptr);
 }
 
+Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::vector<std::size_t>& offsets) {
+  offsets.clear();
+  return decode(bytes, SIZE_MAX, &offsets);
+}
+
 std::vector<std::size_t> op_offsets(std::span<const std::uint8_t> bytes) {
   std::vector<std::size_t> offsets;
   decode(bytes, SIZE_MAX, &offsets);

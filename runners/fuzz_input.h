@@ -34,6 +34,9 @@ class ByteChoices final : public Choices {
 /// The trace a fuzzer input stands for: ops are drawn until the bytes run out (or `max_ops`).
 Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::size_t max_ops = SIZE_MAX);
 
+/// The same, and in `offsets` where each op starts reading (as op_offsets).
+Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::vector<std::size_t>& offsets);
+
 /// Where each op of decode_fuzz_input(bytes) starts reading: op i reads from offsets[i] up to
 /// offsets[i + 1], the last one up to the end (or past it, reading zeros). Every op reads at least
 /// one byte, so the offsets increase.

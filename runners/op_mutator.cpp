@@ -21,7 +21,7 @@ constexpr std::array<std::size_t, kOpMutations> kWeights = {
     2,  // Replace
     1,  // Resize (tried only where there is a build)
     3,  // OpBytes
-    8,  // Bytes
+    27,  // Bytes
 };
 constexpr std::size_t kBlockOctaves = 5;       // blocks of up to 2^4 = 16 ops
 // A block repeated 2 to 127 times, log-uniformly: a structure past a few dozen objects, and
@@ -37,6 +37,8 @@ struct Segments {
 
   explicit Segments(std::span<const std::uint8_t> bytes)
       : at(op_offsets(bytes)), size(bytes.size()) {}
+  Segments(std::span<const std::uint8_t> bytes, const std::vector<std::size_t>* offsets)
+      : at(offsets != nullptr ? *offsets : op_offsets(bytes)), size(bytes.size()) {}
   std::size_t ops() const { return at.size(); }
   /// Where op i starts; i == ops() is the end.
   std::size_t start(std::size_t i) const { return i < at.size() ? at[i] : size; }
@@ -82,18 +84,27 @@ std::pair<std::size_t, std::size_t> OpMutator::block(std::size_t ops) {
   return {first, first + length};
 }
 
-OpMutation OpMutator::mutate(Bytes& input, std::size_t max_size) {
+OpMutation OpMutator::mutate(Bytes& input, std::size_t max_size,
+                             const std::vector<std::size_t>* offsets) {
   std::discrete_distribution<std::size_t> pick(kWeights.begin(), kWeights.end());
   for (;;) {
     const auto mutation = static_cast<OpMutation>(pick(random_));
-    if (try_mutation(mutation, input, max_size)) return mutation;
+    if (try_mutation(mutation, input, max_size, offsets)) return mutation;
   }
 }
 
-bool OpMutator::try_mutation(OpMutation mutation, Bytes& input, std::size_t max_size) {
-  const Segments segments(input);
-  const std::size_t ops = segments.ops();
+bool OpMutator::try_mutation(OpMutation mutation, Bytes& input, std::size_t max_size,
+                             const std::vector<std::size_t>* offsets) {
   Bytes out;
+  if (mutation == OpMutation::Bytes) {  // (the only one that needs no decoding)
+    out = input;
+    out.resize(max_size);
+    out.resize(bytes_(out.data(), std::min(input.size(), max_size), max_size));
+    input = std::move(out);
+    return true;
+  }
+  const Segments segments(input, offsets);
+  const std::size_t ops = segments.ops();
   switch (mutation) {
     case OpMutation::Erase: {
       if (ops == 0) return false;
@@ -163,12 +174,8 @@ bool OpMutator::try_mutation(OpMutation mutation, Bytes& input, std::size_t max_
       out = replaced(input, segments.start(i), segments.start(i + 1), op);
       break;
     }
-    case OpMutation::Bytes: {
-      out = input;
-      out.resize(max_size);
-      out.resize(bytes_(out.data(), std::min(input.size(), max_size), max_size));
-      break;
-    }
+    case OpMutation::Bytes:
+      break;  // (above)
   }
   if (out.size() > max_size) return false;
   input = std::move(out);

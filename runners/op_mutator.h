@@ -45,8 +45,10 @@ class OpMutator {
   OpMutator(std::uint32_t seed, ByteMutator bytes) : random_(seed), bytes_(std::move(bytes)) {}
 
   /// Mutates `input` into an input of at most `max_size` bytes; returns the mutation made.
-  /// Post: input.size() <= max_size.
-  OpMutation mutate(std::vector<std::uint8_t>& input, std::size_t max_size);
+  /// `offsets`, if given, are op_offsets(input), known already (decoding costs about as much as
+  /// a small input's run). Post: input.size() <= max_size.
+  OpMutation mutate(std::vector<std::uint8_t>& input, std::size_t max_size,
+                    const std::vector<std::size_t>* offsets = nullptr);
 
   /// An input made of `a` and `b`: a block of b's ops put between two of a's, or a's first ops
   /// followed by b's last ones. Post: at most max_size bytes.
@@ -54,7 +56,8 @@ class OpMutator {
                                        std::span<const std::uint8_t> b, std::size_t max_size);
 
   /// Whether `mutation` could apply to `input` (the same input and mutation); for tests.
-  bool try_mutation(OpMutation mutation, std::vector<std::uint8_t>& input, std::size_t max_size);
+  bool try_mutation(OpMutation mutation, std::vector<std::uint8_t>& input, std::size_t max_size,
+                    const std::vector<std::size_t>* offsets = nullptr);
 
  private:
   std::size_t below(std::size_t n) {

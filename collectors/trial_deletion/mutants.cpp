@@ -347,6 +347,27 @@ class WeakReferenceTakenMeanwhileKept final : public TrialDeletion {
   }
 };
 
+/// The candidate buffer has a fixed capacity (16 entries), and a candidate that comes while it is
+/// full is not recorded: it stays black and unbuffered, as if its count had not gone down. (A
+/// bounded buffer of possible roots is the usual design; the bug is what happens at the bound,
+/// where the correct answer is to collect, or to grow.) A garbage cycle whose candidates all came
+/// after the buffer filled is never examined, and stays allocated: missed garbage at the next
+/// full collection. Only many decrements between two collections fill the buffer: a big
+/// structure cut loose, many cycles dropped at once.
+class CandidateBufferDropsPastCapacity final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void possible_root(Cell* s) override {
+    constexpr std::size_t kCapacity = 16;
+    if (s->acyclic || s->color == Color::Purple) return;
+    if (!s->buffered && roots_.size() >= kCapacity) return;  // BUG: dropped, never examined
+    recolor(s, Color::Purple);
+    if (!s->buffered) buffer(s);
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> trial_deletion_mutants() {
@@ -382,6 +403,9 @@ std::vector<CollectorEntry> trial_deletion_mutants() {
       mutant<WeakReferenceTakenMeanwhileKept>(
           "weak-reference-taken-meanwhile-kept",
           "trial deletion: a weak reference a finalizer took to the garbage is never cleared"),
+      mutant<CandidateBufferDropsPastCapacity>(
+          "candidate-buffer-drops-past-capacity",
+          "trial deletion: a candidate that comes when 16 are buffered is dropped"),
   };
 }
 
