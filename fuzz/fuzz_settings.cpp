@@ -68,12 +68,6 @@ Settings read_settings() {
   }
   s.checks.check_invariants = walk != "0";
   s.checks.invariants_every_op = walk == "every-op";
-  const char* mutator = std::getenv("CYCLEFUZZ_MUTATOR");
-  const std::string mutations = mutator == nullptr || *mutator == '\0' ? "ops" : mutator;
-  if (mutations != "ops" && mutations != "bytes") {
-    bad("CYCLEFUZZ_MUTATOR is ops or bytes, not '" + mutations + "'");
-  }
-  s.op_mutations = mutations == "ops";
   return s;
 }
 

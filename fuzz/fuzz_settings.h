@@ -6,8 +6,6 @@
 //   CYCLEFUZZ_INVARIANTS=0         skip the collectors' own invariant checks (default: after
 //                                  every op, the whole heap after collections, else what the op
 //                                  touched; =every-op walks the whole heap after every op)
-//   CYCLEFUZZ_MUTATOR=bytes        libFuzzer's byte mutations alone (default `ops`: mutations of
-//                                  the input's ops too, runners/op_mutator.h; fuzz_collectors only)
 #pragma once
 
 #include <vector>
@@ -21,7 +19,6 @@ struct Settings {
   std::vector<CollectorEntry> collectors;
   CollectorOptions options;
   CheckOptions checks;
-  bool op_mutations = true;  // CYCLEFUZZ_MUTATOR
 };
 
 /// Read once per process; exits with a message on a bad value.

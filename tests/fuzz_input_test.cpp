@@ -36,27 +36,6 @@ TEST(FuzzInput, AnyBytesDecodeToAValidTrace) {
   }
 }
 
-TEST(FuzzInput, OpOffsetsSayWhereEachOpStartsReading) {
-  for (std::uint64_t seed = 0; seed < 50; ++seed) {
-    const Trace trace = generate_trace(seed, 40);
-    const std::vector<std::uint8_t> bytes = encode_fuzz_input(trace);
-    std::vector<std::size_t> offsets;
-    EXPECT_EQ(decode_fuzz_input(bytes, offsets).ops, trace.ops);
-    EXPECT_EQ(offsets, op_offsets(bytes));
-    ASSERT_EQ(offsets.size(), trace.ops.size());
-    // Op i alone, encoded for the heap before it, is exactly the bytes from its offset.
-    Oracle heap;
-    for (std::size_t i = 0; i < trace.ops.size(); ++i) {
-      std::vector<std::uint8_t> op;
-      encode_op(heap, trace.ops[i], op);
-      const std::size_t end = i + 1 < offsets.size() ? offsets[i + 1] : bytes.size();
-      EXPECT_EQ(op, std::vector<std::uint8_t>(bytes.begin() + static_cast<long>(offsets[i]),
-                                              bytes.begin() + static_cast<long>(end)));
-      heap.apply(trace.ops[i]);
-    }
-  }
-}
-
 TEST(FuzzInput, ChangingOneByteKeepsTheOpsBeforeIt) {
   std::mt19937 random(9);
   std::vector<std::uint8_t> bytes(600);
