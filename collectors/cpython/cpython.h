@@ -44,6 +44,7 @@
 #include <array>
 #include <exception>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "collectors/collector.h"
@@ -77,6 +78,7 @@ class CPythonCollector : public Collector {
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
+  void check_invariants_of(std::span<const ObjectId> objects) const override;
 
   // Called by the interpreter: Node's slots and the callbacks the adapter gives it. None throws:
   // an error is kept and thrown at the end of the adapter's operation (CPython's C frames cannot
@@ -113,6 +115,7 @@ class CPythonCollector : public Collector {
   };
   void report_cleared(WeakId w);
   void drop_held_weak_references(ObjectId holder);
+  void check_objects(std::span<const ObjectId> ids) const;
   /// Reports the free of a dying object, once, after the clears of its weak references.
   void report_free_after_clears(ObjectId id);
   /// Reports the weak references that a collection's handle_weakrefs cleared, once it started:

@@ -1,8 +1,8 @@
-/* Which of CPython 3.11's generation lists holds an object, read from the interpreter's own
- * collector state. The public API tells it only through gc.get_objects(g), which allocates a list
- * (and so may start a collection, and shifts the allocation counts that schedule collections);
- * reading the lists allocates nothing. The layout is 3.11's (CMake insists on exactly 3.11), and
- * its internal headers are C11, hence a C file. */
+/* CPython 3.11's generation lists, read from the interpreter's own collector state. The public API
+ * tells which list holds an object only through gc.get_objects(g), which allocates a list (and so
+ * may start a collection, and shifts the allocation counts that schedule collections); reading
+ * the lists allocates nothing. The layout is 3.11's (CMake insists on exactly 3.11), and its
+ * internal headers are C11, hence a C file. */
 #define Py_BUILD_CORE 1
 #include <Python.h>
 
@@ -10,17 +10,19 @@
 
 #include "collectors/cpython/generation.h"
 
-int cyclefuzz_cpython_generation(PyObject* object) {
+const void* cyclefuzz_cpython_gc_position(PyObject* object) {
   PyGC_Head* gc = _Py_AS_GC(object);
-  if (gc->_gc_next == 0) return -1; /* not tracked */
+  return gc->_gc_next == 0 ? NULL : gc; /* _gc_next is 0 for an untracked object */
+}
+
+const void* cyclefuzz_cpython_gc_next(const void* position) {
+  return _PyGCHead_NEXT((const PyGC_Head*)position);
+}
+
+int cyclefuzz_cpython_gc_head(const void* position) {
   const struct _gc_runtime_state* state = &PyInterpreterState_Get()->gc;
-  /* Each generation is a ring through its head, which lives in the state: follow the object's
-   * ring to the head. Objects join at the tail, so from a young object the head is near. */
-  for (const PyGC_Head* at = _PyGCHead_NEXT(gc); at != gc; at = _PyGCHead_NEXT(at)) {
-    for (int g = 0; g < NUM_GENERATIONS; ++g) {
-      if (at == &state->generations[g].head) return g;
-    }
-    if (at == &state->permanent_generation.head) return NUM_GENERATIONS;
+  for (int g = 0; g < NUM_GENERATIONS; ++g) {
+    if (position == &state->generations[g].head) return g;
   }
-  return -1; /* a ring without a head: not a generation list */
+  return position == &state->permanent_generation.head ? NUM_GENERATIONS : -1;
 }
