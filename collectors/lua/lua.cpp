@@ -97,14 +97,17 @@ void push_references(lua_State* L, int index) {
 // long time before the collector takes a step; these make it step every few allocations, so that
 // its work interleaves with the program's links and unlinks (which is where write barriers
 // matter) even in short traces.
-//   incremental: a pause of 100 starts a new cycle as soon as one ends; a step multiplier of 100
-//   (5.4: collectgarbage("incremental", pause, stepmul, stepsize), with a step size of 2^1 bytes
-//   that makes every allocation a step; 5.3 and LuaJIT fix the step size: a step every 100
-//   strings' worth, 2.4 KB, in 5.3, every 1 KB in LuaJIT). (A smaller multiplier does less per
-//   step, but then cycles rarely finish within a trace: on 300 generated traces on 5.4, 1 in 40
-//   frees came from automatic steps with a multiplier of 4, more than half with 100.)
+//   incremental: a pause of 100 starts a new cycle as soon as one ends. 5.4:
+//   collectgarbage("incremental", pause, stepmul, stepsize), with a step size of 2^1 bytes that
+//   makes every allocation a step, and a multiplier of 100 (a smaller one does less per step, but
+//   then cycles rarely finish within a trace: on 300 generated traces, 1 in 40 frees came from
+//   automatic steps with a multiplier of 4, more than half with 100). 5.3 and LuaJIT fix the
+//   work of a step (lgc.c's and lj_gc.c's GCSTEPSIZE); the multiplier sets how much allocation
+//   waits for the next one: in 5.3, 2.4 KB * 200 / stepmul (an unrooted table was freed after
+//   241 more allocations at 100, 18 at 400, 1 at 1000, where one step is a small heap's whole
+//   cycle); in LuaJIT a step every 1 KB, whatever the multiplier (at 100: after 19).
 constexpr int kIncrementalPause = 100;
-constexpr int kIncrementalStepMultiplier = 100;
+constexpr int kIncrementalStepMultiplier = LUA_VERSION_NUM == 503 ? 400 : 100;
 //   generational (5.4): collectgarbage("generational", minormul, majormul): a young collection
 //   after the heap grows by 1%, a major one after it grows by 20% since the last major one.
 #if LUA_VERSION_NUM >= 504
@@ -124,6 +127,8 @@ void set_collector_mode(lua_State* L, LuaMode mode) {
   (void)mode;  // make_collector asks for Incremental only
   lua_gc(L, LUA_GCSETPAUSE, kIncrementalPause);
   lua_gc(L, LUA_GCSETSTEPMUL, kIncrementalStepMultiplier);
+  lua_gc(L, LUA_GCRESTART, 0);  // the first cycle starts at once (LuaJIT's would wait for the
+                                // heap to grow fourfold: lj_state.c)
 #endif
 }
 
