@@ -3,6 +3,7 @@
 // when each one frees: at the moment its runtime does.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -361,6 +362,28 @@ TEST(Lua, ReturnsNoCountFromCollect) {
     EXPECT_EQ(lua->collect(2), 0u) << name;
     EXPECT_EQ(listener.frees, std::vector<ObjectId>{0}) << name;
     EXPECT_EQ(lua->capabilities().collect_count, CollectCount::None) << name;
+  }
+}
+
+// Lua 5.4, 5.3 and LuaJIT define the same C names; each adapter is linked with its own library
+// privately (CMakeLists.txt). All at once in one process, their operations interleaved, each
+// collects its own cycles.
+TEST(Lua, TheVersionsRunSideBySide) {
+  std::vector<RecordingListener> listeners(kLuas.size());
+  std::vector<std::unique_ptr<Collector>> luas;
+  for (std::size_t i = 0; i < kLuas.size(); ++i) luas.push_back(make_lua(kLuas[i], listeners[i]));
+  for (const auto& lua : luas) lua->allocate(0);
+  for (const auto& lua : luas) lua->allocate(1);
+  for (const auto& lua : luas) lua->link(0, 1);
+  for (const auto& lua : luas) lua->link(1, 0);
+  for (const auto& lua : luas) lua->unroot(0);
+  for (const auto& lua : luas) lua->unroot(1);
+  for (std::size_t i = 0; i < kLuas.size(); ++i) {
+    luas[i]->collect(0);
+    std::vector<ObjectId> frees = listeners[i].frees;
+    std::sort(frees.begin(), frees.end());
+    EXPECT_EQ(frees, (std::vector<ObjectId>{0, 1})) << kLuas[i];
+    luas[i]->check_invariants();
   }
 }
 
