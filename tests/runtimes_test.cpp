@@ -1,6 +1,6 @@
-// The real collectors - CPython 3.11, Lua 5.4 in both modes, Lua 5.3, LuaJIT 2.1, PHP 8.2, Duktape 2.7, mruby 3.1 in
-// both modes, Nim 1.6's ORC - against the oracle on the scenarios and on generated traces, and
-// when each one frees: at the moment its runtime does.
+// The real collectors - CPython 3.11, Lua 5.4 in both modes, Lua 5.3, LuaJIT 2.1, PHP 8.2,
+// Duktape 2.7, mruby 3.1 in both modes, Nim 1.6's ORC - against the oracle on the scenarios and on
+// generated traces, and when each one frees: at the moment its runtime does.
 #include <gtest/gtest.h>
 
 #include <algorithm>

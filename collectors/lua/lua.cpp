@@ -67,11 +67,11 @@ long long integer_at(lua_State* L, int index) {
 
 /// Pushes a new object that can have a finalizer (a table; LuaJIT: a userdata).
 void push_finalizable(lua_State* L) {
-  if constexpr (kObjectsAreUserdata) {
-    lua_newuserdata(L, 0);
-  } else {
-    lua_createtable(L, 0, 0);
-  }
+#if defined(LUAJIT_VERSION)
+  lua_newuserdata(L, 0);
+#else
+  lua_createtable(L, 0, 0);
+#endif
 }
 
 /// Pushes a new object, with no references.
