@@ -387,6 +387,24 @@ TEST(Lua, TheVersionsRunSideBySide) {
   }
 }
 
+// A map entry whose value refers to its key: Lua's ephemerons free both once the key is
+// unreachable otherwise; LuaJIT's weak-keyed tables would keep them (Lua 5.1's strong values), so
+// its adapter leaves maps to the harness, whose strong-value maps keep them too.
+TEST(Lua, KeepsMapsInEphemeronsButLuaJitLeavesThemToTheHarness) {
+  const char* trace = "new m\nnew k\nnew v\nentry m k v\nlink v k\nunroot k\nunroot v\ncollect\n";
+  for (const std::string& lua : kLuas) {
+    RecordingListener listener;
+    const bool luajit = lua == "luajit";
+    EXPECT_EQ(make_lua(lua, listener)->capabilities().map_entries,
+              luajit ? MapEntries::Harness : MapEntries::Ephemerons);
+    TraceRun run(trace, lua);
+    const std::set<std::string> freed = luajit ? std::set<std::string>{}
+                                               : std::set<std::string>{"k", "v"};
+    EXPECT_EQ(run.freed_set_at(8), freed) << lua;
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+}
+
 TEST(Lua, FinalizesGarbageInAutomaticStepsWhileTheProgramAllocates) {
   for (const std::string& name : kLuas) {
     RecordingListener listener;
