@@ -18,13 +18,16 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
   std::vector<ObjectId> locals;  // what its `new` steps allocated: held until it returns
   std::vector<ObjectId> from_x;  // what x reaches in this lane's heap, when a step asks
   bool from_x_valid = false;
+  std::size_t from_x_frees = 0;  // the op's frees when from_x was found: a free since (by a
+                                 // `collect` step's collection, a `release`) may cut it
   const auto reaches = [&](ObjectId y) {
     if (std::find(locals.begin(), locals.end(), y) != locals.end()) return holds(y);
     if (!x) return false;
-    if (!from_x_valid) {
+    if (!from_x_valid || from_x_frees != freed_now.size()) {
       const ObjectId from[] = {*x};
       from_x = oracle.descendants(from, [this](ObjectId z) { return holds(z); }, view());
       from_x_valid = true;
+      from_x_frees = freed_now.size();
     }
     return std::find(from_x.begin(), from_x.end(), y) != from_x.end();
   };

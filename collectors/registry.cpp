@@ -44,13 +44,18 @@ std::vector<CollectorEntry> runtime_collectors() {
        false},
       {"lua-incremental", "Lua 5.4's incremental collector (liblua5.4): tables, __gc finalizers",
        [](CollectorHost& l, const CollectorOptions&) {
-         return std::make_unique<LuaCollector>(l, LuaMode::Incremental);
+         return lua54::make_collector(l, LuaMode::Incremental);
        },
        false},
       {"lua-generational", "Lua 5.4's generational collector (liblua5.4)",
        [](CollectorHost& l, const CollectorOptions&) {
-         return std::make_unique<LuaCollector>(l, LuaMode::Generational);
+         return lua54::make_collector(l, LuaMode::Generational);
        },
+       false},
+      {"lua5.3", "Lua 5.3's incremental collector (liblua5.3): tables, __gc finalizers",
+       [](CollectorHost& l, const CollectorOptions&) { return lua53::make_collector(l); }, false},
+      {"luajit", "LuaJIT 2.1's incremental collector (libluajit-5.1): userdata, __gc finalizers",
+       [](CollectorHost& l, const CollectorOptions&) { return luajit::make_collector(l); },
        false},
       {"php", "PHP 8.2's Zend collector (libphp8.2 embed): refcounting + Bacon-Rajan cycles",
        [](CollectorHost& l, const CollectorOptions&) { return std::make_unique<PhpCollector>(l); },

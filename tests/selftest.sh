@@ -78,7 +78,7 @@ mutant() {
 # replays check them too. Every job's lines go to its own log, printed in order at the end.
 mapfile -t builtins < <("$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9-]*  (default)' |
                         cut -d' ' -f1)
-mapfile -t runtimes < <("$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9-]*$')
+mapfile -t runtimes < <("$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9.-]*$')
 mapfile -t mutants < <("$cyclefuzz" collectors | grep -o '^mutant:[a-z0-9-]*')
 logs=()
 for job in "$runs ${builtins[*]}" "${runtimes[@]/#/300 }" "${mutants[@]}"; do

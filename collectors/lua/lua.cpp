@@ -1,3 +1,6 @@
+// One source for the three Lua versions (lua.h): compiled against one version's headers, it
+// defines that version's make_collector. Where the APIs differ, the small functions of the first
+// section say how each version does it; the rest is the same for all three.
 #include "collectors/lua/lua.h"
 
 #include <lua.hpp>
@@ -8,33 +11,204 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#if defined(LUAJIT_VERSION)
+#define CYCLEFUZZ_LUA luajit
+#elif LUA_VERSION_NUM == 503
+#define CYCLEFUZZ_LUA lua53
+#elif LUA_VERSION_NUM == 504
+#define CYCLEFUZZ_LUA lua54
+#else
+#error "lua.cpp is for Lua 5.3, Lua 5.4 and LuaJIT 2.1"
+#endif
 
 namespace cyclefuzz {
 
 namespace {
 
+// ================================================================================================
+// Where the versions differ
+// ================================================================================================
+
+#if defined(LUAJIT_VERSION)
+/// LuaJIT calls __gc for userdata only (the 5.1 API): objects are userdata, and their references
+/// are in their environment tables.
+constexpr bool kObjectsAreUserdata = true;
+constexpr const char* kRuntime = "luajit";
+#else
+constexpr bool kObjectsAreUserdata = false;
+constexpr const char* kRuntime = LUA_VERSION_NUM == 503 ? "lua5.3" : "lua5.4";
+#endif
+
+int absolute_index(lua_State* L, int index) {
+  return index > 0 || index <= LUA_REGISTRYINDEX ? index : lua_gettop(L) + index + 1;
+}
+
+lua_Integer length(lua_State* L, int index) {
+#if LUA_VERSION_NUM >= 502
+  return static_cast<lua_Integer>(lua_rawlen(L, index));
+#else
+  return static_cast<lua_Integer>(lua_objlen(L, index));
+#endif
+}
+
+/// The integer at `index`, or -1 if it is not one (ids are stored as integers; 5.1's numbers
+/// are doubles, exact for ids).
+long long integer_at(lua_State* L, int index) {
+#if LUA_VERSION_NUM >= 503
+  return lua_isinteger(L, index) ? lua_tointeger(L, index) : -1;
+#else
+  return lua_type(L, index) == LUA_TNUMBER ? lua_tointeger(L, index) : -1;
+#endif
+}
+
+/// Pushes a new object that can have a finalizer (a table; LuaJIT: a userdata).
+void push_finalizable(lua_State* L) {
+#if defined(LUAJIT_VERSION)
+  lua_newuserdata(L, 0);
+#else
+  lua_createtable(L, 0, 0);
+#endif
+}
+
+/// Pushes a new object, with no references.
+void push_new_object(lua_State* L) {
+  push_finalizable(L);
+#if defined(LUAJIT_VERSION)
+  lua_createtable(L, 0, 0);  // its own environment, for its references
+  lua_setfenv(L, -2);
+#endif
+}
+
+/// Pushes the table that holds the references of the object at `index`: the object's own table
+/// (LuaJIT: the userdata's environment).
+void push_references(lua_State* L, int index) {
+#if defined(LUAJIT_VERSION)
+  lua_getfenv(L, index);
+#else
+  lua_pushvalue(L, index);
+#endif
+}
+
 // The collector's parameters. Lua's defaults let a heap of a few hundred small tables grow for a
 // long time before the collector takes a step; these make it step every few allocations, so that
 // its work interleaves with the program's links and unlinks (which is where write barriers
 // matter) even in short traces.
-//   incremental: collectgarbage("incremental", pause, stepmul, stepsize): a pause of 100 starts
-//   a new cycle as soon as one ends; the default step multiplier; a step size of 2^1 bytes makes
-//   every allocation a step. (A smaller multiplier does less per step, but then cycles rarely
-//   finish within a trace: on 300 generated traces, 1 in 40 frees came from automatic steps with
-//   a multiplier of 4, more than half with 100.)
+//   incremental: a pause of 100 starts a new cycle as soon as one ends. 5.4:
+//   collectgarbage("incremental", pause, stepmul, stepsize), with a step size of 2^1 bytes that
+//   makes every allocation a step, and a multiplier of 100 (a smaller one does less per step, but
+//   then cycles rarely finish within a trace: on 300 generated traces, 1 in 40 frees came from
+//   automatic steps with a multiplier of 4, more than half with 100). 5.3 and LuaJIT fix the
+//   work of a step (lgc.c's and lj_gc.c's GCSTEPSIZE); the multiplier sets how much allocation
+//   waits for the next one: in 5.3, 2.4 KB * 200 / stepmul (an unrooted table was freed after
+//   241 more allocations at 100, 18 at 400, 1 at 1000, where one step is a small heap's whole
+//   cycle); in LuaJIT a step every 1 KB, whatever the multiplier (at 100: after 19).
 constexpr int kIncrementalPause = 100;
-constexpr int kIncrementalStepMultiplier = 100;
+constexpr int kIncrementalStepMultiplier = LUA_VERSION_NUM == 503 ? 400 : 100;
+//   generational (5.4): collectgarbage("generational", minormul, majormul): a young collection
+//   after the heap grows by 1%, a major one after it grows by 20% since the last major one.
+#if LUA_VERSION_NUM >= 504
 constexpr int kIncrementalStepSize = 1;
-//   generational: collectgarbage("generational", minormul, majormul): a young collection after
-//   the heap grows by 1%, a major one after it grows by 20% since the last major one.
 constexpr int kGenerationalMinorMultiplier = 1;
 constexpr int kGenerationalMajorMultiplier = 20;
+#endif
+
+void set_collector_mode(lua_State* L, LuaMode mode) {
+#if LUA_VERSION_NUM >= 504
+  if (mode == LuaMode::Incremental) {
+    lua_gc(L, LUA_GCINC, kIncrementalPause, kIncrementalStepMultiplier, kIncrementalStepSize);
+  } else {
+    lua_gc(L, LUA_GCGEN, kGenerationalMinorMultiplier, kGenerationalMajorMultiplier);
+  }
+#else
+  (void)mode;  // make_collector asks for Incremental only
+  lua_gc(L, LUA_GCSETPAUSE, kIncrementalPause);
+  lua_gc(L, LUA_GCSETSTEPMUL, kIncrementalStepMultiplier);
+  lua_gc(L, LUA_GCRESTART, 0);  // the first cycle starts at once (LuaJIT's would wait for the
+                                // heap to grow fourfold: lj_state.c)
+#endif
+}
+
+// ================================================================================================
+// The adapter
+// ================================================================================================
 
 /// The field of a map's table that holds its entries: an ephemeron table (__mode "k").
 constexpr const char* kEntries = "entries";
 
-/// What `inspect` shows for a reference to something that is not an object's table.
+/// What `inspect` shows for a reference to something that is not an object.
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
+
+class LuaCollector : public Collector {
+ public:
+  LuaCollector(CollectorHost& listener, LuaMode mode);
+  ~LuaCollector() override;
+
+  const Capabilities& capabilities() const override { return capabilities_; }
+  void allocate(ObjectId id) override;
+  void link(ObjectId from, ObjectId to) override;
+  void unlink(ObjectId from, ObjectId to) override;
+  void root(ObjectId id) override;
+  void unroot(ObjectId id) override;
+  std::size_t collect(int generation) override;
+  void set_finalizer(ObjectId id) override;
+  void set_entry(ObjectId map, ObjectId key, ObjectId value) override;
+  void remove_entry(ObjectId map, ObjectId key) override;
+  void inspect(ObjectId id, ObjectView& view) const override;
+  std::uint64_t collections() const override { return cycles_; }
+  void check_invariants() const override;
+
+  // Called by the finalizers and the allocator, inside Lua: none throws.
+  void node_finalized();
+  void sentinel_finalized(lua_State* L);
+  void block_allocated(const void* block) {
+    if constexpr (kObjectsAreUserdata) last_block_ = block;
+  }
+  void block_freed(const void* block);
+
+ private:
+  /// What the adapter holds for one object.
+  struct Record {
+    bool allocated = false;
+    bool freed = false;
+    bool has_finalizer = false;
+    std::vector<int> registry_refs;  // its external references
+  };
+  struct Call;  // one operation's arguments and results, across lua_pcall
+  enum class CallKind : std::uint8_t;
+  static int run_call(lua_State* L);
+
+  /// Runs `c` in protected mode; throws std::runtime_error on a Lua error, and what a finalizer's
+  /// program threw meanwhile.
+  void call(Call& c);
+  void setup(lua_State* L);
+  void perform(lua_State* L, Call& c);
+  void make_sentinel(lua_State* L);
+  /// Pushes object `id`; returns false (pushing nothing) if Lua no longer has it.
+  bool push_object(ObjectId id) const;
+  /// The id of the object at `index`, or -1 if it is not an object.
+  long long id_of(int index) const;
+  /// The block of memory of the object at `index`, as the allocator sees it.
+  const void* block_of(int index) const;
+
+  LuaMode mode_;
+  Capabilities capabilities_;
+  lua_State* L_ = nullptr;
+  std::vector<Record> records_;  // by object id
+  std::unordered_map<const void*, ObjectId> object_at_;  // by the address of its block
+  std::exception_ptr error_;     // thrown inside Lua, by a finalizer's program
+  int objects_ref_ = 0;          // registry: id -> object, weak values
+  int ids_ref_ = 0;              // registry: object -> id, weak keys
+  int node_metatable_ref_ = 0;   // registry: the metatable of objects with a finalizer
+  int sentinel_metatable_ref_ = 0;
+  const void* last_block_ = nullptr;     // LuaJIT: the block the allocator gave last
+  std::ptrdiff_t userdata_header_ = 0;   // LuaJIT: from a userdata's block to its contents
+  std::uint64_t cycles_ = 0;
+  bool closing_ = false;  // lua_close finalizes what is left: not the trace's frees
+};
 
 LuaCollector* adapter_of(lua_State* L) {
   return static_cast<LuaCollector*>(lua_touserdata(L, lua_upvalueindex(1)));
@@ -51,19 +225,22 @@ int on_sentinel_finalized(lua_State* L) {
 }
 
 // The state's allocator: malloc's, so that AddressSanitizer sees every free, and the adapter
-// sees each object's table go.
+// sees each object's block go.
 void* allocate_block(void* adapter, void* block, std::size_t /*old_size*/, std::size_t size) {
+  auto* self = static_cast<LuaCollector*>(adapter);
   if (size == 0) {
-    if (block != nullptr) static_cast<LuaCollector*>(adapter)->block_freed(block);
+    if (block != nullptr) self->block_freed(block);
     std::free(block);
     return nullptr;
   }
-  return std::realloc(block, size);
+  void* moved = std::realloc(block, size);
+  if (block == nullptr) self->block_allocated(moved);
+  return moved;
 }
 
 // An error outside any protected call (none is expected: every operation is one).
 int on_panic(lua_State* L) {
-  std::fprintf(stderr, "lua: unprotected error: %s\n",
+  std::fprintf(stderr, "%s: unprotected error: %s\n", kRuntime,
                lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
   return 0;  // Lua aborts
 }
@@ -85,8 +262,6 @@ void push_finalizing_metatable(lua_State* L, LuaCollector* adapter, lua_CFunctio
   lua_setfield(L, -2, "__gc");
 }
 
-}  // namespace
-
 enum class LuaCollector::CallKind : std::uint8_t {
   Setup,
   Allocate,
@@ -107,7 +282,7 @@ struct LuaCollector::Call {
   ObjectId b = 0;
   ObjectId c = 0;  // SetEntry: the value
   int ref = LUA_NOREF;  // Allocate, Root: the registry reference made; Unroot: the one to drop
-  const void* table = nullptr;  // Allocate: the new table's address
+  const void* block = nullptr;  // Allocate: the new object's block
 };
 
 LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
@@ -122,9 +297,12 @@ LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
                     .keeps_finalized_a_cycle = true,
                     .inspectable = false,
                     .finalizers = true,
-                    .map_entries = MapEntries::Ephemerons} {
+                    .map_entries = kObjectsAreUserdata ? MapEntries::Harness
+                                                       : MapEntries::Ephemerons} {
   L_ = lua_newstate(&allocate_block, this);
-  if (L_ == nullptr) throw std::runtime_error("lua: cannot make a state: out of memory");
+  if (L_ == nullptr) {
+    throw std::runtime_error(std::string(kRuntime) + ": cannot make a state: out of memory");
+  }
   lua_atpanic(L_, &on_panic);
   Call setup_call{this, CallKind::Setup};
   try {
@@ -160,27 +338,34 @@ void LuaCollector::call(Call& c) {
                                                            : "an error that is not a string";
     lua_pop(L_, 1);
     error_ = nullptr;
-    throw std::runtime_error("lua: " + message);
+    throw std::runtime_error(std::string(kRuntime) + ": " + message);
   }
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
-// Runs inside lua_pcall: a Lua error longjmps out of here, so no local needs destruction.
+// Runs inside lua_pcall: a Lua error longjmps (LuaJIT: unwinds) out of here, so no local needs
+// destruction.
 void LuaCollector::perform(lua_State* L, Call& c) {
-  // Pushes a table the program can reach; Lua must still have it.
+  // Pushes an object the program can reach; Lua must still have it.
   const auto push_reachable = [&](ObjectId id) {
     if (!push_object(id)) {
       luaL_error(L, "object %d is gone from the weak table of objects but is reachable",
                  static_cast<int>(id));
     }
   };
+  // Pushes the table of the references of an object the program can reach.
+  const auto push_references_of = [&](ObjectId id) {
+    push_reachable(id);
+    push_references(L, -1);
+    lua_remove(L, -2);
+  };
   switch (c.kind) {
     case CallKind::Setup:
       setup(L);
       break;
     case CallKind::Allocate:
-      lua_createtable(L, 0, 0);  // may take a step of the collector
-      c.table = lua_topointer(L, -1);
+      push_new_object(L);  // may take a step of the collector
+      c.block = block_of(-1);
       lua_rawgeti(L, LUA_REGISTRYINDEX, objects_ref_);
       lua_pushvalue(L, -2);
       lua_rawseti(L, -2, c.a);
@@ -193,19 +378,21 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       c.ref = luaL_ref(L, LUA_REGISTRYINDEX);
       break;
     case CallKind::Link:
-      push_reachable(c.a);
+      push_references_of(c.a);
       push_reachable(c.b);
-      lua_rawseti(L, -2, static_cast<lua_Integer>(lua_rawlen(L, -2)) + 1);
+      lua_rawseti(L, -2, length(L, -2) + 1);
       lua_pop(L, 1);
       break;
     case CallKind::Unlink: {
-      // A table Lua can no longer name is dead to it (its weak entries go at the atomic phase):
-      // the sweep frees it, where the checks see the free; until then, what it refers to
+      // An object Lua can no longer name is dead to it (its weak entries go at the atomic
+      // phase): the sweep frees it, where the checks see the free; until then, what it refers to
       // changes nothing Lua looks at. (The harness unlinks the values of a garbage map whose
       // key was freed.)
       if (!push_object(c.a)) break;
+      push_references(L, -1);
+      lua_remove(L, -2);
       push_reachable(c.b);
-      const auto n = static_cast<lua_Integer>(lua_rawlen(L, -2));
+      const lua_Integer n = length(L, -2);
       lua_Integer i = n;
       for (; i >= 1; --i) {
         lua_rawgeti(L, -2, i);
@@ -224,7 +411,7 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       lua_pop(L, 2);
       break;
     }
-    case CallKind::Root:  // (of a table being finalized, too: its weak value is set again)
+    case CallKind::Root:  // (of an object being finalized, too: its weak value is set again)
       push_reachable(c.a);
       lua_rawgeti(L, LUA_REGISTRYINDEX, objects_ref_);
       lua_pushvalue(L, -2);
@@ -232,10 +419,11 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       lua_pop(L, 1);
       c.ref = luaL_ref(L, LUA_REGISTRYINDEX);
       break;
-    case CallKind::SetEntry:  // map a's entry for key b is c
+    case CallKind::SetEntry:  // map a's entry for key b is c (never asked of LuaJIT: Harness)
     case CallKind::RemoveEntry: {
-      push_reachable(c.a);
-      if (lua_getfield(L, -1, kEntries) == LUA_TNIL) {
+      push_references_of(c.a);
+      lua_getfield(L, -1, kEntries);
+      if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         push_weak_table(L, "k");  // an ephemeron table: Lua's own weak-keyed map
         lua_pushvalue(L, -1);
@@ -254,19 +442,32 @@ void LuaCollector::perform(lua_State* L, Call& c) {
     case CallKind::SetFinalizer:
       push_reachable(c.a);
       lua_rawgeti(L, LUA_REGISTRYINDEX, node_metatable_ref_);
-      lua_setmetatable(L, -2);  // the metatable has __gc: the table is marked for finalization
+      lua_setmetatable(L, -2);  // the metatable has __gc: the object is marked for finalization
       lua_pop(L, 1);
       break;
     case CallKind::Unroot:
       luaL_unref(L, LUA_REGISTRYINDEX, c.ref);
       break;
     case CallKind::Collect:
-      lua_gc(L, LUA_GCCOLLECT);
+      lua_gc(L, LUA_GCCOLLECT, 0);
       break;
   }
 }
 
 void LuaCollector::setup(lua_State* L) {
+  if constexpr (kObjectsAreUserdata) {
+    // LuaJIT's headers do not say how far into its block a userdata's contents begin (the size
+    // of its GCudata header): measured on a first userdata, the last block allocated
+    // (lua_newuserdata takes its collector step before it allocates, the stack has room).
+    lua_checkstack(L, 1);
+    const char* contents = static_cast<const char*>(lua_newuserdata(L, 0));
+    userdata_header_ = contents - static_cast<const char*>(last_block_);
+    lua_pop(L, 1);
+    if (userdata_header_ <= 0 || userdata_header_ > 256) {
+      luaL_error(L, "a userdata's contents are not just after its header (%d bytes apart)",
+                 static_cast<int>(userdata_header_));
+    }
+  }
   push_weak_table(L, "v");
   objects_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   push_weak_table(L, "k");
@@ -276,31 +477,22 @@ void LuaCollector::setup(lua_State* L) {
   push_finalizing_metatable(L, this, &on_sentinel_finalized);
   sentinel_metatable_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   make_sentinel(L);
-  if (mode_ == LuaMode::Incremental) {
-    lua_gc(L, LUA_GCINC, kIncrementalPause, kIncrementalStepMultiplier, kIncrementalStepSize);
-  } else {
-    lua_gc(L, LUA_GCGEN, kGenerationalMinorMultiplier, kGenerationalMajorMultiplier);
-  }
+  set_collector_mode(L, mode_);
 }
 
 void LuaCollector::make_sentinel(lua_State* L) {
-  lua_createtable(L, 0, 0);
+  push_finalizable(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, sentinel_metatable_ref_);
   lua_setmetatable(L, -2);
   lua_pop(L, 1);  // unreferenced: the next cycle finalizes it
 }
-
-// ================================================================================================
-// The mutator's operations
-// ================================================================================================
-
 void LuaCollector::allocate(ObjectId id) {
   if (records_.size() <= id) records_.resize(id + 1);
   Call c{this, CallKind::Allocate, id};
   call(c);
   records_[id].allocated = true;
   records_[id].registry_refs.push_back(c.ref);
-  object_at_[c.table] = id;
+  object_at_[c.block] = id;
 }
 
 void LuaCollector::set_entry(ObjectId map, ObjectId key, ObjectId value) {
@@ -367,7 +559,7 @@ void LuaCollector::node_finalized() {
   }
 }
 
-// (Lua's own blocks, and the tables of what is not an object, are not in object_at_.)
+// (Lua's own blocks, and those of what is not an object, are not in object_at_.)
 void LuaCollector::block_freed(const void* block) {
   const auto it = object_at_.find(block);
   if (it == object_at_.end()) return;
@@ -389,7 +581,7 @@ void LuaCollector::sentinel_finalized(lua_State* L) {
 }
 
 // ================================================================================================
-// Naming tables
+// Naming objects
 // ================================================================================================
 
 bool LuaCollector::push_object(ObjectId id) const {
@@ -398,12 +590,12 @@ bool LuaCollector::push_object(ObjectId id) const {
   lua_remove(L_, -2);
   if (!lua_isnil(L_, -1)) return true;
   lua_pop(L_, 1);
-  // Lua clears the weak values of tables it is about to finalize, but keeps their weak keys
-  // until after the finalizer: look for the table among the keys of ids.
+  // Lua clears the weak values of objects it is about to finalize, but keeps their weak keys
+  // until after the finalizer: look for the object among the keys of ids.
   lua_rawgeti(L_, LUA_REGISTRYINDEX, ids_ref_);
   lua_pushnil(L_);
   while (lua_next(L_, -2) != 0) {
-    const bool found = lua_isinteger(L_, -1) && lua_tointeger(L_, -1) == id;
+    const bool found = integer_at(L_, -1) == id;
     lua_pop(L_, 1);
     if (found) {
       lua_remove(L_, -2);
@@ -415,13 +607,21 @@ bool LuaCollector::push_object(ObjectId id) const {
 }
 
 long long LuaCollector::id_of(int index) const {
-  const int at = lua_absindex(L_, index);
+  const int at = absolute_index(L_, index);
   lua_rawgeti(L_, LUA_REGISTRYINDEX, ids_ref_);
   lua_pushvalue(L_, at);
   lua_rawget(L_, -2);
-  const long long id = lua_isinteger(L_, -1) ? lua_tointeger(L_, -1) : -1;
+  const long long id = integer_at(L_, -1);
   lua_pop(L_, 2);
   return id;
+}
+
+const void* LuaCollector::block_of(int index) const {
+  if constexpr (kObjectsAreUserdata) {
+    return static_cast<const char*>(lua_touserdata(L_, index)) - userdata_header_;
+  } else {
+    return lua_topointer(L_, index);  // a table's address is its block's
+  }
 }
 
 // ================================================================================================
@@ -434,36 +634,38 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
   view.generation = 0;  // Lua's ages (new, survival, old...) are not generations of collect(g)
   const int top = lua_gettop(L_);
   if (!push_object(id)) {
-    view.references.push_back(kNotAnObject);  // Lua has no table for it
+    view.references.push_back(kNotAnObject);  // Lua has no object for it
     return;
   }
-  const auto n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
+  const int object = lua_gettop(L_);
+  push_references(L_, object);
+  const lua_Integer n = length(L_, -1);
   for (lua_Integer i = 1; i <= n; ++i) {
     lua_rawgeti(L_, -1, i);
     const long long referent = id_of(-1);
     view.references.push_back(referent < 0 ? kNotAnObject : static_cast<ObjectId>(referent));
     lua_pop(L_, 1);
   }
-  // External references: the registry entries that hold this very table.
+  // External references: the registry entries that hold this very object.
   for (int ref : records_[id].registry_refs) {
     lua_rawgeti(L_, LUA_REGISTRYINDEX, ref);
-    view.count += lua_rawequal(L_, -1, -2);
+    view.count += lua_rawequal(L_, -1, object);
     lua_pop(L_, 1);
   }
   lua_settop(L_, top);
 }
 
 // The allocator's table of addresses holds exactly the objects not freed. Each of them that the
-// adapter can name (a dead table cannot be named between the atomic phase that cleared its weak
+// adapter can name (a dead object cannot be named between the atomic phase that cleared its weak
 // entries and the sweep that frees it; one with a registry reference always can) is named by its
-// id, has the finalizers' metatable if and only if the trace gave it a finalizer, holds nothing
-// but a sequence of objects' tables (and, a map, its entries), and is held by each of its
-// registry references.
+// id, has the finalizers' metatable if and only if the trace gave it a finalizer, is held by each
+// of its registry references, and has a table of references (its own; LuaJIT: its environment)
+// that holds nothing but a sequence of objects (and, a map's, its entries).
 void LuaCollector::check_invariants() const {
   const int top = lua_gettop(L_);
   const auto fail = [&](ObjectId id, const std::string& what) {
     lua_settop(L_, top);
-    throw BrokenInvariant("lua: object " + std::to_string(id) + " " + what);
+    throw BrokenInvariant(std::string(kRuntime) + ": object " + std::to_string(id) + " " + what);
   };
   std::size_t alive = 0;
   for (ObjectId id = 0; id < records_.size(); ++id) {
@@ -471,14 +673,15 @@ void LuaCollector::check_invariants() const {
     if (!r.allocated || r.freed) continue;
     ++alive;
     if (!push_object(id)) {
-      if (!r.registry_refs.empty()) fail(id, "has registry references but no table");
+      if (!r.registry_refs.empty()) fail(id, "has registry references but no object");
       continue;
     }
-    if (id_of(-1) != id) fail(id, "has a table that the table of ids names otherwise");
-    if (object_at_.find(lua_topointer(L_, -1)) == object_at_.end()) {
-      fail(id, "has a table at an address the allocator does not know");
+    const int object = lua_gettop(L_);
+    if (id_of(object) != id) fail(id, "is an object that the table of ids names otherwise");
+    if (object_at_.find(block_of(object)) == object_at_.end()) {
+      fail(id, "is at an address the allocator does not know");
     }
-    const bool has_metatable = lua_getmetatable(L_, -1) != 0;
+    const bool has_metatable = lua_getmetatable(L_, object) != 0;
     if (has_metatable != r.has_finalizer) {
       fail(id, r.has_finalizer ? "has lost its finalizer's metatable" : "has a metatable");
     }
@@ -487,13 +690,20 @@ void LuaCollector::check_invariants() const {
       if (!lua_rawequal(L_, -1, -2)) fail(id, "has a metatable that is not the finalizers'");
       lua_pop(L_, 2);
     }
-    const auto n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
+    for (int ref : r.registry_refs) {
+      lua_rawgeti(L_, LUA_REGISTRYINDEX, ref);
+      if (!lua_rawequal(L_, -1, object)) fail(id, "is not what its registry reference holds");
+      lua_pop(L_, 1);
+    }
+    push_references(L_, object);
+    if (!lua_istable(L_, -1)) fail(id, "has no table of references");
+    const lua_Integer n = length(L_, -1);
     lua_Integer entries = 0;
     lua_pushnil(L_);
     while (lua_next(L_, -2) != 0) {
       if (lua_type(L_, -2) == LUA_TSTRING && std::strcmp(lua_tostring(L_, -2), kEntries) == 0) {
-        // A map's ephemeron table: objects' tables to objects' tables (Lua removes the entries
-        // of dead keys at the atomic phase).
+        // A map's ephemeron table: objects to objects (Lua removes the entries of dead keys at
+        // the atomic phase).
         if (!lua_istable(L_, -1)) fail(id, "has entries that are not a table");
         lua_pushnil(L_);
         while (lua_next(L_, -2) != 0) {
@@ -504,24 +714,35 @@ void LuaCollector::check_invariants() const {
         continue;
       }
       ++entries;
-      if (!lua_isinteger(L_, -2) || lua_tointeger(L_, -2) < 1 || lua_tointeger(L_, -2) > n) {
-        fail(id, "has an entry outside its sequence 1.." + std::to_string(n));
-      }
-      if (id_of(-1) < 0) fail(id, "refers to something that is not an object's table");
+      const long long at = integer_at(L_, -2);
+      if (at < 1 || at > n) fail(id, "has an entry outside its sequence 1.." + std::to_string(n));
+      if (id_of(-1) < 0) fail(id, "refers to something that is not an object");
       lua_pop(L_, 1);
     }
     if (entries != n) fail(id, "has a sequence with holes");
-    for (int ref : r.registry_refs) {
-      lua_rawgeti(L_, LUA_REGISTRYINDEX, ref);
-      if (!lua_rawequal(L_, -1, -2)) fail(id, "is not what its registry reference holds");
-      lua_pop(L_, 1);
-    }
     lua_settop(L_, top);
   }
   if (alive != object_at_.size()) {
-    throw BrokenInvariant("lua: the allocator knows " + std::to_string(object_at_.size()) +
-                          " tables, not the " + std::to_string(alive) + " objects not freed");
+    throw BrokenInvariant(std::string(kRuntime) + ": the allocator knows " +
+                          std::to_string(object_at_.size()) + " objects' blocks, not the " +
+                          std::to_string(alive) + " objects not freed");
   }
 }
+
+}  // namespace
+
+namespace CYCLEFUZZ_LUA {
+
+#if LUA_VERSION_NUM >= 504
+std::unique_ptr<Collector> make_collector(CollectorHost& host, LuaMode mode) {
+  return std::make_unique<LuaCollector>(host, mode);
+}
+#else
+std::unique_ptr<Collector> make_collector(CollectorHost& host) {
+  return std::make_unique<LuaCollector>(host, LuaMode::Incremental);  // its only mode
+}
+#endif
+
+}  // namespace CYCLEFUZZ_LUA
 
 }  // namespace cyclefuzz
