@@ -111,6 +111,11 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
   return out;
 }
 
+MinimizeBudget::MinimizeBudget(double seconds)
+    : deadline_(std::chrono::steady_clock::now() +
+                std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    std::chrono::duration<double>(std::clamp(seconds, 0.0, 1e9)))) {}
+
 bool MinimizeBudget::spent() {
   if (!ran_out_ && deadline_ && std::chrono::steady_clock::now() >= *deadline_) ran_out_ = true;
   return ran_out_;

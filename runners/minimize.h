@@ -21,8 +21,8 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep);
 class MinimizeBudget {
  public:
   MinimizeBudget() = default;  // unlimited
-  explicit MinimizeBudget(std::chrono::steady_clock::duration limit)
-      : deadline_(std::chrono::steady_clock::now() + limit) {}
+  /// `seconds` from now (past 10^9 s, as good as unlimited).
+  explicit MinimizeBudget(double seconds);
   /// Whether the time is up (and from then on, always).
   bool spent();
   bool ran_out() const { return ran_out_; }

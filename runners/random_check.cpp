@@ -76,8 +76,7 @@ std::optional<RandomCheckFinding> random_check(const RandomCheckOptions& o,
       if (outcome.kind == Outcome::Kind::Pass) continue;
       finding.collector = c.name;
       finding.outcome = outcome;
-      MinimizeBudget budget(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::duration<double>(o.minimize_seconds)));
+      MinimizeBudget budget(o.minimize_seconds);
       finding.minimal = minimize_trace(
           trace,
           [&](const Trace& candidate) {

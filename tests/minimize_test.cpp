@@ -119,7 +119,7 @@ TEST(Minimize, ALongTraceLosesItsTailByBisectionFirst) {
 
 TEST(Minimize, StopsWhenTheBudgetIsSpentWithAnInterestingValidTrace) {
   const Trace trace = generate_trace(3, 2'000);
-  MinimizeBudget spent(std::chrono::seconds(0));
+  MinimizeBudget spent(0.0);
   std::size_t runs = 0;
   const Trace smaller = minimize_trace(
       trace, [&](const Trace&) { return ++runs, true; }, spent);

@@ -69,27 +69,30 @@ class Owned {
   PyObject* p_;
 };
 
-/// The generation of a CPython object, read from the collector's lists (generation.h): the head
-/// its ring reaches. 0, 1 or 2; 3: the permanent generation (gc.freeze); -1: untracked, or in a
-/// ring without a head (no generation's list).
-int generation_of(PyObject* object) {
-  const void* start = cyclefuzz_cpython_gc_position(object);
-  if (start == nullptr) return -1;
+constexpr int kUnknown = -2;
+
+/// The generation of the list that `start` is in: the head its ring reaches (-1: it comes back to
+/// `start` first), or what `known(at)` says of a position on the way (a pointer to a generation
+/// other than kUnknown ends the walk with it).
+template <class Known>
+int walk_to_head(const void* start, Known&& known) {
   for (const void* at = cyclefuzz_cpython_gc_next(start); at != start;
        at = cyclefuzz_cpython_gc_next(at)) {
     if (const int head = cyclefuzz_cpython_gc_head(at); head >= 0) return head;
+    if (const int* generation = known(at)) return *generation;
   }
   return -1;
 }
 
-/// generation_of each of `objects` (null ones: -1), at once: a walk towards a head notes the
-/// other objects it passes, which then need no walk of their own. Objects join a list at its tail
-/// and move to another in runs, so one walk from the oldest of a run answers the rest of it.
-/// (Asked one by one, for every object after every op, the walks past the interpreter's own
-/// objects took 85% of a `check --collector cpython`; the checker now asks after an op for what
-/// it touched, check_invariants_of, and for every object after collections.)
+/// The generation of each of `objects`, read from the collector's lists (generation.h): the head
+/// its ring reaches. 0, 1 or 2; 3: the permanent generation (gc.freeze); -1: null, untracked, or
+/// in a ring without a head (no generation's list). A walk towards a head notes the other objects
+/// it passes, which then need no walk of their own. Objects join a list at its tail and move to
+/// another in runs, so one walk from the oldest of a run answers the rest of it. (Asked one by
+/// one, for every object after every op, the walks past the interpreter's own objects took 85% of
+/// a `check --collector cpython`; the checker now asks after an op for what it touched,
+/// check_invariants_of, and for every object after collections.)
 std::vector<int> generations_of(const std::vector<PyObject*>& objects) {
-  constexpr int kUnknown = -2;
   std::vector<int> generations(objects.size(), -1);
   std::vector<std::pair<const void*, std::size_t>> positions;  // sorted: position, index
   positions.reserve(objects.size());
@@ -110,24 +113,22 @@ std::vector<int> generations_of(const std::vector<PyObject*>& objects) {
   for (const auto& [start, index] : positions) {
     if (generations[index] != kUnknown) continue;
     passed.assign(1, &generations[index]);
-    int generation = -1;
-    for (const void* at = cyclefuzz_cpython_gc_next(start); at != start;
-         at = cyclefuzz_cpython_gc_next(at)) {
-      if (const int head = cyclefuzz_cpython_gc_head(at); head >= 0) {
-        generation = head;
-        break;
-      }
-      if (int* other = find(at)) {
-        if (*other != kUnknown) {
-          generation = *other;
-          break;
-        }
-        passed.push_back(other);
-      }
-    }
+    const int generation = walk_to_head(start, [&](const void* at) {
+      int* other = find(at);
+      if (other == nullptr || *other != kUnknown) return other;
+      passed.push_back(other);
+      return static_cast<int*>(nullptr);
+    });
     for (int* g : passed) *g = generation;
   }
   return generations;
+}
+
+/// The generation of one object (as generations_of).
+int generation_of(PyObject* object) {
+  const void* start = cyclefuzz_cpython_gc_position(object);
+  if (start == nullptr) return -1;
+  return walk_to_head(start, [](const void*) { return static_cast<const int*>(nullptr); });
 }
 
 // ================================================================================================

@@ -51,8 +51,7 @@ int minimize(const MinimizeOptions& o) {
   std::cerr << "minimizing " << trace.ops.size() << " ops: " << describe(target) << " on "
             << failing->name << "\n";
   std::size_t tried = 0;
-  MinimizeBudget budget(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(o.seconds)));
+  MinimizeBudget budget(o.seconds);
   const Trace minimal = minimize_trace(
       trace,
       [&](const Trace& candidate) {
