@@ -37,7 +37,13 @@ bool Session::check_frees(Lane& lane) {
     }
     premature.push_back(x);
   };
+  for (const Lane::KeptKey& kept : lane.keys_kept_by_their_values) {
+    found(kept.key, {kept.map, kept.value, kept.key}, kFreedKeyKeptByItsValue);
+  }
   for (ObjectId x : lane.freed_now) {
+    if (std::any_of(premature.begin(), premature.end(), [x](ObjectId y) { return y == x; })) {
+      continue;
+    }
     if (oracle_.reachable_from_roots(x)) {
       found(x, premature.empty() ? oracle_.path_from_roots(x) : std::vector<ObjectId>{},
             kFreedWhileReachable);
@@ -168,6 +174,14 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   const CollectCount promise = lane.capabilities.collect_count;
   if (!facts.collected || promise == CollectCount::None) return;
   const std::size_t collected = *facts.collected;
+  if (promise == CollectCount::AtLeastFreedUnlessFinalized) {
+    if (lane.finalizers_now == 0 && collected < facts.freed_by_collector) {
+      report(lane, Violation::of(ViolationKind::WrongCount, {},
+                                 "collect returned " + std::to_string(collected) + " but freed " +
+                                     std::to_string(facts.freed_by_collector) + " objects"));
+    }
+    return;
+  }
   // A count of what a partial collection found may fall short of its frees, never exceed them.
   // What a program (a finalizer's, a callback's) allocated during the collection and reference
   // counting freed again is no garbage the collection found: gc.collect() leaves it out. So is
@@ -176,7 +190,6 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   const bool dropped_by_programs = !lane.unlinked_now.empty() || !lane.released.empty();
   const bool exact =
       promise == CollectCount::Freed ||
-      (promise == CollectCount::FreedUnlessFinalized && lane.finalizers_now == 0) ||
       (promise == CollectCount::FoundInGenerations && facts.full && !dropped_by_programs);
   const std::size_t freed = facts.freed_by_collector;
   // Nor are frozen objects that reference counting freed with the garbage: the permanent

@@ -107,6 +107,10 @@ class Faulty : public Collector, public CollectorHost {
   void weak_ref(WeakId w, ObjectId target, bool callback) override {
     if (fault_ != Fault::IgnoresWeakReferences) inner_->weak_ref(w, target, callback);
   }
+  void set_entry(ObjectId map, ObjectId key, ObjectId value) override {
+    inner_->set_entry(map, key, value);
+  }
+  void remove_entry(ObjectId map, ObjectId key) override { inner_->remove_entry(map, key); }
   std::optional<ObjectId> deref(WeakId w) const override {
     if (fault_ == Fault::IgnoresWeakReferences) return std::nullopt;
     return inner_->deref(w);
@@ -292,6 +296,19 @@ TEST(Checker, ChecksCollectCountsOnlyAsFarAsTheCollectorPromises) {
   EXPECT_TRUE(has(violations(young, {promising<Generational>(CollectCount::Freed,
                                                              Fault::CountOneLess)}),
                   ViolationKind::WrongCount));
+  // PHP's count takes in more than objects: only too few is wrong, and only when no finalizer
+  // ran.
+  const auto php_like = [](Fault fault) {
+    return promising<MarkSweep>(CollectCount::AtLeastFreedUnlessFinalized, fault);
+  };
+  EXPECT_TRUE(violations(kTwoCycle, {php_like(Fault::CountOneMore)}).empty());
+  EXPECT_TRUE(has(violations(kTwoCycle, {php_like(Fault::CountOneLess)}),
+                  ViolationKind::WrongCount));
+  EXPECT_TRUE(violations("new a\nnew b\nlink a b\nlink b a\nfinalizer a\nunroot a\nunroot b\n"
+                         "collect\n",
+                         {php_like(Fault::CountZero)})
+                  .empty());
+
   const auto vs = violations(young, {promising<Generational>(CollectCount::FoundInGenerations,
                                                              Fault::CountOneMore)});
   ASSERT_EQ(vs.size(), 1u);
@@ -477,6 +494,15 @@ const CapabilityCase kCapabilityCases[] = {
      set(&Capabilities::weak_references_cleared_before_finalizers, true),
      set(&Capabilities::weak_references_cleared_before_finalizers, false),
      "new a\nfinalizer a\nweak w a\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 5},
+    {"weak_reference_callbacks, undeclared: mark-sweep runs a callback",
+     promising<MarkSweep>, Fault::None, set(&Capabilities::weak_reference_callbacks, false),
+     set(&Capabilities::weak_reference_callbacks, true),
+     "new a\nweak w a callback\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 4},
+    {"map_entries StrongValues, not Ephemerons: mark-sweep lets the value go with its key",
+     promising<MarkSweep>, Fault::None, set(&Capabilities::map_entries, MapEntries::StrongValues),
+     set(&Capabilities::map_entries, MapEntries::Ephemerons),
+     "new m\nnew k\nnew v\nlink v k\nentry m k v\nunroot v\nunroot k\ncollect\n",
+     ViolationKind::PrematureFree, 8},
     {"cpython_thresholds: the threshold op is ignored", promising<Generational>,
      Fault::IgnoresThresholds, set(&Capabilities::cpython_thresholds, true),
      set(&Capabilities::cpython_thresholds, false), "threshold 1 1 1\nnew a\nnew b\n",
