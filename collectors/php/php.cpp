@@ -499,7 +499,7 @@ std::uint64_t PhpCollector::collections() const {
   return status.runs;
 }
 
-// ---- weak references and maps -------------------------------------------------------------------
+// ---- weak references and maps ------------------------------------------------------------------
 
 // WeakReference::create($target). PHP returns the WeakReference it already has for the target,
 // if any: several of the trace's weak references may share one.
@@ -562,7 +562,7 @@ void PhpCollector::remove_entry(ObjectId map, ObjectId key) {
   end_operation();
 }
 
-// ---- what PHP calls ------------------------------------------------------------------------------
+// ---- what PHP calls -----------------------------------------------------------------------------
 
 // Before PHP destroys the object: zend_object_std_dtor clears the weak references to it as it
 // frees it, in one step, so their clears are told first (and checked after, in
