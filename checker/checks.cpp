@@ -174,14 +174,6 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   const CollectCount promise = lane.capabilities.collect_count;
   if (!facts.collected || promise == CollectCount::None) return;
   const std::size_t collected = *facts.collected;
-  if (promise == CollectCount::AtLeastFreedUnlessFinalized) {
-    if (lane.finalizers_now == 0 && collected < facts.freed_by_collector) {
-      report(lane, Violation::of(ViolationKind::WrongCount, {},
-                                 "collect returned " + std::to_string(collected) + " but freed " +
-                                     std::to_string(facts.freed_by_collector) + " objects"));
-    }
-    return;
-  }
   // A count of what a partial collection found may fall short of its frees, never exceed them.
   // What a program (a finalizer's, a callback's) allocated during the collection and reference
   // counting freed again is no garbage the collection found: gc.collect() leaves it out. So is

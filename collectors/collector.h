@@ -45,11 +45,6 @@ enum class CollectCount : std::uint8_t {
                        // (it counts what is still unreachable after the finalizers); after a
                        // full collection whose programs dropped nothing, exactly what Freed
                        // demands
-  AtLeastFreedUnlessFinalized,  // when no finalizer ran during the call, never fewer than the
-                                // objects it freed: PHP's gc_collect_cycles counts every value it
-                                // destroys, the arrays that hold references too; when one ran,
-                                // nothing (it leaves objects with destructors, and what they
-                                // hold, to reference counting, and counts only the rest)
   None,                // not a count of objects (Lua's collectgarbage("collect") returns 0)
 };
 

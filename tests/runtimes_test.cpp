@@ -513,8 +513,8 @@ TEST(Php, CollectsAnObjectItsDestructorMadeACycle) {
 }
 
 // gc_collect_cycles leaves an object with a destructor, and what it holds, to reference counting
-// as it destroys the rest of the garbage, and does not count them (as in plain PHP): the count
-// says something only when no destructor ran (CollectCount::AtLeastFreedUnlessFinalized).
+// as it destroys the rest of the garbage, and does not count them (as in plain PHP); it counts
+// the arrays it destroys as well: no count of objects (CollectCount::None).
 TEST(Php, CountsOnlyTheGarbageThatNoDestructorHolds) {
   RecordingListener listener;
   PhpCollector php(listener);
@@ -527,7 +527,7 @@ TEST(Php, CountsOnlyTheGarbageThatNoDestructorHolds) {
   for (ObjectId x = 0; x < 4; ++x) php.unroot(x);
   EXPECT_EQ(php.collect(0), 4u);  // 0, 1 and their arrays $r
   EXPECT_EQ(listener.frees.size(), 4u);
-  EXPECT_EQ(php.capabilities().collect_count, CollectCount::AtLeastFreedUnlessFinalized);
+  EXPECT_EQ(php.capabilities().collect_count, CollectCount::None);
 }
 
 TEST(Php, CollectsByItselfWhenTheRootBufferFills) {

@@ -391,7 +391,7 @@ const Capabilities& PhpCollector::capabilities() const {
       .generations = 1,
       .automatic_collection = true,
       .count = CountMeaning::References,
-      .collect_count = CollectCount::AtLeastFreedUnlessFinalized,
+      .collect_count = CollectCount::None,
       .finalizers = true,
       .weak_references = true,
       .weak_reference_callbacks = false,
