@@ -236,7 +236,8 @@ void Lane::end_op() {
 // the checks report; the collector is not asked to touch it. Unless a free is a finalization
 // (Lua's __gc): the finalized value still exists, and the map still refers to it. A collector
 // that keeps strong-value maps itself dropped the entry as it freed the key: the value is only
-// noted, as one a map let go in this op.
+// noted, as one a map let go in this op, freed or not (what it held, freed by reference counting
+// in its turn, may have let go of a cycle that the op's collection had already passed by).
 void Lane::drop_entries_of_freed_keys() {
   if (keeps_ephemerons() || !oracle.has_maps()) return;
   for (std::size_t i = 0; i < freed_now.size(); ++i) {  // (unlinks may free more keys)
@@ -244,9 +245,13 @@ void Lane::drop_entries_of_freed_keys() {
     for (ObjectId map : oracle.maps_keyed_by(k)) {
       const std::optional<ObjectId> value = oracle.entry_value(map, k, view());
       if (!value || !holds(map)) continue;
+      if (keeps_maps()) {  // (it may have freed the value already: what it held counts)
+        unmapped_now.insert(unmapped_now.end(), {map, *value});
+        continue;
+      }
       if (!holds(*value) && !capabilities.free_is_finalization) continue;
       unmapped_now.insert(unmapped_now.end(), {map, *value});
-      if (!keeps_maps()) collector->unlink(map, *value);
+      collector->unlink(map, *value);
     }
   }
 }

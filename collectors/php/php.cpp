@@ -78,6 +78,12 @@ HashTable* entries_of(zend_object* weak_map) {
                                       weak_map->handlers->offset);
 }
 
+// The WeakReferences the adapter makes get PHP's handlers but for free_obj, which tells the
+// adapter (after PHP's own), so that it never reads one PHP has freed.
+zend_object_handlers weak_reference_handlers;
+void (*php_free_weak_reference)(zend_object*) = nullptr;
+void free_weak_reference(zend_object* object);
+
 zend_object* create_node(zend_class_entry* ce) {
   auto* node = static_cast<Node*>(zend_object_alloc(sizeof(Node), ce));
   node->owner = nullptr;
@@ -354,6 +360,11 @@ bool take_out(zend_object* from, const zend_object* to) {
   return true;
 }
 
+void free_weak_reference(zend_object* object) {
+  php_free_weak_reference(object);
+  if (PhpCollector* active = PhpRuntime::get().active) active->weak_reference_freed(object);
+}
+
 }  // namespace
 
 PhpCollector::PhpCollector(CollectorHost& listener) : Collector(listener) {
@@ -507,10 +518,15 @@ void PhpCollector::weak_ref(WeakId w, ObjectId target, bool /*callback: PHP has 
   zval created;
   create_weak_reference(object(target), &created);
   if (Z_TYPE(created) != IS_OBJECT) throw std::runtime_error("php: WeakReference::create failed");
+  if (php_free_weak_reference == nullptr) {
+    std::memcpy(&weak_reference_handlers, Z_OBJ(created)->handlers, sizeof weak_reference_handlers);
+    php_free_weak_reference = weak_reference_handlers.free_obj;
+    weak_reference_handlers.free_obj = &free_weak_reference;
+  }
+  Z_OBJ(created)->handlers = &weak_reference_handlers;
   if (weak_.size() <= w) weak_.resize(w + 1);
-  weak_[w] = {.reference = Z_OBJ(created), .target = target};
+  weak_[w] = {.reference = Z_OBJ(created), .target = target, .taken = true};
   handles_[target].weak_to.push_back(w);
-  end_operation();
 }
 
 // $holder->w[] = the WeakReference: the adapter's count moves to the holder's array.
@@ -528,6 +544,10 @@ void PhpCollector::weak_held_by(WeakId w, ObjectId holder) {
 std::optional<ObjectId> PhpCollector::deref(WeakId w) const {
   const Weak& weak = weak_.at(w);
   if (weak.cleared || weak.gone) return std::nullopt;
+  if (weak.reference == nullptr) {
+    throw std::runtime_error("php: the WeakReference of weak reference " + std::to_string(w) +
+                             " has been freed");
+  }
   const zend_object* referent = referent_of(weak.reference);
   if (referent == nullptr) return std::nullopt;
   if (referent != handles_[weak.target].object) {
@@ -586,7 +606,8 @@ void PhpCollector::object_destroyed(ObjectId id) {
   if (!reporting_) return;
   for (WeakId w : handles_[id].weak_to) {
     const Weak& weak = weak_[w];
-    if (!weak.gone && referent_of(weak.reference) != nullptr && !error_) {
+    if (!weak.gone && weak.reference != nullptr && referent_of(weak.reference) != nullptr &&
+        !error_) {
       error_ = std::make_exception_ptr(BrokenInvariant(
           "php: object " + std::to_string(id) + " was freed, but WeakReference " +
           std::to_string(w) + " to it was not cleared"));
@@ -605,12 +626,27 @@ void PhpCollector::object_finalized(ObjectId id) {
   }
 }
 
+void PhpCollector::weak_reference_freed(_zend_object* reference) {
+  for (Weak& weak : weak_) {
+    if (weak.reference == reference) weak.reference = nullptr;
+  }
+}
+
 // PHP clears a weak reference only as it frees the target (object_freeing told it then); one
 // found clear otherwise is told here, and the checks judge it.
 void PhpCollector::end_operation() {
   for (WeakId w = 0; w < weak_.size(); ++w) {
     Weak& weak = weak_[w];
-    if (weak.reference == nullptr || weak.cleared || weak.gone) continue;
+    if (!weak.taken || weak.cleared || weak.gone) continue;
+    if (weak.reference == nullptr) {  // (its holder, or the adapter, still holds it)
+      if (!error_) {
+        error_ = std::make_exception_ptr(BrokenInvariant(
+            "php: PHP freed the WeakReference of weak reference " + std::to_string(w) +
+            (weak.holder ? " while object " + std::to_string(*weak.holder) + " holds it"
+                         : " while the adapter holds it")));
+      }
+      continue;
+    }
     if (referent_of(weak.reference) == nullptr) {
       weak.cleared = true;
       report_weak_cleared(w);

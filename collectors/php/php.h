@@ -78,6 +78,8 @@ class PhpCollector : public Collector {
   void object_destroyed(ObjectId id);
   /// Called by the __destruct of an object with a finalizer.
   void object_finalized(ObjectId id);
+  /// Called as PHP frees a WeakReference the adapter made.
+  void weak_reference_freed(_zend_object* reference);
 
  private:
   /// What the adapter holds for one object.
@@ -90,8 +92,10 @@ class PhpCollector : public Collector {
   /// One weak reference of the trace's.
   struct Weak {
     _zend_object* reference = nullptr;  // the WeakReference: the adapter's count, or its holder's
+                                        // (null once PHP frees it)
     ObjectId target = 0;
     std::optional<ObjectId> holder;
+    bool taken = false;    // (the trace's weak references are numbered: some are never taken)
     bool cleared = false;  // reported cleared
     bool gone = false;     // its holder was freed: it is nobody's any more
   };
