@@ -31,6 +31,14 @@ void Lane::finalize(ObjectId x) {
   }
   finalized[x] = 1;
   finalized_now.push_back(x);
+  if (capabilities.weak_references_cleared_once_finalized) {
+    // What the collector kept for x's finalizer: x, and the garbage x reaches.
+    const auto garbage_now = [this](ObjectId y) { return holds(y) && !live(y); };
+    for (ObjectId y : oracle.descendants(std::span(&x, 1), garbage_now, view(), true)) {
+      once_finalized.insert(y);
+    }
+    once_finalized.insert(x);
+  }
   // (Reachable from the mutator, that is: as in PEP 442, a finalizer of a collection's garbage
   // runs even when another finalizer of that garbage has just resurrected its object.)
   if (oracle.reachable_from_roots(x)) return wrong("ran its finalizer while still reachable");
@@ -61,7 +69,9 @@ void Lane::weak_cleared(WeakId w) {
     wrong("cleared a weak reference to it a second time");
   } else if (!holds(target)) {
     wrong("cleared a weak reference to it only after freeing it");
-  } else if (reaches_now(target) && !held_by_garbage) {
+  } else if (reaches_now(target) && !held_by_garbage &&
+             !(capabilities.weak_references_cleared_once_finalized &&
+               once_finalized.contains(target))) {
     // (One that garbage holds may be cleared with the garbage: its target may live on.)
     wrong("cleared a weak reference to it while the program could still reach it");
   }
@@ -80,7 +90,9 @@ void Lane::weak_callback(WeakId w) {
   };
   const std::optional<ObjectId> holder = holder_of(w);
   const std::size_t problems_before = found_in_callbacks.size();
-  if (!oracle.weak_has_callback(w)) {
+  if (!capabilities.weak_reference_callbacks) {
+    wrong("ran the callback of a weak reference, but it runs none");
+  } else if (!oracle.weak_has_callback(w)) {
     wrong("ran a callback for a weak reference to it that has none");
   } else if (weak_gone(w)) {
     wrong("ran the callback of a weak reference after freeing the object that held it");
@@ -140,8 +152,8 @@ void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, boo
   }
   // (A weak reference held by garbage when it was cleared may go without its callback.)
   for (const auto& [w, when, held_by_garbage] : lane.cleared_now) {
-    if (oracle_.weak_has_callback(w) && lane.weak[w] != Lane::WeakState::CalledBack &&
-        !held_by_garbage) {
+    if (lane.capabilities.weak_reference_callbacks && oracle_.weak_has_callback(w) &&
+        lane.weak[w] != Lane::WeakState::CalledBack && !held_by_garbage) {
       return wrong(oracle_.weak_target(w), w, "a weak reference to it was cleared, but its "
                    "callback never ran");
     }
@@ -173,9 +185,12 @@ void Session::check_weak_references_cleared_first(Lane& lane) {
   const auto taken_now = [&lane](WeakId w) {
     return std::find(lane.taken_now.begin(), lane.taken_now.end(), w) != lane.taken_now.end();
   };
+  const bool garbage_holders_left_out =
+      lane.capabilities.weak_references_of_garbage_outlive_finalizers;
   for (const auto& [w, when, held_by_garbage] : lane.cleared_now) {
     const ObjectId target = oracle_.weak_target(w);
-    if (when > lane.first_finalizer && lane.garbage_at_start.contains(target) && !taken_now(w)) {
+    if (when > lane.first_finalizer && lane.garbage_at_start.contains(target) && !taken_now(w) &&
+        !(garbage_holders_left_out && held_by_garbage)) {
       return report(lane, Violation::of(ViolationKind::WrongWeakReference, {target},
                                         "garbage of a full collection whose weak reference was "
                                         "cleared only after a finalizer of that collection ran")
@@ -187,7 +202,8 @@ void Session::check_weak_references_cleared_first(Lane& lane) {
       // (Set, and held by the mutator, by garbage, or by an object freed during the op.)
       const std::optional<ObjectId> holder = lane.holder_of(w);
       if (lane.weak[w] != Lane::WeakState::Set || taken_now(w) ||
-          (lane.weak_gone(w) && !lane.garbage_at_start.contains(*holder))) {
+          (lane.weak_gone(w) && !lane.garbage_at_start.contains(*holder)) ||
+          (garbage_holders_left_out && holder && lane.garbage_at_start.contains(*holder))) {
         continue;
       }
       return report(lane, Violation::of(ViolationKind::WrongWeakReference, {target},

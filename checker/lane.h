@@ -178,6 +178,9 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> unmapped_now;  // the maps and values of the entries the harness's maps
                                        // dropped (drop_entries_of_freed_keys), in pairs
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
+  // With weak_references_cleared_once_finalized: what a finalizer ran for, and the garbage it
+  // reached then (kept for it), ever.
+  ObjectSet once_finalized;
   std::vector<WeakState> weak;          // by weak reference
   std::vector<WeakId> taken_now;        // during the current op: those its programs took
   // During the current op: the finalizer runs and clears, numbered in the order they happened.

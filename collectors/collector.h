@@ -118,6 +118,24 @@ struct Capabilities {
   /// weakref that is itself trash gets no callback). Without it, the checks treat every weak
   /// reference as the mutator's.
   bool weak_reference_holders = false;
+  /// Runs each weak reference's callback, when the trace gives it one, after its clear. Without
+  /// it no callback runs and none is demanded: a weak reference is a slot that the collector
+  /// empties, as Lua's tables with __mode "v" (and the callbacks' programs never run).
+  bool weak_reference_callbacks = true;
+  /// With weak_references_cleared_before_finalizers, the order covers the weak references that
+  /// the mutator and live objects hold, not those that garbage holds: a collection may leave one
+  /// of them set until it frees its holder (which takes it along) or its target. Lua clears no
+  /// weak table that only garbage reaches: it frees it uncleared with its holder when nothing
+  /// being finalized reaches that, and when something does, Lua 5.3 and 5.4 clear its values
+  /// only of what is not kept for finalization with it (lgc.c's atomic clears the "resurrected"
+  /// weak tables after marking what they hold), so a finalizer can find such a target there.
+  bool weak_references_of_garbage_outlive_finalizers = false;
+  /// A weak reference to an object once kept for finalization - its finalizer ran, or garbage
+  /// that such an object reached then - may be cleared at any later collection, even while the
+  /// program reaches the object: Lua 5.1's weak tables, which LuaJIT keeps, drop a userdata that
+  /// is marked finalized from weak values at every atomic phase, and the mark stays (lj_gc.c's
+  /// gc_mayclear; lj_gc_separateudata marks every unreachable userdata).
+  bool weak_references_cleared_once_finalized = false;
   /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
   /// long-lived rule for full collections - and `statistics()` exposes the counts
   /// (gc.get_count()). Needs generations == 3.

@@ -40,6 +40,7 @@ enum class Fault {
   IgnoresWeakReferences,      // weak_ref does nothing, deref finds nothing: nothing is cleared
   ClearsWeakAfterFinalizers,  // reports weak-reference clears (and callbacks) only after the next
                               // finalizer has run (or just before the next free)
+  DropsWeakCallbacks,         // reports weak-reference clears, never their callbacks
   IgnoresThresholds,          // set_thresholds does nothing: the defaults stay
 };
 
@@ -138,6 +139,7 @@ class Faulty : public Collector, public CollectorHost {
 
  private:
   void weak_event(WeakId w, bool callback) {
+    if (callback && fault_ == Fault::DropsWeakCallbacks) return;
     held_back_.emplace_back(w, callback);
     if (fault_ != Fault::ClearsWeakAfterFinalizers) pass_on_weak_events();
   }
@@ -477,6 +479,14 @@ const CapabilityCase kCapabilityCases[] = {
      set(&Capabilities::weak_references_cleared_before_finalizers, true),
      set(&Capabilities::weak_references_cleared_before_finalizers, false),
      "new a\nfinalizer a\nweak w a\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 5},
+    {"weak_reference_callbacks: w is cleared, its callback never runs", promising<MarkSweep>,
+     Fault::DropsWeakCallbacks, set(&Capabilities::weak_reference_callbacks, true),
+     set(&Capabilities::weak_reference_callbacks, false),
+     "new a\nweak w a callback\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 4},
+    {"weak_reference_callbacks, undeclared: mark-sweep runs a callback", promising<MarkSweep>,
+     Fault::None, set(&Capabilities::weak_reference_callbacks, false),
+     set(&Capabilities::weak_reference_callbacks, true),
+     "new a\nweak w a callback\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 4},
     {"cpython_thresholds: the threshold op is ignored", promising<Generational>,
      Fault::IgnoresThresholds, set(&Capabilities::cpython_thresholds, true),
      set(&Capabilities::cpython_thresholds, false), "threshold 1 1 1\nnew a\nnew b\n",
