@@ -16,6 +16,9 @@ namespace cyclefuzz {
 // Runs x's finalizer: checks that it may run, then does what the trace says it does.
 void Lane::finalize(ObjectId x) {
   if (first_finalizer == kNever) first_finalizer = events;
+  if (first_finalizer_after_a_clear == kNever && !cleared_now.empty()) {
+    first_finalizer_after_a_clear = events;
+  }
   ++events;
   ++finalizers_now;
   const auto wrong = [&](const char* detail) {
@@ -187,9 +190,13 @@ void Session::check_weak_references_cleared_first(Lane& lane) {
   };
   const bool garbage_holders_left_out =
       lane.capabilities.weak_references_of_garbage_outlive_finalizers;
+  // (The finalizers of an earlier cycle that it finished first ran before its first clear.)
+  const std::size_t order_from = lane.capabilities.finalizers_of_an_earlier_cycle_run_first
+                                     ? lane.first_finalizer_after_a_clear
+                                     : lane.first_finalizer;
   for (const auto& [w, when, held_by_garbage] : lane.cleared_now) {
     const ObjectId target = oracle_.weak_target(w);
-    if (when > lane.first_finalizer && lane.garbage_at_start.contains(target) && !taken_now(w) &&
+    if (when > order_from && lane.garbage_at_start.contains(target) && !taken_now(w) &&
         !(garbage_holders_left_out && held_by_garbage)) {
       return report(lane, Violation::of(ViolationKind::WrongWeakReference, {target},
                                         "garbage of a full collection whose weak reference was "

@@ -130,6 +130,12 @@ struct Capabilities {
   /// only of what is not kept for finalization with it (lgc.c's atomic clears the "resurrected"
   /// weak tables after marking what they hold), so a finalizer can find such a target there.
   bool weak_references_of_garbage_outlive_finalizers = false;
+  /// With weak_references_cleared_before_finalizers: a full collection may first finish a cycle
+  /// that began before it - its sweep, and the finalizers of the garbage that cycle found -
+  /// and only then run a cycle of its own, whose clears must come before the finalizers that
+  /// follow its first clear (Lua's incremental collector: luaC_fullgc runs the pending cycle to
+  /// its end, finalizers included, before it starts the full one).
+  bool finalizers_of_an_earlier_cycle_run_first = false;
   /// A weak reference to an object once kept for finalization - its finalizer ran, or garbage
   /// that such an object reached then - may be cleared at any later collection, even while the
   /// program reaches the object: Lua 5.1's weak tables, which LuaJIT keeps, drop a userdata that

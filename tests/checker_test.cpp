@@ -41,6 +41,9 @@ enum class Fault {
   ClearsWeakAfterFinalizers,  // reports weak-reference clears (and callbacks) only after the next
                               // finalizer has run (or just before the next free)
   DropsWeakCallbacks,         // reports weak-reference clears, never their callbacks
+  ClearsWeakAtCollect,        // at the end of each collect, reports every weak reference taken
+                              // before it cleared, reachable targets' too (as LuaJIT does for
+                              // userdata it once finalized)
   IgnoresThresholds,          // set_thresholds does nothing: the defaults stay
 };
 
@@ -79,8 +82,12 @@ class Faulty : public Collector, public CollectorHost {
   }
   std::size_t collect(int generation) override {
     if (fault_ == Fault::NeverCollect) return 0;
+    const std::vector<WeakId> taken_before = std::exchange(taken_, {});
     const std::size_t found = inner_->collect(generation);
     pass_on_weak_events();
+    if (fault_ == Fault::ClearsWeakAtCollect) {
+      for (WeakId w : taken_before) report_weak_cleared(w);
+    }
     switch (fault_) {
       case Fault::CountOneMore:
         return found + 1;
@@ -107,6 +114,7 @@ class Faulty : public Collector, public CollectorHost {
   }
   void weak_ref(WeakId w, ObjectId target, bool callback) override {
     if (fault_ != Fault::IgnoresWeakReferences) inner_->weak_ref(w, target, callback);
+    taken_.push_back(w);
   }
   std::optional<ObjectId> deref(WeakId w) const override {
     if (fault_ == Fault::IgnoresWeakReferences) return std::nullopt;
@@ -158,6 +166,7 @@ class Faulty : public Collector, public CollectorHost {
   Fault fault_;
   Capabilities capabilities_;
   std::vector<std::pair<WeakId, bool>> held_back_;  // weak-reference events not passed on yet
+  std::vector<WeakId> taken_;  // ClearsWeakAtCollect: taken since the last collect began
 };
 
 /// A built-in collector `Inner`, wrapped with `fault` and capabilities adjusted by `promise`.
@@ -487,6 +496,24 @@ const CapabilityCase kCapabilityCases[] = {
      Fault::None, set(&Capabilities::weak_reference_callbacks, false),
      set(&Capabilities::weak_reference_callbacks, true),
      "new a\nweak w a callback\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 4},
+    {"weak_references_of_garbage_outlive_finalizers: w, held by garbage h, is cleared after a's "
+     "finalizer ran", promising<MarkSweep>, Fault::ClearsWeakAfterFinalizers,
+     set(&Capabilities::weak_references_of_garbage_outlive_finalizers, false),
+     set(&Capabilities::weak_references_of_garbage_outlive_finalizers, true),
+     "new a\nnew h\nlink h a\nfinalizer a\nweak w a in h\nunroot a\nunroot h\ncollect\n",
+     ViolationKind::WrongWeakReference, 8},
+    {"finalizers_of_an_earlier_cycle_run_first: w is cleared after a's finalizer, none before",
+     promising<MarkSweep>, Fault::ClearsWeakAfterFinalizers,
+     set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, false),
+     set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, true),
+     "new a\nfinalizer a\nweak w a\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 5},
+    {"weak_references_cleared_once_finalized: w to b, which a's finalizer kept, is cleared",
+     promising<MarkSweep>, Fault::ClearsWeakAtCollect,
+     set(&Capabilities::weak_references_cleared_once_finalized, false),
+     set(&Capabilities::weak_references_cleared_once_finalized, true),
+     "new a\nnew b\nlink a b\nfinalizer a weak w b in a resurrect\nunroot b\nunroot a\ncollect\n"
+     "collect\n",
+     ViolationKind::WrongWeakReference, 8},
     {"cpython_thresholds: the threshold op is ignored", promising<Generational>,
      Fault::IgnoresThresholds, set(&Capabilities::cpython_thresholds, true),
      set(&Capabilities::cpython_thresholds, false), "threshold 1 1 1\nnew a\nnew b\n",
@@ -510,6 +537,18 @@ TEST(Checker, EachCapabilitySwitchesItsCheck) {
     const auto quiet = violations(c.trace, {c.wrap(c.quiet, c.fault)});
     EXPECT_TRUE(quiet.empty()) << "with the capability switched: " << summary(quiet);
   }
+}
+
+// weak_references_cleared_once_finalized lets go only of what a finalizer kept: a weak reference
+// to an object no finalizer ever kept is still never cleared while the program reaches it.
+TEST(Checker, WeakReferencesClearedOnceFinalizedCoverOnlyWhatFinalizersKept) {
+  const Promise once_finalized = set(&Capabilities::weak_references_cleared_once_finalized, true);
+  const auto fired =
+      violations("new a\nnew b\nfinalizer a resurrect\nunroot a\nweak w b\ncollect\n",
+                 {promising<MarkSweep>(once_finalized, Fault::ClearsWeakAtCollect)});
+  ASSERT_FALSE(fired.empty());
+  EXPECT_EQ(describe(fired[0].kind), std::string(describe(ViolationKind::WrongWeakReference)));
+  EXPECT_EQ(fired[0].op_index + 1, 6u) << summary(fired);
 }
 
 TEST(Checker, RetiresACollectorAfterItsFirstViolation) {

@@ -340,6 +340,7 @@ LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
                     .weak_reference_holders = true,
                     .weak_reference_callbacks = false,
                     .weak_references_of_garbage_outlive_finalizers = true,
+                    .finalizers_of_an_earlier_cycle_run_first = mode == LuaMode::Incremental,
                     .weak_references_cleared_once_finalized = kObjectsAreUserdata,
                     .map_entries = kObjectsAreUserdata ? MapEntries::Harness
                                                        : MapEntries::Ephemerons} {
