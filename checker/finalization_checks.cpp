@@ -205,6 +205,9 @@ void Session::check_weak_references_cleared_first(Lane& lane) {
     }
   }
   for (ObjectId target : lane.garbage_at_start.members()) {
+    // (A finalizer of an earlier cycle may have made it reachable before the collection's own
+    // cycle looked: then that cycle had nothing to clear.)
+    if (lane.capabilities.finalizers_of_an_earlier_cycle_run_first && lane.live(target)) continue;
     for (WeakId w : oracle_.weak_references_to(target)) {
       // (Set, and held by the mutator, by garbage, or by an object freed during the op.)
       const std::optional<ObjectId> holder = lane.holder_of(w);

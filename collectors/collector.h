@@ -71,6 +71,12 @@ struct Capabilities {
   bool reference_counting = false;
   /// How many generations: `collect(g)` is a full collection iff g >= generations - 1.
   int generations = 1;
+  /// `collect(g)` for a young generation (g < generations - 1) is a step of the collector's own
+  /// work, not a collection of generations: it may free any garbage or none, and the collector
+  /// shows no generations (the wrong generation and missed garbage checks do not apply). Lua's
+  /// collectgarbage("step"): in incremental mode a part of a cycle, so that a trace's steps fall
+  /// between its links and unlinks; in 5.4's generational mode a young (or major) collection.
+  bool young_collections_are_steps = false;
   /// May run collections on its own during any operation. Without it, a collection that runs
   /// during an op other than `collect`, unless a finalizer asked for it, is a violation.
   bool automatic_collection = false;
@@ -134,7 +140,9 @@ struct Capabilities {
   /// that began before it - its sweep, and the finalizers of the garbage that cycle found -
   /// and only then run a cycle of its own, whose clears must come before the finalizers that
   /// follow its first clear (Lua's incremental collector: luaC_fullgc runs the pending cycle to
-  /// its end, finalizers included, before it starts the full one).
+  /// its end, finalizers included, before it starts the full one). What is reachable again
+  /// after the collection need not have been cleared: an earlier cycle's finalizer may have
+  /// resurrected it before the collection's own cycle looked.
   bool finalizers_of_an_earlier_cycle_run_first = false;
   /// A weak reference to an object once kept for finalization - its finalizer ran, or garbage
   /// that such an object reached then - may be cleared at any later collection, even while the

@@ -449,6 +449,13 @@ const CapabilityCase kCapabilityCases[] = {
     {"generations: mark-sweep keeps everything in generation 0", promising<MarkSweep>,
      Fault::None, set(&Capabilities::generations, 3), set(&Capabilities::generations, 1),
      "new a\ncollect 0\n", ViolationKind::WrongGeneration, 2},
+    {"young_collections_are_steps: mark-sweep keeps everything in generation 0",
+     promising<MarkSweep>, Fault::None, set(&Capabilities::generations, 3),
+     [](Capabilities& c) {
+       c.generations = 3;
+       c.young_collections_are_steps = true;
+     },
+     "new a\ncollect 0\n", ViolationKind::WrongGeneration, 2},
     {"count None: inspect shows a count one too high", promising<MarkSweep>, Fault::CountWrong,
      set(&Capabilities::count, CountMeaning::External),
      set(&Capabilities::count, CountMeaning::None), "new a\n", ViolationKind::WrongBookkeeping,
@@ -507,6 +514,12 @@ const CapabilityCase kCapabilityCases[] = {
      set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, false),
      set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, true),
      "new a\nfinalizer a\nweak w a\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 5},
+    {"finalizers_of_an_earlier_cycle_run_first: w to a, which a's finalizer resurrects, stays",
+     promising<MarkSweep>, Fault::IgnoresWeakReferences,
+     set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, false),
+     set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, true),
+     "new a\nweak w a\nfinalizer a resurrect\nunroot a\ncollect\n",
+     ViolationKind::WrongWeakReference, 5},
     {"weak_references_cleared_once_finalized: w to b, which a's finalizer kept, is cleared",
      promising<MarkSweep>, Fault::ClearsWeakAtCollect,
      set(&Capabilities::weak_references_cleared_once_finalized, false),

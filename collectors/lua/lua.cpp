@@ -136,6 +136,9 @@ void set_collector_mode(lua_State* L, LuaMode mode) {
 // The adapter
 // ================================================================================================
 
+/// The trace's generations: `collect 0` and `collect 1` are steps, `collect 2` is full.
+constexpr int kGenerations = 3;
+
 /// The field of a map's table that holds its entries: an ephemeron table (__mode "k").
 constexpr const char* kEntries = "entries";
 /// The key, outside the sequence 1..n, of an object's table (LuaJIT: its environment) that holds
@@ -327,7 +330,8 @@ LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
     : Collector(listener),
       mode_(mode),
       capabilities_{.reference_counting = false,
-                    .generations = 1,
+                    .generations = kGenerations,
+                    .young_collections_are_steps = true,
                     .automatic_collection = true,
                     .count = CountMeaning::External,
                     .collect_count = CollectCount::None,
@@ -520,8 +524,8 @@ void LuaCollector::perform(lua_State* L, Call& c) {
     case CallKind::Unroot:
       luaL_unref(L, LUA_REGISTRYINDEX, c.ref);
       break;
-    case CallKind::Collect:
-      lua_gc(L, LUA_GCCOLLECT, 0);
+    case CallKind::Collect:  // (c.a: whether it is full)
+      lua_gc(L, c.a != 0 ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
       break;
   }
 }
@@ -644,9 +648,13 @@ void LuaCollector::unroot(ObjectId id) {
   call(c);
 }
 
-// Lua's collectgarbage("collect") returns 0, not a count (Capabilities::collect_count is None).
-std::size_t LuaCollector::collect(int /*generation*/) {
-  Call c{this, CallKind::Collect};
+// A young generation's is one step, collectgarbage("step", 0) (young_collections_are_steps): a
+// basic step of the incremental collector (in 5.4, the work of a step of size 2^1 bytes; in 5.3
+// and LuaJIT, one GCSTEPSIZE of work), or in 5.4's generational mode a young collection (or a
+// major one, as Lua sees fit). Lua's collectgarbage("collect") returns 0, not a count
+// (Capabilities::collect_count is None); so does the step's.
+std::size_t LuaCollector::collect(int generation) {
+  Call c{this, CallKind::Collect, capabilities_.is_full_collection(generation) ? 1u : 0u};
   call(c);
   return 0;
 }
