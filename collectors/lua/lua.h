@@ -32,11 +32,12 @@
 //   finalizer           a metatable with __gc, set on an object the trace gives a finalizer: Lua
 //                       calls it once, for an unreachable object, which it keeps (with all the
 //                       object reaches) until its next cycle; what the program resurrects lives on
-//   collect             collectgarbage("collect"), whatever the generation asked for: Lua
-//                       collects no generation on request (in 5.4's generational mode,
-//                       collectgarbage("step") makes a young or a major collection as it sees
-//                       fit, and its young and old objects do not move up one generation per
-//                       collection as collect(g) promises)
+//   collect             collect 2 (full): collectgarbage("collect"). collect 0 and collect 1:
+//                       one collectgarbage("step", 0) (young_collections_are_steps), a part of
+//                       an incremental cycle or, in 5.4's generational mode, a young (or major)
+//                       collection as Lua sees fit: Lua collects no generation on request, and
+//                       its young and old objects do not move up one generation per collection
+//                       as collect(g) promises, so the adapter shows no generations
 //   automatic           steps of the collector during allocations, with parameters that make them
 //                       frequent in small heaps (see kIncremental... in lua.cpp): in generational
 //                       mode, a young collection every few allocations
