@@ -431,17 +431,21 @@ TEST(Lua, TakesAStepForAYoungCollect) {
     TraceRun run(trace, lua);
     EXPECT_TRUE(run.session.violations().empty()) << run.report();
     std::set<std::string> freed = run.freed_set_at(8);
-    if (lua == "lua-generational") EXPECT_EQ(freed, (std::set<std::string>{"a", "b"}));
+    if (lua == "lua-generational") {
+      EXPECT_EQ(freed, (std::set<std::string>{"a", "b"}));
+    }
     freed.merge(run.freed_set_at(9));
     EXPECT_EQ(freed, (std::set<std::string>{"a", "b"})) << lua;
   }
 }
 
-/// Records frees and weak-reference clears; a finalizer resurrects its object (a root of it).
-struct WeakListener : RecordingListener {
-  void finalize(ObjectId id) override { collector->root(id); }
+/// A Lua collector whose host records frees and weak-reference clears, and whose finalizers
+/// resurrect their object (a root of it).
+struct WeakLua : RecordingListener {
+  explicit WeakLua(const std::string& name) : lua(make_lua(name, *this)) {}
+  void finalize(ObjectId id) override { lua->root(id); }
   void weak_cleared(WeakId w) override { cleared.push_back(w); }
-  Collector* collector = nullptr;
+  std::unique_ptr<Collector> lua;
   std::vector<WeakId> cleared;
 };
 
@@ -449,9 +453,8 @@ struct WeakListener : RecordingListener {
 // holder's own for one an object holds), which Lua empties when the target dies.
 TEST(Lua, ClearsWeakReferencesToWhatItFrees) {
   for (const std::string& name : kLuas) {
-    WeakListener listener;
-    const auto lua = make_lua(name, listener);
-    listener.collector = lua.get();
+    WeakLua listener(name);
+    Collector* lua = listener.lua.get();
     lua->allocate(0);
     lua->allocate(1);
     lua->weak_ref(0, 0, false);  // the mutator's
@@ -495,9 +498,8 @@ TEST(Lua, LeavesAWeakTableThatOnlyFinalizedObjectsReachUncleared) {
 // (weak_references_cleared_once_finalized); Lua 5.3 and 5.4 keep the weak reference.
 TEST(Lua, LuaJitClearsWeakReferencesToWhatItOnceFinalized) {
   for (const std::string& name : kLuas) {
-    WeakListener listener;
-    const auto lua = make_lua(name, listener);
-    listener.collector = lua.get();
+    WeakLua listener(name);
+    Collector* lua = listener.lua.get();
     lua->allocate(0);
     lua->set_finalizer(0);
     lua->unroot(0);
