@@ -37,7 +37,13 @@ bool Session::check_frees(Lane& lane) {
     }
     premature.push_back(x);
   };
+  for (const Lane::KeptKey& kept : lane.keys_kept_by_their_values) {
+    found(kept.key, {kept.map, kept.value, kept.key}, kFreedKeyKeptByItsValue);
+  }
   for (ObjectId x : lane.freed_now) {
+    if (std::any_of(premature.begin(), premature.end(), [x](ObjectId y) { return y == x; })) {
+      continue;
+    }
     if (oracle_.reachable_from_roots(x)) {
       found(x, premature.empty() ? oracle_.path_from_roots(x) : std::vector<ObjectId>{},
             kFreedWhileReachable);
@@ -176,7 +182,6 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   const bool dropped_by_programs = !lane.unlinked_now.empty() || !lane.released.empty();
   const bool exact =
       promise == CollectCount::Freed ||
-      (promise == CollectCount::FreedUnlessFinalized && lane.finalizers_now == 0) ||
       (promise == CollectCount::FoundInGenerations && facts.full && !dropped_by_programs);
   const std::size_t freed = facts.freed_by_collector;
   // Nor are frozen objects that reference counting freed with the garbage: the permanent

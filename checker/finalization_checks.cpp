@@ -93,9 +93,7 @@ void Lane::weak_callback(WeakId w) {
   };
   const std::optional<ObjectId> holder = holder_of(w);
   const std::size_t problems_before = found_in_callbacks.size();
-  if (!capabilities.weak_reference_callbacks) {
-    wrong("ran the callback of a weak reference, but it runs none");
-  } else if (!oracle.weak_has_callback(w)) {
+  if (!expects_callback(w)) {
     wrong("ran a callback for a weak reference to it that has none");
   } else if (weak_gone(w)) {
     wrong("ran the callback of a weak reference after freeing the object that held it");
@@ -155,8 +153,8 @@ void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, boo
   }
   // (A weak reference held by garbage when it was cleared may go without its callback.)
   for (const auto& [w, when, held_by_garbage] : lane.cleared_now) {
-    if (lane.capabilities.weak_reference_callbacks && oracle_.weak_has_callback(w) &&
-        lane.weak[w] != Lane::WeakState::CalledBack && !held_by_garbage) {
+    if (lane.expects_callback(w) && lane.weak[w] != Lane::WeakState::CalledBack &&
+        !held_by_garbage) {
       return wrong(oracle_.weak_target(w), w, "a weak reference to it was cleared, but its "
                    "callback never ran");
     }

@@ -98,7 +98,7 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
         if (replaced) unlinked_now.insert(unlinked_now.end(), {step.a, *replaced});
         from_x_valid = false;
         reach_changed();
-        if (keeps_ephemerons()) {
+        if (keeps_maps()) {
           collector->set_entry(step.a, step.b, step.c);
         } else {  // (the harness's strong-value map, as for the mutator's `entry`)
           collector->link(step.a, step.c);
@@ -113,7 +113,7 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
         unlinked_now.insert(unlinked_now.end(), {step.a, *value});
         from_x_valid = false;
         reach_changed();
-        if (keeps_ephemerons()) {
+        if (keeps_maps()) {
           collector->remove_entry(step.a, step.b);
         } else {
           collector->unlink(step.a, *value);

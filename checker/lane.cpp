@@ -126,6 +126,7 @@ void Lane::begin_op(std::size_t objects, bool reach_may_change) {
   unlinked_now.clear();
   other_steps_now = 0;
   unmapped_now.clear();
+  keys_kept_by_their_values.clear();
   kept_before.clear();
   garbage_at_start.clear();
   fresh_.clear();  // (fresh is about one op: what this op's finalizers changed)
@@ -151,6 +152,7 @@ void Lane::freed(ObjectId id) {
     return;
   }
   if (!oracle.maps_keyed_by(id).empty()) {  // its entries are gone: what they kept may not be
+    note_key_kept_by_its_value(id);
     oracle.key_freed(view(), id);
     reach_changed();
   }
@@ -158,6 +160,26 @@ void Lane::freed(ObjectId id) {
   --alive;
   freed_reachable += oracle.reachable_from_roots(id);
   freed_now.push_back(id);
+}
+
+// A strong-value map keeps its entry's value while the key is not freed, so a value that refers
+// back to its key keeps the key: freeing such a key while its map is live is premature, though
+// once it is freed nothing keeps the value any more (so `kept`, found again at the end of the op,
+// no longer says so).
+void Lane::note_key_kept_by_its_value(ObjectId k) {
+  if (keeps_ephemerons()) return;
+  const auto unreachable = [this](ObjectId y) { return !oracle.reachable_from_roots(y); };
+  for (ObjectId map : oracle.maps_keyed_by(k)) {
+    if (!holds(map) || !reaches_now(map)) continue;
+    const std::optional<ObjectId> value = oracle.entry_value(map, k, view());
+    if (!value || !holds(*value)) continue;
+    const ObjectId from[] = {*value};
+    const std::vector<ObjectId> reached = oracle.descendants(from, unreachable, view());
+    if (std::find(reached.begin(), reached.end(), k) != reached.end()) {
+      keys_kept_by_their_values.push_back({k, map, *value});
+      return;
+    }
+  }
 }
 
 std::span<const ObjectId> Lane::held_objects() {
@@ -213,7 +235,10 @@ void Lane::end_op() {
 
 // A value is unlinked only while the lane holds it: one freed already is a premature free, which
 // the checks report; the collector is not asked to touch it. Unless a free is a finalization
-// (Lua's __gc): the finalized value still exists, and the map still refers to it.
+// (Lua's __gc): the finalized value still exists, and the map still refers to it. A collector
+// that keeps strong-value maps itself dropped the entry as it freed the key: the value is only
+// noted, as one a map let go in this op, freed or not (what it held, freed by reference counting
+// in its turn, may have let go of a cycle that the op's collection had already passed by).
 void Lane::drop_entries_of_freed_keys() {
   if (keeps_ephemerons() || !oracle.has_maps()) return;
   for (std::size_t i = 0; i < freed_now.size(); ++i) {  // (unlinks may free more keys)
@@ -221,6 +246,10 @@ void Lane::drop_entries_of_freed_keys() {
     for (ObjectId map : oracle.maps_keyed_by(k)) {
       const std::optional<ObjectId> value = oracle.entry_value(map, k, view());
       if (!value || !holds(map)) continue;
+      if (keeps_maps()) {  // (it may have freed the value already: what it held counts)
+        unmapped_now.insert(unmapped_now.end(), {map, *value});
+        continue;
+      }
       if (!holds(*value) && !capabilities.free_is_finalization) continue;
       unmapped_now.insert(unmapped_now.end(), {map, *value});
       collector->unlink(map, *value);

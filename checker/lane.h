@@ -119,7 +119,8 @@ class Lane final : public CollectorHost {
   void release_resurrected();
   /// The harness's maps (Capabilities::map_entries): after the op, each map the collector holds
   /// unlinks the value of its entry for every key the collector freed during it, as a key's
-  /// weak-reference callback drops a WeakKeyDictionary's entry.
+  /// weak-reference callback drops a WeakKeyDictionary's entry. (A collector's own strong-value
+  /// maps dropped those entries themselves: their values are only noted as let go.)
   void drop_entries_of_freed_keys();
   /// What `from` reaches in its heap through objects `through` accepts, with its maps' semantics:
   /// an ephemeron's value once its key is live too - reached by the search, the mutator, or
@@ -127,6 +128,12 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> reached_from(std::span<const ObjectId> from, const AlivePredicate& through,
                                      const AlivePredicate& also_live) const;
   bool keeps_ephemerons() const { return capabilities.map_entries == MapEntries::Ephemerons; }
+  /// Whether the collector keeps its maps itself (set_entry), rather than the harness.
+  bool keeps_maps() const { return capabilities.map_entries != MapEntries::Harness; }
+  /// Whether a callback must run for w once it is cleared.
+  bool expects_callback(WeakId w) const {
+    return capabilities.weak_reference_callbacks && oracle.weak_has_callback(w);
+  }
   /// The keys the mutator no longer reaches that the collector still holds.
   const std::vector<ObjectId>& held_dead_keys();
   /// A live map whose entry keeps x, which the mutator does not reach; or nothing.
@@ -198,6 +205,11 @@ class Lane final : public CollectorHost {
                              // callback may not run
   };
   std::vector<Clear> cleared_now;
+  /// A key freed in this op that a live strong-value map kept through its own entry's value.
+  struct KeptKey {
+    ObjectId key, map, value;
+  };
+  std::vector<KeptKey> keys_kept_by_their_values;
   /// What the callbacks found wrong as they ran, during the current op (reported at its end).
   std::vector<Violation> found_in_callbacks;
 
@@ -211,6 +223,8 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> list_seeds();
   /// Whether the list reaches x through an entry whose key the collector freed during this op.
   bool kept_through_freed_keys(ObjectId x);
+  /// Before the free of key k: notes it if a live map's entry for k keeps it (through its value).
+  void note_key_kept_by_its_value(ObjectId k);
 
   /// The finalizer's program, in this lane's heap (checker/finalizer_programs.cpp).
   void run_program(const std::vector<Step>& program, std::optional<ObjectId> x);

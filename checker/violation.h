@@ -59,6 +59,12 @@ inline constexpr const char* kFreedWhileListed =
 inline constexpr const char* kFreedWhileMapped =
     "freed while the entry of a map the program reaches keeps it (its key not yet freed)";
 
+/// The detail of a premature free of a key that the value of its own entry refers to, in a live
+/// strong-value map; the path is the map, the value, then the key.
+inline constexpr const char* kFreedKeyKeptByItsValue =
+    "freed while its own entry's value, which a strong-value map the program reaches keeps, "
+    "refers to it";
+
 /// One broken rule. Built as `Violation::of(kind, objects, detail)` and, where they explain it,
 /// `.along(path)`, `.around(cycle)`, `.of_weak(w)`; the Session fills in whose and when.
 struct Violation {

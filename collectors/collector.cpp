@@ -72,7 +72,7 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op,
       }
       break;
     case OpKind::Entry:
-      if (collector.capabilities().map_entries == MapEntries::Ephemerons) {
+      if (collector.capabilities().map_entries != MapEntries::Harness) {
         collector.set_entry(op.a, op.b, op.c);
       } else {
         collector.link(op.a, op.c);
@@ -80,7 +80,7 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op,
       }
       break;
     case OpKind::Unentry:
-      if (collector.capabilities().map_entries == MapEntries::Ephemerons) {
+      if (collector.capabilities().map_entries != MapEntries::Harness) {
         collector.remove_entry(op.a, op.b);
       } else if (replaced) {
         collector.unlink(op.a, *replaced);

@@ -45,10 +45,6 @@ enum class CollectCount : std::uint8_t {
                        // (it counts what is still unreachable after the finalizers); after a
                        // full collection whose programs dropped nothing, exactly what Freed
                        // demands
-  FreedUnlessFinalized,  // exactly what it freed during the call when no finalizer ran in it;
-                        // when one did, never more: PHP's gc_collect_cycles leaves objects with
-                        // destructors, and what they hold, to reference counting as it destroys
-                        // the rest of the garbage, and counts only the rest
   None,                // not a count of objects (Lua's collectgarbage("collect") returns 0)
 };
 
@@ -63,6 +59,10 @@ enum class MapEntries : std::uint8_t {
   /// The collector keeps them (set_entry, remove_entry) as ephemerons: a value lives while its map
   /// and its key do, and the entry goes when the key is freed.
   Ephemerons,
+  /// The collector keeps them (set_entry, remove_entry) as strong-value maps: a value lives while
+  /// its map lives and its key is not freed (a value that refers back to its key keeps both), and
+  /// the collector drops the entry itself when it frees the key (PHP 8.2's WeakMap).
+  StrongValues,
 };
 
 struct Capabilities {
@@ -115,6 +115,9 @@ struct Capabilities {
   /// Keeps weak references (weak_ref, deref): cleared when the target is freed, never while it is
   /// reachable; a callback runs once, after its clear.
   bool weak_references = false;
+  /// Runs weak references' callbacks. Without it (PHP's WeakReference has none; nor have Lua's
+  /// weak tables) `callback` is ignored: no callback may run, and no callback's program does.
+  bool weak_reference_callbacks = true;
   /// Clears the weak references to all the garbage a collection found before it runs any of that
   /// garbage's finalizers (CPython's handle_weakrefs before finalize_garbage).
   bool weak_references_cleared_before_finalizers = false;
@@ -124,10 +127,6 @@ struct Capabilities {
   /// weakref that is itself trash gets no callback). Without it, the checks treat every weak
   /// reference as the mutator's.
   bool weak_reference_holders = false;
-  /// Runs each weak reference's callback, when the trace gives it one, after its clear. Without
-  /// it no callback runs and none is demanded: a weak reference is a slot that the collector
-  /// empties, as Lua's tables with __mode "v" (and the callbacks' programs never run).
-  bool weak_reference_callbacks = true;
   /// With weak_references_cleared_before_finalizers, the order covers the weak references that
   /// the mutator and live objects hold, not those that garbage holds: a collection may leave one
   /// of them set until it frees its holder (which takes it along) or its target. Lua clears no
@@ -257,8 +256,8 @@ class Collector {
   virtual void weak_held_by(WeakId /*w*/, ObjectId /*holder*/) {}
   /// What weak reference `w` points to, or nothing once it is cleared.
   virtual std::optional<ObjectId> deref(WeakId /*w*/) const { return std::nullopt; }
-  /// Map entries, for a collector that keeps them (Capabilities::map_entries is Ephemerons; the
-  /// harness asks no other): `map`'s entry for `key` is now `value`, replacing the old one;
+  /// Map entries, for a collector that keeps them (Capabilities::map_entries is Ephemerons or
+  /// StrongValues; the harness asks no other): `map`'s entry for `key` is now `value`, replacing the old one;
   /// `map` drops its entry for `key`. `inspect` lists each entry's value among the references.
   virtual void set_entry(ObjectId /*map*/, ObjectId /*key*/, ObjectId /*value*/) {}
   virtual void remove_entry(ObjectId /*map*/, ObjectId /*key*/) {}

@@ -116,6 +116,10 @@ class Faulty : public Collector, public CollectorHost {
     if (fault_ != Fault::IgnoresWeakReferences) inner_->weak_ref(w, target, callback);
     taken_.push_back(w);
   }
+  void set_entry(ObjectId map, ObjectId key, ObjectId value) override {
+    inner_->set_entry(map, key, value);
+  }
+  void remove_entry(ObjectId map, ObjectId key) override { inner_->remove_entry(map, key); }
   std::optional<ObjectId> deref(WeakId w) const override {
     if (fault_ == Fault::IgnoresWeakReferences) return std::nullopt;
     return inner_->deref(w);
@@ -499,10 +503,6 @@ const CapabilityCase kCapabilityCases[] = {
      Fault::DropsWeakCallbacks, set(&Capabilities::weak_reference_callbacks, true),
      set(&Capabilities::weak_reference_callbacks, false),
      "new a\nweak w a callback\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 4},
-    {"weak_reference_callbacks, undeclared: mark-sweep runs a callback", promising<MarkSweep>,
-     Fault::None, set(&Capabilities::weak_reference_callbacks, false),
-     set(&Capabilities::weak_reference_callbacks, true),
-     "new a\nweak w a callback\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 4},
     {"weak_references_of_garbage_outlive_finalizers: w, held by garbage h, is cleared after a's "
      "finalizer ran", promising<MarkSweep>, Fault::ClearsWeakAfterFinalizers,
      set(&Capabilities::weak_references_of_garbage_outlive_finalizers, false),
@@ -527,6 +527,15 @@ const CapabilityCase kCapabilityCases[] = {
      "new a\nnew b\nlink a b\nfinalizer a weak w b in a resurrect\nunroot b\nunroot a\ncollect\n"
      "collect\n",
      ViolationKind::WrongWeakReference, 8},
+    {"weak_reference_callbacks, undeclared: mark-sweep runs a callback",
+     promising<MarkSweep>, Fault::None, set(&Capabilities::weak_reference_callbacks, false),
+     set(&Capabilities::weak_reference_callbacks, true),
+     "new a\nweak w a callback\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 4},
+    {"map_entries StrongValues, not Ephemerons: mark-sweep lets the value go with its key",
+     promising<MarkSweep>, Fault::None, set(&Capabilities::map_entries, MapEntries::StrongValues),
+     set(&Capabilities::map_entries, MapEntries::Ephemerons),
+     "new m\nnew k\nnew v\nlink v k\nentry m k v\nunroot v\nunroot k\ncollect\n",
+     ViolationKind::PrematureFree, 8},
     {"cpython_thresholds: the threshold op is ignored", promising<Generational>,
      Fault::IgnoresThresholds, set(&Capabilities::cpython_thresholds, true),
      set(&Capabilities::cpython_thresholds, false), "threshold 1 1 1\nnew a\nnew b\n",

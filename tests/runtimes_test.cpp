@@ -534,9 +534,56 @@ TEST(Php, FreesACycleOnlyWhenItCollectsAndCountsIt) {
   php.unroot(0);
   php.unroot(1);
   EXPECT_TRUE(listener.frees.empty());
-  EXPECT_EQ(php.collect(2), 2u);
+  // (gc_collect_cycles counts every value it destroys: the two objects and their arrays $r.)
+  EXPECT_EQ(php.collect(2), 4u);
   EXPECT_EQ(std::set<ObjectId>(listener.frees.begin(), listener.frees.end()),
             (std::set<ObjectId>{0, 1}));
+}
+
+// Each kind keeps its references in its own place of PHP's: a list's in the array $r, a dict's
+// under string keys of it, a record's in dynamic properties, a cell's in $c. PHP's collector
+// traverses them all (zend_std_get_gc), and unlink releases through each place.
+TEST(Php, KeepsEachKindsReferencesInItsOwnPlaceAndCollectsThroughThem) {
+  for (const char* kind : {"list", "dict", "record", "cell"}) {
+    SCOPED_TRACE(kind);
+    TraceRun run(std::string("new a ") + kind + "\nnew b " + kind +
+                     "\nnew c\nlink b a\nlink a c\nunroot c\nunlink a c\nlink a b\n"
+                     "unroot b\nunroot a\ncollect\n",
+                 "php");
+    EXPECT_EQ(run.freed_at(7), std::vector<std::string>{"c"});
+    EXPECT_TRUE(run.freed_at(10).empty());
+    EXPECT_EQ(run.freed_set_at(11), (std::set<std::string>{"a", "b"}));
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+}
+
+// A WeakReference is cleared as PHP frees its target, by reference counting or by a collection;
+// one that an object holds (in its $w) goes with it. PHP has no weak-reference callbacks.
+TEST(Php, ClearsWeakReferencesAsItFreesTheirTargets) {
+  TraceRun run("new a\nnew b\nnew h\nlink a b\nlink b a\nweak w a callback\nweak v b in h\n"
+               "deref w\nunroot a\nunroot b\ncollect\nderef w\nderef v\n",
+               "php");
+  EXPECT_EQ(run.freed_set_at(11), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  EXPECT_FALSE(run.session.collector(0).capabilities().weak_reference_callbacks);
+}
+
+// PHP 8.2's WeakMap keeps its values strongly (its get_gc returns them): a value that refers to
+// its key keeps both while the map lives, and they go with the map (MapEntries::StrongValues).
+TEST(Php, KeepsAWeakMapsValueThatRefersToItsKeyWhileTheMapLives) {
+  TraceRun run("new m\nnew k\nnew v\nlink v k\nentry m k v\nunroot v\nunroot k\ncollect\n"
+               "unroot m\ncollect\n",
+               "php");
+  EXPECT_TRUE(run.freed_at(8).empty());
+  EXPECT_EQ(run.freed_set_at(9), (std::set<std::string>{"m", "k", "v"}));  // by counting
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// An entry goes when PHP frees its key: its value, which only the entry held, is freed with it.
+TEST(Php, DropsAWeakMapEntryAsItFreesTheKey) {
+  TraceRun run("new m\nnew k\nnew v\nentry m k v\nunroot v\nunroot k\n", "php");
+  EXPECT_EQ(run.freed_at(6), (std::vector<std::string>{"k", "v"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
 }
 
 // 6,000 abandoned two-cycles buffer 12,000 possible roots: past the root buffer's threshold of
@@ -552,9 +599,8 @@ TEST(Php, KeepsWhatADestructorResurrects) {
   EXPECT_TRUE(run.session.violations().empty()) << run.report();
 }
 
-// The adapter's destructor holds its object and releases it as a userland __destruct's frame
-// does, so an object its destructor makes a cycle is a possible root that the next collection
-// finds (PHP's bare decrement after dtor_obj would leave it to no collection at all).
+// A userland __destruct's frame holds its object while it runs and releases it after, so an
+// object its destructor makes a cycle is a possible root that the next collection finds.
 TEST(Php, CollectsAnObjectItsDestructorMadeACycle) {
   TraceRun run("new a\nfinalizer a link a a\nunroot a\ncollect\n", "php");
   EXPECT_TRUE(run.freed_at(3).empty());
@@ -563,8 +609,8 @@ TEST(Php, CollectsAnObjectItsDestructorMadeACycle) {
 }
 
 // gc_collect_cycles leaves an object with a destructor, and what it holds, to reference counting
-// as it destroys the rest of the garbage, and does not count them (as in plain PHP): the count is
-// exact only when no destructor ran (CollectCount::FreedUnlessFinalized).
+// as it destroys the rest of the garbage, and does not count them (as in plain PHP); it counts
+// the arrays it destroys as well: no count of objects (CollectCount::None).
 TEST(Php, CountsOnlyTheGarbageThatNoDestructorHolds) {
   RecordingListener listener;
   PhpCollector php(listener);
@@ -575,9 +621,9 @@ TEST(Php, CountsOnlyTheGarbageThatNoDestructorHolds) {
   php.link(2, 3);
   php.set_finalizer(2);
   for (ObjectId x = 0; x < 4; ++x) php.unroot(x);
-  EXPECT_EQ(php.collect(0), 2u);
+  EXPECT_EQ(php.collect(0), 4u);  // 0, 1 and their arrays $r
   EXPECT_EQ(listener.frees.size(), 4u);
-  EXPECT_EQ(php.capabilities().collect_count, CollectCount::FreedUnlessFinalized);
+  EXPECT_EQ(php.capabilities().collect_count, CollectCount::None);
 }
 
 TEST(Php, CollectsByItselfWhenTheRootBufferFills) {
