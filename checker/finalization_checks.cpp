@@ -16,7 +16,11 @@ namespace cyclefuzz {
 // Runs x's finalizer: checks that it may run, then does what the trace says it does.
 void Lane::finalize(ObjectId x) {
   if (first_finalizer == kNever) first_finalizer = events;
-  if (first_finalizer_after_a_clear == kNever && !cleared_now.empty()) {
+  // (A clear of one that garbage holds may be the sweep of an earlier cycle: Lua frees a dead
+  // holder's weak table uncleared.)
+  const auto held_by_the_living = [](const Clear& c) { return !c.held_by_garbage; };
+  if (first_finalizer_after_a_clear == kNever &&
+      std::any_of(cleared_now.begin(), cleared_now.end(), held_by_the_living)) {
     first_finalizer_after_a_clear = events;
   }
   ++events;

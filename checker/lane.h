@@ -193,7 +193,7 @@ class Lane final : public CollectorHost {
   // During the current op: the finalizer runs and clears, numbered in the order they happened.
   std::size_t events = 0;
   std::size_t first_finalizer = kNever;
-  std::size_t first_finalizer_after_a_clear = kNever;
+  std::size_t first_finalizer_after_a_clear = kNever;  // of one the living held
   std::size_t finalizers_now = 0;
   std::vector<ObjectId> finalized_now;  // whose finalizers ran during the current op
   std::size_t programs_now = 0;  // finalizers, and callbacks' programs, that ran (may change it)

@@ -138,7 +138,7 @@ struct Capabilities {
   /// With weak_references_cleared_before_finalizers: a full collection may first finish a cycle
   /// that began before it - its sweep, and the finalizers of the garbage that cycle found -
   /// and only then run a cycle of its own, whose clears must come before the finalizers that
-  /// follow its first clear (Lua's incremental collector: luaC_fullgc runs the pending cycle to
+  /// follow its first clear of a weak reference that the mutator or a live object holds (Lua's incremental collector: luaC_fullgc runs the pending cycle to
   /// its end, finalizers included, before it starts the full one). What is reachable again
   /// after the collection need not have been cleared: an earlier cycle's finalizer may have
   /// resurrected it before the collection's own cycle looked.
