@@ -16,6 +16,13 @@ namespace cyclefuzz {
 // Runs x's finalizer: checks that it may run, then does what the trace says it does.
 void Lane::finalize(ObjectId x) {
   if (first_finalizer == kNever) first_finalizer = events;
+  // (A clear of one that garbage holds may be the sweep of an earlier cycle: Lua frees a dead
+  // holder's weak table uncleared.)
+  const auto held_by_the_living = [](const Clear& c) { return !c.held_by_garbage; };
+  if (first_finalizer_after_a_clear == kNever &&
+      std::any_of(cleared_now.begin(), cleared_now.end(), held_by_the_living)) {
+    first_finalizer_after_a_clear = events;
+  }
   ++events;
   ++finalizers_now;
   const auto wrong = [&](const char* detail) {
@@ -31,6 +38,14 @@ void Lane::finalize(ObjectId x) {
   }
   finalized[x] = 1;
   finalized_now.push_back(x);
+  if (capabilities.weak_references_cleared_once_finalized) {
+    // What the collector kept for x's finalizer: x, and the garbage x reaches.
+    const auto garbage_now = [this](ObjectId y) { return holds(y) && !live(y); };
+    for (ObjectId y : oracle.descendants(std::span(&x, 1), garbage_now, view(), true)) {
+      once_finalized.insert(y);
+    }
+    once_finalized.insert(x);
+  }
   // (Reachable from the mutator, that is: as in PEP 442, a finalizer of a collection's garbage
   // runs even when another finalizer of that garbage has just resurrected its object.)
   if (oracle.reachable_from_roots(x)) return wrong("ran its finalizer while still reachable");
@@ -61,7 +76,9 @@ void Lane::weak_cleared(WeakId w) {
     wrong("cleared a weak reference to it a second time");
   } else if (!holds(target)) {
     wrong("cleared a weak reference to it only after freeing it");
-  } else if (reaches_now(target) && !held_by_garbage) {
+  } else if (reaches_now(target) && !held_by_garbage &&
+             !(capabilities.weak_references_cleared_once_finalized &&
+               once_finalized.contains(target))) {
     // (One that garbage holds may be cleared with the garbage: its target may live on.)
     wrong("cleared a weak reference to it while the program could still reach it");
   }
@@ -173,9 +190,16 @@ void Session::check_weak_references_cleared_first(Lane& lane) {
   const auto taken_now = [&lane](WeakId w) {
     return std::find(lane.taken_now.begin(), lane.taken_now.end(), w) != lane.taken_now.end();
   };
+  const bool garbage_holders_left_out =
+      lane.capabilities.weak_references_of_garbage_outlive_finalizers;
+  // (The finalizers of an earlier cycle that it finished first ran before its first clear.)
+  const std::size_t order_from = lane.capabilities.finalizers_of_an_earlier_cycle_run_first
+                                     ? lane.first_finalizer_after_a_clear
+                                     : lane.first_finalizer;
   for (const auto& [w, when, held_by_garbage] : lane.cleared_now) {
     const ObjectId target = oracle_.weak_target(w);
-    if (when > lane.first_finalizer && lane.garbage_at_start.contains(target) && !taken_now(w)) {
+    if (when > order_from && lane.garbage_at_start.contains(target) && !taken_now(w) &&
+        !(garbage_holders_left_out && held_by_garbage)) {
       return report(lane, Violation::of(ViolationKind::WrongWeakReference, {target},
                                         "garbage of a full collection whose weak reference was "
                                         "cleared only after a finalizer of that collection ran")
@@ -183,11 +207,15 @@ void Session::check_weak_references_cleared_first(Lane& lane) {
     }
   }
   for (ObjectId target : lane.garbage_at_start.members()) {
+    // (A finalizer of an earlier cycle may have made it reachable before the collection's own
+    // cycle looked: then that cycle had nothing to clear.)
+    if (lane.capabilities.finalizers_of_an_earlier_cycle_run_first && lane.live(target)) continue;
     for (WeakId w : oracle_.weak_references_to(target)) {
       // (Set, and held by the mutator, by garbage, or by an object freed during the op.)
       const std::optional<ObjectId> holder = lane.holder_of(w);
       if (lane.weak[w] != Lane::WeakState::Set || taken_now(w) ||
-          (lane.weak_gone(w) && !lane.garbage_at_start.contains(*holder))) {
+          (lane.weak_gone(w) && !lane.garbage_at_start.contains(*holder)) ||
+          (garbage_holders_left_out && holder && lane.garbage_at_start.contains(*holder))) {
         continue;
       }
       return report(lane, Violation::of(ViolationKind::WrongWeakReference, {target},

@@ -12,7 +12,8 @@ std::string generation_text(int g) { return "generation " + std::to_string(g); }
 }  // namespace
 
 GenerationModel::GenerationModel(const Capabilities& capabilities, const CollectorOptions& options)
-    : oldest_(capabilities.generations - 1),
+    // (A collector whose young collections are steps shows no generations.)
+    : oldest_(capabilities.young_collections_are_steps ? 0 : capabilities.generations - 1),
       thresholds_(capabilities.cpython_thresholds),
       freezes_(capabilities.freezes),
       weak_reference_holders_(capabilities.weak_reference_holders) {

@@ -112,6 +112,7 @@ void Lane::begin_op(std::size_t objects, bool reach_may_change) {
   bad_frees.clear();
   events = 0;
   first_finalizer = kNever;
+  first_finalizer_after_a_clear = kNever;
   finalizers_now = 0;
   finalized_now.clear();
   programs_now = 0;

@@ -185,11 +185,15 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> unmapped_now;  // the maps and values of the entries the harness's maps
                                        // dropped (drop_entries_of_freed_keys), in pairs
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
+  // With weak_references_cleared_once_finalized: what a finalizer ran for, and the garbage it
+  // reached then (kept for it), ever.
+  ObjectSet once_finalized;
   std::vector<WeakState> weak;          // by weak reference
   std::vector<WeakId> taken_now;        // during the current op: those its programs took
   // During the current op: the finalizer runs and clears, numbered in the order they happened.
   std::size_t events = 0;
   std::size_t first_finalizer = kNever;
+  std::size_t first_finalizer_after_a_clear = kNever;  // of one the living held
   std::size_t finalizers_now = 0;
   std::vector<ObjectId> finalized_now;  // whose finalizers ran during the current op
   std::size_t programs_now = 0;  // finalizers, and callbacks' programs, that ran (may change it)

@@ -71,6 +71,12 @@ struct Capabilities {
   bool reference_counting = false;
   /// How many generations: `collect(g)` is a full collection iff g >= generations - 1.
   int generations = 1;
+  /// `collect(g)` for a young generation (g < generations - 1) is a step of the collector's own
+  /// work, not a collection of generations: it may free any garbage or none, and the collector
+  /// shows no generations (the wrong generation and missed garbage checks do not apply). Lua's
+  /// collectgarbage("step"): in incremental mode a part of a cycle, so that a trace's steps fall
+  /// between its links and unlinks; in 5.4's generational mode a young (or major) collection.
+  bool young_collections_are_steps = false;
   /// May run collections on its own during any operation. Without it, a collection that runs
   /// during an op other than `collect`, unless a finalizer asked for it, is a violation.
   bool automatic_collection = false;
@@ -109,8 +115,8 @@ struct Capabilities {
   /// Keeps weak references (weak_ref, deref): cleared when the target is freed, never while it is
   /// reachable; a callback runs once, after its clear.
   bool weak_references = false;
-  /// Runs weak references' callbacks. Without it (PHP's WeakReference has none) `callback` is
-  /// ignored: no callback may run, and no callback's program does.
+  /// Runs weak references' callbacks. Without it (PHP's WeakReference has none; nor have Lua's
+  /// weak tables) `callback` is ignored: no callback may run, and no callback's program does.
   bool weak_reference_callbacks = true;
   /// Clears the weak references to all the garbage a collection found before it runs any of that
   /// garbage's finalizers (CPython's handle_weakrefs before finalize_garbage).
@@ -121,6 +127,28 @@ struct Capabilities {
   /// weakref that is itself trash gets no callback). Without it, the checks treat every weak
   /// reference as the mutator's.
   bool weak_reference_holders = false;
+  /// With weak_references_cleared_before_finalizers, the order covers the weak references that
+  /// the mutator and live objects hold, not those that garbage holds: a collection may leave one
+  /// of them set until it frees its holder (which takes it along) or its target. Lua clears no
+  /// weak table that only garbage reaches: it frees it uncleared with its holder when nothing
+  /// being finalized reaches that, and when something does, Lua 5.3 and 5.4 clear its values
+  /// only of what is not kept for finalization with it (lgc.c's atomic clears the "resurrected"
+  /// weak tables after marking what they hold), so a finalizer can find such a target there.
+  bool weak_references_of_garbage_outlive_finalizers = false;
+  /// With weak_references_cleared_before_finalizers: a full collection may first finish a cycle
+  /// that began before it - its sweep, and the finalizers of the garbage that cycle found -
+  /// and only then run a cycle of its own, whose clears must come before the finalizers that
+  /// follow its first clear of a weak reference that the mutator or a live object holds (Lua's incremental collector: luaC_fullgc runs the pending cycle to
+  /// its end, finalizers included, before it starts the full one). What is reachable again
+  /// after the collection need not have been cleared: an earlier cycle's finalizer may have
+  /// resurrected it before the collection's own cycle looked.
+  bool finalizers_of_an_earlier_cycle_run_first = false;
+  /// A weak reference to an object once kept for finalization - its finalizer ran, or garbage
+  /// that such an object reached then - may be cleared at any later collection, even while the
+  /// program reaches the object: Lua 5.1's weak tables, which LuaJIT keeps, drop a userdata that
+  /// is marked finalized from weak values at every atomic phase, and the mark stays (lj_gc.c's
+  /// gc_mayclear; lj_gc_separateudata marks every unreachable userdata).
+  bool weak_references_cleared_once_finalized = false;
   /// Automatic collection follows CPython's rules - allocation counts, thresholds, the
   /// long-lived rule for full collections - and `statistics()` exposes the counts
   /// (gc.get_count()). Needs generations == 3.

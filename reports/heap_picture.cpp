@@ -225,7 +225,9 @@ class Painter {
     const std::string count =
         count_line(capabilities_.count, view.count, lane_.expected_count(x));
     if (!count.empty()) node.label += "\n" + count;
-    if (capabilities_.generations > 1) node.label += "\ngen " + std::to_string(view.generation);
+    if (capabilities_.generations > 1 && !capabilities_.young_collections_are_steps) {
+      node.label += "\ngen " + std::to_string(view.generation);
+    }
     return node;
   }
 

@@ -40,6 +40,10 @@ enum class Fault {
   IgnoresWeakReferences,      // weak_ref does nothing, deref finds nothing: nothing is cleared
   ClearsWeakAfterFinalizers,  // reports weak-reference clears (and callbacks) only after the next
                               // finalizer has run (or just before the next free)
+  DropsWeakCallbacks,         // reports weak-reference clears, never their callbacks
+  ClearsWeakAtCollect,        // at the end of each collect, reports every weak reference taken
+                              // before it cleared, reachable targets' too (as LuaJIT does for
+                              // userdata it once finalized)
   IgnoresThresholds,          // set_thresholds does nothing: the defaults stay
 };
 
@@ -78,8 +82,12 @@ class Faulty : public Collector, public CollectorHost {
   }
   std::size_t collect(int generation) override {
     if (fault_ == Fault::NeverCollect) return 0;
+    const std::vector<WeakId> taken_before = std::exchange(taken_, {});
     const std::size_t found = inner_->collect(generation);
     pass_on_weak_events();
+    if (fault_ == Fault::ClearsWeakAtCollect) {
+      for (WeakId w : taken_before) report_weak_cleared(w);
+    }
     switch (fault_) {
       case Fault::CountOneMore:
         return found + 1;
@@ -106,6 +114,7 @@ class Faulty : public Collector, public CollectorHost {
   }
   void weak_ref(WeakId w, ObjectId target, bool callback) override {
     if (fault_ != Fault::IgnoresWeakReferences) inner_->weak_ref(w, target, callback);
+    taken_.push_back(w);
   }
   void set_entry(ObjectId map, ObjectId key, ObjectId value) override {
     inner_->set_entry(map, key, value);
@@ -142,6 +151,7 @@ class Faulty : public Collector, public CollectorHost {
 
  private:
   void weak_event(WeakId w, bool callback) {
+    if (callback && fault_ == Fault::DropsWeakCallbacks) return;
     held_back_.emplace_back(w, callback);
     if (fault_ != Fault::ClearsWeakAfterFinalizers) pass_on_weak_events();
   }
@@ -160,6 +170,7 @@ class Faulty : public Collector, public CollectorHost {
   Fault fault_;
   Capabilities capabilities_;
   std::vector<std::pair<WeakId, bool>> held_back_;  // weak-reference events not passed on yet
+  std::vector<WeakId> taken_;  // ClearsWeakAtCollect: taken since the last collect began
 };
 
 /// A built-in collector `Inner`, wrapped with `fault` and capabilities adjusted by `promise`.
@@ -442,6 +453,13 @@ const CapabilityCase kCapabilityCases[] = {
     {"generations: mark-sweep keeps everything in generation 0", promising<MarkSweep>,
      Fault::None, set(&Capabilities::generations, 3), set(&Capabilities::generations, 1),
      "new a\ncollect 0\n", ViolationKind::WrongGeneration, 2},
+    {"young_collections_are_steps: mark-sweep keeps everything in generation 0",
+     promising<MarkSweep>, Fault::None, set(&Capabilities::generations, 3),
+     [](Capabilities& c) {
+       c.generations = 3;
+       c.young_collections_are_steps = true;
+     },
+     "new a\ncollect 0\n", ViolationKind::WrongGeneration, 2},
     {"count None: inspect shows a count one too high", promising<MarkSweep>, Fault::CountWrong,
      set(&Capabilities::count, CountMeaning::External),
      set(&Capabilities::count, CountMeaning::None), "new a\n", ViolationKind::WrongBookkeeping,
@@ -481,6 +499,34 @@ const CapabilityCase kCapabilityCases[] = {
      set(&Capabilities::weak_references_cleared_before_finalizers, true),
      set(&Capabilities::weak_references_cleared_before_finalizers, false),
      "new a\nfinalizer a\nweak w a\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 5},
+    {"weak_reference_callbacks: w is cleared, its callback never runs", promising<MarkSweep>,
+     Fault::DropsWeakCallbacks, set(&Capabilities::weak_reference_callbacks, true),
+     set(&Capabilities::weak_reference_callbacks, false),
+     "new a\nweak w a callback\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 4},
+    {"weak_references_of_garbage_outlive_finalizers: w, held by garbage h, is cleared after a's "
+     "finalizer ran", promising<MarkSweep>, Fault::ClearsWeakAfterFinalizers,
+     set(&Capabilities::weak_references_of_garbage_outlive_finalizers, false),
+     set(&Capabilities::weak_references_of_garbage_outlive_finalizers, true),
+     "new a\nnew h\nlink h a\nfinalizer a\nweak w a in h\nunroot a\nunroot h\ncollect\n",
+     ViolationKind::WrongWeakReference, 8},
+    {"finalizers_of_an_earlier_cycle_run_first: w is cleared after a's finalizer, none before",
+     promising<MarkSweep>, Fault::ClearsWeakAfterFinalizers,
+     set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, false),
+     set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, true),
+     "new a\nfinalizer a\nweak w a\nunroot a\ncollect\n", ViolationKind::WrongWeakReference, 5},
+    {"finalizers_of_an_earlier_cycle_run_first: w to a, which a's finalizer resurrects, stays",
+     promising<MarkSweep>, Fault::IgnoresWeakReferences,
+     set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, false),
+     set(&Capabilities::finalizers_of_an_earlier_cycle_run_first, true),
+     "new a\nweak w a\nfinalizer a resurrect\nunroot a\ncollect\n",
+     ViolationKind::WrongWeakReference, 5},
+    {"weak_references_cleared_once_finalized: w to b, which a's finalizer kept, is cleared",
+     promising<MarkSweep>, Fault::ClearsWeakAtCollect,
+     set(&Capabilities::weak_references_cleared_once_finalized, false),
+     set(&Capabilities::weak_references_cleared_once_finalized, true),
+     "new a\nnew b\nlink a b\nfinalizer a weak w b in a resurrect\nunroot b\nunroot a\ncollect\n"
+     "collect\n",
+     ViolationKind::WrongWeakReference, 8},
     {"weak_reference_callbacks, undeclared: mark-sweep runs a callback",
      promising<MarkSweep>, Fault::None, set(&Capabilities::weak_reference_callbacks, false),
      set(&Capabilities::weak_reference_callbacks, true),
@@ -513,6 +559,18 @@ TEST(Checker, EachCapabilitySwitchesItsCheck) {
     const auto quiet = violations(c.trace, {c.wrap(c.quiet, c.fault)});
     EXPECT_TRUE(quiet.empty()) << "with the capability switched: " << summary(quiet);
   }
+}
+
+// weak_references_cleared_once_finalized lets go only of what a finalizer kept: a weak reference
+// to an object no finalizer ever kept is still never cleared while the program reaches it.
+TEST(Checker, WeakReferencesClearedOnceFinalizedCoverOnlyWhatFinalizersKept) {
+  const Promise once_finalized = set(&Capabilities::weak_references_cleared_once_finalized, true);
+  const auto fired =
+      violations("new a\nnew b\nfinalizer a resurrect\nunroot a\nweak w b\ncollect\n",
+                 {promising<MarkSweep>(once_finalized, Fault::ClearsWeakAtCollect)});
+  ASSERT_FALSE(fired.empty());
+  EXPECT_EQ(describe(fired[0].kind), std::string(describe(ViolationKind::WrongWeakReference)));
+  EXPECT_EQ(fired[0].op_index + 1, 6u) << summary(fired);
 }
 
 TEST(Checker, RetiresACollectorAfterItsFirstViolation) {

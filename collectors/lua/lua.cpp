@@ -136,8 +136,16 @@ void set_collector_mode(lua_State* L, LuaMode mode) {
 // The adapter
 // ================================================================================================
 
+/// The trace's generations: `collect 0` and `collect 1` are steps, `collect 2` is full.
+constexpr int kGenerations = 3;
+
 /// The field of a map's table that holds its entries: an ephemeron table (__mode "k").
 constexpr const char* kEntries = "entries";
+/// The key, outside the sequence 1..n, of an object's table (LuaJIT: its environment) that holds
+/// the weak references the object holds: a table with __mode "v", from each weak reference's id
+/// to its target, reachable from the holder alone, so that it lives and dies with it. An integer
+/// key, so that reading it allocates nothing (the adapter reads it outside protected calls).
+constexpr int kHeldWeak = 0;
 
 /// What `inspect` shows for a reference to something that is not an object.
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
@@ -157,6 +165,9 @@ class LuaCollector : public Collector {
   void set_finalizer(ObjectId id) override;
   void set_entry(ObjectId map, ObjectId key, ObjectId value) override;
   void remove_entry(ObjectId map, ObjectId key) override;
+  void weak_ref(WeakId w, ObjectId target, bool callback) override;
+  void weak_held_by(WeakId w, ObjectId holder) override;
+  std::optional<ObjectId> deref(WeakId w) const override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return cycles_; }
   void check_invariants() const override;
@@ -177,6 +188,14 @@ class LuaCollector : public Collector {
     bool has_finalizer = false;
     std::vector<int> registry_refs;  // its external references
   };
+  /// What the adapter holds for one weak reference: a slot of a table with __mode "v" (the
+  /// mutator's table of weak references, or its holder's), which Lua clears.
+  struct WeakRecord {
+    ObjectId target = 0;
+    std::optional<ObjectId> holder;
+    bool taken = false;
+    bool gone = false;  // reported cleared, or gone with its holder: never looked at again
+  };
   struct Call;  // one operation's arguments and results, across lua_pcall
   enum class CallKind : std::uint8_t;
   static int run_call(lua_State* L);
@@ -193,15 +212,34 @@ class LuaCollector : public Collector {
   long long id_of(int index) const;
   /// The block of memory of the object at `index`, as the allocator sees it.
   const void* block_of(int index) const;
+  /// Pushes the table whose slot `w` is weak reference w, or returns false (pushing nothing)
+  /// when it cannot be named: its holder is dead to Lua and not being finalized.
+  bool push_slot_table(WeakId w) const;
+  /// Reports the clears of the weak references that Lua has cleared since the adapter last
+  /// looked: their slots are nil now. It looks after every call into Lua and before every
+  /// finalizer (Lua clears weak values at a cycle's atomic phase, inside some step; what it
+  /// cleared is dead to it, and only a finalizer can make it reachable again).
+  void look_at_weak_references();
+  /// Before object `id`'s free is reported: the weak references it holds go with it, and those
+  /// to it are cleared (Lua clears a weak value at the atomic phase, before its sweep frees the
+  /// target; the adapter cannot read a table from inside the allocator, so it reports the clear
+  /// here, and check_invariants finds the slot nil when it can name it).
+  void weak_references_at_free(ObjectId id);
 
   LuaMode mode_;
   Capabilities capabilities_;
   lua_State* L_ = nullptr;
   std::vector<Record> records_;  // by object id
+  std::vector<WeakRecord> weak_;  // by weak reference
+  std::vector<WeakId> pending_;   // the weak references neither cleared nor gone
   std::unordered_map<const void*, ObjectId> object_at_;  // by the address of its block
   std::exception_ptr error_;     // thrown inside Lua, by a finalizer's program
   int objects_ref_ = 0;          // registry: id -> object, weak values
   int ids_ref_ = 0;              // registry: object -> id, weak keys
+  int weak_ref_ = 0;             // registry: the mutator's weak references, id -> target, weak
+                                 // values
+  int held_weak_ref_ = 0;        // registry: weak reference id -> its holder's table of weak
+                                 // references, weak values (they keep no holder's table alive)
   int node_metatable_ref_ = 0;   // registry: the metatable of objects with a finalizer
   int sentinel_metatable_ref_ = 0;
   const void* last_block_ = nullptr;     // LuaJIT: the block the allocator gave last
@@ -272,7 +310,9 @@ enum class LuaCollector::CallKind : std::uint8_t {
   Collect,
   SetFinalizer,
   SetEntry,
-  RemoveEntry
+  RemoveEntry,
+  WeakRef,
+  HoldWeak
 };
 
 struct LuaCollector::Call {
@@ -281,6 +321,7 @@ struct LuaCollector::Call {
   ObjectId a = 0;
   ObjectId b = 0;
   ObjectId c = 0;  // SetEntry: the value
+  WeakId w = 0;    // WeakRef, HoldWeak
   int ref = LUA_NOREF;  // Allocate, Root: the registry reference made; Unroot: the one to drop
   const void* block = nullptr;  // Allocate: the new object's block
 };
@@ -289,7 +330,8 @@ LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
     : Collector(listener),
       mode_(mode),
       capabilities_{.reference_counting = false,
-                    .generations = 1,
+                    .generations = kGenerations,
+                    .young_collections_are_steps = true,
                     .automatic_collection = true,
                     .count = CountMeaning::External,
                     .collect_count = CollectCount::None,
@@ -297,6 +339,13 @@ LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
                     .keeps_finalized_a_cycle = true,
                     .inspectable = false,
                     .finalizers = true,
+                    .weak_references = true,
+                    .weak_reference_callbacks = false,
+                    .weak_references_cleared_before_finalizers = true,
+                    .weak_reference_holders = true,
+                    .weak_references_of_garbage_outlive_finalizers = true,
+                    .finalizers_of_an_earlier_cycle_run_first = mode == LuaMode::Incremental,
+                    .weak_references_cleared_once_finalized = kObjectsAreUserdata,
                     .map_entries = kObjectsAreUserdata ? MapEntries::Harness
                                                        : MapEntries::Ephemerons} {
   L_ = lua_newstate(&allocate_block, this);
@@ -340,6 +389,7 @@ void LuaCollector::call(Call& c) {
     error_ = nullptr;
     throw std::runtime_error(std::string(kRuntime) + ": " + message);
   }
+  look_at_weak_references();
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
@@ -439,6 +489,32 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       lua_pop(L, 2);
       break;
     }
+    case CallKind::WeakRef:  // the mutator's: a slot of its table of weak references
+      lua_rawgeti(L, LUA_REGISTRYINDEX, weak_ref_);
+      push_reachable(c.a);
+      lua_rawseti(L, -2, c.w);
+      lua_pop(L, 1);
+      break;
+    case CallKind::HoldWeak:  // moves weak reference c.w into object c.a's table of them
+      push_references_of(c.a);
+      lua_rawgeti(L, -1, kHeldWeak);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        push_weak_table(L, "v");
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, kHeldWeak);
+      }
+      lua_rawgeti(L, LUA_REGISTRYINDEX, weak_ref_);
+      lua_rawgeti(L, -1, c.w);
+      lua_rawseti(L, -3, c.w);
+      lua_pushnil(L);
+      lua_rawseti(L, -2, c.w);
+      lua_pop(L, 1);
+      lua_rawgeti(L, LUA_REGISTRYINDEX, held_weak_ref_);
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, -2, c.w);
+      lua_pop(L, 3);
+      break;
     case CallKind::SetFinalizer:
       push_reachable(c.a);
       lua_rawgeti(L, LUA_REGISTRYINDEX, node_metatable_ref_);
@@ -448,8 +524,8 @@ void LuaCollector::perform(lua_State* L, Call& c) {
     case CallKind::Unroot:
       luaL_unref(L, LUA_REGISTRYINDEX, c.ref);
       break;
-    case CallKind::Collect:
-      lua_gc(L, LUA_GCCOLLECT, 0);
+    case CallKind::Collect:  // (c.a: whether it is full)
+      lua_gc(L, c.a != 0 ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
       break;
   }
 }
@@ -472,6 +548,10 @@ void LuaCollector::setup(lua_State* L) {
   objects_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   push_weak_table(L, "k");
   ids_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  push_weak_table(L, "v");
+  weak_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  push_weak_table(L, "v");
+  held_weak_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   push_finalizing_metatable(L, this, &on_node_finalized);
   node_metatable_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   push_finalizing_metatable(L, this, &on_sentinel_finalized);
@@ -505,6 +585,39 @@ void LuaCollector::remove_entry(ObjectId map, ObjectId key) {
   call(c);
 }
 
+// Lua has no callbacks (Capabilities::weak_reference_callbacks is off): `callback` is unused.
+void LuaCollector::weak_ref(WeakId w, ObjectId target, bool /*callback*/) {
+  if (weak_.size() <= w) weak_.resize(w + 1);
+  pending_.reserve(pending_.size() + 1);
+  Call c{this, CallKind::WeakRef, target};
+  c.w = w;
+  call(c);
+  weak_[w].target = target;
+  weak_[w].taken = true;
+  pending_.push_back(w);
+}
+
+void LuaCollector::weak_held_by(WeakId w, ObjectId holder) {
+  weak_[w].holder = holder;  // (before the call, which looks at the slot where it moved it)
+  Call c{this, CallKind::HoldWeak, holder};
+  c.w = w;
+  call(c);
+}
+
+// What the slot holds, read whenever it can be named (a weak reference reported cleared too, so
+// that a slot Lua did not clear shows).
+std::optional<ObjectId> LuaCollector::deref(WeakId w) const {
+  if (w >= weak_.size() || !weak_[w].taken) return std::nullopt;
+  const int top = lua_gettop(L_);
+  if (!push_slot_table(w)) return std::nullopt;
+  lua_rawgeti(L_, -1, w);
+  const bool empty = lua_isnil(L_, -1);
+  const long long id = empty ? -1 : id_of(-1);
+  lua_settop(L_, top);
+  if (empty) return std::nullopt;
+  return id < 0 ? kNotAnObject : static_cast<ObjectId>(id);
+}
+
 void LuaCollector::set_finalizer(ObjectId id) {
   Call c{this, CallKind::SetFinalizer, id};
   call(c);
@@ -535,9 +648,13 @@ void LuaCollector::unroot(ObjectId id) {
   call(c);
 }
 
-// Lua's collectgarbage("collect") returns 0, not a count (Capabilities::collect_count is None).
-std::size_t LuaCollector::collect(int /*generation*/) {
-  Call c{this, CallKind::Collect};
+// A young generation's is one step, collectgarbage("step", 0) (young_collections_are_steps): a
+// basic step of the incremental collector (in 5.4, the work of a step of size 2^1 bytes; in 5.3
+// and LuaJIT, one GCSTEPSIZE of work), or in 5.4's generational mode a young collection (or a
+// major one, as Lua sees fit). Lua's collectgarbage("collect") returns 0, not a count
+// (Capabilities::collect_count is None); so does the step's.
+std::size_t LuaCollector::collect(int generation) {
+  Call c{this, CallKind::Collect, capabilities_.is_full_collection(generation) ? 1u : 0u};
   call(c);
   return 0;
 }
@@ -552,6 +669,7 @@ void LuaCollector::node_finalized() {
   if (closing_) return;
   const long long id = id_of(1);
   if (id < 0) return;
+  look_at_weak_references();  // (a finalizer may resurrect what Lua cleared)
   try {
     run_finalizer(static_cast<ObjectId>(id));
   } catch (...) {
@@ -568,9 +686,51 @@ void LuaCollector::block_freed(const void* block) {
   records_[id].freed = true;
   if (closing_) return;
   try {
+    weak_references_at_free(id);
     report_free(id);
   } catch (...) {
     if (!error_) error_ = std::current_exception();
+  }
+}
+
+void LuaCollector::look_at_weak_references() {
+  for (std::size_t i = 0; i < pending_.size();) {
+    const WeakId w = pending_[i];
+    bool cleared = false;
+    if (push_slot_table(w)) {
+      lua_rawgeti(L_, -1, w);
+      cleared = lua_isnil(L_, -1);
+      lua_pop(L_, 2);
+    }
+    if (!cleared) {
+      ++i;
+      continue;
+    }
+    pending_[i] = pending_.back();
+    pending_.pop_back();
+    weak_[w].gone = true;
+    try {
+      report_weak_cleared(w);
+    } catch (...) {
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+}
+
+// (Called inside the allocator: reads nothing of Lua's. Its callers catch what the host throws.)
+void LuaCollector::weak_references_at_free(ObjectId id) {
+  for (std::size_t i = 0; i < pending_.size();) {
+    const WeakId w = pending_[i];
+    WeakRecord& r = weak_[w];
+    const bool holder_freed = r.holder == id;
+    if (!holder_freed && r.target != id) {
+      ++i;
+      continue;
+    }
+    pending_[i] = pending_.back();
+    pending_.pop_back();
+    r.gone = true;
+    if (!holder_freed) report_weak_cleared(w);
   }
 }
 
@@ -603,6 +763,29 @@ bool LuaCollector::push_object(ObjectId id) const {
     }
   }
   lua_pop(L_, 1);
+  return false;
+}
+
+bool LuaCollector::push_slot_table(WeakId w) const {
+  const WeakRecord& r = weak_[w];
+  if (!r.holder) {
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, weak_ref_);
+    return true;
+  }
+  lua_rawgeti(L_, LUA_REGISTRYINDEX, held_weak_ref_);
+  lua_rawgeti(L_, -1, w);
+  lua_remove(L_, -2);
+  if (!lua_isnil(L_, -1)) return true;
+  lua_pop(L_, 1);
+  // Lua cleared that weak value: the holder's table is dead to it, or being finalized with the
+  // holder, whose table it may still clear (it clears the weak tables that finalization keeps).
+  if (records_[*r.holder].freed || !push_object(*r.holder)) return false;
+  push_references(L_, -1);
+  lua_remove(L_, -2);
+  lua_rawgeti(L_, -1, kHeldWeak);
+  lua_remove(L_, -2);
+  if (lua_istable(L_, -1)) return true;
+  lua_pop(L_, 1);  // (check_invariants reports a holder without its table)
   return false;
 }
 
@@ -713,6 +896,21 @@ void LuaCollector::check_invariants() const {
         lua_pop(L_, 1);
         continue;
       }
+      if (lua_type(L_, -2) == LUA_TNUMBER && integer_at(L_, -2) == kHeldWeak) {
+        // The weak references it holds: from their ids to their targets.
+        if (!lua_istable(L_, -1)) fail(id, "has weak references that are not a table");
+        lua_pushnil(L_);
+        while (lua_next(L_, -2) != 0) {
+          const long long w = integer_at(L_, -2);
+          if (w < 0 || static_cast<std::size_t>(w) >= weak_.size() || weak_[w].holder != id) {
+            fail(id, "holds a weak reference that is not its own");
+          }
+          if (id_of(-1) != weak_[w].target) fail(id, "holds a weak reference to another object");
+          lua_pop(L_, 1);
+        }
+        lua_pop(L_, 1);
+        continue;
+      }
       ++entries;
       const long long at = integer_at(L_, -2);
       if (at < 1 || at > n) fail(id, "has an entry outside its sequence 1.." + std::to_string(n));
@@ -721,6 +919,21 @@ void LuaCollector::check_invariants() const {
     }
     if (entries != n) fail(id, "has a sequence with holes");
     lua_settop(L_, top);
+  }
+  // Each weak reference whose slot can be named holds its target until the adapter reported it
+  // cleared, and nothing after (a clear reported at its target's free was inferred).
+  for (WeakId w = 0; w < weak_.size(); ++w) {
+    const WeakRecord& r = weak_[w];
+    if (!r.taken || (r.holder && records_[*r.holder].freed) || !push_slot_table(w)) continue;
+    lua_rawgeti(L_, -1, w);
+    const char* wrong = nullptr;
+    if (r.gone && !lua_isnil(L_, -1)) wrong = "was reported cleared, but its slot is not empty";
+    if (!r.gone && id_of(-1) != r.target) wrong = "has a slot that does not hold its target";
+    lua_settop(L_, top);
+    if (wrong != nullptr) {
+      throw BrokenInvariant(std::string(kRuntime) + ": weak reference " + std::to_string(w) +
+                            " " + wrong);
+    }
   }
   if (alive != object_at_.size()) {
     throw BrokenInvariant(std::string(kRuntime) + ": the allocator knows " +

@@ -20,17 +20,24 @@
 //                       LuaJIT: the harness's (map_entries Harness), since a table with __mode
 //                       "k" is no ephemeron table in LuaJIT (lj_gc.c's gc_traverse_tab marks its
 //                       values, as Lua 5.1 does): LuaJIT's weak tables are not put to the test
+//   weak reference      a slot of a table with __mode "v": the mutator's in one the adapter
+//                       keeps in the registry; one that object h holds in h's own (at key 0 of
+//                       h's table; LuaJIT: of its environment), which lives and dies with h.
+//                       Lua clears a slot at a cycle's atomic phase without a word: the adapter
+//                       reports the clear when it sees the slot empty (after every call into
+//                       Lua, before every finalizer) or at the free of the target. No callbacks
 //   free                Lua releasing the object's memory (the table's; LuaJIT: the userdata's)
 //                       through the state's allocator (the adapter's: malloc and free), which it
 //                       does when it sweeps the object
 //   finalizer           a metatable with __gc, set on an object the trace gives a finalizer: Lua
 //                       calls it once, for an unreachable object, which it keeps (with all the
 //                       object reaches) until its next cycle; what the program resurrects lives on
-//   collect             collectgarbage("collect"), whatever the generation asked for: Lua
-//                       collects no generation on request (in 5.4's generational mode,
-//                       collectgarbage("step") makes a young or a major collection as it sees
-//                       fit, and its young and old objects do not move up one generation per
-//                       collection as collect(g) promises)
+//   collect             collect 2 (full): collectgarbage("collect"). collect 0 and collect 1:
+//                       one collectgarbage("step", 0) (young_collections_are_steps), a part of
+//                       an incremental cycle or, in 5.4's generational mode, a young (or major)
+//                       collection as Lua sees fit: Lua collects no generation on request, and
+//                       its young and old objects do not move up one generation per collection
+//                       as collect(g) promises, so the adapter shows no generations
 //   automatic           steps of the collector during allocations, with parameters that make them
 //                       frequent in small heaps (see kIncremental... in lua.cpp): in generational
 //                       mode, a young collection every few allocations
