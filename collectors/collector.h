@@ -136,12 +136,12 @@ struct Capabilities {
   /// weak tables after marking what they hold), so a finalizer can find such a target there.
   bool weak_references_of_garbage_outlive_finalizers = false;
   /// With weak_references_cleared_before_finalizers: a full collection may first finish a cycle
-  /// that began before it - its sweep, and the finalizers of the garbage that cycle found -
-  /// and only then run a cycle of its own, whose clears must come before the finalizers that
-  /// follow its first clear of a weak reference that the mutator or a live object holds (Lua's incremental collector: luaC_fullgc runs the pending cycle to
-  /// its end, finalizers included, before it starts the full one). What is reachable again
-  /// after the collection need not have been cleared: an earlier cycle's finalizer may have
-  /// resurrected it before the collection's own cycle looked.
+  /// that began before it - its sweep, and the finalizers of the garbage that cycle found - and
+  /// only then run a cycle of its own, whose clears must come before the finalizers that follow its
+  /// first clear of a weak reference that the mutator or a live object holds (Lua's incremental
+  /// collector: luaC_fullgc runs the pending cycle to its end, finalizers included, before it
+  /// starts the full one). What is reachable again after the collection need not have been cleared:
+  /// an earlier cycle's finalizer may have resurrected it before the collection's own cycle looked.
   bool finalizers_of_an_earlier_cycle_run_first = false;
   /// A weak reference to an object once kept for finalization - its finalizer ran, or garbage
   /// that such an object reached then - may be cleared at any later collection, even while the
@@ -257,8 +257,9 @@ class Collector {
   /// What weak reference `w` points to, or nothing once it is cleared.
   virtual std::optional<ObjectId> deref(WeakId /*w*/) const { return std::nullopt; }
   /// Map entries, for a collector that keeps them (Capabilities::map_entries is Ephemerons or
-  /// StrongValues; the harness asks no other): `map`'s entry for `key` is now `value`, replacing the old one;
-  /// `map` drops its entry for `key`. `inspect` lists each entry's value among the references.
+  /// StrongValues; the harness asks no other): `map`'s entry for `key` is now `value`, replacing
+  /// the old one; `map` drops its entry for `key`. `inspect` lists each entry's value among the
+  /// references.
   virtual void set_entry(ObjectId /*map*/, ObjectId /*key*/, ObjectId /*value*/) {}
   virtual void remove_entry(ObjectId /*map*/, ObjectId /*key*/) {}
 
