@@ -184,14 +184,14 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
       promise == CollectCount::Freed ||
       (promise == CollectCount::FoundInGenerations && facts.full && !dropped_by_programs);
   const std::size_t freed = facts.freed_by_collector;
-  // Nor are frozen objects that reference counting freed with the garbage: the permanent
-  // generation is older than any collected.
+  // Nor are frozen objects that reference counting freed with the garbage, nor what they alone
+  // kept: the permanent generation is older than any collected.
   std::size_t uncounted = 0;
   if (promise == CollectCount::FoundInGenerations &&
       (!lane.born_now.empty() || lane.frozen_count > 0)) {
     for (std::size_t i = 0; i < freed; ++i) {
       const ObjectId x = lane.freed_now[i];
-      uncounted += lane.frozen.contains(x) ||
+      uncounted += lane.frozen.contains(x) || lane.kept_before.contains(x) ||
                    std::find(lane.born_now.begin(), lane.born_now.end(), x) != lane.born_now.end();
     }
   }

@@ -9,6 +9,13 @@ namespace {
 
 std::string generation_text(int g) { return "generation " + std::to_string(g); }
 
+bool tracked_now(const Collector& collector, const AlivePredicate& holds, ObjectId x) {
+  if (!holds(x)) return false;
+  ObjectView view;
+  collector.inspect(x, view);
+  return view.tracked;
+}
+
 }  // namespace
 
 GenerationModel::GenerationModel(const Capabilities& capabilities, const CollectorOptions& options)
@@ -76,8 +83,11 @@ std::optional<Violation> GenerationModel::after(
       break;
     case OpKind::Link:  // an untracked object that gains a reference is tracked again, young
     case OpKind::Entry:      // (a map entry's value is a reference from the map)
-      if (generation_[op.a] == kUntracked && oracle.kind_of(op.a) != ObjectKind::Acyclic) {
-        generation_[op.a] = 0;  // (an acyclic object is never tracked for its references)
+      // An acyclic one may stay untracked (generational never tracks one for its references;
+      // CPython tracks a dict once it holds a container): the collector says which.
+      if (generation_[op.a] == kUntracked &&
+          (oracle.kind_of(op.a) != ObjectKind::Acyclic || tracked_now(collector, holds, op.a))) {
+        generation_[op.a] = 0;
       }
       break;
     case OpKind::Finalizer:  // ... and so is one that becomes an instance: with a finalizer,
@@ -177,11 +187,11 @@ std::optional<Violation> GenerationModel::after(
   //    collection, survivors move up one.
   ObjectView view;
   const bool collection_ran = collected >= 0 || collections > 0;
-  if (op.kind == OpKind::New && holds(op.a) && (thresholds_ || !collection_ran)) {
+  if (op.kind == OpKind::New && holds(op.a)) {
     collector.inspect(op.a, view);
     if (!view.tracked && op.object_kind == ObjectKind::Acyclic) {
       generation_[op.a] = kUntracked;
-    } else if (view.generation != 0) {
+    } else if ((thresholds_ || !collection_ran) && view.generation != 0) {
       return Violation::of(ViolationKind::WrongGeneration, {op.a},
                      "a new object is in " + generation_text(view.generation));
     }

@@ -332,6 +332,131 @@ TEST(CPython, MakesAnObjectResurrectedInItsDeallocationYoungAgain) {
   EXPECT_EQ(view.generation, 1);  // 2, then 0 when resurrected, then 1 after `collect 0`
 }
 
+// Each kind is one of CPython's own objects, whose references are where CPython keeps them: a
+// list's and a cell's in the adapter's Node type, a record's in a Python instance's attributes, a
+// dict's as values of a dict subclass. The collector traverses them all, and unlink releases
+// through each.
+TEST(CPython, KeepsEachKindsReferencesInItsOwnPlaceAndCollectsThroughThem) {
+  for (const char* kind : {"list", "dict", "record", "cell"}) {
+    SCOPED_TRACE(kind);
+    TraceRun run(std::string("new a ") + kind + "\nnew b " + kind +
+                     "\nnew c\nlink b a\nlink a c\nunroot c\nunlink a c\nlink a b\n"
+                     "unroot b\nunroot a\ncollect\n",
+                 "cpython");
+    EXPECT_EQ(run.freed_at(7), std::vector<std::string>{"c"});
+    EXPECT_TRUE(run.freed_at(10).empty());
+    EXPECT_EQ(run.freed_set_at(11), (std::set<std::string>{"a", "b"}));
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+}
+
+// A record's or dict's finalizer is a __del__ (its class becomes one that has it): run by the
+// collector on garbage, or from the deallocation by reference counting; what it resurrects lives.
+TEST(CPython, RunsTheDelOfARecordOrADictAndKeepsWhatItResurrects) {
+  for (const char* kind : {"record", "dict"}) {
+    SCOPED_TRACE(kind);
+    {
+      TraceRun cycle(std::string("new a ") + kind +
+                         "\nnew b\nlink a b\nlink b a\nfinalizer a resurrect\n"
+                         "unroot a\nunroot b\ncollect\nrelease\ncollect\n",
+                     "cpython");
+      EXPECT_TRUE(cycle.freed_at(8).empty());
+      EXPECT_EQ(cycle.freed_set_at(10), (std::set<std::string>{"a", "b"}));
+      EXPECT_TRUE(cycle.session.violations().empty()) << cycle.report();
+    }
+    TraceRun counted(std::string("new a ") + kind + "\nfinalizer a resurrect\nunroot a\nrelease\n",
+                     "cpython");
+    EXPECT_TRUE(counted.freed_at(3).empty());
+    EXPECT_EQ(counted.freed_at(4), std::vector<std::string>{"a"});
+    EXPECT_TRUE(counted.session.violations().empty()) << counted.report();
+  }
+}
+
+// A record's __del__ comes with a __dict__ (3.11 makes one at the __class__ assignment), which
+// keeps the attributes and a generation of its own: a record that its __del__ resurrects in its
+// deallocation is young again, its dict not, so the record is as old as its dict (a Node would be
+// young: MakesAnObjectResurrectedInItsDeallocationYoungAgain).
+TEST(CPython, ShowsARecordResurrectedInItsDeallocationAsOldAsItsDict) {
+  TraceRun run("new a record\nnew b\nlink a b\nfinalizer a link a a\ncollect 1\nunroot a\n",
+               "cpython");
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  ObjectView view;
+  run.session.collector(0).inspect(0, view);
+  EXPECT_EQ(view.generation, 2);
+  EXPECT_EQ(view.references, (std::vector<ObjectId>{1, 0}));
+}
+
+// An acyclic object is an exact dict: CPython leaves it untracked while it holds nothing it
+// must track, tracks it once it holds a container, and untracks it again at a full collection
+// once it is empty.
+TEST(CPython, LeavesAnAcyclicObjectUntrackedWhileItHoldsNothingAsCPythonDoesADict) {
+  ObjectView view;
+  {
+    TraceRun run("new x acyclic\nnew y acyclic\nlink y x\n", "cpython");
+    run.session.collector(0).inspect(0, view);
+    EXPECT_FALSE(view.tracked);
+    run.session.collector(0).inspect(1, view);
+    EXPECT_TRUE(view.tracked);
+    EXPECT_EQ(view.references, std::vector<ObjectId>{0});
+  }
+  TraceRun emptied("new x acyclic\nnew y acyclic\nlink y x\nunlink y x\ncollect\n", "cpython");
+  emptied.session.collector(0).inspect(1, view);
+  EXPECT_FALSE(view.tracked);
+  EXPECT_TRUE(emptied.session.violations().empty()) << emptied.report();
+}
+
+// A tuple is an exact tuple of its items, freed before them.
+TEST(CPython, MakesATupleOfItsItems) {
+  {
+    TraceRun run("new a\nnew t tuple a a\nunroot a\nunroot t\n", "cpython");
+    EXPECT_TRUE(run.freed_at(3).empty());
+    EXPECT_EQ(run.freed_at(4), (std::vector<std::string>{"t", "a"}));
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+  TraceRun kept("new a\nnew t tuple a a\n", "cpython");
+  ObjectView view;
+  kept.session.collector(0).inspect(1, view);
+  EXPECT_EQ(view.references, (std::vector<ObjectId>{0, 0}));
+  EXPECT_EQ(view.count, 1u);
+}
+
+// gc.collect counts what it found: a record's __dict__ too (CPython makes one past 30 or so
+// attributes), and not the untracked dicts that go with the garbage. The adapter counts the
+// trace's objects: the checker demands exactly what was freed.
+TEST(CPython, CountsTheTracesObjectsNotARecordsDictButItsUntrackedOnes) {
+  std::string text = "new r record\nnew e acyclic\nlink r e\nunroot e\n";
+  for (int i = 0; i < 40; ++i) {
+    text += "new x" + std::to_string(i) + "\nlink r x" + std::to_string(i) + "\nunroot x" +
+            std::to_string(i) + "\n";
+  }
+  text += "link x0 r\nunroot r\ncollect\n";
+  TraceRun run(text, "cpython");
+  EXPECT_EQ(run.freed_at(127).size(), 42u);
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// A weak reference that a record or dict holds is one of its attributes or values: it goes with
+// its holder, uncalled when both are garbage of one collection, called back when its target dies
+// alone.
+TEST(CPython, KeepsTheWeakReferencesARecordOrDictHolds) {
+  for (const char* kind : {"record", "dict"}) {
+    SCOPED_TRACE(kind);
+    {
+      TraceRun garbage(std::string("new h ") + kind +
+                           "\nnew t\nlink h t\nlink t h\nweak w t callback in h\n"
+                           "unroot h\nunroot t\ncollect\n",
+                       "cpython");
+      EXPECT_EQ(garbage.freed_set_at(8), (std::set<std::string>{"h", "t"}));
+      EXPECT_TRUE(garbage.session.violations().empty()) << garbage.report();
+    }
+    TraceRun alone(std::string("new h ") + kind + "\nnew t\nweak w t callback in h\nunroot t\n"
+                       "deref w\n",
+                   "cpython");
+    EXPECT_EQ(alone.freed_at(4), std::vector<std::string>{"t"});
+    EXPECT_TRUE(alone.session.violations().empty()) << alone.report();
+  }
+}
+
 // ================================================================================================
 // Lua: nothing is freed outside the collector's cycles
 // ================================================================================================

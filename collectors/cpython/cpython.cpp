@@ -10,6 +10,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 namespace cyclefuzz {
@@ -132,7 +133,7 @@ int generation_of(PyObject* object) {
 }
 
 // ================================================================================================
-// Node: the trace's objects, a C type as an extension module would define
+// Node: the trace's lists and cells, a C type as an extension module would define
 // ================================================================================================
 
 /// A Node's references are its items; the weakref objects it holds (`weak w a in h`) are items too,
@@ -143,13 +144,16 @@ struct NodeObject {
   PyObject** items;       // owned references, PyMem-allocated
   Py_ssize_t size;
   Py_ssize_t capacity;
-  ObjectId id;
   bool finalizer;  // the trace gave it one: tp_finalize runs its program
 };
 
 NodeObject* as_node(PyObject* o) { return reinterpret_cast<NodeObject*>(o); }
 
-CPythonCollector* active_adapter();
+/// The one adapter allowed at a time (not the interpreter's: its deallocators may run while the
+/// interpreter starts).
+CPythonCollector* active = nullptr;
+
+CPythonCollector* active_adapter() { return active; }
 
 int node_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(Py_TYPE(self));  // a heap type's instances refer to their type
@@ -162,7 +166,6 @@ int node_traverse(PyObject* self, visitproc visit, void* arg) {
 // detached, since each drop may run code (a dealloc) that looks at this object.
 int node_clear(PyObject* self) {
   NodeObject* n = as_node(self);
-  if (CPythonCollector* adapter = active_adapter()) adapter->node_cleared(n->id);
   PyObject** items = std::exchange(n->items, nullptr);
   const Py_ssize_t size = std::exchange(n->size, 0);
   n->capacity = 0;
@@ -174,14 +177,13 @@ int node_clear(PyObject* self) {
 // PEP 442: called at most once per object, by the collector on unreachable garbage or from
 // tp_dealloc. The pending exception, if any, is kept across the program, as CPython asks.
 void node_finalize(PyObject* self) {
-  const NodeObject* n = as_node(self);
   CPythonCollector* adapter = active_adapter();
-  if (!n->finalizer || adapter == nullptr) return;
+  if (!as_node(self)->finalizer || adapter == nullptr) return;
   PyObject* type = nullptr;
   PyObject* value = nullptr;
   PyObject* traceback = nullptr;
   PyErr_Fetch(&type, &value, &traceback);
-  adapter->node_finalized(n->id);
+  adapter->object_finalized(self);
   PyErr_Restore(type, value, traceback);
 }
 
@@ -200,9 +202,9 @@ void node_dealloc(PyObject* self) {
   }
   if (!resurrected) {
     CPythonCollector* adapter = active_adapter();
-    if (adapter != nullptr) adapter->node_dying(n->id);
+    if (adapter != nullptr) adapter->object_dying(self);
     if (n->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
-    if (adapter != nullptr) adapter->node_freed(n->id);
+    if (adapter != nullptr) adapter->object_freed(self);
     node_clear(self);
     PyTypeObject* type = Py_TYPE(self);
     type->tp_free(self);
@@ -243,6 +245,102 @@ bool append_item(NodeObject* n, PyObject* item) {
   return true;
 }
 
+// ================================================================================================
+// CPython's own types: the deallocators the adapter stands in front of
+// ================================================================================================
+//
+// Records and dicts are instances of Python classes, whose deallocator is typeobject.c's
+// subtype_dealloc; acyclic objects and tuples are exact dicts and tuples. The adapter sees their
+// frees by replacing tp_dealloc in those types with its own, which reports and then calls
+// CPython's. For the classes it does what Node's does first - the finalizer (subtype_dealloc's own
+// order: tracked, young; a resurrection ends the deallocation), the report, the weak references'
+// clear and callbacks, the report of the free - and then hands the object to subtype_dealloc, which
+// releases the attributes (so after the free is reported, as the checks demand). subtype_dealloc
+// ends by calling the nearest base's tp_dealloc that is not its own: the class's, this one again,
+// which passes the object on to the base subtype_dealloc would have found (object's, dict's,
+// weakref's). Nothing else of CPython's is changed.
+
+/// CPython's deallocators, as they were, and the objects inside subtype_dealloc.
+struct Deallocators {
+  destructor subtype = nullptr;
+  destructor tuple = nullptr;
+  destructor dict = nullptr;
+  std::vector<std::pair<PyTypeObject*, destructor>> base;  // each class's base deallocator
+  std::vector<PyObject*> inside;  // innermost last: subtype_dealloc calls back for it
+};
+
+Deallocators& deallocators() {
+  static Deallocators d;
+  return d;
+}
+
+void class_dealloc(PyObject* self) {
+  Deallocators& d = deallocators();
+  PyTypeObject* type = Py_TYPE(self);
+  if (!d.inside.empty() && d.inside.back() == self) {
+    // subtype_dealloc's call of the base: it decrefs a heap type only when it hands the object to
+    // a static base, so the instance's reference to its class is dropped here.
+    d.inside.pop_back();
+    const auto base = std::find_if(d.base.begin(), d.base.end(),
+                                   [type](const auto& b) { return b.first == type; });
+    base->second(self);
+    Py_DECREF(type);
+    return;
+  }
+  PyObject_GC_UnTrack(self);
+  Py_TRASHCAN_BEGIN(self, class_dealloc)
+  bool resurrected = false;
+  if (type->tp_finalize != nullptr) {
+    PyObject_GC_Track(self);
+    resurrected = PyObject_CallFinalizerFromDealloc(self) < 0;
+    if (!resurrected) PyObject_GC_UnTrack(self);
+  }
+  if (!resurrected) {
+    CPythonCollector* adapter = active_adapter();
+    if (adapter != nullptr) adapter->object_dying(self);
+    // (subtype_dealloc leaves the clear to the base it finds when that has weak references: this)
+    if (type->tp_weaklistoffset != 0) PyObject_ClearWeakRefs(self);
+    if (adapter != nullptr) adapter->object_freed(self);
+    d.inside.push_back(self);
+    d.subtype(self);
+  }
+  Py_TRASHCAN_END
+}
+
+// Every exact tuple and dict of the interpreter comes here (and a subclass's instance, from
+// subtype_dealloc): only the trace's are reported, before anything they hold is released.
+void builtin_dealloc(PyObject* self) {
+  const Deallocators& d = deallocators();
+  const destructor original = PyTuple_Check(self) ? d.tuple : d.dict;
+  PyObject_GC_UnTrack(self);
+  Py_TRASHCAN_BEGIN(self, builtin_dealloc)
+  CPythonCollector* adapter = active_adapter();
+  if (adapter != nullptr && (PyTuple_CheckExact(self) || PyDict_CheckExact(self))) {
+    adapter->object_dying(self);
+    adapter->object_freed(self);
+  }
+  original(self);
+  Py_TRASHCAN_END
+}
+
+/// Stands the adapter's deallocators in front of CPython's, for `classes` (Python classes, whose
+/// tp_dealloc is subtype_dealloc) and for exact tuples and dicts.
+void install_deallocators(std::initializer_list<PyTypeObject*> classes) {
+  Deallocators& d = deallocators();
+  d.subtype = (*classes.begin())->tp_dealloc;
+  d.tuple = PyTuple_Type.tp_dealloc;
+  d.dict = PyDict_Type.tp_dealloc;
+  for (PyTypeObject* type : classes) {
+    if (type->tp_dealloc != d.subtype) fail("a class's deallocator is not subtype_dealloc");
+    PyTypeObject* base = type;
+    while (base->tp_dealloc == d.subtype) base = base->tp_base;
+    d.base.emplace_back(type, base->tp_dealloc);
+  }
+  for (PyTypeObject* type : classes) type->tp_dealloc = class_dealloc;
+  PyTuple_Type.tp_dealloc = builtin_dealloc;
+  PyDict_Type.tp_dealloc = builtin_dealloc;
+}
+
 /// The interpreter, started on first use and finalized at exit; what the adapters need of it.
 class Interpreter {
  public:
@@ -256,13 +354,18 @@ class Interpreter {
   // one shared weakref.ref per object for those without a callback: one the mutator holds would
   // then keep alive the weakref object that a holder was given)
   PyObject* ref_type = nullptr;
+  // The classes of records and dicts, and their subclasses with a __del__ (an object that the
+  // trace gives a finalizer changes its __class__ to one).
+  PyObject* record_type = nullptr;
+  PyObject* finalizing_record_type = nullptr;
+  PyObject* dict_type = nullptr;
+  PyObject* finalizing_dict_type = nullptr;
   PyObject* gc_collect = nullptr;
   PyObject* gc_freeze = nullptr;
   PyObject* gc_unfreeze = nullptr;
   PyObject* gc_callbacks = nullptr;
   PyObject* gc_get_threshold = nullptr;
   PyObject* gc_set_threshold = nullptr;
-  CPythonCollector* active = nullptr;  // the one adapter allowed at a time
 
  private:
   Interpreter() {
@@ -304,34 +407,77 @@ class Interpreter {
     Py_FinalizeEx();
   }
 
-  void define_types() {
-    node_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kNodeSpec));
-    if (node_type == nullptr) fail("defining type Node");
-    Owned globals(PyDict_New());
-    if (!globals || PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) < 0) {
-      fail("making a namespace");
-    }
-    Owned done(PyRun_String("import weakref\n"
-                            "class Ref(weakref.ref):\n    __slots__ = ()\n",
-                            Py_file_input, globals.get(), globals.get()));
-    if (!done) fail("defining class Ref");
-    ref_type = Py_XNewRef(PyDict_GetItemString(globals.get(), "Ref"));
-    if (ref_type == nullptr || !PyType_Check(ref_type)) fail("finding class Ref");
-  }
+  void define_types();
 
   void release() {
     Py_CLEAR(node_type);
-    for (PyObject** p : {&ref_type, &gc_collect, &gc_freeze, &gc_unfreeze, &gc_callbacks,
-                         &gc_get_threshold,
-                         &gc_set_threshold}) {
+    for (PyObject** p : {&ref_type, &record_type, &finalizing_record_type, &dict_type,
+                         &finalizing_dict_type, &gc_collect, &gc_freeze, &gc_unfreeze,
+                         &gc_callbacks, &gc_get_threshold, &gc_set_threshold}) {
       Py_CLEAR(*p);
     }
   }
 };
 
-CPythonCollector* active_adapter() { return Interpreter::get().active; }
+// `finalize(self)`, which the classes' __del__ call.
+PyObject* on_finalize(PyObject* /*module*/, PyObject* self) {
+  if (CPythonCollector* adapter = active_adapter()) adapter->object_finalized(self);
+  Py_RETURN_NONE;
+}
 
-bool is_node(PyObject* o) { return Py_TYPE(o) == Interpreter::get().node_type; }
+PyMethodDef kFinalize = {"finalize", on_finalize, METH_O,
+                         "Runs the trace's finalizer program of an object."};
+
+constexpr const char* kClasses = R"(import weakref
+class Ref(weakref.ref):
+    __slots__ = ()
+class Record:
+    pass
+class FinalizingRecord(Record):
+    def __del__(self):
+        finalize(self)
+class Dict(dict):
+    pass
+class FinalizingDict(Dict):
+    def __del__(self):
+        finalize(self)
+)";
+
+void Interpreter::define_types() {
+  node_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kNodeSpec));
+  if (node_type == nullptr) fail("defining type Node");
+  Owned globals(PyDict_New());
+  Owned finalize(PyCFunction_New(&kFinalize, nullptr));
+  if (!globals || !finalize ||
+      PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) < 0 ||
+      PyDict_SetItemString(globals.get(), "finalize", finalize.get()) < 0) {
+    fail("making a namespace");
+  }
+  if (!Owned(PyRun_String(kClasses, Py_file_input, globals.get(), globals.get()))) {
+    fail("defining the classes");
+  }
+  for (auto [field, name] : {std::pair{&ref_type, "Ref"},
+                             {&record_type, "Record"},
+                             {&finalizing_record_type, "FinalizingRecord"},
+                             {&dict_type, "Dict"},
+                             {&finalizing_dict_type, "FinalizingDict"}}) {
+    *field = Py_XNewRef(PyDict_GetItemString(globals.get(), name));
+    if (*field == nullptr || !PyType_Check(*field)) fail(std::string("finding class ") + name);
+  }
+  install_deallocators({reinterpret_cast<PyTypeObject*>(ref_type),
+                        reinterpret_cast<PyTypeObject*>(record_type),
+                        reinterpret_cast<PyTypeObject*>(finalizing_record_type),
+                        reinterpret_cast<PyTypeObject*>(dict_type),
+                        reinterpret_cast<PyTypeObject*>(finalizing_dict_type)});
+}
+
+/// One of the adapter's classes, or Node: its instances are the trace's objects while alive.
+bool of_trace_type(PyObject* o) {
+  const Interpreter& py = Interpreter::get();
+  return Py_IS_TYPE(o, py.node_type) ||
+         PyObject_TypeCheck(o, reinterpret_cast<PyTypeObject*>(py.record_type)) ||
+         PyObject_TypeCheck(o, reinterpret_cast<PyTypeObject*>(py.dict_type));
+}
 
 PyObject* on_collection_phase(PyObject* self, PyObject* args) {
   auto* adapter = static_cast<CPythonCollector*>(PyCapsule_GetPointer(self, kCapsuleName));
@@ -349,7 +495,7 @@ PyObject* on_collection_phase(PyObject* self, PyObject* args) {
 
 // `self` is the weak reference's id; the adapter is the active one.
 PyObject* on_weak_callback(PyObject* self, PyObject* /*weakref*/) {
-  CPythonCollector* adapter = Interpreter::get().active;
+  CPythonCollector* adapter = active_adapter();
   if (adapter != nullptr) adapter->weak_callback_ran(static_cast<WeakId>(PyLong_AsLong(self)));
   Py_RETURN_NONE;
 }
@@ -374,7 +520,7 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
                     .weak_references_cleared_before_finalizers = true,
                     .weak_reference_holders = true} {
   Interpreter& py = Interpreter::get();
-  if (py.active != nullptr) {
+  if (active != nullptr) {
     throw std::runtime_error(
         "cpython: another cpython collector is alive in this process; the interpreter's "
         "collector is shared, so only one can be checked at a time");
@@ -395,7 +541,7 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
   PyGC_Enable();
   collection_callback_ = collection_callback.release();
   previous_thresholds_ = previous_thresholds.release();
-  py.active = this;
+  active = this;
 }
 
 // Nothing reaches this adapter once it is no longer the active one: the frees, finalizers and
@@ -403,10 +549,12 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
 // references; a collection takes the cycles that remain.
 CPythonCollector::~CPythonCollector() {
   Interpreter& py = Interpreter::get();
-  py.active = nullptr;
+  active = nullptr;
   const Py_ssize_t entry = PySequence_Index(py.gc_callbacks, collection_callback_);
   if (entry < 0 || PySequence_DelItem(py.gc_callbacks, entry) < 0) PyErr_Clear();
   uncleared_.clear();
+  ids_.clear();
+  held_ids_.clear();
   for (WeakHandle& w : weak_) {
     if (w.held) {
       w.ref = nullptr;  // (its holder's)
@@ -446,8 +594,10 @@ void CPythonCollector::rethrow_error() {
 
 // CPython has cleared every weak reference to the garbage before any finalizer of a collection
 // runs, and to an object before any of its callbacks: each is reported before the program runs.
-void CPythonCollector::node_finalized(ObjectId id) {
+void CPythonCollector::object_finalized(PyObject* o) {
   from_interpreter([&] {
+    const ObjectId id = id_of(o);
+    if (id == kNotAnObject) return;
     report_clears();
     run_finalizer(id);
   });
@@ -455,16 +605,25 @@ void CPythonCollector::node_finalized(ObjectId id) {
 
 // Its deallocation begins: PyObject_ClearWeakRefs clears the weak references to it, then calls
 // their callbacks. The free is reported after the clears and before the first callback, as the
-// checks demand of every collector: so by the first callback, or else right after.
-void CPythonCollector::node_dying(ObjectId id) {
+// checks demand of every collector: so by the first callback, or else right after. A weakref
+// object that an object held goes with it, or when CPython's collector clears its holder.
+void CPythonCollector::object_dying(PyObject* o) {
   from_interpreter([&] {
+    if (const auto held = held_ids_.find(o); held != held_ids_.end()) {
+      weak_gone(held->second);
+      return;
+    }
+    const ObjectId id = id_of(o);
+    if (id == kNotAnObject) return;
     report_clears();
-    handles_.at(id).dying = true;
+    handles_[id].dying = true;
   });
 }
 
-void CPythonCollector::node_freed(ObjectId id) {
-  from_interpreter([&] { report_free_after_clears(id); });
+void CPythonCollector::object_freed(PyObject* o) {
+  from_interpreter([&] {
+    if (const ObjectId id = id_of(o); id != kNotAnObject) report_free_after_clears(id);
+  });
 }
 
 void CPythonCollector::report_free_after_clears(ObjectId id) {
@@ -476,30 +635,31 @@ void CPythonCollector::report_free_after_clears(ObjectId id) {
     }
   }
   h.dying = false;
-  drop_held_weak_references(id);  // (the weak references it holds go with its items)
+  drop_held_weak_references(id);  // (the weak references it holds go with its references)
+  ids_.erase(h.object);
   h.object = nullptr;
   --alive_;
   report_free(id);
 }
 
-void CPythonCollector::node_cleared(ObjectId id) {
-  from_interpreter([&] { drop_held_weak_references(id); });
+// Freed, or its holder freed: the weakref is no longer the trace's (CPython may still clear it
+// and call it back as its holder's references go, legitimately: its target is alive).
+void CPythonCollector::weak_gone(WeakId w) {
+  report_clears();  // (it may be among the clears)
+  WeakHandle& handle = weak_[w];
+  held_ids_.erase(handle.ref);
+  handle.ref = nullptr;
+  std::erase(uncleared_, w);
+  std::erase(handles_[handle.holder].held, w);
 }
 
-// tp_clear (the collector breaking a garbage cycle) or the free: the weakref objects among the
-// items die with them, uncalled (the trash weakrefs of handle_weakrefs).
 void CPythonCollector::drop_held_weak_references(ObjectId id) {
-  report_clears();  // (some of them may be among the clears)
-  for (WeakId w : std::exchange(handles_.at(id).held, {})) {
-    weak_[w].ref = nullptr;
-    std::erase(uncleared_, w);
-  }
+  for (WeakId w : std::vector<WeakId>(handles_.at(id).held)) weak_gone(w);
 }
 
-// A weak reference whose holder was freed (or dropped its items) is no longer the trace's: CPython
-// may still clear and call it back as the holder's items go (legitimately: its target is alive),
-// or, when it refers to its own holder, from the holder's PyObject_ClearWeakRefs (the weakref is
-// still one of the dying holder's items). Neither is reported.
+// A weak reference whose holder was freed (or let it go) is no longer the trace's: CPython may
+// still call it back as the holder's references go, or, when it refers to its own holder, from the
+// holder's PyObject_ClearWeakRefs (the weakref is still the dying holder's). Neither is reported.
 void CPythonCollector::weak_callback_ran(WeakId w) {
   from_interpreter([&] {
     const auto gone = [&] { return weak_[w].held && weak_[w].ref == nullptr; };
@@ -540,35 +700,139 @@ PyObject* CPythonCollector::object(ObjectId id) const {
   return o;
 }
 
-// Allocating the Node may run an automatic collection first, as in any Python program.
+// A Node first, whatever its kind: allocating it may run an automatic collection, as in any
+// Python program. set_kind makes another kind's object right after.
 void CPythonCollector::allocate(ObjectId id) {
   PyTypeObject* type = Interpreter::get().node_type;
   if (handles_.size() <= id) handles_.resize(id + 1);
   PyObject* node = type->tp_alloc(type, 0);
   if (node == nullptr) fail("allocating object " + std::to_string(id));
-  as_node(node)->id = id;
-  handles_[id] = {node, 1};
+  handles_[id] = {.object = node, .external = 1};
+  ids_.emplace(node, id);
   ++alive_;
   rethrow_error();
 }
 
-void CPythonCollector::link(ObjectId from, ObjectId to) {
-  if (!append_item(as_node(object(from)), object(to))) fail("link");
+// A tuple stays the Node until its first item: CPython's empty tuple is one shared object.
+void CPythonCollector::set_kind(ObjectId id, ObjectKind kind) {
+  Interpreter& py = Interpreter::get();
+  handles_.at(id).kind = kind;
+  PyObject* fresh = nullptr;
+  switch (kind) {
+    case ObjectKind::Record:
+      fresh = PyObject_CallNoArgs(py.record_type);
+      break;
+    case ObjectKind::Dict:
+      fresh = PyObject_CallNoArgs(py.dict_type);
+      break;
+    case ObjectKind::Acyclic:
+      fresh = PyDict_New();
+      break;
+    default:
+      return;
+  }
+  if (fresh == nullptr) fail("making object " + std::to_string(id));
+  replace(id, fresh);
+  rethrow_error();
 }
 
-// Removing the item releases it: its referent may be freed now.
-void CPythonCollector::unlink(ObjectId from, ObjectId to) {
-  NodeObject* n = as_node(object(from));
-  PyObject* target = object(to);
-  Py_ssize_t i = n->size - 1;
-  while (i >= 0 && n->items[i] != target) --i;
-  if (i < 0) {
-    throw std::runtime_error("cpython: object " + std::to_string(from) +
-                             " holds no reference to object " + std::to_string(to));
+void CPythonCollector::replace(ObjectId id, PyObject* fresh) {
+  Handle& h = handles_[id];
+  PyObject* old = h.object;
+  if (static_cast<std::uint64_t>(Py_REFCNT(old)) != h.external) {
+    throw std::logic_error("cpython: object " + std::to_string(id) + " is replaced, referred to");
   }
-  std::copy(n->items + i + 1, n->items + n->size, n->items + i);
-  --n->size;
-  Py_DECREF(target);
+  ids_.erase(old);
+  ids_.emplace(fresh, id);
+  h.object = fresh;
+  for (std::uint32_t i = 1; i < h.external; ++i) Py_INCREF(fresh);
+  for (std::uint32_t i = 0; i < h.external; ++i) Py_DECREF(old);
+}
+
+void CPythonCollector::set_field(ObjectId id, PyObject* value, ObjectId referent) {
+  Handle& h = handles_[id];
+  std::uint32_t n = 0;  // the lowest number free: a record keeps within CPython's shared keys
+  while (std::any_of(h.fields.begin(), h.fields.end(), [n](const auto& f) { return f.first == n; })) {
+    ++n;
+  }
+  const bool record = h.kind == ObjectKind::Record;
+  Owned name(PyUnicode_FromFormat(record ? "p%u" : "k%u", n));
+  if (!name || (record ? PyObject_SetAttr(h.object, name.get(), value)
+                       : PyDict_SetItem(h.object, name.get(), value)) < 0) {
+    fail("setting a field of object " + std::to_string(id));
+  }
+  h.fields.emplace_back(n, referent);
+}
+
+// Deleting the field releases its value: the referent may be freed now.
+void CPythonCollector::delete_field(ObjectId id, ObjectId referent) {
+  Handle& h = handles_[id];
+  const auto field = std::find_if(h.fields.rbegin(), h.fields.rend(),
+                                  [referent](const auto& f) { return f.second == referent; });
+  if (field == h.fields.rend()) {
+    throw std::runtime_error("cpython: object " + std::to_string(id) +
+                             " holds no reference to object " + std::to_string(referent));
+  }
+  const bool record = h.kind == ObjectKind::Record;
+  Owned name(PyUnicode_FromFormat(record ? "p%u" : "k%u", field->first));
+  h.fields.erase(std::next(field).base());
+  if (!name || (record ? PyObject_DelAttr(h.object, name.get())
+                       : PyDict_DelItem(h.object, name.get())) < 0) {
+    fail("deleting a field of object " + std::to_string(id));
+  }
+}
+
+// A tuple's links all come as it is made (the trace refuses any later one): each makes the tuple
+// again, one item longer. Making it may run an automatic collection.
+void CPythonCollector::link(ObjectId from, ObjectId to) {
+  switch (handles_.at(from).kind) {
+    case ObjectKind::Record:
+    case ObjectKind::Dict:
+    case ObjectKind::Acyclic:
+      set_field(from, object(to), to);
+      break;
+    case ObjectKind::Tuple: {
+      PyObject* old = object(from);
+      const Py_ssize_t n = PyTuple_CheckExact(old) ? PyTuple_GET_SIZE(old) : 0;
+      PyObject* tuple = PyTuple_New(n + 1);
+      if (tuple == nullptr) fail("making tuple " + std::to_string(from));
+      for (Py_ssize_t i = 0; i < n; ++i) {
+        PyTuple_SET_ITEM(tuple, i, Py_NewRef(PyTuple_GET_ITEM(old, i)));
+      }
+      PyTuple_SET_ITEM(tuple, n, Py_NewRef(object(to)));
+      replace(from, tuple);
+      break;
+    }
+    default:
+      if (!append_item(as_node(object(from)), object(to))) fail("link");
+  }
+  rethrow_error();
+}
+
+// Removing the reference releases it: its referent may be freed now.
+void CPythonCollector::unlink(ObjectId from, ObjectId to) {
+  switch (handles_.at(from).kind) {
+    case ObjectKind::Record:
+    case ObjectKind::Dict:
+    case ObjectKind::Acyclic:
+      delete_field(from, to);
+      break;
+    case ObjectKind::Tuple:
+      throw std::runtime_error("cpython: a tuple's items never change");
+    default: {
+      NodeObject* n = as_node(object(from));
+      PyObject* target = object(to);
+      Py_ssize_t i = n->size - 1;
+      while (i >= 0 && n->items[i] != target) --i;
+      if (i < 0) {
+        throw std::runtime_error("cpython: object " + std::to_string(from) +
+                                 " holds no reference to object " + std::to_string(to));
+      }
+      std::copy(n->items + i + 1, n->items + n->size, n->items + i);
+      --n->size;
+      Py_DECREF(target);
+    }
+  }
   rethrow_error();
 }
 
@@ -588,21 +852,37 @@ std::size_t CPythonCollector::collect(int generation) {
   Interpreter& py = Interpreter::get();
   // Small ints are cached and gc.collect takes vectorcalls: no tracked object is allocated, so
   // no automatic collection can run before the requested one.
-  // gc.collect counts the weakref objects that the garbage's holders hold, which are no objects of
-  // the trace: those that go with holders it found, both in the collected generations. (Not one
-  // of a frozen holder that the garbage alone held, nor one frozen while its holder, resurrected
-  // in its deallocation, was tracked again young.)
-  // (Those gone with their holders leave the list here: it costs the held ones, not every weak
-  // reference the trace ever took.)
+  // gc.collect counts objects that are not the trace's: the weakref objects that the garbage's
+  // holders hold, and the __dict__ that CPython made for a record. Those that go with objects it
+  // found, both in the collected generations, are taken off. (Not one of a frozen holder that the
+  // garbage alone held, nor one frozen while its holder, resurrected in its deallocation, was
+  // tracked again young.) (Those gone with their holders leave the list here: it costs the held
+  // ones, not every weak reference the trace ever took.)
   std::erase_if(held_, [this](WeakId w) { return weak_[w].ref == nullptr; });
-  std::vector<WeakId> held_in_collected;
   const auto collected = [generation](PyObject* o) {
     const int g = generation_of(o);
     return g >= 0 && g <= generation;
   };
+  std::vector<ObjectId> owners;  // one entry for each such object: its owner
   for (WeakId w : held_) {
     if (collected(weak_[w].ref) && collected(handles_[weak_[w].holder].object)) {
-      held_in_collected.push_back(w);
+      owners.push_back(weak_[w].holder);
+    }
+  }
+  Contents contents;
+  for (ObjectId id = 0; id < handles_.size(); ++id) {
+    if (handles_[id].object == nullptr || handles_[id].kind != ObjectKind::Record) continue;
+    contents_of(handles_[id].object, contents);
+    if (contents.dict != nullptr && collected(contents.dict) && collected(handles_[id].object)) {
+      owners.push_back(id);
+    }
+  }
+  // It does not count the trace's untracked dicts and tuples that go with the garbage it found
+  // (the garbage alone held them, or reference counting would have freed them): they are added.
+  std::vector<ObjectId> untracked;
+  for (ObjectId id = 0; id < handles_.size(); ++id) {
+    if (handles_[id].object != nullptr && !PyObject_GC_IsTracked(handles_[id].object)) {
+      untracked.push_back(id);
     }
   }
   Owned g(PyLong_FromLong(generation));
@@ -611,7 +891,8 @@ std::size_t CPythonCollector::collect(int generation) {
   if (!found) fail("gc.collect(" + std::to_string(generation) + ")");
   Py_ssize_t n = PyLong_AsSsize_t(found.get());
   if (n < 0) fail("reading what gc.collect returned");
-  for (WeakId w : held_in_collected) n -= weak_[w].ref == nullptr ? 1 : 0;
+  for (ObjectId owner : owners) n -= handles_[owner].object == nullptr ? 1 : 0;
+  for (ObjectId id : untracked) n += handles_[id].object == nullptr ? 1 : 0;
   return static_cast<std::size_t>(std::max<Py_ssize_t>(n, 0));
 }
 
@@ -647,7 +928,23 @@ void CPythonCollector::set_automatic_collection(bool enabled) {
   }
 }
 
-void CPythonCollector::set_finalizer(ObjectId id) { as_node(object(id))->finalizer = true; }
+// A record or dict gets a __del__ as a program would give it one: by becoming an instance of a
+// subclass that has one (`o.__class__ = FinalizingRecord`).
+void CPythonCollector::set_finalizer(ObjectId id) {
+  Interpreter& py = Interpreter::get();
+  PyObject* o = object(id);
+  switch (handles_[id].kind) {
+    case ObjectKind::Record:
+    case ObjectKind::Dict: {
+      PyObject* type = handles_[id].kind == ObjectKind::Record ? py.finalizing_record_type
+                                                               : py.finalizing_dict_type;
+      if (PyObject_SetAttrString(o, "__class__", type) < 0) fail("setting a __class__");
+      break;
+    }
+    default:
+      as_node(o)->finalizer = true;
+  }
+}
 
 // The program's weak references. Their allocation must not start a collection (the program's
 // `weak` op is no allocation in the trace's model).
@@ -670,12 +967,20 @@ void CPythonCollector::weak_ref(WeakId w, ObjectId target, bool callback) {
   uncleared_.push_back(w);
 }
 
-// The holder's items take the weakref object, and the adapter gives up its own reference: the
-// weakref lives and dies with its holder, and CPython's collector sees it as part of whatever
-// garbage the holder is part of (handle_weakrefs: no callback for trash).
+// The holder takes the weakref object as one of its references, and the adapter gives up its
+// own: the weakref lives and dies with its holder, and CPython's collector sees it as part of
+// whatever garbage the holder is part of (handle_weakrefs: no callback for trash).
 void CPythonCollector::weak_held_by(WeakId w, ObjectId holder) {
   WeakHandle& handle = weak_.at(w);
-  if (!append_item(as_node(object(holder)), handle.ref)) fail("giving a weak reference away");
+  switch (handles_[holder].kind) {
+    case ObjectKind::Record:
+    case ObjectKind::Dict:
+      set_field(holder, handle.ref, kNotAnObject);
+      break;
+    default:
+      if (!append_item(as_node(object(holder)), handle.ref)) fail("giving a weak reference away");
+  }
+  held_ids_.emplace(handle.ref, w);
   Py_DECREF(handle.ref);
   handle.held = true;
   handle.holder = holder;
@@ -686,7 +991,7 @@ void CPythonCollector::weak_held_by(WeakId w, ObjectId holder) {
 std::optional<ObjectId> CPythonCollector::deref(WeakId w) const {
   if (weak_.at(w).ref == nullptr) {
     throw std::runtime_error("cpython: weak reference " + std::to_string(w) +
-                             " went with its holder's items");
+                             " went with its holder");
   }
   PyObject* referent = PyWeakref_GET_OBJECT(weak_.at(w).ref);
   if (referent == Py_None) return std::nullopt;
@@ -703,32 +1008,70 @@ std::optional<ObjectId> CPythonCollector::deref(WeakId w) const {
 // ================================================================================================
 
 ObjectId CPythonCollector::id_of(PyObject* o) const {
-  if (!is_node(o)) return kNotAnObject;
-  const ObjectId id = as_node(o)->id;
-  return id < handles_.size() && handles_[id].object == o ? id : kNotAnObject;
+  const auto it = ids_.find(o);
+  return it != ids_.end() ? it->second : kNotAnObject;
+}
+
+// What CPython's collector sees: tp_traverse. A record's values and its type come through it;
+// so does its __dict__ once CPython made one, which is looked into (it is the record's).
+void CPythonCollector::contents_of(PyObject* o, Contents& contents) const {
+  contents = {};
+  visit(o, contents);
+}
+
+void CPythonCollector::visit(PyObject* o, Contents& contents) const {
+  struct Visit {
+    const CPythonCollector* adapter;
+    Contents* contents;
+  } context{this, &contents};
+  Py_TYPE(o)->tp_traverse(
+      o,
+      [](PyObject* v, void* arg) {
+        auto& [adapter, contents] = *static_cast<Visit*>(arg);
+        if (const ObjectId id = adapter->id_of(v); id != kNotAnObject) {
+          contents->objects.push_back(id);
+        } else if (Py_IS_TYPE(v, reinterpret_cast<PyTypeObject*>(Interpreter::get().ref_type))) {
+          ++contents->weak;
+        } else if (PyDict_CheckExact(v)) {
+          contents->dict = v;
+          adapter->visit(v, *contents);
+        } else if (of_trace_type(v)) {
+          contents->stray = true;
+        }
+        return 0;
+      },
+      &context);
 }
 
 void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
-  const NodeObject* n = as_node(object(id));
-  view.references.clear();
-  view.generation = generation_of(handles_[id].object);
-  for (Py_ssize_t i = 0; i < n->size; ++i) {
-    // (a weak reference it holds is no reference of the trace)
-    if (!PyWeakref_Check(n->items[i])) view.references.push_back(id_of(n->items[i]));
+  PyObject* o = object(id);
+  Contents contents;
+  contents_of(o, contents);
+  view.references = std::move(contents.objects);
+  view.tracked = PyObject_GC_IsTracked(o) != 0;
+  view.generation = view.tracked ? generation_of(o) : 0;
+  // A record's attributes are its __dict__'s once CPython made one (past its shared keys, or at
+  // a __class__ assignment), and the dict has a generation of its own: the older of the two is
+  // the record's, since a collection of the younger alone finds the record held by the dict. (A
+  // record resurrected in its deallocation is young again, its dict not.)
+  if (view.tracked && contents.dict != nullptr && PyObject_GC_IsTracked(contents.dict)) {
+    view.generation = std::max(view.generation, generation_of(contents.dict));
   }
-  view.count = static_cast<std::uint64_t>(Py_REFCNT(handles_[id].object));
+  view.count = static_cast<std::uint64_t>(Py_REFCNT(o));
 }
 
-// Every object not reported freed is a live Node of its id in one of the collector's three
-// generations (or, frozen, the permanent one), refers only to such objects (besides the weak
-// references it holds, one item each), and its ob_refcnt is its external references plus its
-// referrers' items.
+// Every object not reported freed is a live object of its id in one of the collector's three
+// generations (or, frozen, the permanent one; an exact dict or tuple may be untracked), refers
+// only to such objects (besides the weak references it holds), and its ob_refcnt is its external
+// references plus its referrers' references.
 void CPythonCollector::check_invariants() const {
   std::vector<ObjectId> live;
   for (ObjectId id = 0; id < handles_.size(); ++id) {
     if (handles_[id].object != nullptr) live.push_back(id);
   }
-  if (live.size() != alive_) throw BrokenInvariant("cpython: the count of live objects is wrong");
+  if (live.size() != alive_ || ids_.size() != alive_) {
+    throw BrokenInvariant("cpython: the count of live objects is wrong");
+  }
   check_objects(live);
 }
 
@@ -736,20 +1079,19 @@ void CPythonCollector::check_invariants_of(std::span<const ObjectId> objects) co
   check_objects(objects);
 }
 
-// The invariants at `ids`. Their referrers may be anywhere, so every live object's items are
+// The invariants at `ids`. Their referrers may be anywhere, so every live object's references are
 // counted (cheap); what costs is finding an object's generation (a walk along its list), and
 // that is done for `ids` alone.
 void CPythonCollector::check_objects(std::span<const ObjectId> ids) const {
   std::vector<std::uint64_t> referrers(handles_.size());
+  std::vector<std::size_t> weak_held(handles_.size());
+  Contents contents;
   for (ObjectId id = 0; id < handles_.size(); ++id) {
     if (handles_[id].object == nullptr) continue;
-    const NodeObject* n = as_node(handles_[id].object);
-    for (Py_ssize_t i = 0; i < n->size; ++i) {
-      if (PyWeakref_Check(n->items[i])) continue;
-      const ObjectId to = id_of(n->items[i]);
-      if (to == kNotAnObject) broken_invariant("cpython", id, "refers to no live object");
-      ++referrers[to];
-    }
+    contents_of(handles_[id].object, contents);
+    if (contents.stray) broken_invariant("cpython", id, "refers to no live object");
+    for (ObjectId to : contents.objects) ++referrers[to];
+    weak_held[id] = contents.weak;
   }
   std::vector<PyObject*> objects;
   for (ObjectId id : ids) objects.push_back(handles_[id].object);
@@ -758,17 +1100,17 @@ void CPythonCollector::check_objects(std::span<const ObjectId> ids) const {
     const ObjectId id = ids[k];
     const Handle& h = handles_[id];
     if (h.object == nullptr) broken_invariant("cpython", id, "is gone, but not reported freed");
-    if (id_of(h.object) != id) broken_invariant("cpython", id, "is no longer its Node");
-    if (const int g = generations[k]; g < 0 || (g > 2 && !frozen_)) {
+    if (id_of(h.object) != id) broken_invariant("cpython", id, "is no longer its object");
+    const bool may_be_untracked = h.kind == ObjectKind::Acyclic || h.kind == ObjectKind::Tuple;
+    if (!PyObject_GC_IsTracked(h.object)) {
+      if (!may_be_untracked) broken_invariant("cpython", id, "is not tracked by the collector");
+    } else if (const int g = generations[k]; g < 0 || (g > 2 && !frozen_)) {
       broken_invariant("cpython", id, g < 0 ? "is not in a generation of the collector"
                                             : "is in the permanent generation, unfrozen");
     }
-    const NodeObject* n = as_node(h.object);
-    const auto weak_items = static_cast<std::size_t>(std::count_if(
-        n->items, n->items + n->size, [](PyObject* o) { return PyWeakref_Check(o); }));
-    if (weak_items != h.held.size()) {
+    if (weak_held[id] != h.held.size()) {
       broken_invariant("cpython", id,
-                       "holds " + std::to_string(weak_items) + " weak references, not the " +
+                       "holds " + std::to_string(weak_held[id]) + " weak references, not the " +
                            std::to_string(h.held.size()) + " it was given");
     }
     if (static_cast<std::uint64_t>(Py_REFCNT(h.object)) != h.external + referrers[id]) {

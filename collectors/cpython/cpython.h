@@ -2,21 +2,35 @@
 // driven through the C API of the system's libpython3.11, embedded once per process.
 //
 // What maps to what:
-//   object              an instance of Node, a C type the adapter defines in the interpreter
-//                       (collectors/cpython/cpython.cpp): a container of references with weak
-//                       reference support and a PEP 442 finalizer, as a C extension's type is.
-//                       Its tp_traverse and tp_clear follow CPython's protocol, so the collector
-//                       sees exactly the trace's references; it is one object to the collector,
-//                       so gc.collect() counts exactly the harness's objects
-//   reference a -> b    one item of a's array that is b: link appends, unlink removes one such
-//                       item, which releases it
+//   object              by its kind (language/op.h), one of CPython's own objects
+//                       (collectors/cpython/cpython.cpp):
+//                         list, cell  an instance of Node, a C type the adapter defines, as a C
+//                                     extension's type is: a container of references with weak
+//                                     reference support and a PEP 442 finalizer (tp_finalize)
+//                         record      an instance of a Python class (`class Record: pass`): its
+//                                     references are attributes (in the instance's values, or in
+//                                     its __dict__ past CPython's shared keys); a finalizer is a
+//                                     __del__ (its class becomes FinalizingRecord)
+//                         dict        an instance of `class Dict(dict)`: references are values;
+//                                     a finalizer is a __del__, as for records
+//                         acyclic     an exact dict, which CPython leaves untracked while it holds
+//                                     nothing trackable and untracks again at full collections
+//                         tuple       an exact tuple (made again, one item longer, at each of its
+//                                     links, which all come as it is made)
+//   reference a -> b    by a's kind: an item of a Node, an attribute "p<n>" of a record, a value
+//                       under "k<n>" of a dict (n: the lowest number free in a), an item of a
+//                       tuple; unlink deletes one, which releases it
 //   external reference  one strong reference owned by the adapter: root is Py_INCREF, unroot is
 //                       Py_DECREF, as a C extension holds and drops objects
-//   free                the call of Node's tp_dealloc that does not end in a resurrection
-//                       (CPython frees the memory at its end)
-//   finalizer           Node's tp_finalize runs the trace's finalizer program for an object the
-//                       trace gave one; CPython calls it at most once per object (PEP 442), from
-//                       the collector's finalize_garbage or from tp_dealloc, and keeps what it
+//   free                the adapter's deallocator of the object's type, standing in front of
+//                       CPython's (Node's own; subtype_dealloc, tupledealloc and dict_dealloc for
+//                       the others): the call that does not end in a resurrection. The free is
+//                       reported after the object's weak references are cleared and before
+//                       anything it refers to is released. No weak reference of the adapter's own
+//                       is needed to see it
+//   finalizer           the trace's finalizer program, run by Node's tp_finalize or a class's
+//                       __del__; CPython calls either at most once per object (PEP 442), from the
+//                       collector's finalize_garbage or from the deallocation, and keeps what it
 //                       resurrects (handle_resurrected_objects)
 //   weak reference      weakref.ref(object), with a callback when the trace asks for one; deref
 //                       is calling it. A clear is reported as soon as the adapter can see it: when
@@ -24,7 +38,8 @@
 //                       PyObject_ClearWeakRefs, at the end of each collection (CPython clears
 //                       every weak reference to an object, or to all of a collection's garbage,
 //                       before it calls any callback); the callback is reported when CPython
-//                       calls it
+//                       calls it. One that an object holds is one of its references (an item,
+//                       attribute or value): it goes when CPython deallocates it
 //   collect(g)          gc.collect(g)
 //   automatic           gc.set_threshold(thresholds) from the run's options, and again at each
 //                       `threshold` op; a first threshold of 0 disables automatic collection,
@@ -45,6 +60,7 @@
 #include <exception>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "collectors/collector.h"
@@ -72,6 +88,7 @@ class CPythonCollector : public Collector {
   void unfreeze() override;
   void set_automatic_collection(bool enabled) override;
   void set_finalizer(ObjectId id) override;
+  void set_kind(ObjectId id, ObjectKind kind) override;
   void weak_ref(WeakId w, ObjectId target, bool callback) override;
   void weak_held_by(WeakId w, ObjectId holder) override;
   std::optional<ObjectId> deref(WeakId w) const override;
@@ -80,13 +97,13 @@ class CPythonCollector : public Collector {
   void check_invariants() const override;
   void check_invariants_of(std::span<const ObjectId> objects) const override;
 
-  // Called by the interpreter: Node's slots and the callbacks the adapter gives it. None throws:
-  // an error is kept and thrown at the end of the adapter's operation (CPython's C frames cannot
-  // pass a C++ exception on).
-  void node_finalized(ObjectId id);
-  void node_dying(ObjectId id);
-  void node_freed(ObjectId id);
-  void node_cleared(ObjectId id);
+  // Called by the interpreter: the deallocators and finalizers of the trace's objects, the
+  // callbacks the adapter gives it. None throws: an error is kept and thrown at the end of the
+  // adapter's operation (CPython's C frames cannot pass a C++ exception on). Each ignores an
+  // object that is not the trace's.
+  void object_finalized(_object* o);
+  void object_dying(_object* o);  // its deallocation begins (a held weakref's too)
+  void object_freed(_object* o);  // its weak references are cleared; its references not released
   void weak_callback_ran(WeakId w);
   void collection_started() {
     ++collections_;
@@ -97,23 +114,37 @@ class CPythonCollector : public Collector {
  private:
   /// What the adapter holds for one object.
   struct Handle {
-    _object* object = nullptr;   // not owned: the Node, until CPython frees it
+    _object* object = nullptr;   // not owned: CPython's object, until CPython frees it
+    ObjectKind kind = ObjectKind::List;
     std::uint32_t external = 0;  // strong references the adapter owns
-    bool dying = false;          // in its tp_dealloc, the free not yet reported
+    bool dying = false;          // in its deallocation, the free not yet reported
     std::vector<WeakId> weak;    // the program's weak references to it
-    std::vector<WeakId> held;    // ... and those it holds (weakref objects among its items)
+    std::vector<WeakId> held;    // ... and those it holds (weakref objects among its references)
+    // A record's attributes, a dict's (or acyclic object's) keys: the number in the name, and
+    // the object it refers to (kHeldWeakReference: a weakref it holds).
+    std::vector<std::pair<std::uint32_t, ObjectId>> fields;
   };
   /// One of the program's weak references.
   struct WeakHandle {
-    _object* ref = nullptr;       // owned; borrowed from its holder's items when it has one, and
-                                  // nullptr once the holder dropped them (the weakref went too)
+    _object* ref = nullptr;       // owned; borrowed from its holder when it has one, and nullptr
+                                  // once the holder let it go (the weakref went too)
     ObjectId target = 0;
     bool held = false;
     ObjectId holder = 0;          // when held
     _object* callback = nullptr;  // owned, when it has one
     bool cleared_reported = false;
   };
+  /// What an object refers to, as CPython's collector sees it (its tp_traverse; an instance's
+  /// __dict__ is looked into).
+  struct Contents {
+    std::vector<ObjectId> objects;  // the trace's objects, once per reference
+    std::size_t weak = 0;           // weakref objects it holds
+    _object* dict = nullptr;        // a record's __dict__, once CPython made one
+    bool stray = false;             // refers to an object of the adapter's types that is no
+                                    // live object of the trace
+  };
   void report_cleared(WeakId w);
+  void weak_gone(WeakId w);
   void drop_held_weak_references(ObjectId holder);
   void check_objects(std::span<const ObjectId> ids) const;
   /// Reports the free of a dying object, once, after the clears of its weak references.
@@ -128,11 +159,21 @@ class CPythonCollector : public Collector {
   void rethrow_error();
 
   _object* object(ObjectId id) const;  // borrowed; throws if the runtime has freed it
-  /// The id of a Node this adapter holds; an id of no object for anything else.
+  /// The id of one of the trace's live objects; an id of no object for anything else.
   ObjectId id_of(_object* o) const;
+  /// `fresh` stands for `id` from now on, instead of the object made for it before, which had no
+  /// referrers and is released (its free is no longer the trace's).
+  void replace(ObjectId id, _object* fresh);
+  /// A record's attribute or a dict's value, under the lowest number free in `id`.
+  void set_field(ObjectId id, _object* value, ObjectId referent);
+  void delete_field(ObjectId id, ObjectId referent);
+  void contents_of(_object* o, Contents& contents) const;
+  void visit(_object* o, Contents& contents) const;
 
   Capabilities capabilities_;
   std::vector<Handle> handles_;  // by object id
+  std::unordered_map<_object*, ObjectId> ids_;    // the live objects' ids
+  std::unordered_map<_object*, WeakId> held_ids_;  // the held weak references' ids
   std::vector<WeakHandle> weak_;  // by weak reference id
   std::vector<WeakId> held_;      // the weak references objects hold, less those gone (collect)
   std::vector<WeakId> uncleared_;  // alive and not reported cleared (report_clears' candidates)
