@@ -198,13 +198,15 @@ std::optional<Violation> GenerationModel::after(
   }
   // A collector may track an object again, young, to run its finalizer outside its own
   // collection's finalizers (CPython's subtype_dealloc does): one the finalizer resurrected stays
-  // there. Younger is never wrong for a collector (it only looks at the object sooner).
+  // there, or, when part of it stays where it was (a CPython record's __dict__), as young as that
+  // part. Younger is never wrong for a collector (it only looks at the object sooner).
   std::vector<ObjectId> young_again;
   for (ObjectId x : finalized) {
     if (!holds(x)) continue;
     collector.inspect(x, view);
-    if (view.tracked && view.generation == 0) {
-      generation_[x] = 0;
+    if (view.tracked && (view.generation == 0 || (generation_[x] != kUntracked &&
+                                                  view.generation < generation_[x]))) {
+      generation_[x] = view.generation;
       young_again.push_back(x);
     }
   }

@@ -22,6 +22,8 @@ constexpr const char* kCapsuleName = "cyclefuzz.CPythonCollector";
 /// What `inspect` shows for a reference to something that is not one of the adapter's live
 /// objects: no object has this id, so the checker reports the difference.
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
+/// The referent of a record's or dict's field that holds a weakref object (Handle::fields).
+constexpr ObjectId kHeldWeakReference = kNotAnObject;
 
 /// The pending Python exception as text; clears it.
 std::string take_python_error() {
@@ -975,7 +977,7 @@ void CPythonCollector::weak_held_by(WeakId w, ObjectId holder) {
   switch (handles_[holder].kind) {
     case ObjectKind::Record:
     case ObjectKind::Dict:
-      set_field(holder, handle.ref, kNotAnObject);
+      set_field(holder, handle.ref, kHeldWeakReference);
       break;
     default:
       if (!append_item(as_node(object(holder)), handle.ref)) fail("giving a weak reference away");
