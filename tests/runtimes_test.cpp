@@ -530,6 +530,45 @@ TEST(Lua, KeepsMapsInEphemeronsButLuaJitLeavesThemToTheHarness) {
   }
 }
 
+// A record's and a dict's references are fields of its table ("p1", "k1": the hash part), a
+// list's its sequence (the array part); a tuple is a closure whose upvalues are its items, made
+// again one longer at each of its links. The collector traverses them all.
+TEST(Lua, KeepsEachKindsReferencesWhereLuaKeepsThem) {
+  for (const std::string& name : kLuas) {
+    SCOPED_TRACE(name);
+    RecordingListener listener;
+    const auto lua = make_lua(name, listener);
+    lua->allocate(0);
+    lua->set_kind(0, ObjectKind::Record);
+    lua->allocate(1);
+    lua->set_kind(1, ObjectKind::Dict);
+    lua->allocate(2);
+    lua->set_kind(2, ObjectKind::Tuple);
+    lua->link(2, 0);
+    lua->link(2, 1);
+    lua->link(0, 1);
+    lua->link(0, 1);
+    lua->link(1, 0);
+    lua->unlink(0, 1);
+    ObjectView view;
+    lua->inspect(0, view);
+    EXPECT_EQ(view.references, std::vector<ObjectId>{1});
+    lua->inspect(2, view);
+    EXPECT_EQ(view.references, (std::vector<ObjectId>{0, 1}));
+    lua->check_invariants();
+    lua->unroot(0);
+    lua->unroot(1);
+    lua->collect(2);
+    EXPECT_TRUE(listener.frees.empty());  // (the tuple holds them)
+    lua->unroot(2);
+    lua->collect(2);
+    std::vector<ObjectId> frees = listener.frees;
+    std::sort(frees.begin(), frees.end());
+    EXPECT_EQ(frees, (std::vector<ObjectId>{0, 1, 2}));
+    lua->check_invariants();
+  }
+}
+
 TEST(Lua, FinalizesGarbageInAutomaticStepsWhileTheProgramAllocates) {
   for (const std::string& name : kLuas) {
     RecordingListener listener;

@@ -150,6 +150,29 @@ constexpr int kHeldWeak = 0;
 /// What `inspect` shows for a reference to something that is not an object.
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
 
+/// A record's references are fields "p<n>", a dict's "k<n>", in the hash part of its table (a
+/// list's, a cell's and an acyclic object's are its sequence, in the array part).
+bool in_fields(ObjectKind kind) { return kind == ObjectKind::Record || kind == ObjectKind::Dict; }
+const char* field_format(ObjectKind kind) { return kind == ObjectKind::Record ? "p%d" : "k%d"; }
+bool is_field_name(lua_State* L, int index) {
+  if (lua_type(L, index) != LUA_TSTRING) return false;
+  const char* name = lua_tostring(L, index);
+  return (name[0] == 'p' || name[0] == 'k') && name[1] >= '0' && name[1] <= '9';
+}
+
+/// A tuple is a Lua closure whose upvalues are its items: made by one of these functions, the
+/// n-th of which takes n items (Lua compiles them once, at setup).
+std::string tuple_makers() {
+  std::string chunk = "local makers = {}\n";
+  for (std::size_t n = 1; n <= kMaxItems; ++n) {
+    std::string items;
+    for (std::size_t i = 1; i <= n; ++i) items += (i > 1 ? ", i" : "i") + std::to_string(i);
+    chunk += "makers[" + std::to_string(n) + "] = function(" + items +
+             ") return function() return " + items + " end end\n";
+  }
+  return chunk + "return makers\n";
+}
+
 class LuaCollector : public Collector {
  public:
   LuaCollector(CollectorHost& listener, LuaMode mode);
@@ -163,6 +186,7 @@ class LuaCollector : public Collector {
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
   void set_finalizer(ObjectId id) override;
+  void set_kind(ObjectId id, ObjectKind kind) override { records_.at(id).kind = kind; }
   void set_entry(ObjectId map, ObjectId key, ObjectId value) override;
   void remove_entry(ObjectId map, ObjectId key) override;
   void weak_ref(WeakId w, ObjectId target, bool callback) override;
@@ -186,6 +210,9 @@ class LuaCollector : public Collector {
     bool allocated = false;
     bool freed = false;
     bool has_finalizer = false;
+    ObjectKind kind = ObjectKind::List;
+    int next_field = 0;              // a record's or dict's: the number of its next field
+    const void* block = nullptr;     // where the allocator put it
     std::vector<int> registry_refs;  // its external references
   };
   /// What the adapter holds for one weak reference: a slot of a table with __mode "v" (the
@@ -206,6 +233,7 @@ class LuaCollector : public Collector {
   void setup(lua_State* L);
   void perform(lua_State* L, Call& c);
   void make_sentinel(lua_State* L);
+  void make_tuple_longer(lua_State* L, Call& c);
   /// Pushes object `id`; returns false (pushing nothing) if Lua no longer has it.
   bool push_object(ObjectId id) const;
   /// The id of the object at `index`, or -1 if it is not an object.
@@ -241,6 +269,7 @@ class LuaCollector : public Collector {
   int held_weak_ref_ = 0;        // registry: weak reference id -> its holder's table of weak
                                  // references, weak values (they keep no holder's table alive)
   int node_metatable_ref_ = 0;   // registry: the metatable of objects with a finalizer
+  int tuple_makers_ref_ = 0;     // registry: tuple_makers()
   int sentinel_metatable_ref_ = 0;
   const void* last_block_ = nullptr;     // LuaJIT: the block the allocator gave last
   std::ptrdiff_t userdata_header_ = 0;   // LuaJIT: from a userdata's block to its contents
@@ -323,7 +352,9 @@ struct LuaCollector::Call {
   ObjectId c = 0;  // SetEntry: the value
   WeakId w = 0;    // WeakRef, HoldWeak
   int ref = LUA_NOREF;  // Allocate, Root: the registry reference made; Unroot: the one to drop
-  const void* block = nullptr;  // Allocate: the new object's block
+  const void* block = nullptr;  // Allocate: the new object's block; Link: a tuple's new block
+  ObjectKind object_kind = ObjectKind::List;  // Link, Unlink: a's kind
+  int field = 0;                       // Link: the number of a record's or dict's new field
 };
 
 LuaCollector::LuaCollector(CollectorHost& listener, LuaMode mode)
@@ -428,9 +459,19 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       c.ref = luaL_ref(L, LUA_REGISTRYINDEX);
       break;
     case CallKind::Link:
+      if (c.object_kind == ObjectKind::Tuple) {
+        make_tuple_longer(L, c);
+        break;
+      }
       push_references_of(c.a);
-      push_reachable(c.b);
-      lua_rawseti(L, -2, length(L, -2) + 1);
+      if (in_fields(c.object_kind)) {
+        lua_pushfstring(L, field_format(c.object_kind), c.field);
+        push_reachable(c.b);
+        lua_rawset(L, -3);
+      } else {
+        push_reachable(c.b);
+        lua_rawseti(L, -2, length(L, -2) + 1);
+      }
       lua_pop(L, 1);
       break;
     case CallKind::Unlink: {
@@ -442,6 +483,22 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       push_references(L, -1);
       lua_remove(L, -2);
       push_reachable(c.b);
+      if (in_fields(c.object_kind)) {  // the field that holds it: set it to nil
+        lua_pushnil(L);
+        bool found = false;
+        while (!found && lua_next(L, -3) != 0) {
+          found = is_field_name(L, -2) && lua_rawequal(L, -1, -3);
+          lua_pop(L, 1);
+        }
+        if (!found) {
+          luaL_error(L, "object %d holds no reference to object %d", static_cast<int>(c.a),
+                     static_cast<int>(c.b));
+        }
+        lua_pushnil(L);
+        lua_rawset(L, -4);
+        lua_pop(L, 2);
+        break;
+      }
       const lua_Integer n = length(L, -2);
       lua_Integer i = n;
       for (; i >= 1; --i) {
@@ -554,10 +611,50 @@ void LuaCollector::setup(lua_State* L) {
   held_weak_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   push_finalizing_metatable(L, this, &on_node_finalized);
   node_metatable_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  const std::string makers = tuple_makers();
+  if (luaL_loadbuffer(L, makers.data(), makers.size(), "tuple makers") != 0) lua_error(L);
+  lua_call(L, 0, 1);
+  tuple_makers_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   push_finalizing_metatable(L, this, &on_sentinel_finalized);
   sentinel_metatable_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   make_sentinel(L);
   set_collector_mode(L, mode_);
+}
+
+// A tuple's links all come as it is made (the trace refuses any later one): each makes its closure
+// again, one upvalue longer, which stands for the object from then on (the object made before,
+// unnamed, is no longer the trace's).
+void LuaCollector::make_tuple_longer(lua_State* L, Call& c) {
+  if (!push_object(c.a)) luaL_error(L, "tuple %d is gone while it is made", static_cast<int>(c.a));
+  const int old = lua_gettop(L);
+  int n = 0;
+  if (lua_type(L, old) == LUA_TFUNCTION) {
+    while (lua_getupvalue(L, old, n + 1) != nullptr) ++n;  // (pushes the items)
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, tuple_makers_ref_);
+  lua_rawgeti(L, -1, n + 1);
+  lua_remove(L, -2);
+  lua_insert(L, old + 1);
+  if (!push_object(c.b)) luaL_error(L, "object %d is gone but is reachable", static_cast<int>(c.b));
+  lua_call(L, n + 1, 1);  // (may take a step of the collector)
+  c.block = lua_topointer(L, -1);  // a closure's address is its block's
+  lua_rawgeti(L, LUA_REGISTRYINDEX, objects_ref_);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, c.a);
+  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ids_ref_);
+  lua_pushvalue(L, -2);
+  lua_pushinteger(L, c.a);
+  lua_rawset(L, -3);
+  lua_pushvalue(L, old);  // (the object made before names nothing)
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  for (int ref : records_[c.a].registry_refs) {
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, ref);
+  }
+  lua_pop(L, 2);
 }
 
 void LuaCollector::make_sentinel(lua_State* L) {
@@ -572,6 +669,7 @@ void LuaCollector::allocate(ObjectId id) {
   call(c);
   records_[id].allocated = true;
   records_[id].registry_refs.push_back(c.ref);
+  records_[id].block = c.block;
   object_at_[c.block] = id;
 }
 
@@ -624,13 +722,25 @@ void LuaCollector::set_finalizer(ObjectId id) {
   records_[id].has_finalizer = true;
 }
 
+// (A finalizer's program may allocate during the call: records_ may move.)
 void LuaCollector::link(ObjectId from, ObjectId to) {
   Call c{this, CallKind::Link, from, to};
+  c.object_kind = records_.at(from).kind;
+  c.field = records_[from].next_field;
+  object_at_.reserve(object_at_.size() + 1);
   call(c);
+  Record& r = records_[from];
+  if (in_fields(r.kind)) ++r.next_field;
+  if (r.kind == ObjectKind::Tuple) {
+    object_at_.erase(r.block);
+    r.block = c.block;
+    object_at_[c.block] = from;
+  }
 }
 
 void LuaCollector::unlink(ObjectId from, ObjectId to) {
   Call c{this, CallKind::Unlink, from, to};
+  c.object_kind = records_.at(from).kind;
   call(c);
 }
 
@@ -800,11 +910,10 @@ long long LuaCollector::id_of(int index) const {
 }
 
 const void* LuaCollector::block_of(int index) const {
-  if constexpr (kObjectsAreUserdata) {
+  if (kObjectsAreUserdata && lua_type(L_, index) == LUA_TUSERDATA) {
     return static_cast<const char*>(lua_touserdata(L_, index)) - userdata_header_;
-  } else {
-    return lua_topointer(L_, index);  // a table's address is its block's
   }
+  return lua_topointer(L_, index);  // a table's or a closure's address is its block's
 }
 
 // ================================================================================================
@@ -821,13 +930,22 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
     return;
   }
   const int object = lua_gettop(L_);
-  push_references(L_, object);
-  const lua_Integer n = length(L_, -1);
-  for (lua_Integer i = 1; i <= n; ++i) {
-    lua_rawgeti(L_, -1, i);
-    const long long referent = id_of(-1);
+  const auto add = [&](int index) {
+    const long long referent = id_of(index);
     view.references.push_back(referent < 0 ? kNotAnObject : static_cast<ObjectId>(referent));
-    lua_pop(L_, 1);
+  };
+  if (lua_type(L_, object) == LUA_TFUNCTION) {  // a tuple: its upvalues
+    for (int i = 1; lua_getupvalue(L_, object, i) != nullptr; ++i) {
+      add(-1);
+      lua_pop(L_, 1);
+    }
+  } else {
+    push_references(L_, object);
+    lua_pushnil(L_);
+    while (lua_next(L_, -2) != 0) {  // the sequence, and a record's or dict's fields
+      if (integer_at(L_, -2) >= 1 || is_field_name(L_, -2)) add(-1);
+      lua_pop(L_, 1);
+    }
   }
   // External references: the registry entries that hold this very object.
   for (int ref : records_[id].registry_refs) {
@@ -843,7 +961,8 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
 // entries and the sweep that frees it; one with a registry reference always can) is named by its
 // id, has the finalizers' metatable if and only if the trace gave it a finalizer, is held by each
 // of its registry references, and has a table of references (its own; LuaJIT: its environment)
-// that holds nothing but a sequence of objects (and, a map's, its entries).
+// that holds nothing but a sequence of objects, a record's or dict's fields of objects, and a
+// map's entries; a tuple is a closure whose upvalues are objects.
 void LuaCollector::check_invariants() const {
   const int top = lua_gettop(L_);
   const auto fail = [&](ObjectId id, const std::string& what) {
@@ -878,6 +997,14 @@ void LuaCollector::check_invariants() const {
       if (!lua_rawequal(L_, -1, object)) fail(id, "is not what its registry reference holds");
       lua_pop(L_, 1);
     }
+    if (r.kind == ObjectKind::Tuple && lua_type(L_, object) == LUA_TFUNCTION) {
+      for (int i = 1; lua_getupvalue(L_, object, i) != nullptr; ++i) {
+        if (id_of(-1) < 0) fail(id, "has an item that is not an object");
+        lua_pop(L_, 1);
+      }
+      lua_settop(L_, top);
+      continue;
+    }
     push_references(L_, object);
     if (!lua_istable(L_, -1)) fail(id, "has no table of references");
     const lua_Integer n = length(L_, -1);
@@ -908,6 +1035,11 @@ void LuaCollector::check_invariants() const {
           if (id_of(-1) != weak_[w].target) fail(id, "holds a weak reference to another object");
           lua_pop(L_, 1);
         }
+        lua_pop(L_, 1);
+        continue;
+      }
+      if (in_fields(r.kind) && is_field_name(L_, -2)) {
+        if (id_of(-1) < 0) fail(id, "has a field that is not an object");
         lua_pop(L_, 1);
         continue;
       }

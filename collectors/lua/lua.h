@@ -10,10 +10,15 @@
 //   object              Lua 5.3 and 5.4: a table of the adapter's own (no metatable but for a
 //                       finalizer). LuaJIT: a userdata of size 0 (5.1 calls __gc for userdata
 //                       only), whose environment (lua_setfenv) is a table of its own that holds
-//                       its references
-//   reference a -> b    one entry of the sequence [1..n] of a's table (LuaJIT: of a's
-//                       environment) whose value is b: link appends (lua_rawseti), unlink moves
-//                       the last entry into the dropped one's place
+//                       its references. A tuple: a Lua closure whose upvalues are its items
+//                       (made again, one upvalue longer, at each of its links, which all come as
+//                       it is made; a tuple without items stays a table)
+//   reference a -> b    by a's kind, in a's table (LuaJIT: a's environment): a list's, cell's or
+//                       acyclic object's, one entry of the sequence [1..n] (the array part)
+//                       whose value is b: link appends (lua_rawseti), unlink moves the last entry
+//                       into the dropped one's place; a record's or dict's, a field "p<n>" or
+//                       "k<n>" (the hash part; n counts its links), which unlink sets to nil; a
+//                       tuple's, an upvalue
 //   external reference  one registry reference (luaL_ref); unroot is luaL_unref of one of them
 //   map entries         Lua 5.3 and 5.4: Lua's own ephemerons, a table with __mode "k" at the
 //                       field "entries" of the map's table, from each key's table to its value's.
@@ -26,7 +31,8 @@
 //                       Lua clears a slot at a cycle's atomic phase without a word: the adapter
 //                       reports the clear when it sees the slot empty (after every call into
 //                       Lua, before every finalizer) or at the free of the target. No callbacks
-//   free                Lua releasing the object's memory (the table's; LuaJIT: the userdata's)
+//   free                Lua releasing the object's memory (the table's or closure's; LuaJIT: the
+//                       userdata's or closure's)
 //                       through the state's allocator (the adapter's: malloc and free), which it
 //                       does when it sweeps the object
 //   finalizer           a metatable with __gc, set on an object the trace gives a finalizer: Lua
