@@ -532,7 +532,8 @@ TEST(Lua, KeepsMapsInEphemeronsButLuaJitLeavesThemToTheHarness) {
 
 // A record's and a dict's references are fields of its table ("p1", "k1": the hash part), a
 // list's its sequence (the array part); a tuple is a closure whose upvalues are its items, made
-// again one longer at each of its links. The collector traverses them all.
+// again one longer at each of its links; a Lua 5.4 cell is a userdata whose user values are its
+// referent and its table of weak references. The collector traverses them all.
 TEST(Lua, KeepsEachKindsReferencesWhereLuaKeepsThem) {
   for (const std::string& name : kLuas) {
     SCOPED_TRACE(name);
@@ -555,16 +556,26 @@ TEST(Lua, KeepsEachKindsReferencesWhereLuaKeepsThem) {
     EXPECT_EQ(view.references, std::vector<ObjectId>{1});
     lua->inspect(2, view);
     EXPECT_EQ(view.references, (std::vector<ObjectId>{0, 1}));
+    lua->allocate(3);
+    lua->set_kind(3, ObjectKind::Cell);
+    lua->link(3, 0);
+    lua->weak_ref(0, 1, false);
+    lua->weak_held_by(0, 3);
+    lua->inspect(3, view);
+    EXPECT_EQ(view.references, std::vector<ObjectId>{0});
+    EXPECT_EQ(lua->deref(0), std::optional<ObjectId>{1});
     lua->check_invariants();
+    lua->unlink(3, 0);
+    lua->unroot(3);
     lua->unroot(0);
     lua->unroot(1);
     lua->collect(2);
-    EXPECT_TRUE(listener.frees.empty());  // (the tuple holds them)
+    EXPECT_EQ(listener.frees, std::vector<ObjectId>{3});  // (the tuple holds 0 and 1)
     lua->unroot(2);
     lua->collect(2);
     std::vector<ObjectId> frees = listener.frees;
     std::sort(frees.begin(), frees.end());
-    EXPECT_EQ(frees, (std::vector<ObjectId>{0, 1, 2}));
+    EXPECT_EQ(frees, (std::vector<ObjectId>{0, 1, 2, 3}));
     lua->check_invariants();
   }
 }

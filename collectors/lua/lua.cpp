@@ -42,6 +42,47 @@ constexpr const char* kRuntime = "luajit";
 constexpr bool kObjectsAreUserdata = false;
 constexpr const char* kRuntime = LUA_VERSION_NUM == 503 ? "lua5.3" : "lua5.4";
 #endif
+/// Lua 5.4's cells are userdata with two user values: the referent (or nil), and the table of the
+/// weak references the cell holds. (5.3's userdata have one user value: its cells are tables.)
+constexpr bool kCellsAreUserdata = LUA_VERSION_NUM >= 504 && !kObjectsAreUserdata;
+constexpr int kCellReferent = 1;
+constexpr int kCellHeldWeak = 2;
+
+/// Pushes a new cell userdata (Lua 5.4).
+void push_cell(lua_State* L) {
+#if LUA_VERSION_NUM >= 504
+  lua_newuserdatauv(L, 0, 2);
+#else
+  luaL_error(L, "cells are tables before Lua 5.4");
+#endif
+}
+
+/// Pushes user value `n` of the userdata at `index` (Lua 5.4).
+void push_user_value(lua_State* L, int index, int n) {
+#if LUA_VERSION_NUM >= 504
+  lua_getiuservalue(L, index, n);
+#else
+  (void)index;
+  (void)n;
+  luaL_error(L, "no user values before Lua 5.4");
+#endif
+}
+
+/// Pops a value into user value `n` of the userdata at `index` (Lua 5.4).
+void set_user_value(lua_State* L, int index, int n) {
+#if LUA_VERSION_NUM >= 504
+  lua_setiuservalue(L, index, n);
+#else
+  (void)index;
+  (void)n;
+  luaL_error(L, "no user values before Lua 5.4");
+#endif
+}
+
+/// Whether the object at `index` is a cell userdata.
+bool is_cell_userdata(lua_State* L, int index) {
+  return kCellsAreUserdata && lua_type(L, index) == LUA_TUSERDATA;
+}
 
 int absolute_index(lua_State* L, int index) {
   return index > 0 || index <= LUA_REGISTRYINDEX ? index : lua_gettop(L) + index + 1;
@@ -186,7 +227,7 @@ class LuaCollector : public Collector {
   void unroot(ObjectId id) override;
   std::size_t collect(int generation) override;
   void set_finalizer(ObjectId id) override;
-  void set_kind(ObjectId id, ObjectKind kind) override { records_.at(id).kind = kind; }
+  void set_kind(ObjectId id, ObjectKind kind) override;
   void set_entry(ObjectId map, ObjectId key, ObjectId value) override;
   void remove_entry(ObjectId map, ObjectId key) override;
   void weak_ref(WeakId w, ObjectId target, bool callback) override;
@@ -200,7 +241,7 @@ class LuaCollector : public Collector {
   void node_finalized();
   void sentinel_finalized(lua_State* L);
   void block_allocated(const void* block) {
-    if constexpr (kObjectsAreUserdata) last_block_ = block;
+    last_block_ = block;
   }
   void block_freed(const void* block);
 
@@ -234,6 +275,7 @@ class LuaCollector : public Collector {
   void perform(lua_State* L, Call& c);
   void make_sentinel(lua_State* L);
   void make_tuple_longer(lua_State* L, Call& c);
+  void stand_for(lua_State* L, ObjectId id, int old);
   /// Pushes object `id`; returns false (pushing nothing) if Lua no longer has it.
   bool push_object(ObjectId id) const;
   /// The id of the object at `index`, or -1 if it is not an object.
@@ -271,8 +313,8 @@ class LuaCollector : public Collector {
   int node_metatable_ref_ = 0;   // registry: the metatable of objects with a finalizer
   int tuple_makers_ref_ = 0;     // registry: tuple_makers()
   int sentinel_metatable_ref_ = 0;
-  const void* last_block_ = nullptr;     // LuaJIT: the block the allocator gave last
-  std::ptrdiff_t userdata_header_ = 0;   // LuaJIT: from a userdata's block to its contents
+  const void* last_block_ = nullptr;     // the block the allocator gave last
+  std::ptrdiff_t userdata_header_ = 0;   // from a userdata's block to its contents
   std::uint64_t cycles_ = 0;
   bool closing_ = false;  // lua_close finalizes what is left: not the trace's frees
 };
@@ -341,7 +383,8 @@ enum class LuaCollector::CallKind : std::uint8_t {
   SetEntry,
   RemoveEntry,
   WeakRef,
-  HoldWeak
+  HoldWeak,
+  MakeCell
 };
 
 struct LuaCollector::Call {
@@ -458,11 +501,28 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       lua_pop(L, 1);
       c.ref = luaL_ref(L, LUA_REGISTRYINDEX);
       break;
+    case CallKind::MakeCell: {
+      push_reachable(c.a);
+      const int old = lua_gettop(L);
+      push_cell(L);  // (may take a step of the collector)
+      c.block = block_of(-1);
+      stand_for(L, c.a, old);
+      lua_pop(L, 2);
+      break;
+    }
     case CallKind::Link:
       if (c.object_kind == ObjectKind::Tuple) {
         make_tuple_longer(L, c);
         break;
       }
+      push_reachable(c.a);
+      if (is_cell_userdata(L, -1)) {  // (the trace never links from a full cell)
+        push_reachable(c.b);
+        set_user_value(L, -2, kCellReferent);
+        lua_pop(L, 1);
+        break;
+      }
+      lua_pop(L, 1);
       push_references_of(c.a);
       if (in_fields(c.object_kind)) {
         lua_pushfstring(L, field_format(c.object_kind), c.field);
@@ -480,6 +540,18 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       // changes nothing Lua looks at. (The harness unlinks the values of a garbage map whose
       // key was freed.)
       if (!push_object(c.a)) break;
+      if (is_cell_userdata(L, -1)) {
+        push_user_value(L, -1, kCellReferent);
+        push_reachable(c.b);
+        if (!lua_rawequal(L, -1, -2)) {
+          luaL_error(L, "object %d holds no reference to object %d", static_cast<int>(c.a),
+                     static_cast<int>(c.b));
+        }
+        lua_pushnil(L);
+        set_user_value(L, -4, kCellReferent);
+        lua_pop(L, 3);
+        break;
+      }
       push_references(L, -1);
       lua_remove(L, -2);
       push_reachable(c.b);
@@ -553,13 +625,25 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       lua_pop(L, 1);
       break;
     case CallKind::HoldWeak:  // moves weak reference c.w into object c.a's table of them
-      push_references_of(c.a);
-      lua_rawgeti(L, -1, kHeldWeak);
-      if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        push_weak_table(L, "v");
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, -3, kHeldWeak);
+      push_reachable(c.a);
+      if (is_cell_userdata(L, -1)) {
+        push_user_value(L, -1, kCellHeldWeak);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          push_weak_table(L, "v");
+          lua_pushvalue(L, -1);
+          set_user_value(L, -3, kCellHeldWeak);
+        }
+      } else {
+        push_references(L, -1);
+        lua_remove(L, -2);
+        lua_rawgeti(L, -1, kHeldWeak);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          push_weak_table(L, "v");
+          lua_pushvalue(L, -1);
+          lua_rawseti(L, -3, kHeldWeak);
+        }
       }
       lua_rawgeti(L, LUA_REGISTRYINDEX, weak_ref_);
       lua_rawgeti(L, -1, c.w);
@@ -588,12 +672,18 @@ void LuaCollector::perform(lua_State* L, Call& c) {
 }
 
 void LuaCollector::setup(lua_State* L) {
-  if constexpr (kObjectsAreUserdata) {
-    // LuaJIT's headers do not say how far into its block a userdata's contents begin (the size
-    // of its GCudata header): measured on a first userdata, the last block allocated
-    // (lua_newuserdata takes its collector step before it allocates, the stack has room).
+  if constexpr (kObjectsAreUserdata || kCellsAreUserdata) {
+    // The headers do not say how far into its block a userdata's contents begin (the size of
+    // its header, and in 5.4 of its user values): measured on a first userdata of the kind the
+    // adapter makes, the last block allocated (LuaJIT's lua_newuserdata takes its collector step
+    // before it allocates, 5.4's after, and a step allocates no new block; the stack has room).
     lua_checkstack(L, 1);
-    const char* contents = static_cast<const char*>(lua_newuserdata(L, 0));
+    if constexpr (kCellsAreUserdata) {
+      push_cell(L);
+    } else {
+      lua_newuserdata(L, 0);
+    }
+    const char* contents = static_cast<const char*>(lua_touserdata(L, -1));
     userdata_header_ = contents - static_cast<const char*>(last_block_);
     lua_pop(L, 1);
     if (userdata_header_ <= 0 || userdata_header_ > 256) {
@@ -637,24 +727,30 @@ void LuaCollector::make_tuple_longer(lua_State* L, Call& c) {
   lua_insert(L, old + 1);
   if (!push_object(c.b)) luaL_error(L, "object %d is gone but is reachable", static_cast<int>(c.b));
   lua_call(L, n + 1, 1);  // (may take a step of the collector)
-  c.block = lua_topointer(L, -1);  // a closure's address is its block's
+  c.block = block_of(-1);
+  stand_for(L, c.a, old);
+  lua_pop(L, 2);
+}
+
+// The object on the top of the stack is object `id` from now on, instead of the one at `old`,
+// which the trace has just made (nothing refers to it): every table that names `id` names it.
+void LuaCollector::stand_for(lua_State* L, ObjectId id, int old) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, objects_ref_);
   lua_pushvalue(L, -2);
-  lua_rawseti(L, -2, c.a);
+  lua_rawseti(L, -2, id);
   lua_pop(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ids_ref_);
   lua_pushvalue(L, -2);
-  lua_pushinteger(L, c.a);
+  lua_pushinteger(L, id);
   lua_rawset(L, -3);
   lua_pushvalue(L, old);  // (the object made before names nothing)
   lua_pushnil(L);
   lua_rawset(L, -3);
   lua_pop(L, 1);
-  for (int ref : records_[c.a].registry_refs) {
+  for (int ref : records_[id].registry_refs) {
     lua_pushvalue(L, -1);
     lua_rawseti(L, LUA_REGISTRYINDEX, ref);
   }
-  lua_pop(L, 2);
 }
 
 void LuaCollector::make_sentinel(lua_State* L) {
@@ -723,6 +819,19 @@ void LuaCollector::set_finalizer(ObjectId id) {
 }
 
 // (A finalizer's program may allocate during the call: records_ may move.)
+// A Lua 5.4 cell is made again, as a userdata, right after its table.
+void LuaCollector::set_kind(ObjectId id, ObjectKind kind) {
+  records_.at(id).kind = kind;
+  if (kind != ObjectKind::Cell || !kCellsAreUserdata) return;
+  Call c{this, CallKind::MakeCell, id};
+  object_at_.reserve(object_at_.size() + 1);
+  call(c);
+  Record& r = records_[id];
+  object_at_.erase(r.block);
+  r.block = c.block;
+  object_at_[c.block] = id;
+}
+
 void LuaCollector::link(ObjectId from, ObjectId to) {
   Call c{this, CallKind::Link, from, to};
   c.object_kind = records_.at(from).kind;
@@ -890,9 +999,13 @@ bool LuaCollector::push_slot_table(WeakId w) const {
   // Lua cleared that weak value: the holder's table is dead to it, or being finalized with the
   // holder, whose table it may still clear (it clears the weak tables that finalization keeps).
   if (records_[*r.holder].freed || !push_object(*r.holder)) return false;
-  push_references(L_, -1);
-  lua_remove(L_, -2);
-  lua_rawgeti(L_, -1, kHeldWeak);
+  if (is_cell_userdata(L_, -1)) {
+    push_user_value(L_, -1, kCellHeldWeak);
+  } else {
+    push_references(L_, -1);
+    lua_remove(L_, -2);
+    lua_rawgeti(L_, -1, kHeldWeak);
+  }
   lua_remove(L_, -2);
   if (lua_istable(L_, -1)) return true;
   lua_pop(L_, 1);  // (check_invariants reports a holder without its table)
@@ -910,7 +1023,7 @@ long long LuaCollector::id_of(int index) const {
 }
 
 const void* LuaCollector::block_of(int index) const {
-  if (kObjectsAreUserdata && lua_type(L_, index) == LUA_TUSERDATA) {
+  if ((kObjectsAreUserdata || kCellsAreUserdata) && lua_type(L_, index) == LUA_TUSERDATA) {
     return static_cast<const char*>(lua_touserdata(L_, index)) - userdata_header_;
   }
   return lua_topointer(L_, index);  // a table's or a closure's address is its block's
@@ -939,6 +1052,10 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
       add(-1);
       lua_pop(L_, 1);
     }
+  } else if (is_cell_userdata(L_, object)) {
+    push_user_value(L_, object, kCellReferent);
+    if (!lua_isnil(L_, -1)) add(-1);
+    lua_pop(L_, 1);
   } else {
     push_references(L_, object);
     lua_pushnil(L_);
@@ -962,12 +1079,27 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
 // id, has the finalizers' metatable if and only if the trace gave it a finalizer, is held by each
 // of its registry references, and has a table of references (its own; LuaJIT: its environment)
 // that holds nothing but a sequence of objects, a record's or dict's fields of objects, and a
-// map's entries; a tuple is a closure whose upvalues are objects.
+// map's entries; a tuple is a closure whose upvalues are objects; a Lua 5.4 cell is a userdata whose
+// user values are its referent (or nil) and its table of weak references.
 void LuaCollector::check_invariants() const {
   const int top = lua_gettop(L_);
   const auto fail = [&](ObjectId id, const std::string& what) {
     lua_settop(L_, top);
     throw BrokenInvariant(std::string(kRuntime) + ": object " + std::to_string(id) + " " + what);
+  };
+  // The weak references object `id` holds, in the table on the top of the stack: from their ids
+  // to their targets.
+  const auto check_held_weak = [&](ObjectId id) {
+    if (!lua_istable(L_, -1)) fail(id, "has weak references that are not a table");
+    lua_pushnil(L_);
+    while (lua_next(L_, -2) != 0) {
+      const long long w = integer_at(L_, -2);
+      if (w < 0 || static_cast<std::size_t>(w) >= weak_.size() || weak_[w].holder != id) {
+        fail(id, "holds a weak reference that is not its own");
+      }
+      if (id_of(-1) != weak_[w].target) fail(id, "holds a weak reference to another object");
+      lua_pop(L_, 1);
+    }
   };
   std::size_t alive = 0;
   for (ObjectId id = 0; id < records_.size(); ++id) {
@@ -997,6 +1129,15 @@ void LuaCollector::check_invariants() const {
       if (!lua_rawequal(L_, -1, object)) fail(id, "is not what its registry reference holds");
       lua_pop(L_, 1);
     }
+    if (is_cell_userdata(L_, object)) {
+      push_user_value(L_, object, kCellReferent);
+      if (!lua_isnil(L_, -1) && id_of(-1) < 0) fail(id, "refers to something that is not an object");
+      lua_pop(L_, 1);
+      push_user_value(L_, object, kCellHeldWeak);
+      if (!lua_isnil(L_, -1)) check_held_weak(id);
+      lua_settop(L_, top);
+      continue;
+    }
     if (r.kind == ObjectKind::Tuple && lua_type(L_, object) == LUA_TFUNCTION) {
       for (int i = 1; lua_getupvalue(L_, object, i) != nullptr; ++i) {
         if (id_of(-1) < 0) fail(id, "has an item that is not an object");
@@ -1024,17 +1165,7 @@ void LuaCollector::check_invariants() const {
         continue;
       }
       if (lua_type(L_, -2) == LUA_TNUMBER && integer_at(L_, -2) == kHeldWeak) {
-        // The weak references it holds: from their ids to their targets.
-        if (!lua_istable(L_, -1)) fail(id, "has weak references that are not a table");
-        lua_pushnil(L_);
-        while (lua_next(L_, -2) != 0) {
-          const long long w = integer_at(L_, -2);
-          if (w < 0 || static_cast<std::size_t>(w) >= weak_.size() || weak_[w].holder != id) {
-            fail(id, "holds a weak reference that is not its own");
-          }
-          if (id_of(-1) != weak_[w].target) fail(id, "holds a weak reference to another object");
-          lua_pop(L_, 1);
-        }
+        check_held_weak(id);
         lua_pop(L_, 1);
         continue;
       }
