@@ -12,9 +12,12 @@
 //                       only), whose environment (lua_setfenv) is a table of its own that holds
 //                       its references. A tuple: a Lua closure whose upvalues are its items
 //                       (made again, one upvalue longer, at each of its links, which all come as
-//                       it is made; a tuple without items stays a table)
-//   reference a -> b    by a's kind, in a's table (LuaJIT: a's environment): a list's, cell's or
-//                       acyclic object's, one entry of the sequence [1..n] (the array part)
+//                       it is made; a tuple without items stays a table). A Lua 5.4 cell: a
+//                       userdata whose two user values are its referent (or nil) and its table
+//                       of weak references (made right after its table, which it replaces)
+//   reference a -> b    by a's kind, in a's table (LuaJIT: a's environment): a list's, cell's
+//                       (but 5.4's: its first user value) or acyclic object's, one entry of the
+//                       sequence [1..n] (the array part)
 //                       whose value is b: link appends (lua_rawseti), unlink moves the last entry
 //                       into the dropped one's place; a record's or dict's, a field "p<n>" or
 //                       "k<n>" (the hash part; n counts its links), which unlink sets to nil; a
@@ -31,8 +34,7 @@
 //                       Lua clears a slot at a cycle's atomic phase without a word: the adapter
 //                       reports the clear when it sees the slot empty (after every call into
 //                       Lua, before every finalizer) or at the free of the target. No callbacks
-//   free                Lua releasing the object's memory (the table's or closure's; LuaJIT: the
-//                       userdata's or closure's)
+//   free                Lua releasing the object's memory (the table's, closure's or userdata's)
 //                       through the state's allocator (the adapter's: malloc and free), which it
 //                       does when it sweeps the object
 //   finalizer           a metatable with __gc, set on an object the trace gives a finalizer: Lua
