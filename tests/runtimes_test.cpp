@@ -533,7 +533,8 @@ TEST(Lua, KeepsMapsInEphemeronsButLuaJitLeavesThemToTheHarness) {
 // A record's and a dict's references are fields of its table ("p1", "k1": the hash part), a
 // list's its sequence (the array part); a tuple is a closure whose upvalues are its items, made
 // again one longer at each of its links; a Lua 5.4 cell is a userdata whose user values are its
-// referent and its table of weak references. The collector traverses them all.
+// referent and its table of weak references; an acyclic object's first reference is its
+// metatable (but in LuaJIT, whose objects are userdata). The collector traverses them all.
 TEST(Lua, KeepsEachKindsReferencesWhereLuaKeepsThem) {
   for (const std::string& name : kLuas) {
     SCOPED_TRACE(name);
@@ -564,18 +565,31 @@ TEST(Lua, KeepsEachKindsReferencesWhereLuaKeepsThem) {
     lua->inspect(3, view);
     EXPECT_EQ(view.references, std::vector<ObjectId>{0});
     EXPECT_EQ(lua->deref(0), std::optional<ObjectId>{1});
+    lua->allocate(4);
+    lua->set_kind(4, ObjectKind::Acyclic);
+    lua->allocate(5);
+    lua->set_kind(5, ObjectKind::Acyclic);
+    lua->link(5, 4);  // (Lua 5.3 and 5.4: its metatable)
+    lua->link(5, 4);
+    lua->unlink(5, 4);
+    lua->inspect(5, view);
+    EXPECT_EQ(view.references, std::vector<ObjectId>{4});
     lua->check_invariants();
+    lua->unroot(5);
+    lua->unroot(4);
     lua->unlink(3, 0);
     lua->unroot(3);
     lua->unroot(0);
     lua->unroot(1);
     lua->collect(2);
-    EXPECT_EQ(listener.frees, std::vector<ObjectId>{3});  // (the tuple holds 0 and 1)
-    lua->unroot(2);
-    lua->collect(2);
     std::vector<ObjectId> frees = listener.frees;
     std::sort(frees.begin(), frees.end());
-    EXPECT_EQ(frees, (std::vector<ObjectId>{0, 1, 2, 3}));
+    EXPECT_EQ(frees, (std::vector<ObjectId>{3, 4, 5}));  // (the tuple holds 0 and 1)
+    lua->unroot(2);
+    lua->collect(2);
+    frees = listener.frees;
+    std::sort(frees.begin(), frees.end());
+    EXPECT_EQ(frees, (std::vector<ObjectId>{0, 1, 2, 3, 4, 5}));
     lua->check_invariants();
   }
 }

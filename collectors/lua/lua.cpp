@@ -45,6 +45,9 @@ constexpr const char* kRuntime = LUA_VERSION_NUM == 503 ? "lua5.3" : "lua5.4";
 /// Lua 5.4's cells are userdata with two user values: the referent (or nil), and the table of the
 /// weak references the cell holds. (5.3's userdata have one user value: its cells are tables.)
 constexpr bool kCellsAreUserdata = LUA_VERSION_NUM >= 504 && !kObjectsAreUserdata;
+/// An acyclic object's first reference is its metatable (it never has a finalizer), where the
+/// objects are tables: a metatable is a table (LuaJIT's objects are userdata).
+constexpr bool kAcyclicMetatables = !kObjectsAreUserdata;
 constexpr int kCellReferent = 1;
 constexpr int kCellHeldWeak = 2;
 
@@ -522,6 +525,16 @@ void LuaCollector::perform(lua_State* L, Call& c) {
         lua_pop(L, 1);
         break;
       }
+      if (kAcyclicMetatables && c.object_kind == ObjectKind::Acyclic) {
+        if (lua_getmetatable(L, -1) != 0) {
+          lua_pop(L, 1);
+        } else {
+          push_reachable(c.b);  // its first reference: its metatable (it never has a finalizer)
+          lua_setmetatable(L, -2);
+          lua_pop(L, 1);
+          break;
+        }
+      }
       lua_pop(L, 1);
       push_references_of(c.a);
       if (in_fields(c.object_kind)) {
@@ -540,6 +553,18 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       // changes nothing Lua looks at. (The harness unlinks the values of a garbage map whose
       // key was freed.)
       if (!push_object(c.a)) break;
+      if (kAcyclicMetatables && c.object_kind == ObjectKind::Acyclic &&
+          lua_getmetatable(L, -1) != 0) {
+        push_reachable(c.b);
+        const bool found = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+        if (found) {
+          lua_pushnil(L);
+          lua_setmetatable(L, -2);
+          lua_pop(L, 1);
+          break;
+        }
+      }
       if (is_cell_userdata(L, -1)) {
         push_user_value(L, -1, kCellReferent);
         push_reachable(c.b);
@@ -1057,6 +1082,10 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
     if (!lua_isnil(L_, -1)) add(-1);
     lua_pop(L_, 1);
   } else {
+    if (lua_getmetatable(L_, object) != 0) {  // an acyclic object's first reference
+      if (id_of(-1) >= 0) add(-1);
+      lua_pop(L_, 1);
+    }
     push_references(L_, object);
     lua_pushnil(L_);
     while (lua_next(L_, -2) != 0) {  // the sequence, and a record's or dict's fields
@@ -1116,10 +1145,12 @@ void LuaCollector::check_invariants() const {
       fail(id, "is at an address the allocator does not know");
     }
     const bool has_metatable = lua_getmetatable(L_, object) != 0;
-    if (has_metatable != r.has_finalizer) {
+    if (has_metatable && !r.has_finalizer && kAcyclicMetatables && r.kind == ObjectKind::Acyclic) {
+      if (id_of(-1) < 0) fail(id, "has a metatable that is no object");
+      lua_pop(L_, 1);
+    } else if (has_metatable != r.has_finalizer) {
       fail(id, r.has_finalizer ? "has lost its finalizer's metatable" : "has a metatable");
-    }
-    if (has_metatable) {
+    } else if (has_metatable) {
       lua_rawgeti(L_, LUA_REGISTRYINDEX, node_metatable_ref_);
       if (!lua_rawequal(L_, -1, -2)) fail(id, "has a metatable that is not the finalizers'");
       lua_pop(L_, 2);

@@ -17,7 +17,8 @@
 //                       of weak references (made right after its table, which it replaces)
 //   reference a -> b    by a's kind, in a's table (LuaJIT: a's environment): a list's, cell's
 //                       (but 5.4's: its first user value) or acyclic object's, one entry of the
-//                       sequence [1..n] (the array part)
+//                       sequence [1..n] (the array part), but an acyclic object's first one is
+//                       its metatable (Lua 5.3 and 5.4: it never has a finalizer's)
 //                       whose value is b: link appends (lua_rawseti), unlink moves the last entry
 //                       into the dropped one's place; a record's or dict's, a field "p<n>" or
 //                       "k<n>" (the hash part; n counts its links), which unlink sets to nil; a
