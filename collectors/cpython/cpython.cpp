@@ -305,6 +305,9 @@ void class_dealloc(PyObject* self) {
     if (adapter != nullptr) adapter->object_freed(self);
     d.inside.push_back(self);
     d.subtype(self);
+    // (It calls the base unless a finalizer resurrects the object, and the one it would call ran
+    // above: never left, but a stale entry would send the next object at this address astray.)
+    if (!d.inside.empty() && d.inside.back() == self) d.inside.pop_back();
   }
   Py_TRASHCAN_END
 }
