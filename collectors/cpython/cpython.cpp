@@ -757,9 +757,11 @@ void CPythonCollector::replace(ObjectId id, PyObject* fresh) {
 void CPythonCollector::set_field(ObjectId id, PyObject* value, ObjectId referent) {
   Handle& h = handles_[id];
   std::uint32_t n = 0;  // the lowest number free: a record keeps within CPython's shared keys
-  while (std::any_of(h.fields.begin(), h.fields.end(), [n](const auto& f) { return f.first == n; })) {
-    ++n;
-  }
+  const auto taken = [&h](std::uint32_t k) {
+    return std::any_of(h.fields.begin(), h.fields.end(),
+                       [k](const auto& f) { return f.first == k; });
+  };
+  while (taken(n)) ++n;
   const bool record = h.kind == ObjectKind::Record;
   Owned name(PyUnicode_FromFormat(record ? "p%u" : "k%u", n));
   if (!name || (record ? PyObject_SetAttr(h.object, name.get(), value)

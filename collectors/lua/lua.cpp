@@ -1108,8 +1108,8 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
 // id, has the finalizers' metatable if and only if the trace gave it a finalizer, is held by each
 // of its registry references, and has a table of references (its own; LuaJIT: its environment)
 // that holds nothing but a sequence of objects, a record's or dict's fields of objects, and a
-// map's entries; a tuple is a closure whose upvalues are objects; a Lua 5.4 cell is a userdata whose
-// user values are its referent (or nil) and its table of weak references.
+// map's entries; a tuple is a closure whose upvalues are objects; a Lua 5.4 cell is a userdata
+// whose user values are its referent (or nil) and its table of weak references.
 void LuaCollector::check_invariants() const {
   const int top = lua_gettop(L_);
   const auto fail = [&](ObjectId id, const std::string& what) {
@@ -1162,7 +1162,9 @@ void LuaCollector::check_invariants() const {
     }
     if (is_cell_userdata(L_, object)) {
       push_user_value(L_, object, kCellReferent);
-      if (!lua_isnil(L_, -1) && id_of(-1) < 0) fail(id, "refers to something that is not an object");
+      if (!lua_isnil(L_, -1) && id_of(-1) < 0) {
+        fail(id, "refers to something that is not an object");
+      }
       lua_pop(L_, 1);
       push_user_value(L_, object, kCellHeldWeak);
       if (!lua_isnil(L_, -1)) check_held_weak(id);
