@@ -186,10 +186,16 @@ constexpr int kGenerations = 3;
 /// The field of a map's table that holds its entries: an ephemeron table (__mode "k").
 constexpr const char* kEntries = "entries";
 /// The key, outside the sequence 1..n, of an object's table (LuaJIT: its environment) that holds
-/// the weak references the object holds: a table with __mode "v", from each weak reference's id
-/// to its target, reachable from the holder alone, so that it lives and dies with it. An integer
-/// key, so that reading it allocates nothing (the adapter reads it outside protected calls).
+/// the weak references the object holds: a weak table (kHeldWeakMode), from each weak reference's
+/// id to its target, reachable from the holder alone, so that it lives and dies with it. An
+/// integer key, so that reading it allocates nothing (the adapter reads it outside protected
+/// calls).
 constexpr int kHeldWeak = 0;
+/// Its mode: weak keys and values. Its keys are integers, which Lua never collects, so it keeps
+/// its values as a table with __mode "v" would (the mutator's is one); but Lua keeps such
+/// all-weak tables apart (lgc.c's allweak list, cleared by keys and by values): both kinds of
+/// weak table are put to the test.
+constexpr const char* kHeldWeakMode = "kv";
 
 /// What `inspect` shows for a reference to something that is not an object.
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
@@ -655,7 +661,7 @@ void LuaCollector::perform(lua_State* L, Call& c) {
         push_user_value(L, -1, kCellHeldWeak);
         if (lua_isnil(L, -1)) {
           lua_pop(L, 1);
-          push_weak_table(L, "v");
+          push_weak_table(L, kHeldWeakMode);
           lua_pushvalue(L, -1);
           set_user_value(L, -3, kCellHeldWeak);
         }
@@ -665,7 +671,7 @@ void LuaCollector::perform(lua_State* L, Call& c) {
         lua_rawgeti(L, -1, kHeldWeak);
         if (lua_isnil(L, -1)) {
           lua_pop(L, 1);
-          push_weak_table(L, "v");
+          push_weak_table(L, kHeldWeakMode);
           lua_pushvalue(L, -1);
           lua_rawseti(L, -3, kHeldWeak);
         }

@@ -29,9 +29,10 @@
 //                       LuaJIT: the harness's (map_entries Harness), since a table with __mode
 //                       "k" is no ephemeron table in LuaJIT (lj_gc.c's gc_traverse_tab marks its
 //                       values, as Lua 5.1 does): LuaJIT's weak tables are not put to the test
-//   weak reference      a slot of a table with __mode "v": the mutator's in one the adapter
-//                       keeps in the registry; one that object h holds in h's own (at key 0 of
-//                       h's table; LuaJIT: of its environment), which lives and dies with h.
+//   weak reference      a slot of a weak table: the mutator's in one with __mode "v" that the
+//                       adapter keeps in the registry; one that object h holds in h's own, with
+//                       __mode "kv" (at key 0 of h's table; LuaJIT: of its environment; a 5.4
+//                       cell: its second user value), which lives and dies with h.
 //                       Lua clears a slot at a cycle's atomic phase without a word: the adapter
 //                       reports the clear when it sees the slot empty (after every call into
 //                       Lua, before every finalizer) or at the free of the target. No callbacks
