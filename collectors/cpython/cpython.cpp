@@ -189,24 +189,30 @@ void node_finalize(PyObject* self) {
   PyErr_Restore(type, value, traceback);
 }
 
-// As CPython's own types with finalizers (subtype_dealloc): the finalizer runs tracked, and may
-// resurrect; then the free is reported, the weak references are cleared (their callbacks run),
-// and the items go. The trashcan keeps a long chain's deallocation off the C stack.
+// What the deallocation of one of the trace's objects does first, as CPython's subtype_dealloc
+// does it: the finalizer, if it has one, runs with the object tracked (young again), and may
+// resurrect it (then false: nothing more); else the adapter hears that it dies, its weak
+// references are cleared (their callbacks run), and the adapter hears of its free. What it refers
+// to is not released yet.
+bool finalize_and_clear(PyObject* self, bool finalizer) {
+  if (finalizer) {
+    PyObject_GC_Track(self);
+    if (PyObject_CallFinalizerFromDealloc(self) < 0) return false;
+    PyObject_GC_UnTrack(self);
+  }
+  CPythonCollector* adapter = active_adapter();
+  if (adapter != nullptr) adapter->object_dying(self);
+  if (Py_TYPE(self)->tp_weaklistoffset != 0) PyObject_ClearWeakRefs(self);
+  if (adapter != nullptr) adapter->object_freed(self);
+  return true;
+}
+
+// As CPython's own types with finalizers (subtype_dealloc): finalize_and_clear, then the items go.
+// The trashcan keeps a long chain's deallocation off the C stack.
 void node_dealloc(PyObject* self) {
-  NodeObject* n = as_node(self);
   PyObject_GC_UnTrack(self);
   Py_TRASHCAN_BEGIN(self, node_dealloc)
-  bool resurrected = false;
-  if (n->finalizer) {
-    PyObject_GC_Track(self);
-    resurrected = PyObject_CallFinalizerFromDealloc(self) < 0;
-    if (!resurrected) PyObject_GC_UnTrack(self);
-  }
-  if (!resurrected) {
-    CPythonCollector* adapter = active_adapter();
-    if (adapter != nullptr) adapter->object_dying(self);
-    if (n->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
-    if (adapter != nullptr) adapter->object_freed(self);
+  if (finalize_and_clear(self, as_node(self)->finalizer)) {
     node_clear(self);
     PyTypeObject* type = Py_TYPE(self);
     type->tp_free(self);
@@ -291,18 +297,9 @@ void class_dealloc(PyObject* self) {
   }
   PyObject_GC_UnTrack(self);
   Py_TRASHCAN_BEGIN(self, class_dealloc)
-  bool resurrected = false;
-  if (type->tp_finalize != nullptr) {
-    PyObject_GC_Track(self);
-    resurrected = PyObject_CallFinalizerFromDealloc(self) < 0;
-    if (!resurrected) PyObject_GC_UnTrack(self);
-  }
-  if (!resurrected) {
-    CPythonCollector* adapter = active_adapter();
-    if (adapter != nullptr) adapter->object_dying(self);
-    // (subtype_dealloc leaves the clear to the base it finds when that has weak references: this)
-    if (type->tp_weaklistoffset != 0) PyObject_ClearWeakRefs(self);
-    if (adapter != nullptr) adapter->object_freed(self);
+  // (subtype_dealloc leaves the clear of the weak references to the base it finds when that has
+  // them: this)
+  if (finalize_and_clear(self, type->tp_finalize != nullptr)) {
     d.inside.push_back(self);
     d.subtype(self);
     // (It calls the base unless a finalizer resurrects the object, and the one it would call ran
