@@ -19,8 +19,7 @@ namespace {
 
 constexpr const char* kCapsuleName = "cyclefuzz.CPythonCollector";
 
-/// What `inspect` shows for a reference to something that is not one of the adapter's live
-/// objects: no object has this id, so the checker reports the difference.
+/// No object has this id: what id_of says of anything that is not one of the trace's live objects.
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
 /// The referent of a record's or dict's field that holds a weakref object (Handle::fields).
 constexpr ObjectId kHeldWeakReference = kNotAnObject;
