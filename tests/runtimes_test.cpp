@@ -75,6 +75,23 @@ CollectorOptions small_thresholds() {
   return small;
 }
 
+// A reference counting runtime that keeps each kind's references in a place of its own: through
+// each place, unlink releases (c goes at once) and the collector traverses (a <-> b goes only at
+// the collection).
+void expect_each_kind_keeps_its_references(const std::string& runtime) {
+  for (const char* kind : {"list", "dict", "record", "cell"}) {
+    SCOPED_TRACE(kind);
+    TraceRun run(std::string("new a ") + kind + "\nnew b " + kind +
+                     "\nnew c\nlink b a\nlink a c\nunroot c\nunlink a c\nlink a b\n"
+                     "unroot b\nunroot a\ncollect\n",
+                 runtime);
+    EXPECT_EQ(run.freed_at(7), std::vector<std::string>{"c"});
+    EXPECT_TRUE(run.freed_at(10).empty());
+    EXPECT_EQ(run.freed_set_at(11), (std::set<std::string>{"a", "b"}));
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+}
+
 // ================================================================================================
 // Every runtime, against the oracle
 // ================================================================================================
@@ -337,17 +354,7 @@ TEST(CPython, MakesAnObjectResurrectedInItsDeallocationYoungAgain) {
 // dict's as values of a dict subclass. The collector traverses them all, and unlink releases
 // through each.
 TEST(CPython, KeepsEachKindsReferencesInItsOwnPlaceAndCollectsThroughThem) {
-  for (const char* kind : {"list", "dict", "record", "cell"}) {
-    SCOPED_TRACE(kind);
-    TraceRun run(std::string("new a ") + kind + "\nnew b " + kind +
-                     "\nnew c\nlink b a\nlink a c\nunroot c\nunlink a c\nlink a b\n"
-                     "unroot b\nunroot a\ncollect\n",
-                 "cpython");
-    EXPECT_EQ(run.freed_at(7), std::vector<std::string>{"c"});
-    EXPECT_TRUE(run.freed_at(10).empty());
-    EXPECT_EQ(run.freed_set_at(11), (std::set<std::string>{"a", "b"}));
-    EXPECT_TRUE(run.session.violations().empty()) << run.report();
-  }
+  expect_each_kind_keeps_its_references("cpython");
 }
 
 // A record's or dict's finalizer is a __del__ (its class becomes one that has it): run by the
@@ -733,17 +740,7 @@ TEST(Php, FreesACycleOnlyWhenItCollectsAndCountsIt) {
 // under string keys of it, a record's in dynamic properties, a cell's in $c. PHP's collector
 // traverses them all (zend_std_get_gc), and unlink releases through each place.
 TEST(Php, KeepsEachKindsReferencesInItsOwnPlaceAndCollectsThroughThem) {
-  for (const char* kind : {"list", "dict", "record", "cell"}) {
-    SCOPED_TRACE(kind);
-    TraceRun run(std::string("new a ") + kind + "\nnew b " + kind +
-                     "\nnew c\nlink b a\nlink a c\nunroot c\nunlink a c\nlink a b\n"
-                     "unroot b\nunroot a\ncollect\n",
-                 "php");
-    EXPECT_EQ(run.freed_at(7), std::vector<std::string>{"c"});
-    EXPECT_TRUE(run.freed_at(10).empty());
-    EXPECT_EQ(run.freed_set_at(11), (std::set<std::string>{"a", "b"}));
-    EXPECT_TRUE(run.session.violations().empty()) << run.report();
-  }
+  expect_each_kind_keeps_its_references("php");
 }
 
 // A WeakReference is cleared as PHP frees its target, by reference counting or by a collection;
