@@ -178,8 +178,11 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   // What a program (a finalizer's, a callback's) allocated during the collection and reference
   // counting freed again is no garbage the collection found: gc.collect() leaves it out. So is
   // garbage that reference counting freed when a finalizer dropped a reference (`unlink`,
-  // `release`): CPython counts what is still unreachable after the finalizers ran.
-  const bool dropped_by_programs = !lane.unlinked_now.empty() || !lane.released.empty();
+  // `release`): CPython counts what is still unreachable after the finalizers ran; nor what a
+  // map's entry kept until the collection dropped it (entry_dropped: CPython's WeakKeyDictionary
+  // drops the entry of a garbage key in handle_weakrefs, after it counted its garbage).
+  const bool dropped_by_programs =
+      !lane.unlinked_now.empty() || !lane.released.empty() || lane.entries_dropped_now > 0;
   const bool exact =
       promise == CollectCount::Freed ||
       (promise == CollectCount::FoundInGenerations && facts.full && !dropped_by_programs);

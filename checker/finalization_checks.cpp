@@ -123,6 +123,33 @@ void Lane::weak_callback(WeakId w) {
   }
 }
 
+// A map the collector keeps dropped an entry as it cleared the weak references to its key
+// (MapEntries::StrongValuesUntilKeyCleared): the program must not reach the key then. The entry
+// stays gone from this collector's heap though a finalizer resurrects the key later; what its
+// value kept is let go, and may outlive the op's collection (the collection found its garbage
+// before the entry went).
+void Lane::entry_dropped(ObjectId map, ObjectId key) {
+  ++events;
+  const auto wrong = [&](const char* detail) {
+    problem(Violation::of(ViolationKind::WrongWeakReference, {key, map}, detail));
+  };
+  if (capabilities.map_entries != MapEntries::StrongValuesUntilKeyCleared) {
+    return wrong("dropped an entry keyed by it from a map whose entries go only with their keys");
+  }
+  if (!holds(map) || !holds(key)) {
+    return wrong("dropped an entry keyed by it after freeing the map or the key");
+  }
+  const std::optional<ObjectId> value = oracle.entry_value(map, key, view());
+  if (!value) return wrong("dropped an entry keyed by it that the map does not have");
+  if (reaches_now(key)) {
+    return wrong("dropped an entry keyed by it while the program could still reach it");
+  }
+  if (!oracle.drop_entry(view(), map, key)) return;  // (past kDroppable lanes: kept as it was)
+  unmapped_now.insert(unmapped_now.end(), {map, *value});
+  ++entries_dropped_now;
+  reach_changed();
+}
+
 // ================================================================================================
 // Once the op is over
 // ================================================================================================

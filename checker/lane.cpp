@@ -39,7 +39,8 @@ std::vector<ObjectId> Lane::list_seeds() {
     for (ObjectId k : held_dead_keys()) {
       for (ObjectId map : oracle.maps_keyed_by(k)) {
         if (!oracle.reachable_from_roots(map)) continue;
-        const std::optional<ObjectId> value = oracle.entry_value(map, k);
+        // (In its view: a collector's own map may have dropped the entry of a key not freed.)
+        const std::optional<ObjectId> value = oracle.entry_value(map, k, view());
         if (value && !oracle.reachable_from_roots(*value)) entries.push_back(*value);
       }
     }
@@ -126,6 +127,7 @@ void Lane::begin_op(std::size_t objects, bool reach_may_change) {
   unlinked_now.clear();
   other_steps_now = 0;
   unmapped_now.clear();
+  entries_dropped_now = 0;
   keys_kept_by_their_values.clear();
   kept_before.clear();
   garbage_at_start.clear();

@@ -145,6 +145,7 @@ class Lane final : public CollectorHost {
   void finalize(ObjectId x) override;
   void weak_cleared(WeakId w) override;
   void weak_callback(WeakId w) override;
+  void entry_dropped(ObjectId map, ObjectId key) override;
 
   // ---- state --------------------------------------------------------------------------------
 
@@ -182,8 +183,9 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> linked_now;   // ... and those they added references from
   std::vector<ObjectId> unlinked_now;  // ... and the references they dropped: from, to, in pairs
   std::size_t other_steps_now = 0;     // ... and their release, finalizer and weak steps that ran
-  std::vector<ObjectId> unmapped_now;  // the maps and values of the entries the harness's maps
-                                       // dropped (drop_entries_of_freed_keys), in pairs
+  std::vector<ObjectId> unmapped_now;  // the maps and values of the entries the maps dropped
+                                       // (drop_entries_of_freed_keys, entry_dropped), in pairs
+  std::size_t entries_dropped_now = 0;  // ... of which the collector reported (entry_dropped)
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
   // With weak_references_cleared_once_finalized: what a finalizer ran for, and the garbage it
   // reached then (kept for it), ever.

@@ -63,6 +63,12 @@ enum class MapEntries : std::uint8_t {
   /// its map lives and its key is not freed (a value that refers back to its key keeps both), and
   /// the collector drops the entry itself when it frees the key (PHP 8.2's WeakMap).
   StrongValues,
+  /// As StrongValues, but the entry goes when the collector clears the weak references to its
+  /// key, which it reports (report_entry_dropped) as it drops it: at the key's free, or earlier,
+  /// with a collection's garbage, before any finalizer runs, so that a key a finalizer then
+  /// resurrects has lost its entries (CPython's weakref.WeakKeyDictionary: handle_weakrefs calls
+  /// the `_remove` callback of each weak reference to the garbage that is not garbage itself).
+  StrongValuesUntilKeyCleared,
 };
 
 struct Capabilities {
@@ -199,6 +205,8 @@ class CollectorHost {
   /// A weak reference was cleared; then its callback ran.
   virtual void weak_cleared(WeakId /*w*/) {}
   virtual void weak_callback(WeakId /*w*/) {}
+  /// Map `map` dropped its entry for `key` (MapEntries::StrongValuesUntilKeyCleared).
+  virtual void entry_dropped(ObjectId /*map*/, ObjectId /*key*/) {}
 };
 
 /// Thrown by `check_invariants()` when a collector's own structures are inconsistent.
@@ -256,10 +264,9 @@ class Collector {
   virtual void weak_held_by(WeakId /*w*/, ObjectId /*holder*/) {}
   /// What weak reference `w` points to, or nothing once it is cleared.
   virtual std::optional<ObjectId> deref(WeakId /*w*/) const { return std::nullopt; }
-  /// Map entries, for a collector that keeps them (Capabilities::map_entries is Ephemerons or
-  /// StrongValues; the harness asks no other): `map`'s entry for `key` is now `value`, replacing
-  /// the old one; `map` drops its entry for `key`. `inspect` lists each entry's value among the
-  /// references.
+  /// Map entries, for a collector that keeps them (Capabilities::map_entries is not Harness; the
+  /// harness asks no other): `map`'s entry for `key` is now `value`, replacing the old one; `map`
+  /// drops its entry for `key`. `inspect` lists each entry's value among the references.
   virtual void set_entry(ObjectId /*map*/, ObjectId /*key*/, ObjectId /*value*/) {}
   virtual void remove_entry(ObjectId /*map*/, ObjectId /*key*/) {}
 
@@ -286,6 +293,7 @@ class Collector {
   void run_finalizer(ObjectId id) { host_.finalize(id); }
   void report_weak_cleared(WeakId w) { host_.weak_cleared(w); }
   void report_weak_callback(WeakId w) { host_.weak_callback(w); }
+  void report_entry_dropped(ObjectId map, ObjectId key) { host_.entry_dropped(map, key); }
   /// Clears the weak references to each of `targets`, then runs the callbacks of those that have
   /// one: every clear comes before any callback, so no callback can reach a target through
   /// another weak reference (CPython's handle_weakrefs). A weak reference whose holder `garbage`

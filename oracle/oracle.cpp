@@ -194,7 +194,12 @@ bool Oracle::set_finalizer_entry(HeapView view, ObjectId map, ObjectId key, Obje
 }
 
 bool Oracle::drop_finalizer_entry(HeapView view, ObjectId map, ObjectId key) {
-  assert(view != kMutatorView && !reachable_[map]);
+  assert(!reachable_[map]);
+  return drop_entry(view, map, key);
+}
+
+bool Oracle::drop_entry(HeapView view, ObjectId map, ObjectId key) {
+  assert(view != kMutatorView);
   if (view >= kDroppable) return false;
   const std::optional<Graph::edge_descriptor> old = entry_edge(map, key, view);
   if (!old) return false;

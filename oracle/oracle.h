@@ -83,7 +83,7 @@ struct Refusal {
     LongTuple,        // a tuple made with more than kMaxItems references
     NotAllocatedByCallback,  // a callback's step names what it did not allocate
     NoCallback,       // a weak reference without a callback, with a program
-    NotAnInstance,    // a finalizer or a weak reference for a tuple or an acyclic object
+    NotAnInstance,    // a finalizer, a weak reference or a map key: a tuple or an acyclic object
     NotAllocatedByProgram,  // a program's `finalizer x` step where x is not what it allocated
     ProgramWeak,      // the mutator's deref of a weak reference a program takes
     BadSize,          // a build of fewer than 2 or more than kMaxBuild objects (kMaxClique)
@@ -151,7 +151,8 @@ class Oracle {
   struct Reference {
     HeapView owner = kMutatorView;
     ObjectId key = kNoKey;
-    std::uint64_t dropped = 0;  // bit v: collector v's finalizers dropped it (views below 64)
+    std::uint64_t dropped = 0;  // bit v: collector v (its finalizers, or its own map) dropped it
+                                // (views below 64)
   };
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS,
                                       boost::no_property, Reference>;
@@ -310,6 +311,9 @@ class Oracle {
   bool set_finalizer_entry(HeapView view, ObjectId map, ObjectId key, ObjectId value);
   /// ... drops m's entry for k, if its heap has one (else, or if view >= kDroppable, false).
   bool drop_finalizer_entry(HeapView view, ObjectId map, ObjectId key);
+  /// Collector `view` dropped m's entry for k itself (MapEntries::StrongValuesUntilKeyCleared),
+  /// m reachable or not; false as drop_finalizer_entry.
+  bool drop_entry(HeapView view, ObjectId map, ObjectId key);
   /// Collector `view`'s run of a finalizer drops one plain reference from `from` to `to` that its
   /// heap has; false if it has none, or if view >= kDroppable (then the step is skipped). Pre as
   /// add_finalizer_reference.
@@ -318,13 +322,14 @@ class Oracle {
   static constexpr HeapView kDroppable = 64;
   /// What object x is (`new x KIND`; what a finalizer allocates is a list).
   ObjectKind kind_of(ObjectId x) const { return kinds_[x]; }
-  /// Whether x may have a finalizer, a weak reference to it, or hold one: not a tuple nor an
-  /// acyclic object (as CPython's tuples and atomic objects have neither).
   /// Whether x may hold map entries: a list, a record or a dict.
   bool holds_entries(ObjectId x) const {
     return kinds_[x] == ObjectKind::List || kinds_[x] == ObjectKind::Record ||
            kinds_[x] == ObjectKind::Dict;
   }
+  /// Whether x may have a finalizer, a weak reference to it (so key a weak-keyed map's entry),
+  /// or hold one: not a tuple nor an acyclic object (as CPython's tuples and atomic objects have
+  /// neither).
   bool is_instance(ObjectId x) const {
     return kinds_[x] != ObjectKind::Tuple && kinds_[x] != ObjectKind::Acyclic;
   }

@@ -90,8 +90,8 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
              "touch what it allocates)";
     case Refusal::Reason::NotAnInstance:
       return name + " is " + a_kind(refusal.kind) +
-             ": it has no finalizer, takes no weak reference and holds none (as CPython's tuples "
-             "and atomic objects)";
+             ": it has no finalizer, takes no weak reference (so keys no weak-keyed map) and holds "
+             "none (as CPython's tuples and atomic objects)";
     case Refusal::Reason::NoCallback:
       return "weak reference " + in_quotes(weak_names[op.weak]) + " has a program but no callback";
     case Refusal::Reason::HolderGone:
@@ -192,6 +192,10 @@ std::optional<Refusal> Oracle::refuse_program(const Op& op) const {
         }
         if (!refusal && step.a < object_count() && !holds_entries(step.a)) {
           refusal = Refusal{R::NotAMap, step.a, 0, kinds_[step.a]};
+        }
+        if (!refusal && step.kind == StepKind::Entry && step.b < object_count() &&
+            !is_instance(step.b)) {  // (what a program allocates is a list)
+          refusal = Refusal{R::NotAnInstance, step.b, 0, kinds_[step.b]};
         }
         break;
       case StepKind::Weak:
@@ -306,6 +310,9 @@ std::optional<Refusal> Oracle::refuse(const Op& op) const {
       if (op.kind == OpKind::Unentry && !entry_edge(op.a, op.b)) return Refusal{R::NoEntry, op.a};
       if (op.kind == OpKind::Entry && !holds_entries(op.a)) {
         return Refusal{R::NotAMap, op.a, 0, kinds_[op.a]};
+      }
+      if (op.kind == OpKind::Entry && !is_instance(op.b)) {
+        return Refusal{R::NotAnInstance, op.b, 0, kinds_[op.b]};
       }
       break;
     }

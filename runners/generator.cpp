@@ -468,7 +468,10 @@ void add_random_steps(const Oracle& heap, Choices& choices, Op& op, std::optiona
         const ObjectId map = choices.choose(kLinkSources) == 0 ? newest : any_usable();
         const ObjectId key = any_usable();
         const ObjectId value = any_usable();
-        if (program_may_change(heap, map, StepKind::Link)) step = Step::entry(map, key, value);
+        const bool instance = key >= heap.object_count() || heap.is_instance(key);
+        if (instance && program_may_change(heap, map, StepKind::Link)) {
+          step = Step::entry(map, key, value);
+        }
         break;
       }
       case StepKind::Unentry: {
@@ -571,9 +574,9 @@ Op random_op_of_any_kind(const Oracle& heap, Choices& choices) {
 }  // namespace
 
 // An op that what an object is forbids (a link from a tuple, a full cell or an acyclic object; an
-// unlink from a tuple; an entry in a tuple, a cell or an acyclic object) becomes the link the
-// other way if that one is allowed (it closes the same cycles), else a `root` of its first object,
-// so that every sequence stays valid.
+// unlink from a tuple; an entry in a tuple, a cell or an acyclic object, or keyed by a tuple or an
+// acyclic object) becomes the link the other way if that one is allowed (it closes the same
+// cycles), else a `root` of its first object, so that every sequence stays valid.
 Op random_op(const Oracle& heap, Choices& choices) {
   Op op = random_op_of_any_kind(heap, choices);
   const bool kind_matters =

@@ -45,6 +45,7 @@ enum class Fault {
                               // before it cleared, reachable targets' too (as LuaJIT does for
                               // userdata it once finalized)
   IgnoresThresholds,          // set_thresholds does nothing: the defaults stay
+  DropsEntriesAsSet,          // reports each map entry dropped as soon as it is set
 };
 
 using Promise = std::function<void(Capabilities&)>;
@@ -118,6 +119,7 @@ class Faulty : public Collector, public CollectorHost {
   }
   void set_entry(ObjectId map, ObjectId key, ObjectId value) override {
     inner_->set_entry(map, key, value);
+    if (fault_ == Fault::DropsEntriesAsSet) report_entry_dropped(map, key);
   }
   void remove_entry(ObjectId map, ObjectId key) override { inner_->remove_entry(map, key); }
   std::optional<ObjectId> deref(WeakId w) const override {
@@ -148,6 +150,7 @@ class Faulty : public Collector, public CollectorHost {
   }
   void weak_cleared(WeakId w) override { weak_event(w, false); }
   void weak_callback(WeakId w) override { weak_event(w, true); }
+  void entry_dropped(ObjectId map, ObjectId key) override { report_entry_dropped(map, key); }
 
  private:
   void weak_event(WeakId w, bool callback) {
@@ -563,6 +566,25 @@ TEST(Checker, EachCapabilitySwitchesItsCheck) {
 
 // weak_references_cleared_once_finalized lets go only of what a finalizer kept: a weak reference
 // to an object no finalizer ever kept is still never cleared while the program reaches it.
+// A map that drops its entries as it clears its keys' weak references
+// (MapEntries::StrongValuesUntilKeyCleared) must not drop one whose key the program reaches; one
+// whose map does not drop entries must report no drop at all.
+TEST(Checker, ReportsAMapEntryDroppedWhileItsKeyIsReachable) {
+  const char* trace = "new m\nnew k\nnew v\nentry m k v\n";
+  const auto dropping = violations(
+      trace, {promising<MarkSweep>(set(&Capabilities::map_entries,
+                                       MapEntries::StrongValuesUntilKeyCleared),
+                                   Fault::DropsEntriesAsSet)});
+  ASSERT_FALSE(dropping.empty());
+  EXPECT_EQ(dropping[0].kind, ViolationKind::WrongWeakReference) << summary(dropping);
+  EXPECT_EQ(dropping[0].op_index + 1, 4u);
+  EXPECT_NE(dropping[0].detail.find("could still reach"), std::string::npos) << summary(dropping);
+  const auto ephemerons = violations(trace, {faulty<MarkSweep>(Fault::DropsEntriesAsSet)});
+  ASSERT_FALSE(ephemerons.empty());
+  EXPECT_NE(ephemerons[0].detail.find("whose entries go only with their keys"), std::string::npos)
+      << summary(ephemerons);
+}
+
 TEST(Checker, WeakReferencesClearedOnceFinalizedCoverOnlyWhatFinalizersKept) {
   const Promise once_finalized = set(&Capabilities::weak_references_cleared_once_finalized, true);
   const auto fired =

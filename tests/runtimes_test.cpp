@@ -464,6 +464,57 @@ TEST(CPython, KeepsTheWeakReferencesARecordOrDictHolds) {
   }
 }
 
+// A map's entries are in a weakref.WeakKeyDictionary that the map holds: CPython's collector
+// traverses its values as the map's, a value that refers back to its key keeps both while the
+// map lives, and they go with it.
+TEST(CPython, KeepsAMapsEntriesInAWeakKeyDictionaryItHolds) {
+  for (const char* kind : {"list", "record", "dict"}) {
+    SCOPED_TRACE(kind);
+    {
+      TraceRun run(std::string("new m ") + kind +
+                       "\nnew k\nnew v\nlink v k\nentry m k v\nunroot v\nunroot k\ncollect\n"
+                       "unroot m\n",
+                   "cpython");
+      EXPECT_TRUE(run.freed_at(8).empty());
+      EXPECT_EQ(run.freed_set_at(9), (std::set<std::string>{"m", "k", "v"}));
+      EXPECT_TRUE(run.session.violations().empty()) << run.report();
+    }
+    TraceRun kept(std::string("new m ") + kind + "\nnew k\nnew v\nentry m k v\n", "cpython");
+    ObjectView view;
+    kept.session.collector(0).inspect(0, view);
+    EXPECT_EQ(view.references, std::vector<ObjectId>{2});
+    kept.session.collector(0).inspect(2, view);
+    EXPECT_EQ(view.count, 2u);
+  }
+}
+
+// CPython drops the entry of a garbage key as it clears the key's weak references
+// (handle_weakrefs calls the WeakKeyDictionary's _remove), before any finalizer runs: a key that a
+// finalizer then resurrects has lost its entry, and the value goes at once
+// (MapEntries::StrongValuesUntilKeyCleared; the harness's maps would keep it).
+TEST(CPython, DropsAGarbageKeysEntryBeforeAFinalizerResurrectsTheKey) {
+  TraceRun run("new m\nnew k\nnew f\nlink k f\nlink f k\nfinalizer f resurrect k\nnew v\n"
+               "entry m k v\nunroot v\nunroot f\nunroot k\ncollect\n",
+               "cpython");
+  EXPECT_EQ(run.freed_at(12), std::vector<std::string>{"v"});
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// gc.collect counts what a garbage map's WeakKeyDictionary is made of (the instance, its dict,
+// its functions, a weakref.ref per key): the adapter counts the trace's objects, which the
+// checker demands exactly of a full collection.
+TEST(CPython, CountsTheTracesObjectsNotWhatAGarbageMapsEntriesAreMadeOf) {
+  for (const char* kind : {"list", "record", "dict"}) {
+    SCOPED_TRACE(kind);
+    TraceRun run(std::string("new m ") + kind +
+                     "\nnew k\nnew j\nnew v\nentry m k v\nentry m j v\nlink v m\nunroot v\n"
+                     "unroot m\ncollect\n",
+                 "cpython");
+    EXPECT_EQ(run.freed_set_at(10), (std::set<std::string>{"m", "v"}));
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+}
+
 // ================================================================================================
 // Lua: nothing is freed outside the collector's cycles
 // ================================================================================================

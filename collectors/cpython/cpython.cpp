@@ -7,10 +7,12 @@
 #include "collectors/cpython/generation.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 namespace cyclefuzz {
@@ -23,6 +25,8 @@ constexpr const char* kCapsuleName = "cyclefuzz.CPythonCollector";
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
 /// The referent of a record's or dict's field that holds a weakref object (Handle::fields).
 constexpr ObjectId kHeldWeakReference = kNotAnObject;
+/// ... that holds the object's weak-keyed map (an instance of Map).
+constexpr ObjectId kMapOfEntries = kNotAnObject - 1;
 
 /// The pending Python exception as text; clears it.
 std::string take_python_error() {
@@ -69,6 +73,21 @@ class Owned {
 
  private:
   PyObject* p_;
+};
+
+/// While it lives, no automatic collection starts (gc.disable(), then gc.enable() if it was on):
+/// for what the adapter allocates that is no allocation of the trace's model.
+class NoAutomaticCollection {
+ public:
+  NoAutomaticCollection() : enabled_(PyGC_Disable() != 0) {}
+  ~NoAutomaticCollection() {
+    if (enabled_) PyGC_Enable();
+  }
+  NoAutomaticCollection(const NoAutomaticCollection&) = delete;
+  NoAutomaticCollection& operator=(const NoAutomaticCollection&) = delete;
+
+ private:
+  bool enabled_;
 };
 
 constexpr int kUnknown = -2;
@@ -361,6 +380,9 @@ class Interpreter {
   PyObject* finalizing_record_type = nullptr;
   PyObject* dict_type = nullptr;
   PyObject* finalizing_dict_type = nullptr;
+  // class Map(weakref.WeakKeyDictionary): an object's map entries, which it holds as one of its
+  // references; its keys' weak-reference callback tells the adapter of each entry it drops.
+  PyObject* map_type = nullptr;
   PyObject* gc_collect = nullptr;
   PyObject* gc_freeze = nullptr;
   PyObject* gc_unfreeze = nullptr;
@@ -413,7 +435,7 @@ class Interpreter {
   void release() {
     Py_CLEAR(node_type);
     for (PyObject** p : {&ref_type, &record_type, &finalizing_record_type, &dict_type,
-                         &finalizing_dict_type, &gc_collect, &gc_freeze, &gc_unfreeze,
+                         &finalizing_dict_type, &map_type, &gc_collect, &gc_freeze, &gc_unfreeze,
                          &gc_callbacks, &gc_get_threshold, &gc_set_threshold}) {
       Py_CLEAR(*p);
     }
@@ -429,6 +451,18 @@ PyObject* on_finalize(PyObject* /*module*/, PyObject* self) {
 PyMethodDef kFinalize = {"finalize", on_finalize, METH_O,
                          "Runs the trace's finalizer program of an object."};
 
+// `entry_dropped(map, weakref)`, which a Map's `_remove` calls before it drops the entry.
+PyObject* on_entry_dropped(PyObject* /*module*/, PyObject* args) {
+  PyObject* map = nullptr;
+  PyObject* key_reference = nullptr;
+  if (!PyArg_ParseTuple(args, "OO", &map, &key_reference)) return nullptr;
+  if (CPythonCollector* adapter = active_adapter()) adapter->entry_dropped(map, key_reference);
+  Py_RETURN_NONE;
+}
+
+PyMethodDef kEntryDropped = {"entry_dropped", on_entry_dropped, METH_VARARGS,
+                             "A Map is about to drop the entry of a weak reference's key."};
+
 constexpr const char* kClasses = R"(import weakref
 class Ref(weakref.ref):
     __slots__ = ()
@@ -438,10 +472,21 @@ class FinalizingRecord(Record):
     def __del__(self):
         finalize(self)
 class Dict(dict):
-    pass
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
 class FinalizingDict(Dict):
     def __del__(self):
         finalize(self)
+class Map(weakref.WeakKeyDictionary):
+    def __init__(self):
+        super().__init__()
+        remove = self._remove
+        def dropping(k, selfref=weakref.ref(self)):
+            self = selfref()
+            if self is not None and k in self.data:
+                entry_dropped(self, k)
+            remove(k)
+        self._remove = dropping
 )";
 
 void Interpreter::define_types() {
@@ -449,9 +494,11 @@ void Interpreter::define_types() {
   if (node_type == nullptr) fail("defining type Node");
   Owned globals(PyDict_New());
   Owned finalize(PyCFunction_New(&kFinalize, nullptr));
-  if (!globals || !finalize ||
+  Owned entry_dropped(PyCFunction_New(&kEntryDropped, nullptr));
+  if (!globals || !finalize || !entry_dropped ||
       PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) < 0 ||
-      PyDict_SetItemString(globals.get(), "finalize", finalize.get()) < 0) {
+      PyDict_SetItemString(globals.get(), "finalize", finalize.get()) < 0 ||
+      PyDict_SetItemString(globals.get(), "entry_dropped", entry_dropped.get()) < 0) {
     fail("making a namespace");
   }
   if (!Owned(PyRun_String(kClasses, Py_file_input, globals.get(), globals.get()))) {
@@ -461,7 +508,8 @@ void Interpreter::define_types() {
                              {&record_type, "Record"},
                              {&finalizing_record_type, "FinalizingRecord"},
                              {&dict_type, "Dict"},
-                             {&finalizing_dict_type, "FinalizingDict"}}) {
+                             {&finalizing_dict_type, "FinalizingDict"},
+                             {&map_type, "Map"}}) {
     *field = Py_XNewRef(PyDict_GetItemString(globals.get(), name));
     if (*field == nullptr || !PyType_Check(*field)) fail(std::string("finding class ") + name);
   }
@@ -519,7 +567,8 @@ CPythonCollector::CPythonCollector(CollectorHost& listener, const CollectorOptio
                     .finalizers = true,
                     .weak_references = true,
                     .weak_references_cleared_before_finalizers = true,
-                    .weak_reference_holders = true} {
+                    .weak_reference_holders = true,
+                    .map_entries = MapEntries::StrongValuesUntilKeyCleared} {
   Interpreter& py = Interpreter::get();
   if (active != nullptr) {
     throw std::runtime_error(
@@ -556,6 +605,7 @@ CPythonCollector::~CPythonCollector() {
   uncleared_.clear();
   ids_.clear();
   held_ids_.clear();
+  maps_.clear();
   for (WeakHandle& w : weak_) {
     if (w.held) {
       w.ref = nullptr;  // (its holder's)
@@ -637,6 +687,7 @@ void CPythonCollector::report_free_after_clears(ObjectId id) {
   }
   h.dying = false;
   drop_held_weak_references(id);  // (the weak references it holds go with its references)
+  if (h.map != nullptr) maps_.erase(std::exchange(h.map, nullptr));  // (its entries too)
   ids_.erase(h.object);
   h.object = nullptr;
   --alive_;
@@ -670,6 +721,28 @@ void CPythonCollector::weak_callback_ran(WeakId w) {
     if (gone()) return;  // (its holder was its target: CPython calls it back as the holder dies)
     report_cleared(w);
     report_weak_callback(w);
+  });
+}
+
+// A Map drops an entry as CPython clears the weak references to its key: from the key's
+// deallocation, or from a collection's handle_weakrefs when the key is garbage and the map not,
+// before any finalizer. Reported before the key's free, if that is not reported yet (then its
+// entries went with it), and before the value is released. The weakref.ref that the callback
+// frees is counted by gc.collect when handle_weakrefs called it (the key is not dying then).
+void CPythonCollector::entry_dropped(PyObject* map, PyObject* key_reference) {
+  from_interpreter([&] {
+    const auto m = maps_.find(map);
+    if (m == maps_.end()) return;  // (its map is freed: no longer the trace's)
+    std::vector<std::pair<ObjectId, PyObject*>>& keys = m->second.keys;
+    const auto entry = std::find_if(keys.begin(), keys.end(),
+                                    [&](const auto& k) { return k.second == key_reference; });
+    if (entry == keys.end()) return;
+    const ObjectId key = entry->first;
+    keys.erase(entry);
+    if (handles_[key].object == nullptr) return;
+    report_clears();
+    if (collecting_ && !handles_[key].dying) ++dropped_by_collection_;
+    report_entry_dropped(m->second.map, key);
   });
 }
 
@@ -856,8 +929,8 @@ std::size_t CPythonCollector::collect(int generation) {
   // Small ints are cached and gc.collect takes vectorcalls: no tracked object is allocated, so
   // no automatic collection can run before the requested one.
   // gc.collect counts objects that are not the trace's: the weakref objects that the garbage's
-  // holders hold, and the __dict__ that CPython made for a record. Those that go with objects it
-  // found, both in the collected generations, are taken off. (Not one of a frozen holder that the
+  // holders hold, the __dict__ that CPython made for a record, and what a map's Map is made of.
+  // Those that go with objects it found, both in the collected generations, are taken off. (Not one of a frozen holder that the
   // garbage alone held, nor one frozen while its holder, resurrected in its deallocation, was
   // tracked again young.) (Those gone with their holders leave the list here: it costs the held
   // ones, not every weak reference the trace ever took.)
@@ -872,6 +945,7 @@ std::size_t CPythonCollector::collect(int generation) {
       owners.push_back(weak_[w].holder);
     }
   }
+  const std::vector<MapObject> map_objects = map_internals(generation);
   Contents contents;
   for (ObjectId id = 0; id < handles_.size(); ++id) {
     if (handles_[id].object == nullptr || handles_[id].kind != ObjectKind::Record) continue;
@@ -888,15 +962,89 @@ std::size_t CPythonCollector::collect(int generation) {
       untracked.push_back(id);
     }
   }
+  // It counts the weakref.ref of each entry whose key is its garbage and whose map is not: the
+  // callback of one such, called by handle_weakrefs, drops the entry, which frees it. (Not reset:
+  // a finalizer's gc.collect, which returns at once, may come in between.)
+  const std::size_t dropped_before = dropped_by_collection_;
+  const std::uint64_t first = collections_ + 1;  // (the number this collection will have)
   Owned g(PyLong_FromLong(generation));
   Owned found(PyObject_CallOneArg(py.gc_collect, g.get()));
   rethrow_error();
   if (!found) fail("gc.collect(" + std::to_string(generation) + ")");
   Py_ssize_t n = PyLong_AsSsize_t(found.get());
   if (n < 0) fail("reading what gc.collect returned");
+  n -= static_cast<Py_ssize_t>(dropped_by_collection_ - dropped_before);
+  // A finalizer that gave a garbage map an entry made a weakref.ref whose callback (the Map's
+  // `_remove`) it holds: what that function holds is no longer garbage, and is not counted.
+  for (const MapObject& o : map_objects) {
+    const Handle& owner = handles_[o.owner];
+    n -= owner.object == nullptr && !(o.callbacks && owner.keyed_in_collection >= first) ? 1 : 0;
+  }
   for (ObjectId owner : owners) n -= handles_[owner].object == nullptr ? 1 : 0;
   for (ObjectId id : untracked) n += handles_[id].object == nullptr ? 1 : 0;
   return static_cast<std::size_t>(std::max<Py_ssize_t>(n, 0));
+}
+
+// What a Map is made of, found from the instance through what only it holds: its attributes
+// (`data`, `_remove`, `_pending_removals`, `_iterating`), the weakref.ref objects of its keys, and
+// the functions of `_remove` with what their closures and defaults hold - not the trace's objects
+// (its values), nor a type, a function's globals or code. Those that CPython's collector tracks
+// and gc.collect(generation) looks at, with their map: all go with the map, if it is garbage.
+std::vector<CPythonCollector::MapObject> CPythonCollector::map_internals(int generation) const {
+  std::vector<PyObject*> found;  // each map's owner, then what its callback holds, then the rest
+  std::vector<MapObject> found_for;   // ... for each of them: its owner, and whose it is
+  std::vector<std::size_t> owner_at;  // ... and where its owner is in `found`
+  for (const auto& [instance, handle] : maps_) {
+    const std::size_t owner = found.size();
+    found.push_back(handles_[handle.map].object);
+    std::unordered_set<PyObject*> seen;
+    gather_map_objects(handle.callback, seen, found);
+    const std::size_t callback_end = found.size();
+    gather_map_objects(instance, seen, found);
+    for (std::size_t k = owner; k < found.size(); ++k) {
+      found_for.push_back({handle.map, k < callback_end});
+      owner_at.push_back(owner);
+    }
+  }
+  const std::vector<int> generations = generations_of(found);  // (-1 when untracked)
+  const auto collected = [&](std::size_t k) {
+    return generations[k] >= 0 && generations[k] <= generation;
+  };
+  std::vector<MapObject> counted;
+  for (std::size_t k = 0; k < found.size(); ++k) {
+    if (owner_at[k] != k && collected(owner_at[k]) && collected(k)) counted.push_back(found_for[k]);
+  }
+  return counted;
+}
+
+void CPythonCollector::gather_map_objects(PyObject* start, std::unordered_set<PyObject*>& seen,
+                                          std::vector<PyObject*>& found) const {
+  std::function<void(PyObject*)> add = [&](PyObject* v) {
+    if (v == nullptr || id_of(v) != kNotAnObject || !seen.insert(v).second) return;
+    if (v == start || PyDict_CheckExact(v) || PyList_CheckExact(v) || PySet_CheckExact(v) ||
+        PyTuple_CheckExact(v) || PyCell_Check(v) || PyFunction_Check(v) ||
+        PyWeakref_CheckRefExact(v)) {
+      found.push_back(v);
+    }
+  };
+  const std::size_t first = found.size();
+  add(start);
+  for (std::size_t i = first; i < found.size(); ++i) {
+    PyObject* o = found[i];
+    if (PyFunction_Check(o)) {
+      add(PyFunction_GET_CLOSURE(o));
+      add(PyFunction_GET_DEFAULTS(o));
+      add(PyFunction_GET_KW_DEFAULTS(o));
+    } else if (Py_TYPE(o)->tp_traverse != nullptr) {
+      Py_TYPE(o)->tp_traverse(
+          o,
+          [](PyObject* v, void* to) {
+            (*static_cast<std::function<void(PyObject*)>*>(to))(v);
+            return 0;
+          },
+          &add);
+    }
+  }
 }
 
 // As a program's gc.set_threshold(t0, t1, t2): building its arguments allocates, which may run
@@ -954,17 +1102,18 @@ void CPythonCollector::set_finalizer(ObjectId id) {
 void CPythonCollector::weak_ref(WeakId w, ObjectId target, bool callback) {
   if (weak_.size() <= w) weak_.resize(w + 1);
   WeakHandle& handle = weak_[w];
-  const int collecting_automatically = PyGC_Disable();
-  if (callback) {
-    Owned id(PyLong_FromUnsignedLong(w));
-    handle.callback = id ? PyCFunction_New(&kWeakCallback, id.get()) : nullptr;
+  {
+    NoAutomaticCollection off;
+    if (callback) {
+      Owned id(PyLong_FromUnsignedLong(w));
+      handle.callback = id ? PyCFunction_New(&kWeakCallback, id.get()) : nullptr;
+    }
+    if (!callback || handle.callback != nullptr) {
+      handle.ref = PyObject_CallFunctionObjArgs(Interpreter::get().ref_type, object(target),
+                                                handle.callback, nullptr);
+    }
+    if (handle.ref == nullptr) fail("making weak reference " + std::to_string(w));
   }
-  if (!callback || handle.callback != nullptr) {
-    handle.ref = PyObject_CallFunctionObjArgs(Interpreter::get().ref_type, object(target),
-                                              handle.callback, nullptr);
-  }
-  if (collecting_automatically) PyGC_Enable();
-  if (handle.ref == nullptr) fail("making weak reference " + std::to_string(w));
   handle.target = target;
   handles_[target].weak.push_back(w);
   uncleared_.push_back(w);
@@ -1006,6 +1155,91 @@ std::optional<ObjectId> CPythonCollector::deref(WeakId w) const {
   return id;
 }
 
+// An object's entries are a Map of its own (a WeakKeyDictionary), one of its references, made as
+// its first entry is given. Neither the Map nor the weakref.ref of an entry's key is an allocation
+// of the trace's model: no collection may start while they are made, nor when `del` makes a
+// weakref.ref to find the entry.
+PyObject* CPythonCollector::map_of(ObjectId id) {
+  Handle& h = handles_.at(id);
+  if (h.map != nullptr) return h.map;
+  Owned map(PyObject_CallNoArgs(Interpreter::get().map_type));
+  Owned data(map ? PyObject_GetAttrString(map.get(), "data") : nullptr);
+  Owned callback(map ? PyObject_GetAttrString(map.get(), "_remove") : nullptr);
+  if (!data || !callback) fail("making the map of object " + std::to_string(id));
+  switch (h.kind) {
+    case ObjectKind::Record:
+    case ObjectKind::Dict:
+      set_field(id, map.get(), kMapOfEntries);
+      break;
+    default:
+      if (!append_item(as_node(h.object), map.get())) fail("giving object a map");
+  }
+  h.map = map.get();
+  maps_.emplace(h.map, MapHandle{.map = id, .data = data.get(), .callback = callback.get()});
+  return h.map;
+}
+
+void CPythonCollector::set_entry(ObjectId map, ObjectId key, ObjectId value) {
+  PyObject* k = object(key);
+  if (collecting_) handles_.at(map).keyed_in_collection = collections_;
+  PyObject* m = nullptr;
+  {
+    NoAutomaticCollection off;
+    m = map_of(map);
+    drop_uncalled_entry(maps_.at(m), key);
+    if (PyObject_SetItem(m, k, object(value)) < 0) {
+      fail("giving map " + std::to_string(map) + " an entry");
+    }
+  }
+  // The weakref.ref that stands for the key: the one made now, or the one whose value it
+  // replaced (the dict keeps the key it had).
+  MapHandle& handle = maps_.at(m);
+  PyObject* reference = nullptr;
+  PyObject* value_now = nullptr;
+  for (Py_ssize_t i = 0; PyDict_Next(handle.data, &i, &reference, &value_now);) {
+    if (PyWeakref_GET_OBJECT(reference) == k) break;
+    reference = nullptr;
+  }
+  if (reference == nullptr) fail("finding the key of map " + std::to_string(map) + "'s entry");
+  std::erase_if(handle.keys, [key](const auto& e) { return e.first == key; });
+  handle.keys.emplace_back(key, reference);
+  rethrow_error();
+}
+
+void CPythonCollector::remove_entry(ObjectId map, ObjectId key) {
+  PyObject* m = handles_.at(map).map;
+  if (m == nullptr) {
+    throw std::runtime_error("cpython: object " + std::to_string(map) + " has no map");
+  }
+  {
+    NoAutomaticCollection off;
+    if (!drop_uncalled_entry(maps_.at(m), key)) {
+      std::erase_if(maps_.at(m).keys, [key](const auto& e) { return e.first == key; });
+      if (PyObject_DelItem(m, object(key)) < 0) {
+        fail("dropping map " + std::to_string(map) + "'s entry");
+      }
+    }
+  }
+  rethrow_error();
+}
+
+// A collection's handle_weakrefs clears the weak references to its garbage and calls back only
+// those that are not garbage themselves: the weakref.ref of a garbage key in a garbage map is
+// cleared, never called back, and its item stays in the Map's data (with its value), which no
+// lookup by the key can find any more. A program of that garbage (a finalizer) that drops or
+// replaces the entry does what the callback would have done: deletes the item.
+bool CPythonCollector::drop_uncalled_entry(MapHandle& handle, ObjectId key) {
+  const auto entry = std::find_if(handle.keys.begin(), handle.keys.end(),
+                                  [key](const auto& e) { return e.first == key; });
+  if (entry == handle.keys.end() || PyWeakref_GET_OBJECT(entry->second) != Py_None) return false;
+  PyObject* reference = entry->second;
+  handle.keys.erase(entry);
+  if (PyDict_DelItem(handle.data, reference) < 0) {
+    fail("dropping map " + std::to_string(handle.map) + "'s entry of a cleared key");
+  }
+  return true;
+}
+
 // ================================================================================================
 // Inspection
 // ================================================================================================
@@ -1035,6 +1269,8 @@ void CPythonCollector::visit(PyObject* o, Contents& contents) const {
           contents->objects.push_back(id);
         } else if (Py_IS_TYPE(v, reinterpret_cast<PyTypeObject*>(Interpreter::get().ref_type))) {
           ++contents->weak;
+        } else if (const auto m = adapter->maps_.find(v); m != adapter->maps_.end()) {
+          adapter->visit(m->second.data, *contents);  // (its values: the keys are weakrefs)
         } else if (PyDict_CheckExact(v)) {
           contents->dict = v;
           adapter->visit(v, *contents);

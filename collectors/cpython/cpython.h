@@ -61,6 +61,7 @@
 #include <memory>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "collectors/collector.h"
@@ -92,6 +93,8 @@ class CPythonCollector : public Collector {
   void weak_ref(WeakId w, ObjectId target, bool callback) override;
   void weak_held_by(WeakId w, ObjectId holder) override;
   std::optional<ObjectId> deref(WeakId w) const override;
+  void set_entry(ObjectId map, ObjectId key, ObjectId value) override;
+  void remove_entry(ObjectId map, ObjectId key) override;
   void inspect(ObjectId id, ObjectView& view) const override;
   std::uint64_t collections() const override { return collections_; }
   void check_invariants() const override;
@@ -105,11 +108,17 @@ class CPythonCollector : public Collector {
   void object_dying(_object* o);  // its deallocation begins (a held weakref's too)
   void object_freed(_object* o);  // its weak references are cleared; its references not released
   void weak_callback_ran(WeakId w);
+  /// A Map's `_remove` is about to drop the entry of `key_reference` (a weakref.ref in its data).
+  void entry_dropped(_object* map, _object* key_reference);
   void collection_started() {
     ++collections_;
     clears_unseen_ = true;
+    collecting_ = true;
   }
-  void collection_stopped() { report_clears(); }
+  void collection_stopped() {
+    collecting_ = false;
+    report_clears();
+  }
 
  private:
   /// What the adapter holds for one object.
@@ -123,6 +132,22 @@ class CPythonCollector : public Collector {
     // A record's attributes, a dict's (or acyclic object's) keys: the number in the name, and
     // the object it refers to (kHeldWeakReference: a weakref it holds).
     std::vector<std::pair<std::uint32_t, ObjectId>> fields;
+    _object* map = nullptr;                 // borrowed: its Map, once it was given an entry
+    std::uint64_t keyed_in_collection = 0;  // the last collection a finalizer gave it an entry in
+  };
+  /// A map's entries: the Map instance that holds them (a weakref.WeakKeyDictionary), which the
+  /// map object holds.
+  struct MapHandle {
+    ObjectId map = 0;
+    _object* data = nullptr;      // borrowed: the instance's `data`, {weakref.ref(key): value}
+    _object* callback = nullptr;  // borrowed: its `_remove`, its keys' weak-reference callback
+    // Each entry's key, and the weakref.ref in `data` that stands for it (borrowed).
+    std::vector<std::pair<ObjectId, _object*>> keys;
+  };
+  /// One of the objects a Map is made of.
+  struct MapObject {
+    ObjectId owner;  // the map
+    bool callbacks;  // held by the Map's `_remove`, the callback of its keys' weakref.ref objects
   };
   /// One of the program's weak references.
   struct WeakHandle {
@@ -169,18 +194,35 @@ class CPythonCollector : public Collector {
   void delete_field(ObjectId id, ObjectId referent);
   void contents_of(_object* o, Contents& contents) const;
   void visit(_object* o, Contents& contents) const;
+  /// Object `id`'s Map, made (and given to it as one of its references) on its first entry.
+  _object* map_of(ObjectId id);
+  /// Deletes `key`'s item from the Map's data if CPython cleared its weakref.ref without calling
+  /// it back; false if it has no such item.
+  bool drop_uncalled_entry(MapHandle& handle, ObjectId key);
+  /// The objects that make up the Maps which gc.collect(generation) would count if their maps
+  /// went with its garbage.
+  std::vector<MapObject> map_internals(int generation) const;
+  /// Appends to `found` what `start` holds of a Map's own objects (map_internals), `start` first,
+  /// none twice (`seen`).
+  void gather_map_objects(_object* start, std::unordered_set<_object*>& seen,
+                          std::vector<_object*>& found) const;
 
   Capabilities capabilities_;
   std::vector<Handle> handles_;  // by object id
   std::unordered_map<_object*, ObjectId> ids_;    // the live objects' ids
   std::unordered_map<_object*, WeakId> held_ids_;  // the held weak references' ids
   std::vector<WeakHandle> weak_;  // by weak reference id
+  std::unordered_map<_object*, MapHandle> maps_;  // by Map instance, until its map is freed
   std::vector<WeakId> held_;      // the weak references objects hold, less those gone (collect)
   std::vector<WeakId> uncleared_;  // alive and not reported cleared (report_clears' candidates)
   std::size_t alive_ = 0;          // objects not reported freed
   // A collection started: its handle_weakrefs clears the weak references to all its garbage,
   // unseen until a finalizer or callback runs, or it frees or clears an object.
   bool clears_unseen_ = false;
+  bool collecting_ = false;  // between a collection's start and stop
+  // The entries that collections' handle_weakrefs dropped (their weakref.ref objects, freed by
+  // the callback, are counted in what gc.collect returns).
+  std::size_t dropped_by_collection_ = 0;
   std::exception_ptr error_;       // kept by from_interpreter
   _object* collection_callback_ = nullptr;  // entry of gc.callbacks, bound to this adapter
   _object* previous_thresholds_ = nullptr;  // gc.get_threshold() before this adapter
