@@ -3,8 +3,13 @@
 // generated traces, and when each one frees: at the moment its runtime does.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -15,6 +20,7 @@
 #include "collectors/mruby/mruby.h"
 #include "collectors/nim/nim_orc.h"
 #include "collectors/php/php.h"
+#include "runners/child_process.h"
 #include "runners/generator.h"
 #include "reports/report.h"
 #include "tests/test_support.h"
@@ -67,6 +73,53 @@ std::string failure(const TraceRun& run, std::uint64_t seed) {
   return "seed " + std::to_string(seed) + "\n" + run.report() + to_text(run.trace);
 }
 
+// The crashes of a runtime that FINDINGS.md explains, each by a frame its sanitizer report starts
+// with. A generated trace may reach one: that is the runtime's known bug, not a disagreement.
+struct KnownCrash {
+  const char* runtime;
+  const char* first_frame;
+};
+constexpr KnownCrash kKnownCrashes[] = {
+    // CPython 3.8 to 3.11: a collection that an allocation in PyObject_ClearWeakRefs starts frees
+    // a weakref still on the list it walks (corpus/findings/cpython-*.trace).
+    {"cpython", " in PyObject_ClearWeakRefs "},
+};
+
+/// Runs `trace` on `runtime` in a child process. Success if it agrees with the oracle, or if it
+/// crashed in one of its known crashes (counted in `known`).
+::testing::AssertionResult agrees_unless_known_crash(const Trace& trace,
+                                                     const std::string& runtime,
+                                                     const CollectorOptions& options,
+                                                     std::uint64_t seed, int& known) {
+  constexpr int kViolation = 3;
+  char report_path[] = "/tmp/cyclefuzz-runtime-test-XXXXXX";
+  const int report = mkstemp(report_path);
+  if (report < 0) return ::testing::AssertionFailure() << "no temporary file";
+  const ChildEnd end = run_in_child("a generated trace", [&](const ChildPipe&) {
+    dup2(report, STDERR_FILENO);  // (the sanitizer's report, if it crashes)
+    const TraceRun run(trace, runtime, options);
+    return run.session.violations().empty() ? 0 : kViolation;
+  });
+  close(report);
+  std::ifstream in(report_path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(report_path);
+  if (end.exited_cleanly()) return ::testing::AssertionSuccess();
+  if (end.signal == 0 && end.exit_status == kViolation) {
+    return ::testing::AssertionFailure() << failure(TraceRun(trace, runtime, options), seed);
+  }
+  const std::size_t frame = text.find("#0 ");
+  const std::string first = text.substr(frame, text.find('\n', frame) - frame);
+  for (const KnownCrash& crash : kKnownCrashes) {
+    if (runtime == crash.runtime && frame != std::string::npos &&
+        first.find(crash.first_frame) != std::string::npos) {
+      ++known;
+      return ::testing::AssertionSuccess();
+    }
+  }
+  return ::testing::AssertionFailure() << "seed " << seed << ": crashed\n" << text << to_text(trace);
+}
+
 CollectorOptions small_thresholds() {
   CollectorOptions small;  // so that CPython collects by itself in short traces
   small.thresholds[0] = 7;
@@ -108,24 +161,28 @@ TEST_P(EveryRuntime, PassesEveryScenario) {
   }
 }
 
+// (In child processes: a trace may reach a runtime's known crash, kKnownCrashes, now and then.)
 TEST_P(EveryRuntime, AgreesWithTheOracleOnGeneratedTraces) {
+  int known = 0;
   for (std::uint64_t seed = 0; seed < 300; ++seed) {
-    TraceRun run(generate_trace(seed, 50 + seed % 250), GetParam(),
-                 seed % 2 ? small_thresholds() : CollectorOptions{});
-    ASSERT_TRUE(run.session.violations().empty()) << failure(run, seed);
+    ASSERT_TRUE(agrees_unless_known_crash(generate_trace(seed, 50 + seed % 250), GetParam(),
+                                          seed % 2 ? small_thresholds() : CollectorOptions{},
+                                          seed, known));
   }
+  EXPECT_LT(known, 10);
 }
 
 // Without `collect` until the end, every free but the last op's comes from the runtime's own
 // automatic collections (or reference counting).
 TEST_P(EveryRuntime, AgreesWithTheOracleWhenItCollectsOnlyByItself) {
+  int known = 0;
   for (std::uint64_t seed = 0; seed < 100; ++seed) {
     Trace trace = generate_trace(seed, 300);
     std::erase_if(trace.ops, [](const Op& op) { return op.kind == OpKind::Collect; });
     trace.ops.push_back(Op::collect());
-    TraceRun run(trace, GetParam(), small_thresholds());
-    ASSERT_TRUE(run.session.violations().empty()) << failure(run, seed);
+    ASSERT_TRUE(agrees_unless_known_crash(trace, GetParam(), small_thresholds(), seed, known));
   }
+  EXPECT_LT(known, 5);
 }
 
 // A collector torn down with live objects and garbage cycles reports none of the frees that its

@@ -930,10 +930,10 @@ std::size_t CPythonCollector::collect(int generation) {
   // no automatic collection can run before the requested one.
   // gc.collect counts objects that are not the trace's: the weakref objects that the garbage's
   // holders hold, the __dict__ that CPython made for a record, and what a map's Map is made of.
-  // Those that go with objects it found, both in the collected generations, are taken off. (Not one of a frozen holder that the
-  // garbage alone held, nor one frozen while its holder, resurrected in its deallocation, was
-  // tracked again young.) (Those gone with their holders leave the list here: it costs the held
-  // ones, not every weak reference the trace ever took.)
+  // Those that go with objects it found, both in the collected generations, are taken off. (Not
+  // one of a frozen holder that the garbage alone held, nor one frozen while its holder,
+  // resurrected in its deallocation, was tracked again young.) (Those gone with their holders
+  // leave the list here: it costs the held ones, not every weak reference the trace ever took.)
   std::erase_if(held_, [this](WeakId w) { return weak_[w].ref == nullptr; });
   const auto collected = [generation](PyObject* o) {
     const int g = generation_of(o);
@@ -1270,6 +1270,7 @@ void CPythonCollector::visit(PyObject* o, Contents& contents) const {
         } else if (Py_IS_TYPE(v, reinterpret_cast<PyTypeObject*>(Interpreter::get().ref_type))) {
           ++contents->weak;
         } else if (const auto m = adapter->maps_.find(v); m != adapter->maps_.end()) {
+          contents->map = v;
           adapter->visit(m->second.data, *contents);  // (its values: the keys are weakrefs)
         } else if (PyDict_CheckExact(v)) {
           contents->dict = v;
@@ -1293,8 +1294,15 @@ void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
   // a __class__ assignment), and the dict has a generation of its own: the older of the two is
   // the record's, since a collection of the younger alone finds the record held by the dict. (A
   // record resurrected in its deallocation is young again, its dict not.)
-  if (view.tracked && contents.dict != nullptr && PyObject_GC_IsTracked(contents.dict)) {
-    view.generation = std::max(view.generation, generation_of(contents.dict));
+  // Likewise a map's entries are its Map's, whose instance and `data` dict have generations of
+  // their own (a map resurrected in its deallocation is young again, its Map not).
+  if (view.tracked) {
+    for (PyObject* part : {contents.dict, contents.map,
+                           contents.map != nullptr ? maps_.at(contents.map).data : nullptr}) {
+      if (part != nullptr && PyObject_GC_IsTracked(part)) {
+        view.generation = std::max(view.generation, generation_of(part));
+      }
+    }
   }
   view.count = static_cast<std::uint64_t>(Py_REFCNT(o));
 }

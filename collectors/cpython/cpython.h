@@ -165,6 +165,7 @@ class CPythonCollector : public Collector {
     std::vector<ObjectId> objects;  // the trace's objects, once per reference
     std::size_t weak = 0;           // weakref objects it holds
     _object* dict = nullptr;        // a record's __dict__, once CPython made one
+    _object* map = nullptr;         // its Map, once it was given an entry
     bool stray = false;             // refers to an object of the adapter's types that is no
                                     // live object of the trace
   };
