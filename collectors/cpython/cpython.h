@@ -40,6 +40,11 @@
 //                       before it calls any callback); the callback is reported when CPython
 //                       calls it. One that an object holds is one of its references (an item,
 //                       attribute or value): it goes when CPython deallocates it
+//   map entries         a weakref.WeakKeyDictionary of the map's (an instance of Map, a subclass
+//                       whose _remove tells the adapter of each entry it drops), made on its
+//                       first entry and held as one of its references: `entry` is d[k] = v,
+//                       `unentry` del d[k]; an entry goes as CPython clears its key's weak
+//                       references (MapEntries::StrongValuesUntilKeyCleared)
 //   collect(g)          gc.collect(g)
 //   automatic           gc.set_threshold(thresholds) from the run's options, and again at each
 //                       `threshold` op; a first threshold of 0 disables automatic collection,
