@@ -733,12 +733,12 @@ void CPythonCollector::entry_dropped(PyObject* map, PyObject* key_reference) {
   from_interpreter([&] {
     const auto m = maps_.find(map);
     if (m == maps_.end()) return;  // (its map is freed: no longer the trace's)
-    std::vector<std::pair<ObjectId, PyObject*>>& keys = m->second.keys;
+    std::vector<MapKey>& keys = m->second.keys;
     const auto entry = std::find_if(keys.begin(), keys.end(),
-                                    [&](const auto& k) { return k.second == key_reference; });
+                                    [&](const MapKey& k) { return k.reference == key_reference; });
     if (entry == keys.end()) return;
-    const ObjectId key = entry->first;
-    keys.erase(entry);
+    const ObjectId key = entry->key;
+    forget_key(m->second, entry);
     if (handles_[key].object == nullptr) return;
     report_clears();
     if (collecting_ && !handles_[key].dying) ++dropped_by_collection_;
@@ -978,7 +978,8 @@ std::size_t CPythonCollector::collect(int generation) {
   // `_remove`) it holds: what that function holds is no longer garbage, and is not counted.
   for (const MapObject& o : map_objects) {
     const Handle& owner = handles_[o.owner];
-    n -= owner.object == nullptr && !(o.callbacks && owner.keyed_in_collection >= first) ? 1 : 0;
+    const bool held = owner.keyed_in_collection >= first && owner.keys_made_in_collection > 0;
+    n -= owner.object == nullptr && !(o.callbacks && held) ? 1 : 0;
   }
   for (ObjectId owner : owners) n -= handles_[owner].object == nullptr ? 1 : 0;
   for (ObjectId id : untracked) n += handles_[id].object == nullptr ? 1 : 0;
@@ -1181,12 +1182,13 @@ PyObject* CPythonCollector::map_of(ObjectId id) {
 
 void CPythonCollector::set_entry(ObjectId map, ObjectId key, ObjectId value) {
   PyObject* k = object(key);
-  if (collecting_) handles_.at(map).keyed_in_collection = collections_;
   PyObject* m = nullptr;
+  bool made = false;  // a new weakref.ref for the key
   {
     NoAutomaticCollection off;
     m = map_of(map);
     drop_uncalled_entry(maps_.at(m), key);
+    made = find_key(maps_.at(m), key) == maps_.at(m).keys.end();
     if (PyObject_SetItem(m, k, object(value)) < 0) {
       fail("giving map " + std::to_string(map) + " an entry");
     }
@@ -1201,8 +1203,17 @@ void CPythonCollector::set_entry(ObjectId map, ObjectId key, ObjectId value) {
     reference = nullptr;
   }
   if (reference == nullptr) fail("finding the key of map " + std::to_string(map) + "'s entry");
-  std::erase_if(handle.keys, [key](const auto& e) { return e.first == key; });
-  handle.keys.emplace_back(key, reference);
+  if (!made) {
+    find_key(handle, key)->reference = reference;
+  } else if (collecting_) {
+    Handle& h = handles_[map];
+    if (h.keyed_in_collection != collections_) h.keys_made_in_collection = 0;
+    h.keyed_in_collection = collections_;
+    ++h.keys_made_in_collection;
+    handle.keys.push_back({key, reference, collections_});
+  } else {
+    handle.keys.push_back({key, reference});
+  }
   rethrow_error();
 }
 
@@ -1214,7 +1225,7 @@ void CPythonCollector::remove_entry(ObjectId map, ObjectId key) {
   {
     NoAutomaticCollection off;
     if (!drop_uncalled_entry(maps_.at(m), key)) {
-      std::erase_if(maps_.at(m).keys, [key](const auto& e) { return e.first == key; });
+      forget_key(maps_.at(m), find_key(maps_.at(m), key));
       if (PyObject_DelItem(m, object(key)) < 0) {
         fail("dropping map " + std::to_string(map) + "'s entry");
       }
@@ -1229,15 +1240,34 @@ void CPythonCollector::remove_entry(ObjectId map, ObjectId key) {
 // lookup by the key can find any more. A program of that garbage (a finalizer) that drops or
 // replaces the entry does what the callback would have done: deletes the item.
 bool CPythonCollector::drop_uncalled_entry(MapHandle& handle, ObjectId key) {
-  const auto entry = std::find_if(handle.keys.begin(), handle.keys.end(),
-                                  [key](const auto& e) { return e.first == key; });
-  if (entry == handle.keys.end() || PyWeakref_GET_OBJECT(entry->second) != Py_None) return false;
-  PyObject* reference = entry->second;
-  handle.keys.erase(entry);
+  const auto entry = find_key(handle, key);
+  if (entry == handle.keys.end() || PyWeakref_GET_OBJECT(entry->reference) != Py_None) {
+    return false;
+  }
+  PyObject* reference = entry->reference;
+  forget_key(handle, entry);
   if (PyDict_DelItem(handle.data, reference) < 0) {
     fail("dropping map " + std::to_string(handle.map) + "'s entry of a cleared key");
   }
   return true;
+}
+
+std::vector<CPythonCollector::MapKey>::iterator CPythonCollector::find_key(MapHandle& handle,
+                                                                            ObjectId key) {
+  return std::find_if(handle.keys.begin(), handle.keys.end(),
+                      [key](const MapKey& k) { return k.key == key; });
+}
+
+// A weakref.ref that a finalizer made in this collection and that goes in it (a finalizer's
+// `unentry`, or its key's death) no longer holds the Map's `_remove` when the collection looks
+// again at what the finalizers resurrected.
+void CPythonCollector::forget_key(MapHandle& handle, std::vector<MapKey>::iterator entry) {
+  if (entry == handle.keys.end()) return;
+  Handle& h = handles_[handle.map];
+  if (collecting_ && entry->made_in == collections_ && h.keys_made_in_collection > 0) {
+    --h.keys_made_in_collection;
+  }
+  handle.keys.erase(entry);
 }
 
 // ================================================================================================

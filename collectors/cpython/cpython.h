@@ -138,7 +138,17 @@ class CPythonCollector : public Collector {
     // the object it refers to (kHeldWeakReference: a weakref it holds).
     std::vector<std::pair<std::uint32_t, ObjectId>> fields;
     _object* map = nullptr;                 // borrowed: its Map, once it was given an entry
-    std::uint64_t keyed_in_collection = 0;  // the last collection a finalizer gave it an entry in
+    // The last collection in which a finalizer gave its map a key, and how many of the
+    // weakref.ref objects made for those keys are still in the map (each holds the map's
+    // `_remove`, which is no garbage of that collection while one does).
+    std::uint64_t keyed_in_collection = 0;
+    std::uint32_t keys_made_in_collection = 0;
+  };
+  /// One of a map's entries: its key, and the weakref.ref in the Map's `data` that stands for it.
+  struct MapKey {
+    ObjectId key;
+    _object* reference;        // borrowed
+    std::uint64_t made_in = 0;  // the collection a finalizer made it in, if any
   };
   /// A map's entries: the Map instance that holds them (a weakref.WeakKeyDictionary), which the
   /// map object holds.
@@ -146,8 +156,7 @@ class CPythonCollector : public Collector {
     ObjectId map = 0;
     _object* data = nullptr;      // borrowed: the instance's `data`, {weakref.ref(key): value}
     _object* callback = nullptr;  // borrowed: its `_remove`, its keys' weak-reference callback
-    // Each entry's key, and the weakref.ref in `data` that stands for it (borrowed).
-    std::vector<std::pair<ObjectId, _object*>> keys;
+    std::vector<MapKey> keys;  // one per entry
   };
   /// One of the objects a Map is made of.
   struct MapObject {
@@ -205,6 +214,10 @@ class CPythonCollector : public Collector {
   /// Deletes `key`'s item from the Map's data if CPython cleared its weakref.ref without calling
   /// it back; false if it has no such item.
   bool drop_uncalled_entry(MapHandle& handle, ObjectId key);
+  /// The adapter's record of the entry of `key` in a map, if it has one.
+  std::vector<MapKey>::iterator find_key(MapHandle& handle, ObjectId key);
+  /// Forgets the record of one entry, which its Map has dropped or is about to.
+  void forget_key(MapHandle& handle, std::vector<MapKey>::iterator entry);
   /// The objects that make up the Maps which gc.collect(generation) would count if their maps
   /// went with its garbage.
   std::vector<MapObject> map_internals(int generation) const;
