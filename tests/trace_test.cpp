@@ -210,8 +210,8 @@ TEST(TraceParser, ReadsFinalizersThatReleaseGiveFinalizersAndTakeWeakReferences)
   EXPECT_EQ(error_of("new a\nweak w a\nfinalizer a weak w a in a\n"),
             "3: duplicate weak reference name 'w'");
   EXPECT_EQ(error_of("new a\nnew t tuple a\nlink a t\nfinalizer a weak v t in a\n"),
-            "4: 't' is a tuple: it has no finalizer, takes no weak reference and holds none (as "
-            "CPython's tuples and atomic objects)");
+            "4: 't' is a tuple: it has no finalizer, takes no weak reference (so keys no weak-keyed "
+            "map) and holds none (as CPython's tuples and atomic objects)");
   const std::string usage = "wrong arguments (expected '" + kFinalizerUsage + "')";
   EXPECT_EQ(error_of("new a\nfinalizer a weak v a\n"), "2: " + usage);
   EXPECT_EQ(error_of("new a\nfinalizer a new x in a\n"), "2: " + usage);
@@ -295,11 +295,14 @@ TEST(TraceParser, ReadsKindsOfObjects) {
             "4: the finalizer of 'a' links from 't', a tuple (a finalizer links only from lists, "
             "records and dicts)");
   EXPECT_EQ(error_of("new t tuple\nfinalizer t\n"),
-            "2: 't' is a tuple: it has no finalizer, takes no weak reference and holds none (as "
-            "CPython's tuples and atomic objects)");
+            "2: 't' is a tuple: it has no finalizer, takes no weak reference (so keys no weak-keyed "
+            "map) and holds none (as CPython's tuples and atomic objects)");
+  EXPECT_EQ(error_of("new m\nnew t tuple\nentry m t m\n"),
+            "3: 't' is a tuple: it has no finalizer, takes no weak reference (so keys no weak-keyed "
+            "map) and holds none (as CPython's tuples and atomic objects)");
   EXPECT_EQ(error_of("new x acyclic\nnew h\nweak w h in x\n"),
-            "3: 'x' is an acyclic object: it has no finalizer, takes no weak reference and holds none (as "
-            "CPython's tuples and atomic objects)");
+            "3: 'x' is an acyclic object: it has no finalizer, takes no weak reference (so keys no "
+            "weak-keyed map) and holds none (as CPython's tuples and atomic objects)");
   EXPECT_EQ(error_of("new a\nunroot a\nnew t tuple a\n"),
             "3: object 'a' is unreachable (the mutator can only touch what it reaches)");
 }

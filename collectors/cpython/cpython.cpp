@@ -1252,6 +1252,23 @@ bool CPythonCollector::drop_uncalled_entry(MapHandle& handle, ObjectId key) {
   return true;
 }
 
+bool CPythonCollector::values_reach(PyObject* map, ObjectId target) const {
+  Contents contents;
+  visit(maps_.at(map).data, contents);
+  std::vector<ObjectId> pending = std::move(contents.objects);
+  std::vector<bool> seen(handles_.size());
+  while (!pending.empty()) {
+    const ObjectId x = pending.back();
+    pending.pop_back();
+    if (x == target) return true;
+    if (seen[x]) continue;
+    seen[x] = true;
+    contents_of(handles_[x].object, contents);
+    pending.insert(pending.end(), contents.objects.begin(), contents.objects.end());
+  }
+  return false;
+}
+
 std::vector<CPythonCollector::MapKey>::iterator CPythonCollector::find_key(MapHandle& handle,
                                                                             ObjectId key) {
   return std::find_if(handle.keys.begin(), handle.keys.end(),
@@ -1324,15 +1341,19 @@ void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
   // a __class__ assignment), and the dict has a generation of its own: the older of the two is
   // the record's, since a collection of the younger alone finds the record held by the dict. (A
   // record resurrected in its deallocation is young again, its dict not.)
-  // Likewise a map's entries are its Map's, whose instance and `data` dict have generations of
-  // their own (a map resurrected in its deallocation is young again, its Map not).
-  if (view.tracked) {
-    for (PyObject* part : {contents.dict, contents.map,
-                           contents.map != nullptr ? maps_.at(contents.map).data : nullptr}) {
-      if (part != nullptr && PyObject_GC_IsTracked(part)) {
-        view.generation = std::max(view.generation, generation_of(part));
-      }
+  if (view.tracked && contents.dict != nullptr && PyObject_GC_IsTracked(contents.dict)) {
+    view.generation = std::max(view.generation, generation_of(contents.dict));
+  }
+  // A map's entries are its Map's, whose instance and `data` dict have generations of their own
+  // (a map resurrected in its deallocation is young again, its Map not; a frozen Map stays
+  // frozen): an older Map keeps what its values reach through a collection of the map's
+  // generation - the map too, if they reach it back, and then the map is as old as its Map.
+  if (view.tracked && contents.map != nullptr) {
+    int older = view.generation;
+    for (PyObject* part : {contents.map, maps_.at(contents.map).data}) {
+      if (PyObject_GC_IsTracked(part)) older = std::max(older, generation_of(part));
     }
+    if (older > view.generation && values_reach(contents.map, id)) view.generation = older;
   }
   view.count = static_cast<std::uint64_t>(Py_REFCNT(o));
 }

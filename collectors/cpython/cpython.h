@@ -214,6 +214,8 @@ class CPythonCollector : public Collector {
   /// Deletes `key`'s item from the Map's data if CPython cleared its weakref.ref without calling
   /// it back; false if it has no such item.
   bool drop_uncalled_entry(MapHandle& handle, ObjectId key);
+  /// Whether the values of a Map's entries reach object `target`, through the trace's objects.
+  bool values_reach(_object* map, ObjectId target) const;
   /// The adapter's record of the entry of `key` in a map, if it has one.
   std::vector<MapKey>::iterator find_key(MapHandle& handle, ObjectId key);
   /// Forgets the record of one entry, which its Map has dropped or is about to.
