@@ -180,12 +180,14 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   // garbage that reference counting freed when a finalizer dropped a reference (`unlink`,
   // `release`): CPython counts what is still unreachable after the finalizers ran; nor what a
   // map's entry kept until the collection dropped it (entry_dropped: CPython's WeakKeyDictionary
-  // drops the entry of a garbage key in handle_weakrefs, after it counted its garbage).
-  const bool dropped_by_programs =
-      !lane.unlinked_now.empty() || !lane.released.empty() || lane.entries_dropped_now > 0;
+  // drops the entry of a garbage key in handle_weakrefs, after it counted its garbage); nor what
+  // an entry a finalizer gave kept (CPython's garbage map that gets its first entry then makes a
+  // new WeakKeyDictionary, outside the garbage, whose value is no garbage of the collection).
+  const bool changed_by_programs = !lane.unlinked_now.empty() || !lane.released.empty() ||
+                                   lane.entries_dropped_now > 0 || lane.entries_set_now > 0;
   const bool exact =
       promise == CollectCount::Freed ||
-      (promise == CollectCount::FoundInGenerations && facts.full && !dropped_by_programs);
+      (promise == CollectCount::FoundInGenerations && facts.full && !changed_by_programs);
   const std::size_t freed = facts.freed_by_collector;
   // Nor are frozen objects that reference counting freed with the garbage, nor what they alone
   // kept: the permanent generation is older than any collected.

@@ -95,6 +95,7 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
         const std::optional<ObjectId> replaced = oracle.entry_value(step.a, step.b, view());
         if (!oracle.set_finalizer_entry(view(), step.a, step.b, step.c)) break;
         linked_now.push_back(step.a);
+        ++entries_set_now;
         if (replaced) unlinked_now.insert(unlinked_now.end(), {step.a, *replaced});
         from_x_valid = false;
         reach_changed();

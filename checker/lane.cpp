@@ -128,6 +128,7 @@ void Lane::begin_op(std::size_t objects, bool reach_may_change) {
   other_steps_now = 0;
   unmapped_now.clear();
   entries_dropped_now = 0;
+  entries_set_now = 0;
   keys_kept_by_their_values.clear();
   kept_before.clear();
   garbage_at_start.clear();

@@ -186,6 +186,7 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> unmapped_now;  // the maps and values of the entries the maps dropped
                                        // (drop_entries_of_freed_keys, entry_dropped), in pairs
   std::size_t entries_dropped_now = 0;  // ... of which the collector reported (entry_dropped)
+  std::size_t entries_set_now = 0;      // entries its programs gave during the current op
   std::vector<std::uint8_t> finalized;  // by object id: its finalizer ran
   // With weak_references_cleared_once_finalized: what a finalizer ran for, and the garbage it
   // reached then (kept for it), ever.
