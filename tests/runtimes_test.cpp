@@ -3,7 +3,6 @@
 // generated traces, and when each one frees: at the moment its runtime does.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
