@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace cyclefuzz;
   const fuzz::Settings& s = fuzz::settings();
-  const Trace trace = decode_fuzz_input({data, size});
+  const Trace trace = decode_fuzz_input({data, size}, s.distribution);
   Session session(s.collectors, s.options, s.checks);
   session.run(trace);
   if (session.violations().empty()) return 0;

@@ -61,6 +61,21 @@ Settings read_settings() {
       }
     }
   }
+  if (const char* m = std::getenv("CYCLEFUZZ_MAX_BUILD"); m != nullptr && *m != '\0') {
+    const std::string text = m;
+    std::size_t end = 0;
+    unsigned long value = 0;
+    try {
+      value = std::stoul(text, &end);
+    } catch (const std::exception&) {
+      end = 0;
+    }
+    if (end != text.size() || value < 2 || value > kMaxBuild) {
+      bad("CYCLEFUZZ_MAX_BUILD is a number from 2 to " + std::to_string(kMaxBuild) + ", not '" +
+          text + "'");
+    }
+    s.distribution.max_build = static_cast<std::uint32_t>(value);
+  }
   const char* invariants = std::getenv("CYCLEFUZZ_INVARIANTS");
   const std::string walk = invariants == nullptr ? "1" : invariants;
   if (walk != "0" && walk != "1" && walk != "every-op") {

@@ -3,6 +3,8 @@
 //   CYCLEFUZZ_PLUGINS=x.so,y.so    plug-ins to target too (collectors/plugin/cyclefuzz_plugin.h);
 //                                  alone, they are the only targets
 //   CYCLEFUZZ_THRESHOLDS=t0,t1,t2  generational thresholds (default 9,4,3: short inputs reach them)
+//   CYCLEFUZZ_MAX_BUILD=n          the largest structure an input builds (default 1000; as
+//                                  `--max-build` of gen, check, decode and encode)
 //   CYCLEFUZZ_INVARIANTS=0         skip the collectors' own invariant checks (default: after
 //                                  every op, the whole heap after collections, else what the op
 //                                  touched; =every-op walks the whole heap after every op)
@@ -12,6 +14,7 @@
 
 #include "collectors/registry.h"
 #include "checker/session.h"
+#include "runners/generator.h"
 
 namespace cyclefuzz::fuzz {
 
@@ -19,6 +22,7 @@ struct Settings {
   std::vector<CollectorEntry> collectors;
   CollectorOptions options;
   CheckOptions checks;
+  Distribution distribution;
 };
 
 /// Read once per process; exits with a message on a bad value.

@@ -29,7 +29,7 @@ constexpr OpKindInfo kOpKinds[] = {
     {OpKind::Deref, "deref", "deref WEAK", 0},
     {OpKind::Entry, "entry", "entry MAP KEY VALUE", 3},
     {OpKind::Unentry, "unentry", "unentry MAP KEY", 2},
-    {OpKind::Build, "build", "build NAME chain|ring|tree|fan|clique SIZE", 1},
+    {OpKind::Build, "build", "build NAME chain|ring|tree|fan|clique|star SIZE", 1},
 };
 
 constexpr bool in_kind_order() {
@@ -70,7 +70,7 @@ std::optional<ObjectKind> object_kind_named(std::string_view word) {
 namespace {
 constexpr std::pair<Shape, const char*> kShapes[] = {
     {Shape::Chain, "chain"}, {Shape::Ring, "ring"},     {Shape::Tree, "tree"},
-    {Shape::Fan, "fan"},     {Shape::Clique, "clique"},
+    {Shape::Fan, "fan"},     {Shape::Clique, "clique"}, {Shape::Star, "star"},
 };
 }  // namespace
 
@@ -104,6 +104,12 @@ std::vector<Op> parts_of_build(const Op& build) {
       break;
     case Shape::Fan:
       for (std::uint32_t i = 1; i < n; ++i) parts.push_back(Op::link(s, s + i));
+      break;
+    case Shape::Star:
+      for (std::uint32_t i = 1; i < n; ++i) {
+        parts.push_back(Op::link(s, s + i));
+        parts.push_back(Op::link(s + i, s));
+      }
       break;
     case Shape::Clique:
       for (std::uint32_t i = 0; i < n; ++i) {

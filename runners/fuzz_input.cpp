@@ -24,27 +24,28 @@ std::size_t ByteChoices::choose(std::size_t n) {
   return n <= 1 ? 0 : value % n;
 }
 
-Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::size_t max_ops) {
+Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, const Distribution& distribution,
+                        std::size_t max_ops) {
   Trace trace;
   trace.source = "<fuzz input>";
   ByteChoices choices(bytes);
   Oracle heap;
   while (!choices.exhausted() && trace.ops.size() < max_ops) {
-    const Op op = random_op(heap, choices);
+    const Op op = random_op(heap, choices, distribution);
     heap.apply(op);
     trace.push_unnamed(op);
   }
   return trace;
 }
 
-std::vector<std::uint8_t> encode_fuzz_input(const Trace& trace) {
+std::vector<std::uint8_t> encode_fuzz_input(const Trace& trace, const Distribution& distribution) {
   std::vector<std::uint8_t> bytes;
   Oracle heap;
   for (std::size_t i = 0; i < trace.ops.size(); ++i) {
     const Op& op = trace.ops[i];
     std::vector<Choice> choices;
     try {
-      choices = choices_for(heap, op);
+      choices = choices_for(heap, op, distribution);
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(trace.source + ":" + std::to_string(trace.line_of(i)) +
                                   ": no fuzzer input stands for this op: " + e.what());

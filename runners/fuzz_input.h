@@ -30,11 +30,13 @@ class ByteChoices final : public Choices {
 };
 
 /// The trace a fuzzer input stands for: ops are drawn until the bytes run out (or `max_ops`).
-Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, std::size_t max_ops = SIZE_MAX);
+Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, const Distribution& distribution = {},
+                        std::size_t max_ops = SIZE_MAX);
 
 /// A fuzzer input that decodes to `trace`'s ops (objects are renamed o0, o1, ...). Pre: the trace
 /// is valid. Throws std::invalid_argument (naming the op's line) for an op the generator never
 /// draws where it stands (a `build` before anything is reachable): no input stands for it.
-std::vector<std::uint8_t> encode_fuzz_input(const Trace& trace);
+std::vector<std::uint8_t> encode_fuzz_input(const Trace& trace,
+                                            const Distribution& distribution = {});
 
 }  // namespace cyclefuzz

@@ -59,14 +59,13 @@ constexpr std::size_t kAnyObject = 3;
 // How a link is chosen: between any two reachable objects (0, 1); back from one of the target's
 // referents, closing a two-cycle (2); or from a recent object that only references keep alive
 // to the newest object, so that reachable chains grow deep (3).
-// A build: a shape (chain, ring, tree, fan or clique, each as likely) and a size drawn
-// log-uniformly: a power of two 2^e (0 < e < kBuildOctaves, each as likely) plus less than as
-// much again, at most kMaxGeneratedBuild (a clique, kMaxGeneratedClique: its references grow with
-// the square) and at most the room left under kMaxReachable. Sizes from 2 to hundreds, as bugs
-// that need size (a mark stack or a buffer that gives up) need them; most builds stay small.
-constexpr std::size_t kShapes = 5;
-constexpr std::size_t kBuildOctaves = 7;
-constexpr std::uint32_t kMaxGeneratedBuild = 127;
+// A build: a shape (chain, ring, tree, fan, clique or star, each as likely) and a size drawn
+// log-uniformly: a power of two 2^e (0 < e <= octaves(max_build), each as likely) plus less than
+// as much again, at most max_build (a clique, kMaxGeneratedClique: its references grow with the
+// square). A build is drawn only while the live heap is under kMaxReachable, and then as large
+// as drawn: sizes from 2 to thousands, as bugs that need size (a mark stack or a buffer that
+// gives up, a count that overflows, a recursion that does) need them; most builds stay small.
+constexpr std::size_t kShapes = 6;
 constexpr std::uint32_t kMaxGeneratedClique = 32;
 constexpr std::size_t kLinkModes = 4;
 constexpr std::size_t kClosesCycle = 2;
@@ -502,22 +501,33 @@ std::size_t position(const std::vector<ObjectId>& list, ObjectId x) {
   return static_cast<std::size_t>(std::find(list.begin(), list.end(), x) - list.begin());
 }
 
-/// A build of a random shape and size (kBuildOctaves).
-Op random_build(const Oracle& heap, Choices& choices) {
-  const auto shape = static_cast<Shape>(choices.choose(kShapes));
-  const std::size_t octave = std::size_t{1} << (1 + choices.choose(kBuildOctaves - 1));
-  const std::size_t size = octave + choices.choose(octave);
-  // (No larger than the room left under kMaxReachable: the live heap stays bounded.)
-  const std::size_t room = std::max<std::size_t>(2, kMaxReachable - heap.reachable_count());
-  const std::uint32_t most = shape == Shape::Clique ? kMaxGeneratedClique : kMaxGeneratedBuild;
-  return Op::build(static_cast<ObjectId>(heap.object_count()), shape,
-                   static_cast<std::uint32_t>(std::min({size, std::size_t{most}, room})));
+/// How many octaves a build's size is drawn from: 2^e <= max_build for e = 1 .. octaves.
+std::size_t octaves(const Distribution& distribution) {
+  std::size_t e = 1;
+  while ((std::size_t{2} << e) <= distribution.max_build) ++e;
+  return e;
 }
 
-Op random_op_of_any_kind(const Oracle& heap, Choices& choices) {
+/// The largest build of this shape the generator draws.
+std::uint32_t most_generated(Shape shape, const Distribution& distribution) {
+  return shape == Shape::Clique ? std::min(kMaxGeneratedClique, distribution.max_build)
+                                : distribution.max_build;
+}
+
+/// A build of a random shape and size.
+Op random_build(const Oracle& heap, Choices& choices, const Distribution& distribution) {
+  const auto shape = static_cast<Shape>(choices.choose(kShapes));
+  const std::size_t octave = std::size_t{1} << (1 + choices.choose(octaves(distribution)));
+  const std::size_t size = octave + choices.choose(octave);
+  return Op::build(static_cast<ObjectId>(heap.object_count()), shape,
+                   static_cast<std::uint32_t>(
+                       std::min<std::size_t>(size, most_generated(shape, distribution))));
+}
+
+Op random_op_of_any_kind(const Oracle& heap, Choices& choices, const Distribution& distribution) {
   switch (pick_kind(heap, choices)) {
     case OpKind::Build:
-      return random_build(heap, choices);
+      return random_build(heap, choices, distribution);
     case OpKind::New:
       return random_new(heap, choices);
     case OpKind::Link:
@@ -577,8 +587,8 @@ Op random_op_of_any_kind(const Oracle& heap, Choices& choices) {
 // unlink from a tuple; an entry in a tuple, a cell or an acyclic object, or keyed by a tuple or an
 // acyclic object) becomes the link the other way if that one is allowed (it closes the same
 // cycles), else a `root` of its first object, so that every sequence stays valid.
-Op random_op(const Oracle& heap, Choices& choices) {
-  Op op = random_op_of_any_kind(heap, choices);
+Op random_op(const Oracle& heap, Choices& choices, const Distribution& distribution) {
+  Op op = random_op_of_any_kind(heap, choices, distribution);
   const bool kind_matters =
       op.kind == OpKind::Link || op.kind == OpKind::Unlink || op.kind == OpKind::Entry;
   if (!kind_matters || !heap.refuse(op)) return op;
@@ -588,7 +598,8 @@ Op random_op(const Oracle& heap, Choices& choices) {
 
 // random_op's decisions, answered backwards: every object is named through the "any object" path,
 // whose list holds every candidate.
-std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
+std::vector<Choice> choices_for(const Oracle& heap, const Op& op,
+                                const Distribution& distribution) {
   const auto weights = weights_for(heap);
   const std::size_t kind = static_cast<std::size_t>(
       std::find_if(std::begin(kKinds), std::end(kKinds),
@@ -735,11 +746,10 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
     }
     case OpKind::Build: {  // (a size past the generator's cap is answered as the cap)
       out.push_back({static_cast<std::size_t>(op.shape), kShapes});
-      const std::size_t size = std::min<std::size_t>(
-          op.size, op.shape == Shape::Clique ? kMaxGeneratedClique : kMaxGeneratedBuild);
+      const std::size_t size = std::min(op.size, most_generated(op.shape, distribution));
       std::size_t e = 1;
-      while (e + 1 < kBuildOctaves && (std::size_t{2} << e) <= size) ++e;
-      out.push_back({e - 1, kBuildOctaves - 1});
+      while (e < octaves(distribution) && (std::size_t{2} << e) <= size) ++e;
+      out.push_back({e - 1, octaves(distribution)});
       out.push_back({size - (std::size_t{1} << e), std::size_t{1} << e});
       break;
     }
@@ -753,13 +763,13 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op) {
   return out;
 }
 
-Trace generate_trace(std::uint64_t seed, std::size_t ops) {
+Trace generate_trace(std::uint64_t seed, std::size_t ops, const Distribution& distribution) {
   Trace trace;
   trace.source = "<gen seed " + std::to_string(seed) + ">";
   SeededChoices choices(seed);
   Oracle heap;
   for (std::size_t i = 0; i < ops; ++i) {
-    const Op op = random_op(heap, choices);
+    const Op op = random_op(heap, choices, distribution);
     heap.apply(op);
     trace.push_unnamed(op);
   }

@@ -34,11 +34,11 @@
 //   * a new object is a list 16 times in 25, else a record (3), an acyclic object or a dict (2
 //     each), a cell or a tuple (with its items); an op that an object's kind forbids becomes
 //     the link the other way, or a `root` of it;
-//   * `build` 1 in 127: a chain, ring, tree, fan or clique of 2 to 127 objects, the size
-//     log-uniform, which the ops that follow (on the newest objects) abandon, hang off live
-//     data, cut or close: bugs that need size need it;
+//   * `build` 1 in 127: a chain, ring, tree, fan, clique or star of 2 to Distribution::max_build
+//     objects (1,000 unless asked for more), the size log-uniform, which the ops that follow (on
+//     the newest objects) abandon, hang off live data, cut or close: bugs that need size need it;
 //   * no `new` nor `build` while kMaxReachable (256) objects are reachable, so that a long
-//     trace's live heap stays bounded.
+//     trace's live heap stays bounded (by kMaxReachable plus one build).
 #pragma once
 
 #include <cstddef>
@@ -71,15 +71,28 @@ class SeededChoices final : public Choices {
   std::mt19937_64 random_;
 };
 
-/// No `new` while this many objects are reachable. About one object in ten ops stays reachable,
+/// No `new` nor `build` while this many objects are reachable (a build may go past it, once). About one object in ten ops stays reachable,
 /// so traces of up to about 2,500 ops never meet the cap (those of `cyclefuzz check`, the fuzzers
 /// and the properties are shorter); longer ones keep a bounded live heap, so that every
 /// collection (and its checks) costs the same however long the trace is. (Large heaps are the
 /// shape benchmarks' and tests/deep_heap_test.cpp's business.)
 constexpr std::size_t kMaxReachable = 256;
 
+/// What a user may change of the distribution.
+struct Distribution {
+  /// The largest structure a `build` makes (a clique: at most 32). Sizes are log-uniform from 2
+  /// up to it: each octave is as likely, so most builds stay small and a long run still meets
+  /// the largest. A build costs its size in every collector and check: 1,000 by default, which
+  /// costs `check` about what builds to 127 did (past it the cost grows with the size: 2.6x at
+  /// 4,096, 7.6x at 10^4 - docs/fuzzing.md), and more on request (`--max-build`,
+  /// CYCLEFUZZ_MAX_BUILD), for bugs that need more: a recursive free that overflows the stack at
+  /// some thousands of objects, a count kept in 16 bits.
+  std::uint32_t max_build = 1'000;
+  friend bool operator==(const Distribution&, const Distribution&) = default;
+};
+
 /// A valid op for the current heap.
-Op random_op(const Oracle& heap, Choices& choices);
+Op random_op(const Oracle& heap, Choices& choices, const Distribution& distribution = {});
 
 /// One answer to a `choose(n)`.
 struct Choice {
@@ -90,9 +103,10 @@ struct Choice {
 /// The choices that make random_op produce `op` (a valid op) in this heap: random_op run
 /// backwards, so that any valid trace can be turned into the choices (and so the fuzzer bytes)
 /// that produce it.
-std::vector<Choice> choices_for(const Oracle& heap, const Op& op);
+std::vector<Choice> choices_for(const Oracle& heap, const Op& op,
+                                const Distribution& distribution = {});
 
 /// A valid trace of `ops` ops; the same for the same seed.
-Trace generate_trace(std::uint64_t seed, std::size_t ops);
+Trace generate_trace(std::uint64_t seed, std::size_t ops, const Distribution& distribution = {});
 
 }  // namespace cyclefuzz

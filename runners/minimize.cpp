@@ -1,6 +1,7 @@
 #include "runners/minimize.h"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <unordered_map>
 
@@ -111,6 +112,23 @@ Trace select_ops(const Trace& trace, const std::vector<bool>& keep) {
   return out;
 }
 
+namespace {
+
+/// What drop_steps can take from a trace but builds' sizes: its ops, finalizers' steps, tuples'
+/// items, objects that are not lists, weak references held by objects.
+std::array<std::size_t, 5> complexity(const Trace& trace) {
+  std::array<std::size_t, 5> c{trace.ops.size(), 0, 0, 0, 0};
+  for (const Op& op : trace.ops) {
+    c[1] += op.steps.size();
+    c[2] += op.items.size();
+    c[3] += op.kind == OpKind::New && op.object_kind != ObjectKind::List;
+    c[4] += op.held;
+  }
+  return c;
+}
+
+}  // namespace
+
 MinimizeBudget::MinimizeBudget(double seconds)
     : deadline_(std::chrono::steady_clock::now() +
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -165,10 +183,13 @@ Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>
     chunks = std::min(kept.size(), chunks * 2);
   }
   // Simpler steps and holders may leave ops that only they needed (an object that only held a
-  // weak reference): minimize again until nothing changes.
+  // weak reference): minimize again until nothing changes but builds' sizes. (A smaller build
+  // alone is no reason: when whether a size fails varies from run to run - a stack that
+  // overflows at about some depth - each round's bisection would find a slightly smaller one,
+  // round after round, until the budget is spent.)
   const Trace reduced = build(kept);
   Trace simpler = drop_steps(reduced, interesting, budget);
-  if (simpler.ops == reduced.ops || budget.spent()) return simpler;
+  if (complexity(simpler) == complexity(reduced) || budget.spent()) return simpler;
   return minimize_trace(simpler, interesting, budget);
 }
 
@@ -181,6 +202,9 @@ namespace {
 
 /// The smallest size of the build at op i that stays interesting, by bisection (as if a smaller
 /// build failed no more often than a larger one: a heuristic, but every candidate is valid).
+/// Whether a size fails may vary from run to run near an edge (a stack that overflows at about
+/// some depth), so the size found must fail kConfirmations more times in a row, else it grows
+/// by a sixty-fourth until one does: a trace minimized to a lucky edge would not replay.
 /// The later ops that named members it no longer makes name its last one instead (the end of a
 /// chain stays its end); those that are no longer valid go.
 Trace shrink_build(Trace trace, std::size_t i,
@@ -208,6 +232,17 @@ Trace shrink_build(Trace trace, std::size_t i,
     } else {
       low = middle + 1;
     }
+  }
+  constexpr int kConfirmations = 5;
+  const auto confirmed = [&](const Trace& t) {
+    for (int k = 0; k < kConfirmations; ++k) {
+      if (!interesting(t)) return false;
+    }
+    return true;
+  };
+  while (best && high < old_size && !budget.spent() && !confirmed(*best)) {
+    high = std::min(old_size, high + high / 64 + 1);
+    best = high < old_size ? std::optional<Trace>(with_size(high)) : std::nullopt;
   }
   return best ? std::move(*best) : std::move(trace);
 }

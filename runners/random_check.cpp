@@ -20,7 +20,8 @@ std::uint64_t splitmix(std::uint64_t x) {
 }
 
 Trace trace_of(const RandomCheckOptions& o, std::size_t run) {
-  return generate_trace(trace_seed(o.seed, run), trace_length(o.seed, run, o.max_ops));
+  return generate_trace(trace_seed(o.seed, run), trace_length(o.seed, run, o.max_ops),
+                        o.distribution);
 }
 
 /// Runs [first, last) in a child; returns the run that failed or crashed, if one did.

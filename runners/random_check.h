@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collectors/registry.h"
+#include "runners/generator.h"
 #include "runners/isolated_run.h"
 #include "language/trace.h"
 
@@ -25,6 +26,7 @@ struct RandomCheckOptions {
   std::size_t runs = 1000;     // at most this many traces...
   double seconds = 0;          // ...or until this much time has passed (0: no limit)
   std::size_t max_ops = 200;   // trace lengths grow from a few ops to this over the first 100 runs
+  Distribution distribution;   // what the traces are drawn from (`--max-build`)
   double minimize_seconds = 300;  // minimizing a finding stops after this long
 };
 

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
+#include <map>
+#include <set>
 
 #include "runners/generator.h"
 #include "language/trace.h"
@@ -234,8 +237,12 @@ TEST(TraceParser, ReadsBuildsAndNamesTheirMembers) {
   const std::vector<Op> tree = parts_of_build(Op::build(0, Shape::Tree, 4));
   EXPECT_EQ(std::vector<Op>(tree.begin() + 4, tree.begin() + 7),
             (std::vector<Op>{Op::link(0, 1), Op::link(0, 2), Op::link(1, 3)}));
-  EXPECT_EQ(error_of("build s star 3\n"),
-            "1: unknown shape 'star' (expected 'build NAME chain|ring|tree|fan|clique SIZE')");
+  const std::vector<Op> star = parts_of_build(Op::build(0, Shape::Star, 3));
+  EXPECT_EQ(std::vector<Op>(star.begin() + 3, star.end()),
+            (std::vector<Op>{Op::link(0, 1), Op::link(1, 0), Op::link(0, 2), Op::link(2, 0),
+                             Op::unroot(1), Op::unroot(2)}));
+  EXPECT_EQ(error_of("build s wheel 3\n"),
+            "1: unknown shape 'wheel' (expected 'build NAME chain|ring|tree|fan|clique|star SIZE')");
   const std::string sizes = "(expected 2 to 1000000 objects, or to 256 in a clique)";
   EXPECT_EQ(error_of("build s chain 1\n"), "1: bad size '1' " + sizes);
   EXPECT_EQ(error_of("build s chain many\n"), "1: bad size 'many' " + sizes);
@@ -557,20 +564,49 @@ TEST(Generator, GivesMapEntriesInTheShapesThatBreakEphemerons) {
 
 TEST(Generator, KeepsALongTracesLiveHeapAtTheCap) {
   // About one object in ten ops stays reachable: 10,000 ops would reach about 1,000 without it.
-  const Trace t = generate_trace(3, 10000);
+  const Distribution small{.max_build = 100};
+  const Trace t = generate_trace(3, 10000, small);
   Oracle heap;
-  std::size_t most = 0, second_half = 0;
+  std::size_t most = 0, second_half = 0, at_cap = 0;
   for (std::size_t i = 0; i < t.ops.size(); ++i) {
+    // At the cap nothing is made; under it a build may go past it, by its size at most.
+    const bool makes = t.ops[i].kind == OpKind::New || t.ops[i].kind == OpKind::Build;
+    if (heap.reachable_count() >= kMaxReachable) {
+      EXPECT_FALSE(makes) << "op " << i;
+      ++at_cap;
+    }
     heap.apply(t.ops[i]);
     most = std::max(most, heap.reachable_count());
     if (i >= t.ops.size() / 2) second_half += heap.reachable_count();
   }
-  // (A build stays under it too, but that it makes at least two objects.)
-  EXPECT_GE(most, kMaxReachable);
-  EXPECT_LE(most, kMaxReachable + 1);
+  EXPECT_GT(at_cap, 100u);
+  EXPECT_LT(most, kMaxReachable + small.max_build);
   // It hovers below the cap (on average: dropping the root of a large structure empties it now
   // and then).
   EXPECT_GT(second_half / (t.ops.size() / 2), kMaxReachable / 2);
+}
+
+TEST(Generator, DrawsBuildsOfEveryShapeUpToTheLargestAsked) {
+  // Log-uniform: about as many builds in each octave (2^e .. 2^(e+1)), the top one included.
+  for (const std::uint32_t largest : {std::uint32_t{100}, std::uint32_t{10'000}}) {
+    std::map<std::size_t, std::size_t> per_octave;
+    std::set<Shape> shapes;
+    std::uint32_t most = 0;
+    for (std::uint64_t seed = 0; seed < 200; ++seed) {
+      for (const Op& op : generate_trace(seed, 500, {.max_build = largest}).ops) {
+        if (op.kind != OpKind::Build) continue;
+        shapes.insert(op.shape);
+        if (op.shape == Shape::Clique) continue;  // (at most 32)
+        most = std::max(most, op.size);
+        ++per_octave[static_cast<std::size_t>(std::bit_width(op.size)) - 2];
+      }
+    }
+    EXPECT_EQ(shapes.size(), 6u);
+    EXPECT_EQ(most, largest);
+    const std::size_t octaves = static_cast<std::size_t>(std::bit_width(largest)) - 1;
+    EXPECT_EQ(per_octave.size(), octaves) << largest;
+    for (const auto& [octave, builds] : per_octave) EXPECT_GT(builds, 10u) << octave;
+  }
 }
 
 TEST(Generator, BuildsAndAbandonsCycles) {

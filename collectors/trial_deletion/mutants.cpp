@@ -368,6 +368,22 @@ class CandidateBufferDropsPastCapacity final : public TrialDeletion {
   }
 };
 
+/// The count is kept in eight bits, as a compact object header may keep it, and an increment
+/// past 255 wraps it to zero (a 256th reference: only a structure where one object has that many
+/// referrers - a `star` - makes one). The object then looks unreferenced while references to it
+/// remain: its next decrement never brings it to zero (a leak), a collection takes it for garbage
+/// (a premature free). Wrong bookkeeping at once.
+class CountWrapsAt256 final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void increment(Cell* s) override {
+    s->count = static_cast<std::uint8_t>(s->count + 1);  // BUG: the count overflows its 8 bits
+    recolor(s, Color::Black);
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> trial_deletion_mutants() {
@@ -406,6 +422,8 @@ std::vector<CollectorEntry> trial_deletion_mutants() {
       mutant<CandidateBufferDropsPastCapacity>(
           "candidate-buffer-drops-past-capacity",
           "trial deletion: a candidate that comes when 16 are buffered is dropped"),
+      mutant<CountWrapsAt256>("count-wraps-at-256",
+                              "trial deletion: a count kept in 8 bits wraps at 256 references"),
   };
 }
 

@@ -15,6 +15,7 @@ namespace {
 struct Paths {
   std::string input;
   std::string output;
+  Distribution distribution;
 };
 
 int decode(const Paths& p) {
@@ -26,7 +27,8 @@ int decode(const Paths& p) {
   const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                                         std::istreambuf_iterator<char>());
   const std::string text = "# decoded from " + p.input + " (" + std::to_string(bytes.size()) +
-                           " bytes)\n" + to_text(decode_fuzz_input(bytes));
+                           " bytes" + max_build_flag(p.distribution) + ")\n" +
+                           to_text(decode_fuzz_input(bytes, p.distribution));
   if (p.output.empty()) {
     std::cout << text;
     return kPass;
@@ -46,7 +48,7 @@ int encode(const Paths& p) {
   }
   std::vector<std::uint8_t> bytes;
   try {
-    bytes = encode_fuzz_input(trace);
+    bytes = encode_fuzz_input(trace, p.distribution);
   } catch (const std::invalid_argument& e) {
     std::cerr << "cyclefuzz encode: " << e.what() << "\n";
     return kBadInput;
@@ -70,6 +72,7 @@ Subcommand add_decode(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("decode", "Print the trace a fuzzer input stands for");
   sub->add_option("input", paths->input, "A fuzzer input (a crash file, a corpus entry)")->required();
   sub->add_option("-o,--output", paths->output, "Write the trace to this file");
+  add_max_build_option(sub, paths->distribution);
   return {sub, [paths] { return decode(*paths); }};
 }
 
@@ -79,6 +82,7 @@ Subcommand add_encode(CLI::App& app) {
       "encode", "Write the fuzzer input that decodes to a trace (objects become o0, o1, ...)");
   sub->add_option("trace", paths->input, "A text trace")->required();
   sub->add_option("-o,--output", paths->output, "Write to this file instead of stdout");
+  add_max_build_option(sub, paths->distribution);
   return {sub, [paths] { return encode(*paths); }};
 }
 

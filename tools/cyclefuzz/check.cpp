@@ -23,6 +23,7 @@ struct CheckCommand {
   std::size_t runs = 1000;
   bool runs_given = false;  // --runs was given (else --seconds alone runs until the time is up)
   std::size_t max_ops = 200;
+  Distribution distribution;
   double seconds = 0;
   double minimize_seconds = 300;
   std::string output_dir = "check-failures";
@@ -46,6 +47,7 @@ int check(const CheckCommand& c) {
   options.collector_options = c.choice.options();
   options.seed = c.seed;
   options.max_ops = c.max_ops;
+  options.distribution = c.distribution;
   options.seconds = c.seconds;
   options.minimize_seconds = c.minimize_seconds;
   // With only a time budget (no --runs, or --runs 0), run until it is spent.
@@ -56,7 +58,7 @@ int check(const CheckCommand& c) {
   const bool unlimited = options.runs == SIZE_MAX;
   std::cerr << "cyclefuzz check: " << names << "; seed " << c.seed << ", "
             << (unlimited ? "" : "up to " + std::to_string(options.runs) + " ")
-            << "traces of up to " << c.max_ops << " ops"
+            << "traces of up to " << c.max_ops << " ops" << max_build_flag(c.distribution)
             << (c.seconds > 0 ? (unlimited ? " for " : ", for at most ") + duration_text(c.seconds)
                               : "")
             << "\n";
@@ -90,7 +92,7 @@ int check(const CheckCommand& c) {
       "# " + what + "\n# found by cyclefuzz check --seed " + std::to_string(c.seed) +
       " (run " + std::to_string(finding->run + 1) + ": cyclefuzz gen --seed " +
       std::to_string(finding->trace_seed) + " --ops " + std::to_string(finding->ops) +
-      "), minimized from " + std::to_string(finding->ops) + " to " +
+      max_build_flag(c.distribution) + "), minimized from " + std::to_string(finding->ops) + " to " +
       std::to_string(finding->minimal.ops.size()) + " ops" +
       (finding->minimized_fully ? "" : cut_short) + "\n" + to_text(finding->minimal);
   std::ofstream(file) << text;
@@ -128,7 +130,7 @@ int check(const CheckCommand& c) {
             << thresholds_flag(options.collector_options) << "\n"
             << "reproduce: cyclefuzz check " << selection << " --seed "
             << c.seed << " --runs " << finding->run + 1 << " --max-ops " << c.max_ops
-            << thresholds_flag(options.collector_options) << "\n"
+            << max_build_flag(c.distribution) << thresholds_flag(options.collector_options) << "\n"
             << "keep it:   cyclefuzz promote " << file.string()
             << " --name NAME --caught \"" << what << " (found by cyclefuzz check)\"\n";
   return kViolation;
@@ -152,6 +154,7 @@ Subcommand add_check(CLI::App& app) {
   sub->add_option("--max-ops", c->max_ops, "Longest trace; lengths grow to it over 100 runs")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+  add_max_build_option(sub, c->distribution);
   sub->add_option("--seconds", c->seconds,
                   "Stop after this many seconds (alone: run traces until then)")
       ->check(CLI::NonNegativeNumber);

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include "runners/generator.h"
+
 namespace cyclefuzz::cli {
 
 /// Exit codes shared by every subcommand.
@@ -19,6 +21,13 @@ struct Subcommand {
   CLI::App* app;
   std::function<int()> run;
 };
+
+/// `--max-build N`: the largest structure the distribution builds (runners/generator.h). Every
+/// command that draws ops or turns bytes into ops takes it, so that a run's finding decodes as
+/// it ran.
+void add_max_build_option(CLI::App* sub, Distribution& distribution);
+/// " --max-build N" when it is not the default, else "": for the commands a tool prints.
+std::string max_build_flag(const Distribution& distribution);
 
 Subcommand add_replay(CLI::App& app);
 Subcommand add_gen(CLI::App& app);

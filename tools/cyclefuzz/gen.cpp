@@ -13,13 +13,15 @@ namespace {
 struct GenOptions {
   std::size_t ops = 100;
   std::uint64_t seed = 1;
+  Distribution distribution;
   std::string output;
 };
 
 int gen(const GenOptions& o) {
-  const Trace trace = generate_trace(o.seed, o.ops);
-  const std::string header = "# cyclefuzz gen --ops " + std::to_string(o.ops) + " --seed " +
-                             std::to_string(o.seed) + "\n";
+  const Trace trace = generate_trace(o.seed, o.ops, o.distribution);
+  const std::string header =
+      "# cyclefuzz gen --ops " + std::to_string(o.ops) + " --seed " + std::to_string(o.seed) +
+      max_build_flag(o.distribution) + "\n";
   if (o.output.empty()) {
     std::cout << header << to_text(trace);
     return kPass;
@@ -35,6 +37,18 @@ int gen(const GenOptions& o) {
 
 }  // namespace
 
+void add_max_build_option(CLI::App* sub, Distribution& distribution) {
+  sub->add_option("--max-build", distribution.max_build,
+                  "Largest structure a generated `build` makes (sizes are log-uniform from 2)")
+      ->check(CLI::Range(std::uint32_t{2}, kMaxBuild))
+      ->capture_default_str();
+}
+
+std::string max_build_flag(const Distribution& distribution) {
+  return distribution == Distribution{} ? ""
+                                        : " --max-build " + std::to_string(distribution.max_build);
+}
+
 Subcommand add_gen(CLI::App& app) {
   auto options = std::make_shared<GenOptions>();
   CLI::App* sub = app.add_subcommand(
@@ -42,6 +56,7 @@ Subcommand add_gen(CLI::App& app) {
              "the same trace");
   sub->add_option("--ops", options->ops, "Number of operations")->capture_default_str();
   sub->add_option("--seed", options->seed, "Random seed")->capture_default_str();
+  add_max_build_option(sub, options->distribution);
   sub->add_option("-o,--output", options->output, "Write to this file instead of stdout");
   return {sub, [options] { return gen(*options); }};
 }
