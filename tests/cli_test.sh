@@ -42,6 +42,19 @@ expect 2 "$cyclefuzz" replay "$src/corpus/scenarios/self-loop.trace" --threshold
 cmp -s "$tmp/a.trace" "$tmp/b.trace" || fail "gen is not deterministic"
 [[ $(grep -vc '^#' "$tmp/a.trace") -eq 400 ]] || fail "gen did not write 400 ops"
 expect 0 "$cyclefuzz" replay "$tmp/a.trace" --thresholds 5,3,2
+# --max-build: larger builds, said in the header; an input decodes to the same trace under it.
+"$cyclefuzz" gen --ops 2000 --seed 3 --max-build 50000 -o "$tmp/large.trace" ||
+  fail "gen --max-build failed"
+grep -q '^# cyclefuzz gen --ops 2000 --seed 3 --max-build 50000$' "$tmp/large.trace" ||
+  fail "gen --max-build is not in the header"
+[[ $(grep -o '^build [a-z0-9]* [a-z]* [0-9]*' "$tmp/large.trace" | awk '$4 > 1000' | wc -l) -gt 0 ]] ||
+  fail "gen --max-build 50000 made no build past the default's 1000"
+"$cyclefuzz" encode "$tmp/large.trace" --max-build 50000 -o "$tmp/large.bin" || fail "encode failed"
+"$cyclefuzz" decode "$tmp/large.bin" --max-build 50000 -o "$tmp/large-again.trace" ||
+  fail "decode failed"
+diff <(grep -v '^#' "$tmp/large.trace") <(grep -v '^#' "$tmp/large-again.trace") >/dev/null ||
+  fail "decode --max-build does not give back the trace encode --max-build took"
+expect 2 "$cyclefuzz" gen --max-build 1
 
 # JSON: parses, and lists frees per op for every collector.
 expect 0 "$cyclefuzz" replay --json "$src/corpus/scenarios/two-cycle.trace"

@@ -17,6 +17,21 @@ TEST(FuzzInput, EncodingThenDecodingGivesTheSameOps) {
   }
 }
 
+TEST(FuzzInput, RoundTripsUnderTheDistributionItWasDrawnFrom) {
+  // A larger --max-build reads more octaves: its inputs mean other traces under the default.
+  const Distribution large{.max_build = 20'000};
+  std::size_t past_the_default = 0, differ = 0;
+  for (std::uint64_t seed = 0; seed < 100; ++seed) {
+    const Trace trace = generate_trace(seed, 300, large);
+    for (const Op& op : trace.ops) past_the_default += op.kind == OpKind::Build && op.size > 1000;
+    const std::vector<std::uint8_t> bytes = encode_fuzz_input(trace, large);
+    EXPECT_EQ(decode_fuzz_input(bytes, large).ops, trace.ops) << "seed " << seed;
+    differ += decode_fuzz_input(bytes).ops != trace.ops;
+  }
+  EXPECT_GT(past_the_default, 5u);
+  EXPECT_GT(differ, 50u);
+}
+
 TEST(FuzzInput, EveryCorpusTraceRoundTrips) {
   for (const auto& file : expand_trace_paths({(testing::source_dir() / "corpus").string()})) {
     const Trace trace = load_trace(file);
