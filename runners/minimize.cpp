@@ -203,10 +203,10 @@ namespace {
 /// The smallest size of the build at op i that stays interesting, by bisection (as if a smaller
 /// build failed no more often than a larger one: a heuristic, but every candidate is valid).
 /// Whether a size fails may vary from run to run near an edge (a stack that overflows at about
-/// some depth), so the size found must fail kConfirmations more times in a row, else it grows
-/// by a sixty-fourth until one does: a trace minimized to a lucky edge would not replay.
-/// The later ops that named members it no longer makes name its last one instead (the end of a
-/// chain stays its end); those that are no longer valid go.
+/// some depth: where the stack starts moves with address-space randomisation), and a trace
+/// minimized to a lucky edge would not replay. So the edge found must hold kConfirmations more
+/// runs - the size fails each time, one less passes each time - else the build keeps a
+/// sixty-fourth more than the edge.
 Trace shrink_build(Trace trace, std::size_t i,
                    const std::function<bool(const Trace&)>& interesting, MinimizeBudget& budget) {
   const ObjectId first = trace.ops[i].a;
@@ -234,13 +234,15 @@ Trace shrink_build(Trace trace, std::size_t i,
     }
   }
   constexpr int kConfirmations = 5;
-  const auto confirmed = [&](const Trace& t) {
+  const auto steady = [&] {
+    const std::optional<Trace> below =
+        high > 2 ? std::optional<Trace>(with_size(high - 1)) : std::nullopt;
     for (int k = 0; k < kConfirmations; ++k) {
-      if (!interesting(t)) return false;
+      if (budget.spent() || !interesting(*best) || (below && interesting(*below))) return false;
     }
     return true;
   };
-  while (best && high < old_size && !budget.spent() && !confirmed(*best)) {
+  if (best && !steady()) {
     high = std::min(old_size, high + high / 64 + 1);
     best = high < old_size ? std::optional<Trace>(with_size(high)) : std::nullopt;
   }

@@ -384,6 +384,44 @@ class CountWrapsAt256 final : public TrialDeletion {
   }
 };
 
+/// Release frees recursively, as many reference counters do: each referent whose count the
+/// death drops to zero is released by a call of its own, from a copy of the object's references
+/// kept on the stack. A real one overflows the 8 MB stack at tens of thousands of objects (PHP
+/// and Nim's ORC at 40,000: FINDINGS.md), past what the default distribution builds (1,000:
+/// runners/generator.h); so this one keeps room for 2,048 references in each frame (16 KB), and
+/// a chain of some 500 objects dropped at once overflows the stack. A crash; only a deep
+/// structure shows it.
+class ReleaseRecursesPerObject final : public TrialDeletion {
+ public:
+  using TrialDeletion::TrialDeletion;
+
+ protected:
+  void release(Cell* s) override {
+    const Busy busy(busy_);
+    if (s->dying || s->count > 0 || resurrected_by_finalizer(s)) return;
+    if (!weak_.empty()) {
+      clear_weak_references(weak_, {s->id}, [this](ObjectId h) {
+        return handles_[h] != nullptr && handles_[h]->dying;
+      });
+    }
+    const boost::container::small_vector<Cell*, 2048> referents(s->references.begin(),
+                                                               s->references.end());
+    recolor(s, Color::Black);
+    const std::unique_ptr<Cell> freed(forget_cell(s));
+    for (Cell* t : referents) {
+      if (t->count == 0) {
+        throw BrokenInvariant("trial-deletion: object " + std::to_string(t->id) +
+                              " is referenced but its count already reached zero");
+      }
+      if (--t->count == 0) {
+        release(t);  // BUG: one more frame per object down a chain
+      } else {
+        possible_root(t);
+      }
+    }
+  }
+};
+
 }  // namespace
 
 std::vector<CollectorEntry> trial_deletion_mutants() {
@@ -424,6 +462,9 @@ std::vector<CollectorEntry> trial_deletion_mutants() {
           "trial deletion: a candidate that comes when 16 are buffered is dropped"),
       mutant<CountWrapsAt256>("count-wraps-at-256",
                               "trial deletion: a count kept in 8 bits wraps at 256 references"),
+      mutant<ReleaseRecursesPerObject>(
+          "release-recurses-per-object",
+          "trial deletion: release recurses per object: a long chain overflows the stack"),
   };
 }
 
