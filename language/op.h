@@ -71,9 +71,10 @@ enum class OpKind : std::uint8_t {
 /// mutator holding only s: a chain (member i refers to i + 1), a ring (the chain, and the last
 /// refers to s), a tree (i refers to 2i + 1 and 2i + 2), a fan (s refers to each other member), a
 /// clique (each refers to every other) or a star (s and each other member refer to each other: s
-/// has n - 1 referrers, so counts kept in a few bits overflow). Every member is reachable from s. Ordinary ops then
-/// abandon it, hang it off live data, cut it or close it; the op is one line however large, so
-/// that a counterexample shrinks by its size (runners/minimize.h), not op by op.
+/// has n - 1 referrers, so counts kept in a few bits overflow). Every member is reachable from
+/// s. Ordinary ops then abandon it, hang it off live data, cut it or close it; the op is one line
+/// however large, so that a counterexample shrinks by its size (runners/minimize.h), not op by
+/// op.
 enum class Shape : std::uint8_t { Chain, Ring, Tree, Fan, Clique, Star };
 
 /// The most objects one `build` makes (a clique: kMaxClique, for its n(n-1) references).

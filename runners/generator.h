@@ -71,10 +71,11 @@ class SeededChoices final : public Choices {
   std::mt19937_64 random_;
 };
 
-/// No `new` nor `build` while this many objects are reachable (a build may go past it, once). About one object in ten ops stays reachable,
-/// so traces of up to about 2,500 ops never meet the cap (those of `cyclefuzz check`, the fuzzers
-/// and the properties are shorter); longer ones keep a bounded live heap, so that every
-/// collection (and its checks) costs the same however long the trace is. (Large heaps are the
+/// No `new` nor `build` while this many objects are reachable (a build may go past it, once).
+/// About one object in ten ops stays reachable, so traces of up to about 2,500 ops never meet the
+/// cap but through builds (those of `cyclefuzz check`, the fuzzers and the properties are
+/// shorter); longer ones keep a bounded live heap, so that every collection (and its checks)
+/// costs about the same however long the trace is. (Large heaps are the
 /// shape benchmarks' and tests/deep_heap_test.cpp's business.)
 constexpr std::size_t kMaxReachable = 256;
 

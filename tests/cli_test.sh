@@ -47,7 +47,7 @@ expect 0 "$cyclefuzz" replay "$tmp/a.trace" --thresholds 5,3,2
   fail "gen --max-build failed"
 grep -q '^# cyclefuzz gen --ops 2000 --seed 3 --max-build 50000$' "$tmp/large.trace" ||
   fail "gen --max-build is not in the header"
-[[ $(grep -o '^build [a-z0-9]* [a-z]* [0-9]*' "$tmp/large.trace" | awk '$4 > 1000' | wc -l) -gt 0 ]] ||
+[[ $(grep '^build ' "$tmp/large.trace" | awk '$4 > 1000' | wc -l) -gt 0 ]] ||
   fail "gen --max-build 50000 made no build past the default's 1000"
 "$cyclefuzz" encode "$tmp/large.trace" --max-build 50000 -o "$tmp/large.bin" || fail "encode failed"
 "$cyclefuzz" decode "$tmp/large.bin" --max-build 50000 -o "$tmp/large-again.trace" ||

@@ -241,8 +241,8 @@ TEST(TraceParser, ReadsBuildsAndNamesTheirMembers) {
   EXPECT_EQ(std::vector<Op>(star.begin() + 3, star.end()),
             (std::vector<Op>{Op::link(0, 1), Op::link(1, 0), Op::link(0, 2), Op::link(2, 0),
                              Op::unroot(1), Op::unroot(2)}));
-  EXPECT_EQ(error_of("build s wheel 3\n"),
-            "1: unknown shape 'wheel' (expected 'build NAME chain|ring|tree|fan|clique|star SIZE')");
+  EXPECT_EQ(error_of("build s wheel 3\n"), "1: unknown shape 'wheel' (expected 'build NAME "
+                                           "chain|ring|tree|fan|clique|star SIZE')");
   const std::string sizes = "(expected 2 to 1000000 objects, or to 256 in a clique)";
   EXPECT_EQ(error_of("build s chain 1\n"), "1: bad size '1' " + sizes);
   EXPECT_EQ(error_of("build s chain many\n"), "1: bad size 'many' " + sizes);

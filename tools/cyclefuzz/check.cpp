@@ -92,8 +92,8 @@ int check(const CheckCommand& c) {
       "# " + what + "\n# found by cyclefuzz check --seed " + std::to_string(c.seed) +
       " (run " + std::to_string(finding->run + 1) + ": cyclefuzz gen --seed " +
       std::to_string(finding->trace_seed) + " --ops " + std::to_string(finding->ops) +
-      max_build_flag(c.distribution) + "), minimized from " + std::to_string(finding->ops) + " to " +
-      std::to_string(finding->minimal.ops.size()) + " ops" +
+      max_build_flag(c.distribution) + "), minimized from " + std::to_string(finding->ops) +
+      " to " + std::to_string(finding->minimal.ops.size()) + " ops" +
       (finding->minimized_fully ? "" : cut_short) + "\n" + to_text(finding->minimal);
   std::ofstream(file) << text;
 
