@@ -2,7 +2,9 @@
 // in the lines marked BUG. The comment above each says what real collectors got wrong this way,
 // and what the harness should see. (collectors/mutants.h: the catalogue.)
 #include <algorithm>
+#include <array>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -404,8 +406,16 @@ class ReleaseRecursesPerObject final : public TrialDeletion {
         return handles_[h] != nullptr && handles_[h]->dying;
       });
     }
-    const boost::container::small_vector<Cell*, 2048> referents(s->references.begin(),
-                                                               s->references.end());
+    std::array<Cell*, 2048> kept;
+    std::vector<Cell*> many;  // (more references than fit: on the heap)
+    std::span<Cell* const> referents;
+    if (s->references.size() <= kept.size()) {
+      std::copy(s->references.begin(), s->references.end(), kept.begin());
+      referents = {kept.data(), s->references.size()};
+    } else {
+      many.assign(s->references.begin(), s->references.end());
+      referents = many;
+    }
     recolor(s, Color::Black);
     const std::unique_ptr<Cell> freed(forget_cell(s));
     for (Cell* t : referents) {
