@@ -84,8 +84,8 @@ struct Distribution {
   /// The largest structure a `build` makes (a clique: at most 32). Sizes are log-uniform from 2
   /// up to it: each octave is as likely, so most builds stay small and a long run still meets
   /// the largest. A build costs its size in every collector and check: 1,000 by default, which
-  /// costs `check` about what builds to 127 did (past it the cost grows with the size: 2.6x at
-  /// 4,096, 7.6x at 10^4 - docs/fuzzing.md), and more on request (`--max-build`,
+  /// costs `check` 1.7 times what builds to 127 did (past it the cost grows with the size: 4.3x
+  /// at 4,096, 8.2x at 10^4 - docs/fuzzing.md), and more on request (`--max-build`,
   /// CYCLEFUZZ_MAX_BUILD), for bugs that need more: a recursive free that overflows the stack at
   /// some thousands of objects, a count kept in 16 bits.
   std::uint32_t max_build = 1'000;
