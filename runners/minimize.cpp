@@ -202,6 +202,8 @@ namespace {
 
 /// The smallest size of the build at op i that stays interesting, by bisection (as if a smaller
 /// build failed no more often than a larger one: a heuristic, but every candidate is valid).
+/// The later ops that named members it no longer makes name its last one instead (the end of a
+/// chain stays its end); those that are no longer valid go.
 /// Whether a size fails may vary from run to run near an edge (a stack that overflows at about
 /// some depth: where the stack starts moves with address-space randomisation), and a trace
 /// minimized to a lucky edge would not replay. So the edge found must hold kConfirmations more
