@@ -16,20 +16,11 @@ namespace cyclefuzz {
 void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId> x) {
   if (x || !program.empty()) ++programs_now;
   std::vector<ObjectId> locals;  // what its `new` steps allocated: held until it returns
-  std::vector<ObjectId> from_x;  // what x reaches in this lane's heap, when a step asks
-  bool from_x_valid = false;
-  std::size_t from_x_frees = 0;  // the op's frees when from_x was found: a free since (by a
-                                 // `collect` step's collection, a `release`) may cut it
+  // (Searched at each step, from x to the object it names: a step may have changed what x
+  // reaches, or a free since - by a `collect` step's collection, a `release` - cut it.)
   const auto reaches = [&](ObjectId y) {
     if (std::find(locals.begin(), locals.end(), y) != locals.end()) return holds(y);
-    if (!x) return false;
-    if (!from_x_valid || from_x_frees != freed_now.size()) {
-      const ObjectId from[] = {*x};
-      from_x = oracle.descendants(from, [this](ObjectId z) { return holds(z); }, view());
-      from_x_valid = true;
-      from_x_frees = freed_now.size();
-    }
-    return std::find(from_x.begin(), from_x.end(), y) != from_x.end();
+    return x && oracle.reaches(*x, y, [this](ObjectId z) { return holds(z); }, view());
   };
   for (const Step& step : program) {
     switch (step.kind) {
@@ -46,7 +37,6 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
         if (!reaches(step.a) || !reaches(step.b) || oracle.reachable_from_roots(step.a)) break;
         oracle.add_finalizer_reference(view(), step.a, step.b);
         linked_now.push_back(step.a);
-        from_x_valid = false;
         reach_changed();
         collector->link(step.a, step.b);
         break;
@@ -67,7 +57,6 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
         if (!reaches(step.a) || !reaches(step.b) || oracle.reachable_from_roots(step.a)) break;
         if (!oracle.drop_finalizer_reference(view(), step.a, step.b)) break;
         unlinked_now.insert(unlinked_now.end(), {step.a, step.b});
-        from_x_valid = false;
         reach_changed();
         collector->unlink(step.a, step.b);  // (which may free step.b there and then)
         break;
@@ -97,7 +86,6 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
         linked_now.push_back(step.a);
         ++entries_set_now;
         if (replaced) unlinked_now.insert(unlinked_now.end(), {step.a, *replaced});
-        from_x_valid = false;
         reach_changed();
         if (keeps_maps()) {
           collector->set_entry(step.a, step.b, step.c);
@@ -112,7 +100,6 @@ void Lane::run_program(const std::vector<Step>& program, std::optional<ObjectId>
         const std::optional<ObjectId> value = oracle.entry_value(step.a, step.b, view());
         if (!value || !oracle.drop_finalizer_entry(view(), step.a, step.b)) break;
         unlinked_now.insert(unlinked_now.end(), {step.a, *value});
-        from_x_valid = false;
         reach_changed();
         if (keeps_maps()) {
           collector->remove_entry(step.a, step.b);

@@ -212,11 +212,17 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 // frees it with the rest, and the cycle waits for the next collection). The search goes through
 // freed objects too: none that an object freed in this op reached was freed before it, else the
 // free was premature; and through the entries of keys freed in this op, for the same reason. So
-// do the values the harness's maps let go after the collection, and what they kept.
+// do the values the harness's maps let go after the collection, and what they kept. The plain
+// searches stop where the mutator's heap begins: `fresh` only matters for objects the mutator
+// does not reach (may_keep), and what it reaches leads to nothing else (a finalizer only adds
+// references from objects the mutator cannot reach), so they cost the garbage, not the heap.
 void Lane::end_op() {
   if (kept_stale_) kept_.assign(reached_by_list());
   kept_stale_ = false;
   const auto allocated = [this](ObjectId y) { return status[y] != Status::Unallocated; };
+  const auto not_the_mutators = [this](ObjectId y) {
+    return status[y] != Status::Unallocated && !oracle.reachable_from_roots(y);
+  };
   if (capabilities.keeps_finalized_a_cycle && !finalized_now.empty()) {
     // (What the finalizers reached when the collector marked it: their objects, and what their
     // programs unlinked since. A finalized key keeps its entries' values too.)
@@ -225,7 +231,7 @@ void Lane::end_op() {
     const auto listed_maps = [this](ObjectId map) { return kept(map); };
     const std::vector<ObjectId> reached =
         keeps_ephemerons() ? oracle.ephemeron_descendants(marked, allocated, view(), listed_maps)
-                           : oracle.descendants(marked, allocated, view(), true);
+                           : oracle.descendants(marked, not_the_mutators, view(), true);
     for (ObjectId x : reached) fresh_.insert(x);
   }
   if (born_now.empty() && linked_now.empty() && unmapped_now.empty() && released.empty()) return;
@@ -233,7 +239,7 @@ void Lane::end_op() {
   changed.insert(changed.end(), linked_now.begin(), linked_now.end());
   changed.insert(changed.end(), released.begin(), released.end());
   for (std::size_t i = 1; i < unmapped_now.size(); i += 2) changed.push_back(unmapped_now[i]);
-  for (ObjectId x : oracle.descendants(changed, allocated, view(), true)) fresh_.insert(x);
+  for (ObjectId x : oracle.descendants(changed, not_the_mutators, view(), true)) fresh_.insert(x);
 }
 
 // A value is unlinked only while the lane holds it: one freed already is a premature free, which

@@ -86,9 +86,6 @@ class Lane final : public CollectorHost {
   /// A shortest path from an entry of the program's list to x, through what the list keeps (x
   /// included); empty if the list does not keep x. (For reports: it may cost the heap.)
   std::vector<ObjectId> path_from_list(ObjectId x) const;
-  /// Whether this op's finalizers allocated x or added a reference from it, or x is what such an
-  /// object reaches (the `fresh` part of may_keep).
-  bool fresh(ObjectId x) const { return fresh_.contains(x); }
 
   // ---- the op's bookkeeping -----------------------------------------------------------------
 
@@ -250,7 +247,8 @@ class Lane final : public CollectorHost {
   // mutator's reachability is the same when it is used as when it was computed (only `collect`
   // uses it before it is recomputed, and a collection leaves the mutator's references alone).
   ObjectSet kept_;
-  ObjectSet fresh_;  // what born_now, linked_now, released, unmapped_now's values reach (op end)
+  ObjectSet fresh_;  // what born_now, linked_now, released, unmapped_now's values reach (op end),
+                    // the mutator's heap left out
   ObjectSet reached_;  // what the list reaches, during the op (reached_by_list)
   std::vector<ObjectId> held_dead_keys_;  // held_dead_keys, as of its last call
   std::size_t dead_keys_seen_ = 0;        // how many of the oracle's dead keys it has taken

@@ -295,6 +295,8 @@ class Oracle {
   /// the op's collection saw them).
   std::vector<ObjectId> descendants(std::span<const ObjectId> from, const AlivePredicate& through,
                                     HeapView view = kMutatorView, bool freed_keys = false) const;
+  /// Whether `to` is among descendants({from}, through, view); the search stops where it finds it.
+  bool reaches(ObjectId from, ObjectId to, const AlivePredicate& through, HeapView view) const;
   /// As descendants, but a map entry's reference counts only once its key is live - reachable
   /// from the roots, accepted by `also_live`, or found by the search itself - and the entries of
   /// live maps count once the search finds their key: what ephemerons keep beyond the mutator's

@@ -55,6 +55,16 @@ struct RecordDiscovered : boost::default_bfs_visitor {
   }
 };
 
+/// Sets `found` on reaching `target`.
+struct Finds : boost::default_bfs_visitor {
+  Vertex target = 0;
+  bool* found = nullptr;
+  template <class G>
+  void discover_vertex(Vertex v, const G&) const {
+    if (v == target) *found = true;
+  }
+};
+
 /// Records each discovered vertex's predecessor; sets `found` on reaching `target`.
 struct RecordPredecessors : boost::default_bfs_visitor {
   std::vector<Vertex>* predecessor = nullptr;

@@ -115,6 +115,20 @@ std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
   return found;
 }
 
+bool Oracle::reaches(ObjectId from, ObjectId to, const AlivePredicate& through,
+                     HeapView view) const {
+  if (!through(from) || !through(to)) return false;
+  const Only accepted{[&](Vertex v) { return through(static_cast<ObjectId>(v)); }};
+  auto heap = boost::make_filtered_graph(graph_, InView{this, view}, accepted);
+  bool found = from == to;
+  StoppableQueue queue(&found);
+  colors_.begin(object_count());
+  const Vertex source = from;
+  boost::breadth_first_visit(heap, &source, &source + 1, queue, Finds{{}, to, &found},
+                             SearchColorMap{&colors_});
+  return found;
+}
+
 // A breadth-first search by hand: an entry found before its key waits in `waiting` (by key) until
 // the key is found, if ever. Live objects (the mutator's, `also_live`) count as found: the entries
 // of a live map follow the keys the search finds.

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <string>
-#include <unordered_map>
 
 namespace cyclefuzz {
 
@@ -559,8 +558,13 @@ void Generational::check_cell(const Cell* c) const {
 // generation.
 void Generational::check_invariants() const {
   constexpr const char* kName = "generational";
-  std::unordered_map<const Cell*, std::uint64_t> referrers;
-  const auto check_list = [&](const IntrusiveList<Cell>& list, int g) {
+  const auto for_each_list = [&](const auto& visit) {
+    for (int g = 0; g < kGenerations; ++g) visit(generations_[g], g);
+    visit(permanent_, kPermanentGeneration);
+    visit(untracked_, kUntracked);
+  };
+  census_.begin();
+  for_each_list([&](const IntrusiveList<Cell>& list, int g) {
     list.for_each([&](const Cell* c) {
       if (c->generation != g) {
         broken_invariant(kName, c->id,
@@ -568,29 +572,29 @@ void Generational::check_invariants() const {
                              std::to_string(c->generation));
       }
       check_cell(c);
-      referrers.emplace(c, 0);
+      census_.add(c);
     });
-  };
-  for (int g = 0; g < kGenerations; ++g) check_list(generations_[g], g);
-  check_list(permanent_, kPermanentGeneration);
-  check_list(untracked_, kUntracked);
-  for (const auto& [cell, unused] : referrers) {
-    for (const Cell* r : cell->references) {
-      const auto it = referrers.find(r);
-      if (it == referrers.end()) {
-        broken_invariant(kName, cell->id, "refers to a cell in no generation");
+  });
+  census_.seal();
+  for_each_list([&](const IntrusiveList<Cell>& list, int) {
+    list.for_each([&](const Cell* c) {
+      for (const Cell* r : c->references) {
+        if (!census_.count_reference_to(r)) {
+          broken_invariant(kName, c->id, "refers to a cell in no generation");
+        }
       }
-      ++it->second;
-    }
-  }
-  for (const auto& [c, internal] : referrers) {
-    if (c->count != c->external + internal) {
+    });
+  });
+  for_each_list([&](const IntrusiveList<Cell>& list, int) {
+    list.for_each([&](const Cell* c) {
+      const std::uint64_t internal = *census_.referrers(c);
+      if (c->count == c->external + internal) return;
       broken_invariant(kName, c->id,
                        "has count " + std::to_string(c->count) + " but " +
                            std::to_string(c->external) + " external and " +
                            std::to_string(internal) + " internal references");
-    }
-  }
+    });
+  });
 }
 
 void Generational::check_invariants_of(std::span<const ObjectId> objects) const {

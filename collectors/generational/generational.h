@@ -43,6 +43,7 @@
 #include <array>
 #include <vector>
 
+#include "collectors/cell_census.h"
 #include "collectors/collector.h"
 #include "collectors/intrusive_list.h"
 #include "collectors/references.h"
@@ -146,6 +147,7 @@ class Generational : public Collector {
   }
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
+  mutable CellCensus<Cell> census_;  // check_invariants' scratch, kept between walks
   std::array<IntrusiveList<Cell>, kGenerations> generations_;
   IntrusiveList<Cell> permanent_;  // frozen objects
   IntrusiveList<Cell> untracked_;  // objects holding no references that collections skip

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <string>
-#include <unordered_set>
 
 namespace cyclefuzz {
 
@@ -259,17 +258,17 @@ void MarkSweep::check_cell(const Cell* c) const {
 // The whole heap: every cell as above, and every reference leads to a cell in the heap (a sweep
 // never leaves a survivor pointing at a freed cell).
 void MarkSweep::check_invariants() const {
-  std::unordered_set<const Cell*> in_heap;
-  in_heap.reserve(heap_.size());
-  heap_.for_each([&](const Cell* c) { in_heap.insert(c); });
+  census_.begin();
+  heap_.for_each([&](const Cell* c) { census_.add(c); });
+  census_.seal();
   heap_.for_each([&](const Cell* c) {
     check_cell(c);
     for (const Cell* r : c->references) {
-      if (!in_heap.contains(r)) broken_invariant("mark-sweep", c->id, "refers to a freed cell");
+      if (!census_.holds(r)) broken_invariant("mark-sweep", c->id, "refers to a freed cell");
     }
     if (!c->entries) return;
     for (const Cell::Entry& e : *c->entries) {
-      if (!in_heap.contains(e.key) || !in_heap.contains(e.value)) {
+      if (!census_.holds(e.key) || !census_.holds(e.value)) {
         broken_invariant("mark-sweep", c->id, "has a map entry with a freed key or value");
       }
     }

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collectors/cell_census.h"
 #include "collectors/collector.h"
 #include "collectors/intrusive_list.h"
 #include "collectors/references.h"
@@ -97,6 +98,7 @@ class MarkSweep : public Collector {
   void free_cell(Cell* c);
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
+  mutable CellCensus<Cell> census_;  // check_invariants' scratch, kept between walks
   IntrusiveList<Cell> heap_;    // every cell not yet swept, in allocation order
   WeakReferences weak_;
   std::size_t entry_count_ = 0;                            // entries in all maps

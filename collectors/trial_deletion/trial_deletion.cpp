@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <memory>
 #include <string>
-#include <unordered_map>
 
 namespace cyclefuzz {
 
@@ -562,19 +561,17 @@ void TrialDeletion::check_cell(const Cell* c) const {
 // to it, every reference leads to a cell not freed, and every buffer entry knows where it is.
 void TrialDeletion::check_invariants() const {
   constexpr const char* kName = "trial-deletion";
-  std::unordered_map<const Cell*, std::uint64_t> referrers;
-  referrers.reserve(cells_.size());
-  cells_.for_each([&](const Cell* c) { referrers.emplace(c, 0); });
+  census_.begin();
+  cells_.for_each([&](const Cell* c) { census_.add(c); });
+  census_.seal();
   cells_.for_each([&](const Cell* c) {
     for (const Cell* r : c->references) {
-      const auto it = referrers.find(r);
-      if (it == referrers.end()) broken_invariant(kName, c->id, "refers to a freed cell");
-      ++it->second;
+      if (!census_.count_reference_to(r)) broken_invariant(kName, c->id, "refers to a freed cell");
     }
   });
   cells_.for_each([&](const Cell* c) {
     check_cell(c);
-    const std::uint64_t internal = referrers.at(c);
+    const std::uint64_t internal = *census_.referrers(c);
     if (c->count != c->external + internal) {
       broken_invariant(kName, c->id,
                        "has count " + std::to_string(c->count) + " but " +

@@ -38,6 +38,7 @@
 
 #include <vector>
 
+#include "collectors/cell_census.h"
 #include "collectors/collector.h"
 #include "collectors/intrusive_list.h"
 #include "collectors/references.h"
@@ -146,6 +147,7 @@ class TrialDeletion : public Collector {
 
   std::vector<Cell*> handles_;  // the mutator's pointers, by object id
   IntrusiveList<Cell> cells_;   // every cell not freed, for check_invariants and the destructor
+  mutable CellCensus<Cell> census_;  // check_invariants' scratch, kept between walks
   std::vector<Cell*> roots_;    // the candidate buffer
   /// How deep in release or collect_cycles we are: a finalizer runs there, and may call collect.
   int busy_ = 0;
