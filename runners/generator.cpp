@@ -125,7 +125,8 @@ Weights weights_for(const Oracle& heap) {
   Weights weights{};
   for (std::size_t k = 0; k < kKindCount; ++k) {
     const OpKind kind = kKinds[k].kind;
-    const bool names_a_reachable_object = info(kind).objects > 0 && kind != OpKind::New;
+    const bool names_a_reachable_object =
+        info(kind).objects > 0 && kind != OpKind::New && kind != OpKind::Build;
     const bool possible = !(nothing_reachable && names_a_reachable_object) &&
                           !((kind == OpKind::New || kind == OpKind::Build) &&
                             heap.reachable_count() >= kMaxReachable) &&

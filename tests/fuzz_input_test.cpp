@@ -32,6 +32,12 @@ TEST(FuzzInput, RoundTripsUnderTheDistributionItWasDrawnFrom) {
   EXPECT_GT(differ, 50u);
 }
 
+TEST(FuzzInput, ATraceMayStartWithABuild) {
+  // (A build makes its objects as `new` does: it needs nothing reachable before it.)
+  const Trace trace = parse_trace("build o0 ring 40\nunroot o0\ncollect\n", "test");
+  EXPECT_EQ(decode_fuzz_input(encode_fuzz_input(trace)).ops, trace.ops);
+}
+
 TEST(FuzzInput, EveryCorpusTraceRoundTrips) {
   for (const auto& file : expand_trace_paths({(testing::source_dir() / "corpus").string()})) {
     const Trace trace = load_trace(file);
