@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "collectors/cell_census.h"
 #include "collectors/generational/generational.h"
 #include "runners/generator.h"
 #include "reports/report.h"
@@ -82,6 +83,28 @@ TEST_P(EveryCollector, FreesNestedCyclesTogether) {
 
 INSTANTIATE_TEST_SUITE_P(Builtin, EveryCollector, ::testing::ValuesIn(builtin_collector_names()),
                          testing::collector_test_name);
+
+TEST(CellCensus, CountsReferencesToHeldCellsAndKnowsNoOther) {
+  struct Cell {
+    int id;
+  };
+  std::vector<Cell> cells{{0}, {1}, {2}, {3}};
+  const Cell elsewhere{9};
+  CellCensus<Cell> census;
+  for (int round = 0; round < 2; ++round) {  // (a second census forgets the first)
+    census.begin(round == 0 ? cells.size() : 1);  // (the second one grows)
+    for (std::size_t i = cells.size(); i-- > 0;) census.add(&cells[i]);
+    EXPECT_TRUE(census.count_reference_to(&cells[2]));
+    EXPECT_TRUE(census.count_reference_to(&cells[2]));
+    EXPECT_TRUE(census.count_reference_to(&cells[0]));
+    EXPECT_FALSE(census.count_reference_to(&elsewhere));
+    EXPECT_FALSE(census.holds(&elsewhere));
+    EXPECT_EQ(*census.referrers(&cells[2]), 2u);
+    EXPECT_EQ(*census.referrers(&cells[0]), 1u);
+    EXPECT_EQ(*census.referrers(&cells[3]), 0u);
+    EXPECT_EQ(census.referrers(&elsewhere), nullptr);
+  }
+}
 
 TEST(TrialDeletion, FreesTwoCycleOnFullCollect) {
   TraceRun run(scenario("two-cycle"), {"trial-deletion"});

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <iterator>
 #include <random>
+#include <tuple>
 
 #include "runners/generator.h"
 #include "checker/object_set.h"
@@ -166,6 +167,23 @@ void expect_reachable_by_definition(const Oracle& oracle, std::vector<ObjectId>&
 }
 
 // The incremental bookkeeping against the definition, after every op of generated traces.
+TEST(Oracle, ReachesIsWhetherDescendantsHoldTheObject) {
+  Heap h("new a\nnew b\nnew c\nnew d\nlink a b\nlink b c\nlink c a\nlink d a\n");
+  const auto all = [](ObjectId) { return true; };
+  const auto not_b = [&](ObjectId x) { return x != h.id("b"); };
+  for (const auto& [from, to, through, expected] :
+       std::vector<std::tuple<std::string, std::string, AlivePredicate, bool>>{
+           {"a", "c", all, true},      {"c", "b", all, true},   {"a", "d", all, false},
+           {"a", "a", all, true},      {"a", "c", not_b, false}, {"d", "a", not_b, true},
+           {"b", "b", not_b, false}}) {
+    const ObjectId source[] = {h.id(from)};
+    const std::vector<ObjectId> found = h.oracle.descendants(source, through);
+    EXPECT_EQ(std::find(found.begin(), found.end(), h.id(to)) != found.end(), expected);
+    EXPECT_EQ(h.oracle.reaches(h.id(from), h.id(to), through, kMutatorView), expected)
+        << from << " -> " << to;
+  }
+}
+
 TEST(Oracle, ReachableIsWhatASearchFromTheRootsFindsAfterEveryGeneratedOp) {
   for (std::uint64_t seed = 1; seed <= 30; ++seed) {
     SeededChoices choices(seed);

@@ -563,7 +563,9 @@ void Generational::check_invariants() const {
     visit(permanent_, kPermanentGeneration);
     visit(untracked_, kUntracked);
   };
-  census_.begin();
+  std::size_t cells = 0;
+  for_each_list([&](const IntrusiveList<Cell>& list, int) { cells += list.size(); });
+  census_.begin(cells);
   for_each_list([&](const IntrusiveList<Cell>& list, int g) {
     list.for_each([&](const Cell* c) {
       if (c->generation != g) {
@@ -575,7 +577,6 @@ void Generational::check_invariants() const {
       census_.add(c);
     });
   });
-  census_.seal();
   for_each_list([&](const IntrusiveList<Cell>& list, int) {
     list.for_each([&](const Cell* c) {
       for (const Cell* r : c->references) {

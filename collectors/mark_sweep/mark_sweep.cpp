@@ -258,9 +258,8 @@ void MarkSweep::check_cell(const Cell* c) const {
 // The whole heap: every cell as above, and every reference leads to a cell in the heap (a sweep
 // never leaves a survivor pointing at a freed cell).
 void MarkSweep::check_invariants() const {
-  census_.begin();
+  census_.begin(heap_.size());
   heap_.for_each([&](const Cell* c) { census_.add(c); });
-  census_.seal();
   heap_.for_each([&](const Cell* c) {
     check_cell(c);
     for (const Cell* r : c->references) {

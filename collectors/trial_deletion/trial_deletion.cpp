@@ -561,9 +561,8 @@ void TrialDeletion::check_cell(const Cell* c) const {
 // to it, every reference leads to a cell not freed, and every buffer entry knows where it is.
 void TrialDeletion::check_invariants() const {
   constexpr const char* kName = "trial-deletion";
-  census_.begin();
+  census_.begin(cells_.size());
   cells_.for_each([&](const Cell* c) { census_.add(c); });
-  census_.seal();
   cells_.for_each([&](const Cell* c) {
     for (const Cell* r : c->references) {
       if (!census_.count_reference_to(r)) broken_invariant(kName, c->id, "refers to a freed cell");
