@@ -269,16 +269,36 @@ void Session::find_touched(Lane& lane, const Op& op) {
   for (ObjectId x : lane.unmapped_now) touch(x);
 }
 
-// A walk of the whole heap when `walk` (a collection or a finalizer may have changed anything),
-// when asked for every op, and once the ops since the last walk outnumber the objects held: so
-// that a broken invariant away from what the ops touched waits at most that long, and walks cost
-// O(1) per op on average. Otherwise the invariants at the objects the op touched.
+// Whether the checks after an op walk the whole heap rather than what it touched: after a
+// collection (records and invariants) or a finalizer's or callback's program (invariants) - at
+// once, or once the ops since the last walk are an eighth of the objects held
+// (CheckOptions::walk_every_collection) - when asked for every op, and once the ops since the
+// last walk outnumber the objects held: so that a broken invariant away from what the ops
+// touched waits at most that long, and walks cost O(1) per op on average.
+Session::Walks Session::walks_due(Lane& lane, bool collected, bool ran_programs) {
+  constexpr std::size_t kOpsPerObjectWalked = 8;
+  lane.records_owed = lane.records_owed || collected;
+  lane.invariants_owed = lane.invariants_owed || collected || ran_programs;
+  ++lane.ops_since_walk;
+  const bool now = checks_.walk_every_collection ||
+                   lane.ops_since_walk * kOpsPerObjectWalked >= lane.alive;
+  Walks walks;
+  walks.records = lane.records_owed && now;
+  walks.invariants = checks_.check_invariants &&
+                     (checks_.invariants_every_op || (lane.invariants_owed && now) ||
+                      lane.ops_since_walk > lane.alive);
+  if (walks.records) lane.records_owed = false;
+  if (walks.invariants) lane.invariants_owed = false;
+  if (walks.records || walks.invariants) lane.ops_since_walk = 0;
+  return walks;
+}
+
+// The collector's own invariants: of its whole heap when `walk` (walks_due), else at the objects
+// the op touched.
 void Session::check_invariants(Lane& lane, bool walk) {
   if (!checks_.check_invariants || lane.retired) return;
-  walk = walk || checks_.invariants_every_op || ++lane.ops_since_walk > lane.alive;
   try {
     if (walk) {
-      lane.ops_since_walk = 0;
       lane.collector->check_invariants();
     } else {
       lane.collector->check_invariants_of(touched_);
@@ -289,8 +309,9 @@ void Session::check_invariants(Lane& lane, bool walk) {
 }
 
 // The collector's view of an object against the oracle's: its references (as a multiset) and its
-// count. After a collection anything may have changed, so every object is compared; otherwise
-// only those the op touched (find_touched). Stops at the first difference.
+// count. After a collection anything may have changed, so every object is compared (when
+// walks_due says); otherwise only those the op touched (find_touched). Stops at the first
+// difference.
 void Session::check_bookkeeping(Lane& lane, bool everything) {
   if (lane.retired || !lane.capabilities.inspectable) return;
   for (ObjectId x : everything ? lane.held_objects() : std::span<const ObjectId>(touched_)) {

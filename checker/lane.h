@@ -157,7 +157,9 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> bad_frees;  // frees of objects not alive, during the current op
   std::vector<std::vector<ObjectId>> frees_per_op;
   bool retired = false;
-  std::size_t ops_since_walk = 0;  // ops since check_invariants() last walked the whole heap
+  std::size_t ops_since_walk = 0;  // ops since the checks last walked the whole heap
+  bool records_owed = false;       // a collection since the records were last walked
+  bool invariants_owed = false;    // a collection or finalizer since the invariants' last walk
   std::optional<std::size_t> first;  // index of its first violation
   std::optional<GenerationModel> generations;  // for collectors with generations or statistics
   ObjectSet frozen;                            // frozen by the last freeze

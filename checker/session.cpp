@@ -48,6 +48,20 @@ void Session::run(const Trace& trace) {
     }
     step(op);
   }
+  finish();
+}
+
+// (What the walks find is reported at the last op, after which they run.)
+void Session::finish() {
+  if (ops_run_ == 0) return;
+  --ops_run_;
+  for (auto& lane_ptr : lanes_) {
+    Lane& lane = *lane_ptr;
+    if (lane.records_owed) check_bookkeeping(lane, true);
+    if (lane.invariants_owed) check_invariants(lane, true);
+    lane.records_owed = lane.invariants_owed = false;
+  }
+  ++ops_run_;
 }
 
 // ================================================================================================
@@ -187,10 +201,12 @@ void Session::check_lane(Lane& lane, const Op& op, const OpFacts& facts) {
   check_finalizers_and_weak_references(lane, op, facts.full);
   const bool collected = op.kind == OpKind::Collect || facts.collections > 0;
   find_touched(lane, op);
-  check_bookkeeping(lane, collected);
+  const Walks walks =
+      walks_due(lane, collected, lane.finalizers_now > 0 || lane.programs_now > 0);
+  check_bookkeeping(lane, walks.records);
   check_generations(lane, op, facts);
   check_automatic_collection(lane, op, facts.collections);
-  check_invariants(lane, collected || lane.finalizers_now > 0 || lane.programs_now > 0);
+  check_invariants(lane, walks.invariants);
 }
 
 void Session::report(Lane& lane, Violation violation) {

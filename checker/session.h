@@ -68,6 +68,13 @@ struct CheckOptions {
   /// on average); after any other op, at the objects it touched (check_invariants_of).
   bool check_invariants = kCheckedBuild;
   bool invariants_every_op = false;  // walk the whole heap after every op (slow on long traces)
+  /// When the walks that a collection (or a finalizer) calls for happen - every held object's
+  /// record against the oracle's, the invariants' walk: after that op (the checked build: a
+  /// fault shows at its op), or else once the ops since the last walk are at least an eighth of
+  /// the objects held, and at the end of the run (Session::finish). Then a walk costs at most 8
+  /// per op on average on a long trace, and a fault away from what the ops touched shows within
+  /// that many ops (the fast build).
+  bool walk_every_collection = kCheckedBuild;
   bool record_frees = false;              // keep each collector's frees per op, for reports
   /// The kinds reported, one bit per ViolationKind (all by default). A property test enables
   /// only its own. A premature or double free still retires the collector when not reported:
@@ -92,6 +99,9 @@ class Session {
 
   /// Steps through a whole trace; stops early once every collector is retired.
   void run(const Trace& trace);
+  /// After the last op: the walks that were put off (CheckOptions::walk_every_collection). run()
+  /// calls it; a caller of step() calls it at the end.
+  void finish();
 
   const std::vector<Violation>& violations() const { return violations_; }
   std::size_t collector_count() const;
@@ -147,6 +157,11 @@ class Session {
   void check_automatic_collection(Lane& lane, const Op& op, std::uint64_t collections);
   void check_generations(Lane& lane, const Op& op, const OpFacts& facts);
   void find_touched(Lane& lane, const Op& op);
+  struct Walks {
+    bool records = false;     // every held object's record, against the oracle's
+    bool invariants = false;  // the collector's own walk of its heap
+  };
+  Walks walks_due(Lane& lane, bool collected, bool ran_programs);
   void check_invariants(Lane& lane, bool walk);
   void check_bookkeeping(Lane& lane, bool everything);
   bool view_matches(Lane& lane, ObjectId x);

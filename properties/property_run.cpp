@@ -58,6 +58,7 @@ PropertyRun::PropertyRun(const Property& property, const CollectorEntry& collect
   CheckOptions checks;
   checks.check_invariants = false;  // a property fails only on its own kind of violation
   checks.record_frees = true;
+  checks.walk_every_collection = true;  // a property fails at its op
   checks.reported = property.reported;
   session_ = std::make_unique<Session>(lanes, property_collector_options(), checks);
   if (property.observer) observer_ = property.observer();

@@ -89,6 +89,7 @@ Run run(const ExplainRequest& r, const std::vector<CollectorEntry>& collectors, 
     CheckOptions checks;
     checks.check_invariants = kCheckedBuild || r.check_invariants;
     checks.record_frees = true;  // the picture shows what the op freed
+    checks.walk_every_collection = true;  // a fault is drawn at its op
     Session session(collectors, r.options, checks);
     std::optional<std::size_t> broken;
     for (std::size_t k = 0; k < ops && !broken; ++k) {

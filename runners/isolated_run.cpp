@@ -76,6 +76,7 @@ IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEn
       parent.progress(i + 1);
       session.step(trace.ops[i]);
     }
+    session.finish();
     std::ostringstream text;
     print_trace_result(text, trace, session);
     parent.send(kTextReport, 0, text.str());

@@ -32,6 +32,7 @@ enum class Fault {
   CountZero,             // collect returns 0, as Lua's collectgarbage does
   FreeReferentAtUnroot,  // at `unroot x`, reports a free of the first object x refers to
   ExtraReference,        // inspect shows one more reference than there is
+  ExtraReferenceAfterCollect,  // after a collect, inspect shows it for every object
   CountWrong,            // inspect shows a count one too high
   InvariantFails,        // check_invariants always throws
   FreeTwice,             // reports every free twice
@@ -85,6 +86,7 @@ class Faulty : public Collector, public CollectorHost {
     if (fault_ == Fault::NeverCollect) return 0;
     const std::vector<WeakId> taken_before = std::exchange(taken_, {});
     const std::size_t found = inner_->collect(generation);
+    collected_ = true;
     pass_on_weak_events();
     if (fault_ == Fault::ClearsWeakAtCollect) {
       for (WeakId w : taken_before) report_weak_cleared(w);
@@ -128,7 +130,10 @@ class Faulty : public Collector, public CollectorHost {
   }
   void inspect(ObjectId id, ObjectView& view) const override {
     inner_->inspect(id, view);
-    if (fault_ == Fault::ExtraReference) view.references.push_back(id);
+    if (fault_ == Fault::ExtraReference ||
+        (fault_ == Fault::ExtraReferenceAfterCollect && collected_)) {
+      view.references.push_back(id);
+    }
     if (fault_ == Fault::CountWrong) ++view.count;
   }
   std::uint64_t collections() const override { return inner_->collections(); }
@@ -174,6 +179,7 @@ class Faulty : public Collector, public CollectorHost {
   Capabilities capabilities_;
   std::vector<std::pair<WeakId, bool>> held_back_;  // weak-reference events not passed on yet
   std::vector<WeakId> taken_;  // ClearsWeakAtCollect: taken since the last collect began
+  bool collected_ = false;     // ExtraReferenceAfterCollect: a collect has run
 };
 
 /// A built-in collector `Inner`, wrapped with `fault` and capabilities adjusted by `promise`.
@@ -390,6 +396,38 @@ TEST(Checker, ChecksInvariantsAtWhatAnOpTouchedAndWalksAfterCollections) {
   EXPECT_EQ(invariant_checks(text, {.check_invariants = true, .invariants_every_op = true}),
             std::vector<std::string>(6, "walk"));
   EXPECT_TRUE(invariant_checks(text, {.check_invariants = false}).empty());
+}
+
+// With walks put off (the fast build's default), a collection on a heap of more than eight
+// objects per op since the last walk is checked at what it touched, and the run's end walks what
+// was put off; a small heap is still walked at every collection (the test above, unchanged).
+TEST(Checker, PutsOffTheWalksOfABigHeapToTheirShareOfOpsAndTheEnd) {
+  const std::string text = "build o0 chain 100\ncollect\ncollect\n";
+  const auto after_the_build = [&](CheckOptions checks) {
+    std::vector<std::string> asked = invariant_checks(text, checks);
+    return std::vector<std::string>(asked.begin() + 1, asked.end());
+  };
+  EXPECT_EQ(after_the_build({.check_invariants = true, .walk_every_collection = true}),
+            (std::vector<std::string>{"walk", "walk"}));
+  EXPECT_EQ(after_the_build({.check_invariants = true, .walk_every_collection = false}),
+            (std::vector<std::string>{"at", "at", "walk"}));
+  const std::string small = "new a\nnew b\nnew c\nlink a b\nunroot b\ncollect\n";
+  EXPECT_EQ(invariant_checks(small, {.check_invariants = true, .walk_every_collection = false}),
+            (std::vector<std::string>{"at 0", "at 1", "at 2", "walk", "at 1", "walk"}));
+}
+
+// What a put-off walk finds is still found, at the run's last op; the checked build finds it at
+// the collection.
+TEST(Checker, FindsWhatAPutOffWalkFindsAtTheEnd) {
+  const Trace trace = parse_trace("build o0 chain 100\ncollect\ncollect\n", "t.trace");
+  for (const bool every_collection : {true, false}) {
+    Session session({faulty<MarkSweep>(Fault::ExtraReferenceAfterCollect)}, {},
+                    {.check_invariants = false, .walk_every_collection = every_collection});
+    session.run(trace);
+    ASSERT_EQ(session.violations().size(), 1u);
+    EXPECT_EQ(session.violations()[0].kind, ViolationKind::WrongBookkeeping);
+    EXPECT_EQ(session.violations()[0].op_index, every_collection ? 1u : 2u);
+  }
 }
 
 TEST(Checker, ReportsDoubleFree) {

@@ -76,12 +76,12 @@ diff <(grep -v '^#' "$tmp/n.trace" | cut -d' ' -f1) \
   >/dev/null || fail "decode(encode(t)) lost ops"
 expect 2 "$cyclefuzz" decode "$tmp/none.bin"
 expect 2 "$cyclefuzz" encode "$tmp/bad.trace"
-# A trace that no input stands for (the generator never builds before anything is reachable) is
-# refused with its line, not encoded as something else.
-printf 'build s chain 4\ncollect\n' >"$tmp/first-build.trace"
-expect 2 "$cyclefuzz" encode "$tmp/first-build.trace" -o "$tmp/fb.bin"
-said=$("$cyclefuzz" encode "$tmp/first-build.trace" 2>&1 >/dev/null || true)
-[[ $said == *"first-build.trace:1: no fuzzer input stands for this op"* ]] ||
+# A trace that no input stands for (the generator makes nothing while 256 objects are reachable)
+# is refused with its line, not encoded as something else.
+printf 'build s chain 300\nnew x\n' >"$tmp/past-the-cap.trace"
+expect 2 "$cyclefuzz" encode "$tmp/past-the-cap.trace" -o "$tmp/fb.bin"
+said=$("$cyclefuzz" encode "$tmp/past-the-cap.trace" 2>&1 >/dev/null || true)
+[[ $said == *"past-the-cap.trace:2: no fuzzer input stands for this op"* ]] ||
   fail "encode did not say which op no input stands for: $said"
 
 # minimize: a failing generated trace shrinks to a few ops that still fail; a passing one is refused.

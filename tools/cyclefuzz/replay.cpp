@@ -81,6 +81,7 @@ int replay(const ReplayOptions& o) {
   CheckOptions checks;
   checks.check_invariants = kCheckedBuild || o.check_invariants || o.invariants_every_op;
   checks.invariants_every_op = o.invariants_every_op;
+  checks.walk_every_collection = kCheckedBuild || o.invariants_every_op;
   checks.record_frees = o.json;
   VerdictTable table;
   nlohmann::json reports = nlohmann::json::array();
@@ -142,8 +143,8 @@ Subcommand add_replay(CLI::App& app) {
                 "after collections, else the objects the operation touched (always on in "
                 "checked builds)");
   sub->add_flag("--invariants-every-op", options->invariants_every_op,
-                "Walk each collector's whole heap for its invariants after every operation "
-                "(slow on long traces)");
+                "Walk each collector's whole heap for its invariants after every operation, "
+                "and every record after every collection (slow on long traces)");
   sub->add_option("--max-objects", options->max_objects, "Refuse traces with more objects")
       ->capture_default_str();
   return {sub, [options] { return replay(*options); }};
