@@ -57,7 +57,8 @@ std::vector<ObjectId> Oracle::referents(ObjectId from, HeapView view) const {
 
 std::vector<ObjectId> Oracle::garbage_ancestors(std::span<const ObjectId> from,
                                                 const AlivePredicate& alive, HeapView view) const {
-  const Only held_garbage{[&](Vertex v) { return !reachable_[v] && alive(v); }};
+  const auto is_held_garbage = [&](Vertex v) { return !reachable_[v] && alive(v); };
+  const auto held_garbage = only(is_held_garbage);
   std::vector<Vertex> sources;
   for (ObjectId x : from) {
     if (held_garbage(x)) sources.push_back(x);
@@ -76,7 +77,8 @@ std::vector<ObjectId> Oracle::garbage_ancestors(std::span<const ObjectId> from,
 
 // The search stops once it has found `most` (a big structure below a then costs no more).
 std::vector<ObjectId> Oracle::reached_through(ObjectId a, std::size_t most) const {
-  const Only accepted{[this](Vertex v) { return reachable_[v] != 0; }};
+  const auto accepts = [this](Vertex v) { return reachable_[v] != 0; };
+  const auto accepted = only(accepts);
   std::vector<ObjectId> found;
   bool enough = most == 0;
   auto heap = boost::make_filtered_graph(graph_, InView{this, kMutatorView, false}, accepted);
@@ -101,7 +103,8 @@ std::vector<ObjectId> Oracle::reached_through(ObjectId a, std::size_t most) cons
 std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
                                           const AlivePredicate& through, HeapView view,
                                           bool freed_keys) const {
-  const Only accepted{[&](Vertex v) { return through(static_cast<ObjectId>(v)); }};
+  const auto accepts = [&](Vertex v) { return through(static_cast<ObjectId>(v)); };
+  const auto accepted = only(accepts);
   std::vector<Vertex> sources;
   for (ObjectId x : from) {
     if (through(x)) sources.push_back(x);
@@ -118,7 +121,8 @@ std::vector<ObjectId> Oracle::descendants(std::span<const ObjectId> from,
 bool Oracle::reaches(ObjectId from, ObjectId to, const AlivePredicate& through,
                      HeapView view) const {
   if (!through(from) || !through(to)) return false;
-  const Only accepted{[&](Vertex v) { return through(static_cast<ObjectId>(v)); }};
+  const auto accepts = [&](Vertex v) { return through(static_cast<ObjectId>(v)); };
+  const auto accepted = only(accepts);
   auto heap = boost::make_filtered_graph(graph_, InView{this, view}, accepted);
   bool found = from == to;
   StoppableQueue queue(&found);
@@ -229,7 +233,8 @@ std::vector<ObjectId> Oracle::path_from(std::span<const ObjectId> sources, Objec
     if (s == x) return {x};
     if (through(s)) starts.push_back(s);
   }
-  const Only accepted{[&](Vertex v) { return through(static_cast<ObjectId>(v)); }};
+  const auto accepts = [&](Vertex v) { return through(static_cast<ObjectId>(v)); };
+  const auto accepted = only(accepts);
   auto heap = boost::make_filtered_graph(graph_, InView{this, view}, accepted);
   std::vector<Vertex> predecessor(object_count());
   bool found = false;
@@ -255,7 +260,8 @@ Oracle::HoldingCycle Oracle::cycle_holding(ObjectId x, const AlivePredicate& ali
   if (ancestors.empty()) return {};
   std::vector<std::uint8_t> in_ancestors(object_count(), 0);
   for (ObjectId v : ancestors) in_ancestors[v] = 1;
-  const Only member{[&](Vertex v) { return in_ancestors[v] != 0; }};
+  const auto is_member = [&](Vertex v) { return in_ancestors[v] != 0; };
+  const auto member = only(is_member);
   auto sub = boost::make_filtered_graph(graph_, InView{this, view}, member);
 
   std::vector<int> component(object_count(), -1);
@@ -281,7 +287,8 @@ Oracle::HoldingCycle Oracle::cycle_holding(ObjectId x, const AlivePredicate& ali
   // start.
   {
     const int c = component[start];
-    const Only same_component{[&](Vertex v) { return in_ancestors[v] && component[v] == c; }};
+    const auto in_the_component = [&](Vertex v) { return in_ancestors[v] && component[v] == c; };
+    const auto same_component = only(in_the_component);
     auto scc = boost::make_filtered_graph(graph_, InView{this, view}, same_component);
     std::vector<Vertex> predecessor(object_count());
     std::vector<Vertex> sources;
