@@ -86,6 +86,9 @@ class Lane final : public CollectorHost {
   /// A shortest path from an entry of the program's list to x, through what the list keeps (x
   /// included); empty if the list does not keep x. (For reports: it may cost the heap.)
   std::vector<ObjectId> path_from_list(ObjectId x) const;
+  /// Whether this op's finalizers allocated x or added a reference from it, or x is what such an
+  /// object reaches outside the mutator's heap (the `fresh` part of may_keep).
+  bool fresh(ObjectId x) const { return fresh_.contains(x); }
 
   // ---- the op's bookkeeping -----------------------------------------------------------------
 
