@@ -559,6 +559,35 @@ TEST(CPython, KeepsTheWeakReferencesARecordOrDictHolds) {
   }
 }
 
+// A dict keeps a weak reference without callback as a program keeps weak values: in a
+// weakref.WeakValueDictionary of its own, whose KeyedRef drops the entry as CPython clears it (by
+// reference counting, or in handle_weakrefs while the dict lives); the dictionary goes with the
+// dict. gc.collect counts the KeyedRef that handle_weakrefs' callback frees, and what a garbage
+// dict's dictionary is made of: the adapter counts the trace's objects, exactly.
+TEST(CPython, KeepsADictsWeakReferencesWithoutCallbackInAWeakValueDictionary) {
+  const struct {
+    const char* trace;
+    std::uint32_t op;
+    std::set<std::string> freed;
+  } cases[] = {
+      {"new h dict\nnew t\nweak w t in h\nderef w\nunroot t\nderef w\n", 5, {"t"}},
+      {"new h dict\nnew t\nweak w t in h\nnew u\nlink t u\nlink u t\nweak v u in h\n"
+       "unroot u\nunroot t\ncollect\n",
+       10,
+       {"t", "u"}},
+      {"new h dict\nnew t\nlink h t\nlink t h\nweak w t in h\nweak v h in h\nunroot h\n"
+       "unroot t\ncollect\n",
+       9,
+       {"h", "t"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.trace);
+    TraceRun run(c.trace, "cpython");
+    EXPECT_EQ(run.freed_set_at(c.op), c.freed);
+    EXPECT_TRUE(run.session.violations().empty()) << run.report();
+  }
+}
+
 // A map's entries are in a weakref.WeakKeyDictionary that the map holds: CPython's collector
 // traverses its values as the map's, a value that refers back to its key keeps both while the
 // map lives, and they go with it.

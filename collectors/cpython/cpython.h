@@ -39,7 +39,10 @@
 //                       every weak reference to an object, or to all of a collection's garbage,
 //                       before it calls any callback); the callback is reported when CPython
 //                       calls it. One that an object holds is one of its references (an item,
-//                       attribute or value): it goes when CPython deallocates it
+//                       attribute or value): it goes when CPython deallocates it; but a dict
+//                       holds one without a callback as an entry of a weakref.WeakValueDictionary
+//                       of its own (a value of the dict), under the weak reference's number, whose
+//                       callback drops the entry as CPython clears it; deref is d.get(number)
 //   map entries         a weakref.WeakKeyDictionary of the map's (an instance of Map, a subclass
 //                       whose _remove tells the adapter of each entry it drops), made on its
 //                       first entry and held as one of its references: `entry` is d[k] = v,
@@ -115,6 +118,8 @@ class CPythonCollector : public Collector {
   void weak_callback_ran(WeakId w);
   /// A Map's `_remove` is about to drop the entry of `key_reference` (a weakref.ref in its data).
   void entry_dropped(_object* map, _object* key_reference);
+  /// A WeakValues' `_remove` is about to drop the entry of `keyed_ref`, which CPython cleared.
+  void value_dropped(_object* keyed_ref);
   void collection_started() {
     ++collections_;
     clears_unseen_ = true;
@@ -143,6 +148,11 @@ class CPythonCollector : public Collector {
     // `_remove`, which is no garbage of that collection while one does).
     std::uint64_t keyed_in_collection = 0;
     std::uint32_t keys_made_in_collection = 0;
+    // A dict's WeakValueDictionary (one of its values, `kWeakValues` in `fields`), once it held
+    // a weak reference without callback, and the last collection in which a finalizer gave it one
+    // (its KeyedRef holds the dictionary's `_remove`, which is no garbage of that collection then).
+    bool weak_values = false;
+    std::uint64_t weak_value_in_collection = 0;
   };
   /// One of a map's entries: its key, and the weakref.ref in the Map's `data` that stands for it.
   struct MapKey {
@@ -162,14 +172,18 @@ class CPythonCollector : public Collector {
   struct MapObject {
     ObjectId owner;  // the map
     bool callbacks;  // held by the Map's `_remove`, the callback of its keys' weakref.ref objects
+    bool weak_values = false;  // one of a WeakValueDictionary's, not of a Map's
   };
   /// One of the program's weak references.
   struct WeakHandle {
     _object* ref = nullptr;       // owned; borrowed from its holder when it has one, and nullptr
-                                  // once the holder let it go (the weakref went too)
+                                  // once the holder let it go (the weakref went too); an entry
+                                  // of a WeakValueDictionary: its KeyedRef, until it is dropped
     ObjectId target = 0;
     bool held = false;
     ObjectId holder = 0;          // when held
+    _object* key = nullptr;       // owned: its number, when it is an entry of its holder's
+                                  // WeakValueDictionary (ref is then nullptr), until it goes
     _object* callback = nullptr;  // owned, when it has one
     bool cleared_reported = false;
   };
@@ -184,6 +198,10 @@ class CPythonCollector : public Collector {
                                     // live object of the trace
   };
   void report_cleared(WeakId w);
+  /// Whether weak reference w is still the trace's (its holder has not let it go).
+  static bool alive(const WeakHandle& w) { return w.ref != nullptr || w.key != nullptr; }
+  /// Whether CPython cleared a live one: it yields None, or its WeakValueDictionary dropped it.
+  bool cleared(const WeakHandle& w) const;
   void weak_gone(WeakId w);
   void drop_held_weak_references(ObjectId holder);
   void check_objects(std::span<const ObjectId> ids) const;
@@ -211,6 +229,11 @@ class CPythonCollector : public Collector {
   void visit(_object* o, Contents& contents) const;
   /// Object `id`'s Map, made (and given to it as one of its references) on its first entry.
   _object* map_of(ObjectId id);
+  /// Object `id`'s WeakValueDictionary, made (and given to it as one of its values) on its first
+  /// weak reference without callback.
+  _object* weak_values_of(ObjectId id);
+  /// The value of a dict's field that holds `referent` (borrowed; nullptr if it has none).
+  _object* field(ObjectId id, ObjectId referent) const;
   /// Deletes `key`'s item from the Map's data if CPython cleared its weakref.ref without calling
   /// it back; false if it has no such item.
   bool drop_uncalled_entry(MapHandle& handle, ObjectId key);
@@ -220,11 +243,11 @@ class CPythonCollector : public Collector {
   std::vector<MapKey>::iterator find_key(MapHandle& handle, ObjectId key);
   /// Forgets the record of one entry, which its Map has dropped or is about to.
   void forget_key(MapHandle& handle, std::vector<MapKey>::iterator entry);
-  /// The objects that make up the Maps which gc.collect(generation) would count if their maps
-  /// went with its garbage.
+  /// The objects that make up the Maps and WeakValueDictionary objects which
+  /// gc.collect(generation) would count if their owners went with its garbage.
   std::vector<MapObject> map_internals(int generation) const;
-  /// Appends to `found` what `start` holds of a Map's own objects (map_internals), `start` first,
-  /// none twice (`seen`).
+  /// Appends to `found` what `start` holds of a Map's (or WeakValueDictionary's) own objects
+  /// (map_internals), `start` first, none twice (`seen`).
   void gather_map_objects(_object* start, std::unordered_set<_object*>& seen,
                           std::vector<_object*>& found) const;
 
@@ -242,7 +265,7 @@ class CPythonCollector : public Collector {
   bool clears_unseen_ = false;
   bool collecting_ = false;  // between a collection's start and stop
   // The entries that collections' handle_weakrefs dropped (their weakref.ref objects, freed by
-  // the callback, are counted in what gc.collect returns).
+  // the callback, are counted in what gc.collect returns), a Map's or a WeakValues'.
   std::size_t dropped_by_collection_ = 0;
   std::exception_ptr error_;       // kept by from_interpreter
   _object* collection_callback_ = nullptr;  // entry of gc.callbacks, bound to this adapter
