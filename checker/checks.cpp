@@ -228,7 +228,7 @@ void Session::check_automatic_collection(Lane& lane, const Op& op, std::uint64_t
 }
 
 // The generation model's checks (checker/generation_checks.h).
-void Session::check_generations(Lane& lane, const Op& op, const OpFacts& facts) {
+void Session::check_generations(Lane& lane, const Op& op, const OpFacts& facts, bool walk) {
   const std::uint64_t collections = facts.collections;
   if (!lane.generations || lane.retired) return;
   // (A nested collection, or a program that allocated, linked or unlinked objects, released
@@ -243,7 +243,8 @@ void Session::check_generations(Lane& lane, const Op& op, const OpFacts& facts) 
   if (auto finding = lane.generations->after(
           op, *lane.collector, oracle_, [&lane](ObjectId x) { return lane.holds(x); },
           [&lane](ObjectId x) { return lane.kept(x); }, [&lane] { return lane.held_objects(); },
-          collections, lane.freed_now.size(), facts.freed_by_collector, lane.finalized_now)) {
+          collections, lane.freed_now.size(), facts.freed_by_collector, lane.finalized_now,
+          walk)) {
     report(lane, std::move(*finding));
   }
 }

@@ -69,7 +69,8 @@ void GenerationModel::count_collection(int g) {
 std::optional<Violation> GenerationModel::after(
     const Op& op, const Collector& collector, const Oracle& oracle, const AlivePredicate& holds,
     const AlivePredicate& kept, const HeldObjects& held, std::uint64_t collections,
-    std::size_t freed, std::size_t freed_by_collector, std::span<const ObjectId> finalized) {
+    std::size_t freed, std::size_t freed_by_collector, std::span<const ObjectId> finalized,
+    bool walk) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
 
   // What the op itself does to the model.
@@ -212,7 +213,7 @@ std::optional<Violation> GenerationModel::after(
   }
   if (op.kind == OpKind::New) young_again.push_back(op.a);  // (allocated after the collection)
   if (collection_ran) {
-    if (auto finding = check_generations(collector, held(), young_again, collected)) {
+    if (auto finding = check_generations(collector, held(), young_again, collected, walk)) {
       return finding;
     }
   }
@@ -250,16 +251,25 @@ void GenerationModel::adopt(const Collector& collector, const Oracle& oracle,
   must_free_.clear();
 }
 
-// Pre: a collection ran; `collected` is its generation when known (else -1); `young` are objects
-// that are young whatever it did (allocated after it, or tracked again). Post: generation_ is
-// what the collector now says.
+std::optional<Violation> GenerationModel::walk(const Collector& collector,
+                                              std::span<const ObjectId> held) {
+  if (oldest_ == 0) return std::nullopt;
+  return check_generations(collector, held, {}, kNoCollection, true);
+}
+
+// Pre: a collection ran; `collected` is its generation when known (else -1), or kNoCollection
+// (walk()); `young` are objects that are young whatever it did (allocated after it, or tracked
+// again). Post: generation_ is what the collector now says of each object looked at: all when
+// `walk`, else those of the generations collected. (An object left out keeps the generation it
+// was last seen in: no collection since could move it but one that looks at it.)
 std::optional<Violation> GenerationModel::check_generations(const Collector& collector,
                                                            std::span<const ObjectId> held,
                                                            std::span<const ObjectId> young,
-                                                           int collected) {
+                                                           int collected, bool walk) {
   ObjectView view;
   std::size_t promoted_into_oldest = 0, in_oldest = 0;
   for (ObjectId x : held) {
+    if (!walk && collected >= 0 && generation_[x] > collected) continue;
     if (std::find(young.begin(), young.end(), x) != young.end()) continue;
     collector.inspect(x, view);
     if (!view.tracked) {
@@ -278,6 +288,9 @@ std::optional<Violation> GenerationModel::check_generations(const Collector& col
               " during a collection of " + generation_text(collected);
     } else if (now < before) {
       wrong = "went from " + generation_text(before) + " back to " + generation_text(now);
+    } else if (collected == kNoCollection && now != before) {
+      wrong = "moved from " + generation_text(before) + " to " + generation_text(now) +
+              ", though no collection of " + generation_text(before) + " ran since";
     }
     if (!wrong.empty()) return Violation::of(ViolationKind::WrongGeneration, {x}, wrong);
     promoted_into_oldest += before < oldest_ && now == oldest_;

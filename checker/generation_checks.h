@@ -56,12 +56,19 @@ class GenerationModel {
   /// collector ran during the op; `freed` how many objects it freed, `freed_by_collector` how
   /// many before the harness's maps dropped the entries of freed keys (as weak-reference
   /// callbacks would: CPython counts what they free in no collection's statistics); `finalized`
-  /// the objects whose finalizers ran during the op.
+  /// the objects whose finalizers ran during the op. `walk`: a collection looks at every object
+  /// the collector holds; else (Session::walks_due puts the walks of a big heap off) only at
+  /// those of the generations it collected, and whether the others stayed where they were waits
+  /// for the next walk (a collection's, or walk()).
   std::optional<Violation> after(const Op& op, const Collector& collector, const Oracle& oracle,
                                const AlivePredicate& holds, const AlivePredicate& kept,
                                const HeldObjects& held, std::uint64_t collections,
                                std::size_t freed, std::size_t freed_by_collector,
-                               std::span<const ObjectId> finalized);
+                               std::span<const ObjectId> finalized, bool walk);
+
+  /// The walk that collections put off, outside any (at the end of a run): every object is in the
+  /// generation it was last seen in, since no collection of that generation ran meanwhile.
+  std::optional<Violation> walk(const Collector& collector, std::span<const ObjectId> held);
 
   /// After an op during which a finalizer's nested collection ran (a collector may handle one
   /// rather than refuse it), or a finalizer allocated objects or added references in the middle
@@ -75,9 +82,11 @@ class GenerationModel {
   void count_collection(int generation);
   std::optional<Violation> check_generations(const Collector& collector,
                                            std::span<const ObjectId> held,
-                                           std::span<const ObjectId> young, int collected);
+                                           std::span<const ObjectId> young, int collected,
+                                           bool walk);
 
   static constexpr int kUntracked = -1;
+  static constexpr int kNoCollection = -2;  // check_generations' `collected` for walk()
 
   int oldest_;
   bool thresholds_;

@@ -58,6 +58,11 @@ void Session::finish() {
   for (auto& lane_ptr : lanes_) {
     Lane& lane = *lane_ptr;
     if (lane.records_owed) check_bookkeeping(lane, true);
+    if (lane.records_owed && lane.generations && !lane.retired) {
+      if (auto finding = lane.generations->walk(*lane.collector, lane.held_objects())) {
+        report(lane, std::move(*finding));
+      }
+    }
     if (lane.invariants_owed) check_invariants(lane, true);
     lane.records_owed = lane.invariants_owed = false;
   }
@@ -204,7 +209,7 @@ void Session::check_lane(Lane& lane, const Op& op, const OpFacts& facts) {
   const Walks walks =
       walks_due(lane, collected, lane.finalizers_now > 0 || lane.programs_now > 0);
   check_bookkeeping(lane, walks.records);
-  check_generations(lane, op, facts);
+  check_generations(lane, op, facts, walks.records);
   check_automatic_collection(lane, op, facts.collections);
   check_invariants(lane, walks.invariants);
 }

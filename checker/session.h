@@ -155,7 +155,8 @@ class Session {
   void check_late_free(Lane& lane);
   void check_count(Lane& lane, const OpFacts& facts);
   void check_automatic_collection(Lane& lane, const Op& op, std::uint64_t collections);
-  void check_generations(Lane& lane, const Op& op, const OpFacts& facts);
+  /// `walk`: the records' walk is due, and the generations' with it (walks_due).
+  void check_generations(Lane& lane, const Op& op, const OpFacts& facts, bool walk);
   void find_touched(Lane& lane, const Op& op);
   struct Walks {
     bool records = false;     // every held object's record, against the oracle's

@@ -47,6 +47,8 @@ enum class Fault {
                               // userdata it once finalized)
   IgnoresThresholds,          // set_thresholds does nothing: the defaults stay
   DropsEntriesAsSet,          // reports each map entry dropped as soon as it is set
+  DemotesAtYoungCollect,      // after a `collect 0`, inspect shows the oldest generation's
+                              // objects one generation younger
 };
 
 using Promise = std::function<void(Capabilities&)>;
@@ -87,6 +89,7 @@ class Faulty : public Collector, public CollectorHost {
     const std::vector<WeakId> taken_before = std::exchange(taken_, {});
     const std::size_t found = inner_->collect(generation);
     collected_ = true;
+    young_collected_ = young_collected_ || generation == 0;
     pass_on_weak_events();
     if (fault_ == Fault::ClearsWeakAtCollect) {
       for (WeakId w : taken_before) report_weak_cleared(w);
@@ -135,6 +138,9 @@ class Faulty : public Collector, public CollectorHost {
       view.references.push_back(id);
     }
     if (fault_ == Fault::CountWrong) ++view.count;
+    if (fault_ == Fault::DemotesAtYoungCollect && young_collected_ && view.generation == 2) {
+      view.generation = 1;
+    }
   }
   std::uint64_t collections() const override { return inner_->collections(); }
   void check_invariants() const override {
@@ -180,6 +186,7 @@ class Faulty : public Collector, public CollectorHost {
   std::vector<std::pair<WeakId, bool>> held_back_;  // weak-reference events not passed on yet
   std::vector<WeakId> taken_;  // ClearsWeakAtCollect: taken since the last collect began
   bool collected_ = false;     // ExtraReferenceAfterCollect: a collect has run
+  bool young_collected_ = false;  // DemotesAtYoungCollect: a `collect 0` has run
 };
 
 /// A built-in collector `Inner`, wrapped with `fault` and capabilities adjusted by `promise`.
@@ -427,6 +434,20 @@ TEST(Checker, FindsWhatAPutOffWalkFindsAtTheEnd) {
     ASSERT_EQ(session.violations().size(), 1u);
     EXPECT_EQ(session.violations()[0].kind, ViolationKind::WrongBookkeeping);
     EXPECT_EQ(session.violations()[0].op_index, every_collection ? 1u : 2u);
+  }
+}
+
+// A young collection looks at the young generations only when the walks are put off: an old
+// object it moved is found by the next walk, here the one at the end.
+TEST(Checker, FindsAnOldObjectAYoungCollectionMovedAtThePutOffWalk) {
+  const Trace trace = parse_trace("build o0 chain 100\ncollect\ncollect 0\nnew x\n", "t.trace");
+  for (const bool every_collection : {true, false}) {
+    Session session({faulty<Generational>(Fault::DemotesAtYoungCollect)}, {},
+                    {.check_invariants = false, .walk_every_collection = every_collection});
+    session.run(trace);
+    ASSERT_EQ(session.violations().size(), 1u);
+    EXPECT_EQ(session.violations()[0].kind, ViolationKind::WrongGeneration);
+    EXPECT_EQ(session.violations()[0].op_index, every_collection ? 2u : 3u);
   }
 }
 
