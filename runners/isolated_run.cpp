@@ -1,5 +1,9 @@
 #include "runners/isolated_run.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cctype>
 #include <sstream>
 
 #include "reports/report.h"
@@ -21,6 +25,7 @@ constexpr int kViolationBase = 40;
 constexpr char kTextReport = 'T';
 constexpr char kJsonReport = 'J';
 constexpr char kVerdict = 'V';
+constexpr char kViolationDetail = 'D';  // a signature's child: its violation's detail
 
 /// How a child ended, as an Outcome (a crash by a signal is a negative status).
 Outcome outcome_of(const ChildEnd& end) {
@@ -104,6 +109,141 @@ IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEn
   result.outcome = outcome_of(end);
   result.ops_started = end.progress;
   return result;
+}
+
+// ================================================================================================
+// Signatures
+// ================================================================================================
+
+namespace {
+
+/// `text` with every run of digits as one '#'.
+std::string without_numbers(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
+      out += text[i];
+    } else if (out.empty() || out.back() != '#') {
+      out += '#';
+    }
+  }
+  return out;
+}
+
+/// A frame of the sanitizer's own runtime (its interceptors, its report), which says nothing of
+/// where the bug is.
+bool sanitizer_frame(std::string_view frame) {
+  for (std::string_view own : {"__asan", "__interceptor", "__sanitizer", "__ubsan", "__lsan",
+                               "libasan", "libubsan", "libclang_rt"}) {
+    if (frame.find(own) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+/// A file's contents, from the start (a child's captured stderr).
+std::string read_all(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (off_t at = 0;;) {
+    const ssize_t n = pread(fd, buffer, sizeof buffer, at);
+    if (n <= 0) return text;
+    text.append(buffer, static_cast<std::size_t>(n));
+    at += n;
+  }
+}
+
+constexpr std::size_t kSiteFrames = 3;  // enough to tell the roads into a bug apart, no more
+
+}  // namespace
+
+std::string crash_site(std::string_view text) {
+  // "==1==ERROR: AddressSanitizer: heap-use-after-free on address ...", or UBSan's
+  // "collectors/x.cpp:12:5: runtime error: signed integer overflow: ...".
+  const std::size_t error = text.find("Sanitizer: ");
+  const std::size_t runtime_error = text.find(": runtime error: ");
+  if (error == std::string_view::npos && runtime_error != std::string_view::npos) {
+    const std::size_t line_start = text.rfind('\n', runtime_error) + 1;  // (npos + 1 is 0)
+    std::string_view place = text.substr(line_start, runtime_error - line_start);  // file:12:5
+    place = place.substr(0, place.rfind(':'));
+    place.remove_prefix(std::min(place.size(), place.rfind('/') + 1));
+    const std::size_t message = runtime_error + std::string_view(": runtime error: ").size();
+    return "runtime error at " + std::string(place) + ": " +
+           without_numbers(text.substr(message, text.find('\n', message) - message));
+  }
+  if (error == std::string_view::npos) return "";
+  std::string_view rest = text.substr(error + 11);
+  std::string site(rest.substr(0, std::min(rest.find(' '), rest.find('\n'))));
+  // Its frames: "    #3 0x7f12 in PyObject_ClearWeakRefs (/lib/...)", or without a symbol
+  // "    #3 0x7f12  (/lib/x86_64-linux-gnu/libpython3.11.so.1.0+0x1f)".
+  std::size_t frames = 0;
+  for (std::size_t at = rest.find("\n"); at != std::string_view::npos && frames < kSiteFrames;
+       at = rest.find('\n', at + 1)) {
+    std::string_view line = rest.substr(at + 1, rest.find('\n', at + 1) - at - 1);
+    line.remove_prefix(std::min(line.size(), line.find_first_not_of(' ')));
+    if (line.size() < 2 || line[0] != '#' || line.find(" 0x") == std::string_view::npos) continue;
+    line.remove_prefix(line.find(" 0x") + 3);
+    line.remove_prefix(std::min(line.size(), line.find(' ')));
+    line.remove_prefix(std::min(line.size(), line.find_first_not_of(' ')));
+    std::string_view name;
+    if (line.substr(0, 3) == "in ") {
+      name = line.substr(3, line.find(' ', 3) - 3);
+    } else if (!line.empty() && line[0] == '(') {
+      name = line.substr(1, line.find(')') - 1);
+      name.remove_prefix(std::min(name.size(), name.rfind('/') + 1));
+    }
+    if (name.empty() || sanitizer_frame(name)) continue;
+    site += (frames++ == 0 ? " in " : " < ") + std::string(name);
+  }
+  return site;
+}
+
+std::string describe(const Signature& s) {
+  std::string text = describe(s.outcome);
+  switch (s.outcome.kind) {
+    case Outcome::Kind::Pass:
+      return text + " on " + s.collector;
+    case Outcome::Kind::Violation:
+      text += " on " + s.collector;
+      break;
+    case Outcome::Kind::Crash:
+      text += " during `" + s.op + "` on " + s.collector;
+      break;
+  }
+  return s.where.empty() ? text : text + ": " + s.where;
+}
+
+Signature signature_of(const Trace& trace, const CollectorEntry& collector,
+                       const CollectorOptions& options) {
+  // The child's stderr goes to a file of the parent's: a sanitizer's report says where it crashed.
+  const int captured = memfd_create("cyclefuzz-child-stderr", 0);
+  if (captured < 0) throw std::runtime_error("cannot make a file for a child's stderr");
+  CheckOptions checks;
+  checks.walk_every_collection = true;
+  const auto run = [&](const ChildPipe& parent) {
+    dup2(captured, STDERR_FILENO);
+    Session session({collector}, options, checks);
+    for (std::size_t i = 0; i < trace.ops.size() && !session.retired(0); ++i) {
+      parent.progress(i + 1);
+      session.step(trace.ops[i]);
+    }
+    session.finish();
+    if (!session.violations().empty()) {
+      parent.send(kViolationDetail, 0, session.violations().front().detail);
+    }
+    return exit_code(session);
+  };
+  Signature s{collector.name};
+  const ChildEnd end = run_in_child(kWork, run, [&](ChildMessage message) {
+    s.where = without_numbers(message.payload);
+  });
+  s.outcome = outcome_of(end);
+  if (s.outcome.kind == Outcome::Kind::Crash) {
+    const std::size_t op = end.progress == 0 ? 0 : end.progress - 1;
+    if (op < trace.ops.size()) s.op = keyword(trace.ops[op].kind);
+    s.where = crash_site(read_all(captured));
+  }
+  close(captured);
+  return s;
 }
 
 std::vector<ChildReplay> replay_in_children(const Trace& trace,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "collectors/registry.h"
 #include "checker/session.h"
@@ -22,6 +23,40 @@ struct Outcome {
 
 /// "pass", "premature free", "crash (signal 11)", ...
 std::string describe(const Outcome& outcome);
+
+/// How a trace fails on one collector, in enough detail that two traces failing the same way are
+/// one finding, and two failing in different places are two, though the outcomes are the same
+/// (on a runtime, every leak is a leak). What the signatures of two different bugs share, they
+/// share in every run, so a known one can be told from a new one without minimizing either.
+struct Signature {
+  std::string collector;
+  Outcome outcome;
+  /// A crash: the keyword of the op it came during ("unroot", ...). A violation: "", as a walk
+  /// finds a bookkeeping fault at whichever op it comes; its detail tells more.
+  std::string op;
+  /// A violation: its detail, every number as '#' (ids and counts differ from trace to trace);
+  /// not the kinds of its objects (a runtime's bug in its collector meets every kind): what the
+  /// collector got wrong, not where the trace met it. A crash: what the sanitizer said it was,
+  /// with the first frames of its stack ("SEGV in PyObject_ClearWeakRefs < ..."), or "" when
+  /// nothing was said (a build without sanitizers).
+  std::string where;
+
+  friend bool operator==(const Signature&, const Signature&) = default;
+};
+
+/// "late free on cpython: unreachable, held by no garbage cycle, and still alive", "crash
+/// (signal 11) during `unroot` on cpython: SEGV in ...".
+std::string describe(const Signature& signature);
+
+/// The signature of `trace` on `collector` alone (its outcome Pass if it passes), in a forked
+/// child that walks every collection (the first violation is then the same in every build).
+Signature signature_of(const Trace& trace, const CollectorEntry& collector,
+                       const CollectorOptions& options);
+
+/// What a sanitizer's report on `text` says for a Signature's `where`: its kind ("SEGV",
+/// "heap-use-after-free", "runtime error: ...") and its first frames outside the sanitizer's
+/// runtime; "" when `text` has no report.
+std::string crash_site(std::string_view text);
 
 /// Runs `trace` on `collector` alone, in a forked child, with all checks (and the checked
 /// build's invariants): the first violation, or the crash, or a pass.

@@ -1,5 +1,7 @@
 #include "runners/random_check.h"
 
+#include <algorithm>
+
 #include "checker/session.h"
 #include "runners/child_process.h"
 #include "runners/generator.h"
@@ -52,48 +54,80 @@ std::size_t trace_length(std::uint64_t seed, std::size_t run, std::size_t max_op
   return 1 + splitmix(trace_seed(seed, run)) % std::max<std::size_t>(size, 1);
 }
 
-std::optional<RandomCheckFinding> random_check(const RandomCheckOptions& o,
-                                               const std::function<void(std::size_t)>& progress) {
+RandomCheckResult random_check(const RandomCheckOptions& o,
+                               const std::function<void(const RandomCheckFinding&)>& on_finding,
+                               const std::function<void(std::size_t)>& progress) {
   const auto start = std::chrono::steady_clock::now();
   const auto out_of_time = [&] {
     return o.seconds > 0 &&
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >=
                o.seconds;
   };
-  for (std::size_t first = 0; first < o.runs && !out_of_time(); first += kBatch) {
-    const std::size_t last = std::min(o.runs, first + kBatch);
-    const std::optional<std::size_t> failed = run_batch(o, first, last);
-    if (progress) progress(failed ? *failed : last);
+  RandomCheckResult result;
+  result.known_met.assign(o.known.size(), 0);
+  std::vector<Signature> found;  // the new ones so far: with keep_going, each is reported once
+  // Whether a failure of run `run` is new (then it is reported); a known one is counted.
+  const auto is_new = [&](const Signature& s) {
+    for (std::size_t k = 0; k < o.known.size(); ++k) {
+      if (o.known[k].signature == s) {
+        ++result.known_met[k];
+        return false;
+      }
+    }
+    if (std::find(found.begin(), found.end(), s) != found.end()) return false;
+    found.push_back(s);
+    return true;
+  };
+  const auto report = [&](RandomCheckFinding finding) {
+    ++result.new_findings;
+    if (on_finding) on_finding(finding);
+  };
+
+  while (result.runs < o.runs && !out_of_time()) {
+    const std::size_t last = std::min(o.runs, result.runs + kBatch);
+    const std::optional<std::size_t> failed = run_batch(o, result.runs, last);
+    result.runs = failed ? *failed + 1 : last;
+    if (progress) progress(result.runs);
     if (!failed) continue;
 
-    // Which collector failed, and how; then the smallest trace that fails the same way.
+    // Which collectors fail alone, and how; each new failure, minimized: the smallest trace that
+    // fails the same way, so that minimizing cannot slip from a new bug to a known one.
+    const std::size_t findings_before = result.new_findings;
     RandomCheckFinding finding;
     finding.run = *failed;
     finding.trace_seed = trace_seed(o.seed, *failed);
     finding.ops = trace_length(o.seed, *failed, o.max_ops);
     const Trace trace = trace_of(o, *failed);
+    bool failed_alone = false;
     for (const CollectorEntry& c : o.collectors) {
-      const Outcome outcome = run_isolated(trace, c, o.collector_options);
-      if (outcome.kind == Outcome::Kind::Pass) continue;
+      const Signature signature = signature_of(trace, c, o.collector_options);
+      if (signature.outcome.kind == Outcome::Kind::Pass) continue;
+      failed_alone = true;
+      if (!is_new(signature)) continue;
       finding.collector = c.name;
-      finding.outcome = outcome;
+      finding.outcome = signature.outcome;
+      finding.signature = signature;
       MinimizeBudget budget(o.minimize_seconds);
       finding.minimal = minimize_trace(
           trace,
           [&](const Trace& candidate) {
-            return run_isolated(candidate, c, o.collector_options) == outcome;
+            return signature_of(candidate, c, o.collector_options) == signature;
           },
           budget);
       finding.minimized_fully = !budget.ran_out();
-      return finding;
+      report(finding);
     }
-    // Only the collectors together fail: a disagreement between them. Keep the whole trace.
-    finding.collector = "(the collectors together)";
-    finding.outcome = {Outcome::Kind::Violation, ViolationKind::Disagreement, 0};
-    finding.minimal = trace;
-    return finding;
+    if (!failed_alone) {
+      // Only the collectors together fail: a disagreement between them. Keep the whole trace.
+      finding.collector = "(the collectors together)";
+      finding.outcome = {Outcome::Kind::Violation, ViolationKind::Disagreement, 0};
+      finding.signature = {finding.collector, finding.outcome, "", ""};
+      finding.minimal = trace;
+      if (is_new(finding.signature)) report(finding);
+    }
+    if (result.new_findings > findings_before && !o.keep_going) break;
   }
-  return std::nullopt;
+  return result;
 }
 
 }  // namespace cyclefuzz

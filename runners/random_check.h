@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <vector>
 
 #include "collectors/registry.h"
@@ -18,6 +17,12 @@
 #include "language/trace.h"
 
 namespace cyclefuzz {
+
+/// A failure met before, and the trace it was met in (a file of `check --known`).
+struct KnownFailure {
+  Signature signature;
+  std::string source;
+};
 
 struct RandomCheckOptions {
   std::vector<CollectorEntry> collectors;
@@ -28,6 +33,10 @@ struct RandomCheckOptions {
   std::size_t max_ops = 200;   // trace lengths grow from a few ops to this over the first 100 runs
   Distribution distribution;   // what the traces are drawn from (`--max-build`)
   double minimize_seconds = 300;  // minimizing a finding stops after this long
+  /// Failures already known (signature_of the traces of `check --known`): a trace that fails
+  /// only so is counted, and the run goes on.
+  std::vector<KnownFailure> known;
+  bool keep_going = false;  // go on after a new finding too (each new signature is found once)
 };
 
 struct RandomCheckFinding {
@@ -36,6 +45,7 @@ struct RandomCheckFinding {
   std::size_t ops = 0;
   std::string collector;           // the collector that failed
   Outcome outcome;                 // how
+  Signature signature;             // and where (a disagreement: the collectors together)
   Trace minimal;                   // the trace, minimized for that outcome on that collector
   bool minimized_fully = true;     // false: minimizing ran out of time (smaller, maybe not minimal)
 };
@@ -44,9 +54,18 @@ struct RandomCheckFinding {
 std::uint64_t trace_seed(std::uint64_t seed, std::size_t run);
 std::size_t trace_length(std::uint64_t seed, std::size_t run, std::size_t max_ops);
 
-/// Runs until a finding, the run budget or the time budget. `progress(runs_done)` is called as
+/// What a run met.
+struct RandomCheckResult {
+  std::size_t runs = 0;                      // traces run
+  std::size_t new_findings = 0;              // handed to `on_finding`
+  std::vector<std::size_t> known_met;        // per RandomCheckOptions::known: traces failing so
+};
+
+/// Runs until a new finding (with keep_going: past it), the run budget or the time budget. Each
+/// new finding is handed to `on_finding` once minimized; `progress(runs_done)` is called as
 /// batches finish.
-std::optional<RandomCheckFinding> random_check(
-    const RandomCheckOptions& options, const std::function<void(std::size_t)>& progress = {});
+RandomCheckResult random_check(const RandomCheckOptions& options,
+                               const std::function<void(const RandomCheckFinding&)>& on_finding,
+                               const std::function<void(std::size_t)>& progress = {});
 
 }  // namespace cyclefuzz

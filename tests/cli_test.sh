@@ -152,5 +152,25 @@ traces=$(grep -o 'no violation in [0-9]* traces' <<<"$out" | grep -o '[0-9]*')
 expect 0 "$cyclefuzz" check --collector mark-sweep --seconds 60 --runs 20 -o "$tmp/check"
 grep -q 'no violation in 20 traces' <<<"$out" || fail "check --runs 20 --seconds 60: $out"
 
+# check --known: a trace failing as a known trace does is counted and the run goes on, to a
+# failure of another signature; --keep-going writes each new signature once; a bad known trace is
+# bad input.
+mutant=mutant:sweep-skips-last-object
+expect 1 "$cyclefuzz" check --collector $mutant --runs 300 -o "$tmp/first"
+first=$(sed -n 's/^  \(.* on mutant:.*\)$/\1/p' <<<"$out" | head -1)
+[[ -n $first ]] || fail "check printed no signature: $out"
+expect 1 "$cyclefuzz" check --collector $mutant --runs 300 --known "$tmp/first" -o "$tmp/past"
+grep -qF "known, met in" <<<"$out" || fail "check --known counted nothing known: $out"
+next=$(sed -n 's/^  \(.* on mutant:.*\)$/\1/p' <<<"$out" | head -1)
+[[ -n $next && $next != "$first" ]] || fail "check --known stopped at the known '$first': $out"
+expect 1 "$cyclefuzz" check --collector $mutant --runs 300 --keep-going -o "$tmp/all"
+found=$(grep -c '^found ' <<<"$out")
+written=$(ls "$tmp/all" | wc -l)
+distinct=$(sed -n 's/^  \(.* on mutant:.*\)$/\1/p' <<<"$out" | sort -u | wc -l)
+[[ $found -gt 1 && $written -eq $found && $distinct -eq $found ]] ||
+  fail "check --keep-going: $found found, $written written, $distinct signatures: $out"
+expect 2 "$cyclefuzz" check --collector $mutant --runs 3 --known "$tmp/bad.trace"
+grep -qF "$tmp/bad.trace:2: unknown object 'b'" <<<"$out" || fail "check --known bad: $out"
+
 [[ $failures -eq 0 ]] && echo "cli: all checks passed"
 exit $((failures > 0))

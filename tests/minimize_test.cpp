@@ -204,5 +204,50 @@ TEST(ReplayInChildren, ReplaysEachAloneWhenTheSharedChildCrashes) {
   EXPECT_EQ(together[0].run.verdicts, (std::vector<std::string>{"pass", "pass"}));
 }
 
+// A signature names a crash by its op and what the sanitizer said, a violation by its detail:
+// not by the numbers in it, nor by the op after which a walk found it.
+TEST(Signature, NamesACrashByItsOpAndAViolationByItsDetailWithoutNumbers) {
+  const Signature crash = signature_of(parse_trace("new a\nnew b\nlink a b\n", "t"), kCrashing, {});
+  EXPECT_EQ(crash.outcome.kind, Outcome::Kind::Crash);
+  EXPECT_EQ(crash.op, "link");
+  EXPECT_EQ(describe(crash).rfind("crash (signal 6) during `link` on crashing", 0), 0u)
+      << describe(crash);
+
+  const CollectorEntry mutant = *find_collector("mutant:sweep-skips-last-object");
+  const Signature small = signature_of(parse_trace("new a\nlink a a\nunroot a\ncollect\n", "t"),
+                                       mutant, {});
+  const Signature big = signature_of(
+      parse_trace("new a\nnew b\nlink a a\nlink b b\nunroot a\nunroot b\ncollect\n", "t"),
+      mutant, {});
+  EXPECT_EQ(small.outcome.kind, Outcome::Kind::Violation);
+  EXPECT_EQ(small.op, "");
+  EXPECT_EQ(small.where.find_first_of("0123456789"), std::string::npos) << small.where;
+  EXPECT_EQ(small, big) << describe(small) << "\n" << describe(big);
+  const Signature other = signature_of(
+      parse_trace("build a chain 8\ncollect\n", "t"),
+      *find_collector("mutant:mark-stops-at-depth-4"), {});
+  EXPECT_EQ(other.outcome.violation, ViolationKind::PrematureFree) << describe(other);
+  EXPECT_NE(other, small);
+}
+
+TEST(Signature, ReadsTheKindAndFirstOwnFramesOfASanitizersReport) {
+  const std::string asan =
+      "AddressSanitizer:DEADLYSIGNAL\n"
+      "==77==ERROR: AddressSanitizer: heap-use-after-free on address 0x6 at pc 0x7 bp 0x8\n"
+      "READ of size 8 at 0x6 thread T0\n"
+      "    #0 0x7f01 in __interceptor_memcpy ../../src/libsanitizer/asan_interceptors.cpp:1\n"
+      "    #1 0x7f02 in PyObject_ClearWeakRefs (/lib/x86_64-linux-gnu/libpython3.11.so.1.0+0x1f)\n"
+      "    #2 0x7f03  (/lib/x86_64-linux-gnu/libpython3.11.so.1.0+0x2f)\n"
+      "    #3 0x7f04 in subtype_dealloc ../Objects/typeobject.c:1463\n"
+      "    #4 0x7f05 in main tools/cyclefuzz/main.cpp:9\n";
+  EXPECT_EQ(crash_site(asan),
+            "heap-use-after-free in PyObject_ClearWeakRefs < libpython3.11.so.1.0+0x2f < "
+            "subtype_dealloc");
+  EXPECT_EQ(crash_site("collectors/x.cpp:12:5: runtime error: signed integer overflow: 2147483647 "
+                       "+ 1 cannot be represented\n"),
+            "runtime error at x.cpp:12: signed integer overflow: # + # cannot be represented");
+  EXPECT_EQ(crash_site("Segmentation fault\n"), "");
+}
+
 }  // namespace
 }  // namespace cyclefuzz

@@ -709,6 +709,7 @@ void CPythonCollector::object_dying(PyObject* o) {
     if (id == kNotAnObject) return;
     report_clears();
     handles_[id].dying = true;
+    keys_dying(id);
   });
 }
 
@@ -1312,9 +1313,11 @@ void CPythonCollector::set_entry(ObjectId map, ObjectId key, ObjectId value) {
   {
     NoAutomaticCollection off;
     m = map_of(map);
+    // (Held meanwhile: the dropped item may have been the last to hold the value it gets again.)
+    const Owned v(Py_NewRef(object(value)));
     drop_uncalled_entry(maps_.at(m), key);
     made = find_key(maps_.at(m), key) == maps_.at(m).keys.end();
-    if (PyObject_SetItem(m, k, object(value)) < 0) {
+    if (PyObject_SetItem(m, k, v.get()) < 0) {
       fail("giving map " + std::to_string(map) + " an entry");
     }
   }
@@ -1333,7 +1336,7 @@ void CPythonCollector::set_entry(ObjectId map, ObjectId key, ObjectId value) {
   } else if (collecting_) {
     Handle& h = handles_[map];
     if (h.keyed_in_collection != collections_) h.keys_made_in_collection = 0;
-    h.keyed_in_collection = collections_;
+    h.keyed_in_collection = last_keyed_in_ = collections_;
     ++h.keys_made_in_collection;
     handle.keys.push_back({key, reference, collections_});
   } else {
@@ -1410,6 +1413,23 @@ void CPythonCollector::forget_key(MapHandle& handle, std::vector<MapKey>::iterat
     --h.keys_made_in_collection;
   }
   handle.keys.erase(entry);
+}
+
+// PyObject_ClearWeakRefs takes the callback out of a weakref.ref as it clears it, so one that a
+// finalizer made no longer holds the Map's `_remove` once its key dies, whether or not `_remove`
+// then drops the entry (it does nothing when its Map is garbage: its weak reference to the Map is
+// cleared), and the collection counts `_remove` with its garbage again.
+void CPythonCollector::keys_dying(ObjectId key) {
+  if (!collecting_ || last_keyed_in_ != collections_) return;
+  for (auto& [instance, handle] : maps_) {
+    Handle& h = handles_[handle.map];
+    if (h.keyed_in_collection != collections_) continue;
+    for (MapKey& k : handle.keys) {
+      if (k.key != key || k.made_in != collections_) continue;
+      k.made_in = 0;
+      if (h.keys_made_in_collection > 0) --h.keys_made_in_collection;
+    }
+  }
 }
 
 // ================================================================================================

@@ -243,6 +243,9 @@ class CPythonCollector : public Collector {
   std::vector<MapKey>::iterator find_key(MapHandle& handle, ObjectId key);
   /// Forgets the record of one entry, which its Map has dropped or is about to.
   void forget_key(MapHandle& handle, std::vector<MapKey>::iterator entry);
+  /// Object `key` is dying: the weakref.ref objects that finalizers of this collection made for
+  /// it drop their callbacks.
+  void keys_dying(ObjectId key);
   /// The objects that make up the Maps and WeakValueDictionary objects which
   /// gc.collect(generation) would count if their owners went with its garbage.
   std::vector<MapObject> map_internals(int generation) const;
@@ -271,6 +274,7 @@ class CPythonCollector : public Collector {
   _object* collection_callback_ = nullptr;  // entry of gc.callbacks, bound to this adapter
   _object* previous_thresholds_ = nullptr;  // gc.get_threshold() before this adapter
   std::uint64_t collections_ = 0;
+  std::uint64_t last_keyed_in_ = 0;  // the last collection in which a finalizer made a key
   bool frozen_ = false;  // since the last gc.freeze(), no gc.unfreeze()
 };
 

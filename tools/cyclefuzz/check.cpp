@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "runners/random_check.h"
 #include "reports/report.h"
@@ -27,6 +28,8 @@ struct CheckCommand {
   double seconds = 0;
   double minimize_seconds = 300;
   std::string output_dir = "check-failures";
+  std::vector<std::string> known;  // traces (or folders of them) whose failures are known
+  bool keep_going = false;
 };
 
 std::string thresholds_flag(const CollectorOptions& o) {
@@ -34,6 +37,104 @@ std::string thresholds_flag(const CollectorOptions& o) {
   if (std::equal(std::begin(o.thresholds), std::end(o.thresholds), defaults.thresholds)) return "";
   return " --thresholds " + std::to_string(o.thresholds[0]) + "," +
          std::to_string(o.thresholds[1]) + "," + std::to_string(o.thresholds[2]);
+}
+
+/// The failures of the known traces on the chosen collectors, or nullopt (said on stderr) when
+/// a known trace is bad input.
+std::optional<std::vector<KnownFailure>> known_failures(const CheckCommand& c,
+                                                        const RandomCheckOptions& options) {
+  std::vector<KnownFailure> known;
+  std::vector<std::filesystem::path> paths;
+  std::vector<Trace> traces;
+  try {
+    paths = expand_trace_paths(c.known);
+    for (const auto& path : paths) traces.push_back(load_trace(path));
+  } catch (const std::exception& e) {
+    std::cerr << "cyclefuzz check: " << e.what() << "\n";
+    return std::nullopt;
+  }
+  if (traces.empty() && !c.known.empty()) {
+    std::cerr << "cyclefuzz check: no .trace files in the paths given to --known\n";
+    return std::nullopt;
+  }
+  for (std::size_t t = 0; t < traces.size(); ++t) {
+    for (const CollectorEntry& e : options.collectors) {
+      Signature s = signature_of(traces[t], e, options.collector_options);
+      if (s.outcome.kind != Outcome::Kind::Pass) known.push_back({std::move(s), paths[t].string()});
+    }
+  }
+  if (!traces.empty()) {
+    std::cerr << "cyclefuzz check: " << known.size() << " known failures in " << traces.size()
+              << " known traces" << (known.empty() ? " (they pass on these collectors)" : "")
+              << "\n";
+  }
+  return known;
+}
+
+/// Writes a finding's minimal trace to the output folder, prints it with the commands that go on
+/// from it, and returns nothing: the file is the finding.
+void report_finding(const CheckCommand& c, const RandomCheckOptions& options,
+                    const RandomCheckFinding& finding) {
+  const std::string what = describe(finding.outcome) + " on " + finding.collector;
+  std::filesystem::create_directories(c.output_dir);
+  std::string stem = finding.collector + "-seed" + std::to_string(c.seed) + "-run" +
+                     std::to_string(finding.run);
+  for (char& ch : stem) {
+    if (ch == ':' || ch == '/' || ch == ' ') ch = '-';
+  }
+  const std::filesystem::path file = std::filesystem::path(c.output_dir) / (stem + ".trace");
+  const std::string cut_short = "; minimizing stopped after " +
+                                duration_text(c.minimize_seconds) + ": maybe not minimal";
+  const std::string text =
+      "# " + what + "\n# found by cyclefuzz check --seed " + std::to_string(c.seed) +
+      " (run " + std::to_string(finding.run + 1) + ": cyclefuzz gen --seed " +
+      std::to_string(finding.trace_seed) + " --ops " + std::to_string(finding.ops) +
+      max_build_flag(c.distribution) + "), minimized from " + std::to_string(finding.ops) +
+      " to " + std::to_string(finding.minimal.ops.size()) + " ops" +
+      (finding.minimized_fully ? "" : cut_short) + "\n# signature: " +
+      describe(finding.signature) + "\n" + to_text(finding.minimal);
+  std::ofstream(file) << text;
+
+  std::cout << "found " << what << " after " << finding.run + 1 << " traces (seed " << c.seed
+            << ")\n  " << describe(finding.signature) << "\n"
+            << (finding.minimized_fully ? "minimal" : "smaller") << " trace ("
+            << finding.minimal.ops.size() << " ops" << (finding.minimized_fully ? "" : cut_short)
+            << "), written to " << file.string() << ":\n";
+  for (const Op& op : finding.minimal.ops) std::cout << "  " << show(op, finding.minimal) << "\n";
+  // The collector that failed, chosen as it was (a plug-in by its file); none when only the
+  // collectors together fail (they disagree), and then the replay takes them all.
+  const auto failed = std::find_if(options.collectors.begin(), options.collectors.end(),
+                                   [&](const auto& e) { return e.name == finding.collector; });
+  const bool one = failed != options.collectors.end();
+  std::string selection;
+  for (const CollectorEntry& e : options.collectors) {
+    if (!one || &e == &*failed) selection += (selection.empty() ? "" : " ") + selection_flags(e);
+  }
+  if (one && finding.outcome.kind == Outcome::Kind::Violation) {
+    // Replay it here to print the readable report (a crash cannot be replayed in-process).
+    Trace minimal = finding.minimal;
+    minimal.source = file.string();
+    Session session({*failed}, options.collector_options);
+    session.run(minimal);
+    for (const Violation& v : session.violations()) print_violation(std::cout, minimal, session, v);
+  }
+  if (one) {  // (explain draws a crash too: as the heap just before the op that crashed.)
+    const auto draw = [&](ExplainAs as) {
+      return explain_command(file.string(), *failed, options.collector_options, as);
+    };
+    std::cout << "draw it:   " << draw(ExplainAs::Svg) << "\n"
+              << "step through it: " << draw(ExplainAs::Html) << "\n";
+  }
+  std::string known;
+  for (const std::string& path : c.known) known += " --known " + path;
+  std::cout << "replay:    cyclefuzz replay " << file.string() << " " << selection
+            << thresholds_flag(options.collector_options) << "\n"
+            << "reproduce: cyclefuzz check " << selection << " --seed "
+            << c.seed << " --runs " << finding.run + 1 << " --max-ops " << c.max_ops
+            << max_build_flag(c.distribution) << thresholds_flag(options.collector_options)
+            << known << "\n"
+            << "keep it:   cyclefuzz promote " << file.string()
+            << " --name NAME --caught \"" << what << " (found by cyclefuzz check)\"\n";
 }
 
 int check(const CheckCommand& c) {
@@ -50,8 +151,12 @@ int check(const CheckCommand& c) {
   options.distribution = c.distribution;
   options.seconds = c.seconds;
   options.minimize_seconds = c.minimize_seconds;
+  options.keep_going = c.keep_going;
   // With only a time budget (no --runs, or --runs 0), run until it is spent.
   options.runs = c.seconds > 0 && (!c.runs_given || c.runs == 0) ? SIZE_MAX : c.runs;
+  const std::optional<std::vector<KnownFailure>> known = known_failures(c, options);
+  if (!known) return kBadInput;
+  options.known = *known;
 
   std::string names;
   for (const auto& e : options.collectors) names += (names.empty() ? "" : ", ") + e.name;
@@ -67,73 +172,32 @@ int check(const CheckCommand& c) {
                                .time = std::chrono::duration_cast<Progress::Clock::duration>(
                                    std::chrono::duration<double>(c.seconds))});
   std::size_t done = 0;
-  const std::optional<RandomCheckFinding> finding =
-      random_check(options, [&](std::size_t runs) {
+  const RandomCheckResult result = random_check(
+      options,
+      [&](const RandomCheckFinding& finding) {
+        progress.clear();
+        report_finding(c, options, finding);
+      },
+      [&](std::size_t runs) {
         progress.advance(runs - done, 0);
         done = runs;
       });
   progress.clear();
-  if (!finding) {
-    std::cout << "no violation in " << done << " traces (seed " << c.seed << ")\n";
-    return kPass;
+  if (result.new_findings == 0) {
+    std::cout << "no " << (options.known.empty() ? "" : "new ") << "violation in " << result.runs
+              << " traces (seed " << c.seed << ")\n";
+  } else if (c.keep_going) {
+    std::cout << result.new_findings << " new " << (result.new_findings == 1 ? "finding" : "findings")
+              << " in " << result.runs << " traces (seed " << c.seed << "), each written to "
+              << c.output_dir << "\n";
   }
-
-  const std::string what = describe(finding->outcome) + " on " + finding->collector;
-  std::filesystem::create_directories(c.output_dir);
-  std::string stem = finding->collector + "-seed" + std::to_string(c.seed) + "-run" +
-                     std::to_string(finding->run);
-  for (char& ch : stem) {
-    if (ch == ':' || ch == '/' || ch == ' ') ch = '-';
+  for (std::size_t k = 0; k < options.known.size(); ++k) {
+    if (result.known_met[k] == 0) continue;
+    std::cout << "known, met in " << result.known_met[k]
+              << (result.known_met[k] == 1 ? " trace: " : " traces: ")
+              << describe(options.known[k].signature) << " (" << options.known[k].source << ")\n";
   }
-  const std::filesystem::path file = std::filesystem::path(c.output_dir) / (stem + ".trace");
-  const std::string cut_short = "; minimizing stopped after " +
-                                duration_text(c.minimize_seconds) + ": maybe not minimal";
-  const std::string text =
-      "# " + what + "\n# found by cyclefuzz check --seed " + std::to_string(c.seed) +
-      " (run " + std::to_string(finding->run + 1) + ": cyclefuzz gen --seed " +
-      std::to_string(finding->trace_seed) + " --ops " + std::to_string(finding->ops) +
-      max_build_flag(c.distribution) + "), minimized from " + std::to_string(finding->ops) +
-      " to " + std::to_string(finding->minimal.ops.size()) + " ops" +
-      (finding->minimized_fully ? "" : cut_short) + "\n" + to_text(finding->minimal);
-  std::ofstream(file) << text;
-
-  std::cout << "found " << what << " after " << finding->run + 1 << " traces (seed " << c.seed
-            << ")\n" << (finding->minimized_fully ? "minimal" : "smaller") << " trace ("
-            << finding->minimal.ops.size() << " ops" << (finding->minimized_fully ? "" : cut_short)
-            << "), written to " << file.string() << ":\n";
-  for (const Op& op : finding->minimal.ops) std::cout << "  " << show(op, finding->minimal) << "\n";
-  // The collector that failed, chosen as it was (a plug-in by its file); none when only the
-  // collectors together fail (they disagree), and then the replay takes them all.
-  const auto failed = std::find_if(options.collectors.begin(), options.collectors.end(),
-                                   [&](const auto& e) { return e.name == finding->collector; });
-  const bool one = failed != options.collectors.end();
-  std::string selection;
-  for (const CollectorEntry& e : options.collectors) {
-    if (!one || &e == &*failed) selection += (selection.empty() ? "" : " ") + selection_flags(e);
-  }
-  if (one && finding->outcome.kind == Outcome::Kind::Violation) {
-    // Replay it here to print the readable report (a crash cannot be replayed in-process).
-    Trace minimal = finding->minimal;
-    minimal.source = file.string();
-    Session session({*failed}, options.collector_options);
-    session.run(minimal);
-    for (const Violation& v : session.violations()) print_violation(std::cout, minimal, session, v);
-  }
-  if (one) {  // (explain draws a crash too: as the heap just before the op that crashed.)
-    const auto draw = [&](ExplainAs as) {
-      return explain_command(file.string(), *failed, options.collector_options, as);
-    };
-    std::cout << "draw it:   " << draw(ExplainAs::Svg) << "\n"
-              << "step through it: " << draw(ExplainAs::Html) << "\n";
-  }
-  std::cout << "replay:    cyclefuzz replay " << file.string() << " " << selection
-            << thresholds_flag(options.collector_options) << "\n"
-            << "reproduce: cyclefuzz check " << selection << " --seed "
-            << c.seed << " --runs " << finding->run + 1 << " --max-ops " << c.max_ops
-            << max_build_flag(c.distribution) << thresholds_flag(options.collector_options) << "\n"
-            << "keep it:   cyclefuzz promote " << file.string()
-            << " --name NAME --caught \"" << what << " (found by cyclefuzz check)\"\n";
-  return kViolation;
+  return result.new_findings == 0 ? kPass : kViolation;
 }
 
 }  // namespace
@@ -143,8 +207,8 @@ Subcommand add_check(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "check",
       "Run random traces (biased to build and abandon cycles) on the collectors with every "
-      "check until one fails; write the minimized failure to a file and print it with the seed "
-      "that reproduces it. Exit 0 none found, 1 found, 2 bad input.");
+      "check until one fails in a way not --known; write the minimized failure to a file and "
+      "print it with the seed that reproduces it. Exit 0 none found, 1 found, 2 bad input.");
   c->choice.add_options(*sub);
   CLI::Option* runs = sub->add_option("--runs", c->runs,
                                       "Traces to run (with --seconds and no --runs, or --runs 0: "
@@ -164,6 +228,12 @@ Subcommand add_check(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   sub->add_option("-o,--output-dir", c->output_dir, "Where the minimized failure is written")
       ->capture_default_str();
+  sub->add_option("--known", c->known,
+                  "A trace (or a folder of them, such as corpus/findings) whose failure is known: "
+                  "a trace failing the same way (same collector, outcome, op and place) is counted, "
+                  "and the run goes on (repeat for several)");
+  sub->add_flag("--keep-going", c->keep_going,
+                "Go on after a new finding too, writing each new one once (exit 1 if any)");
   return {sub, [c, runs] {
             c->runs_given = runs->count() > 0;
             return check(*c);
