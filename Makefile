@@ -38,7 +38,7 @@ properties: build
 	cd $(BUILD)/properties && RC_PARAMS="$(RC_PARAMS)" ./cyclefuzz_properties
 
 # The main job: fuzz every collector for about a minute (FUZZ_SECONDS, FUZZ_JOBS, FUZZ_COLLECTORS,
-# FUZZ_THRESHOLDS, FUZZ_OUT: see tools/run-fuzz).
+# FUZZ_THRESHOLDS, FUZZ_OUT, FUZZ_KNOWN: see tools/run-fuzz).
 fuzz:
 	tools/run-fuzz
 

@@ -1,6 +1,7 @@
 // fuzz_collectors: bytes -> a valid trace (runners/fuzz_input.h) -> every selected collector, with
 // every check of the oracle after every op. On a violation it prints the trace up to the failing
-// op and the readable report, then aborts, so that libFuzzer keeps the input.
+// op and the readable report, then aborts, so that libFuzzer keeps the input (unless every
+// violation is known: CYCLEFUZZ_KNOWN, fuzz/fuzz_settings.h).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -75,6 +76,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Session session(s.collectors, s.options, s.checks);
   session.run(trace);
   if (session.violations().empty()) return 0;
+  // Only known failures (CYCLEFUZZ_KNOWN): no finding, and not an input to mutate further
+  // (-1: libFuzzer keeps it out of the corpus, where it would meet them again and again).
+  const auto known = [&](const Violation& v) {
+    return v.kind != ViolationKind::Disagreement &&
+           find_known(s.known, violation_signature(s.collectors[v.collector].name, v.kind,
+                                                   v.detail)) < s.known.size();
+  };
+  if (!s.known.empty() && std::all_of(session.violations().begin(), session.violations().end(),
+                                      known)) {
+    return -1;
+  }
 
   const std::size_t failing = session.violations().front().op_index;
   std::cerr << "\n==== cyclefuzz: violation ====\n# the trace up to the failing op:\n";

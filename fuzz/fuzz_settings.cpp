@@ -83,6 +83,16 @@ Settings read_settings() {
   }
   s.checks.check_invariants = walk != "0";
   s.checks.invariants_every_op = walk == "every-op";
+  if (const char* k = std::getenv("CYCLEFUZZ_KNOWN"); k != nullptr && *k != '\0') {
+    std::vector<Trace> traces;
+    try {
+      for (const auto& path : expand_trace_paths(split(k))) traces.push_back(load_trace(path));
+    } catch (const std::exception& e) {
+      bad(std::string("CYCLEFUZZ_KNOWN: ") + e.what());
+    }
+    if (traces.empty()) bad("CYCLEFUZZ_KNOWN names no .trace files: '" + std::string(k) + "'");
+    s.known = known_failures(traces, s.collectors, s.options);
+  }
   return s;
 }
 

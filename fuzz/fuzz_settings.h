@@ -5,6 +5,9 @@
 //   CYCLEFUZZ_THRESHOLDS=t0,t1,t2  generational thresholds (default 9,4,3: short inputs reach them)
 //   CYCLEFUZZ_MAX_BUILD=n          the largest structure an input builds (default 1000; as
 //                                  `--max-build` of gen, check, decode and encode)
+//   CYCLEFUZZ_KNOWN=a,b            traces (or folders of them, as corpus/findings) whose failures
+//                                  are known: an input that only violates the rules as one of
+//                                  them does is no finding (as `check --known`; a crash still is)
 //   CYCLEFUZZ_INVARIANTS=0         skip the collectors' own invariant checks (default: after
 //                                  every op, the whole heap after collections, else what the op
 //                                  touched; =every-op walks the whole heap after every op)
@@ -15,6 +18,7 @@
 #include "collectors/registry.h"
 #include "checker/session.h"
 #include "runners/generator.h"
+#include "runners/random_check.h"
 
 namespace cyclefuzz::fuzz {
 
@@ -23,6 +27,7 @@ struct Settings {
   CollectorOptions options;
   CheckOptions checks;
   Distribution distribution;
+  std::vector<KnownFailure> known;
 };
 
 /// Read once per process; exits with a message on a bad value.

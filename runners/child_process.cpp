@@ -126,6 +126,25 @@ void ChildPipe::send(char tag, std::uint64_t value, std::string_view payload) co
   if (!transfer_all(::write, fd_, message.data(), message.size())) std::_Exit(2);
 }
 
+CapturedStderr::CapturedStderr() : fd_(memfd_create("cyclefuzz-child-stderr", 0)) {
+  if (fd_ < 0) throw failure("cannot make a file for", "a child's stderr", errno);
+}
+
+CapturedStderr::~CapturedStderr() { close(fd_); }
+
+void CapturedStderr::redirect() const { dup2(fd_, STDERR_FILENO); }
+
+std::string CapturedStderr::text() const {
+  std::string text;
+  char buffer[4096];
+  for (off_t at = 0;;) {
+    const ssize_t n = pread(fd_, buffer, sizeof buffer, at);
+    if (n <= 0) return text;
+    text.append(buffer, static_cast<std::size_t>(n));
+    at += n;
+  }
+}
+
 ChildEnd run_in_child(std::string_view what, const ChildBody& body,
                       const MessageHandler& on_message) {
   SharedCounter progress(what);

@@ -45,6 +45,23 @@ struct ChildEnd {
   bool exited_cleanly() const { return signal == 0 && exit_status == 0; }
 };
 
+/// A file that a child's stderr can go to, for its parent to read after it ended: what a
+/// sanitizer said of a crash, without it on the terminal of a run that knows that crash.
+class CapturedStderr {
+ public:
+  CapturedStderr();  // throws std::runtime_error if there is no file to be had
+  CapturedStderr(const CapturedStderr&) = delete;
+  CapturedStderr& operator=(const CapturedStderr&) = delete;
+  ~CapturedStderr();
+  /// In the child: its stderr goes to the file from now on.
+  void redirect() const;
+  /// In the parent: all that went to the file.
+  std::string text() const;
+
+ private:
+  int fd_;
+};
+
 using ChildBody = std::function<int(const ChildPipe&)>;
 using MessageHandler = std::function<void(ChildMessage)>;
 

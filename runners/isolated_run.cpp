@@ -1,8 +1,5 @@
 #include "runners/isolated_run.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cctype>
 #include <sstream>
 
@@ -140,18 +137,6 @@ bool sanitizer_frame(std::string_view frame) {
   return false;
 }
 
-/// A file's contents, from the start (a child's captured stderr).
-std::string read_all(int fd) {
-  std::string text;
-  char buffer[4096];
-  for (off_t at = 0;;) {
-    const ssize_t n = pread(fd, buffer, sizeof buffer, at);
-    if (n <= 0) return text;
-    text.append(buffer, static_cast<std::size_t>(n));
-    at += n;
-  }
-}
-
 constexpr std::size_t kSiteFrames = 3;  // enough to tell the roads into a bug apart, no more
 
 }  // namespace
@@ -212,15 +197,19 @@ std::string describe(const Signature& s) {
   return s.where.empty() ? text : text + ": " + s.where;
 }
 
+Signature violation_signature(std::string collector, ViolationKind kind,
+                              std::string_view detail) {
+  return {std::move(collector), {Outcome::Kind::Violation, kind, 0}, "", without_numbers(detail)};
+}
+
 Signature signature_of(const Trace& trace, const CollectorEntry& collector,
-                       const CollectorOptions& options) {
+                       const CollectorOptions& options, std::string* report) {
   // The child's stderr goes to a file of the parent's: a sanitizer's report says where it crashed.
-  const int captured = memfd_create("cyclefuzz-child-stderr", 0);
-  if (captured < 0) throw std::runtime_error("cannot make a file for a child's stderr");
+  const CapturedStderr captured;
   CheckOptions checks;
   checks.walk_every_collection = true;
   const auto run = [&](const ChildPipe& parent) {
-    dup2(captured, STDERR_FILENO);
+    captured.redirect();
     Session session({collector}, options, checks);
     for (std::size_t i = 0; i < trace.ops.size() && !session.retired(0); ++i) {
       parent.progress(i + 1);
@@ -232,17 +221,20 @@ Signature signature_of(const Trace& trace, const CollectorEntry& collector,
     }
     return exit_code(session);
   };
-  Signature s{collector.name};
+  std::string detail;
   const ChildEnd end = run_in_child(kWork, run, [&](ChildMessage message) {
-    s.where = without_numbers(message.payload);
+    detail = std::move(message.payload);
   });
-  s.outcome = outcome_of(end);
-  if (s.outcome.kind == Outcome::Kind::Crash) {
+  Signature s{collector.name, outcome_of(end)};
+  if (s.outcome.kind == Outcome::Kind::Violation) {
+    s = violation_signature(collector.name, s.outcome.violation, detail);
+  } else if (s.outcome.kind == Outcome::Kind::Crash) {
     const std::size_t op = end.progress == 0 ? 0 : end.progress - 1;
     if (op < trace.ops.size()) s.op = keyword(trace.ops[op].kind);
-    s.where = crash_site(read_all(captured));
+    const std::string text = captured.text();
+    s.where = crash_site(text);
+    if (report != nullptr) *report = text;
   }
-  close(captured);
   return s;
 }
 

@@ -48,10 +48,14 @@ struct Signature {
 /// (signal 11) during `unroot` on cpython: SEGV in ...".
 std::string describe(const Signature& signature);
 
+/// The signature of a violation of `collector`'s with this detail.
+Signature violation_signature(std::string collector, ViolationKind kind, std::string_view detail);
+
 /// The signature of `trace` on `collector` alone (its outcome Pass if it passes), in a forked
 /// child that walks every collection (the first violation is then the same in every build).
+/// The child's stderr is kept from the terminal; for a crash, `report` gets it.
 Signature signature_of(const Trace& trace, const CollectorEntry& collector,
-                       const CollectorOptions& options);
+                       const CollectorOptions& options, std::string* report = nullptr);
 
 /// What a sanitizer's report on `text` says for a Signature's `where`: its kind ("SEGV",
 /// "heap-use-after-free", "runtime error: ...") and its first frames outside the sanitizer's

@@ -29,7 +29,10 @@ Trace trace_of(const RandomCheckOptions& o, std::size_t run) {
 /// Runs [first, last) in a child; returns the run that failed or crashed, if one did.
 std::optional<std::size_t> run_batch(const RandomCheckOptions& o, std::size_t first,
                                      std::size_t last) {
+  // (Its stderr is dropped: what a sanitizer says of a crash comes again with its signature.)
+  const CapturedStderr dropped;
   const auto runs = [&](const ChildPipe& parent) {
+    dropped.redirect();
     for (std::size_t run = first; run < last; ++run) {
       parent.progress(run + 1);  // (so that if it crashes the parent knows which run did)
       Session session(o.collectors, o.collector_options);
@@ -54,6 +57,26 @@ std::size_t trace_length(std::uint64_t seed, std::size_t run, std::size_t max_op
   return 1 + splitmix(trace_seed(seed, run)) % std::max<std::size_t>(size, 1);
 }
 
+std::vector<KnownFailure> known_failures(const std::vector<Trace>& traces,
+                                         const std::vector<CollectorEntry>& collectors,
+                                         const CollectorOptions& options) {
+  std::vector<KnownFailure> known;
+  for (const Trace& trace : traces) {
+    for (const CollectorEntry& c : collectors) {
+      Signature s = signature_of(trace, c, options);
+      if (s.outcome.kind != Outcome::Kind::Pass) known.push_back({std::move(s), trace.source});
+    }
+  }
+  return known;
+}
+
+std::size_t find_known(const std::vector<KnownFailure>& known, const Signature& signature) {
+  return static_cast<std::size_t>(
+      std::find_if(known.begin(), known.end(),
+                   [&](const KnownFailure& k) { return k.signature == signature; }) -
+      known.begin());
+}
+
 RandomCheckResult random_check(const RandomCheckOptions& o,
                                const std::function<void(const RandomCheckFinding&)>& on_finding,
                                const std::function<void(std::size_t)>& progress) {
@@ -68,17 +91,15 @@ RandomCheckResult random_check(const RandomCheckOptions& o,
   std::vector<Signature> found;  // the new ones so far: with keep_going, each is reported once
   // Whether a failure of run `run` is new (then it is reported); a known one is counted.
   const auto is_new = [&](const Signature& s) {
-    for (std::size_t k = 0; k < o.known.size(); ++k) {
-      if (o.known[k].signature == s) {
-        ++result.known_met[k];
-        return false;
-      }
+    if (const std::size_t k = find_known(o.known, s); k < o.known.size()) {
+      ++result.known_met[k];
+      return false;
     }
     if (std::find(found.begin(), found.end(), s) != found.end()) return false;
     found.push_back(s);
     return true;
   };
-  const auto report = [&](RandomCheckFinding finding) {
+  const auto hand_over = [&](const RandomCheckFinding& finding) {
     ++result.new_findings;
     if (on_finding) on_finding(finding);
   };
@@ -100,13 +121,15 @@ RandomCheckResult random_check(const RandomCheckOptions& o,
     const Trace trace = trace_of(o, *failed);
     bool failed_alone = false;
     for (const CollectorEntry& c : o.collectors) {
-      const Signature signature = signature_of(trace, c, o.collector_options);
+      std::string report;
+      const Signature signature = signature_of(trace, c, o.collector_options, &report);
       if (signature.outcome.kind == Outcome::Kind::Pass) continue;
       failed_alone = true;
       if (!is_new(signature)) continue;
       finding.collector = c.name;
       finding.outcome = signature.outcome;
       finding.signature = signature;
+      finding.crash_report = std::move(report);
       MinimizeBudget budget(o.minimize_seconds);
       finding.minimal = minimize_trace(
           trace,
@@ -115,7 +138,7 @@ RandomCheckResult random_check(const RandomCheckOptions& o,
           },
           budget);
       finding.minimized_fully = !budget.ran_out();
-      report(finding);
+      hand_over(finding);
     }
     if (!failed_alone) {
       // Only the collectors together fail: a disagreement between them. Keep the whole trace.
@@ -123,7 +146,7 @@ RandomCheckResult random_check(const RandomCheckOptions& o,
       finding.outcome = {Outcome::Kind::Violation, ViolationKind::Disagreement, 0};
       finding.signature = {finding.collector, finding.outcome, "", ""};
       finding.minimal = trace;
-      if (is_new(finding.signature)) report(finding);
+      if (is_new(finding.signature)) hand_over(finding);
     }
     if (result.new_findings > findings_before && !o.keep_going) break;
   }

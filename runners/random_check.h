@@ -24,6 +24,13 @@ struct KnownFailure {
   std::string source;
 };
 
+/// The failures of `traces` (each run alone, in a child) on each of `collectors`.
+std::vector<KnownFailure> known_failures(const std::vector<Trace>& traces,
+                                         const std::vector<CollectorEntry>& collectors,
+                                         const CollectorOptions& options);
+/// Where `signature` is in `known`, or known.size().
+std::size_t find_known(const std::vector<KnownFailure>& known, const Signature& signature);
+
 struct RandomCheckOptions {
   std::vector<CollectorEntry> collectors;
   CollectorOptions collector_options;
@@ -46,6 +53,7 @@ struct RandomCheckFinding {
   std::string collector;           // the collector that failed
   Outcome outcome;                 // how
   Signature signature;             // and where (a disagreement: the collectors together)
+  std::string crash_report;        // a crash: what the child said on stderr (a sanitizer's report)
   Trace minimal;                   // the trace, minimized for that outcome on that collector
   bool minimized_fully = true;     // false: minimizing ran out of time (smaller, maybe not minimal)
 };

@@ -41,14 +41,11 @@ std::string thresholds_flag(const CollectorOptions& o) {
 
 /// The failures of the known traces on the chosen collectors, or nullopt (said on stderr) when
 /// a known trace is bad input.
-std::optional<std::vector<KnownFailure>> known_failures(const CheckCommand& c,
-                                                        const RandomCheckOptions& options) {
-  std::vector<KnownFailure> known;
-  std::vector<std::filesystem::path> paths;
+std::optional<std::vector<KnownFailure>> load_known(const CheckCommand& c,
+                                                    const RandomCheckOptions& options) {
   std::vector<Trace> traces;
   try {
-    paths = expand_trace_paths(c.known);
-    for (const auto& path : paths) traces.push_back(load_trace(path));
+    for (const auto& path : expand_trace_paths(c.known)) traces.push_back(load_trace(path));
   } catch (const std::exception& e) {
     std::cerr << "cyclefuzz check: " << e.what() << "\n";
     return std::nullopt;
@@ -57,12 +54,8 @@ std::optional<std::vector<KnownFailure>> known_failures(const CheckCommand& c,
     std::cerr << "cyclefuzz check: no .trace files in the paths given to --known\n";
     return std::nullopt;
   }
-  for (std::size_t t = 0; t < traces.size(); ++t) {
-    for (const CollectorEntry& e : options.collectors) {
-      Signature s = signature_of(traces[t], e, options.collector_options);
-      if (s.outcome.kind != Outcome::Kind::Pass) known.push_back({std::move(s), paths[t].string()});
-    }
-  }
+  std::vector<KnownFailure> known =
+      known_failures(traces, options.collectors, options.collector_options);
   if (!traces.empty()) {
     std::cerr << "cyclefuzz check: " << known.size() << " known failures in " << traces.size()
               << " known traces" << (known.empty() ? " (they pass on these collectors)" : "")
@@ -95,6 +88,7 @@ void report_finding(const CheckCommand& c, const RandomCheckOptions& options,
       describe(finding.signature) + "\n" + to_text(finding.minimal);
   std::ofstream(file) << text;
 
+  std::cerr << finding.crash_report;
   std::cout << "found " << what << " after " << finding.run + 1 << " traces (seed " << c.seed
             << ")\n  " << describe(finding.signature) << "\n"
             << (finding.minimized_fully ? "minimal" : "smaller") << " trace ("
@@ -154,7 +148,7 @@ int check(const CheckCommand& c) {
   options.keep_going = c.keep_going;
   // With only a time budget (no --runs, or --runs 0), run until it is spent.
   options.runs = c.seconds > 0 && (!c.runs_given || c.runs == 0) ? SIZE_MAX : c.runs;
-  const std::optional<std::vector<KnownFailure>> known = known_failures(c, options);
+  const std::optional<std::vector<KnownFailure>> known = load_known(c, options);
   if (!known) return kBadInput;
   options.known = *known;
 
@@ -187,8 +181,9 @@ int check(const CheckCommand& c) {
     std::cout << "no " << (options.known.empty() ? "" : "new ") << "violation in " << result.runs
               << " traces (seed " << c.seed << ")\n";
   } else if (c.keep_going) {
-    std::cout << result.new_findings << " new " << (result.new_findings == 1 ? "finding" : "findings")
-              << " in " << result.runs << " traces (seed " << c.seed << "), each written to "
+    const bool one = result.new_findings == 1;
+    std::cout << result.new_findings << (one ? " new finding" : " new findings") << " in "
+              << result.runs << " traces (seed " << c.seed << "), each written to "
               << c.output_dir << "\n";
   }
   for (std::size_t k = 0; k < options.known.size(); ++k) {
@@ -230,8 +225,8 @@ Subcommand add_check(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--known", c->known,
                   "A trace (or a folder of them, such as corpus/findings) whose failure is known: "
-                  "a trace failing the same way (same collector, outcome, op and place) is counted, "
-                  "and the run goes on (repeat for several)");
+                  "a trace failing the same way (the same signature) is counted, and the run goes "
+                  "on (repeat for several)");
   sub->add_flag("--keep-going", c->keep_going,
                 "Go on after a new finding too, writing each new one once (exit 1 if any)");
   return {sub, [c, runs] {

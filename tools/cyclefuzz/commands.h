@@ -14,6 +14,7 @@ enum Exit : int {
   kPass = 0,       // nothing found
   kViolation = 1,  // a collector broke a rule
   kBadInput = 2,   // invalid trace, unknown collector, bad option
+  kKnown = 3,      // minimize --known: it fails as a known trace does
 };
 
 /// A subcommand: its CLI11 app, and what runs when it is chosen.
