@@ -182,10 +182,12 @@ void Session::check_finalizers_and_weak_references(Lane& lane, const Op& op, boo
       }
     }
   }
-  // (A weak reference held by garbage when it was cleared may go without its callback.)
+  // (A weak reference held by garbage when it was cleared may go without its callback, and so
+  // may one whose holder was freed after the clear, before the callbacks ran: it is no longer the
+  // program's - as when a callback run before it dropped the last reference to its holder.)
   for (const auto& [w, when, held_by_garbage] : lane.cleared_now) {
     if (lane.expects_callback(w) && lane.weak[w] != Lane::WeakState::CalledBack &&
-        !held_by_garbage) {
+        !held_by_garbage && !lane.weak_gone(w)) {
       return wrong(oracle_.weak_target(w), w, "a weak reference to it was cleared, but its "
                    "callback never ran");
     }

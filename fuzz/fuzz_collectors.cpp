@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <random>
+#include <utility>
 
 #include "collectors/transitions.h"
 #include "fuzz/fuzz_settings.h"
@@ -77,15 +78,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   session.run(trace);
   if (session.violations().empty()) return 0;
   // Only known failures (CYCLEFUZZ_KNOWN): no finding, and not an input to mutate further
-  // (-1: libFuzzer keeps it out of the corpus, where it would meet them again and again).
-  const auto known = [&](const Violation& v) {
-    return v.kind != ViolationKind::Disagreement &&
-           find_known(s.known, violation_signature(s.collectors[v.collector].name, v.kind,
-                                                   v.detail)) < s.known.size();
-  };
-  if (!s.known.empty() && std::all_of(session.violations().begin(), session.violations().end(),
-                                      known)) {
-    return -1;
+  // (-1: libFuzzer keeps it out of the corpus, where it would meet them again and again). A
+  // collector's failure is its first violation, as in a signature (more may come at its op).
+  if (!s.known.empty()) {
+    std::vector<char> judged(s.collectors.size(), 0);
+    bool all_known = true;
+    for (const Violation& v : session.violations()) {
+      if (v.kind != ViolationKind::Disagreement && std::exchange(judged[v.collector], 1) != 0) {
+        continue;
+      }
+      all_known = all_known && v.kind != ViolationKind::Disagreement &&
+                  find_known(s.known, violation_signature(s.collectors[v.collector].name, v.kind,
+                                                          v.detail)) < s.known.size();
+    }
+    if (all_known) return -1;
   }
 
   const std::size_t failing = session.violations().front().op_index;

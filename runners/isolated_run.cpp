@@ -191,7 +191,7 @@ std::string describe(const Signature& s) {
       text += " on " + s.collector;
       break;
     case Outcome::Kind::Crash:
-      text += " during `" + s.op + "` on " + s.collector;
+      text += (s.op.empty() ? "" : " during `" + s.op + "`") + " on " + s.collector;
       break;
   }
   return s.where.empty() ? text : text + ": " + s.where;
@@ -229,11 +229,13 @@ Signature signature_of(const Trace& trace, const CollectorEntry& collector,
   if (s.outcome.kind == Outcome::Kind::Violation) {
     s = violation_signature(collector.name, s.outcome.violation, detail);
   } else if (s.outcome.kind == Outcome::Kind::Crash) {
-    const std::size_t op = end.progress == 0 ? 0 : end.progress - 1;
-    if (op < trace.ops.size()) s.op = keyword(trace.ops[op].kind);
     const std::string text = captured.text();
     s.where = crash_site(text);
     if (report != nullptr) *report = text;
+    // (Only when the sanitizer said nothing: its frames tell more, and the same bug may crash
+    // during any op that frees.)
+    const std::size_t op = end.progress == 0 ? 0 : end.progress - 1;
+    if (s.where.empty() && op < trace.ops.size()) s.op = keyword(trace.ops[op].kind);
   }
   return s;
 }

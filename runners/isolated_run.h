@@ -31,8 +31,9 @@ std::string describe(const Outcome& outcome);
 struct Signature {
   std::string collector;
   Outcome outcome;
-  /// A crash: the keyword of the op it came during ("unroot", ...). A violation: "", as a walk
-  /// finds a bookkeeping fault at whichever op it comes; its detail tells more.
+  /// A crash that no sanitizer described: the keyword of the op it came during ("unroot", ...).
+  /// Else "": a sanitizer's frames tell more (one bug may crash during any op that frees), and a
+  /// walk finds a bookkeeping fault at whichever op it comes.
   std::string op;
   /// A violation: its detail, every number as '#' (ids and counts differ from trace to trace);
   /// not the kinds of its objects (a runtime's bug in its collector meets every kind): what the
@@ -45,7 +46,8 @@ struct Signature {
 };
 
 /// "late free on cpython: unreachable, held by no garbage cycle, and still alive", "crash
-/// (signal 11) during `unroot` on cpython: SEGV in ...".
+/// (exit status 1) on cpython: SEGV in PyObject_ClearWeakRefs < ...", "crash (signal 11) during
+/// `unroot` on cpython".
 std::string describe(const Signature& signature);
 
 /// The signature of a violation of `collector`'s with this detail.

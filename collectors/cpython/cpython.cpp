@@ -544,6 +544,7 @@ void Interpreter::define_types() {
     if (*field == nullptr || !PyType_Check(*field)) fail(std::string("finding class ") + name);
   }
   install_deallocators({reinterpret_cast<PyTypeObject*>(ref_type),
+                        reinterpret_cast<PyTypeObject*>(map_type),
                         reinterpret_cast<PyTypeObject*>(keyed_ref_type),
                         reinterpret_cast<PyTypeObject*>(record_type),
                         reinterpret_cast<PyTypeObject*>(finalizing_record_type),
@@ -705,12 +706,21 @@ void CPythonCollector::object_dying(PyObject* o) {
       weak_gone(w);
       return;
     }
+    if (const auto map = maps_.find(o); map != maps_.end()) return map_freed(map);
     const ObjectId id = id_of(o);
     if (id == kNotAnObject) return;
     report_clears();
     handles_[id].dying = true;
     keys_dying(id);
   });
+}
+
+// A Map goes before its map when CPython's collector clears the map (its tp_clear) and then
+// reference counting frees something whose finalizer looks at the maps (a nested collect) before
+// the map itself is freed: the adapter's record of it goes now.
+void CPythonCollector::map_freed(std::unordered_map<PyObject*, MapHandle>::iterator map) {
+  handles_[map->second.map].map = nullptr;
+  maps_.erase(map);
 }
 
 void CPythonCollector::object_freed(PyObject* o) {

@@ -241,6 +241,8 @@ class CPythonCollector : public Collector {
   bool values_reach(_object* map, ObjectId target) const;
   /// The adapter's record of the entry of `key` in a map, if it has one.
   std::vector<MapKey>::iterator find_key(MapHandle& handle, ObjectId key);
+  /// A Map's deallocation begins: the adapter forgets it (its map may live a little longer).
+  void map_freed(std::unordered_map<_object*, MapHandle>::iterator map);
   /// Forgets the record of one entry, which its Map has dropped or is about to.
   void forget_key(MapHandle& handle, std::vector<MapKey>::iterator entry);
   /// Object `key` is dying: the weakref.ref objects that finalizers of this collection made for
