@@ -3,12 +3,9 @@
 // generated traces, and when each one frees: at the moment its runtime does.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -19,9 +16,10 @@
 #include "collectors/mruby/mruby.h"
 #include "collectors/nim/nim_orc.h"
 #include "collectors/php/php.h"
-#include "runners/child_process.h"
 #include "runners/generator.h"
+#include "runners/isolated_run.h"
 #include "runners/minimize.h"
+#include "runners/random_check.h"
 #include "reports/report.h"
 #include "tests/test_support.h"
 
@@ -73,89 +71,42 @@ std::string failure(const TraceRun& run, std::uint64_t seed) {
   return "seed " + std::to_string(seed) + "\n" + run.report() + to_text(run.trace);
 }
 
-// The crashes of a runtime that FINDINGS.md explains, each by a frame its sanitizer report starts
-// with. A generated trace may reach one: that is the runtime's known bug, not a disagreement.
-struct KnownCrash {
-  const char* runtime;
-  const char* first_frame;
-};
-constexpr KnownCrash kKnownCrashes[] = {
-    // CPython 3.8 to 3.11: a collection that an allocation in PyObject_ClearWeakRefs starts frees
-    // a weakref still on the list it walks (corpus/findings/cpython-*.trace).
-    {"cpython", " in PyObject_ClearWeakRefs "},
-};
-
-/// `trace` without what `drop` picks: its ops, and its programs' steps (a valid trace: what only
-/// they made possible goes too).
-template <typename Drop>
-Trace without(const Trace& trace, Drop drop) {
-  Trace t = trace;
-  std::vector<bool> keep(t.ops.size(), true);
-  for (std::size_t i = 0; i < t.ops.size(); ++i) {
-    keep[i] = !drop(t.ops[i].kind);
-    std::erase_if(t.ops[i].steps, [&](const Step& step) { return drop(step.kind); });
+/// What `runtime` gets wrong (corpus/findings/, FINDINGS.md): the signatures of the findings'
+/// traces on it, with these options. A generated trace may meet one: that is the runtime's known
+/// bug, not a disagreement.
+const std::vector<KnownFailure>& known_findings(const std::string& runtime,
+                                                const CollectorOptions& options) {
+  static std::map<std::pair<std::string, std::vector<std::uint32_t>>, std::vector<KnownFailure>>
+      cache;
+  const auto key = std::pair(runtime, std::vector<std::uint32_t>(std::begin(options.thresholds),
+                                                                 std::end(options.thresholds)));
+  if (const auto it = cache.find(key); it != cache.end()) return it->second;
+  std::vector<Trace> traces;
+  for (const auto& file : expand_trace_paths({(testing::source_dir() / "corpus" / "findings")})) {
+    traces.push_back(load_trace(file));
   }
-  return select_ops(t, keep);
-}
-
-/// Whether `trace` agrees with the oracle on `runtime`, in a child process (it may crash).
-bool agrees(const Trace& trace, const std::string& runtime, const CollectorOptions& options) {
-  return run_in_child("a generated trace", [&](const ChildPipe&) {
-           return TraceRun(trace, runtime, options).session.violations().empty() ? 0 : 1;
-         }).exited_cleanly();
-}
-
-/// CPython's WeakKeyDictionary finding (FINDINGS.md: a dictionary that a collection finds garbage
-/// loses its weakref.refs uncalled, and a finalizer that resurrects it leaves entries that never
-/// go): a disagreement that needs both a weak-keyed map and a finalizer - the trace agrees once
-/// either is gone.
-bool known_dictionary_finding(const Trace& trace, const std::string& runtime,
-                              const CollectorOptions& options) {
-  const auto is_entry = [](auto kind) {
-    return kind == decltype(kind)::Entry || kind == decltype(kind)::Unentry;
-  };
-  const auto is_finalizer = [](auto kind) { return kind == decltype(kind)::Finalizer; };
-  return runtime == "cpython" && agrees(without(trace, is_entry), runtime, options) &&
-         agrees(without(trace, is_finalizer), runtime, options);
+  return cache[key] = known_failures(traces, {*find_collector(runtime)}, options);
 }
 
 /// Runs `trace` on `runtime` in a child process. Success if it agrees with the oracle, or if it
-/// crashed in one of its known crashes, or meets a known finding (counted in `known`).
-::testing::AssertionResult agrees_unless_known_crash(const Trace& trace,
-                                                     const std::string& runtime,
-                                                     const CollectorOptions& options,
-                                                     std::uint64_t seed, int& known) {
-  constexpr int kViolation = 3;
-  char report_path[] = "/tmp/cyclefuzz-runtime-test-XXXXXX";
-  const int report = mkstemp(report_path);
-  if (report < 0) return ::testing::AssertionFailure() << "no temporary file";
-  const ChildEnd end = run_in_child("a generated trace", [&](const ChildPipe&) {
-    dup2(report, STDERR_FILENO);  // (the sanitizer's report, if it crashes)
-    const TraceRun run(trace, runtime, options);
-    return run.session.violations().empty() ? 0 : kViolation;
-  });
-  close(report);
-  std::ifstream in(report_path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::filesystem::remove(report_path);
-  if (end.exited_cleanly()) return ::testing::AssertionSuccess();
-  if (end.signal == 0 && end.exit_status == kViolation) {
-    if (known_dictionary_finding(trace, runtime, options)) {
-      ++known;
-      return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << failure(TraceRun(trace, runtime, options), seed);
+/// fails as one of the runtime's known findings does (counted in `known`).
+::testing::AssertionResult agrees_unless_known(const Trace& trace, const std::string& runtime,
+                                               const CollectorOptions& options,
+                                               std::uint64_t seed, int& known) {
+  std::string report;
+  const Signature signature = signature_of(trace, *find_collector(runtime), options, &report);
+  if (signature.outcome.kind == Outcome::Kind::Pass) return ::testing::AssertionSuccess();
+  const std::vector<KnownFailure>& findings = known_findings(runtime, options);
+  if (find_known(findings, signature) < findings.size()) {
+    ++known;
+    return ::testing::AssertionSuccess();
   }
-  const std::size_t frame = text.find("#0 ");
-  const std::string first = text.substr(frame, text.find('\n', frame) - frame);
-  for (const KnownCrash& crash : kKnownCrashes) {
-    if (runtime == crash.runtime && frame != std::string::npos &&
-        first.find(crash.first_frame) != std::string::npos) {
-      ++known;
-      return ::testing::AssertionSuccess();
-    }
+  if (signature.outcome.kind == Outcome::Kind::Crash) {
+    return ::testing::AssertionFailure() << "seed " << seed << ": " << describe(signature) << "\n"
+                                         << report << to_text(trace);
   }
-  return ::testing::AssertionFailure() << "seed " << seed << ": crashed\n" << text << to_text(trace);
+  return ::testing::AssertionFailure() << describe(signature) << "\n"
+                                       << failure(TraceRun(trace, runtime, options), seed);
 }
 
 CollectorOptions small_thresholds() {
@@ -199,11 +150,11 @@ TEST_P(EveryRuntime, PassesEveryScenario) {
   }
 }
 
-// (In child processes: a trace may reach a runtime's known crash, kKnownCrashes, now and then.)
+// (In child processes: a trace may reach a runtime's known crash, corpus/findings/, now and then.)
 TEST_P(EveryRuntime, AgreesWithTheOracleOnGeneratedTraces) {
   int known = 0;
   for (std::uint64_t seed = 0; seed < 300; ++seed) {
-    ASSERT_TRUE(agrees_unless_known_crash(generate_trace(seed, 50 + seed % 250), GetParam(),
+    ASSERT_TRUE(agrees_unless_known(generate_trace(seed, 50 + seed % 250), GetParam(),
                                           seed % 2 ? small_thresholds() : CollectorOptions{},
                                           seed, known));
   }
@@ -218,7 +169,7 @@ TEST_P(EveryRuntime, AgreesWithTheOracleWhenItCollectsOnlyByItself) {
     Trace trace = generate_trace(seed, 300);
     std::erase_if(trace.ops, [](const Op& op) { return op.kind == OpKind::Collect; });
     trace.ops.push_back(Op::collect());
-    ASSERT_TRUE(agrees_unless_known_crash(trace, GetParam(), small_thresholds(), seed, known));
+    ASSERT_TRUE(agrees_unless_known(trace, GetParam(), small_thresholds(), seed, known));
   }
   EXPECT_LT(known, 5);
 }
