@@ -1083,8 +1083,11 @@ std::vector<CPythonCollector::MapObject> CPythonCollector::map_internals(int gen
   for (const auto& [instance, handle] : maps_) gather(instance, handle.map, handle.callback, false);
   for (ObjectId id = 0; id < handles_.size(); ++id) {
     if (handles_[id].object == nullptr || !handles_[id].weak_values) continue;
+    // (None in a dict that the collection has cleared, its tp_clear, while a finalizer that
+    // reference counting ran meanwhile asks for a collection: they went with the clear.)
     PyObject* instance = field(id, kWeakValues);
-    Owned callback(instance ? PyObject_GetAttrString(instance, "_remove") : nullptr);
+    if (instance == nullptr) continue;
+    Owned callback(PyObject_GetAttrString(instance, "_remove"));
     if (!callback) fail("finding the weak values of object " + std::to_string(id));
     gather(instance, id, callback.get(), true);
   }
