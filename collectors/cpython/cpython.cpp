@@ -729,12 +729,16 @@ void CPythonCollector::object_freed(PyObject* o) {
   });
 }
 
+void CPythonCollector::report_clears_of(ObjectId id) {
+  for (WeakId w : handles_.at(id).weak) {
+    if (alive(weak_[w]) && cleared(weak_[w])) report_cleared(w);
+  }
+}
+
 void CPythonCollector::report_free_after_clears(ObjectId id) {
   Handle& h = handles_.at(id);
   if (!h.dying) return;
-  for (WeakId w : h.weak) {
-    if (alive(weak_[w]) && cleared(weak_[w])) report_cleared(w);
-  }
+  report_clears_of(id);
   h.dying = false;
   drop_held_weak_references(id);  // (the weak references it holds go with its references)
   if (h.map != nullptr) maps_.erase(std::exchange(h.map, nullptr));  // (its entries too)
@@ -803,6 +807,9 @@ void CPythonCollector::entry_dropped(PyObject* map, PyObject* key_reference) {
     forget_key(m->second, entry);
     if (handles_[key].object == nullptr) return;
     report_clears();
+    // (From a dying key's PyObject_ClearWeakRefs, which cleared every weak reference to the key
+    // before this first callback: what the drop releases may run a finalizer that looks.)
+    if (handles_[key].dying) report_clears_of(key);
     if (collecting_ && !handles_[key].dying) ++dropped_by_collection_;
     report_entry_dropped(m->second.map, key);
   });

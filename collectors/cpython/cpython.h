@@ -205,6 +205,8 @@ class CPythonCollector : public Collector {
   void weak_gone(WeakId w);
   void drop_held_weak_references(ObjectId holder);
   void check_objects(std::span<const ObjectId> ids) const;
+  /// Reports the clears of the weak references to object `id` that CPython has cleared.
+  void report_clears_of(ObjectId id);
   /// Reports the free of a dying object, once, after the clears of its weak references.
   void report_free_after_clears(ObjectId id);
   /// Reports the weak references that a collection's handle_weakrefs cleared, once it started:
