@@ -172,8 +172,8 @@ distinct=$(sed -n 's/^  \(.* on mutant:.*\)$/\1/p' <<<"$out" | sort -u | wc -l)
 # minimize --known: a trace failing as a known one does is said, not minimized (exit 3).
 expect 3 "$cyclefuzz" minimize "$(ls "$tmp"/first/*.trace)" --collector $mutant --known "$tmp/first"
 grep -qF "known: $first" <<<"$out" || fail "minimize --known: $out"
-expect 1 "$cyclefuzz" minimize "$(ls "$tmp"/past/*.trace)" --collector $mutant --known "$tmp/first" \
-  -o "$tmp/min.trace"
+expect 1 "$cyclefuzz" minimize "$(ls "$tmp"/past/*.trace)" --collector $mutant \
+  --known "$tmp/first" -o "$tmp/min.trace"
 grep -qF "# signature: $next" "$tmp/min.trace" || fail "minimize --known: $(cat "$tmp/min.trace")"
 expect 2 "$cyclefuzz" check --collector $mutant --runs 3 --known "$tmp/bad.trace"
 grep -qF "$tmp/bad.trace:2: unknown object 'b'" <<<"$out" || fail "check --known bad: $out"
