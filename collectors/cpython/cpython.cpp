@@ -683,7 +683,7 @@ void CPythonCollector::object_finalized(PyObject* o) {
     const ObjectId id = id_of(o);
     if (id == kNotAnObject) return;
     report_clears();
-    run_finalizer(id);
+    as_program([&] { run_finalizer(id); });
   });
 }
 
@@ -713,6 +713,32 @@ void CPythonCollector::object_dying(PyObject* o) {
     handles_[id].dying = true;
     keys_dying(id);
   });
+}
+
+// A program's steps name what it reaches, and hold it until the program ends, as a Python
+// function holds its arguments and locals: a key whose last reference was the value that its
+// entry's new value replaces (or that `unentry` drops) would otherwise die in the middle of the
+// step (and CPython be handed a freed key), where the checker rightly sees the program reach it.
+void CPythonCollector::hold_for_program(PyObject* o) {
+  if (programs_running_ > 0) held_by_programs_.push_back(Py_NewRef(o));
+}
+
+template <typename Run>
+void CPythonCollector::as_program(const Run& run) {
+  const std::size_t held_before = held_by_programs_.size();
+  ++programs_running_;
+  struct Done {
+    CPythonCollector& adapter;
+    std::size_t held_before;
+    ~Done() {
+      --adapter.programs_running_;
+      std::vector<PyObject*> held(adapter.held_by_programs_.begin() + held_before,
+                                  adapter.held_by_programs_.end());
+      adapter.held_by_programs_.resize(held_before);
+      for (PyObject* o : held) Py_DECREF(o);  // (which may free it, now that the program is over)
+    }
+  } done{*this, held_before};
+  run();
 }
 
 // A Map goes before its map when CPython's collector clears the map (its tp_clear) and then
@@ -775,7 +801,7 @@ void CPythonCollector::weak_callback_ran(WeakId w) {
     report_free_after_clears(weak_[w].target);
     if (gone()) return;  // (its holder was its target: CPython calls it back as the holder dies)
     report_cleared(w);
-    report_weak_callback(w);
+    as_program([&] { report_weak_callback(w); });
   });
 }
 
@@ -1328,6 +1354,7 @@ PyObject* CPythonCollector::field(ObjectId id, ObjectId referent) const {
 
 void CPythonCollector::set_entry(ObjectId map, ObjectId key, ObjectId value) {
   PyObject* k = object(key);
+  hold_for_program(k);
   PyObject* m = nullptr;
   bool made = false;  // a new weakref.ref for the key
   {
@@ -1370,6 +1397,7 @@ void CPythonCollector::remove_entry(ObjectId map, ObjectId key) {
   if (m == nullptr) {
     throw std::runtime_error("cpython: object " + std::to_string(map) + " has no map");
   }
+  hold_for_program(object(key));
   {
     NoAutomaticCollection off;
     if (!drop_uncalled_entry(maps_.at(m), key)) {

@@ -205,6 +205,11 @@ class CPythonCollector : public Collector {
   void weak_gone(WeakId w);
   void drop_held_weak_references(ObjectId holder);
   void check_objects(std::span<const ObjectId> ids) const;
+  /// Within a finalizer's or callback's program: `o` is held until the program ends.
+  void hold_for_program(_object* o);
+  /// Runs a program (a finalizer's, a callback's): what its steps hold goes when it ends.
+  template <typename Run>
+  void as_program(const Run& run);
   /// Reports the clears of the weak references to object `id` that CPython has cleared.
   void report_clears_of(ObjectId id);
   /// Reports the free of a dying object, once, after the clears of its weak references.
@@ -278,7 +283,9 @@ class CPythonCollector : public Collector {
   _object* collection_callback_ = nullptr;  // entry of gc.callbacks, bound to this adapter
   _object* previous_thresholds_ = nullptr;  // gc.get_threshold() before this adapter
   std::uint64_t collections_ = 0;
-  std::uint64_t last_keyed_in_ = 0;  // the last collection in which a finalizer made a key
+  std::uint64_t last_keyed_in_ = 0;
+  std::size_t programs_running_ = 0;        // finalizers' and callbacks' programs, nested
+  std::vector<_object*> held_by_programs_;  // what their steps hold (strong references)  // the last collection in which a finalizer made a key
   bool frozen_ = false;  // since the last gc.freeze(), no gc.unfreeze()
 };
 
