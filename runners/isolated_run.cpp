@@ -137,6 +137,32 @@ bool sanitizer_frame(std::string_view frame) {
   return false;
 }
 
+/// The function of a symbolized frame, from what follows its "in ": "NAME LOCATION", where the
+/// name may have spaces ("(anonymous namespace)", template arguments) and parameters (clang's
+/// reports), and the location is a source file ("../f.c:12:5") or a module ("(/lib/x.so+0x1f)",
+/// maybe followed by "(BuildId: ...)"). Without its parameters and qualifiers: "a::f".
+std::string_view function_of_frame(std::string_view frame) {
+  frame = frame.substr(0, frame.find(" (BuildId:"));
+  const std::size_t module = frame.rfind(" (");
+  const std::size_t last_space = frame.rfind(' ');
+  if (module != std::string_view::npos && frame.find("+0x", module) != std::string_view::npos) {
+    frame = frame.substr(0, module);
+  } else if (last_space != std::string_view::npos &&
+             frame.find_first_of("/:", last_space) != std::string_view::npos) {
+    frame = frame.substr(0, last_space);
+  }
+  for (std::string_view qualifier : {" const", " volatile", " &&", " &"}) {
+    if (frame.ends_with(qualifier)) frame.remove_suffix(qualifier.size());
+  }
+  if (!frame.ends_with(')')) return frame;
+  int depth = 0;  // (the parameters: from the '(' that matches the last ')')
+  for (std::size_t i = frame.size(); i-- > 0;) {
+    if (frame[i] == ')') ++depth;
+    if (frame[i] == '(' && --depth == 0) return frame.substr(0, i);
+  }
+  return frame;
+}
+
 constexpr std::size_t kSiteFrames = 3;  // enough to tell the roads into a bug apart, no more
 
 }  // namespace
@@ -171,7 +197,9 @@ std::string crash_site(std::string_view text) {
     line.remove_prefix(std::min(line.size(), line.find_first_not_of(' ')));
     std::string_view name;
     if (line.substr(0, 3) == "in ") {
-      name = line.substr(3, line.find(' ', 3) - 3);
+      // "in NAME LOCATION": the name may have spaces ("(anonymous namespace)", template
+      // arguments), the location has none; its parameters go (gcc's reports have none).
+      name = function_of_frame(line.substr(3));
     } else if (!line.empty() && line[0] == '(') {
       name = line.substr(1, line.find(')') - 1);
       name.remove_prefix(std::min(name.size(), name.rfind('/') + 1));

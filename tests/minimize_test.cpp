@@ -243,6 +243,16 @@ TEST(Signature, ReadsTheKindAndFirstOwnFramesOfASanitizersReport) {
   EXPECT_EQ(crash_site(asan),
             "heap-use-after-free in PyObject_ClearWeakRefs < libpython3.11.so.1.0+0x2f < "
             "subtype_dealloc");
+  // clang's reports name a function with its namespaces and parameters.
+  const std::string clang =
+      "==9==ERROR: AddressSanitizer: SEGV on unknown address 0x000000000030\n"
+      "    #0 0x7f01 in PyObject_ClearWeakRefs (/lib/libpython3.11.so.1.0+0x239140) (BuildId: 9c)\n"
+      "    #1 0x55e1 in cyclefuzz::(anonymous namespace)::finalize_and_clear(_object*, bool) "
+      "/work/main/collectors/cpython/cpython.cpp:225:5\n"
+      "    #2 0x55e2 in std::function<int (int)>::operator()(int) const /usr/include/f.h:591:9\n";
+  EXPECT_EQ(crash_site(clang), "SEGV in PyObject_ClearWeakRefs < cyclefuzz::(anonymous "
+                               "namespace)::finalize_and_clear < std::function<int (int)>::"
+                               "operator()");
   EXPECT_EQ(crash_site("collectors/x.cpp:12:5: runtime error: signed integer overflow: 2147483647 "
                        "+ 1 cannot be represented\n"),
             "runtime error at x.cpp:12: signed integer overflow: # + # cannot be represented");
