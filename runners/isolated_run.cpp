@@ -1,6 +1,8 @@
 #include "runners/isolated_run.h"
 
+#include <algorithm>
 #include <cctype>
+#include <map>
 #include <sstream>
 
 #include "reports/report.h"
@@ -183,29 +185,42 @@ std::string crash_site(std::string_view text) {
   }
   if (error == std::string_view::npos) return "";
   std::string_view rest = text.substr(error + 11);
-  std::string site(rest.substr(0, std::min(rest.find(' '), rest.find('\n'))));
-  // Its frames: "    #3 0x7f12 in PyObject_ClearWeakRefs (/lib/...)", or without a symbol
+  const std::string kind(rest.substr(0, std::min(rest.find(' '), rest.find('\n'))));
+  // The frames of its first stack (the crash's; the free's and the allocation's may follow):
+  // "    #3 0x7f12 in PyObject_ClearWeakRefs (/lib/...)", or without a symbol
   // "    #3 0x7f12  (/lib/x86_64-linux-gnu/libpython3.11.so.1.0+0x1f)".
-  std::size_t frames = 0;
-  for (std::size_t at = rest.find("\n"); at != std::string_view::npos && frames < kSiteFrames;
+  std::vector<std::string> frames;
+  for (std::size_t at = rest.find('\n'); at != std::string_view::npos;
        at = rest.find('\n', at + 1)) {
     std::string_view line = rest.substr(at + 1, rest.find('\n', at + 1) - at - 1);
     line.remove_prefix(std::min(line.size(), line.find_first_not_of(' ')));
+    if (line.empty() && !frames.empty()) break;
     if (line.size() < 2 || line[0] != '#' || line.find(" 0x") == std::string_view::npos) continue;
     line.remove_prefix(line.find(" 0x") + 3);
     line.remove_prefix(std::min(line.size(), line.find(' ')));
     line.remove_prefix(std::min(line.size(), line.find_first_not_of(' ')));
     std::string_view name;
     if (line.substr(0, 3) == "in ") {
-      // "in NAME LOCATION": the name may have spaces ("(anonymous namespace)", template
-      // arguments), the location has none; its parameters go (gcc's reports have none).
       name = function_of_frame(line.substr(3));
     } else if (!line.empty() && line[0] == '(') {
       name = line.substr(1, line.find(')') - 1);
       name.remove_prefix(std::min(name.size(), name.rfind('/') + 1));
     }
-    if (name.empty() || sanitizer_frame(name)) continue;
-    site += (frames++ == 0 ? " in " : " < ") + std::string(name);
+    if (!name.empty() && !sanitizer_frame(name)) frames.emplace_back(name);
+  }
+  // A stack overflow's first frames are wherever the stack ran out, a callee of the recursion
+  // one run and another the next: its site is the function that recurs most.
+  if (kind == "stack-overflow" && !frames.empty()) {
+    std::map<std::string_view, std::size_t> count;
+    for (const std::string& f : frames) ++count[f];
+    const auto most = std::max_element(frames.begin(), frames.end(), [&](auto& x, auto& y) {
+      return count[x] < count[y];
+    });
+    return kind + " in " + *most;
+  }
+  std::string site = kind;
+  for (std::size_t i = 0; i < std::min(frames.size(), kSiteFrames); ++i) {
+    site += (i == 0 ? " in " : " < ") + frames[i];
   }
   return site;
 }

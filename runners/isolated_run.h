@@ -61,7 +61,7 @@ Signature signature_of(const Trace& trace, const CollectorEntry& collector,
 
 /// What a sanitizer's report on `text` says for a Signature's `where`: its kind ("SEGV",
 /// "heap-use-after-free", "runtime error: ...") and its first frames outside the sanitizer's
-/// runtime; "" when `text` has no report.
+/// runtime (a stack overflow: the function that recurs most); "" when `text` has no report.
 std::string crash_site(std::string_view text);
 
 /// Runs `trace` on `collector` alone, in a forked child, with all checks (and the checked

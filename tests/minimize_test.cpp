@@ -256,6 +256,21 @@ TEST(Signature, ReadsTheKindAndFirstOwnFramesOfASanitizersReport) {
   EXPECT_EQ(crash_site("collectors/x.cpp:12:5: runtime error: signed integer overflow: 2147483647 "
                        "+ 1 cannot be represented\n"),
             "runtime error at x.cpp:12: signed integer overflow: # + # cannot be represented");
+  // A stack overflow: the function that recurs most, wherever the stack ran out; only the
+  // first stack counts.
+  const std::string overflow =
+      "==9==ERROR: AddressSanitizer: stack-overflow on address 0x7ffd (pc 0x5 bp 0x6 sp 0x7)\n"
+      "    #0 0x1 in memset ../sanitizer_common_interceptors.inc:799\n"
+      "    #1 0x2 in resurrected_by_finalizer collectors/trial_deletion/trial_deletion.cpp:9\n"
+      "    #2 0x3 in release collectors/mutants.cpp:40\n"
+      "    #3 0x3 in release collectors/mutants.cpp:40\n"
+      "    #4 0x3 in release collectors/mutants.cpp:40\n"
+      "\n"
+      "    #0 0x4 in other collectors/x.cpp:1\n"
+      "    #1 0x4 in other collectors/x.cpp:1\n"
+      "    #2 0x4 in other collectors/x.cpp:1\n"
+      "    #3 0x4 in other collectors/x.cpp:1\n";
+  EXPECT_EQ(crash_site(overflow), "stack-overflow in release");
   EXPECT_EQ(crash_site("Segmentation fault\n"), "");
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make fuzz` as a user meets it (tools/run-fuzz, in build-fuzz/): on a planted bug it builds,
 # fuzzes, finds it, minimizes it and prints the command that keeps it (exit 1); a plug-in it
-# cannot load stops it with exit 2 rather than a summary of nothing; and fuzz_collectors meets a
-# bug that needs a longer trace from an empty corpus (its fresh draws).
+# cannot load stops it with exit 2 rather than a summary of nothing; fuzz_collectors meets a
+# bug that needs a longer trace from an empty corpus (its fresh draws); and with FUZZ_KNOWN it
+# goes on past known crashes.
 # Usage: run_fuzz_test.sh SOURCE_DIR
 set -uo pipefail
 cd "$1" || exit 1
@@ -29,6 +30,18 @@ CYCLEFUZZ_COLLECTORS=mutant:ephemeron-single-pass build-fuzz/fuzz/fuzz_collector
   -seed=1 -runs=3000 -artifact_prefix="$tmp/fresh-" >"$tmp/fresh.log" 2>&1
 ls "$tmp"/fresh-crash-* >/dev/null 2>&1 ||
   fail "3000 executions from an empty corpus met no planted bug: $(tail -3 "$tmp/fresh.log")"
+
+# FUZZ_KNOWN: a crash that fails as a known trace does is said, not minimized, and fuzzing goes
+# on from the corpus until the time is up; nothing new, exit 0.
+crasher=mutant:release-recurses-per-object
+build-fuzz/cyclefuzz check --collector $crasher -o "$tmp/known" >/dev/null 2>&1
+out=$(FUZZ_COLLECTORS=$crasher FUZZ_SECONDS=20 FUZZ_KNOWN="$tmp/known" FUZZ_OUT="$tmp/known-run" \
+      tools/run-fuzz 2>&1)
+status=$?
+[[ $status -eq 0 ]] || fail "FUZZ_KNOWN with only known crashes: exit $status, expected 0: $out"
+grep -q "fuzzing on from the corpus" <<<"$out" || fail "FUZZ_KNOWN: no second round: $out"
+grep -q "^  known: crash .* on $crasher: stack-overflow in" <<<"$out" ||
+  fail "FUZZ_KNOWN: the known crash was not said: $out"
 
 out=$(FUZZ_PLUGINS="$tmp/missing.so" FUZZ_SECONDS=5 FUZZ_OUT="$tmp/missing" tools/run-fuzz 2>&1)
 status=$?
