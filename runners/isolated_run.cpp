@@ -57,15 +57,6 @@ std::string describe(const Outcome& outcome) {
   return "?";
 }
 
-Outcome run_isolated(const Trace& trace, const CollectorEntry& collector,
-                     const CollectorOptions& options) {
-  return outcome_of(run_in_child(kWork, [&](const ChildPipe&) {
-    Session session({collector}, options);
-    session.run(trace);
-    return exit_code(session);
-  }));
-}
-
 IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEntry>& collectors,
                                const CollectorOptions& options, const CheckOptions& checks) {
   const auto replay = [&](const ChildPipe& parent) {

@@ -64,11 +64,6 @@ Signature signature_of(const Trace& trace, const CollectorEntry& collector,
 /// runtime (a stack overflow: the function that recurs most); "" when `text` has no report.
 std::string crash_site(std::string_view text);
 
-/// Runs `trace` on `collector` alone, in a forked child, with all checks (and the checked
-/// build's invariants): the first violation, or the crash, or a pass.
-Outcome run_isolated(const Trace& trace, const CollectorEntry& collector,
-                     const CollectorOptions& options);
-
 /// A replay of one trace on some collectors together in a child process, as `cyclefuzz replay`
 /// reports it.
 struct IsolatedReplay {

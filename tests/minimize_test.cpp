@@ -9,6 +9,11 @@
 namespace cyclefuzz {
 namespace {
 
+/// How `trace` fails on `collector` alone, in a child process.
+Outcome outcome(const Trace& trace, const CollectorEntry& collector) {
+  return signature_of(trace, collector, {}).outcome;
+}
+
 TEST(SelectOps, DropsWhatNoLongerMakesSenseAndRenumbers) {
   const Trace t = parse_trace("new a\nnew b\nlink a b\nunroot b\nnew c\nlink c c\n", "t");
   // Without `new b`, `link a b` and `unroot b` name nothing; c becomes object 1.
@@ -53,10 +58,10 @@ TEST(Minimize, ShrinksABuildToTheSizeTheFailureNeeds) {
   const CollectorEntry mutant = *find_collector("mutant:mark-stops-at-depth-4");
   const Trace trace =
       parse_trace("build s chain 1000\nnew x\nlink s_999 x\nunroot x\ncollect\n", "t");
-  const Outcome target = run_isolated(trace, mutant, {});
+  const Outcome target = outcome(trace, mutant);
   ASSERT_NE(target.kind, Outcome::Kind::Pass);
   const Trace minimal = minimize_trace(trace, [&](const Trace& candidate) {
-    return run_isolated(candidate, mutant, {}).kind == target.kind;
+    return outcome(candidate, mutant).kind == target.kind;
   });
   EXPECT_EQ(to_text(minimal), "build s chain 6\ncollect\n");
 }
@@ -99,24 +104,24 @@ TEST(Minimize, FindsTheSmallestTraceThatStillFails) {
   Outcome target;
   for (std::uint64_t seed = 1;; ++seed) {
     trace = generate_trace(seed, 300);
-    target = run_isolated(trace, mutant, {});
+    target = outcome(trace, mutant);
     if (target.kind != Outcome::Kind::Pass) break;
   }
   std::size_t runs = 0;
   const Trace minimal = minimize_trace(trace, [&](const Trace& candidate) {
     ++runs;
-    return run_isolated(candidate, mutant, {}) == target;
+    return outcome(candidate, mutant) == target;
   });
   EXPECT_NO_THROW(check_trace(minimal));
   EXPECT_LE(minimal.ops.size(), 10u) << to_text(minimal);
-  EXPECT_EQ(run_isolated(minimal, mutant, {}), target);
-  EXPECT_EQ(run_isolated(minimal, *find_collector("trial-deletion"), {}).kind,
+  EXPECT_EQ(outcome(minimal, mutant), target);
+  EXPECT_EQ(outcome(minimal, *find_collector("trial-deletion")).kind,
             Outcome::Kind::Pass);
   // 1-minimal: dropping any single op loses the failure.
   for (std::size_t i = 0; i < minimal.ops.size(); ++i) {
     std::vector<bool> keep(minimal.ops.size(), true);
     keep[i] = false;
-    EXPECT_NE(run_isolated(select_ops(minimal, keep), mutant, {}), target) << "op " << i;
+    EXPECT_NE(outcome(select_ops(minimal, keep), mutant), target) << "op " << i;
   }
 }
 
@@ -176,10 +181,10 @@ const CollectorEntry kCrashing{"crashing", "",
                                },
                                false};
 
-TEST(RunIsolated, ReportsACrashInsteadOfDying) {
-  const Outcome outcome = run_isolated(parse_trace("new a\nlink a a\n", "t"), kCrashing, {});
-  EXPECT_EQ(outcome.kind, Outcome::Kind::Crash);
-  EXPECT_EQ(describe(outcome), "crash (signal 6)");
+TEST(IsolatedRun, ReportsACrashInsteadOfDying) {
+  const Outcome crash = outcome(parse_trace("new a\nlink a a\n", "t"), kCrashing);
+  EXPECT_EQ(crash.kind, Outcome::Kind::Crash);
+  EXPECT_EQ(describe(crash), "crash (signal 6)");
 }
 
 // Collectors replayed together share a child; when it crashes, each is replayed alone, so the
