@@ -5,6 +5,7 @@
 #include <mruby/class.h>
 #include <mruby/data.h>
 #include <mruby/error.h>
+#include <mruby/gc.h>
 #include <mruby/string.h>
 #include <mruby/variable.h>
 
@@ -281,18 +282,20 @@ void MrubyCollector::inspect(ObjectId id, ObjectView& view) const {
   }
 }
 
-// Each object not freed is a Node whose data names it, and holds an array of Nodes (or, garbage
-// that the sweep has not reached yet, of slots it has already freed).
+// Each object not freed is a Node whose data names it, and holds an array of Nodes - unless
+// mruby has found it dead and its sweep has not reached it yet: its array and the Nodes in it may
+// be in slots swept already, free, or reused since by what was allocated meanwhile.
 void MrubyCollector::check_object(ObjectId id) const {
   const auto fail = [id](const std::string& what) { broken_invariant("mruby", id, what); };
   const mrb_value value = mrb_obj_value(records_[id].object);
   if (id_of(value) != static_cast<long long>(id)) fail("is not the Node the adapter made");
   if (mrb_obj_class(mrb_, value) != node_class_) fail("is not of class Node");
+  if (mrb_object_dead_p(mrb_, reinterpret_cast<RBasic*>(records_[id].object))) return;
   const mrb_value references = mrb_iv_get(mrb_, value, references_symbol(mrb_));
   if (!mrb_array_p(references)) fail("has no array of references");
   for (mrb_int i = 0; i < RARRAY_LEN(references); ++i) {
     const mrb_value element = RARRAY_PTR(references)[i];
-    if (mrb_type(element) != MRB_TT_FREE && id_of(element) < 0) {
+    if (id_of(element) < 0) {
       fail("refers to something that is not a Node");
     }
   }
