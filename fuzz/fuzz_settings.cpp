@@ -86,7 +86,7 @@ Settings read_settings() {
   if (const char* k = std::getenv("CYCLEFUZZ_KNOWN"); k != nullptr && *k != '\0') {
     std::vector<Trace> traces;
     try {
-      for (const auto& path : expand_trace_paths(split(k))) traces.push_back(load_trace(path));
+      traces = load_traces(split(k));
     } catch (const std::exception& e) {
       bad(std::string("CYCLEFUZZ_KNOWN: ") + e.what());
     }

@@ -450,4 +450,10 @@ std::vector<std::filesystem::path> expand_trace_paths(const std::vector<std::str
   return files;
 }
 
+std::vector<Trace> load_traces(const std::vector<std::string>& paths, const TraceLimits& limits) {
+  std::vector<Trace> traces;
+  for (const auto& path : expand_trace_paths(paths)) traces.push_back(load_trace(path, limits));
+  return traces;
+}
+
 }  // namespace cyclefuzz

@@ -85,5 +85,9 @@ std::string to_text(const Trace& trace);
 /// The trace files named by `paths`: files as given, directories searched recursively for
 /// `*.trace`, in sorted order. Throws `InvalidTrace` for a path that does not exist.
 std::vector<std::filesystem::path> expand_trace_paths(const std::vector<std::string>& paths);
+/// Every trace in `paths` (expand_trace_paths), each loaded whole (load_trace: throws on the first
+/// bad one, naming its file and line).
+std::vector<Trace> load_traces(const std::vector<std::string>& paths,
+                               const TraceLimits& limits = {});
 
 }  // namespace cyclefuzz

@@ -81,10 +81,7 @@ const std::vector<KnownFailure>& known_findings(const std::string& runtime,
   const auto key = std::pair(runtime, std::vector<std::uint32_t>(std::begin(options.thresholds),
                                                                  std::end(options.thresholds)));
   if (const auto it = cache.find(key); it != cache.end()) return it->second;
-  std::vector<Trace> traces;
-  for (const auto& file : expand_trace_paths({(testing::source_dir() / "corpus" / "findings")})) {
-    traces.push_back(load_trace(file));
-  }
+  const std::vector<Trace> traces = load_traces({testing::source_dir() / "corpus" / "findings"});
   return cache[key] = known_failures(traces, {*find_collector(runtime)}, options);
 }
 

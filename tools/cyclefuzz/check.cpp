@@ -45,7 +45,7 @@ std::optional<std::vector<KnownFailure>> load_known(const CheckCommand& c,
                                                     const RandomCheckOptions& options) {
   std::vector<Trace> traces;
   try {
-    for (const auto& path : expand_trace_paths(c.known)) traces.push_back(load_trace(path));
+    traces = load_traces(c.known);
   } catch (const std::exception& e) {
     std::cerr << "cyclefuzz check: " << e.what() << "\n";
     return std::nullopt;

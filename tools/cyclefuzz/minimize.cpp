@@ -31,7 +31,7 @@ int minimize(const MinimizeOptions& o) {
   try {
     trace = load_trace(o.trace);
     collectors = o.choice.collectors();
-    for (const auto& path : expand_trace_paths(o.known)) known_traces.push_back(load_trace(path));
+    known_traces = load_traces(o.known);
   } catch (const std::exception& e) {
     std::cerr << "cyclefuzz minimize: " << e.what() << "\n";
     return kBadInput;

@@ -68,7 +68,7 @@ int replay(const ReplayOptions& o) {
     TraceLimits limits;
     limits.max_objects = o.max_objects;
     // Every trace is checked whole before anything runs.
-    for (const auto& path : expand_trace_paths(o.paths)) traces.push_back(load_trace(path, limits));
+    traces = load_traces(o.paths, limits);
   } catch (const std::exception& e) {
     std::cerr << "cyclefuzz replay: " << e.what() << "\n";
     return kBadInput;
