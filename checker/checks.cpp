@@ -182,9 +182,16 @@ void Session::check_count(Lane& lane, const OpFacts& facts) {
   // map's entry kept until the collection dropped it (entry_dropped: CPython's WeakKeyDictionary
   // drops the entry of a garbage key in handle_weakrefs, after it counted its garbage); nor what
   // an entry a finalizer gave kept (CPython's garbage map that gets its first entry then makes a
-  // new WeakKeyDictionary, outside the garbage, whose value is no garbage of the collection).
+  // new WeakKeyDictionary, outside the garbage, whose value is no garbage of the collection); nor
+  // garbage that an object a program allocated refers to (young, outside the generations being
+  // collected, it makes what it refers to look resurrected to handle_resurrected_objects).
+  const bool born_refers = std::any_of(
+      lane.linked_now.begin(), lane.linked_now.end(), [&lane](ObjectId x) {
+        return std::find(lane.born_now.begin(), lane.born_now.end(), x) != lane.born_now.end();
+      });
   const bool changed_by_programs = !lane.unlinked_now.empty() || !lane.released.empty() ||
-                                   lane.entries_dropped_now > 0 || lane.entries_set_now > 0;
+                                   lane.entries_dropped_now > 0 || lane.entries_set_now > 0 ||
+                                   born_refers;
   const bool exact =
       promise == CollectCount::Freed ||
       (promise == CollectCount::FoundInGenerations && facts.full && !changed_by_programs);

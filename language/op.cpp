@@ -8,7 +8,7 @@ namespace cyclefuzz {
 namespace {
 
 constexpr OpKindInfo kOpKinds[] = {
-    {OpKind::New, "new", "new NAME [list|record|dict|cell|acyclic|tuple NAME...]", 1},
+    {OpKind::New, "new", "new NAME [list|record|dict|cell|acyclic|set|tuple NAME...]", 1},
     {OpKind::Link, "link", "link FROM TO", 2},
     {OpKind::Unlink, "unlink", "unlink FROM TO", 2},
     {OpKind::Root, "root", "root NAME", 1},
@@ -50,6 +50,7 @@ namespace {
 constexpr std::pair<ObjectKind, const char*> kObjectKinds[] = {
     {ObjectKind::List, "list"},   {ObjectKind::Record, "record"}, {ObjectKind::Dict, "dict"},
     {ObjectKind::Cell, "cell"},   {ObjectKind::Tuple, "tuple"},   {ObjectKind::Acyclic, "acyclic"},
+    {ObjectKind::Set, "set"},
 };
 }  // namespace
 

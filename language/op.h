@@ -38,6 +38,8 @@ enum class ObjectKind : std::uint8_t {
   Tuple,    // an immutable sequence: its references are given when it is made, and never change
   Acyclic,  // promised never to be part of a cycle: it refers only to older acyclic objects (as
             // Nim's {.acyclic.} types, or CPython's atomic objects), so a collector may skip it
+  Set,      // a set: at most one reference to each object, in no order (a Python set, PHP's
+            // SplObjectStorage, a Lua table whose keys are its members)
 };
 
 /// The most references a tuple is made with.

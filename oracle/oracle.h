@@ -77,9 +77,10 @@ struct Refusal {
     WeakNotReached,   // a finalizer's deref of a weak reference no object its object reaches holds
     Immutable,        // a reference added to or dropped from a tuple after it was made
     FullCell,         // link from a cell that already holds its one reference
+    AlreadyInSet,     // link a b where a is a set that already refers to b
     AcyclicReference, // link from an acyclic object to one that is not an older acyclic object
-    NotAMap,          // an entry in a tuple, a cell or an acyclic object
-    ProgramLink,      // a finalizer's link from a tuple, a cell or an acyclic object
+    NotAMap,          // an entry in a tuple, a cell, an acyclic object or a set
+    ProgramLink,      // a finalizer's link from a tuple, a cell, an acyclic object or a set
     LongTuple,        // a tuple made with more than kMaxItems references
     NotAllocatedByCallback,  // a callback's step names what it did not allocate
     NoCallback,       // a weak reference without a callback, with a program
@@ -92,6 +93,7 @@ struct Refusal {
   ObjectId object = 0;  // the object the rule is about (the referrer for MissingEdge); for
                         // BadThreshold, which of the three thresholds
   ObjectId other = 0;   // NotReachedFrom, NotAllocatedByProgram: what the step names;
+                        // AcyclicReference, AlreadyInSet: the referent;
                         // WeakNotReached, NotFreshWeak, and UnknownWeak in a finalizer's step:
                         // the weak reference
   ObjectKind kind = ObjectKind::List;  // NotAMap, ProgramLink: the kind that refuses it

@@ -71,6 +71,8 @@ std::string describe(const Refusal& refusal, const Op& op, const Names& names,
       return name + " is a tuple: its references are fixed when it is made";
     case Refusal::Reason::FullCell:
       return name + " is a cell, and it already holds its one reference";
+    case Refusal::Reason::AlreadyInSet:
+      return name + " is a set, and it already refers to " + in_quotes(names[refusal.other]);
     case Refusal::Reason::AcyclicReference:
       return name + " is acyclic: it may refer only to acyclic objects made before it, not to " +
              in_quotes(names[refusal.other]);
@@ -113,6 +115,9 @@ std::optional<Refusal> Oracle::refuse_reference(ObjectId from, ObjectId to) cons
       if (to >= from || kinds_[to] != ObjectKind::Acyclic) {
         return Refusal{R::AcyclicReference, from, to};
       }
+      break;
+    case ObjectKind::Set:
+      if (references(from, to) > 0) return Refusal{R::AlreadyInSet, from, to};
       break;
     case ObjectKind::List:
     case ObjectKind::Record:

@@ -108,11 +108,12 @@ TEST(PropertiesCatch, EphemeronWhoseKeyIsMarkedAfterItsMapIsNeverFollowed) {
   // The key is marked only after its map was scanned (through an older root, or through another
   // entry's value): a single pass over the entries frees a value the mutator still reaches. (The
   // shape takes five ops in order - the key held by references, the entry, its value dropped, a
-  // collection - so CI's budget finds it for about 7 seeds in 10: runners/generator.cpp's entry
-  // modes are what make it that likely.)
+  // collection - so CI's budget of 100 cases found it for about 7 seeds in 10, and the fixed
+  // seed lost it when sets came into the distribution: three times the budget.
+  // runners/generator.cpp's entry modes are what make it that likely.)
   const Property property{"NoPrematureFreeAfterAnyOp",
                           CheckOptions::only(ViolationKind::PrematureFree)};
-  EXPECT_FALSE(check_property(property, *find_collector("mutant:ephemeron-single-pass")));
+  EXPECT_FALSE(check_property(property, *find_collector("mutant:ephemeron-single-pass"), 3));
   const std::string& counterexample = last_counterexample();
   const Trace minimal = parse_trace(counterexample, "counterexample");
   EXPECT_LE(minimal.ops.size(), 12u) << counterexample;

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "reports/report.h"
@@ -108,11 +109,22 @@ void PropertyRun::fail(const std::string& what) {
   RC_FAIL(what);
 }
 
-bool check_property(const Property& property, const CollectorEntry& collector) {
-  return rc::check(property.name + " on " + collector.name, [&] {
+bool check_property(const Property& property, const CollectorEntry& collector, int budget) {
+  const auto body = [&] {
     PropertyRun run(property, collector);
     rc::state::check(HeapModel{}, run, rc::state::gen::execOneOfWithArgs<HeapCommand>());
-  });
+  };
+  const std::string description = property.name + " on " + collector.name;
+  if (budget == 1) return rc::check(description, body);
+  // rc::check with the configured parameters but more cases (RapidCheck's own steps).
+  rc::detail::TestParams params = rc::detail::configuration().testParams;
+  params.maxSuccess *= budget;
+  std::cerr << "\n- " << description << " (" << params.maxSuccess << " cases)\n";
+  const rc::detail::TestResult result =
+      rc::detail::checkProperty(rc::detail::toProperty(body), {description, description}, params);
+  rc::detail::printResultMessage(result, std::cerr);
+  std::cerr << "\n";
+  return result.is<rc::detail::SuccessResult>();
 }
 
 const std::string& last_counterexample() { return counterexample_text(); }

@@ -52,8 +52,9 @@ class PropertyRun {
   std::unique_ptr<Observer> observer_;
 };
 
-/// Runs a property on a collector with RapidCheck (RC_PARAMS applies). Returns whether it held.
-bool check_property(const Property& property, const CollectorEntry& collector);
+/// Runs a property on a collector with RapidCheck (RC_PARAMS applies; `budget` multiplies its
+/// max_success, for a shape the distribution makes rarely). Returns whether it held.
+bool check_property(const Property& property, const CollectorEntry& collector, int budget = 1);
 
 /// The trace text of the last counterexample found in this process ("" if none): after a failed
 /// check, the minimal one.

@@ -77,7 +77,7 @@ constexpr std::size_t kDeepens = 3;
 // single pass over the entries misses).
 constexpr std::size_t kEntryModes = 2;
 constexpr std::size_t kKeyHeldByReferences = 1;
-// What a new object is, by weight out of 25 (the rows' order is the choice's): mostly a list; a
+// What a new object is, by weight (the rows' order is the choice's): mostly a list; a
 // tuple takes one more item two times in three while anything is reachable (up to kMaxItems),
 // each chosen as any object is.
 struct WeightedKind {
@@ -87,8 +87,13 @@ struct WeightedKind {
 constexpr WeightedKind kObjectKinds[] = {
     {ObjectKind::List, 16}, {ObjectKind::Record, 3}, {ObjectKind::Dict, 2},
     {ObjectKind::Cell, 1},  {ObjectKind::Tuple, 1},  {ObjectKind::Acyclic, 2},
+    {ObjectKind::Set, 2},
 };
-constexpr std::size_t kObjectKindTotal = 25;
+constexpr std::size_t kObjectKindTotal = [] {
+  std::size_t total = 0;
+  for (const WeightedKind& k : kObjectKinds) total += k.weight;
+  return total;
+}();
 constexpr std::size_t kMoreItems = 3;
 // Who holds a weak reference: the mutator (0) or (1) an object, chosen as any object is: then the
 // weak reference goes with it, and often dies in the same garbage as its target.
@@ -584,10 +589,11 @@ Op random_op_of_any_kind(const Oracle& heap, Choices& choices, const Distributio
 
 }  // namespace
 
-// An op that what an object is forbids (a link from a tuple, a full cell or an acyclic object; an
-// unlink from a tuple; an entry in a tuple, a cell or an acyclic object, or keyed by a tuple or an
-// acyclic object) becomes the link the other way if that one is allowed (it closes the same
-// cycles), else a `root` of its first object, so that every sequence stays valid.
+// An op that what an object is forbids (a link from a tuple, a full cell or an acyclic object, or
+// to what a set already holds; an unlink from a tuple; an entry in a tuple, a cell, an acyclic
+// object or a set, or keyed by a tuple or an acyclic object) becomes the link the other way if
+// that one is allowed (it closes the same cycles), else a `root` of its first object, so that
+// every sequence stays valid.
 Op random_op(const Oracle& heap, Choices& choices, const Distribution& distribution) {
   Op op = random_op_of_any_kind(heap, choices, distribution);
   const bool kind_matters =

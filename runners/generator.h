@@ -31,8 +31,8 @@
 //     only references keep alive (another entry's value, an older root's referent) and the newest
 //     object as the value - marking reaches such a key after its map, so the value lives only if
 //     the entry waits for it; `unentry` 2 in 127, of any entry whose map and key are reachable;
-//   * a new object is a list 16 times in 25, else a record (3), an acyclic object or a dict (2
-//     each), a cell or a tuple (with its items); an op that an object's kind forbids becomes
+//   * a new object is a list 16 times in 27, else a record (3), an acyclic object, a dict or a
+//     set (2 each), a cell or a tuple (with its items); an op that an object's kind forbids becomes
 //     the link the other way, or a `root` of it;
 //   * `build` 1 in 127: a chain, ring, tree, fan, clique or star of 2 to Distribution::max_build
 //     objects (1,000 unless asked for more), the size log-uniform, which the ops that follow (on

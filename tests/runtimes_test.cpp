@@ -118,7 +118,7 @@ CollectorOptions small_thresholds() {
 // each place, unlink releases (c goes at once) and the collector traverses (a <-> b goes only at
 // the collection).
 void expect_each_kind_keeps_its_references(const std::string& runtime) {
-  for (const char* kind : {"list", "dict", "record", "cell"}) {
+  for (const char* kind : {"list", "dict", "record", "cell", "set"}) {
     SCOPED_TRACE(kind);
     TraceRun run(std::string("new a ") + kind + "\nnew b " + kind +
                      "\nnew c\nlink b a\nlink a c\nunroot c\nunlink a c\nlink a b\n"
@@ -394,16 +394,30 @@ TEST(CPython, MakesAnObjectResurrectedInItsDeallocationYoungAgain) {
 
 // Each kind is one of CPython's own objects, whose references are where CPython keeps them: a
 // list's and a cell's in the adapter's Node type, a record's in a Python instance's attributes, a
-// dict's as values of a dict subclass. The collector traverses them all, and unlink releases
-// through each.
+// dict's as values of a dict subclass, a set's as members of a set subclass. The collector
+// traverses them all, and unlink releases through each.
 TEST(CPython, KeepsEachKindsReferencesInItsOwnPlaceAndCollectsThroughThem) {
   expect_each_kind_keeps_its_references("cpython");
 }
 
-// A record's or dict's finalizer is a __del__ (its class becomes one that has it): run by the
-// collector on garbage, or from the deallocation by reference counting; what it resurrects lives.
-TEST(CPython, RunsTheDelOfARecordOrADictAndKeepsWhatItResurrects) {
-  for (const char* kind : {"record", "dict"}) {
+// What Python cannot hash - an acyclic object (an exact dict), a tuple of one - a set keeps as an
+// attribute, as a record does; the collector traverses both places.
+TEST(CPython, KeepsASetsUnhashableMembersAsAttributes) {
+  TraceRun run("new s set\nnew x acyclic\nnew t tuple x\nnew n\nlink s x\nlink s t\nlink s n\n"
+               "link s s\nlink n s\nunroot x\nunroot t\nunroot n\nunlink s t\nunroot s\n"
+               "collect\n",
+               "cpython");
+  EXPECT_EQ(run.freed_at(13), std::vector<std::string>{"t"});
+  EXPECT_TRUE(run.freed_at(14).empty());
+  EXPECT_EQ(run.freed_set_at(15), (std::set<std::string>{"s", "x", "n"}));
+  EXPECT_TRUE(run.session.violations().empty()) << run.report();
+}
+
+// A record's, dict's or set's finalizer is a __del__ (its class becomes one that has it): run by
+// the collector on garbage, or from the deallocation by reference counting; what it resurrects
+// lives.
+TEST(CPython, RunsTheDelOfARecordADictOrASetAndKeepsWhatItResurrects) {
+  for (const char* kind : {"record", "dict", "set"}) {
     SCOPED_TRACE(kind);
     {
       TraceRun cycle(std::string("new a ") + kind +
@@ -485,11 +499,11 @@ TEST(CPython, CountsTheTracesObjectsNotARecordsDictButItsUntrackedOnes) {
   EXPECT_TRUE(run.session.violations().empty()) << run.report();
 }
 
-// A weak reference that a record or dict holds is one of its attributes or values: it goes with
-// its holder, uncalled when both are garbage of one collection, called back when its target dies
-// alone.
-TEST(CPython, KeepsTheWeakReferencesARecordOrDictHolds) {
-  for (const char* kind : {"record", "dict"}) {
+// A weak reference that a record, dict or set holds is one of its attributes or values: it goes
+// with its holder, uncalled when both are garbage of one collection, called back when its target
+// dies alone.
+TEST(CPython, KeepsTheWeakReferencesARecordDictOrSetHolds) {
+  for (const char* kind : {"record", "dict", "set"}) {
     SCOPED_TRACE(kind);
     {
       TraceRun garbage(std::string("new h ") + kind +
@@ -664,7 +678,8 @@ TEST(Lua, KeepsMapsInEphemeronsButLuaJitLeavesThemToTheHarness) {
 // list's its sequence (the array part); a tuple is a closure whose upvalues are its items, made
 // again one longer at each of its links; a Lua 5.4 cell is a userdata whose user values are its
 // referent and its table of weak references; an acyclic object's first reference is its
-// metatable (but in LuaJIT, whose objects are userdata). The collector traverses them all.
+// metatable (but in LuaJIT, whose objects are userdata); a set's members are keys of its table.
+// The collector traverses them all.
 TEST(Lua, KeepsEachKindsReferencesWhereLuaKeepsThem) {
   for (const std::string& name : kLuas) {
     SCOPED_TRACE(name);
@@ -704,7 +719,17 @@ TEST(Lua, KeepsEachKindsReferencesWhereLuaKeepsThem) {
     lua->unlink(5, 4);
     lua->inspect(5, view);
     EXPECT_EQ(view.references, std::vector<ObjectId>{4});
+    lua->allocate(6);
+    lua->set_kind(6, ObjectKind::Set);
+    lua->link(6, 0);
+    lua->link(6, 1);
+    lua->link(6, 6);
+    lua->unlink(6, 0);
+    lua->inspect(6, view);
+    std::sort(view.references.begin(), view.references.end());
+    EXPECT_EQ(view.references, (std::vector<ObjectId>{1, 6}));
     lua->check_invariants();
+    lua->unroot(6);
     lua->unroot(5);
     lua->unroot(4);
     lua->unlink(3, 0);
@@ -714,12 +739,12 @@ TEST(Lua, KeepsEachKindsReferencesWhereLuaKeepsThem) {
     lua->collect(2);
     std::vector<ObjectId> frees = listener.frees;
     std::sort(frees.begin(), frees.end());
-    EXPECT_EQ(frees, (std::vector<ObjectId>{3, 4, 5}));  // (the tuple holds 0 and 1)
+    EXPECT_EQ(frees, (std::vector<ObjectId>{3, 4, 5, 6}));  // (the tuple holds 0 and 1)
     lua->unroot(2);
     lua->collect(2);
     frees = listener.frees;
     std::sort(frees.begin(), frees.end());
-    EXPECT_EQ(frees, (std::vector<ObjectId>{0, 1, 2, 3, 4, 5}));
+    EXPECT_EQ(frees, (std::vector<ObjectId>{0, 1, 2, 3, 4, 5, 6}));
     lua->check_invariants();
   }
 }
@@ -860,8 +885,9 @@ TEST(Php, FreesACycleOnlyWhenItCollectsAndCountsIt) {
 }
 
 // Each kind keeps its references in its own place of PHP's: a list's in the array $r, a dict's
-// under string keys of it, a record's in dynamic properties, a cell's in $c. PHP's collector
-// traverses them all (zend_std_get_gc), and unlink releases through each place.
+// under string keys of it, a record's in dynamic properties, a cell's in $c, a set's in the
+// SplObjectStorage in $s. PHP's collector traverses them all (zend_std_get_gc, and the storage's
+// get_gc), and unlink releases through each place.
 TEST(Php, KeepsEachKindsReferencesInItsOwnPlaceAndCollectsThroughThem) {
   expect_each_kind_keeps_its_references("php");
 }

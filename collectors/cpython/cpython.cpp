@@ -376,12 +376,14 @@ class Interpreter {
   // one shared weakref.ref per object for those without a callback: one the mutator holds would
   // then keep alive the weakref object that a holder was given)
   PyObject* ref_type = nullptr;
-  // The classes of records and dicts, and their subclasses with a __del__ (an object that the
-  // trace gives a finalizer changes its __class__ to one).
+  // The classes of records, dicts and sets, and their subclasses with a __del__ (an object that
+  // the trace gives a finalizer changes its __class__ to one).
   PyObject* record_type = nullptr;
   PyObject* finalizing_record_type = nullptr;
   PyObject* dict_type = nullptr;
   PyObject* finalizing_dict_type = nullptr;
+  PyObject* set_type = nullptr;
+  PyObject* finalizing_set_type = nullptr;
   // class Map(weakref.WeakKeyDictionary): an object's map entries, which it holds as one of its
   // references; its keys' weak-reference callback tells the adapter of each entry it drops.
   PyObject* map_type = nullptr;
@@ -442,7 +444,8 @@ class Interpreter {
   void release() {
     Py_CLEAR(node_type);
     for (PyObject** p : {&ref_type, &record_type, &finalizing_record_type, &dict_type,
-                         &finalizing_dict_type, &map_type, &weak_values_type, &keyed_ref_type,
+                         &finalizing_dict_type, &set_type, &finalizing_set_type, &map_type,
+                         &weak_values_type, &keyed_ref_type,
                          &gc_collect, &gc_freeze, &gc_unfreeze, &gc_callbacks, &gc_get_threshold,
                          &gc_set_threshold}) {
       Py_CLEAR(*p);
@@ -494,6 +497,12 @@ class Dict(dict):
 class FinalizingDict(Dict):
     def __del__(self):
         finalize(self)
+class Set(set):
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+class FinalizingSet(Set):
+    def __del__(self):
+        finalize(self)
 class Map(weakref.WeakKeyDictionary):
     def __init__(self):
         super().__init__()
@@ -537,6 +546,8 @@ void Interpreter::define_types() {
                              {&finalizing_record_type, "FinalizingRecord"},
                              {&dict_type, "Dict"},
                              {&finalizing_dict_type, "FinalizingDict"},
+                             {&set_type, "Set"},
+                             {&finalizing_set_type, "FinalizingSet"},
                              {&map_type, "Map"},
                              {&weak_values_type, "WeakValues"},
                              {&keyed_ref_type, "KeyedRef"}}) {
@@ -549,7 +560,27 @@ void Interpreter::define_types() {
                         reinterpret_cast<PyTypeObject*>(record_type),
                         reinterpret_cast<PyTypeObject*>(finalizing_record_type),
                         reinterpret_cast<PyTypeObject*>(dict_type),
-                        reinterpret_cast<PyTypeObject*>(finalizing_dict_type)});
+                        reinterpret_cast<PyTypeObject*>(finalizing_dict_type),
+                        reinterpret_cast<PyTypeObject*>(set_type),
+                        reinterpret_cast<PyTypeObject*>(finalizing_set_type)});
+}
+
+/// Whether an object of this kind keeps references as attributes (set_field): a record's, and a
+/// set's that Python cannot hash.
+bool has_attributes(ObjectKind kind) {
+  return kind == ObjectKind::Record || kind == ObjectKind::Set;
+}
+
+/// Whether a set can hold o: every trace object hashes by identity (object.__hash__), but an
+/// acyclic object is an exact dict, and a tuple hashes its items. (Asking PyObject_Hash would
+/// raise, and so allocate, where the trace's link allocates nothing.)
+bool hashable(PyObject* o) {
+  if (PyDict_CheckExact(o)) return false;
+  if (!PyTuple_CheckExact(o)) return true;
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(o); ++i) {
+    if (!hashable(PyTuple_GET_ITEM(o, i))) return false;
+  }
+  return true;
 }
 
 /// One of the adapter's classes, or Node: its instances are the trace's objects while alive.
@@ -557,7 +588,8 @@ bool of_trace_type(PyObject* o) {
   const Interpreter& py = Interpreter::get();
   return Py_IS_TYPE(o, py.node_type) ||
          PyObject_TypeCheck(o, reinterpret_cast<PyTypeObject*>(py.record_type)) ||
-         PyObject_TypeCheck(o, reinterpret_cast<PyTypeObject*>(py.dict_type));
+         PyObject_TypeCheck(o, reinterpret_cast<PyTypeObject*>(py.dict_type)) ||
+         PyObject_TypeCheck(o, reinterpret_cast<PyTypeObject*>(py.set_type));
 }
 
 PyObject* on_collection_phase(PyObject* self, PyObject* args) {
@@ -900,6 +932,9 @@ void CPythonCollector::set_kind(ObjectId id, ObjectKind kind) {
     case ObjectKind::Dict:
       fresh = PyObject_CallNoArgs(py.dict_type);
       break;
+    case ObjectKind::Set:
+      fresh = PyObject_CallNoArgs(py.set_type);
+      break;
     case ObjectKind::Acyclic:
       fresh = PyDict_New();
       break;
@@ -932,10 +967,10 @@ void CPythonCollector::set_field(ObjectId id, PyObject* value, ObjectId referent
                        [k](const auto& f) { return f.first == k; });
   };
   while (taken(n)) ++n;
-  const bool record = h.kind == ObjectKind::Record;
-  Owned name(PyUnicode_FromFormat(record ? "p%u" : "k%u", n));
-  if (!name || (record ? PyObject_SetAttr(h.object, name.get(), value)
-                       : PyDict_SetItem(h.object, name.get(), value)) < 0) {
+  const bool attribute = has_attributes(h.kind);
+  Owned name(PyUnicode_FromFormat(attribute ? "p%u" : "k%u", n));
+  if (!name || (attribute ? PyObject_SetAttr(h.object, name.get(), value)
+                          : PyDict_SetItem(h.object, name.get(), value)) < 0) {
     fail("setting a field of object " + std::to_string(id));
   }
   h.fields.emplace_back(n, referent);
@@ -950,11 +985,11 @@ void CPythonCollector::delete_field(ObjectId id, ObjectId referent) {
     throw std::runtime_error("cpython: object " + std::to_string(id) +
                              " holds no reference to object " + std::to_string(referent));
   }
-  const bool record = h.kind == ObjectKind::Record;
-  Owned name(PyUnicode_FromFormat(record ? "p%u" : "k%u", field->first));
+  const bool attribute = has_attributes(h.kind);
+  Owned name(PyUnicode_FromFormat(attribute ? "p%u" : "k%u", field->first));
   h.fields.erase(std::next(field).base());
-  if (!name || (record ? PyObject_DelAttr(h.object, name.get())
-                       : PyDict_DelItem(h.object, name.get())) < 0) {
+  if (!name || (attribute ? PyObject_DelAttr(h.object, name.get())
+                          : PyDict_DelItem(h.object, name.get())) < 0) {
     fail("deleting a field of object " + std::to_string(id));
   }
 }
@@ -967,6 +1002,13 @@ void CPythonCollector::link(ObjectId from, ObjectId to) {
     case ObjectKind::Dict:
     case ObjectKind::Acyclic:
       set_field(from, object(to), to);
+      break;
+    case ObjectKind::Set:
+      if (!hashable(object(to))) {
+        set_field(from, object(to), to);
+      } else if (PySet_Add(object(from), object(to)) < 0) {
+        fail("adding to set " + std::to_string(from));
+      }
       break;
     case ObjectKind::Tuple: {
       PyObject* old = object(from);
@@ -994,6 +1036,21 @@ void CPythonCollector::unlink(ObjectId from, ObjectId to) {
     case ObjectKind::Acyclic:
       delete_field(from, to);
       break;
+    case ObjectKind::Set: {
+      const auto& fields = handles_[from].fields;
+      if (std::any_of(fields.begin(), fields.end(),
+                      [to](const auto& f) { return f.second == to; })) {
+        delete_field(from, to);
+        break;
+      }
+      const int found = PySet_Discard(object(from), object(to));
+      if (found < 0) fail("discarding from set " + std::to_string(from));
+      if (found == 0) {
+        throw std::runtime_error("cpython: set " + std::to_string(from) + " holds no object " +
+                                 std::to_string(to));
+      }
+      break;
+    }
     case ObjectKind::Tuple:
       throw std::runtime_error("cpython: a tuple's items never change");
     default: {
@@ -1049,7 +1106,7 @@ std::size_t CPythonCollector::collect(int generation) {
   const std::vector<MapObject> map_objects = map_internals(generation);
   Contents contents;
   for (ObjectId id = 0; id < handles_.size(); ++id) {
-    if (handles_[id].object == nullptr || handles_[id].kind != ObjectKind::Record) continue;
+    if (handles_[id].object == nullptr || !has_attributes(handles_[id].kind)) continue;
     contents_of(handles_[id].object, contents);
     if (contents.dict != nullptr && collected(contents.dict) && collected(handles_[id].object)) {
       owners.push_back(id);
@@ -1198,16 +1255,19 @@ void CPythonCollector::set_automatic_collection(bool enabled) {
   }
 }
 
-// A record or dict gets a __del__ as a program would give it one: by becoming an instance of a
-// subclass that has one (`o.__class__ = FinalizingRecord`).
+// A record, dict or set gets a __del__ as a program would give it one: by becoming an instance
+// of a subclass that has one (`o.__class__ = FinalizingRecord`).
 void CPythonCollector::set_finalizer(ObjectId id) {
   Interpreter& py = Interpreter::get();
   PyObject* o = object(id);
   switch (handles_[id].kind) {
     case ObjectKind::Record:
-    case ObjectKind::Dict: {
-      PyObject* type = handles_[id].kind == ObjectKind::Record ? py.finalizing_record_type
-                                                               : py.finalizing_dict_type;
+    case ObjectKind::Dict:
+    case ObjectKind::Set: {
+      const ObjectKind kind = handles_[id].kind;
+      PyObject* type = kind == ObjectKind::Record ? py.finalizing_record_type
+                       : kind == ObjectKind::Dict ? py.finalizing_dict_type
+                                                  : py.finalizing_set_type;
       if (PyObject_SetAttrString(o, "__class__", type) < 0) fail("setting a __class__");
       break;
     }
@@ -1270,6 +1330,7 @@ void CPythonCollector::weak_held_by(WeakId w, ObjectId holder) {
   switch (handles_[holder].kind) {
     case ObjectKind::Record:
     case ObjectKind::Dict:
+    case ObjectKind::Set:
       set_field(holder, handle.ref, kHeldWeakReference);
       break;
     default:

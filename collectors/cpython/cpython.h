@@ -13,13 +13,18 @@
 //                                     __del__ (its class becomes FinalizingRecord)
 //                         dict        an instance of `class Dict(dict)`: references are values;
 //                                     a finalizer is a __del__, as for records
+//                         set         an instance of `class Set(set)`: references are members,
+//                                     but for what Python cannot hash (an acyclic object, a tuple
+//                                     of one), which is an attribute "p<n>", as a record's; a
+//                                     finalizer is a __del__, as for records
 //                         acyclic     an exact dict, which CPython leaves untracked while it holds
 //                                     nothing trackable and untracks again at full collections
 //                         tuple       an exact tuple (made again, one item longer, at each of its
 //                                     links, which all come as it is made)
 //   reference a -> b    by a's kind: an item of a Node, an attribute "p<n>" of a record, a value
 //                       under "k<n>" of a dict (n: the lowest number free in a), an item of a
-//                       tuple; unlink deletes one, which releases it
+//                       tuple, a member of a set (set.add; unlink is set.discard); unlink
+//                       deletes one, which releases it
 //   external reference  one strong reference owned by the adapter: root is Py_INCREF, unroot is
 //                       Py_DECREF, as a C extension holds and drops objects
 //   free                the adapter's deallocator of the object's type, standing in front of
@@ -39,7 +44,8 @@
 //                       every weak reference to an object, or to all of a collection's garbage,
 //                       before it calls any callback); the callback is reported when CPython
 //                       calls it. One that an object holds is one of its references (an item,
-//                       attribute or value): it goes when CPython deallocates it; but a dict
+//                       attribute or value; a set's is an attribute): it goes when CPython
+//                       deallocates it; but a dict
 //                       holds one without a callback as an entry of a weakref.WeakValueDictionary
 //                       of its own (a value of the dict), under the weak reference's number, whose
 //                       callback drops the entry as CPython clears it; deref is d.get(number)
@@ -283,9 +289,9 @@ class CPythonCollector : public Collector {
   _object* collection_callback_ = nullptr;  // entry of gc.callbacks, bound to this adapter
   _object* previous_thresholds_ = nullptr;  // gc.get_threshold() before this adapter
   std::uint64_t collections_ = 0;
-  std::uint64_t last_keyed_in_ = 0;
+  std::uint64_t last_keyed_in_ = 0;  // the last collection in which a finalizer made a key
   std::size_t programs_running_ = 0;        // finalizers' and callbacks' programs, nested
-  std::vector<_object*> held_by_programs_;  // what their steps hold (strong references)  // the last collection in which a finalizer made a key
+  std::vector<_object*> held_by_programs_;  // what their steps hold (strong references)
   bool frozen_ = false;  // since the last gc.freeze(), no gc.unfreeze()
 };
 

@@ -201,7 +201,8 @@ constexpr const char* kHeldWeakMode = "kv";
 constexpr ObjectId kNotAnObject = std::numeric_limits<ObjectId>::max();
 
 /// A record's references are fields "p<n>", a dict's "k<n>", in the hash part of its table (a
-/// list's, a cell's and an acyclic object's are its sequence, in the array part).
+/// list's, a cell's and an acyclic object's are its sequence, in the array part; a set's are
+/// keys of its table, each with the value true, as a Lua program keeps a set).
 bool in_fields(ObjectKind kind) { return kind == ObjectKind::Record || kind == ObjectKind::Dict; }
 const char* field_format(ObjectKind kind) { return kind == ObjectKind::Record ? "p%d" : "k%d"; }
 bool is_field_name(lua_State* L, int index) {
@@ -547,6 +548,10 @@ void LuaCollector::perform(lua_State* L, Call& c) {
         lua_pushfstring(L, field_format(c.object_kind), c.field);
         push_reachable(c.b);
         lua_rawset(L, -3);
+      } else if (c.object_kind == ObjectKind::Set) {  // set[b] = true
+        push_reachable(c.b);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -3);
       } else {
         push_reachable(c.b);
         lua_rawseti(L, -2, length(L, -2) + 1);
@@ -586,6 +591,19 @@ void LuaCollector::perform(lua_State* L, Call& c) {
       push_references(L, -1);
       lua_remove(L, -2);
       push_reachable(c.b);
+      if (c.object_kind == ObjectKind::Set) {  // set[b] = nil
+        lua_pushvalue(L, -1);
+        lua_rawget(L, -3);
+        const bool member = lua_toboolean(L, -1) != 0;
+        lua_pop(L, 1);
+        if (!member) {
+          luaL_error(L, "set %d holds no object %d", static_cast<int>(c.a), static_cast<int>(c.b));
+        }
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+        break;
+      }
       if (in_fields(c.object_kind)) {  // the field that holds it: set it to nil
         lua_pushnil(L);
         bool found = false;
@@ -1094,8 +1112,12 @@ void LuaCollector::inspect(ObjectId id, ObjectView& view) const {
     }
     push_references(L_, object);
     lua_pushnil(L_);
-    while (lua_next(L_, -2) != 0) {  // the sequence, and a record's or dict's fields
-      if (integer_at(L_, -2) >= 1 || is_field_name(L_, -2)) add(-1);
+    while (lua_next(L_, -2) != 0) {  // the sequence, a record's or dict's fields, a set's keys
+      if (integer_at(L_, -2) >= 1 || is_field_name(L_, -2)) {
+        add(-1);
+      } else if (lua_type(L_, -1) == LUA_TBOOLEAN && id_of(-2) >= 0) {
+        add(-2);
+      }
       lua_pop(L_, 1);
     }
   }
@@ -1210,6 +1232,13 @@ void LuaCollector::check_invariants() const {
       }
       if (in_fields(r.kind) && is_field_name(L_, -2)) {
         if (id_of(-1) < 0) fail(id, "has a field that is not an object");
+        lua_pop(L_, 1);
+        continue;
+      }
+      if (r.kind == ObjectKind::Set && lua_type(L_, -2) != LUA_TNUMBER) {
+        if (id_of(-2) < 0 || lua_type(L_, -1) != LUA_TBOOLEAN) {
+          fail(id, "has a member that is not an object, or not kept as true");
+        }
         lua_pop(L_, 1);
         continue;
       }

@@ -217,6 +217,7 @@ void MrubyCollector::allocate(ObjectId id) {
   Call c{this, CallKind::Allocate, id};
   call(c);
   records_[id].object = c.object;
+  freed_slots_.erase(c.object);
 }
 
 void MrubyCollector::link(ObjectId from, ObjectId to) {
@@ -252,6 +253,7 @@ std::size_t MrubyCollector::collect(int /*generation*/) {
 
 void MrubyCollector::node_freed(ObjectId id) {
   records_[id].freed = true;
+  freed_slots_.insert(records_[id].object);
   if (closing_) return;
   try {
     report_free(id);
@@ -284,7 +286,12 @@ void MrubyCollector::inspect(ObjectId id, ObjectView& view) const {
 
 // Each object not freed is a Node whose data names it, and holds an array of Nodes - unless
 // mruby has found it dead and its sweep has not reached it yet: its array and the Nodes in it may
-// be in slots swept already, free, or reused since by what was allocated meanwhile.
+// be in slots swept already, free, or reused since by what was allocated meanwhile. Garbage that
+// was allocated during a cycle is not dead in it (mruby's new objects take the colour that
+// survives the sweep) and is kept, untraced, until the next cycle, while what it refers to may
+// be freed: a slot where mruby freed a Node is no broken invariant. (An object the program
+// reaches that refers to a freed Node is a premature free, which the checker reports at the op
+// that freed it.)
 void MrubyCollector::check_object(ObjectId id) const {
   const auto fail = [id](const std::string& what) { broken_invariant("mruby", id, what); };
   const mrb_value value = mrb_obj_value(records_[id].object);
@@ -295,7 +302,8 @@ void MrubyCollector::check_object(ObjectId id) const {
   if (!mrb_array_p(references)) fail("has no array of references");
   for (mrb_int i = 0; i < RARRAY_LEN(references); ++i) {
     const mrb_value element = RARRAY_PTR(references)[i];
-    if (id_of(element) < 0) {
+    if (id_of(element) < 0 &&
+        (mrb_immediate_p(element) || !freed_slots_.contains(mrb_ptr(element)))) {
       fail("refers to something that is not a Node");
     }
   }

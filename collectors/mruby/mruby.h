@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <unordered_set>
 #include <vector>
 
 #include "collectors/collector.h"
@@ -88,6 +89,8 @@ class MrubyCollector : public Collector {
   mrb_state* mrb_ = nullptr;
   void* node_class_ = nullptr;  // RClass*
   std::vector<Record> records_;  // by object id
+  // The slots where mruby freed a Node that no Node has taken since (check_object).
+  std::unordered_set<const void*> freed_slots_;
   std::exception_ptr error_;     // thrown by the checks a free reported, inside mruby's sweep
   std::uint64_t cycles_ = 0;
   bool sentinel_gone_ = false;

@@ -1,5 +1,6 @@
 #include "collectors/php/php.h"
 
+#include <ext/spl/spl_observer.h>
 #include <sapi/embed/php_embed.h>
 #include <zend_interfaces.h>
 #include <zend_weakrefs.h>
@@ -47,6 +48,7 @@ class CyclefuzzNode {
     public $c = null;  // a cell's one reference
     public $w = [];    // the WeakReference objects it holds
     public $m = null;  // its WeakMap, once it has an entry
+    public $s = null;  // a set's members: an SplObjectStorage, once it has one
 }
 final class CyclefuzzFinalizingNode extends CyclefuzzNode {
     public function __destruct() { cyclefuzz_finalize($this); }
@@ -58,7 +60,7 @@ zend_class_entry* finalizing_class = nullptr;  // same properties, and a __destr
 zend_class_entry* weakmap_class = nullptr;
 zend_object_handlers node_handlers;
 // The property slots' offsets (OBJ_PROP), the same in both classes.
-std::uint32_t slot_r = 0, slot_c = 0, slot_w = 0, slot_m = 0;
+std::uint32_t slot_r = 0, slot_c = 0, slot_w = 0, slot_m = 0, slot_s = 0;
 
 zval* slot(zend_object* object, std::uint32_t offset) { return OBJ_PROP(object, offset); }
 
@@ -226,6 +228,7 @@ void declare_classes() {
   slot_c = property_offset("c");
   slot_w = property_offset("w");
   slot_m = property_offset("m");
+  slot_s = property_offset("s");
   check_weak_layouts();
 }
 
@@ -273,6 +276,22 @@ HashTable* own_array(zend_object* object) {
   return Z_ARRVAL_P(r);
 }
 
+/// The SplObjectStorage in the object's $s, made as it gains its first member.
+zend_object* own_storage(zend_object* object) {
+  zval* s = slot(object, slot_s);
+  if (Z_TYPE_P(s) != IS_OBJECT) {
+    zval made;
+    if (object_init_ex(&made, spl_ce_SplObjectStorage) != SUCCESS) {
+      throw std::runtime_error("php: cannot make an SplObjectStorage");
+    }
+    zval old;
+    ZVAL_COPY_VALUE(&old, s);
+    ZVAL_COPY_VALUE(s, &made);
+    zval_ptr_dtor(&old);
+  }
+  return Z_OBJ_P(s);
+}
+
 /// A key or property name the object has not used yet: "k7", "p7".
 zend_string* new_name(Node* node, char prefix) {
   const std::string name = prefix + std::to_string(node->names++);
@@ -303,6 +322,16 @@ void for_each_reference(zend_object* object, F&& f) {
     ZEND_HASH_FOREACH_VAL(entries_of(Z_OBJ_P(m)), value) { f(*value); }
     ZEND_HASH_FOREACH_END();
   }
+  zval* s = slot(object, slot_s);
+  if (Z_TYPE_P(s) == IS_OBJECT) {  // a set's members, as PHP's collector sees them (get_gc)
+    zend_object* storage = Z_OBJ_P(s);
+    zval* table = nullptr;
+    int n = 0;
+    storage->handlers->get_gc(storage, &table, &n);
+    for (int i = 0; i < n; ++i) {
+      if (Z_TYPE(table[i]) == IS_OBJECT) f(table[i]);  // (each member's data is null)
+    }
+  }
 }
 
 /// Takes the last of `from`'s references to `to` out of its place; false if it holds none. PHP
@@ -316,6 +345,19 @@ bool take_out(zend_object* from, const zend_object* to) {
     ZVAL_COPY_VALUE(&old, c);
     ZVAL_NULL(c);
     zval_ptr_dtor(&old);
+    return true;
+  }
+  if (node->kind == ObjectKind::Set) {  // $from->s->detach($to), if it contains it
+    zval* s = slot(from, slot_s);
+    if (Z_TYPE_P(s) != IS_OBJECT) return false;
+    zval member;
+    ZVAL_OBJ(&member, const_cast<zend_object*>(to));  // (the call holds it while it runs)
+    zval contained;
+    ZVAL_UNDEF(&contained);
+    zend_call_method_with_1_params(Z_OBJ_P(s), Z_OBJCE_P(s), nullptr, "contains", &contained,
+                                   &member);
+    if (Z_TYPE(contained) != IS_TRUE) return false;
+    zend_call_method_with_1_params(Z_OBJ_P(s), Z_OBJCE_P(s), nullptr, "detach", nullptr, &member);
     return true;
   }
   if (node->kind == ObjectKind::Record) {
@@ -464,6 +506,13 @@ void PhpCollector::link(ObjectId from, ObjectId to) {
       zend_string* key = new_name(node, 'k');
       zend_hash_update(own_array(f), key, &reference);
       zend_string_release(key);
+      break;
+    }
+    case ObjectKind::Set: {  // $from->s->attach($to)
+      zend_object* storage = own_storage(f);
+      zend_call_method_with_1_params(storage, storage->ce, nullptr, "attach", nullptr,
+                                     &reference);
+      zval_ptr_dtor(&reference);
       break;
     }
     default:  // $from->r[] = $to

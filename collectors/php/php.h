@@ -9,12 +9,15 @@
 //   reference a -> b    by a's kind, one of PHP's own places for a value: an element of the array
 //                       in a's property $r (a list, a tuple, an acyclic object: appended; a dict:
 //                       under a string key), a dynamic property of a (a record), a's property $c
-//                       (a cell). link stores b there as PHP's assignments do; unlink takes the
-//                       last such place holding b out, and PHP releases b with zval_ptr_dtor,
-//                       which frees it at zero and otherwise buffers it as a possible root
+//                       (a cell), a member of the SplObjectStorage in a's property $s (a set:
+//                       attach, and detach to unlink). link stores b there as PHP's assignments
+//                       do; unlink takes the last such place holding b out, and PHP releases b
+//                       with zval_ptr_dtor, which frees it at zero and otherwise buffers it as a
+//                       possible root
 //   external reference  one count of the object owned by the adapter: root is GC_ADDREF,
 //                       unroot is OBJ_RELEASE (zend_object_release, the same release path)
-//   references, to GC   PHP's own: zend_std_get_gc gives its properties, $r's array, the WeakMap
+//   references, to GC   PHP's own: zend_std_get_gc gives its properties, $r's array, the WeakMap,
+//                       the SplObjectStorage (whose get_gc gives its members)
 //   free                the free_obj handler, where PHP frees the object: by reference counting,
 //                       or from gc_collect_cycles for garbage (a destructor is not a free)
 //   finalizer           __destruct: an object the trace gives a finalizer becomes an instance of

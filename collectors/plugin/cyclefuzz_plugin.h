@@ -92,7 +92,9 @@ enum {
   CF_COLLECT_NONE = 2,
 };
 
-/* What an object is (version 3, `new a KIND`): what its kind promises a collector may use. */
+/* What an object is (version 3, `new a KIND`): what its kind promises a collector may use. Each
+ * kind promises at least what a list does: a plug-in may treat a kind it does not know as a list
+ * (CF_KIND_SET came later in version 3). */
 enum {
   CF_KIND_LIST = 0,    /* a container: any references, changed at will */
   CF_KIND_RECORD = 1,  /* an object with named fields */
@@ -100,6 +102,7 @@ enum {
   CF_KIND_CELL = 3,    /* a closure cell: at most one reference at a time */
   CF_KIND_TUPLE = 4,   /* immutable: its references are linked right after allocate, never again */
   CF_KIND_ACYCLIC = 5, /* refers only to older acyclic objects: never part of a cycle */
+  CF_KIND_SET = 6,     /* a set: at most one reference to each object */
 };
 
 /* The collector's own state, opaque to cyclefuzz. */

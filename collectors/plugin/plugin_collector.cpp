@@ -16,7 +16,8 @@ static_assert(static_cast<std::uint32_t>(ObjectKind::List) == CF_KIND_LIST &&
                   static_cast<std::uint32_t>(ObjectKind::Dict) == CF_KIND_DICT &&
                   static_cast<std::uint32_t>(ObjectKind::Cell) == CF_KIND_CELL &&
                   static_cast<std::uint32_t>(ObjectKind::Tuple) == CF_KIND_TUPLE &&
-                  static_cast<std::uint32_t>(ObjectKind::Acyclic) == CF_KIND_ACYCLIC,
+                  static_cast<std::uint32_t>(ObjectKind::Acyclic) == CF_KIND_ACYCLIC &&
+                  static_cast<std::uint32_t>(ObjectKind::Set) == CF_KIND_SET,
               "the header's kinds are language/op.h's, in the same order");
 
 /// A loaded library and the description it exported. The library stays loaded for the life of
