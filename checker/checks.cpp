@@ -139,6 +139,9 @@ void Session::check_leak(Lane& lane) {
 // Reference counting: garbage that no garbage cycle holds is gone after the op. Only the objects
 // this op made garbage, or whose referrers it freed, can have become freeable (and the objects
 // finalizers allocated, which they dropped as they returned, and the list's released entries).
+// A collector that keeps_finalized_a_cycle may keep what it finalized in the op, and what that
+// reaches, until its next full collection (PHP keeps an object whose destructor its second pass
+// ran, though no cycle holds it any more), when the leak check has it.
 void Session::check_late_free(Lane& lane) {
   std::vector<ObjectId> candidates = oracle_.newly_unreachable();
   for (ObjectId x : lane.freed_now) {
@@ -155,6 +158,9 @@ void Session::check_late_free(Lane& lane) {
   candidates.insert(candidates.end(), lane.born_now.begin(), lane.born_now.end());
   for (std::size_t i = 1; i < lane.unlinked_now.size(); i += 2) {
     candidates.push_back(lane.unlinked_now[i]);
+  }
+  if (lane.capabilities.keeps_finalized_a_cycle) {
+    std::erase_if(candidates, [&lane](ObjectId x) { return lane.kept_finalized(x); });
   }
   const std::vector<ObjectId> late = oracle_.unheld_garbage(
       candidates, [&lane](ObjectId x) { return lane.garbage(x); }, lane.view(),

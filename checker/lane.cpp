@@ -133,6 +133,7 @@ void Lane::begin_op(std::size_t objects, bool reach_may_change) {
   kept_before.clear();
   garbage_at_start.clear();
   fresh_.clear();  // (fresh is about one op: what this op's finalizers changed)
+  kept_finalized_.clear();
   if (status.size() < objects) {
     status.resize(objects, Status::Unallocated);
     listed.resize(objects, 0);
@@ -232,7 +233,10 @@ void Lane::end_op() {
     const std::vector<ObjectId> reached =
         keeps_ephemerons() ? oracle.ephemeron_descendants(marked, allocated, view(), listed_maps)
                            : oracle.descendants(marked, not_the_mutators, view(), true);
-    for (ObjectId x : reached) fresh_.insert(x);
+    for (ObjectId x : reached) {
+      fresh_.insert(x);
+      kept_finalized_.insert(x);
+    }
   }
   if (born_now.empty() && linked_now.empty() && unmapped_now.empty() && released.empty()) return;
   std::vector<ObjectId> changed = born_now;

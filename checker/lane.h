@@ -89,6 +89,9 @@ class Lane final : public CollectorHost {
   /// Whether this op's finalizers allocated x or added a reference from it, or x is what such an
   /// object reaches outside the mutator's heap (the `fresh` part of may_keep).
   bool fresh(ObjectId x) const { return fresh_.contains(x); }
+  /// For a collector that keeps_finalized_a_cycle: whether x is what an object it finalized in
+  /// this op reaches (part of fresh), which it may keep until its next full collection.
+  bool kept_finalized(ObjectId x) const { return kept_finalized_.contains(x); }
 
   // ---- the op's bookkeeping -----------------------------------------------------------------
 
@@ -254,6 +257,7 @@ class Lane final : public CollectorHost {
   ObjectSet kept_;
   ObjectSet fresh_;  // what born_now, linked_now, released, unmapped_now's values reach (op end),
                     // the mutator's heap left out
+  ObjectSet kept_finalized_;  // the part of fresh_ that the op's finalized objects reach
   ObjectSet reached_;  // what the list reaches, during the op (reached_by_list)
   std::vector<ObjectId> held_dead_keys_;  // held_dead_keys, as of its last call
   std::size_t dead_keys_seen_ = 0;        // how many of the oracle's dead keys it has taken

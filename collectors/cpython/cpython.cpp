@@ -295,6 +295,7 @@ struct Deallocators {
   destructor dict = nullptr;
   std::vector<std::pair<PyTypeObject*, destructor>> base;  // each class's base deallocator
   std::vector<PyObject*> inside;  // innermost last: subtype_dealloc calls back for it
+  inquiry map_clear = nullptr;    // Map's tp_clear (subtype_clear), which map_clear stands before
 };
 
 Deallocators& deallocators() {
@@ -343,6 +344,21 @@ void builtin_dealloc(PyObject* self) {
   }
   original(self);
   Py_TRASHCAN_END
+}
+
+// CPython's collector clears a garbage Map (delete_garbage's tp_clear: subtype_clear empties its
+// __dict__) before anything frees it: its `data` and `_remove` may go now, while the Map lives on
+// until its owner lets go of it (and a finalizer that reference counting runs meanwhile may ask
+// for a collection, which looks at every Map). The adapter forgets them first.
+int map_clear(PyObject* self) {
+  if (CPythonCollector* adapter = active_adapter()) adapter->map_cleared(self);
+  // subtype_clear looks for the nearest base whose tp_clear is not its own, and would find the
+  // class itself: it runs with the class as CPython made it.
+  PyTypeObject* type = Py_TYPE(self);
+  type->tp_clear = deallocators().map_clear;
+  const int result = type->tp_clear(self);
+  type->tp_clear = map_clear;
+  return result;
 }
 
 /// Stands the adapter's deallocators in front of CPython's, for `classes` (Python classes, whose
@@ -563,6 +579,9 @@ void Interpreter::define_types() {
                         reinterpret_cast<PyTypeObject*>(finalizing_dict_type),
                         reinterpret_cast<PyTypeObject*>(set_type),
                         reinterpret_cast<PyTypeObject*>(finalizing_set_type)});
+  auto* map_class = reinterpret_cast<PyTypeObject*>(map_type);
+  deallocators().map_clear = map_class->tp_clear;
+  map_class->tp_clear = map_clear;
 }
 
 /// Whether an object of this kind keeps references as attributes (set_field): a record's, and a
@@ -779,6 +798,14 @@ void CPythonCollector::as_program(const Run& run) {
 void CPythonCollector::map_freed(std::unordered_map<PyObject*, MapHandle>::iterator map) {
   handles_[map->second.map].map = nullptr;
   maps_.erase(map);
+}
+
+void CPythonCollector::map_cleared(PyObject* map) {
+  const auto found = maps_.find(map);
+  if (found == maps_.end()) return;
+  found->second.data = nullptr;
+  found->second.callback = nullptr;
+  found->second.keys.clear();  // (their weakref.ref objects were the data's)
 }
 
 void CPythonCollector::object_freed(PyObject* o) {
@@ -1491,6 +1518,7 @@ bool CPythonCollector::drop_uncalled_entry(MapHandle& handle, ObjectId key) {
 
 bool CPythonCollector::values_reach(PyObject* map, ObjectId target) const {
   Contents contents;
+  if (maps_.at(map).data == nullptr) return false;
   visit(maps_.at(map).data, contents);
   std::vector<ObjectId> pending = std::move(contents.objects);
   std::vector<bool> seen(handles_.size());
@@ -1577,7 +1605,9 @@ void CPythonCollector::visit(PyObject* o, Contents& contents) const {
           contents->weak += data ? static_cast<std::size_t>(PyDict_Size(data.get())) : 0;
         } else if (const auto m = adapter->maps_.find(v); m != adapter->maps_.end()) {
           contents->map = v;
-          adapter->visit(m->second.data, *contents);  // (its values: the keys are weakrefs)
+          if (m->second.data != nullptr) {  // (its values: the keys are weakrefs)
+            adapter->visit(m->second.data, *contents);
+          }
         } else if (PyDict_CheckExact(v)) {
           contents->dict = v;
           adapter->visit(v, *contents);
@@ -1610,7 +1640,9 @@ void CPythonCollector::inspect(ObjectId id, ObjectView& view) const {
   if (view.tracked && contents.map != nullptr) {
     int older = view.generation;
     for (PyObject* part : {contents.map, maps_.at(contents.map).data}) {
-      if (PyObject_GC_IsTracked(part)) older = std::max(older, generation_of(part));
+      if (part != nullptr && PyObject_GC_IsTracked(part)) {
+        older = std::max(older, generation_of(part));
+      }
     }
     if (older > view.generation && values_reach(contents.map, id)) view.generation = older;
   }

@@ -121,6 +121,7 @@ class CPythonCollector : public Collector {
   void object_finalized(_object* o);
   void object_dying(_object* o);  // its deallocation begins (a held weakref's too)
   void object_freed(_object* o);  // its weak references are cleared; its references not released
+  void map_cleared(_object* map);  // CPython's collector is about to clear a Map (its tp_clear)
   void weak_callback_ran(WeakId w);
   /// A Map's `_remove` is about to drop the entry of `key_reference` (a weakref.ref in its data).
   void entry_dropped(_object* map, _object* key_reference);
@@ -172,6 +173,7 @@ class CPythonCollector : public Collector {
     ObjectId map = 0;
     _object* data = nullptr;      // borrowed: the instance's `data`, {weakref.ref(key): value}
     _object* callback = nullptr;  // borrowed: its `_remove`, its keys' weak-reference callback
+                                  // (both null once CPython's collector cleared the Map)
     std::vector<MapKey> keys;  // one per entry
   };
   /// One of the objects a Map is made of.

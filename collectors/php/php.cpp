@@ -445,6 +445,10 @@ const Capabilities& PhpCollector::capabilities() const {
       .automatic_collection = true,
       .count = CountMeaning::References,
       .collect_count = CollectCount::None,
+      // gc_collect_cycles() runs the destructors of the garbage it finds, then itself once more
+      // to free what they left garbage; the objects whose destructors that second pass ran wait
+      // for the next call (zend_gc.c: "We do this only once"), even once no cycle holds them.
+      .keeps_finalized_a_cycle = true,
       .finalizers = true,
       .weak_references = true,
       .weak_reference_callbacks = false,
