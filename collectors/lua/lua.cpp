@@ -273,6 +273,7 @@ class LuaCollector : public Collector {
     std::optional<ObjectId> holder;
     bool taken = false;
     bool gone = false;  // reported cleared, or gone with its holder: never looked at again
+    bool moving = false;  // weak_held_by is moving it: in neither slot (its target on the stack)
   };
   struct Call;  // one operation's arguments and results, across lua_pcall
   enum class CallKind : std::uint8_t;
@@ -840,11 +841,23 @@ void LuaCollector::weak_ref(WeakId w, ObjectId target, bool /*callback*/) {
   pending_.push_back(w);
 }
 
+// A step of the collector during the move (a table grows) may run a finalizer, which looks at
+// the weak references: this one is in neither slot then, and its target, on the stack, cannot be
+// cleared. After the move it is looked at where it went.
 void LuaCollector::weak_held_by(WeakId w, ObjectId holder) {
-  weak_[w].holder = holder;  // (before the call, which looks at the slot where it moved it)
+  weak_[w].holder = holder;
+  weak_[w].moving = true;
   Call c{this, CallKind::HoldWeak, holder};
   c.w = w;
-  call(c);
+  try {
+    call(c);
+  } catch (...) {
+    weak_[w].moving = false;
+    throw;
+  }
+  weak_[w].moving = false;
+  look_at_weak_references();  // (call's own look left it out)
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 // What the slot holds, read whenever it can be named (a weak reference reported cleared too, so
@@ -965,7 +978,7 @@ void LuaCollector::look_at_weak_references() {
   for (std::size_t i = 0; i < pending_.size();) {
     const WeakId w = pending_[i];
     bool cleared = false;
-    if (push_slot_table(w)) {
+    if (!weak_[w].moving && push_slot_table(w)) {
       lua_rawgeti(L_, -1, w);
       cleared = lua_isnil(L_, -1);
       lua_pop(L_, 2);
