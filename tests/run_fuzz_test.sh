@@ -38,7 +38,7 @@ ls "$tmp"/fresh-crash-* >/dev/null 2>&1 ||
 # have those frames to spare.)
 crasher=mutant:release-recurses-per-object
 mkdir -p "$tmp/known"
-printf 'build o1 chain 200000\nunroot o1\n' >"$tmp/known/deep-chain.trace"
+printf 'build o1 chain 20000\nunroot o1\n' >"$tmp/known/deep-chain.trace"
 out=$(FUZZ_COLLECTORS=$crasher FUZZ_SECONDS=20 FUZZ_KNOWN="$tmp/known" FUZZ_OUT="$tmp/known-run" \
       tools/run-fuzz 2>&1)
 status=$?
