@@ -80,15 +80,16 @@ mutant() {
 }
 
 # One job per core (each check is one process): the built-in collectors together, each runtime
-# alone, each mutant. A runtime passes the first 300 runs: a runtime's run can cost ten times
-# the built-ins' (CPython's 1000 took 167 s here), and tests/runtimes_test.cpp and the runtime/
-# replays check them too. Every job's lines go to its own log, printed in order at the end.
+# alone, each mutant. A runtime passes the first 100 runs: a runtime's run can cost ten times
+# the built-ins' (the ten runtimes' 300 took 162 s here, CPython's 56 s of it), and
+# tests/runtimes_test.cpp checks 400 generated traces on each, the runtime/ replays its
+# regressions. Every job's lines go to its own log, printed in order at the end.
 mapfile -t builtins < <("$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9-]*  (default)' |
                         cut -d' ' -f1)
 mapfile -t runtimes < <("$cyclefuzz" collectors | grep -o '^[a-z][a-z0-9.-]*$')
 mapfile -t mutants < <("$cyclefuzz" collectors | grep -o '^mutant:[a-z0-9-]*')
 logs=()
-for job in "$runs ${builtins[*]}" "${runtimes[@]/#/300 }" "${mutants[@]}"; do
+for job in "$runs ${builtins[*]}" "${runtimes[@]/#/100 }" "${mutants[@]}"; do
   while [[ $(jobs -rp | wc -l) -ge $(nproc) ]]; do wait -n; done
   log=$out/${job//[: ]/-}.log
   # (A job's words: the runs and collectors of one correct check, or one mutant.)
