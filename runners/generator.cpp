@@ -48,7 +48,7 @@ using Weights = std::array<std::size_t, kKindCount>;
 // that what an object is forbids, is left out.
 constexpr std::size_t kMoreSteps = 3;
 constexpr std::size_t kUsable = 64;
-constexpr std::array<StepKind, 11> kStepKinds = {
+constexpr std::array<StepKind, 11> kDrawnStepKinds = {
     StepKind::Resurrect, StepKind::New,     StepKind::Link,      StepKind::Collect,
     StepKind::Unlink,    StepKind::Deref,   StepKind::Release,   StepKind::Finalizer,
     StepKind::Weak,      StepKind::Entry,   StepKind::Unentry};
@@ -65,7 +65,7 @@ constexpr std::size_t kAnyObject = 3;
 // square). A build is drawn only while the live heap is under kMaxReachable, and then as large
 // as drawn: sizes from 2 to thousands, as bugs that need size (a mark stack or a buffer that
 // gives up, a count that overflows, a recursion that does) need them; most builds stay small.
-constexpr std::size_t kShapes = 6;
+constexpr std::size_t kShapeCount = 6;
 constexpr std::uint32_t kMaxGeneratedClique = 32;
 constexpr std::size_t kLinkModes = 4;
 constexpr std::size_t kClosesCycle = 2;
@@ -84,14 +84,14 @@ struct WeightedKind {
   ObjectKind kind;
   std::size_t weight;
 };
-constexpr WeightedKind kObjectKinds[] = {
+constexpr WeightedKind kKindWeights[] = {
     {ObjectKind::List, 16}, {ObjectKind::Record, 3}, {ObjectKind::Dict, 2},
     {ObjectKind::Cell, 1},  {ObjectKind::Tuple, 1},  {ObjectKind::Acyclic, 2},
     {ObjectKind::Set, 2},
 };
-constexpr std::size_t kObjectKindTotal = [] {
+constexpr std::size_t kKindWeightTotal = [] {
   std::size_t total = 0;
-  for (const WeightedKind& k : kObjectKinds) total += k.weight;
+  for (const WeightedKind& k : kKindWeights) total += k.weight;
   return total;
 }();
 constexpr std::size_t kMoreItems = 3;
@@ -394,10 +394,10 @@ bool program_may_change(const Oracle& heap, ObjectId x, StepKind step) {
 
 /// A new object of a random kind; a tuple with its items.
 Op random_new(const Oracle& heap, Choices& choices) {
-  std::size_t roll = choices.choose(kObjectKindTotal);
+  std::size_t roll = choices.choose(kKindWeightTotal);
   std::size_t k = 0;
-  while (roll >= kObjectKinds[k].weight) roll -= kObjectKinds[k++].weight;
-  Op op = Op::make_new(static_cast<ObjectId>(heap.object_count()), kObjectKinds[k].kind);
+  while (roll >= kKindWeights[k].weight) roll -= kKindWeights[k++].weight;
+  Op op = Op::make_new(static_cast<ObjectId>(heap.object_count()), kKindWeights[k].kind);
   if (op.object_kind != ObjectKind::Tuple || heap.reachable_count() == 0) return op;
   while (op.items.size() < kMaxItems && choices.choose(kMoreItems) != 0) {
     op.items.push_back(pick_reachable(heap, choices));
@@ -413,7 +413,7 @@ void add_random_steps(const Oracle& heap, Choices& choices, Op& op, std::optiona
   const auto any_usable = [&] { return usable[choices.choose(usable.size())]; };
   while (op.steps.size() < kMaxSteps && choices.choose(kMoreSteps) != 0) {
     std::optional<Step> step;
-    const StepKind kind = kStepKinds[choices.choose(kStepKinds.size())];
+    const StepKind kind = kDrawnStepKinds[choices.choose(kDrawnStepKinds.size())];
     if (usable.empty() && kind != StepKind::New && kind != StepKind::Collect) continue;
     // (A callback's usable objects are all its own: then the newest is the last of them.)
     const ObjectId newest =
@@ -522,7 +522,7 @@ std::uint32_t most_generated(Shape shape, const Distribution& distribution) {
 
 /// A build of a random shape and size.
 Op random_build(const Oracle& heap, Choices& choices, const Distribution& distribution) {
-  const auto shape = static_cast<Shape>(choices.choose(kShapes));
+  const auto shape = static_cast<Shape>(choices.choose(kShapeCount));
   const std::size_t octave = std::size_t{1} << (1 + choices.choose(octaves(distribution)));
   const std::size_t size = octave + choices.choose(octave);
   return Op::build(static_cast<ObjectId>(heap.object_count()), shape,
@@ -627,11 +627,11 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op,
   switch (op.kind) {
     case OpKind::New: {
       std::size_t roll = 0;
-      for (const WeightedKind& k : kObjectKinds) {
+      for (const WeightedKind& k : kKindWeights) {
         if (k.kind == op.object_kind) break;
         roll += k.weight;
       }
-      out.push_back({roll, kObjectKindTotal});
+      out.push_back({roll, kKindWeightTotal});
       if (op.object_kind != ObjectKind::Tuple || heap.reachable_count() == 0) break;
       for (ObjectId item : op.items) {
         out.push_back({1, kMoreItems});
@@ -685,9 +685,9 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op,
       for (const Step& step : op.steps) {
         out.push_back({1, kMoreSteps});
         out.push_back({static_cast<std::size_t>(
-                           std::find(kStepKinds.begin(), kStepKinds.end(), step.kind) -
-                           kStepKinds.begin()),
-                       kStepKinds.size()});
+                           std::find(kDrawnStepKinds.begin(), kDrawnStepKinds.end(), step.kind) -
+                           kDrawnStepKinds.begin()),
+                       kDrawnStepKinds.size()});
         if (step.kind == StepKind::Resurrect || step.kind == StepKind::Release) {
           out.push_back(index_of(step.a));
         }
@@ -752,7 +752,7 @@ std::vector<Choice> choices_for(const Oracle& heap, const Op& op,
       break;
     }
     case OpKind::Build: {  // (a size past the generator's cap is answered as the cap)
-      out.push_back({static_cast<std::size_t>(op.shape), kShapes});
+      out.push_back({static_cast<std::size_t>(op.shape), kShapeCount});
       const std::size_t size = std::min(op.size, most_generated(op.shape, distribution));
       std::size_t e = 1;
       while (e < octaves(distribution) && (std::size_t{2} << e) <= size) ++e;
