@@ -274,6 +274,18 @@ Signature signature_of(const Trace& trace, const CollectorEntry& collector,
   return s;
 }
 
+Trace minimize_failure(const Trace& trace, const CollectorEntry& collector,
+                       const CollectorOptions& options, const Signature& target,
+                       MinimizeBudget& budget, std::size_t* runs) {
+  const auto fails_so = [&](const Trace& candidate) {
+    if (runs != nullptr) ++*runs;
+    return signature_of(candidate, collector, options) == target;
+  };
+  const Trace minimal = minimize_trace(trace, fails_so, budget);
+  if (!target.where.starts_with("stack-overflow")) return minimal;
+  return grow_builds(minimal, fails_so, budget);
+}
+
 std::vector<ChildReplay> replay_in_children(const Trace& trace,
                                             const std::vector<CollectorEntry>& collectors,
                                             const CollectorOptions& options,

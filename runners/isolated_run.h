@@ -8,6 +8,7 @@
 #include "collectors/registry.h"
 #include "checker/session.h"
 #include "language/trace.h"
+#include "runners/minimize.h"
 
 namespace cyclefuzz {
 
@@ -58,6 +59,15 @@ Signature violation_signature(std::string collector, ViolationKind kind, std::st
 /// The child's stderr is kept from the terminal; for a crash, `report` gets it.
 Signature signature_of(const Trace& trace, const CollectorEntry& collector,
                        const CollectorOptions& options, std::string* report = nullptr);
+
+/// The smallest trace that fails as `trace` does (`target`, its signature on `collector`):
+/// minimize_trace, each candidate's signature taken in a child; `runs` counts them. A stack
+/// overflow's minimal trace then has its builds doubled where it still overflows (grow_builds),
+/// so that it overflows in the other builds and front ends too: a chain minimized to 455 objects
+/// by gcc's build passed in clang's.
+Trace minimize_failure(const Trace& trace, const CollectorEntry& collector,
+                       const CollectorOptions& options, const Signature& target,
+                       MinimizeBudget& budget, std::size_t* runs = nullptr);
 
 /// What a sanitizer's report on `text` says for a Signature's `where`: its kind ("SEGV",
 /// "heap-use-after-free", "runtime error: ...") and its first frames outside the sanitizer's

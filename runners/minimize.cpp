@@ -253,6 +253,40 @@ Trace shrink_build(Trace trace, std::size_t i,
 
 }  // namespace
 
+Trace grow_builds(Trace trace, const std::function<bool(const Trace&)>& interesting,
+                  MinimizeBudget& budget) {
+  for (std::size_t i = 0; i < trace.ops.size() && !budget.spent(); ++i) {
+    const Op& build = trace.ops[i];
+    if (build.kind != OpKind::Build) continue;
+    const std::uint32_t most = build.shape == Shape::Clique ? kMaxClique : kMaxBuild;
+    const std::uint32_t size = std::min(most, 2 * build.size);
+    if (size <= build.size) continue;
+    const ObjectId end = build.a + build.size;
+    const ObjectId more = size - build.size;
+    Trace larger = trace;
+    larger.ops[i].size = size;
+    ObjectId objects = end;
+    for (std::size_t j = i + 1; j < larger.ops.size(); ++j) {
+      for_each_object(larger.ops[j], [&](ObjectId& x, Slot) {
+        objects = std::max(objects, x + 1);
+        if (x >= end) x += more;
+      });
+      objects = std::max(objects, trace.ops[j].a + objects_made(trace.ops[j]));
+    }
+    // The names follow their objects; the new members are named as the parser names them.
+    std::vector<std::string> names;
+    for (ObjectId x = 0; x < objects + more; ++x) {
+      names.push_back(x < end          ? trace.names[x]
+                      : x < end + more ? Names::member(trace.names[build.a], x - build.a)
+                                       : trace.names[x - more]);
+    }
+    larger.names = Names(std::move(names));
+    Trace valid = select_ops(larger, std::vector<bool>(larger.ops.size(), true));
+    if (interesting(valid)) trace = std::move(valid);
+  }
+  return trace;
+}
+
 // Then each finalizer's program, one step at a time (select_ops renumbers what the remaining
 // steps allocate, and drops the steps naming what a dropped one allocated), each tuple's items,
 // each other object's kind, and each weak reference's holder.

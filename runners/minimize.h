@@ -51,4 +51,12 @@ Trace minimize_trace(const Trace& trace, const std::function<bool(const Trace&)>
 Trace drop_steps(Trace trace, const std::function<bool(const Trace&)>& interesting,
                  MinimizeBudget& budget);
 
+/// `trace` with each `build` twice as large (at most kMaxBuild, a clique kMaxClique) where
+/// `interesting` still holds, one build at a time; the objects made after a build are renumbered
+/// past it. For a failure that depends on how deep a recursion goes: a minimal trace sits at the
+/// edge of the stack of the build and front end that minimized it, and another build's frames
+/// (gcc's against clang's, with or without a sanitizer) may leave room to spare there.
+Trace grow_builds(Trace trace, const std::function<bool(const Trace&)>& interesting,
+                  MinimizeBudget& budget);
+
 }  // namespace cyclefuzz

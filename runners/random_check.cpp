@@ -131,12 +131,7 @@ RandomCheckResult random_check(const RandomCheckOptions& o,
       finding.signature = signature;
       finding.crash_report = std::move(report);
       MinimizeBudget budget(o.minimize_seconds);
-      finding.minimal = minimize_trace(
-          trace,
-          [&](const Trace& candidate) {
-            return signature_of(candidate, c, o.collector_options) == signature;
-          },
-          budget);
+      finding.minimal = minimize_failure(trace, c, o.collector_options, signature, budget);
       finding.minimized_fully = !budget.ran_out();
       hand_over(finding);
     }

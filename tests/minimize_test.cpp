@@ -86,6 +86,21 @@ TEST(Minimize, KeepsABuildClearOfAnEdgeThatMovesFromRunToRun) {
   // A failure that does not move is shrunk to its edge exactly (the test above).
 }
 
+TEST(Minimize, GrowsABuildWhereTheFailureStays) {
+  // A stack overflow's minimal trace sits at the edge of one build's stack; grow_builds doubles
+  // each build where the failure stays, the objects after it renumbered under their names.
+  const Trace t = parse_trace("build s chain 6\nnew x\nlink x s_5\nunroot s\ncollect\n", "t");
+  MinimizeBudget budget;
+  const auto fails_up_to = [](std::uint32_t most) {
+    return [most](const Trace& candidate) { return candidate.ops.front().size <= most; };
+  };
+  const Trace grown = grow_builds(t, fails_up_to(12), budget);
+  EXPECT_EQ(to_text(grown), "build s chain 12\nnew x\nlink x s_5\nunroot s\ncollect\n");
+  EXPECT_EQ(grown.ops[1].a, 12u);
+  EXPECT_EQ(grown.ops[2].b, 5u);
+  EXPECT_EQ(to_text(grow_builds(t, fails_up_to(11), budget)), to_text(t));
+}
+
 TEST(SelectOps, RenamesABuildsMembersAndKeepsTheirNames) {
   const Trace t = parse_trace("new a\nbuild s ring 3\nlink a s_2\nunroot s\n", "t");
   std::vector<bool> keep = {false, true, false, true};

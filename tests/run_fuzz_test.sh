@@ -33,9 +33,8 @@ ls "$tmp"/fresh-crash-* >/dev/null 2>&1 ||
 
 # FUZZ_KNOWN: a crash that fails as a known trace does is said, not minimized, and fuzzing goes
 # on from the corpus until the time is up; nothing new, exit 0.
-# (The known trace is a chain far longer than any stack: the minimal one `check` writes overflows
-# its child's stack by a few frames, and another front end's child, or another build's, may
-# have those frames to spare.)
+# (The known trace is a chain far longer than any stack, so that it overflows in this build
+# whatever its frames.)
 crasher=mutant:release-recurses-per-object
 mkdir -p "$tmp/known"
 printf 'build o1 chain 20000\nunroot o1\n' >"$tmp/known/deep-chain.trace"

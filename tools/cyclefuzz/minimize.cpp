@@ -60,13 +60,7 @@ int minimize(const MinimizeOptions& o) {
   std::cerr << "minimizing " << trace.ops.size() << " ops: " << describe(target) << "\n";
   std::size_t tried = 0;
   MinimizeBudget budget(o.seconds);
-  const Trace minimal = minimize_trace(
-      trace,
-      [&](const Trace& candidate) {
-        ++tried;
-        return signature_of(candidate, *failing, options) == target;
-      },
-      budget);
+  const Trace minimal = minimize_failure(trace, *failing, options, target, budget, &tried);
   const std::string stopped =
       budget.ran_out() ? "; stopped after " + duration_text(o.seconds) + ": maybe not minimal" : "";
   const std::string text = "# " + describe(target.outcome) + " on " + failing->name +
