@@ -87,7 +87,8 @@ std::optional<std::size_t> apply(Collector& collector, const Op& op,
       }
       break;
     case OpKind::Build:
-      for (const Op& part : parts_of_build(op)) apply(collector, part, std::nullopt);
+      for_each_part_of_build(
+          op, [&collector](const Op& part) { apply(collector, part, std::nullopt); });
       break;
     case OpKind::Release:  // the program's list is the Session's (checker/session.h)
     case OpKind::Deref:    // a question the Session asks (Collector::deref)

@@ -89,46 +89,6 @@ std::optional<Shape> shape_named(std::string_view word) {
   return std::nullopt;
 }
 
-std::vector<Op> parts_of_build(const Op& build) {
-  const ObjectId s = build.a;
-  const std::uint32_t n = build.size;
-  std::vector<Op> parts;
-  // (Ops are large: growing the vector a build of 10^4 fills cost a tenth of a `check`.)
-  const std::size_t links = build.shape == Shape::Clique ? std::size_t{n} * (n - 1)
-                            : build.shape == Shape::Star ? 2 * std::size_t{n - 1}
-                                                         : n;
-  parts.reserve(2 * std::size_t{n} + links);
-  for (std::uint32_t i = 0; i < n; ++i) parts.push_back(Op::make_new(s + i));
-  switch (build.shape) {
-    case Shape::Chain:
-    case Shape::Ring:
-      for (std::uint32_t i = 0; i + 1 < n; ++i) parts.push_back(Op::link(s + i, s + i + 1));
-      if (build.shape == Shape::Ring) parts.push_back(Op::link(s + n - 1, s));
-      break;
-    case Shape::Tree:
-      for (std::uint32_t i = 1; i < n; ++i) parts.push_back(Op::link(s + (i - 1) / 2, s + i));
-      break;
-    case Shape::Fan:
-      for (std::uint32_t i = 1; i < n; ++i) parts.push_back(Op::link(s, s + i));
-      break;
-    case Shape::Star:
-      for (std::uint32_t i = 1; i < n; ++i) {
-        parts.push_back(Op::link(s, s + i));
-        parts.push_back(Op::link(s + i, s));
-      }
-      break;
-    case Shape::Clique:
-      for (std::uint32_t i = 0; i < n; ++i) {
-        for (std::uint32_t j = 0; j < n; ++j) {
-          if (i != j) parts.push_back(Op::link(s + i, s + j));
-        }
-      }
-      break;
-  }
-  for (std::uint32_t i = 1; i < n; ++i) parts.push_back(Op::unroot(s + i));
-  return parts;
-}
-
 const char* keyword(StepKind kind) {
   switch (kind) {
     case StepKind::New:

@@ -16,7 +16,7 @@ void Oracle::apply(const Op& op) {
   newly_unreachable_.clear();
   switch (op.kind) {
     case OpKind::Build:  // (nothing it makes is unreachable after it)
-      for (const Op& part : parts_of_build(op)) apply(part);
+      for_each_part_of_build(op, [this](const Op& part) { apply(part); });
       break;
     case OpKind::New:
       add_object(op.a, true);

@@ -231,6 +231,11 @@ TEST(TraceParser, ReadsBuildsAndNamesTheirMembers) {
   EXPECT_EQ(to_text(t), text);
   EXPECT_EQ(t.names[5], "c_1");
   // The ops it stands for: every member made, linked in its shape, and only the first held.
+  const auto parts_of_build = [](const Op& build) {
+    std::vector<Op> parts;
+    for_each_part_of_build(build, [&](const Op& part) { parts.push_back(part); });
+    return parts;
+  };
   const std::vector<Op> ring = parts_of_build(Op::build(0, Shape::Ring, 3));
   EXPECT_EQ(ring, (std::vector<Op>{Op::make_new(0), Op::make_new(1), Op::make_new(2),
                                    Op::link(0, 1), Op::link(1, 2), Op::link(2, 0), Op::unroot(1),
