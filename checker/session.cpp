@@ -43,12 +43,14 @@ bool Session::allocated(std::size_t i, ObjectId x) const {
 
 void Session::run(const Trace& trace) {
   for (const Op& op : trace.ops) {
-    if (std::all_of(lanes_.begin(), lanes_.end(), [](const auto& l) { return l->retired; })) {
-      return;
-    }
+    if (done()) break;
     step(op);
   }
   finish();
+}
+
+bool Session::done() const {
+  return std::all_of(lanes_.begin(), lanes_.end(), [](const auto& l) { return l->retired; });
 }
 
 // (What the walks find is reported at the last op, after which they run.)

@@ -102,6 +102,8 @@ class Session {
   /// After the last op: the walks that were put off (CheckOptions::walk_every_collection). run()
   /// calls it; a caller of step() calls it at the end.
   void finish();
+  /// Whether every collector is retired: further ops would check nothing.
+  bool done() const;
 
   const std::vector<Violation>& violations() const { return violations_; }
   std::size_t collector_count() const;

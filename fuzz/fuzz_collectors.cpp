@@ -1,7 +1,8 @@
 // fuzz_collectors: bytes -> a valid trace (runners/fuzz_input.h) -> every selected collector, with
-// every check of the oracle after every op. On a violation it prints the trace up to the failing
-// op and the readable report, then aborts, so that libFuzzer keeps the input (unless every
-// violation is known: CYCLEFUZZ_KNOWN, fuzz/fuzz_settings.h).
+// every check of the oracle after every op (each op run as soon as it is decoded). On a violation
+// it prints the trace up to the failing op and the readable report, then aborts, so that
+// libFuzzer keeps the input (unless every violation is known: CYCLEFUZZ_KNOWN,
+// fuzz/fuzz_settings.h).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -73,9 +74,14 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace cyclefuzz;
   const fuzz::Settings& s = fuzz::settings();
-  const Trace trace = decode_fuzz_input({data, size}, s.distribution);
   Session session(s.collectors, s.options, s.checks);
-  session.run(trace);
+  // (As session.run(decode_fuzz_input(...)) would, without a second oracle: runners/fuzz_input.h.)
+  const Trace trace =
+      decode_fuzz_input({data, size}, s.distribution, session.oracle(), [&session](const Op& op) {
+        session.step(op);
+        return !session.done();
+      });
+  session.finish();
   if (session.violations().empty()) return 0;
   // Only known failures (CYCLEFUZZ_KNOWN): no finding, and not an input to mutate further
   // (-1: libFuzzer keeps it out of the corpus, where it would meet them again and again). A

@@ -24,15 +24,23 @@ std::size_t ByteChoices::choose(std::size_t n) {
   return n <= 1 ? 0 : value % n;
 }
 
+Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, const Distribution& distribution) {
+  Oracle heap;
+  return decode_fuzz_input(bytes, distribution, heap, [&heap](const Op& op) {
+    heap.apply(op);
+    return true;
+  });
+}
+
 Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, const Distribution& distribution,
-                        std::size_t max_ops) {
+                        const Oracle& heap, const std::function<bool(const Op&)>& take) {
   Trace trace;
   trace.source = "<fuzz input>";
   ByteChoices choices(bytes);
-  Oracle heap;
-  while (!choices.exhausted() && trace.ops.size() < max_ops) {
+  bool more = true;
+  while (more && !choices.exhausted()) {
     const Op op = random_op(heap, choices, distribution);
-    heap.apply(op);
+    more = take(op);
     trace.push_unnamed(op);
   }
   return trace;

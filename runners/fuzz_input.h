@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -29,9 +30,16 @@ class ByteChoices final : public Choices {
   std::size_t at_ = 0;
 };
 
-/// The trace a fuzzer input stands for: ops are drawn until the bytes run out (or `max_ops`).
-Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, const Distribution& distribution = {},
-                        std::size_t max_ops = SIZE_MAX);
+/// The trace a fuzzer input stands for: ops are drawn until the bytes run out.
+Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, const Distribution& distribution = {});
+
+/// The same trace, drawn against a heap that someone else keeps: `take(op)` must apply each op
+/// to `heap` before the next is drawn, and says whether to go on. fuzz_collectors decodes against
+/// its session's oracle (Session::oracle), which applies every op anyway, and saves a second
+/// oracle (docs/performance.md). The ops are decode_fuzz_input's, cut where `take` stops: the
+/// generator reads only the mutator's heap, which the lanes' finalizers never change.
+Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, const Distribution& distribution,
+                        const Oracle& heap, const std::function<bool(const Op&)>& take);
 
 /// A fuzzer input that decodes to `trace`'s ops (objects are renamed o0, o1, ...). Pre: the trace
 /// is valid. Throws std::invalid_argument (naming the op's line) for an op the generator never

@@ -2,8 +2,10 @@
 // encoding any valid trace then decoding it gives the same ops.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
+#include "checker/session.h"
 #include "runners/fuzz_input.h"
 #include "tests/test_support.h"
 
@@ -55,6 +57,41 @@ TEST(FuzzInput, AnyBytesDecodeToAValidTrace) {
     EXPECT_LE(trace.ops.size(), bytes.size()) << "every op reads at least one byte";
     EXPECT_EQ(decode_fuzz_input(encode_fuzz_input(trace)).ops, trace.ops);
   }
+}
+
+// fuzz_collectors decodes against its session's oracle, whose lanes add their finalizers'
+// references and entries to the graph: a finding must still decode, with `cyclefuzz decode`, to
+// the trace that was run. A collector that is retired ends the run, and the trace, early.
+TEST(FuzzInput, DecodingAgainstASessionsOracleGivesTheSameOps) {
+  std::mt19937 random(11);
+  std::size_t stopped_early = 0, with_programs_references = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::vector<std::uint8_t> bytes(random() % 1600);
+    for (auto& b : bytes) b = static_cast<std::uint8_t>(random());
+    const Trace alone = decode_fuzz_input(bytes);
+    const std::vector<std::string> collectors =
+        i % 3 == 0 ? std::vector<std::string>{"mutant:finalizer-run-twice"}
+                   : testing::builtin_collector_names();
+    Session session(testing::entries(collectors), {});
+    const Trace along = decode_fuzz_input(bytes, {}, session.oracle(), [&session](const Op& op) {
+      session.step(op);
+      return !session.done();
+    });
+    ASSERT_LE(along.ops.size(), alone.ops.size()) << "input " << i;
+    EXPECT_TRUE(std::equal(along.ops.begin(), along.ops.end(), alone.ops.begin()))
+        << "input " << i;
+    if (along.ops.size() < alone.ops.size()) {
+      ++stopped_early;
+      EXPECT_TRUE(session.done()) << "input " << i;
+    }
+    const Oracle::Graph& graph = session.oracle().graph();
+    const auto [begin, end] = boost::edges(graph);
+    with_programs_references += std::any_of(begin, end, [&graph](const auto& e) {
+      return graph[e].owner != kMutatorView;
+    });
+  }
+  EXPECT_GT(stopped_early, 0u);
+  EXPECT_GT(with_programs_references, 50u) << "inputs whose finalizers made references";
 }
 
 TEST(FuzzInput, ChangingOneByteKeepsTheOpsBeforeIt) {
