@@ -6,6 +6,16 @@
 
 namespace cyclefuzz {
 
+// Room for the objects of a short trace (a fuzzer's input, a generated trace): an oracle is made
+// for each, and growing its tables by doubling made, under AddressSanitizer, a tenth of a fuzzer
+// execution's time (docs/performance.md).
+Oracle::Oracle() {
+  constexpr std::size_t kObjects = 128;
+  const auto reserve = [](auto&... tables) { (tables.reserve(kObjects), ...); };
+  reserve(external_, reachable_, reachable_list_, rooted_list_, reachable_index_, rooted_index_,
+          parent_, parent_key_, maps_keyed_by_, key_index_, finalizer_, born_in_finalizer_,
+          weak_by_target_, weak_by_holder_, kinds_, never_cyclic_);
+}
 
 // ================================================================================================
 // Applying an op

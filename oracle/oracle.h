@@ -147,6 +147,8 @@ inline void put(const SearchColorMap& m, std::size_t v, boost::default_color_typ
 
 class Oracle {
  public:
+  Oracle();
+
   /// A reference, and whose: kMutatorView for the mutator's, else the collector whose finalizer
   /// made it. A map entry's reference, from the map to the value, has its key.
   static constexpr ObjectId kNoKey = ~ObjectId{0};
