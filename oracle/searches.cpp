@@ -64,6 +64,7 @@ std::vector<ObjectId> Oracle::garbage_ancestors(std::span<const ObjectId> from,
     if (held_garbage(x)) sources.push_back(x);
   }
   std::vector<ObjectId> ancestors;
+  if (sources.empty()) return ancestors;  // (most ops: nothing they touched is held garbage)
   // (Each adaptor keeps a reference to the one below it.)
   const auto heap = boost::make_filtered_graph(graph_, InView{this, view});
   const auto reversed = boost::make_reverse_graph(heap);
@@ -192,6 +193,7 @@ std::vector<ObjectId> Oracle::unheld_garbage(std::span<const ObjectId> candidate
     return live_map ? live_map(map) : reachable_[map] != 0;
   };
   const std::vector<ObjectId> ancestors = garbage_ancestors(candidates, alive, view);
+  if (ancestors.empty()) return {};
   members_.begin(object_count());
   for (ObjectId v : ancestors) members_.put(v, boost::black_color);
   if (in_degree_.size() < object_count()) in_degree_.resize(object_count());
