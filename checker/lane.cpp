@@ -22,9 +22,22 @@ const ObjectSet& Lane::reached_by_list() {
   const std::vector<ObjectId> entries = list_seeds();
   if (!entries.empty()) {
     const auto unreachable = [this](ObjectId y) { return !oracle.reachable_from_roots(y); };
-    // (What frozen objects keep is known during a collection: an ephemeron whose map the list
-    // keeps and whose key a frozen object keeps lives.)
-    const auto frozen_keep = [this](ObjectId y) { return kept_before.contains(y); };
+    // (During a collection, an ephemeron whose map the list keeps and whose key a frozen object
+    // keeps lives: kept now, by the list and the frozen objects together. kept_before, what they
+    // kept when the collection began, may be more: a finalizer may have dropped a frozen
+    // object's reference since, and a collector that marks again finds the key garbage.)
+    ObjectSet kept_with_frozen;
+    if (keeps_ephemerons() && !kept_before.empty()) {
+      std::vector<ObjectId> keepers = entries;
+      for (ObjectId x : frozen.members()) {
+        if (holds(x) && unreachable(x)) keepers.push_back(x);
+      }
+      const auto nothing_else = [](ObjectId) { return false; };
+      for (ObjectId x : reached_from(keepers, unreachable, nothing_else)) {
+        kept_with_frozen.insert(x);
+      }
+    }
+    const auto frozen_keep = [&](ObjectId y) { return kept_with_frozen.contains(y); };
     for (ObjectId x : reached_from(entries, unreachable, frozen_keep)) reached_.insert(x);
   }
   reached_valid_ = true;
