@@ -100,7 +100,8 @@ void Session::check_frozen_frees(Lane& lane) {
   }
 }
 
-// Fills the lane's kept_before with what its frozen objects keep from collection. Only the garbage
+// Adds to the lane's kept_before what its frozen objects keep from collection, as a collection
+// begins and again once it ended (its finalizers may have changed that). Only the garbage
 // among them matters (every use asks "live, or may_keep?", and a collection leaves the mutator's
 // references alone), and nothing the mutator reaches leads to garbage: so the search starts at
 // frozen garbage and stops at the live heap.
@@ -112,7 +113,8 @@ void Session::keep_by_frozen(Lane& lane) const {
   for (ObjectId x : lane.frozen.members()) {
     if (held_garbage(x)) frozen.push_back(x);
   }
-  // (What the list keeps is known as of the end of the last op, which is now.)
+  // (What the list keeps is known as of the end of an op: the last one's as the collection
+  // begins, this one's once it ended.)
   const auto listed = [&](ObjectId y) { return lane.kept(y); };
   for (ObjectId x : lane.reached_from(frozen, held_garbage, listed)) lane.kept_before.insert(x);
 }

@@ -16,13 +16,13 @@
 //   garbage(x)        held, and not live: what a collection may free.
 //   may_keep(x)       what a collection may leave though the mutator no longer reaches it: what
 //                     the list keeps, what frozen objects kept before this op's collection
-//                     (`kept_before`), and what this op's finalizers allocated, linked or
-//                     released from the list and what that reaches (`fresh`: a collector need
-//                     not look again at what a finalizer changed under it), what a collector
-//                     that keeps_finalized_a_cycle finalized and what that reaches, and what the
-//                     harness's maps let go after the op's collection and what that reaches (as
-//                     weak-reference callbacks in CPython: garbage from then on, for the next
-//                     collection).
+//                     or after it (`kept_before`), and what this op's finalizers allocated,
+//                     linked or released from the list and what that reaches (`fresh`: a
+//                     collector need not look again at what a finalizer changed under it), what
+//                     a collector that keeps_finalized_a_cycle finalized and what that reaches,
+//                     and what the harness's maps let go after the op's collection and what that
+//                     reaches (as weak-reference callbacks in CPython: garbage from then on, for
+//                     the next collection).
 //   must_be_freed(x)  held, unreachable, and not may_keep: a full collection must have freed it
 //                     (a leak otherwise), and two collectors must agree on it.
 #pragma once
@@ -173,7 +173,8 @@ class Lane final : public CollectorHost {
   std::size_t frozen_count = 0;                // objects frozen (held or not)
   // Before a collection, what frozen objects kept: it may survive the collection, even if the
   // frozen object keeping it dies during it (reference counting frees it with the garbage that
-  // held it; what it kept waits for the next collection, as in CPython).
+  // held it; what it kept waits for the next collection, as in CPython). And what they keep
+  // after it: a finalizer may have given them more, which a collector that marks again keeps.
   ObjectSet kept_before;
   // At the start of a full collection, the garbage it must find (for the order of weak-reference
   // clears and finalizers).

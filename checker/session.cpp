@@ -143,6 +143,9 @@ std::optional<Session::OpFacts> Session::run_op(Lane& lane, const Op& op,
   }
 
   lane.end_op();
+  // (What frozen objects keep after the collection may survive it too: a finalizer may have given
+  // them more to keep, which a collector that marks again keeps.)
+  if (lane.frozen_count > 0 && op.kind == OpKind::Collect) keep_by_frozen(lane);
   if (checks_.record_frees) lane.frees_per_op.back() = lane.freed_now;
   if (lane.capabilities.freezes && op.kind == OpKind::Freeze) {
     freeze(lane);
