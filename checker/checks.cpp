@@ -257,7 +257,8 @@ void Session::check_generations(Lane& lane, const Op& op, const OpFacts& facts, 
   }
   if (auto finding = lane.generations->after(
           op, *lane.collector, oracle_, [&lane](ObjectId x) { return lane.holds(x); },
-          [&lane](ObjectId x) { return lane.kept(x); }, [&lane] { return lane.held_objects(); },
+          [&lane](ObjectId x) { return lane.may_keep(x); },
+          [&lane] { return lane.held_objects(); },
           collections, lane.freed_now.size(), facts.freed_by_collector, lane.finalized_now,
           walk)) {
     report(lane, std::move(*finding));

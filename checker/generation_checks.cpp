@@ -68,7 +68,7 @@ void GenerationModel::count_collection(int g) {
 // Read this first: the order of the checks is the order in which one failure explains the next.
 std::optional<Violation> GenerationModel::after(
     const Op& op, const Collector& collector, const Oracle& oracle, const AlivePredicate& holds,
-    const AlivePredicate& kept, const HeldObjects& held, std::uint64_t collections,
+    const AlivePredicate& may_keep, const HeldObjects& held, std::uint64_t collections,
     std::size_t freed, std::size_t freed_by_collector, std::span<const ObjectId> finalized,
     bool walk) {
   if (generation_.size() < oracle.object_count()) generation_.resize(oracle.object_count(), 0);
@@ -220,7 +220,7 @@ std::optional<Violation> GenerationModel::after(
 
   // 4. A partial collection frees the young garbage that nothing older holds.
   for (ObjectId x : must_free_) {
-    if (holds(x) && !kept(x)) {  // (a finalizer may have resurrected it meanwhile)
+    if (holds(x) && !may_keep(x)) {  // (a finalizer may have resurrected it meanwhile)
       return Violation::of(ViolationKind::MissedGarbage, {x},
                      "garbage in " + generation_text(generation_[x]) + ", held by nothing older, "
                      "survived a collection of generations 0.." + std::to_string(op.generation));

@@ -52,7 +52,10 @@ class GenerationModel {
   void before(const Op& op, const Collector& collector, const Oracle& oracle, HeapView view,
               const AlivePredicate& holds, const AlivePredicate& kept, const HeldObjects& held);
 
-  /// After `op`: the first broken rule, or nothing. `collections` is how many collections the
+  /// After `op`: the first broken rule, or nothing. `may_keep` says what the op may have left
+  /// alive though the mutator no longer reaches it (Lane::may_keep: what the list keeps, and what
+  /// the collection's finalizers or the harness's maps changed under it, or frozen objects kept,
+  /// which the collector need not have looked at again). `collections` is how many collections the
   /// collector ran during the op; `freed` how many objects it freed, `freed_by_collector` how
   /// many before the harness's maps dropped the entries of freed keys (as weak-reference
   /// callbacks would: CPython counts what they free in no collection's statistics); `finalized`
@@ -61,7 +64,7 @@ class GenerationModel {
   /// those of the generations it collected, and whether the others stayed where they were waits
   /// for the next walk (a collection's, or walk()).
   std::optional<Violation> after(const Op& op, const Collector& collector, const Oracle& oracle,
-                               const AlivePredicate& holds, const AlivePredicate& kept,
+                               const AlivePredicate& holds, const AlivePredicate& may_keep,
                                const HeldObjects& held, std::uint64_t collections,
                                std::size_t freed, std::size_t freed_by_collector,
                                std::span<const ObjectId> finalized, bool walk);
