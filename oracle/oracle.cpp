@@ -7,8 +7,8 @@
 namespace cyclefuzz {
 
 // Room for the objects of a short trace (a fuzzer's input, a generated trace): an oracle is made
-// for each, and growing its tables by doubling made, under AddressSanitizer, a tenth of a fuzzer
-// execution's time (docs/performance.md).
+// for each, and under AddressSanitizer each doubling of each of its tables is an allocation, a
+// stack trace and fresh pages (docs/performance.md, "Fuzzing speed").
 Oracle::Oracle() {
   constexpr std::size_t kObjects = 128;
   const auto reserve = [](auto&... tables) { (tables.reserve(kObjects), ...); };

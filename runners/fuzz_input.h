@@ -37,7 +37,8 @@ Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, const Distribution&
 /// to `heap` before the next is drawn, and says whether to go on. fuzz_collectors decodes against
 /// its session's oracle (Session::oracle), which applies every op anyway, and saves a second
 /// oracle (docs/performance.md). The ops are decode_fuzz_input's, cut where `take` stops: the
-/// generator reads only the mutator's heap, which the lanes' finalizers never change.
+/// generator reads only the mutator's heap, which the lanes' finalizers never change (they add
+/// references only from garbage, and what they add to the lists of keys is read as a set).
 Trace decode_fuzz_input(std::span<const std::uint8_t> bytes, const Distribution& distribution,
                         const Oracle& heap, const std::function<bool(const Op&)>& take);
 
