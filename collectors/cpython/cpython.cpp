@@ -1184,14 +1184,16 @@ std::vector<CPythonCollector::MapObject> CPythonCollector::map_internals(int gen
   std::vector<PyObject*> found;  // each map's owner, then what its callback holds, then the rest
   std::vector<MapObject> found_for;   // ... for each of them: its owner, and whose it is
   std::vector<std::size_t> owner_at;  // ... and where its owner is in `found`
+  std::vector<std::size_t> via;       // ... and where what it was found through is
   const auto gather = [&](PyObject* instance, ObjectId owner_id, PyObject* callback,
                           bool weak_values) {
     const std::size_t owner = found.size();
     found.push_back(handles_[owner_id].object);
+    via.push_back(owner);
     std::unordered_set<PyObject*> seen;
-    gather_map_objects(callback, seen, found);
+    gather_map_objects(callback, owner, seen, found, via);
     const std::size_t callback_end = found.size();
-    gather_map_objects(instance, seen, found);
+    gather_map_objects(instance, owner, seen, found, via);
     for (std::size_t k = owner; k < found.size(); ++k) {
       found_for.push_back({owner_id, k < callback_end, weak_values});
       owner_at.push_back(owner);
@@ -1209,18 +1211,25 @@ std::vector<CPythonCollector::MapObject> CPythonCollector::map_internals(int gen
     gather(instance, id, callback.get(), true);
   }
   const std::vector<int> generations = generations_of(found);  // (-1 when untracked)
-  const auto collected = [&](std::size_t k) {
-    return generations[k] >= 0 && generations[k] <= generation;
-  };
+  // An object the collection looks at, reached from its owner through such objects only: one
+  // that an object of an older generation holds (a young key's weakref.ref in the `data` of a
+  // frozen Map) is held from outside the collection, and goes later, by reference counting.
+  std::vector<char> collected(found.size());
+  for (std::size_t k = 0; k < found.size(); ++k) {
+    collected[k] = generations[k] >= 0 && generations[k] <= generation &&
+                   (via[k] == k || collected[via[k]]);
+  }
   std::vector<MapObject> counted;
   for (std::size_t k = 0; k < found.size(); ++k) {
-    if (owner_at[k] != k && collected(owner_at[k]) && collected(k)) counted.push_back(found_for[k]);
+    if (owner_at[k] != k && collected[k]) counted.push_back(found_for[k]);
   }
   return counted;
 }
 
-void CPythonCollector::gather_map_objects(PyObject* start, std::unordered_set<PyObject*>& seen,
-                                          std::vector<PyObject*>& found) const {
+void CPythonCollector::gather_map_objects(PyObject* start, std::size_t from,
+                                          std::unordered_set<PyObject*>& seen,
+                                          std::vector<PyObject*>& found,
+                                          std::vector<std::size_t>& via) const {
   std::function<void(PyObject*)> add = [&](PyObject* v) {
     if (v == nullptr || id_of(v) != kNotAnObject || !seen.insert(v).second) return;
     if (v == start || PyDict_CheckExact(v) || PyList_CheckExact(v) || PySet_CheckExact(v) ||
@@ -1228,12 +1237,14 @@ void CPythonCollector::gather_map_objects(PyObject* start, std::unordered_set<Py
         PyWeakref_CheckRefExact(v) ||
         Py_IS_TYPE(v, reinterpret_cast<PyTypeObject*>(Interpreter::get().keyed_ref_type))) {
       found.push_back(v);
+      via.push_back(from);
     }
   };
   const std::size_t first = found.size();
   add(start);
   for (std::size_t i = first; i < found.size(); ++i) {
     PyObject* o = found[i];
+    from = i;
     if (PyFunction_Check(o)) {
       add(PyFunction_GET_CLOSURE(o));
       add(PyFunction_GET_DEFAULTS(o));

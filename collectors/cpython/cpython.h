@@ -267,9 +267,10 @@ class CPythonCollector : public Collector {
   /// gc.collect(generation) would count if their owners went with its garbage.
   std::vector<MapObject> map_internals(int generation) const;
   /// Appends to `found` what `start` holds of a Map's (or WeakValueDictionary's) own objects
-  /// (map_internals), `start` first, none twice (`seen`).
-  void gather_map_objects(_object* start, std::unordered_set<_object*>& seen,
-                          std::vector<_object*>& found) const;
+  /// (map_internals), `start` first, none twice (`seen`); to `via`, for each, the index in
+  /// `found` of the object it was found through (`start`'s: `from`).
+  void gather_map_objects(_object* start, std::size_t from, std::unordered_set<_object*>& seen,
+                          std::vector<_object*>& found, std::vector<std::size_t>& via) const;
 
   Capabilities capabilities_;
   std::vector<Handle> handles_;  // by object id
