@@ -1214,6 +1214,7 @@ std::vector<CPythonCollector::MapObject> CPythonCollector::map_internals(int gen
   // An object the collection looks at, reached from its owner through such objects only: one
   // that an object of an older generation holds (a young key's weakref.ref in the `data` of a
   // frozen Map) is held from outside the collection, and goes later, by reference counting.
+  // (One that two objects of the map hold is judged by the path that found it first.)
   std::vector<char> collected(found.size());
   for (std::size_t k = 0; k < found.size(); ++k) {
     collected[k] = generations[k] >= 0 && generations[k] <= generation &&
