@@ -216,6 +216,15 @@ std::optional<Violation> GenerationModel::after(
     if (auto finding = check_generations(collector, held(), young_again, collected, walk)) {
       return finding;
     }
+    // Values that the harness's maps let go after the collection (their keys died in it) were
+    // survivors when the collector moved them up, which is when CPython counts them into
+    // long_lived_pending or long_lived_total. The model looks after the op and sees them no more,
+    // nor whether the collection had untracked them: it takes the collector's numbers.
+    if (freed > freed_by_collector) {
+      if (const std::optional<GcStatistics> statistics = collector.statistics()) {
+        adopt_long_lived(*statistics);
+      }
+    }
   }
 
   // 4. A partial collection frees the young garbage that nothing older holds.
@@ -243,12 +252,15 @@ void GenerationModel::adopt(const Collector& collector, const Oracle& oracle,
     std::copy(std::begin(statistics->collections), std::end(statistics->collections),
               collections_of_);
     std::copy(std::begin(statistics->collected), std::end(statistics->collected), collected_);
-    if (statistics->long_lived) {
-      long_lived_pending_ = (*statistics->long_lived)[0];
-      long_lived_total_ = (*statistics->long_lived)[1];
-    }
+    adopt_long_lived(*statistics);
   }
   must_free_.clear();
+}
+
+void GenerationModel::adopt_long_lived(const GcStatistics& statistics) {
+  if (!statistics.long_lived) return;
+  long_lived_pending_ = (*statistics.long_lived)[0];
+  long_lived_total_ = (*statistics.long_lived)[1];
 }
 
 std::optional<Violation> GenerationModel::walk(const Collector& collector,

@@ -83,6 +83,8 @@ class GenerationModel {
   /// The generation CPython's rules say an allocation collects, or -1; updates the counts.
   int predicted_collection();
   void count_collection(int generation);
+  /// The long-lived rule's counts from the collector, when it reports them.
+  void adopt_long_lived(const GcStatistics& statistics);
   std::optional<Violation> check_generations(const Collector& collector,
                                            std::span<const ObjectId> held,
                                            std::span<const ObjectId> young, int collected,
