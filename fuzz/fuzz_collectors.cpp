@@ -37,10 +37,10 @@ void count_transition(std::uint32_t transition) {
 // default threshold). At this target's few hundred runs a second nearly every feature stays rare
 // for minutes, and libFuzzer searches its list of rare features for each feature of each run: a
 // quarter of a run's time. A threshold of 16 keeps the schedule (inputs with features seen
-// least get most mutations) at a fifth more runs a second, and found the mutants libFuzzer finds
-// slowest as soon or sooner (docs/performance.md, "Fuzzing speed"). It goes first among the
-// flags, so that a -entropic_feature_frequency_threshold given on the command line (the last
-// wins) replaces it; fork mode's jobs get it from the command line and again from here.
+// least get most mutations) at a fifth or more runs a second, and found the mutants libFuzzer
+// finds slowest as soon or sooner (docs/fuzzing.md, "The entropic schedule"). It goes first
+// among the flags, so that a -entropic_feature_frequency_threshold given on the command line
+// (the last wins) replaces it; fork mode's jobs get it from the command line and again here.
 namespace {
 void prepend_libfuzzer_defaults(int* argc, char*** argv) {
   if (*argc < 1) return;
