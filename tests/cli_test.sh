@@ -163,7 +163,7 @@ expect 1 "$cyclefuzz" check --collector $mutant --runs 300 --known "$tmp/first" 
 grep -qF "known, met in" <<<"$out" || fail "check --known counted nothing known: $out"
 next=$(sed -n 's/^  \(.* on mutant:.*\)$/\1/p' <<<"$out" | head -1)
 [[ -n $next && $next != "$first" ]] || fail "check --known stopped at the known '$first': $out"
-expect 1 "$cyclefuzz" check --collector $mutant --runs 300 --keep-going -o "$tmp/all"
+expect 1 "$cyclefuzz" check --collector $mutant --runs 60 --keep-going -o "$tmp/all"
 found=$(grep -c '^found ' <<<"$out")
 written=$(ls "$tmp/all" | wc -l)
 distinct=$(sed -n 's/^  \(.* on mutant:.*\)$/\1/p' <<<"$out" | sort -u | wc -l)
