@@ -213,24 +213,32 @@ void Lane::forget_freed_that_died(const std::vector<ObjectId>& newly_unreachable
 
 // `kept` is recomputed only when the list or what it reaches may have changed (reach_changed).
 // `fresh`: what the objects its finalizers allocated or added references from during the op
-// reach, and what the entries of the list it released reach (garbage from then on: a collection
-// that found its garbage before a finalizer released them need not free them), and, for a
-// collector that keeps_finalized_a_cycle, what the objects it finalized reach (as keys of its
-// ephemerons, too; through the harness's maps' entries as plain references). They may outlive
-// the collection they changed: a collector need not look again at what a finalizer changed
-// under it (an object a finalizer allocates is no part of the garbage found; one that was
-// untracked is tracked again young, outside the collection, as in CPython). The next full
-// collection must free them. What they reached counts even when they were freed later in the op:
-// the collection saw it held by them (an untracked object that a finalizer links to a cycle is
-// tracked again young, its reference keeps the cycle out of the garbage, then reference counting
-// frees it with the rest, and the cycle waits for the next collection). The search goes through
-// freed objects too: none that an object freed in this op reached was freed before it, else the
-// free was premature; and through the entries of keys freed in this op, for the same reason. So
-// do the values the harness's maps let go after the collection, and what they kept. The plain
-// searches stop where the mutator's heap begins: `fresh` only matters for objects the mutator
-// does not reach (may_keep), and what it reaches leads to nothing else (a finalizer only adds
-// references from objects the mutator cannot reach), so they cost the garbage, not the heap.
+// reach, and what the entries of the list it released reach, and what it cut off (unlink,
+// unentry, an entry replaced) from what the list or a map's entry kept when the op began (garbage
+// from then on: a collection that found its garbage before a finalizer released or cut them off
+// need not free them; a live map's entries whose key the mutator let go are on the list's road,
+// reached_by_list), and, for a collector that keeps_finalized_a_cycle, what the objects it
+// finalized reach (as keys of its ephemerons, too; through the harness's maps' entries as plain
+// references). They may outlive the collection they changed: a collector need not look again at
+// what a finalizer changed under it (an object a finalizer allocates is no part of the garbage
+// found; one that was untracked is tracked again young, outside the collection, as in CPython).
+// The next full collection must free them. What they reached counts even when they were freed
+// later in the op: the collection saw it held by them (an untracked object that a finalizer links
+// to a cycle is tracked again young, its reference keeps the cycle out of the garbage, then
+// reference counting frees it with the rest, and the cycle waits for the next collection). The
+// search goes through freed objects too: none that an object freed in this op reached was freed
+// before it, else the free was premature; and through the entries of keys freed in this op, for
+// the same reason. So do the values the harness's maps let go after the collection, and what
+// they kept. The plain searches stop where the mutator's heap begins: `fresh` only matters for
+// objects the mutator does not reach (may_keep), and what it reaches leads to nothing else (a
+// finalizer only adds references from objects the mutator cannot reach), so they cost the
+// garbage, not the heap.
 void Lane::end_op() {
+  // (kept_ is still what the list kept when the op began: what a program cut off from it then.)
+  std::vector<ObjectId> changed;
+  for (std::size_t i = 1; i < unlinked_now.size(); i += 2) {
+    if (kept(unlinked_now[i])) changed.push_back(unlinked_now[i]);
+  }
   if (kept_stale_) kept_.assign(reached_by_list());
   kept_stale_ = false;
   const auto allocated = [this](ObjectId y) { return status[y] != Status::Unallocated; };
@@ -251,8 +259,11 @@ void Lane::end_op() {
       kept_finalized_.insert(x);
     }
   }
-  if (born_now.empty() && linked_now.empty() && unmapped_now.empty() && released.empty()) return;
-  std::vector<ObjectId> changed = born_now;
+  if (changed.empty() && born_now.empty() && linked_now.empty() && unmapped_now.empty() &&
+      released.empty()) {
+    return;
+  }
+  changed.insert(changed.end(), born_now.begin(), born_now.end());
   changed.insert(changed.end(), linked_now.begin(), linked_now.end());
   changed.insert(changed.end(), released.begin(), released.end());
   for (std::size_t i = 1; i < unmapped_now.size(); i += 2) changed.push_back(unmapped_now[i]);

@@ -17,12 +17,13 @@
 //   may_keep(x)       what a collection may leave though the mutator no longer reaches it: what
 //                     the list keeps, what frozen objects kept before this op's collection
 //                     or after it (`kept_before`), and what this op's finalizers allocated,
-//                     linked or released from the list and what that reaches (`fresh`: a
-//                     collector need not look again at what a finalizer changed under it), what
-//                     a collector that keeps_finalized_a_cycle finalized and what that reaches,
-//                     and what the harness's maps let go after the op's collection and what that
-//                     reaches (as weak-reference callbacks in CPython: garbage from then on, for
-//                     the next collection).
+//                     linked, released from the list or cut off from what it kept, and what
+//                     that reaches (`fresh`: a collector need not look again at what a
+//                     finalizer changed under it), what a collector that
+//                     keeps_finalized_a_cycle finalized and what that reaches, and what the
+//                     harness's maps let go after the op's collection and what that reaches (as
+//                     weak-reference callbacks in CPython: garbage from then on, for the next
+//                     collection).
 //   must_be_freed(x)  held, unreachable, and not may_keep: a full collection must have freed it
 //                     (a leak otherwise), and two collectors must agree on it.
 #pragma once
@@ -86,8 +87,9 @@ class Lane final : public CollectorHost {
   /// A shortest path from an entry of the program's list to x, through what the list keeps (x
   /// included); empty if the list does not keep x. (For reports: it may cost the heap.)
   std::vector<ObjectId> path_from_list(ObjectId x) const;
-  /// Whether this op's finalizers allocated x or added a reference from it, or x is what such an
-  /// object reaches outside the mutator's heap (the `fresh` part of may_keep).
+  /// Whether this op's finalizers allocated x or added a reference from it, or released it or cut
+  /// it off from what the list kept, or x is what such an object reaches outside the mutator's
+  /// heap (the `fresh` part of may_keep).
   bool fresh(ObjectId x) const { return fresh_.contains(x); }
   /// For a collector that keeps_finalized_a_cycle: whether x is what an object it finalized in
   /// this op reaches (part of fresh), which it may keep until its next full collection.
@@ -256,8 +258,8 @@ class Lane final : public CollectorHost {
   // mutator's reachability is the same when it is used as when it was computed (only `collect`
   // uses it before it is recomputed, and a collection leaves the mutator's references alone).
   ObjectSet kept_;
-  ObjectSet fresh_;  // what born_now, linked_now, released, unmapped_now's values reach (op end),
-                    // the mutator's heap left out
+  ObjectSet fresh_;  // what born_now, linked_now, released, unmapped_now's values and what
+                    // unlinked_now cut off from kept_ reach (op end), the mutator's heap left out
   ObjectSet kept_finalized_;  // the part of fresh_ that the op's finalized objects reach
   ObjectSet reached_;  // what the list reaches, during the op (reached_by_list)
   std::vector<ObjectId> held_dead_keys_;  // held_dead_keys, as of its last call
