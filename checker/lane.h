@@ -256,7 +256,8 @@ class Lane final : public CollectorHost {
   std::vector<ObjectId> finalizer_locals_;  // objects running finalizers allocated and hold
   // `kept` is what the list reaches and the mutator does not, as of the end of an op: the
   // mutator's reachability is the same when it is used as when it was computed (only `collect`
-  // uses it before it is recomputed, and a collection leaves the mutator's references alone).
+  // uses it before it is recomputed, and a collection leaves the mutator's references alone; and
+  // end_op, which asks what it kept when the op began).
   ObjectSet kept_;
   ObjectSet fresh_;  // what born_now, linked_now, released, unmapped_now's values and what
                     // unlinked_now cut off from kept_ reach (op end), the mutator's heap left out
