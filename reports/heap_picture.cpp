@@ -126,14 +126,25 @@ class Painter {
     });
   }
   bool holds(ObjectId x) const { return lane_.holds(x); }
-  /// Whether the collector may be asked about x: it holds x and everything x refers to. (A
-  /// collector's record of an object that refers to a freed one may lead into freed memory: its
-  /// `inspect` reads the referent to name it.)
+  /// Whether the collector freed x too soon, as the checker found: the program reaches x, or the
+  /// op's premature free names it. (A key that only its own entry's value kept is not live once
+  /// freed: the entry went with it.)
+  bool freed_too_soon(ObjectId x) const {
+    return !holds(x) && (lane_.live(x) || named_by_violation(x, {ViolationKind::PrematureFree}));
+  }
+  /// Whether the collector may be asked about x: it holds x and everything x refers to, and no
+  /// entry of x's has a key it freed too soon. (A collector's record of an object that refers to
+  /// a freed one may lead into freed memory: its `inspect` reads the referent to name it. A
+  /// collector drops an entry as it frees the entry's key, which the oracle's view takes on
+  /// trust; one that frees a key too soon may have kept the entry, with its key or its value
+  /// freed under it.)
   bool readable(ObjectId x) const {
     if (!holds(x)) return false;
-    bool all_held = true;
-    oracle_.for_each_referent(x, view_, [&](ObjectId y) { all_held = all_held && holds(y); });
-    return all_held;
+    bool safe = true;
+    oracle_.for_each_referent(x, view_, [&](ObjectId y) { safe = safe && holds(y); });
+    oracle_.for_each_entry(
+        x, [&](ObjectId key, ObjectId) { safe = safe && !freed_too_soon(key); }, view_);
+    return safe;
   }
   /// Adds a node; an object's own node (not a marker) becomes its vertex.
   Vertex add_node(ObjectId x, PictureNode node) {
@@ -211,7 +222,7 @@ class Painter {
     if (oracle_.born_in_finalizer(x)) node.label += "\nnew in a finalizer";
     node.frozen = lane_.frozen.contains(x);
     if (!holds(x)) {
-      node.state = live ? ObjectState::PrematurelyFreed : ObjectState::Freed;
+      node.state = freed_too_soon(x) ? ObjectState::PrematurelyFreed : ObjectState::Freed;
       return node;
     }
     const bool should_be_gone =
@@ -305,6 +316,14 @@ class Painter {
     for (ObjectId t : oracle_.referents(x, view_)) {
       if (vertex_[t] != kNone) ++counts[t].first;
     }
+    // The entries whose key the collector freed too soon: the oracle's view let them go with the
+    // key, but the checker's path runs through them (the program reached the key by them).
+    oracle_.for_each_entry(
+        x,
+        [&](ObjectId key, ObjectId value) {
+          if (freed_too_soon(key) && vertex_[value] != kNone) ++counts[value].first;
+        },
+        view_);
     const bool read = readable(x);
     if (holds(x) && !read) ++unread_;
     if (read) {
