@@ -13,8 +13,10 @@ namespace {
 
 using nlohmann::json;
 
-// What the child tells: how many ops it has started (its progress), each frame it drew, and which
-// collector broke a rule first (its index + 1; 0 for none).
+// What the child tells: how many ops it has started (its progress), that it begins a frame (after
+// how many ops), each frame it drew, and which collector broke a rule first (its index + 1; 0 for
+// none).
+constexpr char kPainting = 'P';
 constexpr char kFrame = 'F';
 constexpr char kBroken = 'B';
 
@@ -44,8 +46,8 @@ std::optional<std::size_t> first_broken(const Session& session) {
 /// Collector i's heap after the session's last op. `crash`, when given, replaces what the caption
 /// says about the op: the collector crashed during the next one.
 Frame paint(const Session& session, std::size_t i, const ExplainRequest& r,
-            const std::optional<std::string>& crash) {
-  HeapPicture picture = picture_heap(session, i, *r.trace, r.limit);
+            const std::optional<std::string>& crash, bool ask_collector) {
+  HeapPicture picture = picture_heap(session, i, *r.trace, r.limit, ask_collector);
   Frame f;
   f.ops = session.ops_run();
   if (crash) {
@@ -72,12 +74,16 @@ struct Drawing {
   enum class Mode { Nothing, Last, EveryOp } mode = Mode::Nothing;
   std::optional<std::size_t> drawn;   // the collector; for Last without it, the first broken
   std::optional<std::string> crash;   // the last frame's crash caption
+  /// Frames after this many ops read nothing from the collector: asking it crashed.
+  std::optional<std::size_t> unasked_from;
+  bool asks_after(std::size_t ops) const { return !unasked_from || ops < *unasked_from; }
 };
 
 struct Run {
   std::vector<Frame> frames;
   std::optional<std::size_t> broken;
   std::size_t ops_started = 0;  // if it crashed: during op ops_started - 1 (0-based)
+  std::optional<std::size_t> painting;  // it began a frame after this many ops and sent none
   ChildEnd end;
 };
 
@@ -91,6 +97,11 @@ Run run(const ExplainRequest& r, const std::vector<CollectorEntry>& collectors, 
     checks.record_frees = true;  // the picture shows what the op freed
     checks.walk_every_collection = true;  // a fault is drawn at its op
     Session session(collectors, r.options, checks);
+    const auto send_frame = [&](std::size_t i, const std::optional<std::string>& crash) {
+      const std::size_t done = session.ops_run();
+      parent.send(kPainting, done);
+      parent.send(kFrame, 0, to_json(paint(session, i, r, crash, drawing.asks_after(done))).dump());
+    };
     std::optional<std::size_t> broken;
     for (std::size_t k = 0; k < ops && !broken; ++k) {
       parent.progress(k + 1);
@@ -98,21 +109,22 @@ Run run(const ExplainRequest& r, const std::vector<CollectorEntry>& collectors, 
       broken = first_broken(session);
       const bool last = k + 1 == ops || broken;
       if (drawing.mode == Drawing::Mode::EveryOp) {
-        parent.send(kFrame, 0, to_json(paint(session, *drawing.drawn, r,
-                                             last ? drawing.crash : std::nullopt)).dump());
+        send_frame(*drawing.drawn, last ? drawing.crash : std::nullopt);
       }
     }
     if (drawing.mode == Drawing::Mode::Last || (drawing.mode == Drawing::Mode::EveryOp && ops == 0)) {
-      const std::size_t i = drawing.drawn.value_or(broken.value_or(0));
-      parent.send(kFrame, 0, to_json(paint(session, i, r, drawing.crash)).dump());
+      send_frame(drawing.drawn.value_or(broken.value_or(0)), drawing.crash);
     }
     parent.send(kBroken, broken ? *broken + 1 : 0);
     return 0;
   };
   Run result;
   const auto receive = [&](ChildMessage m) {
-    if (m.tag == kFrame) {
+    if (m.tag == kPainting) {
+      result.painting = m.value;
+    } else if (m.tag == kFrame) {
       result.frames.push_back(from_json(json::parse(m.payload)));
+      result.painting.reset();
     } else if (m.tag == kBroken && m.value > 0) {
       result.broken = m.value - 1;
     }
@@ -120,6 +132,17 @@ Run run(const ExplainRequest& r, const std::vector<CollectorEntry>& collectors, 
   result.end = run_in_child("explain", body, receive);
   result.ops_started = result.end.progress;
   return result;
+}
+
+/// As run, but when asking a collector about the heap it broke crashes a frame (its records may
+/// lead into memory it freed, which no guard of the picture's foresaw), the run again in a
+/// second child, that frame and those after it drawn without asking.
+Run run_drawing(const ExplainRequest& r, const std::vector<CollectorEntry>& collectors,
+                std::size_t ops, Drawing drawing) {
+  Run result = run(r, collectors, ops, drawing);
+  if (result.end.exited_cleanly() || !result.painting) return result;
+  drawing.unasked_from = *result.painting;
+  return run(r, collectors, ops, drawing);
 }
 
 std::string crash_text(const ChildEnd& end) {
@@ -135,7 +158,7 @@ Explanation explain_isolated(const ExplainRequest& r) {
   // First every collector together, as every other front end runs them: who breaks a rule first,
   // or crashes, and where. (Drawing the last op's heap comes with it when that is all it takes.)
   const Drawing::Mode first_mode = r.every_op ? Drawing::Mode::Nothing : Drawing::Mode::Last;
-  Run first = run(r, r.collectors, last, {first_mode});
+  Run first = run_drawing(r, r.collectors, last, {first_mode});
   Explanation out;
   if (first.end.exited_cleanly()) {
     const std::size_t drawn = first.broken.value_or(0);
@@ -146,7 +169,7 @@ Explanation explain_isolated(const ExplainRequest& r) {
       out.frames = std::move(first.frames);
       return out;
     }
-    Run drawing = run(r, r.collectors, first.ops_started, {Drawing::Mode::EveryOp, drawn});
+    Run drawing = run_drawing(r, r.collectors, first.ops_started, {Drawing::Mode::EveryOp, drawn});
     if (!drawing.end.exited_cleanly()) throw std::runtime_error("the replay to draw it crashed");
     out.frames = std::move(drawing.frames);
     return out;
@@ -173,7 +196,7 @@ Explanation explain_isolated(const ExplainRequest& r) {
   if (k + 1 < last) out.stopped = k + 1;
   const std::string crash = out.collector + ": " + crash_text(how) + " during " + where(trace, k);
   const Drawing::Mode mode = r.every_op ? Drawing::Mode::EveryOp : Drawing::Mode::Last;
-  Run drawing = run(r, r.collectors, k, {mode, crasher, crash});
+  Run drawing = run_drawing(r, r.collectors, k, {mode, crasher, crash});
   if (!drawing.end.exited_cleanly()) {
     throw std::runtime_error("the ops before the crash did not replay: " + out.collector +
                              " crashed before " + where(trace, k) + " the second time");

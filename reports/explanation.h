@@ -4,8 +4,9 @@
 // than taking explain down with it.
 //
 // Contract: explain never runs a collector in its own process, and a picture never asks a
-// collector about an object it no longer holds (reports/heap_picture.h). Runs are deterministic, so
-// the ops before a crash replay safely in a second child.
+// collector about an object it no longer holds (reports/heap_picture.h); a frame whose asking
+// crashes all the same is drawn again without asking. Runs are deterministic, so the ops before a
+// crash replay safely in a second child.
 #pragma once
 
 #include <cstddef>

@@ -73,7 +73,7 @@ std::string shortened(const std::string& line) {
 /// Builds the picture of one collector in a session, after the session's last op.
 class Painter {
  public:
-  Painter(const Session& session, std::size_t collector, const Trace& trace)
+  Painter(const Session& session, std::size_t collector, const Trace& trace, bool ask_collector)
       : session_(session),
         collector_(collector),
         view_(static_cast<HeapView>(collector)),
@@ -82,6 +82,7 @@ class Painter {
         lane_(session.lane(collector)),
         capabilities_(session.collector(collector).capabilities()),
         violations_(violations_at_last_op()),
+        ask_collector_(ask_collector),
         vertex_(oracle_.object_count(), kNone) {}
 
   HeapPicture paint(std::size_t limit) {
@@ -132,14 +133,14 @@ class Painter {
   bool freed_too_soon(ObjectId x) const {
     return !holds(x) && (lane_.live(x) || named_by_violation(x, {ViolationKind::PrematureFree}));
   }
-  /// Whether the collector may be asked about x: it holds x and everything x refers to, and no
-  /// entry of x's has a key it freed too soon. (A collector's record of an object that refers to
-  /// a freed one may lead into freed memory: its `inspect` reads the referent to name it. A
-  /// collector drops an entry as it frees the entry's key, which the oracle's view takes on
-  /// trust; one that frees a key too soon may have kept the entry, with its key or its value
-  /// freed under it.)
+  /// Whether the collector may be asked about x: the picture asks it at all, it holds x and
+  /// everything x refers to, and no entry of x's has a key it freed too soon. (A collector's
+  /// record of an object that refers to a freed one may lead into freed memory: its `inspect`
+  /// reads the referent to name it. A collector drops an entry as it frees the entry's key,
+  /// which the oracle's view takes on trust; one that frees a key too soon may have kept the
+  /// entry, with its key or its value freed under it.)
   bool readable(ObjectId x) const {
-    if (!holds(x)) return false;
+    if (!ask_collector_ || !holds(x)) return false;
     bool safe = true;
     oracle_.for_each_referent(x, view_, [&](ObjectId y) { safe = safe && holds(y); });
     oracle_.for_each_entry(
@@ -425,7 +426,10 @@ class Painter {
     }
     if (has_missing_) caption.push_back("dashed: a reference the collector's view lacks");
     if (has_only_in_collector_) caption.push_back("doubled: a reference only its view has");
-    if (unread_ > 0) {
+    if (!ask_collector_) {
+      caption.push_back("nothing read from the collector (asking it about its heap crashed): "
+                        "dotted grey, the oracle's references");
+    } else if (unread_ > 0) {
       caption.push_back("dotted grey: the references of " + std::to_string(unread_) +
                         " objects that refer to freed ones, not read from the collector");
     }
@@ -443,6 +447,7 @@ class Painter {
   const Lane& lane_;
   const Capabilities& capabilities_;
   const std::vector<const Violation*> violations_;
+  const bool ask_collector_;
   std::vector<Vertex> vertex_;  // by object id: its node, or kNone when not drawn
   HeapPicture picture_;
   bool has_missing_ = false, has_only_in_collector_ = false;
@@ -577,8 +582,8 @@ std::string node_id(const PictureNode& node) {
 }  // namespace
 
 HeapPicture picture_heap(const Session& session, std::size_t collector, const Trace& trace,
-                         std::size_t limit) {
-  return Painter(session, collector, trace).paint(limit);
+                         std::size_t limit, bool ask_collector) {
+  return Painter(session, collector, trace, ask_collector).paint(limit);
 }
 
 void write_dot(std::ostream& out, const HeapPicture& picture) {

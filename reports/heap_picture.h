@@ -113,9 +113,11 @@ inline constexpr std::size_t kDefaultPictureLimit = 60;
 /// Pictures collector `collector` of `session` as they stand now, after the session's last op,
 /// explaining the collector's violation at that op if it had one. Pre: the collector ran that op
 /// (it was not retired before it), so its heap and the oracle's describe the same moment. The
-/// objects the op freed are drawn too when the session records frees (CheckOptions).
+/// objects the op freed are drawn too when the session records frees (CheckOptions). Without
+/// `ask_collector`, nothing is read from the collector (counts, generations, its references): the
+/// picture is the oracle's and the checker's alone, for a collector that crashed when asked.
 HeapPicture picture_heap(const Session& session, std::size_t collector, const Trace& trace,
-                         std::size_t limit = kDefaultPictureLimit);
+                         std::size_t limit = kDefaultPictureLimit, bool ask_collector = true);
 
 /// The picture as Graphviz DOT (`o<id>` is object id's node, `r<id>` its external references).
 void write_dot(std::ostream& out, const HeapPicture& picture);

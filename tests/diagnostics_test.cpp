@@ -30,6 +30,7 @@ struct Lies {
   std::optional<std::array<ObjectId, 3>> misdirect{};
   bool count_one_more = false;  // inspect shows every count one too high
   bool abort_on_unroot = false;  // the collector crashes at the first unroot
+  bool abort_on_inspect_after_collect = false;  // asked about anything after a collect, it crashes
 };
 
 class Lying : public Collector {
@@ -54,11 +55,13 @@ class Lying : public Collector {
   std::optional<ObjectId> deref(WeakId w) const override { return inner_->deref(w); }
   std::size_t collect(int generation) override {
     if (lies_.never_collect) return 0;
+    collected_ = true;
     const std::size_t freed = inner_->collect(generation);
     if (lies_.free_at_collect) report_free(*lies_.free_at_collect);
     return freed;
   }
   void inspect(ObjectId id, ObjectView& view) const override {
+    if (lies_.abort_on_inspect_after_collect && collected_) std::abort();
     inspected.push_back(id);
     inner_->inspect(id, view);
     if (lies_.misdirect && (*lies_.misdirect)[0] == id) {
@@ -76,6 +79,7 @@ class Lying : public Collector {
  private:
   std::unique_ptr<Collector> inner_;
   Lies lies_;
+  bool collected_ = false;
 };
 
 template <class Inner>
@@ -314,6 +318,29 @@ TEST(Explain, DrawsACrashAsTheHeapJustBeforeTheOpThatCrashed) {
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(steps.frames[i].ops, i + 1);
   EXPECT_FALSE(steps.frames[1].crash);
   EXPECT_TRUE(steps.frames[2].crash);
+}
+
+TEST(Explain, DrawsWithoutAskingACollectorThatCrashesWhenAsked) {
+  // It frees b, which a refers to, and then crashes when asked about its heap: a record of the
+  // collector's may lead into freed memory where no guard of the picture foresaw it. The frame is
+  // drawn again without asking, and the frames before it as before.
+  const Trace trace = parse_trace(kChain, "t.trace");
+  ExplainRequest request;
+  request.trace = &trace;
+  request.collectors = {
+      lying<MarkSweep>({.free_at_collect = 2, .abort_on_inspect_after_collect = true})};
+  for (const bool every_op : {false, true}) {
+    request.every_op = every_op;
+    const Explanation e = explain_isolated(request);
+    EXPECT_TRUE(e.violation);
+    ASSERT_EQ(e.frames.size(), every_op ? trace.ops.size() : 1u);
+    EXPECT_TRUE(e.frames.back().violation);
+    EXPECT_FALSE(e.frames.back().crash);
+    EXPECT_NE(e.frames.back().dot.find("nothing read from the collector"), std::string::npos)
+        << e.frames.back().dot;
+    EXPECT_NE(e.frames.back().dot.find("fillcolor=red"), std::string::npos);  // b, premature
+    EXPECT_EQ(e.frames.front().dot.find("nothing read") == std::string::npos, every_op);
+  }
 }
 
 TEST(Explain, StepsThroughAViolationOpByOp) {
