@@ -1,8 +1,10 @@
 #include "runners/child_process.h"
 
 #include <alloca.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+
+// The sanitizers' runtime's, when cyclefuzz is built with one; null otherwise.
+extern "C" [[gnu::weak]] void __sanitizer_symbolize_pc(void* pc, const char* format, char* out,
+                                                       std::size_t size);
 
 namespace cyclefuzz {
 
@@ -36,6 +42,17 @@ bool transfer_all(Io io, int fd, Byte* at, std::size_t size) {
     size -= static_cast<std::size_t>(n);
   }
   return true;
+}
+
+/// A message as it goes down a pipe.
+std::string framed(char tag, std::uint64_t value, std::string_view payload) {
+  const std::uint64_t size = payload.size();
+  std::string message(kHeaderSize, '\0');
+  message[0] = tag;
+  std::memcpy(message.data() + 1, &value, sizeof value);
+  std::memcpy(message.data() + 1 + sizeof value, &size, sizeof size);
+  message.append(payload);
+  return message;
 }
 
 /// The next whole message on `fd`, or false at the end of the pipe or a message cut short.
@@ -69,39 +86,47 @@ std::size_t stack_in_use(const char* here) {
   return static_cast<std::size_t>(static_cast<const char*>(low) + size - here);
 }
 
+/// What a child tells its parent through memory rather than the pipe: how far it got, at every
+/// op (a message each time would cost a system call and a wake-up of the parent), and whether
+/// its body returned, which a crash (a signal, a sanitizer's report, an abort) never lets it do.
+struct SharedWithChild {
+  std::atomic<std::uint64_t> progress{0};
+  std::atomic<bool> returned{false};
+};
+
 /// The child's whole life. noexcept, so that an exception out of `body` ends the child here (by
 /// std::terminate: an abort) instead of unwinding into a catch in the parent's code, which the
 /// child would then go on running as if it were the parent.
-[[noreturn]] void live_as_child(const ChildBody& body, int fd,
-                                std::atomic<std::uint64_t>& progress) noexcept {
+[[noreturn]] void live_as_child(const ChildBody& body, int fd, SharedWithChild& shared) noexcept {
   const std::size_t in_use =
       stack_in_use(static_cast<const char*>(__builtin_frame_address(0)));
   if (in_use < kChildStackStart) {
     volatile char* pad = static_cast<char*>(alloca(kChildStackStart - in_use));
     pad[0] = 0;  // (used, so that it stays)
   }
-  std::_Exit(body(ChildPipe(fd, progress)));
+  const int status = body(ChildPipe(fd, shared.progress));
+  shared.returned.store(true, std::memory_order_relaxed);
+  std::_Exit(status);
 }
 
-/// A counter in memory that a forked child shares with its parent (a lock-free atomic works
-/// across processes).
-class SharedCounter {
+/// Memory that a forked child shares with its parent (a lock-free atomic works across processes).
+class SharedMemory {
  public:
-  explicit SharedCounter(std::string_view what) {
-    void* at = mmap(nullptr, sizeof(Counter), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                    -1, 0);
+  explicit SharedMemory(std::string_view what) {
+    void* at = mmap(nullptr, sizeof(SharedWithChild), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (at == MAP_FAILED) throw failure("cannot map memory to share with", what, errno);
-    counter_ = new (at) Counter(0);
+    shared_ = new (at) SharedWithChild;
   }
-  SharedCounter(const SharedCounter&) = delete;
-  SharedCounter& operator=(const SharedCounter&) = delete;
-  ~SharedCounter() { munmap(counter_, sizeof(Counter)); }
-  std::atomic<std::uint64_t>& get() { return *counter_; }
+  SharedMemory(const SharedMemory&) = delete;
+  SharedMemory& operator=(const SharedMemory&) = delete;
+  ~SharedMemory() { munmap(shared_, sizeof(SharedWithChild)); }
+  SharedWithChild& get() { return *shared_; }
 
  private:
-  using Counter = std::atomic<std::uint64_t>;
-  static_assert(Counter::is_always_lock_free);
-  Counter* counter_;
+  static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+  static_assert(std::atomic<bool>::is_always_lock_free);
+  SharedWithChild* shared_;
 };
 
 /// How `child` ended, waiting for it.
@@ -114,15 +139,28 @@ ChildEnd wait_for(pid_t child, std::string_view what) {
   return {.exit_status = WEXITSTATUS(status)};
 }
 
+/// Readies this process's symbolizer, once: what a sanitizer asks for the function and line of
+/// each address in a report (clang's runtime: an llvm-symbolizer process; gcc's: libbacktrace,
+/// here). The children forked after it inherit it, the process's pipes or the debug information
+/// already read, so that a crashing child does not read cyclefuzz's anew: 0.35 s a crash in
+/// clang's build, 0.7 s a stack overflow's in gcc's, most of a minimization's time when every
+/// candidate crashes. Called after a first crash, since a crash is what asks; without a sanitizer
+/// it does nothing. Children share a symbolizer process safely: they run one at a time, each reads
+/// every answer it asked for before it exits (only a kill in mid-question could leave one for the
+/// next child, which would then name a wrong function: a signature that does not match, never a
+/// fault), and the parent, which waits for them, asks nothing meanwhile.
+void share_symbolizer_with_children() {
+  static bool shared = false;
+  if (shared || __sanitizer_symbolize_pc == nullptr) return;
+  shared = true;
+  char name[256];
+  __sanitizer_symbolize_pc(__builtin_return_address(0), "%f", name, sizeof name);
+}
+
 }  // namespace
 
 void ChildPipe::send(char tag, std::uint64_t value, std::string_view payload) const {
-  const std::uint64_t size = payload.size();
-  std::string message(kHeaderSize, '\0');
-  message[0] = tag;
-  std::memcpy(message.data() + 1, &value, sizeof value);
-  std::memcpy(message.data() + 1 + sizeof value, &size, sizeof size);
-  message.append(payload);
+  const std::string message = framed(tag, value, payload);
   if (!transfer_all(::write, fd_, message.data(), message.size())) std::_Exit(2);
 }
 
@@ -147,7 +185,7 @@ std::string CapturedStderr::text() const {
 
 ChildEnd run_in_child(std::string_view what, const ChildBody& body,
                       const MessageHandler& on_message) {
-  SharedCounter progress(what);
+  SharedMemory shared(what);
   int fds[2];
   if (pipe(fds) != 0) throw failure("cannot create a pipe to run", what, errno);
   const pid_t child = fork();
@@ -159,7 +197,7 @@ ChildEnd run_in_child(std::string_view what, const ChildBody& body,
   }
   if (child == 0) {
     close(fds[0]);
-    live_as_child(body, fds[1], progress.get());
+    live_as_child(body, fds[1], shared.get());
   }
   // Read until the child's end closes (it has exited), so that it never blocks on a full pipe.
   close(fds[1]);
@@ -169,8 +207,89 @@ ChildEnd run_in_child(std::string_view what, const ChildBody& body,
   }
   close(fds[0]);
   ChildEnd end = wait_for(child, what);
-  end.progress = progress.get().load(std::memory_order_relaxed);
+  end.progress = shared.get().progress.load(std::memory_order_relaxed);
+  end.returned = shared.get().returned.load(std::memory_order_relaxed);
+  if (!end.returned) share_symbolizer_with_children();
   return end;
+}
+
+// ================================================================================================
+// A serving child
+// ================================================================================================
+
+namespace {
+
+constexpr char kRequest = 'Q';
+constexpr char kAnswer = 'A';
+
+/// Sends on a socket whose reader may be gone (a child that crashed): an error, not a SIGPIPE.
+ssize_t send_quietly(int fd, const char* bytes, std::size_t size) {
+  return ::send(fd, bytes, size, MSG_NOSIGNAL);
+}
+
+}  // namespace
+
+ServingChild::ServingChild(std::string_view what, Serve serve)
+    : what_(what) {
+  int requests[2];  // a socket, for send_quietly
+  int answers[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, requests) != 0) {
+    throw failure("cannot create a socket to serve", what, errno);
+  }
+  if (pipe2(answers, O_CLOEXEC) != 0) {
+    const int error = errno;
+    close(requests[0]);
+    close(requests[1]);
+    throw failure("cannot create a pipe to serve", what, error);
+  }
+  pid_ = fork();
+  if (pid_ < 0) {
+    const int error = errno;
+    for (int fd : {requests[0], requests[1], answers[0], answers[1]}) close(fd);
+    throw failure("cannot fork to serve", what, error);
+  }
+  if (pid_ == 0) {
+    close(requests[0]);
+    close(answers[0]);
+    const int from_parent = requests[1];
+    SharedWithChild unshared;  // (nothing for the parent to read there: its answers say it all)
+    live_as_child(
+        [&](const ChildPipe& parent) {
+          ChildMessage request;
+          while (receive(from_parent, request)) parent.send(kAnswer, 0, serve(request.payload));
+          return 0;  // the parent is done with it
+        },
+        answers[1], unshared);
+  }
+  close(requests[1]);
+  close(answers[1]);
+  requests_ = requests[0];
+  answers_ = answers[0];
+}
+
+ServingChild::~ServingChild() { end(); }
+
+std::optional<std::string> ServingChild::ask(std::string_view request) {
+  if (pid_ < 0) return std::nullopt;
+  const std::string message = framed(kRequest, 0, request);
+  ChildMessage answer;
+  if (transfer_all(send_quietly, requests_, message.data(), message.size()) &&
+      receive(answers_, answer)) {
+    return std::move(answer.payload);
+  }
+  end();
+  return std::nullopt;
+}
+
+void ServingChild::end() {
+  if (pid_ < 0) return;
+  close(requests_);  // (its end of the stream: a child waiting for a request exits)
+  close(answers_);
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) share_symbolizer_with_children();
 }
 
 }  // namespace cyclefuzz

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "reports/report.h"
@@ -236,24 +238,39 @@ Signature violation_signature(std::string collector, ViolationKind kind,
   return {std::move(collector), {Outcome::Kind::Violation, kind, 0}, "", without_numbers(detail)};
 }
 
+namespace {
+
+/// `collector` alone on `trace` as a signature sees it: walking every collection (its first
+/// violation is then the same in every build), op by op until the collector is retired; its first
+/// violation, if any. `before_op(i)` comes before op i.
+std::optional<Violation> first_violation(const Trace& trace, const CollectorEntry& collector,
+                                         const CollectorOptions& options,
+                                         const std::function<void(std::size_t)>& before_op) {
+  CheckOptions checks;
+  checks.walk_every_collection = true;
+  Session session({collector}, options, checks);
+  for (std::size_t i = 0; i < trace.ops.size() && !session.retired(0); ++i) {
+    before_op(i);
+    session.step(trace.ops[i]);
+  }
+  session.finish();
+  if (session.violations().empty()) return std::nullopt;
+  return session.violations().front();
+}
+
+}  // namespace
+
 Signature signature_of(const Trace& trace, const CollectorEntry& collector,
                        const CollectorOptions& options, std::string* report) {
   // The child's stderr goes to a file of the parent's: a sanitizer's report says where it crashed.
   const CapturedStderr captured;
-  CheckOptions checks;
-  checks.walk_every_collection = true;
   const auto run = [&](const ChildPipe& parent) {
     captured.redirect();
-    Session session({collector}, options, checks);
-    for (std::size_t i = 0; i < trace.ops.size() && !session.retired(0); ++i) {
-      parent.progress(i + 1);
-      session.step(trace.ops[i]);
-    }
-    session.finish();
-    if (!session.violations().empty()) {
-      parent.send(kViolationDetail, 0, session.violations().front().detail);
-    }
-    return exit_code(session);
+    const std::optional<Violation> violation =
+        first_violation(trace, collector, options, [&](std::size_t i) { parent.progress(i + 1); });
+    if (!violation) return 0;
+    parent.send(kViolationDetail, 0, violation->detail);
+    return kViolationBase + static_cast<int>(violation->kind);
   };
   std::string detail;
   const ChildEnd end = run_in_child(kWork, run, [&](ChildMessage message) {
@@ -274,6 +291,63 @@ Signature signature_of(const Trace& trace, const CollectorEntry& collector,
   return s;
 }
 
+namespace {
+
+/// Whether candidate traces fail as `target`, a violation, does: each run as signature_of runs
+/// it, but one after another in one child, which gets each as its text. A fork costs more than
+/// most candidates' runs (ServingChild), and a violation's minimization never needs a candidate's
+/// crash report: a crash fails otherwise, so a candidate that crashes the child is not
+/// interesting, and the next starts a new child. A trace whose text does not parse back (a line
+/// too long for the parser's limit) is run in a child of its own.
+class FailsAsViolation {
+ public:
+  FailsAsViolation(const CollectorEntry& collector, const CollectorOptions& options,
+                   const Signature& target)
+      : collector_(collector), options_(options), target_(target) {}
+
+  bool operator()(const Trace& candidate) {
+    if (!child_) child_.emplace(kWork, [this](std::string_view text) { return serve(text); });
+    const std::optional<std::string> answer = child_->ask(to_text(candidate));
+    if (!answer) {
+      child_.reset();
+      return false;
+    }
+    if (*answer == kUnparsed) return signature_of(candidate, collector_, options_) == target_;
+    if (*answer == kPassed) return false;
+    const auto kind = static_cast<ViolationKind>((*answer)[1]);
+    return violation_signature(collector_.name, kind, std::string_view(*answer).substr(2)) ==
+           target_;
+  }
+
+ private:
+  static constexpr std::string_view kPassed = "P";
+  static constexpr std::string_view kUnparsed = "?";
+
+  /// In the child: a candidate's first violation ('V', its kind as a char, its detail), or that
+  /// it passed or did not parse.
+  std::string serve(std::string_view text) {
+    stderr_.redirect();  // (a crash's report: not the terminal's)
+    Trace trace;
+    try {
+      trace = parse_trace(text, "a candidate");
+    } catch (const InvalidTrace&) {
+      return std::string(kUnparsed);
+    }
+    const std::optional<Violation> violation =
+        first_violation(trace, collector_, options_, [](std::size_t) {});
+    if (!violation) return std::string(kPassed);
+    return std::string{'V', static_cast<char>(violation->kind)} + violation->detail;
+  }
+
+  const CollectorEntry& collector_;
+  const CollectorOptions& options_;
+  const Signature& target_;
+  const CapturedStderr stderr_;
+  std::optional<ServingChild> child_;
+};
+
+}  // namespace
+
 Trace minimize_failure(const Trace& trace, const CollectorEntry& collector,
                        const CollectorOptions& options, const Signature& target,
                        MinimizeBudget& budget, std::size_t* runs) {
@@ -281,6 +355,20 @@ Trace minimize_failure(const Trace& trace, const CollectorEntry& collector,
     if (runs != nullptr) ++*runs;
     return signature_of(candidate, collector, options) == target;
   };
+  if (target.outcome.kind == Outcome::Kind::Violation) {
+    FailsAsViolation fails_as_target(collector, options, target);
+    const Trace minimal = minimize_trace(
+        trace,
+        [&](const Trace& candidate) {
+          if (runs != nullptr) ++*runs;
+          return fails_as_target(candidate);
+        },
+        budget);
+    // Confirmed in a child of its own, as every other front end runs it: a runtime keeps state
+    // from one run to the next in a process (its interpreter), which may have made a difference.
+    // Else it is minimized again, a child for each candidate.
+    if (fails_so(minimal)) return minimal;
+  }
   const Trace minimal = minimize_trace(trace, fails_so, budget);
   if (!target.where.starts_with("stack-overflow")) return minimal;
   return grow_builds(minimal, fails_so, budget);

@@ -224,6 +224,45 @@ TEST(ReplayInChildren, ReplaysEachAloneWhenTheSharedChildCrashes) {
   EXPECT_EQ(together[0].run.verdicts, (std::vector<std::string>{"pass", "pass"}));
 }
 
+/// Shows the checker no reference (a violation at the first `link`), and aborts at a `link` made
+/// before three objects were: a violation whose smaller traces may crash instead.
+struct HidesOrAborts : Crashing {
+  using Crashing::Crashing;
+  void allocate(ObjectId) override { ++allocated; }
+  void link(ObjectId, ObjectId) override {
+    if (allocated < 3) std::abort();
+  }
+  int allocated = 0;
+};
+
+// A violation's candidates run one after another in one child (FailsAsViolation), which a
+// candidate's crash ends: the minimization goes on in a new one, and finds what a child for
+// each candidate finds.
+TEST(MinimizeFailure, AViolationsCandidatesInOneChildGiveWhatAChildForEachGives) {
+  const CollectorEntry hides_or_aborts{"hides-or-aborts", "",
+                                       [](CollectorHost& l, const CollectorOptions&) {
+                                         return std::make_unique<HidesOrAborts>(l);
+                                       },
+                                       false};
+  const Trace trace =
+      parse_trace("new a\nnew b\nnew c\nnew d\nlink a b\nlink b c\nunroot c\ncollect\n", "t");
+  const Signature target = signature_of(trace, hides_or_aborts, {});
+  ASSERT_EQ(target.outcome.kind, Outcome::Kind::Violation) << describe(target);
+  std::size_t runs = 0;
+  MinimizeBudget unlimited;
+  const Trace minimal = minimize_failure(trace, hides_or_aborts, {}, target, unlimited, &runs);
+  EXPECT_EQ(signature_of(minimal, hides_or_aborts, {}), target);
+  // Three objects made, so that its link does not crash, then the link: "new a", "new b", "new
+  // c" or "d", "link a b".
+  EXPECT_EQ(minimal.ops.size(), 4u) << to_text(minimal);
+  EXPECT_EQ(minimal.ops.back().kind, OpKind::Link) << to_text(minimal);
+  EXPECT_GT(runs, 1u);
+  const Trace each_alone = minimize_trace(trace, [&](const Trace& candidate) {
+    return signature_of(candidate, hides_or_aborts, {}) == target;
+  });
+  EXPECT_EQ(to_text(minimal), to_text(each_alone));
+}
+
 // A signature names a crash by its op and what the sanitizer said, a violation by its detail:
 // not by the numbers in it, nor by the op after which a walk found it.
 TEST(Signature, NamesACrashByItsOpAndAViolationByItsDetailWithoutNumbers) {
@@ -248,6 +287,40 @@ TEST(Signature, NamesACrashByItsOpAndAViolationByItsDetailWithoutNumbers) {
       *find_collector("mutant:mark-stops-at-depth-4"), {});
   EXPECT_EQ(other.outcome.violation, ViolationKind::PrematureFree) << describe(other);
   EXPECT_NE(other, small);
+}
+
+/// Reads memory it has freed at its first `link`: a crash that only a sanitizer sees.
+struct ReadsFreed : Crashing {
+  using Crashing::Crashing;
+  void link(ObjectId, ObjectId) override {
+    int* volatile cell = new int(1);
+    delete cell;
+    read = *cell;
+  }
+  int read = 0;
+};
+
+// A sanitizer's crash is named by its functions, from the first crash on: the first leaves its
+// symbolizer to the children after it (runners/child_process.cpp), which must name it the same.
+TEST(Signature, NamesASanitizersCrashByItsFunctionsInEveryChild) {
+#ifndef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "built without AddressSanitizer: nothing reports the read";
+#endif
+  const CollectorEntry reads_freed{"reads-freed", "",
+                                   [](CollectorHost& l, const CollectorOptions&) {
+                                     return std::make_unique<ReadsFreed>(l);
+                                   },
+                                   false};
+  const Trace trace = parse_trace("new a\nnew b\nlink a b\n", "t");
+  const Signature first = signature_of(trace, reads_freed, {});
+  EXPECT_EQ(first.outcome.kind, Outcome::Kind::Crash);
+  EXPECT_EQ(first.where.rfind("heap-use-after-free in ", 0), 0u) << first.where;
+  // (Its first frame: "link" as gcc's runtime names it, "...::ReadsFreed::link" as clang's.)
+  const std::string frame = first.where.substr(23, first.where.find(" <") - 23);
+  EXPECT_TRUE(frame == "link" || frame.ends_with("ReadsFreed::link")) << first.where;
+  for (int again = 0; again < 3; ++again) {
+    EXPECT_EQ(signature_of(trace, reads_freed, {}), first);
+  }
 }
 
 TEST(Signature, ReadsTheKindAndFirstOwnFramesOfASanitizersReport) {
