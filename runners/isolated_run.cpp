@@ -39,9 +39,9 @@ Outcome outcome_of(const ChildEnd& end) {
   return {Outcome::Kind::Crash, {}, code};
 }
 
-int exit_code(const Session& session) {
-  if (session.violations().empty()) return 0;
-  return kViolationBase + static_cast<int>(session.violations().front().kind);
+/// A child's exit status for its first violation, if any.
+int exit_code(const Violation* first) {
+  return first == nullptr ? 0 : kViolationBase + static_cast<int>(first->kind);
 }
 
 }  // namespace
@@ -81,7 +81,7 @@ IsolatedReplay replay_isolated(const Trace& trace, const std::vector<CollectorEn
     for (std::size_t i = 0; i < session.collector_count(); ++i) {
       parent.send(kVerdict, i, verdict(session, i));
     }
-    return exit_code(session);
+    return exit_code(session.violations().empty() ? nullptr : &session.violations().front());
   };
   IsolatedReplay result;
   const auto receive = [&](ChildMessage message) {
@@ -268,9 +268,8 @@ Signature signature_of(const Trace& trace, const CollectorEntry& collector,
     captured.redirect();
     const std::optional<Violation> violation =
         first_violation(trace, collector, options, [&](std::size_t i) { parent.progress(i + 1); });
-    if (!violation) return 0;
-    parent.send(kViolationDetail, 0, violation->detail);
-    return kViolationBase + static_cast<int>(violation->kind);
+    if (violation) parent.send(kViolationDetail, 0, violation->detail);
+    return exit_code(violation ? &*violation : nullptr);
   };
   std::string detail;
   const ChildEnd end = run_in_child(kWork, run, [&](ChildMessage message) {
