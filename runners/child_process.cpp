@@ -229,8 +229,7 @@ ssize_t send_quietly(int fd, const char* bytes, std::size_t size) {
 
 }  // namespace
 
-ServingChild::ServingChild(std::string_view what, Serve serve)
-    : what_(what) {
+ServingChild::ServingChild(std::string_view what, Serve serve) : what_(what) {
   int requests[2];  // a socket, for send_quietly
   int answers[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, requests) != 0) {

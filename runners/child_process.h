@@ -80,7 +80,7 @@ ChildEnd run_in_child(std::string_view what, const ChildBody& body,
 /// A child that answers its parent's requests, one at a time, for work that costs less than a
 /// fork: a sanitized cyclefuzz's fork and exit cost some 20 ms, mostly in copying the pages the
 /// child writes (the sanitizer's records of where memory was allocated among them), where a small
-/// trace runs in one or two. The child runs `serve` on each request, in order, and sends back what
+/// trace's run takes a millisecond or two. The child runs `serve` on each request, in order, and sends back what
 /// it returns; it exits when the parent closes its end (the destructor), or dies when `serve`
 /// crashes it. Its body starts as run_in_child's does (the same stack below it), and its stdout
 /// and stderr are the parent's: `serve` redirects them if it must.
